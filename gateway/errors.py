@@ -1,0 +1,122 @@
+"""The gateway's errors, classified by what the caller must do.
+
+::
+
+    GatewayError                      root; every error carries ``code``
+    ├── ConfigError                   fix the configuration; exit 2
+    │   └── DefinitionError           a transaction-set definition or overlay is wrong
+    ├── DocumentError                 terminal for that document: quarantine, negative ack
+    │   └── X12SyntaxError            the bytes are not readable X12 at some location
+    ├── TransientDeliveryError        retry with backoff (later issues)
+    └── RejectedDeliveryError         dead letter (later issues)
+
+Problems *found in* a document (a missing segment, a bad code value) are not
+exceptions: the validator collects them as :class:`gateway.x12.findings.Finding`
+values so one bad set never hides the next. Exceptions are for the cases
+where work cannot go on.
+
+Each error has a stable ``code`` and, where it applies, a structured
+:class:`Location` as attributes, not only in the message text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where something is, as precisely as known; every field optional.
+
+    ``segment_index`` counts from 1 at ST inside a transaction set (the
+    number a 997 AK301 reports); ``interchange_index`` counts from 1 at ISA;
+    ``byte_offset`` is from the start of the file; ``element``/``component``
+    count from 1.
+    """
+
+    file: str | None = None
+    partner: str | None = None
+    interchange: str | None = None
+    group: str | None = None
+    transaction_set: str | None = None
+    segment_id: str | None = None
+    segment_index: int | None = None
+    interchange_index: int | None = None
+    byte_offset: int | None = None
+    element: int | None = None
+    component: int | None = None
+    repeat: int | None = None
+    loop: str | None = None
+
+    def describe(self) -> str:
+        """A short human-readable form, e.g. ``ST 0001 > PO1 #5 (byte 311) element 3``."""
+        parts: list[str] = []
+        if self.partner:
+            parts.append(f"partner {self.partner}")
+        if self.file:
+            parts.append(self.file)
+        if self.interchange:
+            parts.append(f"ISA {self.interchange}")
+        if self.group:
+            parts.append(f"GS {self.group}")
+        if self.transaction_set:
+            parts.append(f"ST {self.transaction_set}")
+        if self.segment_id:
+            where = self.segment_id
+            if self.segment_index is not None:
+                where += f" #{self.segment_index}"
+            if self.byte_offset is not None:
+                where += f" (byte {self.byte_offset})"
+            parts.append(where)
+        elif self.byte_offset is not None:
+            parts.append(f"byte {self.byte_offset}")
+        if self.element is not None:
+            el = f"element {self.element:02d}"
+            if self.component is not None:
+                el += f"-{self.component}"
+            parts.append(el)
+        if self.loop:
+            parts.append(f"loop {self.loop}")
+        return " > ".join(parts) if parts else "(no location)"
+
+
+@dataclass(eq=False)
+class GatewayError(Exception):
+    """Root of the gateway's exceptions."""
+
+    message: str
+    code: str = "GW000"
+    location: Location = field(default_factory=Location)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        loc = self.location.describe()
+        if loc == "(no location)":
+            return f"[{self.code}] {self.message}"
+        return f"[{self.code}] {loc}: {self.message}"
+
+
+class ConfigError(GatewayError):
+    """The configuration is wrong; the operator must fix it (exit 2)."""
+
+
+class DefinitionError(ConfigError):
+    """A transaction-set definition or implementation-guide overlay is wrong."""
+
+
+class DocumentError(GatewayError):
+    """Terminal for one document: it is quarantined and negatively acknowledged."""
+
+
+class X12SyntaxError(DocumentError):
+    """The bytes cannot be read as X12 at the given location."""
+
+
+class TransientDeliveryError(GatewayError):
+    """A delivery failed in a way that may succeed later: retry with backoff."""
+
+
+class RejectedDeliveryError(GatewayError):
+    """The destination refused a delivery for good: dead-letter it."""

@@ -1,0 +1,290 @@
+"""The streaming X12 reader: bytes in, envelope events and segments out.
+
+:func:`read_events` never holds more than about two chunks of the input, so
+memory stays flat however large the file. It tolerates what files in the
+wild do (CR/LF after terminators, newline terminators, fixed-width wrapped
+lines, a UTF-8 BOM, blank lines, trailing Ctrl-Z, EBCDIC, several
+interchanges with their own delimiters) and reports every deviation as a
+located :class:`~gateway.x12.findings.Finding` instead of raising.
+
+The input is decoded as latin-1 (or cp037 for EBCDIC), one character per
+byte, so character positions are byte offsets; elements of non-ASCII
+segments are then re-decoded with ``encoding`` (UTF-8 by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from gateway.errors import Location
+from gateway.x12.envelope import SERVICE_SEGMENTS, Envelope
+from gateway.x12.findings import Finding
+from gateway.x12.isa import NotIsa, scan_isa
+from gateway.x12.model import Event, Problem
+from gateway.x12.segment import Segment
+
+CHUNK_SIZE = 1 << 20
+#: Characters that are never data at the start of a segment (NEL is EBCDIC's newline).
+JUNK = " \t\r\n\x00\x0b\x0c\x1a\x85"
+CONTROL = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"}) | SERVICE_SEGMENTS
+BOM = b"\xef\xbb\xbf"
+EBCDIC_ISA = b"\xc9\xe2\xc1"
+
+
+class Readable(Protocol):
+    """Anything with a binary ``read(size)``, such as an open file."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+Source = bytes | bytearray | memoryview | Readable | Iterable[bytes]
+
+
+def _chunks(source: Source, size: int) -> Iterator[bytes]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        for i in range(0, len(data), size):
+            yield data[i : i + size]
+        return
+    read = getattr(source, "read", None)
+    if read is not None:
+        while chunk := read(size):
+            yield chunk
+        return
+    for chunk in source:  # type: ignore[union-attr]
+        if chunk:
+            yield bytes(chunk)
+
+
+class _Buffer:
+    """Decoded text not yet consumed; ``base`` is the file offset of ``text[0]``."""
+
+    def __init__(self, source: Source, chunk_size: int) -> None:
+        self.chunks = _chunks(source, chunk_size)
+        self.text = ""
+        self.base = 0
+        self.eof = False
+        self.codec = "latin-1"
+        self.started = False
+
+    def fill(self) -> bool:
+        """Append the next chunk; False at end of input."""
+        if self.eof:
+            return False
+        chunk = next(self.chunks, None)
+        if chunk is None:
+            self.eof = True
+            return False
+        if not self.started:
+            self.started = True
+            if chunk.startswith(BOM):
+                chunk = chunk[len(BOM) :]
+                self.base = len(BOM)
+            if chunk.lstrip(b"\x40\x25\x15\x0d").startswith(EBCDIC_ISA):
+                self.codec = "cp037"
+        self.text += chunk.decode(self.codec)
+        return True
+
+    def consume(self, n: int) -> None:
+        """Drop the first ``n`` characters."""
+        self.text = self.text[n:]
+        self.base += n
+
+    def skip_junk(self) -> None:
+        """Drop whitespace, NULs and Ctrl-Z between interchanges."""
+        while True:
+            stripped = self.text.lstrip(JUNK)
+            self.consume(len(self.text) - len(stripped))
+            if self.text or not self.fill():
+                return
+
+
+def _plan(text: str, term: str, suffix: str, wrapped: bool) -> tuple[str, bool]:
+    """Choose what to split on and whether parts need cleaning: ``(token, clean)``.
+
+    When every terminator is followed by the same suffix (``~\r\n``),
+    splitting on terminator+suffix removes the line breaks for free; when no
+    other line breaks, indentation or blank lines occur, the parts need no
+    per-segment stripping at all: the common case, and the fast one.
+    """
+    if wrapped:
+        return term, True
+    token = term
+    if suffix:
+        joined = term + suffix
+        n = text.count(joined)
+        if term == " ":
+            # A space terminator is only a terminator where a line break follows it.
+            consistent = text.count("\n") == n * joined.count("\n") and text.count("\r") == n * joined.count("\r")
+        else:
+            consistent = text.count(term) == n
+        if consistent:
+            token = joined
+    n = text.count(token)
+    clean = (
+        text[:1] in JUNK
+        or any(text.count(ch) != n * token.count(ch) for ch in "\r\n")
+        or (token + " ") in text
+        or (token + "\t") in text
+    )
+    return token, clean
+
+
+def read_events(source: Source, *, chunk_size: int = CHUNK_SIZE, encoding: str = "utf-8") -> Iterator[Event | Segment]:
+    """Stream ``source`` as envelope events, with each in-set segment yielded as a :class:`Segment`.
+
+    ``source`` is bytes, a binary stream or an iterable of byte chunks.
+    """
+    buf = _Buffer(source, chunk_size)
+    buf.fill()
+    if not buf.text.strip(JUNK) and buf.eof:
+        yield Problem(Finding("X12-R009", "the input is empty", Location(byte_offset=0)))
+        return
+    seen_isa = False
+    while True:
+        buf.skip_junk()
+        if not buf.text:
+            return
+        if not buf.text.startswith("ISA"):
+            yield _skip_garbage(buf, seen_isa)
+            continue
+        try:
+            scan = _scan(buf)
+        except NotIsa as exc:
+            yield Problem(Finding("X12-R001", f"not a readable ISA: {exc.reason}", Location(byte_offset=buf.base)))
+            buf.consume(3)
+            continue
+        seen_isa = True
+        if not "".join(scan.elements).isascii():
+            scan.elements = [_recode(v, encoding) for v in scan.elements]
+        isa = Segment(scan.elements, buf.base, 1)
+        env = Envelope(scan, isa)
+        yield env.start()
+        buf.consume(scan.length)
+        yield from _body(buf, env, scan.delimiters.segment, scan.delimiters.suffix, scan.delimiters.element,
+                         scan.wrapped, chunk_size, encoding)
+
+
+def _recode(value: str, encoding: str) -> str:
+    """Re-read latin-1 decoded text in the file's real encoding."""
+    try:
+        return value.encode("latin-1").decode(encoding, "replace")
+    except UnicodeEncodeError:  # already decoded by another codec (EBCDIC)
+        return value
+
+
+def _scan(buf: _Buffer):  # type: ignore[no-untyped-def]
+    while True:
+        try:
+            return scan_isa(buf.text, buf.base)
+        except NotIsa as exc:
+            if exc.need_more and buf.fill():
+                continue
+            if len(buf.text) < 512 and buf.fill():
+                continue
+            raise
+
+
+def _skip_garbage(buf: _Buffer, seen_isa: bool) -> Problem:
+    """Drop data up to the next ISA and report it."""
+    start = buf.base
+    while (at := buf.text.find("ISA", 1)) < 0 and buf.fill():
+        pass
+    if at < 0:
+        at = len(buf.text)
+    sample = buf.text[:40].encode("latin-1", "replace").decode("utf-8", "replace")
+    buf.consume(at)
+    if seen_isa:
+        message = f"{at} bytes after an interchange are not an ISA"
+        return Problem(Finding("X12-R006", message, Location(byte_offset=start), value=sample))
+    message = "not X12: the file does not start with an ISA segment"
+    return Problem(Finding("X12-R001", message, Location(byte_offset=start), value=sample))
+
+
+def _body(  # noqa: C901 - the hot loop is kept in one function on purpose (see module doc)
+    buf: _Buffer,
+    env: Envelope,
+    term: str,
+    suffix: str,
+    es: str,
+    wrapped: bool,
+    chunk_size: int,
+    encoding: str,
+) -> Iterator[Event | Segment]:
+    """Segments of one interchange, until its IEA (or the next ISA, or the end)."""
+    new = tuple.__new__
+    index = 1
+    in_set = False
+    recode = encoding.lower().replace("-", "") not in ("latin1", "iso88591") and buf.codec == "latin-1"
+    while True:
+        if len(buf.text) < chunk_size:
+            buf.fill()
+        text = buf.text
+        eof = buf.eof
+        token, clean = _plan(text, term, suffix, wrapped)
+        tl = len(token)
+        parts = text.split(token)
+        carry = "" if eof else parts.pop()
+        fix = recode and not text.isascii()
+        off = buf.base
+        for p in parts:
+            ln = len(p)
+            if clean:
+                q = p.lstrip(JUNK)
+                start = off + ln - len(q)
+                if "\n" in q or "\r" in q:
+                    q = q.replace("\r", "").replace("\n", "") if term not in "\r\n" else q.strip("\r\n")
+                if not q:
+                    off += ln + tl
+                    continue
+            else:
+                q = p
+                start = off
+                if not q:
+                    off += ln + tl
+                    continue
+            if fix and not q.isascii():
+                q = q.encode("latin-1").decode(encoding, "replace")
+            e = q.split(es)
+            index += 1
+            seg: Segment = new(Segment, (e, start, index))
+            sid = e[0]
+            if sid in CONTROL:
+                if sid == "ISA":
+                    # A new interchange before this one's IEA: close it, rescan from here.
+                    yield from env.iea(None, f"interchange {env.interchange.control_number} ends without IEA "
+                                       "before the next ISA")
+                    buf.consume(start - buf.base)
+                    return
+                events = _control(env, seg, sid)
+                in_set = env.set is not None
+                yield from events
+                if sid == "IEA":
+                    buf.consume(off + ln + tl - buf.base if off + ln < buf.base + len(text) else len(text))
+                    return
+            elif in_set:
+                yield seg
+            else:
+                yield env.stray(seg)
+            off += ln + tl
+        if eof:
+            buf.consume(len(buf.text))
+            yield from env.iea(None)
+            return
+        buf.text = carry
+        buf.base = off
+
+
+def _control(env: Envelope, seg: Segment, sid: str) -> list[Event]:
+    if sid == "ST":
+        return env.st(seg)
+    if sid == "SE":
+        return env.se(seg)
+    if sid == "GS":
+        return env.gs(seg)
+    if sid == "GE":
+        return env.ge(seg)
+    if sid == "IEA":
+        return env.iea(seg)
+    return env.service(seg)
