@@ -38,9 +38,7 @@ def _count_matches(value: str, count: int) -> bool:
 
 
 def _loc(seg: Segment, element: int | None = None, **extra: str | None) -> Location:
-    return Location(
-        segment_id=seg.id, interchange_index=seg.index, byte_offset=seg.offset, element=element, **extra
-    )
+    return Location(segment_id=seg.id, interchange_index=seg.index, byte_offset=seg.offset, element=element, **extra)
 
 
 class Envelope:
@@ -78,8 +76,12 @@ class Envelope:
             )
         elif header.control_number in self.set_controls:
             findings.append(
-                Finding("X12-S008", "ST02 repeats a control number already used in this group", loc,
-                        value=header.control_number)
+                Finding(
+                    "X12-S008",
+                    "ST02 repeats a control number already used in this group",
+                    loc,
+                    value=header.control_number,
+                )
             )
         self.set_controls.add(header.control_number)
         self.set = header
@@ -102,21 +104,27 @@ class Envelope:
         st = header.segment
         if trailer is None:
             count = 0
-            findings.append(
-                Finding("X12-S001", f"transaction set {header.control_number} has no SE trailer", _loc(st))
-            )
+            findings.append(Finding("X12-S001", f"transaction set {header.control_number} has no SE trailer", _loc(st)))
         else:
             count = trailer.index - st.index + 1
             loc = _loc(trailer, transaction_set=header.control_number)
             if not _count_matches(trailer.element(1), count):
                 findings.append(
-                    Finding("X12-S003", f"SE01 says {trailer.element(1) or 'nothing'}, the set has {count} segments",
-                            replace(loc, element=1), value=trailer.element(1))
+                    Finding(
+                        "X12-S003",
+                        f"SE01 says {trailer.element(1) or 'nothing'}, the set has {count} segments",
+                        replace(loc, element=1),
+                        value=trailer.element(1),
+                    )
                 )
             if trailer.element(2) != header.control_number:
                 findings.append(
-                    Finding("X12-S002", f"SE02 does not match ST02 {header.control_number!r}",
-                            replace(loc, element=2), value=trailer.element(2))
+                    Finding(
+                        "X12-S002",
+                        f"SE02 does not match ST02 {header.control_number!r}",
+                        replace(loc, element=2),
+                        value=trailer.element(2),
+                    )
                 )
         return [SetEnd(header, trailer, count, findings)]
 
@@ -131,8 +139,12 @@ class Envelope:
             findings.append(Finding("X12-G006", "GS06 must be 1 to 9 digits", loc, value=header.control_number))
         elif header.control_number in self.group_controls:
             findings.append(
-                Finding("X12-G007", "GS06 repeats a group control number of this interchange", loc,
-                        value=header.control_number)
+                Finding(
+                    "X12-G007",
+                    "GS06 repeats a group control number of this interchange",
+                    loc,
+                    value=header.control_number,
+                )
             )
         self.group_controls.add(header.control_number)
         self.group = header
@@ -165,14 +177,21 @@ class Envelope:
             group = header.control_number
             if not _count_matches(trailer.element(1), self.set_count):
                 findings.append(
-                    Finding("X12-G003", f"GE01 says {trailer.element(1) or 'nothing'}, the group has "
-                            f"{self.set_count} transaction sets", _loc(trailer, 1, group=group),
-                            value=trailer.element(1))
+                    Finding(
+                        "X12-G003",
+                        f"GE01 says {trailer.element(1) or 'nothing'}, the group has {self.set_count} transaction sets",
+                        _loc(trailer, 1, group=group),
+                        value=trailer.element(1),
+                    )
                 )
             if trailer.element(2) != header.control_number:
                 findings.append(
-                    Finding("X12-G002", f"GE02 does not match GS06 {header.control_number!r}",
-                            _loc(trailer, 2, group=group), value=trailer.element(2))
+                    Finding(
+                        "X12-G002",
+                        f"GE02 does not match GS06 {header.control_number!r}",
+                        _loc(trailer, 2, group=group),
+                        value=trailer.element(2),
+                    )
                 )
         events.append(GroupEnd(header, trailer, self.set_count, findings))
         return events
@@ -189,13 +208,22 @@ class Envelope:
         else:
             if not _count_matches(trailer.element(1), self.group_count):
                 findings.append(
-                    Finding("X12-I002", f"IEA01 says {trailer.element(1) or 'nothing'}, the interchange has "
-                            f"{self.group_count} functional groups", _loc(trailer, 1), value=trailer.element(1))
+                    Finding(
+                        "X12-I002",
+                        f"IEA01 says {trailer.element(1) or 'nothing'}, the interchange has "
+                        f"{self.group_count} functional groups",
+                        _loc(trailer, 1),
+                        value=trailer.element(1),
+                    )
                 )
             if trailer.element(2) != control:
                 findings.append(
-                    Finding("X12-I001", f"IEA02 does not match ISA13 {control!r}", _loc(trailer, 2),
-                            value=trailer.element(2))
+                    Finding(
+                        "X12-I001",
+                        f"IEA02 does not match ISA13 {control!r}",
+                        _loc(trailer, 2),
+                        value=trailer.element(2),
+                    )
                 )
         events.append(InterchangeEnd(self.interchange, trailer, self.group_count, findings))
         return events
@@ -210,4 +238,3 @@ class Envelope:
         """A segment outside any transaction set."""
         where = "inside a group but outside any transaction set" if self.group else "outside any functional group"
         return Problem(Finding("X12-R008", f"segment {seg.id} {where}", _loc(seg)))
-

@@ -10,19 +10,19 @@ element error) through :data:`RULES`; the ack builder reads that table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from gateway.errors import Location
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """An error rejects the set (or interchange); a warning is reported only."""
 
     ERROR = "error"
     WARNING = "warning"
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """Which envelope level a finding is acknowledged at."""
 
     INTERCHANGE = "interchange"  # TA1

@@ -9,10 +9,11 @@ each deviation as a located finding so strictness is the caller's policy.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from gateway.errors import Location
-from gateway.x12.findings import Finding, Severity
+from gateway.x12.findings import Finding
 from gateway.x12.segment import Delimiters
 
 ISA_LENGTH = 106
@@ -22,8 +23,22 @@ SEPARATOR_OFFSETS = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 
 FIELD_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 #: TA1 note code for a malformed ISA field, by field number.
 FIELD_TA1 = {
-    1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007", 8: "008",
-    9: "014", 10: "015", 11: "016", 12: "017", 13: "018", 14: "019", 15: "020", 16: "027",
+    1: "010",
+    2: "011",
+    3: "012",
+    4: "013",
+    5: "005",
+    6: "006",
+    7: "007",
+    8: "008",
+    9: "014",
+    10: "015",
+    11: "016",
+    12: "017",
+    13: "018",
+    14: "019",
+    15: "020",
+    16: "027",
 }
 NEWLINES = "\r\n"
 
@@ -51,6 +66,12 @@ class NotIsa(Exception):
         super().__init__(reason)
         self.reason = reason
         self.need_more = need_more
+
+
+def _fixed_fields(text: str) -> list[str]:
+    """ISA01..ISA16 of a fixed-width ISA."""
+    fields = [text[a + 1 : b] for a, b in itertools.pairwise(SEPARATOR_OFFSETS)]
+    return [*fields, text[104]]
 
 
 def _is_fixed(text: str) -> bool:
@@ -108,8 +129,7 @@ def scan_isa(text: str, offset: int = 0) -> IsaScan:
         raise NotIsa("no ISA segment here", need_more=len(text) < 3 and "ISA".startswith(text))
     findings: list[Finding] = []
     if _is_fixed(text):
-        elements = [text[a + 1 : b] for a, b in zip(SEPARATOR_OFFSETS, SEPARATOR_OFFSETS[1:] + (104,))]
-        elements = ["ISA"] + elements + [text[104]]
+        elements = ["ISA", *_fixed_fields(text)]
         terminator = _terminator_at(text, 105, offset, findings)
         end = 105 + len(terminator)
         suffix = _suffix_after(text, end, terminator)
@@ -119,8 +139,7 @@ def scan_isa(text: str, offset: int = 0) -> IsaScan:
     if _is_fixed(flat) and flat[105] not in NEWLINES:
         # Fixed-width records: the ISA is intact once line breaks are removed.
         raw_end = _raw_index(window, 106)
-        elements = [flat[a + 1 : b] for a, b in zip(SEPARATOR_OFFSETS, SEPARATOR_OFFSETS[1:] + (104,))]
-        elements = ["ISA"] + elements + [flat[104]]
+        elements = ["ISA", *_fixed_fields(flat)]
         return _finish(flat[3], elements, flat[105], "", raw_end, True, findings, offset)
     return _scan_lenient(text, offset, findings)
 
@@ -153,12 +172,12 @@ def _scan_lenient(text: str, offset: int, findings: list[Finding]) -> IsaScan:
     comp_at = positions[-1] + 1
     if comp_at >= len(text):
         raise NotIsa("the file ends inside the ISA segment", need_more=True)
-    elements = ["ISA"] + [text[a + 1 : b] for a, b in zip(positions, positions[1:])]
+    elements = ["ISA"] + [text[a + 1 : b] for a, b in itertools.pairwise(positions)]
     elements.append(text[comp_at])
     terminator = _terminator_at(text, comp_at + 1, offset, findings)
     end = comp_at + 1 + len(terminator)
     suffix = _suffix_after(text, end, terminator)
-    for n, (value, width) in enumerate(zip(elements[1:], FIELD_WIDTHS), start=1):
+    for n, (value, width) in enumerate(zip(elements[1:], FIELD_WIDTHS, strict=False), start=1):
         if len(value) != width:
             findings.append(
                 Finding(
@@ -198,9 +217,7 @@ def _finish(
         repetition = isa11
     loc = Location(segment_id="ISA", byte_offset=offset)
     if terminator.isalnum() or terminator == sep:
-        findings.append(
-            Finding("X12-R003", f"segment terminator {terminator!r} is not usable", loc, value=terminator)
-        )
+        findings.append(Finding("X12-R003", f"segment terminator {terminator!r} is not usable", loc, value=terminator))
     if component.isalnum() or component in (sep, terminator):
         findings.append(
             Finding(

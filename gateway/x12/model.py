@@ -90,9 +90,7 @@ class SetHeader:
     interchange: InterchangeHeader
 
     @classmethod
-    def from_segment(
-        cls, segment: Segment, group: GroupHeader | None, interchange: InterchangeHeader
-    ) -> SetHeader:
+    def from_segment(cls, segment: Segment, group: GroupHeader | None, interchange: InterchangeHeader) -> SetHeader:
         """Build from an ST segment."""
         return cls(segment, segment.element(1), segment.element(2), segment.element(3) or None, group, interchange)
 
@@ -166,6 +164,4 @@ class Problem:
     finding: Finding
 
 
-Event = (
-    InterchangeStart | InterchangeEnd | GroupStart | GroupEnd | SetStart | SetEnd | ServiceSegment | Problem
-)
+Event = InterchangeStart | InterchangeEnd | GroupStart | GroupEnd | SetStart | SetEnd | ServiceSegment | Problem

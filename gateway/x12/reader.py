@@ -162,8 +162,16 @@ def read_events(source: Source, *, chunk_size: int = CHUNK_SIZE, encoding: str =
         env = Envelope(scan, isa)
         yield env.start()
         buf.consume(scan.length)
-        yield from _body(buf, env, scan.delimiters.segment, scan.delimiters.suffix, scan.delimiters.element,
-                         scan.wrapped, chunk_size, encoding)
+        yield from _body(
+            buf,
+            env,
+            scan.delimiters.segment,
+            scan.delimiters.suffix,
+            scan.delimiters.element,
+            scan.wrapped,
+            chunk_size,
+            encoding,
+        )
 
 
 def _recode(value: str, encoding: str) -> str:
@@ -202,7 +210,7 @@ def _skip_garbage(buf: _Buffer, seen_isa: bool) -> Problem:
     return Problem(Finding("X12-R001", message, Location(byte_offset=start), value=sample))
 
 
-def _body(  # noqa: C901 - the hot loop is kept in one function on purpose (see module doc)
+def _body(
     buf: _Buffer,
     env: Envelope,
     term: str,
@@ -253,8 +261,9 @@ def _body(  # noqa: C901 - the hot loop is kept in one function on purpose (see 
             if sid in CONTROL:
                 if sid == "ISA":
                     # A new interchange before this one's IEA: close it, rescan from here.
-                    yield from env.iea(None, f"interchange {env.interchange.control_number} ends without IEA "
-                                       "before the next ISA")
+                    yield from env.iea(
+                        None, f"interchange {env.interchange.control_number} ends without IEA before the next ISA"
+                    )
                     buf.consume(start - buf.base)
                     return
                 events = _control(env, seg, sid)

@@ -55,7 +55,8 @@ class Segment(tuple):  # type: ignore[type-arg]
     @property
     def id(self) -> str:
         """The segment id, e.g. ``"BEG"``."""
-        return self[0][0]
+        elements: list[str] = self[0]
+        return elements[0]
 
     def element(self, position: int) -> str:
         """Element ``position`` (1-based) or ``""`` when absent."""

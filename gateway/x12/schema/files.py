@@ -31,13 +31,11 @@ fails when the catalog loads, not when a partner's file arrives.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-ElementType = Literal[
-    "AN", "ID", "N0", "N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9", "R", "DT", "TM", "B"
-]
+ElementType = Literal["AN", "ID", "N0", "N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9", "R", "DT", "TM", "B"]
 Requirement = Literal["M", "O", "X"]
 
 
@@ -145,7 +143,7 @@ class LoopUse(_Strict):
     loop: Str
     req: Requirement
     max: MaxUse = 1
-    body: list[Union[SegmentUse, "LoopUse"]]
+    body: list[SegmentUse | LoopUse]
     hierarchy: dict[Str, HierarchyLevel] | None = None
 
 

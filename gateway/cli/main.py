@@ -1,0 +1,117 @@
+"""The ``gateway`` command line: the composition root for the X12 tools.
+
+The only module that prints. Exit codes: 0 all valid, 1 a document failed,
+2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from gateway.errors import ConfigError
+from gateway.resources import load_catalog
+from gateway.x12.ack.build import TA1Policy, build_acks
+from gateway.x12.reader import read_events
+from gateway.x12.validate.export import file_dict, file_lines
+from gateway.x12.validate.report import FileReport, InterchangeReport
+from gateway.x12.validate.validator import Validator
+
+
+@click.group()
+@click.version_option(package_name="hospital-edi-gateway")
+def main() -> None:
+    """EDI gateway for hospital supply chains: X12 850/855/856/810 with 997/999/TA1."""
+
+
+def _validator(max_errors: int, lenient_isa: bool) -> Validator:
+    try:
+        catalog = load_catalog()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return Validator(catalog, max_errors=max_errors, strict_isa=not lenient_isa)
+
+
+def _validate_file(validator: Validator, path: Path) -> FileReport:
+    with path.open("rb") as stream:
+        return validator.validate(stream)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only a one-line total.")
+@click.option("--max-errors", default=100, show_default=True, help="Errors listed per transaction set.")
+@click.option("--lenient-isa", is_flag=True, help="Report a non-fixed-width ISA as a warning, not an error.")
+def validate(files: tuple[Path, ...], as_json: bool, quiet: bool, max_errors: int, lenient_isa: bool) -> None:
+    """Validate X12 FILES: envelopes, structure and elements, each error located."""
+    validator = _validator(max_errors, lenient_isa)
+    totals = {"files": 0, "interchanges": 0, "sets": 0, "accepted": 0, "rejected": 0, "invalid_files": 0}
+    documents = []
+    for path in files:
+        report = _validate_file(validator, path)
+        totals["files"] += 1
+        totals["interchanges"] += len(report.interchanges)
+        for s in report.sets():
+            totals["sets"] += 1
+            totals["accepted" if s.accepted else "rejected"] += 1
+        if not report.valid:
+            totals["invalid_files"] += 1
+        if as_json:
+            documents.append(file_dict(str(path), report))
+        elif not quiet:
+            click.echo("\n".join(file_lines(str(path), report)))
+    if as_json:
+        click.echo(json.dumps({"files": documents, "totals": totals}, indent=2))
+    elif quiet or len(files) > 1:
+        click.echo(
+            f"{totals['files']} files ({totals['invalid_files']} invalid), {totals['interchanges']} interchanges, "
+            f"{totals['sets']} transaction sets: {totals['accepted']} accepted, {totals['rejected']} rejected"
+        )
+    sys.exit(1 if totals["invalid_files"] else 0)
+
+
+class _Counter:
+    """Control numbers for ``gateway ack`` (the runtime persists real sequences)."""
+
+    def __init__(self, start: int) -> None:
+        self.values = {"interchange": start, "group": start, "set": start}
+
+    def __call__(self, kind: str) -> int:
+        value = self.values[kind]
+        self.values[kind] = value + 1
+        return value
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--ta1",
+    type=click.Choice([p.value for p in TA1Policy]),
+    default=TA1Policy.ON_ERROR.value,
+    show_default=True,
+    help="When to include a TA1.",
+)
+@click.option("--start-control", default=1, show_default=True, help="First control number to use.")
+@click.option("--lenient-isa", is_flag=True, help="Report a non-fixed-width ISA as a warning, not an error.")
+def ack(file: Path, ta1: str, start_control: int, lenient_isa: bool) -> None:
+    """Print the 997/999 (and TA1) the gateway would send back for FILE."""
+    validator = _validator(100, lenient_isa)
+    counter = _Counter(start_control)
+    now = datetime.now()
+    printed = 0
+    with file.open("rb") as stream:
+        for item in validator.stream(read_events(stream)):
+            if not isinstance(item, InterchangeReport):
+                continue
+            data = build_acks(item, counter, now, ta1=TA1Policy(ta1))
+            if data is not None:
+                sys.stdout.write(data.decode("utf-8"))
+                printed += 1
+    if not printed:
+        click.echo(f"{file}: no interchange to acknowledge (not X12?)", err=True)
+        sys.exit(1)

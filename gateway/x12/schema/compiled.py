@@ -1,0 +1,124 @@
+"""Definitions compiled for fast validation: specs, structure nodes, syntax rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SyntaxRule:
+    """An X12 syntax note, e.g. ``P0102``: kind letter and 1-based positions."""
+
+    kind: str
+    positions: tuple[int, ...]
+    text: str
+
+    @classmethod
+    def parse(cls, note: str) -> SyntaxRule:
+        """Parse ``P0102`` / ``L010203``; raises ValueError when malformed."""
+        kind, digits = note[:1], note[1:]
+        if kind not in "PRECL" or not kind or len(digits) < 4 or len(digits) % 2 or not digits.isdigit():
+            raise ValueError(f"syntax note {note!r} is not a letter P/R/E/C/L and 2-digit positions")
+        return cls(kind, tuple(int(digits[i : i + 2]) for i in range(0, len(digits), 2)), note)
+
+
+@dataclass(frozen=True, slots=True)
+class ElementSpec:
+    """A data element (or composite) at one position, fully resolved."""
+
+    ref: str
+    name: str
+    type: str  # AN, ID, Nn, R, DT, TM, B, or "composite"
+    min: int
+    max: int
+    req: str
+    repeat: int = 1
+    codes: frozenset[str] | None = None
+    common: frozenset[str] | None = None
+    components: tuple[ElementSpec, ...] = ()
+    syntax: tuple[SyntaxRule, ...] = ()
+    used: bool = True  # False: a partner guide says this element is never sent
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSpec:
+    """A segment's elements and syntax notes."""
+
+    id: str
+    name: str
+    elements: tuple[ElementSpec, ...]
+    syntax: tuple[SyntaxRule, ...] = ()
+
+
+@dataclass(slots=True)
+class SegmentNode:
+    """A segment's place in a set's structure."""
+
+    spec: SegmentSpec
+    pos: str
+    req: str
+    max: int | None
+    used: bool = True
+    from_guide: bool = False  # requirement tightened by a partner's guide
+
+    @property
+    def id(self) -> str:
+        """The segment id this node matches."""
+        return self.spec.id
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """An HL level code and the level codes it may sit under (empty: top level)."""
+
+    code: str
+    name: str
+    parents: frozenset[str]
+
+
+@dataclass(slots=True)
+class LoopNode:
+    """A loop; ``children[0]`` is its trigger segment."""
+
+    id: str
+    req: str
+    max: int | None
+    children: list[SegmentNode | LoopNode]
+    path: str = ""
+    hierarchy: dict[str, Level] | None = None
+    by_id: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def trigger(self) -> str:
+        """The segment id that starts an iteration of this loop."""
+        first = self.children[0]
+        return first.id if isinstance(first, SegmentNode) else first.trigger
+
+    def index(self) -> None:
+        """Build the id → child positions table (a loop is found by its trigger)."""
+        table: dict[str, list[int]] = {}
+        for i, child in enumerate(self.children):
+            key = child.id if isinstance(child, SegmentNode) else child.trigger
+            table.setdefault(key, []).append(i)
+            if isinstance(child, LoopNode):
+                child.index()
+        self.by_id = {k: tuple(v) for k, v in table.items()}
+
+    @property
+    def used(self) -> bool:
+        """A loop is used unless its trigger is marked never used."""
+        first = self.children[0]
+        return first.used
+
+
+@dataclass(slots=True)
+class SetDefinition:
+    """A compiled transaction set: its root loop plus identity."""
+
+    id: str
+    name: str
+    version: str
+    functional_group: str
+    root: LoopNode
+    segment_ids: frozenset[str]
+    overlay: str | None = None

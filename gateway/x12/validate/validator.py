@@ -1,0 +1,291 @@
+"""The validator: envelope events and segments in, reports out (SNIP levels 1 and 2).
+
+:meth:`Validator.stream` is streaming: it yields each :class:`SetReport`
+as its SE is read and keeps no segments, so a 1 GB file validates in flat
+memory. :meth:`Validator.validate` builds the whole :class:`FileReport` for
+one file (what the CLI and the ack builder use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+
+from gateway.errors import Location
+from gateway.x12.findings import Finding, Severity
+from gateway.x12.model import (
+    Event,
+    GroupEnd,
+    GroupStart,
+    InterchangeEnd,
+    InterchangeStart,
+    Problem,
+    ServiceSegment,
+    SetEnd,
+    SetStart,
+)
+from gateway.x12.reader import Source, read_events
+from gateway.x12.schema.catalog import Catalog, resolve_version
+from gateway.x12.schema.compiled import SetDefinition
+from gateway.x12.segment import Delimiters, Segment
+from gateway.x12.validate.elements import check_segment
+from gateway.x12.validate.report import FileReport, GroupReport, InterchangeReport, SetReport
+from gateway.x12.validate.structure import SetMatcher
+
+#: Findings that break the fixed-width rules; ``strict_isa=False`` makes them warnings.
+LENIENT_CODES = frozenset({"X12-R002", "X12-R003"})
+#: Structure codes whose value is the id of the segment that is missing.
+MISSING_CODES = frozenset({"X12-V103", "X12-V110"})
+#: Picks the definition for (version, set id, interchange sender id); lets partner overlays in.
+DefinitionResolver = Callable[[str, str, str], SetDefinition | None]
+
+Report = SetReport | GroupReport | InterchangeReport | Finding
+
+
+@dataclass(slots=True)
+class _SetState:
+    report: SetReport
+    matcher: SetMatcher | None
+    delimiters: Delimiters
+    st_index: int
+    errors: int = 0
+
+
+class Validator:
+    """Validates X12 against the catalog's definitions (plus partner overlays)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        resolver: DefinitionResolver | None = None,
+        max_errors: int = 100,
+        strict_isa: bool = True,
+    ) -> None:
+        self.catalog = catalog
+        self.resolver = resolver
+        self.max_errors = max_errors
+        self.strict_isa = strict_isa
+
+    def validate(self, source: Source) -> FileReport:
+        """Read and validate a whole file into one report."""
+        report = FileReport()
+        for item in self.stream(read_events(source)):
+            if isinstance(item, InterchangeReport):
+                report.interchanges.append(item)
+            elif isinstance(item, Finding):
+                report.findings.append(item)
+        return report
+
+    def _definition(self, version: str, set_id: str, sender: str) -> SetDefinition | None:
+        if self.resolver is not None:
+            return self.resolver(version, set_id, sender)
+        return self.catalog.definition(version, set_id)
+
+    def stream(self, events: Iterable[Event | Segment]) -> Iterator[Report]:  # noqa: C901 - one dispatch loop
+        """Yield set reports as sets end, group and interchange reports as those end.
+
+        Interchange reports carry their groups and sets; a Finding is yielded
+        for problems outside any interchange.
+        """
+        ic: InterchangeReport | None = None
+        group: GroupReport | None = None
+        state: _SetState | None = None
+        for ev in events:
+            if type(ev) is Segment:
+                if state is not None:
+                    self._segment(state, ev)
+                continue
+            if isinstance(ev, SetStart):
+                state = self._start_set(ev, ic, group)
+            elif isinstance(ev, SetEnd):
+                if state is not None:
+                    self._end_set(state, ev)
+                    if group is not None:
+                        group.sets.append(state.report)
+                    elif ic is not None:
+                        ic.orphan_sets.append(state.report)
+                    yield state.report
+                state = None
+            elif isinstance(ev, GroupStart):
+                group = GroupReport(ev.header, None, 0, list(ev.findings))
+                self._check_group(group, ic)
+            elif isinstance(ev, GroupEnd):
+                if group is not None:
+                    group.trailer = ev.trailer
+                    group.set_count = ev.set_count
+                    group.findings.extend(ev.findings)
+                    if ic is not None:
+                        ic.groups.append(group)
+                    yield group
+                group = None
+            elif isinstance(ev, InterchangeStart):
+                ic = InterchangeReport(ev.header, findings=[self._policy(f) for f in ev.findings])
+            elif isinstance(ev, InterchangeEnd):
+                if ic is not None:
+                    ic.trailer = ev.trailer
+                    ic.findings.extend(ev.findings)
+                    yield ic
+                ic = None
+            elif isinstance(ev, ServiceSegment):
+                if ic is not None:
+                    ic.service_segments.append(ev.segment)
+            elif isinstance(ev, Problem):
+                if ic is not None:
+                    ic.findings.append(ev.finding)
+                else:
+                    yield ev.finding
+
+    def _policy(self, finding: Finding) -> Finding:
+        if not self.strict_isa and finding.code in LENIENT_CODES:
+            return replace(finding, severity=Severity.WARNING)
+        return finding
+
+    def _check_group(self, group: GroupReport, ic: InterchangeReport | None) -> None:
+        version = resolve_version(group.header.version)
+        if not self.catalog.has_version(version):
+            seg = group.header.segment
+            group.findings.append(
+                Finding(
+                    "X12-G004",
+                    f"version {group.header.version!r} is not supported (supported: "
+                    f"{', '.join(self.catalog.versions)})",
+                    Location(
+                        segment_id="GS",
+                        interchange_index=seg.index,
+                        byte_offset=seg.offset,
+                        element=8,
+                        group=group.header.control_number,
+                    ),
+                    value=group.header.version,
+                )
+            )
+
+    def _start_set(self, ev: SetStart, ic: InterchangeReport | None, group: GroupReport | None) -> _SetState:
+        header = ev.header
+        report = SetReport(header, 0, list(ev.findings))
+        st = header.segment
+        state = _SetState(report, None, header.interchange.delimiters, st.index)
+        if group is None:
+            return state
+        version = resolve_version(group.header.version)
+        if not self.catalog.has_version(version):
+            report.findings.append(
+                self._set_finding(
+                    st, header.control_number, "X12-S004", f"version {group.header.version!r} is not supported"
+                )
+            )
+            return state
+        definition = self._definition(version, header.set_id, header.interchange.sender_id)
+        if definition is None:
+            known = ", ".join(self.catalog.set_ids(version))
+            report.findings.append(
+                self._set_finding(
+                    st,
+                    header.control_number,
+                    "X12-S004",
+                    f"transaction set {header.set_id} is not supported in {version} (supported: {known})",
+                )
+            )
+            return state
+        if group.header.functional_id != definition.functional_group:
+            report.findings.append(
+                self._set_finding(
+                    st,
+                    header.control_number,
+                    "X12-S007",
+                    f"a {header.set_id} belongs in a {definition.functional_group} group, "
+                    f"not {group.header.functional_id!r} (GS01)",
+                )
+            )
+        report.definition = f"{definition.version}/{definition.id}" + (
+            f"+{definition.overlay}" if definition.overlay else ""
+        )
+        known_ids = self.catalog.known_segments(version)
+        state.matcher = SetMatcher(definition, known_ids)
+        self._segment(state, st)
+        return state
+
+    @staticmethod
+    def _set_finding(st: Segment, control: str, code: str, message: str) -> Finding:
+        loc = Location(
+            segment_id="ST", segment_index=1, interchange_index=st.index, byte_offset=st.offset, transaction_set=control
+        )
+        return Finding(code, message, loc, value=st.element(1))
+
+    def _segment(self, state: _SetState, seg: Segment) -> None:
+        matcher = state.matcher
+        if matcher is None or state.errors >= self.max_errors:
+            return
+        before = len(matcher.problems)
+        node = matcher.feed(seg)
+        if len(matcher.problems) > before:
+            self._structure_findings(state, seg, matcher.problems[before:])
+        if node is not None:
+            problems = check_segment(seg.elements, node.spec, state.delimiters)
+            if problems:
+                self._element_findings(state, seg, matcher.loop_path, problems)
+
+    def _location(
+        self, state: _SetState, seg: Segment, loop: str, element: int | None = None, component: int | None = None
+    ) -> Location:
+        header = state.report.header
+        return Location(
+            interchange=header.interchange.control_number,
+            group=header.group.control_number if header.group else None,
+            transaction_set=header.control_number,
+            segment_id=seg.elements[0],
+            segment_index=seg.index - state.st_index + 1,
+            interchange_index=seg.index,
+            byte_offset=seg.offset,
+            element=element,
+            component=component,
+            loop=loop or None,
+        )
+
+    def _add(self, state: _SetState, finding: Finding) -> None:
+        if state.errors >= self.max_errors:
+            state.report.truncated = True
+            return
+        state.report.findings.append(finding)
+        if finding.is_error:
+            state.errors += 1
+            if state.errors >= self.max_errors:
+                state.report.truncated = True
+
+    def _structure_findings(
+        self, state: _SetState, seg: Segment, problems: list[tuple[str, str, str, str | None]]
+    ) -> None:
+        for code, message, loop, value in problems:
+            loc = self._location(state, seg, loop)
+            if code in MISSING_CODES and value:
+                # A missing segment is located where it was expected, under its own id (AK3 reports it so).
+                loc = replace(loc, segment_id=value, byte_offset=None)
+                value = None
+            self._add(state, Finding(code, message, loc, value=value))
+
+    def _element_findings(
+        self,
+        state: _SetState,
+        seg: Segment,
+        loop: str,
+        problems: list[tuple[str, int, int | None, str, str | None, str | None]],
+    ) -> None:
+        for code, pos, comp, message, value, ref in problems:
+            severity = Severity.WARNING if code == "X12-V214" else Severity.ERROR
+            loc = self._location(state, seg, loop, pos, comp)
+            self._add(state, Finding(code, message, loc, severity, value, ref))
+
+    def _end_set(self, state: _SetState, ev: SetEnd) -> None:
+        report = state.report
+        report.segment_count = ev.segment_count
+        report.findings.extend(ev.findings)
+        if state.matcher is None:
+            return
+        if ev.trailer is not None:
+            self._segment(state, ev.trailer)
+        where = ev.trailer if ev.trailer is not None else report.header.segment
+        before = len(state.matcher.problems)
+        problems = state.matcher.finish()
+        if len(problems) > before:
+            self._structure_findings(state, where, problems[before:])
