@@ -37,8 +37,17 @@ def _count_matches(value: str, count: int) -> bool:
     return value.isdigit() and int(value) == count
 
 
-def _loc(seg: Segment, element: int | None = None, **extra: str | None) -> Location:
-    return Location(segment_id=seg.id, interchange_index=seg.index, byte_offset=seg.offset, element=element, **extra)
+def _loc(
+    seg: Segment, element: int | None = None, *, group: str | None = None, transaction_set: str | None = None
+) -> Location:
+    return Location(
+        segment_id=seg.id,
+        interchange_index=seg.index,
+        byte_offset=seg.offset,
+        element=element,
+        group=group,
+        transaction_set=transaction_set,
+    )
 
 
 class Envelope:

@@ -32,6 +32,7 @@ from gateway.x12.schema.files import (
     SegmentUse,
     SetFile,
 )
+from gateway.x12.schema.overlay import OverlayFile, apply_overlay
 
 
 def resolve_version(gs08: str) -> str:
@@ -131,6 +132,17 @@ class Catalog:
                 return None
             self._compiled[key] = _compile_set(data, data.sets[set_id])
         return self._compiled[key]
+
+    def with_overlay(self, overlay_text: str, source: str) -> SetDefinition:
+        """The base set of an overlay file with the overlay applied; raises :class:`DefinitionError`."""
+        overlay: OverlayFile = _parse(source, overlay_text, OverlayFile)  # type: ignore[assignment]
+        data = self._versions.get(overlay.version)
+        if data is None or overlay.set not in data.sets:
+            raise DefinitionError(f"{source}: no base definition for {overlay.set}/{overlay.version}", "X12-D016")
+        base = self.definition(overlay.version, overlay.set)
+        assert base is not None
+        fresh = _compile_set(data, data.sets[overlay.set])
+        return apply_overlay(base, fresh.root, overlay, source)
 
     def functional_group_of(self, version: str, set_id: str) -> str | None:
         """The GS01 code a set belongs in (``PO`` for 850)."""

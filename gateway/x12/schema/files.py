@@ -55,7 +55,7 @@ def _max_use(value: object) -> object:
     return value
 
 
-MaxUse = Annotated[int | None, BeforeValidator(_max_use), Field(ge=1)]
+MaxUse = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_max_use)]
 
 
 class _Strict(BaseModel):
