@@ -16,7 +16,7 @@ import click
 from gateway.errors import ConfigError
 from gateway.resources import load_catalog
 from gateway.x12.ack.build import TA1Policy, build_acks
-from gateway.x12.reader import read_events
+from gateway.x12.reader import X12Reader
 from gateway.x12.validate.export import file_dict, file_lines
 from gateway.x12.validate.report import FileReport, InterchangeReport
 from gateway.x12.validate.validator import Validator
@@ -47,9 +47,13 @@ def _validate_file(validator: Validator, path: Path) -> FileReport:
 @click.option("-q", "--quiet", is_flag=True, help="Print only a one-line total.")
 @click.option("--max-errors", default=100, show_default=True, help="Errors listed per transaction set.")
 @click.option("--lenient-isa", is_flag=True, help="Report a non-fixed-width ISA as a warning, not an error.")
-def validate(files: tuple[Path, ...], as_json: bool, quiet: bool, max_errors: int, lenient_isa: bool) -> None:
+@click.option("--pedantic", is_flag=True, help="Also warn about codes outside the usual code lists.")
+def validate(
+    files: tuple[Path, ...], as_json: bool, quiet: bool, max_errors: int, lenient_isa: bool, pedantic: bool
+) -> None:
     """Validate X12 FILES: envelopes, structure and elements, each error located."""
     validator = _validator(max_errors, lenient_isa)
+    validator.pedantic = pedantic
     totals = {"files": 0, "interchanges": 0, "sets": 0, "accepted": 0, "rejected": 0, "invalid_files": 0}
     documents = []
     for path in files:
@@ -105,7 +109,7 @@ def ack(file: Path, ta1: str, start_control: int, lenient_isa: bool) -> None:
     now = datetime.now()
     printed = 0
     with file.open("rb") as stream:
-        for item in validator.stream(read_events(stream)):
+        for item in validator.stream(X12Reader(stream)):
             if not isinstance(item, InterchangeReport):
                 continue
             data = build_acks(item, counter, now, ta1=TA1Policy(ta1))

@@ -38,6 +38,12 @@ class ElementSpec:
     components: tuple[ElementSpec, ...] = ()
     syntax: tuple[SyntaxRule, ...] = ()
     used: bool = True  # False: a partner guide says this element is never sent
+    fast: str = field(init=False, default="")  # which inline check applies ("" = the full one)
+
+    def __post_init__(self) -> None:
+        simple = self.used and not self.components and self.repeat == 1
+        kind = self.type if self.type in ("AN", "ID", "R", "DT", "TM") else "N" if self.type[0] == "N" else ""
+        object.__setattr__(self, "fast", kind if simple else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,11 @@ class SegmentSpec:
     name: str
     elements: tuple[ElementSpec, ...]
     syntax: tuple[SyntaxRule, ...] = ()
+    mandatory: tuple[int, ...] = field(init=False, default=())  # 1-based positions with req M
+
+    def __post_init__(self) -> None:
+        positions = tuple(n for n, e in enumerate(self.elements, 1) if e.req == "M")
+        object.__setattr__(self, "mandatory", positions)
 
 
 @dataclass(slots=True)
@@ -87,6 +98,7 @@ class LoopNode:
     path: str = ""
     hierarchy: dict[str, Level] | None = None
     by_id: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    mandatory: tuple[int, ...] = ()
 
     @property
     def trigger(self) -> str:
@@ -103,6 +115,7 @@ class LoopNode:
             if isinstance(child, LoopNode):
                 child.index()
         self.by_id = {k: tuple(v) for k, v in table.items()}
+        self.mandatory = tuple(i for i, child in enumerate(self.children) if child.req == "M")
 
     @property
     def used(self) -> bool:

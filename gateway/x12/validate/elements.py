@@ -69,94 +69,176 @@ def check_value(value: str, spec: ElementSpec) -> tuple[str, str] | None:
     return None
 
 
+def _names(rule: SyntaxRule) -> str:
+    return "/".join(f"{p:02d}" for p in rule.positions)
+
+
 def check_syntax(values: list[str], rules: tuple[SyntaxRule, ...]) -> list[tuple[str, int, str]]:
-    """Syntax-note violations as (code, position, message); ``values[0]`` is position 1."""
+    """Syntax-note violations as (code, position, message); ``values[0]`` is position 1.
+
+    Messages are only built for violations: this runs for most segments.
+    """
     found: list[tuple[str, int, str]] = []
-
-    def present(pos: int) -> bool:
-        return pos <= len(values) and values[pos - 1] != ""
-
+    n = len(values)
     for rule in rules:
-        have = [p for p in rule.positions if present(p)]
-        names = "/".join(f"{p:02d}" for p in rule.positions)
-        first, rest = rule.positions[0], rule.positions[1:]
-        if rule.kind == "P" and have and len(have) != len(rule.positions):
-            missing = next(p for p in rule.positions if not present(p))
-            found.append(("X12-V202", missing, f"{rule.text}: elements {names} are used together or not at all"))
-        elif rule.kind == "R" and not have:
-            found.append(("X12-V202", first, f"{rule.text}: at least one of elements {names} is required"))
-        elif rule.kind == "E" and len(have) > 1:
-            found.append(("X12-V210", have[1], f"{rule.text}: only one of elements {names} may be used"))
-        elif rule.kind == "C" and present(first):
-            missing_c = [p for p in rest if not present(p)]
-            if missing_c:
-                found.append(("X12-V202", missing_c[0], f"{rule.text}: element {first:02d} requires {names[3:]}"))
-        elif rule.kind == "L" and present(first) and not any(present(p) for p in rest):
-            found.append(("X12-V202", rest[0], f"{rule.text}: element {first:02d} requires one of {names[3:]}"))
+        kind = rule.kind
+        if rule.positions[0] > n and kind != "R":
+            continue  # none of its elements is present: only R can be violated
+        have = [p for p in rule.positions if p <= n and values[p - 1]]
+        if kind == "C" or kind == "L":
+            if rule.positions[0] not in have:
+                continue
+            rest = rule.positions[1:]
+            if kind == "C" and len(have) <= len(rest):
+                missing = next(p for p in rest if p not in have)
+                found.append(
+                    ("X12-V202", missing, f"{rule.text}: element {rule.positions[0]:02d} requires {_names(rule)[3:]}")
+                )
+            elif kind == "L" and len(have) == 1:
+                found.append(
+                    (
+                        "X12-V202",
+                        rest[0],
+                        f"{rule.text}: element {rule.positions[0]:02d} requires one of {_names(rule)[3:]}",
+                    )
+                )
+        elif kind == "P":
+            if have and len(have) != len(rule.positions):
+                missing = next(p for p in rule.positions if p not in have)
+                found.append(
+                    ("X12-V202", missing, f"{rule.text}: elements {_names(rule)} are used together or not at all")
+                )
+        elif kind == "R":
+            if not have:
+                found.append(
+                    ("X12-V202", rule.positions[0], f"{rule.text}: at least one of elements {_names(rule)} is required")
+                )
+        elif kind == "E" and len(have) > 1:
+            found.append(("X12-V210", have[1], f"{rule.text}: only one of elements {_names(rule)} may be used"))
     return found
 
 
-def check_segment(elements: list[str], spec: SegmentSpec, delimiters: Delimiters) -> list[ElementProblem]:
-    """Every element problem of one segment (``elements[0]`` is the id)."""
+def check_segment(  # noqa: C901 - the inline fast checks are the point of this function
+    elements: list[str], spec: SegmentSpec, delimiters: Delimiters, common: bool = False
+) -> list[ElementProblem]:
+    """Every element problem of one segment (``elements[0]`` is the id).
+
+    Valid elements of the common kinds pass an inline check; anything else
+    (a failure, a composite, a repeat, a guide restriction) takes the full
+    path, which says exactly what is wrong. ``common`` also warns about
+    codes outside the usual lists.
+    """
     problems: list[ElementProblem] = []
-    add = problems.append
     defined = spec.elements
+    ndef = len(defined)
     count = len(elements) - 1
-    if count > len(defined):
-        extra = elements[len(defined) + 1 :]
-        if any(extra):
-            pos = len(defined) + 1
-            add(("X12-V203", pos, None, f"{spec.id} has {len(defined)} elements; found {count}", extra[0], None))
-    for pos, es in enumerate(defined, 1):
-        value = elements[pos] if pos <= count else ""
-        if not value:
-            if es.req == "M":
-                add(("X12-V201", pos, None, f"{spec.id}{pos:02d} ({es.name}) is mandatory", None, es.ref))
+    if count > ndef and any(elements[ndef + 1 :]):
+        add_extra = (f"{spec.id} has {ndef} elements; found {count}", elements[ndef + 1])
+        problems.append(("X12-V203", ndef + 1, None, add_extra[0], add_extra[1], None))
+    rep = delimiters.repetition
+    for pos in range(1, (count if count < ndef else ndef) + 1):
+        v = elements[pos]
+        if not v:
             continue
-        if not es.used:
-            add(("X12-V220", pos, None, f"{spec.id}{pos:02d} is never sent under this partner's guide", value, es.ref))
-            continue
-        values = [value]
-        if delimiters.repetition and delimiters.repetition in value:
-            values = value.split(delimiters.repetition)
-            if len(values) > es.repeat:
-                add(
-                    (
-                        "X12-V212",
-                        pos,
-                        None,
-                        f"{spec.id}{pos:02d} repeats {len(values)} times, at most {es.repeat}",
-                        value,
-                        es.ref,
-                    )
-                )
-                values = values[: es.repeat]
-        for one in values:
-            if es.components:
-                _check_composite(one, es, pos, spec.id, delimiters, add)
-            else:
-                _check_simple(one, es, pos, None, spec.id, add)
+        es = defined[pos - 1]
+        fast = es.fast
+        if fast and (rep is None or rep not in v):
+            size = len(v)
+            if fast == "AN":
+                if es.min <= size <= es.max and v.isprintable():
+                    continue
+            elif fast == "ID":
+                if (
+                    es.min <= size <= es.max
+                    and (es.codes is None or v in es.codes)
+                    and (not common or es.common is None or v in es.common)
+                ):
+                    continue
+            elif fast == "N":
+                if v.isdigit() and es.min <= size <= es.max:
+                    continue
+            elif fast == "R":
+                digits = v.replace(".", "", 1)
+                if digits.isdigit() and es.min <= len(digits) <= es.max:
+                    continue
+            elif fast == "DT":
+                if es.min <= size <= es.max and _valid_date(v):
+                    continue
+            elif fast == "TM" and es.min <= size <= es.max and _valid_time(v):
+                continue
+        _check_element(v, es, pos, spec.id, delimiters, problems.append, common)
+    for pos in spec.mandatory:
+        if pos > count or not elements[pos]:
+            es = defined[pos - 1]
+            problems.append(("X12-V201", pos, None, f"{spec.id}{pos:02d} ({es.name}) is mandatory", None, es.ref))
     if spec.syntax:
         for code, pos, message in check_syntax(elements[1:], spec.syntax):
-            ref = defined[pos - 1].ref if pos <= len(defined) else None
-            add((code, pos, None, message, None, ref))
+            ref = defined[pos - 1].ref if pos <= ndef else None
+            problems.append((code, pos, None, message, None, ref))
     return problems
 
 
+def _check_element(
+    value: str,
+    es: ElementSpec,
+    pos: int,
+    seg_id: str,
+    delimiters: Delimiters,
+    add: Callable[[ElementProblem], None],
+    common: bool,
+) -> None:
+    """The full check of one present element: guide usage, repeats, composites, value."""
+    if not es.used:
+        add(("X12-V220", pos, None, f"{seg_id}{pos:02d} is never sent under this partner's guide", value, es.ref))
+        return
+    values = [value]
+    if delimiters.repetition and delimiters.repetition in value:
+        values = value.split(delimiters.repetition)
+        if len(values) > es.repeat:
+            add(
+                (
+                    "X12-V212",
+                    pos,
+                    None,
+                    f"{seg_id}{pos:02d} repeats {len(values)} times, at most {es.repeat}",
+                    value,
+                    es.ref,
+                )
+            )
+            values = values[: es.repeat]
+    for one in values:
+        if es.components:
+            _check_composite(one, es, pos, seg_id, delimiters, add, common)
+        else:
+            _check_simple(one, es, pos, None, seg_id, add, common)
+
+
 def _check_simple(
-    value: str, es: ElementSpec, pos: int, comp: int | None, seg_id: str, add: Callable[[ElementProblem], None]
+    value: str,
+    es: ElementSpec,
+    pos: int,
+    comp: int | None,
+    seg_id: str,
+    add: Callable[[ElementProblem], None],
+    common: bool = False,
 ) -> None:
     bad = check_value(value, es)
     if bad is not None:
         where = f"{seg_id}{pos:02d}" + (f"-{comp}" if comp else "")
         add((bad[0], pos, comp, f"{where} ({es.name}): {bad[1]}", value, es.ref))
-    elif es.common is not None and value not in es.common:
+    elif common and es.common is not None and value not in es.common:
         where = f"{seg_id}{pos:02d}" + (f"-{comp}" if comp else "")
         add(("X12-V214", pos, comp, f"{where}: {value!r} is not a usual code for {es.name}", value, es.ref))
 
 
 def _check_composite(
-    value: str, es: ElementSpec, pos: int, seg_id: str, delimiters: Delimiters, add: Callable[[ElementProblem], None]
+    value: str,
+    es: ElementSpec,
+    pos: int,
+    seg_id: str,
+    delimiters: Delimiters,
+    add: Callable[[ElementProblem], None],
+    common: bool = False,
 ) -> None:
     parts = value.split(delimiters.component)
     if len(parts) > len(es.components) and any(parts[len(es.components) :]):
@@ -176,7 +258,7 @@ def _check_composite(
             if cs.req == "M":
                 add(("X12-V201", pos, n, f"{seg_id}{pos:02d}-{n} ({cs.name}) is mandatory", None, cs.ref))
             continue
-        _check_simple(part, cs, pos, n, seg_id, add)
+        _check_simple(part, cs, pos, n, seg_id, add, common)
     if es.syntax:
         for code, cpos, message in check_syntax(parts, es.syntax):
             add((code, pos, cpos, message, None, es.ref))

@@ -9,7 +9,6 @@ is how X12 resolves a segment id that appears in several places.
 from __future__ import annotations
 
 from gateway.x12.schema.compiled import LoopNode, SegmentNode, SetDefinition
-from gateway.x12.segment import Segment
 
 #: One problem: (code, message, loop path, value).
 StructureProblem = tuple[str, str, str, str | None]
@@ -46,9 +45,9 @@ class SetMatcher:
         """The innermost open loop's path (``""`` at the set's top level)."""
         return self.stack[-1].loop.path
 
-    def feed(self, seg: Segment) -> SegmentNode | None:
-        """Place ``seg``; returns its node (for element checks) or None if it has no place."""
-        sid = seg.elements[0]
+    def feed(self, elements: list[str]) -> SegmentNode | None:
+        """Place a segment (its element list); returns its node, or None if it has no place."""
+        sid = elements[0]
         stack = self.stack
         for level in range(len(stack) - 1, -1, -1):
             frame = stack[level]
@@ -58,18 +57,19 @@ class SetMatcher:
             low = frame.pos if frame.pos > 0 else (0 if level == 0 else 1)
             for j in idxs:
                 if j >= low:
-                    return self._take(level, j, seg)
+                    return self._take(level, j, elements)
         self._misplaced(sid)
         return None
 
-    def _take(self, level: int, j: int, seg: Segment) -> SegmentNode:
+    def _take(self, level: int, j: int, elements: list[str]) -> SegmentNode:
         stack = self.stack
         while len(stack) - 1 > level:
             self._close(stack.pop())
         frame = stack[level]
         children = frame.loop.children
-        for i in range(frame.pos + 1, j):
-            self._missing_if_required(frame, i)
+        for i in frame.loop.mandatory:
+            if frame.pos < i < j:
+                self._missing_if_required(frame, i)
         child = children[j]
         frame.counts[j] += 1
         frame.pos = j
@@ -97,7 +97,7 @@ class SetMatcher:
                 ("X12-V111", f"loop {child.path} is never sent under this partner's guide", child.path, None)
             )
         if child.hierarchy is not None:
-            self._check_hl(child, seg)
+            self._check_hl(child, elements)
         return trigger
 
     def _missing_if_required(self, frame: _Frame, i: int) -> None:
@@ -110,8 +110,9 @@ class SetMatcher:
             self.problems.append((code, f"mandatory {_label(child)} is missing{where}", frame.loop.path, missing_id))
 
     def _close(self, frame: _Frame) -> None:
-        for i in range(frame.pos + 1, len(frame.loop.children)):
-            self._missing_if_required(frame, i)
+        for i in frame.loop.mandatory:
+            if i > frame.pos:
+                self._missing_if_required(frame, i)
 
     def finish(self) -> list[StructureProblem]:
         """Close every open loop (reporting missing mandatory segments); returns all problems."""
@@ -129,10 +130,11 @@ class SetMatcher:
         else:
             self.problems.append(("X12-V101", f"{sid!r} is not a known segment id", path, sid))
 
-    def _check_hl(self, loop: LoopNode, seg: Segment) -> None:
+    def _check_hl(self, loop: LoopNode, elements: list[str]) -> None:
         levels = loop.hierarchy
         assert levels is not None
-        hl_id, parent, code = seg.element(1), seg.element(2), seg.element(3)
+        padded = [*elements, "", "", ""]
+        hl_id, parent, code = padded[1], padded[2], padded[3]
         path = loop.path
         if not hl_id.isdigit() or int(hl_id) != self.last_hl + 1:
             self.problems.append(

@@ -8,13 +8,12 @@ one file (what the CLI and the ack builder use).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from gateway.errors import Location
 from gateway.x12.findings import Finding, Severity
 from gateway.x12.model import (
-    Event,
     GroupEnd,
     GroupStart,
     InterchangeEnd,
@@ -24,7 +23,7 @@ from gateway.x12.model import (
     SetEnd,
     SetStart,
 )
-from gateway.x12.reader import Source, read_events
+from gateway.x12.reader import Source, X12Reader
 from gateway.x12.schema.catalog import Catalog, resolve_version
 from gateway.x12.schema.compiled import SetDefinition
 from gateway.x12.segment import Delimiters, Segment
@@ -49,6 +48,8 @@ class _SetState:
     delimiters: Delimiters
     st_index: int
     errors: int = 0
+    position: int = 1  # of the segment being checked, counted from 1 at ST
+    offset: int = 0  # its byte offset
 
 
 class Validator:
@@ -61,16 +62,18 @@ class Validator:
         resolver: DefinitionResolver | None = None,
         max_errors: int = 100,
         strict_isa: bool = True,
+        pedantic: bool = False,
     ) -> None:
         self.catalog = catalog
         self.resolver = resolver
         self.max_errors = max_errors
         self.strict_isa = strict_isa
+        self.pedantic = pedantic  # also warn about codes outside the usual lists
 
     def validate(self, source: Source) -> FileReport:
         """Read and validate a whole file into one report."""
         report = FileReport()
-        for item in self.stream(read_events(source)):
+        for item in self.stream(X12Reader(source)):
             if isinstance(item, InterchangeReport):
                 report.interchanges.append(item)
             elif isinstance(item, Finding):
@@ -82,7 +85,7 @@ class Validator:
             return self.resolver(version, set_id, sender)
         return self.catalog.definition(version, set_id)
 
-    def stream(self, events: Iterable[Event | Segment]) -> Iterator[Report]:  # noqa: C901 - one dispatch loop
+    def stream(self, reader: X12Reader) -> Iterator[Report]:  # noqa: C901 - one dispatch loop
         """Yield set reports as sets end, group and interchange reports as those end.
 
         Interchange reports carry their groups and sets; a Finding is yielded
@@ -91,9 +94,11 @@ class Validator:
         ic: InterchangeReport | None = None
         group: GroupReport | None = None
         state: _SetState | None = None
-        for ev in events:
-            if type(ev) is Segment:
-                if state is not None:
+        for ev in reader:
+            if type(ev) is list:
+                if state is not None and state.matcher is not None:
+                    state.position += 1
+                    state.offset = reader.offset
                     self._segment(state, ev)
                 continue
             if isinstance(ev, SetStart):
@@ -203,7 +208,7 @@ class Validator:
         )
         known_ids = self.catalog.known_segments(version)
         state.matcher = SetMatcher(definition, known_ids)
-        self._segment(state, st)
+        self._control_segment(state, st)
         return state
 
     @staticmethod
@@ -213,31 +218,42 @@ class Validator:
         )
         return Finding(code, message, loc, value=st.element(1))
 
-    def _segment(self, state: _SetState, seg: Segment) -> None:
+    def _segment(self, state: _SetState, elements: list[str]) -> None:
         matcher = state.matcher
         if matcher is None or state.errors >= self.max_errors:
             return
         before = len(matcher.problems)
-        node = matcher.feed(seg)
+        node = matcher.feed(elements)
         if len(matcher.problems) > before:
-            self._structure_findings(state, seg, matcher.problems[before:])
+            self._structure_findings(state, elements, matcher.problems[before:])
         if node is not None:
-            problems = check_segment(seg.elements, node.spec, state.delimiters)
+            problems = check_segment(elements, node.spec, state.delimiters, self.pedantic)
             if problems:
-                self._element_findings(state, seg, matcher.loop_path, problems)
+                self._element_findings(state, elements, matcher.loop_path, problems)
+
+    def _control_segment(self, state: _SetState, seg: Segment) -> None:
+        """ST and SE go through the same checks, located by their own positions."""
+        state.position = seg.index - state.st_index + 1
+        state.offset = seg.offset
+        self._segment(state, seg.elements)
 
     def _location(
-        self, state: _SetState, seg: Segment, loop: str, element: int | None = None, component: int | None = None
+        self,
+        state: _SetState,
+        elements: list[str],
+        loop: str,
+        element: int | None = None,
+        component: int | None = None,
     ) -> Location:
         header = state.report.header
         return Location(
             interchange=header.interchange.control_number,
             group=header.group.control_number if header.group else None,
             transaction_set=header.control_number,
-            segment_id=seg.elements[0],
-            segment_index=seg.index - state.st_index + 1,
-            interchange_index=seg.index,
-            byte_offset=seg.offset,
+            segment_id=elements[0],
+            segment_index=state.position,
+            interchange_index=state.st_index + state.position - 1,
+            byte_offset=state.offset,
             element=element,
             component=component,
             loop=loop or None,
@@ -254,10 +270,10 @@ class Validator:
                 state.report.truncated = True
 
     def _structure_findings(
-        self, state: _SetState, seg: Segment, problems: list[tuple[str, str, str, str | None]]
+        self, state: _SetState, elements: list[str], problems: list[tuple[str, str, str, str | None]]
     ) -> None:
         for code, message, loop, value in problems:
-            loc = self._location(state, seg, loop)
+            loc = self._location(state, elements, loop)
             if code in MISSING_CODES and value:
                 # A missing segment is located where it was expected, under its own id (AK3 reports it so).
                 loc = replace(loc, segment_id=value, byte_offset=None)
@@ -267,13 +283,13 @@ class Validator:
     def _element_findings(
         self,
         state: _SetState,
-        seg: Segment,
+        elements: list[str],
         loop: str,
         problems: list[tuple[str, int, int | None, str, str | None, str | None]],
     ) -> None:
         for code, pos, comp, message, value, ref in problems:
             severity = Severity.WARNING if code == "X12-V214" else Severity.ERROR
-            loc = self._location(state, seg, loop, pos, comp)
+            loc = self._location(state, elements, loop, pos, comp)
             self._add(state, Finding(code, message, loc, severity, value, ref))
 
     def _end_set(self, state: _SetState, ev: SetEnd) -> None:
@@ -283,8 +299,10 @@ class Validator:
         if state.matcher is None:
             return
         if ev.trailer is not None:
-            self._segment(state, ev.trailer)
-        where = ev.trailer if ev.trailer is not None else report.header.segment
+            self._control_segment(state, ev.trailer)
+            where = ev.trailer.elements
+        else:
+            where = ["SE"]
         before = len(state.matcher.problems)
         problems = state.matcher.finish()
         if len(problems) > before:
