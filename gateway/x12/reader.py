@@ -128,6 +128,9 @@ def _plan(text: str, term: str, suffix: str, wrapped: bool, eof: bool) -> tuple[
             consistent = text.count(term, 0, cut) == n_joined
         if consistent:
             token = joined
+    if eof and token is joined and term in text[cut:]:
+        # The file's last segments end with a bare terminator: split on it and clean.
+        return term, True
     n = n_joined if token is joined else text.count(term, 0, cut)
     clean = (
         text[:1] in JUNK
