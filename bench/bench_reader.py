@@ -79,7 +79,7 @@ def _validate(path: str) -> int:
 
 def run_variant(name: str, path: str, repeat: int) -> dict[str, float]:
     """Run one variant in this process, best of ``repeat`` runs; imports are done before timing."""
-    import gateway.x12.reader  # noqa: F401 - import cost is not reading cost
+    import gateway.x12.reader
     import gateway.x12.validate.validator  # noqa: F401
 
     if name == "pyx12":
@@ -93,8 +93,13 @@ def run_variant(name: str, path: str, repeat: int) -> dict[str, float]:
         best = min(best, time.perf_counter() - start)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size_mb = os.path.getsize(path) / (1 << 20)
-    return {"segments": count, "seconds": best, "seg_per_s": count / best, "mb_per_s": size_mb / best,
-            "peak_rss_mb": rss_mb}
+    return {
+        "segments": count,
+        "seconds": best,
+        "seg_per_s": count / best,
+        "mb_per_s": size_mb / best,
+        "peak_rss_mb": rss_mb,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,17 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only:
         out = subprocess.run(
             [sys.executable, os.path.abspath(__file__), path, "--variant", name, "--repeat", str(args.repeat)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
     base = results.get("split")
     size_mb = os.path.getsize(path) / (1 << 20)
     print(f"file: {path} ({size_mb:.1f} MB)")
-    print(f"{'variant':10} {'segments':>10} {'seconds':>8} {'seg/s':>11} {'MB/s':>7} {'peak RSS MB':>12} {'x split':>8}")
+    print(
+        f"{'variant':10} {'segments':>10} {'seconds':>8} {'seg/s':>11} {'MB/s':>7} {'peak RSS MB':>12} {'x split':>8}"
+    )
     for name, r in results.items():
         ratio = f"{r['seg_per_s'] / base['seg_per_s']:.2f}" if base else "-"
-        print(f"{name:10} {r['segments']:>10.0f} {r['seconds']:>8.2f} {r['seg_per_s']:>11,.0f} {r['mb_per_s']:>7.1f} "
-              f"{r['peak_rss_mb']:>12.1f} {ratio:>8}")
+        print(
+            f"{name:10} {r['segments']:>10.0f} {r['seconds']:>8.2f} {r['seg_per_s']:>11,.0f} {r['mb_per_s']:>7.1f} "
+            f"{r['peak_rss_mb']:>12.1f} {ratio:>8}"
+        )
     return 0
 
 

@@ -119,3 +119,7 @@ def ack(file: Path, ta1: str, start_control: int, lenient_isa: bool) -> None:
     if not printed:
         click.echo(f"{file}: no interchange to acknowledge (not X12?)", err=True)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

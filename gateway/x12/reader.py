@@ -182,6 +182,8 @@ class X12Reader:
         new = tuple.__new__
         while True:
             buf.skip_junk()
+            while len(buf.text) < 512 and buf.fill():
+                pass
             if not buf.text:
                 return
             if not buf.text.startswith("ISA"):
@@ -204,8 +206,8 @@ class X12Reader:
             index = 1
             in_set = False
             while True:  # the interchange's body, one buffer of text at a time
-                if len(buf.text) < chunk_size:
-                    buf.fill()
+                while len(buf.text) < chunk_size and buf.fill():
+                    pass
                 text = buf.text
                 eof = buf.eof
                 token, clean = _plan(text, term, suffix, wrapped, eof)
@@ -213,6 +215,9 @@ class X12Reader:
                 tl = len(token)
                 parts = text.split(token)
                 carry = "" if eof else parts.pop()
+                if not parts and not eof:
+                    buf.fill()  # not one whole segment yet: read on
+                    continue
                 off = buf.base
                 end: int | None = None  # set when the interchange ends inside this buffer
                 if not clean and not fix:

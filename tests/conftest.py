@@ -1,0 +1,69 @@
+"""Shared fixtures: the packaged catalog, the shared corpus location, an X12 builder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.resources import load_catalog
+from gateway.x12.schema.catalog import Catalog
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """The packaged definitions, loaded once."""
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """``../shared/corpus``; skips (fails under CI=true) when it is absent."""
+    if not CORPUS.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the shared corpus is missing at {CORPUS}")
+        pytest.skip(f"../shared/corpus is not beside the repository ({CORPUS})")
+    return CORPUS
+
+
+ISA_4010 = "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *261123*1200*U*00401*000000905*0*P*>"
+ISA_5010 = "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *261123*1200*^*00501*000000905*1*T*:"
+
+
+def interchange(
+    sets: list[list[str]],
+    *,
+    functional_id: str = "PO",
+    version: str = "004010",
+    isa: str = ISA_4010,
+    term: str = "~\n",
+    set_ids: list[str] | None = None,
+) -> bytes:
+    """An interchange with one group; ``sets`` are body segments (no ST/SE), counts computed."""
+    out = [isa, f"GS*{functional_id}*SENDER*RECEIVER*20261123*1200*77*X*{version}"]
+    for n, body in enumerate(sets, 1):
+        control = f"{n:04d}"
+        set_id = (
+            (set_ids or [])[n - 1] if set_ids else {"PO": "850", "PR": "855", "SH": "856", "IN": "810"}[functional_id]
+        )
+        out.append(f"ST*{set_id}*{control}")
+        out.extend(body)
+        out.append(f"SE*{len(body) + 2}*{control}")
+    out.append(f"GE*{len(sets)}*77")
+    out.append(f"IEA*1*{isa.split('*')[13]}")
+    return (term.join(out) + term).encode()
+
+
+PO_850 = [
+    "BEG*00*SA*4500012345**20261123",
+    "REF*DP*ICU",
+    "N1*ST*MERCY GENERAL*92*MGH01",
+    "PO1*1*10*BX*42.50**VN*GLV-NIT-M*IN*100234",
+    "PID*F****NITRILE GLOVES",
+    "PO1*2*4*CA*118**VN*SYR-10ML",
+    "CTT*2",
+]
