@@ -99,6 +99,9 @@ class LoopNode:
     hierarchy: dict[str, Level] | None = None
     by_id: dict[str, tuple[int, ...]] = field(default_factory=dict)
     mandatory: tuple[int, ...] = ()
+    #: (last matched position, segment id) → position, for moves that stay in this loop,
+    #: land on a segment and skip no mandatory child: the validator's fast path.
+    step: dict[tuple[int, str], int] = field(default_factory=dict)
 
     @property
     def trigger(self) -> str:
@@ -116,6 +119,16 @@ class LoopNode:
                 child.index()
         self.by_id = {k: tuple(v) for k, v in table.items()}
         self.mandatory = tuple(i for i, child in enumerate(self.children) if child.req == "M")
+        self.step = {}
+        for pos in range(-1, len(self.children)):
+            low = pos if pos > 0 else (0 if not self.path else 1)
+            for key, idxs in self.by_id.items():
+                j = next((i for i in idxs if i >= low), None)
+                if j is None or not isinstance(self.children[j], SegmentNode):
+                    continue
+                if any(pos < m < j for m in self.mandatory):
+                    continue
+                self.step[(pos, key)] = j
 
     @property
     def used(self) -> bool:

@@ -49,6 +49,17 @@ class SetMatcher:
         """Place a segment (its element list); returns its node, or None if it has no place."""
         sid = elements[0]
         stack = self.stack
+        frame = stack[-1]
+        j = frame.loop.step.get((frame.pos, sid))
+        if j is not None:
+            node = frame.loop.children[j]
+            assert isinstance(node, SegmentNode)
+            counts = frame.counts
+            counts[j] += 1
+            frame.pos = j
+            if (node.max is not None and counts[j] > node.max) or not node.used:
+                self._segment_limits(node, frame)
+            return node
         for level in range(len(stack) - 1, -1, -1):
             frame = stack[level]
             idxs = frame.loop.by_id.get(sid)
@@ -74,14 +85,7 @@ class SetMatcher:
         frame.counts[j] += 1
         frame.pos = j
         if isinstance(child, SegmentNode):
-            if child.max is not None and frame.counts[j] > child.max:
-                self.problems.append(
-                    ("X12-V105", f"{child.id} occurs more than {child.max} times here", frame.loop.path, None)
-                )
-            elif not child.used:
-                self.problems.append(
-                    ("X12-V111", f"{child.id} is never sent under this partner's guide", frame.loop.path, None)
-                )
+            self._segment_limits(child, frame)
             return child
         if child.max is not None and frame.counts[j] > child.max:
             self.problems.append(
@@ -99,6 +103,18 @@ class SetMatcher:
         if child.hierarchy is not None:
             self._check_hl(child, elements)
         return trigger
+
+    def _segment_limits(self, child: SegmentNode, frame: _Frame) -> None:
+        """Max use and guide usage of a segment just placed in ``frame``."""
+        count = frame.counts[frame.pos]
+        if child.max is not None and count > child.max:
+            self.problems.append(
+                ("X12-V105", f"{child.id} occurs more than {child.max} times here", frame.loop.path, None)
+            )
+        elif not child.used:
+            self.problems.append(
+                ("X12-V111", f"{child.id} is never sent under this partner's guide", frame.loop.path, None)
+            )
 
     def _missing_if_required(self, frame: _Frame, i: int) -> None:
         child = frame.loop.children[i]

@@ -9,7 +9,7 @@ one file (what the CLI and the ack builder use).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from gateway.errors import Location
 from gateway.x12.findings import Finding, Severity
@@ -25,9 +25,10 @@ from gateway.x12.model import (
 )
 from gateway.x12.reader import Source, X12Reader
 from gateway.x12.schema.catalog import Catalog, resolve_version
-from gateway.x12.schema.compiled import SetDefinition
+from gateway.x12.schema.compiled import SegmentSpec, SetDefinition
 from gateway.x12.segment import Delimiters, Segment
 from gateway.x12.validate.elements import check_segment
+from gateway.x12.validate.fastcheck import FastCheck, compile_check
 from gateway.x12.validate.report import FileReport, GroupReport, InterchangeReport, SetReport
 from gateway.x12.validate.structure import SetMatcher
 
@@ -49,7 +50,9 @@ class _SetState:
     st_index: int
     errors: int = 0
     position: int = 1  # of the segment being checked, counted from 1 at ST
-    offset: int = 0  # its byte offset
+    offset: int | None = None  # its byte offset when not the reader's current one (ST, SE)
+    reader: X12Reader | None = None
+    fast: dict[int, FastCheck] = field(default_factory=dict)  # per structure node of this set
 
 
 class Validator:
@@ -69,6 +72,7 @@ class Validator:
         self.max_errors = max_errors
         self.strict_isa = strict_isa
         self.pedantic = pedantic  # also warn about codes outside the usual lists
+        self._fast: dict[tuple[int, str | None], FastCheck] = {}
 
     def validate(self, source: Source) -> FileReport:
         """Read and validate a whole file into one report."""
@@ -98,11 +102,11 @@ class Validator:
             if type(ev) is list:
                 if state is not None and state.matcher is not None:
                     state.position += 1
-                    state.offset = reader.offset
                     self._segment(state, ev)
                 continue
             if isinstance(ev, SetStart):
                 state = self._start_set(ev, ic, group)
+                state.reader = reader
             elif isinstance(ev, SetEnd):
                 if state is not None:
                     self._end_set(state, ev)
@@ -227,15 +231,27 @@ class Validator:
         if len(matcher.problems) > before:
             self._structure_findings(state, elements, matcher.problems[before:])
         if node is not None:
-            problems = check_segment(elements, node.spec, state.delimiters, self.pedantic)
-            if problems:
-                self._element_findings(state, elements, matcher.loop_path, problems)
+            fast = state.fast.get(id(node))
+            if fast is None:
+                fast = state.fast[id(node)] = self._fast_check(node.spec, state.delimiters.repetition)
+            if self.pedantic or not fast(elements):
+                problems = check_segment(elements, node.spec, state.delimiters, self.pedantic)
+                if problems:
+                    self._element_findings(state, elements, matcher.loop_path, problems)
+
+    def _fast_check(self, spec: SegmentSpec, repetition: str | None) -> FastCheck:
+        key = (id(spec), repetition)
+        fast = self._fast.get(key)
+        if fast is None:
+            fast = self._fast[key] = compile_check(spec, repetition)
+        return fast
 
     def _control_segment(self, state: _SetState, seg: Segment) -> None:
         """ST and SE go through the same checks, located by their own positions."""
         state.position = seg.index - state.st_index + 1
         state.offset = seg.offset
         self._segment(state, seg.elements)
+        state.offset = None
 
     def _location(
         self,
@@ -253,7 +269,7 @@ class Validator:
             segment_id=elements[0],
             segment_index=state.position,
             interchange_index=state.st_index + state.position - 1,
-            byte_offset=state.offset,
+            byte_offset=state.offset if state.offset is not None or state.reader is None else state.reader.offset,
             element=element,
             component=component,
             loop=loop or None,
