@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,17 @@ def corpus() -> Path:
             pytest.fail(f"CI=true but the shared corpus is missing at {CORPUS}")
         pytest.skip(f"../shared/corpus is not beside the repository ({CORPUS})")
     return CORPUS
+
+
+def control_sequence(interchange: int = 0, group: int = 0, set_: int = 0) -> Callable[[str], int]:
+    """A control-number sequence for the writer: each call returns the next number of that kind."""
+    last = {"interchange": interchange, "group": group, "set": set_}
+
+    def next_control(kind: str) -> int:
+        last[kind] += 1
+        return last[kind]
+
+    return next_control
 
 
 ISA_4010 = "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *261123*1200*U*00401*000000905*0*P*>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from conftest import ISA_4010, ISA_5010, PO_850, interchange
+from conftest import ISA_4010, ISA_5010, PO_850, control_sequence, interchange
 
 from gateway.x12.ack.build import TA1Policy, build_acks
 from gateway.x12.ack.read import FunctionalAck, TA1Ack, read_acks
@@ -14,19 +14,9 @@ from gateway.x12.validate.validator import Validator
 WHEN = datetime(2026, 11, 23, 14, 5)
 
 
-def counter() -> object:
-    state = {"interchange": 41, "group": 7, "set": 1}
-
-    def nxt(kind: str) -> int:
-        state[kind] += 1
-        return state[kind]
-
-    return nxt
-
-
 def ack_for(catalog: Catalog, data: bytes, **kw: object) -> bytes | None:
     report = Validator(catalog).validate(data)
-    return build_acks(report.interchanges[0], counter(), WHEN, **kw)  # type: ignore[arg-type]
+    return build_acks(report.interchanges[0], control_sequence(41, 7, 1), WHEN, **kw)  # type: ignore[arg-type]
 
 
 def test_997_for_4010_group(catalog: Catalog) -> None:

@@ -5,22 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from conftest import control_sequence
 
 from gateway.errors import DocumentError
 from gateway.x12.model import InterchangeEnd, SetEnd
 from gateway.x12.reader import read_events
 from gateway.x12.segment import Delimiters
 from gateway.x12.writer import OutGroup, OutInterchange, OutSet, Party, write_interchange
-
-
-def seq() -> object:
-    n = {"interchange": 0, "group": 0, "set": 0}
-
-    def nxt(kind: str) -> int:
-        n[kind] += 1
-        return n[kind]
-
-    return nxt
 
 
 def test_counts_padding_and_controls() -> None:
@@ -37,7 +28,7 @@ def test_counts_padding_and_controls() -> None:
             ],
         )
     )
-    data = write_interchange(ic, Delimiters("*", ":", "^", "~", "\n"), seq(), datetime(2026, 1, 2, 3, 4))  # type: ignore[arg-type]
+    data = write_interchange(ic, Delimiters("*", ":", "^", "~", "\n"), control_sequence(), datetime(2026, 1, 2, 3, 4))  # type: ignore[arg-type]
     lines = data.decode().splitlines()
     assert (
         lines[0]
@@ -55,11 +46,11 @@ def test_delimiter_in_data_is_refused() -> None:
     ic = OutInterchange(Party("ZZ", "A"), Party("ZZ", "B"))
     ic.groups.append(OutGroup("PO", "A", "B", "004010", [OutSet("850", [["BEG", "00", "SA", "PO*1"]])]))
     with pytest.raises(DocumentError) as err:
-        write_interchange(ic, Delimiters(), seq(), datetime(2026, 1, 1))  # type: ignore[arg-type]
+        write_interchange(ic, Delimiters(), control_sequence(), datetime(2026, 1, 1))  # type: ignore[arg-type]
     assert err.value.code == "X12-W001" and err.value.location.element == 3
 
 
 def test_isa_field_too_long() -> None:
     ic = OutInterchange(Party("ZZ", "X" * 16), Party("ZZ", "B"))
     with pytest.raises(DocumentError):
-        write_interchange(ic, Delimiters(), seq(), datetime(2026, 1, 1))  # type: ignore[arg-type]
+        write_interchange(ic, Delimiters(), control_sequence(), datetime(2026, 1, 1))  # type: ignore[arg-type]

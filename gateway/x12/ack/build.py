@@ -130,7 +130,7 @@ def functional_ack(group: GroupReport, kind: str, delimiters: Delimiters) -> Out
             "AK9",
             ACK_CODES[outcome],
             included,
-            str(len(group.sets)),
+            str(group.received),
             str(group.accepted_count),
             *[c for c in group_codes if c][:5],
         ]

@@ -111,7 +111,7 @@ def file_lines(name: str, report: FileReport) -> list[str]:
         for g in ic.groups:
             lines.append(
                 f"    GS {g.header.functional_id} {g.header.control_number} {g.header.version}: {g.outcome.value} "
-                f"({g.accepted_count} of {len(g.sets)} sets accepted)"
+                f"({g.accepted_count} of {g.received} sets accepted)"
             )
             lines += _finding_lines(g.findings, "      ")
             for s in g.sets:

@@ -56,31 +56,43 @@ class SetReport:
 
 @dataclass(slots=True)
 class GroupReport:
-    """One functional group: its own findings and its sets."""
+    """One functional group: its own findings, its sets, and running tallies.
+
+    The tallies are kept as sets end, so the verdict stands even when the
+    set reports themselves are not kept (``Validator(keep_sets=False)``,
+    for flat memory on huge files).
+    """
 
     header: GroupHeader
     trailer: Segment | None
     set_count: int
     findings: list[Finding] = field(default_factory=list)
     sets: list[SetReport] = field(default_factory=list)
+    received: int = 0
+    accepted_count: int = 0
+    noted: int = 0  # sets accepted with warnings
+
+    def add(self, report: SetReport, keep: bool = True) -> None:
+        """Count a finished set (and keep it unless ``keep`` is False)."""
+        self.received += 1
+        if report.accepted:
+            self.accepted_count += 1
+            if report.findings:
+                self.noted += 1
+        if keep:
+            self.sets.append(report)
 
     @property
     def outcome(self) -> Outcome:
         """R on a group error or when every set is rejected; P when some are."""
         if any(f.is_error for f in self.findings):
             return Outcome.REJECTED
-        rejected = sum(1 for s in self.sets if not s.accepted)
-        if self.sets and rejected == len(self.sets):
+        rejected = self.received - self.accepted_count
+        if self.received and rejected == self.received:
             return Outcome.REJECTED
         if rejected:
             return Outcome.PARTIAL
-        noted = self.findings or any(s.findings for s in self.sets)
-        return Outcome.ACCEPTED_WITH_ERRORS if noted else Outcome.ACCEPTED
-
-    @property
-    def accepted_count(self) -> int:
-        """Sets accepted (with or without noted errors)."""
-        return sum(1 for s in self.sets if s.accepted)
+        return Outcome.ACCEPTED_WITH_ERRORS if self.findings or self.noted else Outcome.ACCEPTED
 
 
 @dataclass(slots=True)

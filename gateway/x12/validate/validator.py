@@ -66,12 +66,14 @@ class Validator:
         max_errors: int = 100,
         strict_isa: bool = True,
         pedantic: bool = False,
+        keep_sets: bool = True,
     ) -> None:
         self.catalog = catalog
         self.resolver = resolver
         self.max_errors = max_errors
         self.strict_isa = strict_isa
         self.pedantic = pedantic  # also warn about codes outside the usual lists
+        self.keep_sets = keep_sets  # False: groups keep tallies only (flat memory on huge files)
         self._fast: dict[tuple[int, str | None], FastCheck] = {}
 
     def validate(self, source: Source) -> FileReport:
@@ -111,7 +113,7 @@ class Validator:
                 if state is not None:
                     self._end_set(state, ev)
                     if group is not None:
-                        group.sets.append(state.report)
+                        group.add(state.report, self.keep_sets)
                     elif ic is not None:
                         ic.orphan_sets.append(state.report)
                     yield state.report
