@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
 from gateway.resources import load_catalog
 from gateway.x12.ack.build import TA1Policy, build_acks
 from gateway.x12.reader import X12Reader
@@ -112,7 +112,11 @@ def ack(file: Path, ta1: str, start_control: int, lenient_isa: bool) -> None:
         for item in validator.stream(X12Reader(stream)):
             if not isinstance(item, InterchangeReport):
                 continue
-            data = build_acks(item, counter, now, ta1=TA1Policy(ta1))
+            try:
+                data = build_acks(item, counter, now, ta1=TA1Policy(ta1))
+            except GatewayError as exc:
+                click.echo(f"{file}: interchange {item.header.control_number}: {exc}", err=True)
+                sys.exit(1)
             if data is not None:
                 sys.stdout.write(data.decode("utf-8"))
                 printed += 1

@@ -27,14 +27,14 @@ from gateway.x12.model import (
     SetHeader,
     SetStart,
 )
-from gateway.x12.segment import Segment
+from gateway.x12.segment import Segment, is_digits
 
 SERVICE_SEGMENTS = frozenset({"TA1", "ISB", "ISE"})
 
 
 def _count_matches(value: str, count: int) -> bool:
     """True when a trailer's count element equals ``count`` (leading zeros allowed)."""
-    return value.isdigit() and int(value) == count
+    return is_digits(value) and int(value) == count
 
 
 def _loc(
@@ -144,7 +144,7 @@ class Envelope:
         header = GroupHeader.from_segment(seg)
         findings: list[Finding] = []
         loc = _loc(seg, element=6, group=header.control_number)
-        if not (header.control_number.isdigit() and 1 <= len(header.control_number) <= 9):
+        if not (is_digits(header.control_number) and 1 <= len(header.control_number) <= 9):
             findings.append(Finding("X12-G006", "GS06 must be 1 to 9 digits", loc, value=header.control_number))
         elif header.control_number in self.group_controls:
             findings.append(

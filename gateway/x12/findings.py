@@ -94,7 +94,7 @@ RULES: dict[str, Rule] = {
     "X12-V106": Rule(Level.SEGMENT, "segment not in defined transaction set", "6"),
     "X12-V107": Rule(Level.SEGMENT, "segment not in proper sequence", "7"),
     "X12-V108": Rule(Level.SEGMENT, "HL hierarchy is broken", "8"),
-    "X12-V110": Rule(Level.SEGMENT, "segment required by the partner's guide missing", "3", "I7"),
+    "X12-V110": Rule(Level.SEGMENT, "segment required by the partner's guide missing", "3", "I6"),
     "X12-V111": Rule(Level.SEGMENT, "segment the partner's guide never uses is present", "2", "I4"),
     # --- elements (AK403 / IK403) ---
     "X12-V201": Rule(Level.ELEMENT, "mandatory data element missing", "1"),

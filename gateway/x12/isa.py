@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from gateway.errors import Location
 from gateway.x12.findings import Finding
-from gateway.x12.segment import Delimiters
+from gateway.x12.segment import Delimiters, is_digits
 
 ISA_LENGTH = 106
 #: Offsets of the 16 element separators inside a fixed-width ISA.
@@ -240,7 +240,7 @@ def check_isa_values(elements: list[str], offset: int) -> list[Finding]:
             Finding(code, message, Location(segment_id="ISA", byte_offset=offset, element=n), value=elements[n])
         )
 
-    if not (len(elements[13]) == 9 and elements[13].isdigit()):
+    if not (len(elements[13]) == 9 and is_digits(elements[13])):
         bad("X12-I004", 13, "ISA13 interchange control number must be 9 digits")
     if elements[14] not in ("0", "1"):
         bad("X12-I005", 14, "ISA14 acknowledgment requested must be 0 or 1")
@@ -250,7 +250,7 @@ def check_isa_values(elements: list[str], offset: int) -> list[Finding]:
         bad("X12-I007", 9, "ISA09 interchange date must be YYMMDD")
     if not valid_hhmm(elements[10]):
         bad("X12-I008", 10, "ISA10 interchange time must be HHMM")
-    if not (len(elements[12]) == 5 and elements[12].isdigit()):
+    if not (len(elements[12]) == 5 and is_digits(elements[12])):
         bad("X12-I003", 12, "ISA12 interchange version must be 5 digits, e.g. 00401 or 00501")
     if not elements[6].strip():
         bad("X12-I010", 6, "ISA06 interchange sender id is blank")
@@ -273,9 +273,9 @@ def valid_month_day(month: int, day: int, year: int | None) -> bool:
 
 def valid_yymmdd(value: str) -> bool:
     """True for a YYMMDD date."""
-    return len(value) == 6 and value.isdigit() and valid_month_day(int(value[2:4]), int(value[4:]), None)
+    return len(value) == 6 and is_digits(value) and valid_month_day(int(value[2:4]), int(value[4:]), None)
 
 
 def valid_hhmm(value: str) -> bool:
     """True for an HHMM time."""
-    return len(value) == 4 and value.isdigit() and int(value[:2]) < 24 and int(value[2:]) < 60
+    return len(value) == 4 and is_digits(value) and int(value[:2]) < 24 and int(value[2:]) < 60

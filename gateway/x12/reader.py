@@ -77,6 +77,9 @@ class _Buffer:
             self.eof = True
             return False
         if not self.started:
+            # the BOM and EBCDIC checks need the first 4 bytes, however small the chunks
+            while len(chunk) < 4 and (more := next(self.chunks, None)) is not None:
+                chunk += more
             self.started = True
             if chunk.startswith(BOM):
                 chunk = chunk[len(BOM) :]
@@ -224,6 +227,15 @@ class X12Reader:
                     # Fast path: clean parts, no per-part stripping or re-decoding.
                     for p in parts:
                         e = p.split(es)
+                        if e[0] < "0":
+                            # empty, or starts with whitespace/NUL/Ctrl-Z: one compare catches all
+                            q = p.lstrip(JUNK)
+                            if not q:
+                                off += len(p) + tl
+                                continue
+                            e = q.split(es)
+                            off += len(p) - len(q)
+                            p = q
                         index += 1
                         if e[0] in CONTROL:
                             seg = new(Segment, (e, off, index))

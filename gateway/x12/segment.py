@@ -6,6 +6,11 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 
+def is_digits(value: str) -> bool:
+    """True for ASCII digits only (``str.isdigit`` also accepts ``²`` and friends)."""
+    return value.isascii() and value.isdigit()
+
+
 @dataclass(frozen=True, slots=True)
 class Delimiters:
     """The four X12 delimiters of one interchange.

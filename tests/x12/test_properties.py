@@ -280,6 +280,10 @@ def test_valid_850_is_clean() -> None:
     report = _validator().validate(VALID_850)
     assert report.findings == []
     assert len(report.interchanges) == 1
+    ic = report.interchanges[0]
+    assert ic.findings == [] and len(ic.groups) == 1
+    assert ic.groups[0].findings == [] and len(ic.groups[0].sets) == 1
+    assert ic.groups[0].sets[0].findings == [], [str(f) for f in ic.groups[0].sets[0].findings]
 
 
 mutation = st.one_of(

@@ -163,3 +163,53 @@ def test_segment_outside_a_set_is_located() -> None:
     assert problem.finding.code == "X12-R008"
     assert problem.finding.location.segment_id == "REF"
     assert problem.finding.location.byte_offset == data.index(b"REF*ZZ")
+
+
+def _stream_peak(mib: int) -> tuple[int, int]:
+    """Validate ``mib`` MiB of 850s fed as a generator; returns (sets accepted, peak traced bytes)."""
+    import tracemalloc
+
+    from conftest import ISA_4010
+
+    from gateway.resources import load_catalog
+    from gateway.x12.validate.validator import Validator
+
+    sets_per_chunk = 20
+    lines = [*PO_850[:3], *[f"PO1*{i}*10*BX*42.50**VN*GLV-{i:05d}*IN*{i:06d}" for i in range(1, 61)], "CTT*60"]
+    one = "~\n".join(lines)
+    chunk_len = len(("ST*850*000000001~\n" + one + "~\nSE*9*000000001~\n").encode()) * sets_per_chunk
+    chunks = mib * (1 << 20) // chunk_len
+
+    def source():  # type: ignore[no-untyped-def]
+        yield (ISA_4010 + "~\nGS*PO*SENDER*RECEIVER*20261123*1200*77*X*004010~\n").encode()
+        n = 0
+        for _ in range(chunks):
+            parts = []
+            for _ in range(sets_per_chunk):
+                n += 1
+                parts.append(f"ST*850*{n:09d}~\n{one}~\nSE*{len(lines) + 2}*{n:09d}~\n")
+            yield "".join(parts).encode()
+        yield f"GE*{n}*77~\nIEA*1*000000905~\n".encode()
+
+    validator = Validator(load_catalog(), keep_sets=False)
+    tracemalloc.start()
+    try:
+        report = validator.validate(source())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.valid
+    group = report.interchanges[0].groups[0]
+    assert group.received == chunks * sets_per_chunk
+    return group.accepted_count, peak
+
+
+def test_memory_stays_flat_on_a_large_stream() -> None:
+    """Four times the input, about the same peak: the reader and validator hold no more than a buffer."""
+    small_sets, small = _stream_peak(8)
+    large_sets, large = _stream_peak(32)
+    assert large_sets >= 4 * small_sets - 200
+    assert large < small * 1.25 + (1 << 20), (
+        f"peak {small / (1 << 20):.1f} MiB for 8 MiB, {large / (1 << 20):.1f} for 32"
+    )
+    assert large < 48 * (1 << 20)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
+from gateway.errors import ConfigError
 from gateway.x12.findings import Finding, Level
 from gateway.x12.segment import Delimiters
 from gateway.x12.validate.report import ACK_CODES, GroupReport, InterchangeReport, Outcome, SetReport
@@ -84,7 +85,8 @@ def _set_ack(report: SetReport, kind: str, delimiters: Delimiters) -> list[list[
         first = seg_level[0] if seg_level else None
         code = _code(first, kind) if first else "8"
         loop = (found[0].location.loop or "").rsplit("/", 1)[-1]
-        out.append([prefix3, _clean(seg_id, delimiters), str(position), loop, code])
+        # AK301 is an ID of 2-3 characters: an unrecognised id is echoed as far as it fits
+        out.append([prefix3, _clean(seg_id, delimiters)[:3], str(position), loop, code])
         for f in found:
             if f.rule.level is not Level.ELEMENT or f.location.element is None:
                 continue
@@ -155,13 +157,17 @@ def build_acks(
 ) -> bytes | None:
     """The acknowledgment interchange for ``ic``, or None when nothing is to be sent."""
     h = ic.header
+    for group in ic.groups:
+        if group.received != len(group.sets):
+            raise ConfigError("acknowledgments need every set report: validate with keep_sets=True", "X12-A001")
     delimiters = _outbound_delimiters(h.delimiters)
     send_ta1 = ta1 is TA1Policy.ALWAYS or (
         ta1 is TA1Policy.ON_ERROR and (h.ack_requested or _interchange_error(ic) is not None)
     )
     out = OutInterchange(
-        sender=Party(h.receiver_qualifier, h.receiver_id),
-        receiver=Party(h.sender_qualifier, h.sender_id),
+        # an over-long inbound id (read leniently) must not stop the TA1 that rejects it
+        sender=Party(h.receiver_qualifier[:2], h.receiver_id[:15]),
+        receiver=Party(h.sender_qualifier[:2], h.sender_id[:15]),
         version=h.version if len(h.version) == 5 and h.version.isdigit() else "00401",
         usage=h.usage if h.usage in ("P", "T", "I") else "P",
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from gateway.x12.model import InterchangeStart, ServiceSegment, SetEnd, SetStart
 from gateway.x12.reader import Source, read_events
-from gateway.x12.segment import Segment
+from gateway.x12.segment import Segment, is_digits
 
 
 @dataclass(slots=True)
@@ -89,7 +89,7 @@ class TA1Ack:
 
 
 def _int(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    return int(value) if is_digits(value) else None
 
 
 def _position(value: str, component: str) -> tuple[int | None, int | None]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from gateway.x12.isa import valid_month_day
 from gateway.x12.schema.compiled import ElementSpec, SegmentSpec, SyntaxRule
-from gateway.x12.segment import Delimiters
+from gateway.x12.segment import Delimiters, is_digits
 
 #: One problem: (code, element position, component position or None, message, value, element ref).
 ElementProblem = tuple[str, int, int | None, str, str | None, str | None]
@@ -22,7 +22,7 @@ def _digits(value: str) -> int:
 
 
 def _valid_date(value: str) -> bool:
-    if not value.isdigit():
+    if not is_digits(value):
         return False
     if len(value) == 8:
         return valid_month_day(int(value[4:6]), int(value[6:]), int(value[:4]))
@@ -32,7 +32,7 @@ def _valid_date(value: str) -> bool:
 
 
 def _valid_time(value: str) -> bool:
-    if not value.isdigit() or len(value) < 4:
+    if not is_digits(value) or len(value) < 4:
         return False
     if int(value[:2]) > 23 or int(value[2:4]) > 59:
         return False
@@ -155,11 +155,11 @@ def check_segment(  # noqa: C901 - the inline fast checks are the point of this 
                 ):
                     continue
             elif fast == "N":
-                if v.isdigit() and es.min <= size <= es.max:
+                if is_digits(v) and es.min <= size <= es.max:
                     continue
             elif fast == "R":
                 digits = v.replace(".", "", 1)
-                if digits.isdigit() and es.min <= len(digits) <= es.max:
+                if is_digits(digits) and es.min <= len(digits) <= es.max:
                     continue
             elif fast == "DT":
                 if es.min <= size <= es.max and _valid_date(v):

@@ -30,11 +30,13 @@ def _value_test(es: ElementSpec, var: str, consts: dict[str, object], key: str) 
         if es.codes is None:
             return f"{lo} <= len({var}) <= {hi}"
         consts[key] = es.codes
-        return f"{var} in {key}"
+        return f"{lo} <= len({var}) <= {hi} and {var} in {key}"
     if es.fast == "N":
-        return f"{var}.isdigit() and {lo} <= len({var}) <= {hi}"
+        return f"{var}.isascii() and {var}.isdigit() and {lo} <= len({var}) <= {hi}"
     if es.fast == "R":
-        return f"{var}.replace('.', '', 1).isdigit() and {lo} <= len({var}) - ('.' in {var}) <= {hi}"
+        return (
+            f"{var}.isascii() and {var}.replace('.', '', 1).isdigit() and {lo} <= len({var}) - ('.' in {var}) <= {hi}"
+        )
     if es.fast == "DT":
         return f"{lo} <= len({var}) <= {hi} and _valid_date({var})"
     if es.fast == "TM":

@@ -9,6 +9,7 @@ is how X12 resolves a segment id that appears in several places.
 from __future__ import annotations
 
 from gateway.x12.schema.compiled import LoopNode, SegmentNode, SetDefinition
+from gateway.x12.segment import is_digits
 
 #: One problem: (code, message, loop path, value).
 StructureProblem = tuple[str, str, str, str | None]
@@ -152,11 +153,11 @@ class SetMatcher:
         padded = [*elements, "", "", ""]
         hl_id, parent, code = padded[1], padded[2], padded[3]
         path = loop.path
-        if not hl_id.isdigit() or int(hl_id) != self.last_hl + 1:
+        if not is_digits(hl_id) or int(hl_id) != self.last_hl + 1:
             self.problems.append(
                 ("X12-V108", f"HL01 {hl_id!r} should be {self.last_hl + 1} (HL ids count up from 1)", path, hl_id)
             )
-        if hl_id.isdigit():
+        if is_digits(hl_id):
             self.last_hl = int(hl_id)
         level = levels.get(code)
         if level is None:

@@ -74,7 +74,7 @@ class Validator:
         self.strict_isa = strict_isa
         self.pedantic = pedantic  # also warn about codes outside the usual lists
         self.keep_sets = keep_sets  # False: groups keep tallies only (flat memory on huge files)
-        self._fast: dict[tuple[int, str | None], FastCheck] = {}
+        self._fast: dict[tuple[int, str | None], tuple[SegmentSpec, FastCheck]] = {}
 
     def validate(self, source: Source) -> FileReport:
         """Read and validate a whole file into one report."""
@@ -242,11 +242,14 @@ class Validator:
                     self._element_findings(state, elements, matcher.loop_path, problems)
 
     def _fast_check(self, spec: SegmentSpec, repetition: str | None) -> FastCheck:
+        # Keyed by id() for speed; the entry keeps its spec so a reused id is never mistaken.
         key = (id(spec), repetition)
-        fast = self._fast.get(key)
-        if fast is None:
-            fast = self._fast[key] = compile_check(spec, repetition)
-        return fast
+        entry = self._fast.get(key)
+        if entry is None or entry[0] is not spec:
+            if len(self._fast) > 20_000:  # overlays compiled per call must not grow this forever
+                self._fast.clear()
+            entry = self._fast[key] = (spec, compile_check(spec, repetition))
+        return entry[1]
 
     def _control_segment(self, state: _SetState, seg: Segment) -> None:
         """ST and SE go through the same checks, located by their own positions."""
