@@ -227,19 +227,21 @@ class X12Reader:
                     # Fast path: clean parts, no per-part stripping or re-decoding.
                     for p in parts:
                         e = p.split(es)
-                        if e[0] < "0":
+                        e0 = e[0]
+                        if e0 < "0":
                             # empty, or starts with whitespace/NUL/Ctrl-Z: one compare catches all
                             q = p.lstrip(JUNK)
                             if not q:
                                 off += len(p) + tl
                                 continue
                             e = q.split(es)
+                            e0 = e[0]
                             off += len(p) - len(q)
                             p = q
                         index += 1
-                        if e[0] in CONTROL:
+                        if e0 in CONTROL:
                             seg = new(Segment, (e, off, index))
-                            if e[0] == "ISA":
+                            if e0 == "ISA":
                                 end = off
                                 break
                             events = _control(env, seg, e[0])
