@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -71,6 +72,9 @@ class SegmentNode:
     max: int | None
     used: bool = True
     from_guide: bool = False  # requirement tightened by a partner's guide
+    #: the validator's generated check for this node and the repetition separator it was made for
+    fast: Callable[[list[str]], bool] = field(default=lambda elements: False, repr=False)
+    fast_rep: str | None = "\x00"  # no real separator: the first use compiles the check
 
     @property
     def id(self) -> str:

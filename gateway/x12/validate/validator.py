@@ -9,7 +9,7 @@ one file (what the CLI and the ack builder use).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from gateway.errors import Location
 from gateway.x12.findings import Finding, Severity
@@ -25,7 +25,7 @@ from gateway.x12.model import (
 )
 from gateway.x12.reader import Source, X12Reader
 from gateway.x12.schema.catalog import Catalog, resolve_version
-from gateway.x12.schema.compiled import SegmentSpec, SetDefinition
+from gateway.x12.schema.compiled import SegmentNode, SegmentSpec, SetDefinition
 from gateway.x12.segment import Delimiters, Segment
 from gateway.x12.validate.elements import check_segment
 from gateway.x12.validate.fastcheck import FastCheck, compile_check
@@ -52,7 +52,7 @@ class _SetState:
     position: int = 1  # of the segment being checked, counted from 1 at ST
     offset: int | None = None  # its byte offset when not the reader's current one (ST, SE)
     reader: X12Reader | None = None
-    fast: dict[int, FastCheck] = field(default_factory=dict)  # per structure node of this set
+    rep: str | None = ""  # the interchange's repetition separator ("" until set)
 
 
 class Validator:
@@ -100,11 +100,23 @@ class Validator:
         ic: InterchangeReport | None = None
         group: GroupReport | None = None
         state: _SetState | None = None
+        pedantic = self.pedantic
         for ev in reader:
             if type(ev) is list:
+                # The hot path, inlined: place the segment, ask its generated check; anything
+                # unusual (a structure problem, a failed check, pedantic mode) goes to _segment.
                 if state is not None and state.matcher is not None:
                     state.position += 1
-                    self._segment(state, ev)
+                    matcher = state.matcher
+                    problems = matcher.problems
+                    before = len(problems)
+                    node = matcher.feed(ev)
+                    if node is None or len(problems) != before or pedantic:
+                        self._after_feed(state, ev, node, before)
+                    else:
+                        fast = node.fast if node.fast_rep == state.rep else self._install(node, state.rep)
+                        if not fast(ev):
+                            self._after_feed(state, ev, node, before)
                 continue
             if isinstance(ev, SetStart):
                 state = self._start_set(ev, ic, group)
@@ -177,6 +189,7 @@ class Validator:
         report = SetReport(header, 0, list(ev.findings))
         st = header.segment
         state = _SetState(report, None, header.interchange.delimiters, st.index)
+        state.rep = header.interchange.delimiters.repetition
         if group is None:
             return state
         version = resolve_version(group.header.version)
@@ -225,21 +238,34 @@ class Validator:
         return Finding(code, message, loc, value=st.element(1))
 
     def _segment(self, state: _SetState, elements: list[str]) -> None:
+        """Place and check one segment (the inlined loop in :meth:`stream` is the fast twin)."""
         matcher = state.matcher
-        if matcher is None or state.errors >= self.max_errors:
+        if matcher is None:
             return
         before = len(matcher.problems)
         node = matcher.feed(elements)
+        self._after_feed(state, elements, node, before)
+
+    def _after_feed(self, state: _SetState, elements: list[str], node: SegmentNode | None, before: int) -> None:
+        matcher = state.matcher
+        assert matcher is not None
+        if state.errors >= self.max_errors:
+            return  # the cap is reached; _add has marked the report truncated
         if len(matcher.problems) > before:
             self._structure_findings(state, elements, matcher.problems[before:])
-        if node is not None:
-            fast = state.fast.get(id(node))
-            if fast is None:
-                fast = state.fast[id(node)] = self._fast_check(node.spec, state.delimiters.repetition)
-            if self.pedantic or not fast(elements):
-                problems = check_segment(elements, node.spec, state.delimiters, self.pedantic)
-                if problems:
-                    self._element_findings(state, elements, matcher.loop_path, problems)
+        if node is None:
+            return
+        fast = node.fast if node.fast_rep == state.rep else self._install(node, state.rep)
+        if self.pedantic or not fast(elements):
+            problems = check_segment(elements, node.spec, state.delimiters, self.pedantic)
+            if problems:
+                self._element_findings(state, elements, matcher.loop_path, problems)
+
+    def _install(self, node: SegmentNode, rep: str | None) -> FastCheck:
+        """Compile (or reuse) the generated check for ``node`` and keep it on the node."""
+        node.fast = self._fast_check(node.spec, rep)
+        node.fast_rep = rep
+        return node.fast
 
     def _fast_check(self, spec: SegmentSpec, repetition: str | None) -> FastCheck:
         # Keyed by id() for speed; the entry keeps its spec so a reused id is never mistaken.
