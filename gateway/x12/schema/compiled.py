@@ -103,9 +103,9 @@ class LoopNode:
     hierarchy: dict[str, Level] | None = None
     by_id: dict[str, tuple[int, ...]] = field(default_factory=dict)
     mandatory: tuple[int, ...] = ()
-    #: (last matched position, segment id) → position, for moves that stay in this loop,
+    #: (last matched position, segment id) → (position, node, use cap), for moves that stay in this loop,
     #: land on a segment and skip no mandatory child: the validator's fast path.
-    step: dict[tuple[int, str], int] = field(default_factory=dict)
+    step: dict[tuple[int, str], tuple[int, SegmentNode, int]] = field(default_factory=dict)
 
     @property
     def trigger(self) -> str:
@@ -132,7 +132,11 @@ class LoopNode:
                     continue
                 if any(pos < m < j for m in self.mandatory):
                     continue
-                self.step[(pos, key)] = j
+                node = self.children[j]
+                assert isinstance(node, SegmentNode)
+                # cap: the count above which the slow path reports (0 when a guide says "never")
+                cap = (node.max if node.max is not None else 1 << 62) if node.used else 0
+                self.step[(pos, key)] = (j, node, cap)
 
     @property
     def used(self) -> bool:

@@ -51,14 +51,13 @@ class SetMatcher:
         sid = elements[0]
         stack = self.stack
         frame = stack[-1]
-        j = frame.loop.step.get((frame.pos, sid))
-        if j is not None:
-            node = frame.loop.children[j]
-            assert isinstance(node, SegmentNode)
+        hit = frame.loop.step.get((frame.pos, sid))
+        if hit is not None:
+            j, node, cap = hit
             counts = frame.counts
             counts[j] += 1
             frame.pos = j
-            if (node.max is not None and counts[j] > node.max) or not node.used:
+            if counts[j] > cap:
                 self._segment_limits(node, frame)
             return node
         for level in range(len(stack) - 1, -1, -1):
