@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from gateway.canonical import SCHEMAS
 from gateway.errors import ConfigError, GatewayError
 from gateway.resources import load_catalog
 from gateway.x12.ack.build import TA1Policy, build_acks
@@ -77,6 +78,17 @@ def validate(
             f"{totals['sets']} transaction sets: {totals['accepted']} accepted, {totals['rejected']} rejected"
         )
     sys.exit(1 if totals["invalid_files"] else 0)
+
+
+@main.command()
+@click.argument("document_type", required=False, type=click.Choice(sorted(SCHEMAS)))
+def schema(document_type: str | None) -> None:
+    """Print the JSON Schema of a canonical document type (all of them without DOCUMENT_TYPE)."""
+    if document_type is not None:
+        doc = SCHEMAS[document_type].model_json_schema()
+    else:
+        doc = {name: model.model_json_schema() for name, model in sorted(SCHEMAS.items())}
+    click.echo(json.dumps(doc, indent=2))
 
 
 class _Counter:

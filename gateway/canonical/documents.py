@@ -1,0 +1,257 @@
+"""The four canonical documents: purchase order, PO acknowledgment, ship notice, invoice.
+
+Line keys follow how hospitals reconcile: ``po_number`` + ``line_number``
+(PO101 ↔ 855 PO101 ↔ 856 LIN01 ↔ 810 IT101), with item ids as fallback.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from gateway.canonical.common import (
+    CanonicalModel,
+    ItemIds,
+    Money,
+    Party,
+    Provenance,
+    Quantity,
+    Reference,
+)
+
+
+class Purpose(StrEnum):
+    """Why the document was sent (BEG01/BAK01/BSN01/BIG purpose codes, normalized)."""
+
+    ORIGINAL = "original"
+    REPLACE = "replace"
+    CANCEL = "cancel"
+    CHANGE = "change"
+    OTHER = "other"
+
+
+class DatedValue(CanonicalModel):
+    """A date with the qualifier saying what it is (e.g. 002 requested delivery, 011 shipped)."""
+
+    qualifier: str
+    value: date
+    time: str | None = None
+
+
+class Charge(CanonicalModel):
+    """A charge or allowance (SAC): freight, handling, discount."""
+
+    kind: Literal["charge", "allowance"]
+    code: str | None = Field(default=None, description="e.g. D240 freight.")
+    amount: Money
+    description: str | None = None
+
+
+class Tax(CanonicalModel):
+    """A tax amount (TXI)."""
+
+    type_code: str | None = Field(default=None, description="e.g. ST state sales tax.")
+    amount: Money
+    percent: Decimal | None = None
+
+
+class DocumentHeader(CanonicalModel):
+    """What every canonical document carries."""
+
+    provenance: Provenance = Field(default_factory=Provenance)
+    purpose: Purpose = Purpose.ORIGINAL
+    purpose_code: str | None = Field(default=None, description="The partner's purpose code as sent.")
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    parties: list[Party] = Field(default_factory=list)
+    references: list[Reference] = Field(default_factory=list)
+    dates: list[DatedValue] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+# --- purchase order ---------------------------------------------------------------
+
+
+class PurchaseOrderLine(CanonicalModel):
+    """A PO1 line."""
+
+    line_number: str = Field(description="PO101: the key every later document echoes.")
+    quantity: Quantity
+    unit_price: Money | None = None
+    item: ItemIds = Field(default_factory=ItemIds)
+    description: str | None = None
+    requested_delivery: date | None = None
+    references: list[Reference] = Field(default_factory=list)
+    lot: str | None = Field(default=None, description="Bill-only / implant orders carry lot per line.")
+    serial: str | None = None
+
+
+class PurchaseOrder(DocumentHeader):
+    """A purchase order (850, cXML OrderRequest, CSV order)."""
+
+    document_type: Literal["purchase_order"] = "purchase_order"
+    po_number: str
+    order_date: date
+    order_type: str | None = Field(default=None, description="BEG02 as sent, e.g. SA stand-alone, DS drop ship.")
+    release_number: str | None = None
+    requested_delivery: date | None = None
+    lines: list[PurchaseOrderLine] = Field(default_factory=list)
+    total: Money | None = None
+
+
+# --- acknowledgment ---------------------------------------------------------------
+
+
+class AckBucket(StrEnum):
+    """Normalized line status buckets (see FIELD.md); the raw code is always kept beside it."""
+
+    ACCEPTED = "accepted"
+    ACCEPTED_WITH_CHANGE = "accepted_with_change"
+    SUBSTITUTED = "substituted"
+    BACKORDERED = "backordered"
+    RESCHEDULED = "rescheduled"
+    ON_HOLD = "on_hold"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+class AckType(StrEnum):
+    """Normalized header acknowledgment type (BAK02)."""
+
+    ACCEPTED = "accepted"
+    ACCEPTED_WITH_CHANGE = "accepted_with_change"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+class LineStatus(CanonicalModel):
+    """One ACK record: several per PO line are normal (e.g. 30 shipped + 20 backordered)."""
+
+    bucket: AckBucket
+    raw_code: str = Field(description="ACK01 as sent; unknown codes are kept, never dropped.")
+    quantity: Quantity | None = None
+    scheduled_date: date | None = Field(default=None, description="ACK05: the date the status refers to.")
+    date_qualifier: str | None = Field(default=None, description="ACK04, e.g. 068 ship date.")
+    substitute_item: ItemIds | None = None
+
+
+class AcknowledgmentLine(CanonicalModel):
+    """A PO line as the supplier acknowledges it."""
+
+    line_number: str
+    quantity: Quantity | None = None
+    unit_price: Money | None = None
+    item: ItemIds = Field(default_factory=ItemIds)
+    statuses: list[LineStatus] = Field(default_factory=list)
+
+
+class PurchaseOrderAcknowledgment(DocumentHeader):
+    """A PO acknowledgment (855, cXML ConfirmationRequest)."""
+
+    document_type: Literal["po_acknowledgment"] = "po_acknowledgment"
+    po_number: str
+    acknowledgment_date: date
+    ack_type: AckType = AckType.UNKNOWN
+    ack_type_code: str | None = Field(default=None, description="BAK02 as sent.")
+    supplier_order_number: str | None = None
+    lines: list[AcknowledgmentLine] = Field(default_factory=list)
+
+
+# --- ship notice ------------------------------------------------------------------
+
+
+class ShippedItem(CanonicalModel):
+    """An item level of the HL tree (LIN/SN1 and friends), with the GS1 UDI parts."""
+
+    line_number: str | None = Field(default=None, description="LIN01, echoing the PO line.")
+    item: ItemIds = Field(default_factory=ItemIds)
+    quantity: Quantity
+    ordered_quantity: Quantity | None = None
+    lot: str | None = None
+    serial: str | None = None
+    expiration_date: date | None = None
+    production_date: date | None = None
+    description: str | None = None
+
+
+class Pack(CanonicalModel):
+    """A pack or tare level (MAN GM SSCC-18); packs may nest (tare > pack)."""
+
+    level: Literal["tare", "pack"] = "pack"
+    sscc: str | None = None
+    marks: list[str] = Field(default_factory=list)
+    packs: list[Pack] = Field(default_factory=list)
+    items: list[ShippedItem] = Field(default_factory=list)
+
+
+class ShippedOrder(CanonicalModel):
+    """An order level: the PO (PRF) and what ships against it, loose or packed."""
+
+    po_number: str
+    po_date: date | None = None
+    packs: list[Pack] = Field(default_factory=list)
+    items: list[ShippedItem] = Field(default_factory=list)
+
+
+class ShipNotice(DocumentHeader):
+    """An advance ship notice (856, cXML ShipNoticeRequest); one notice may cover several POs."""
+
+    document_type: Literal["ship_notice"] = "ship_notice"
+    shipment_id: str
+    notice_date: date
+    shipped_at: datetime | None = None
+    ship_date: date | None = None
+    carrier: str | None = Field(default=None, description="SCAC or carrier name (TD503/TD505).")
+    tracking_numbers: list[str] = Field(default_factory=list)
+    bill_of_lading: str | None = None
+    package_count: int | None = None
+    gross_weight: Quantity | None = None
+    orders: list[ShippedOrder] = Field(default_factory=list)
+
+
+# --- invoice ----------------------------------------------------------------------
+
+
+class InvoiceLine(CanonicalModel):
+    """An IT1 line; ``line_number`` echoes the PO line."""
+
+    line_number: str | None = None
+    quantity: Quantity
+    unit_price: Money
+    item: ItemIds = Field(default_factory=ItemIds)
+    description: str | None = None
+    po_number: str | None = Field(default=None, description="When lines of one invoice span POs.")
+    charges: list[Charge] = Field(default_factory=list)
+    taxes: list[Tax] = Field(default_factory=list)
+
+
+class Terms(CanonicalModel):
+    """Payment terms (ITD)."""
+
+    type_code: str | None = None
+    discount_percent: Decimal | None = None
+    discount_days: int | None = None
+    net_days: int | None = None
+    description: str | None = None
+
+
+class Invoice(DocumentHeader):
+    """An invoice or credit memo (810, cXML InvoiceDetailRequest)."""
+
+    document_type: Literal["invoice"] = "invoice"
+    invoice_number: str = Field(description="The duplicate key per supplier.")
+    invoice_date: date
+    po_number: str | None = None
+    po_date: date | None = None
+    credit_memo: bool = False
+    terms: Terms | None = None
+    lines: list[InvoiceLine] = Field(default_factory=list)
+    charges: list[Charge] = Field(default_factory=list)
+    taxes: list[Tax] = Field(default_factory=list)
+    total: Money | None = Field(default=None, description="TDS01 in dollars (implied decimals applied).")
+
+
+CanonicalDocument = PurchaseOrder | PurchaseOrderAcknowledgment | ShipNotice | Invoice
