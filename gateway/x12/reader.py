@@ -342,16 +342,21 @@ def _scan(buf: _Buffer):  # type: ignore[no-untyped-def]
 
 
 def _skip_garbage(buf: _Buffer, seen_isa: bool) -> Problem:
-    """Drop data up to the next ISA and report it."""
+    """Drop data up to the next ISA and report it; memory stays bounded however long the junk."""
     start = buf.base
-    while (at := buf.text.find("ISA", 1)) < 0 and buf.fill():
-        pass
-    if at < 0:
-        at = len(buf.text)
     sample = buf.text[:40].encode("latin-1", "replace").decode("utf-8", "replace")
+    search_from = 1  # the text may start with an "ISA" that failed to scan
+    while (at := buf.text.find("ISA", search_from)) < 0:
+        cut = max(len(buf.text) - 2, search_from)  # keep 2 chars: an "ISA" may straddle chunks
+        buf.consume(cut)
+        search_from = 0
+        if not buf.fill():
+            at = len(buf.text)
+            break
     buf.consume(at)
+    dropped = buf.base - start
     if seen_isa:
-        message = f"{at} bytes after an interchange are not an ISA"
+        message = f"{dropped} bytes after an interchange are not an ISA"
         return Problem(Finding("X12-R006", message, Location(byte_offset=start), value=sample))
     message = "not X12: the file does not start with an ISA segment"
     return Problem(Finding("X12-R001", message, Location(byte_offset=start), value=sample))
