@@ -72,9 +72,8 @@ class SegmentNode:
     max: int | None
     used: bool = True
     from_guide: bool = False  # requirement tightened by a partner's guide
-    #: the validator's generated check for this node and the repetition separator it was made for
+    #: the validator's generated check for this node (installed per repetition separator)
     fast: Callable[[list[str]], bool] = field(default=lambda elements: False, repr=False)
-    fast_rep: str | None = "\x00"  # no real separator: the first use compiles the check
 
     @property
     def id(self) -> str:
@@ -103,9 +102,10 @@ class LoopNode:
     hierarchy: dict[str, Level] | None = None
     by_id: dict[str, tuple[int, ...]] = field(default_factory=dict)
     mandatory: tuple[int, ...] = ()
-    #: (last matched position, segment id) → (position, node, use cap), for moves that stay in this loop,
+    repeat_after: int | None = None  # see index()
+    #: [last matched position + 1][segment id] → (position, node, use cap), for moves that stay in this loop,
     #: land on a segment and skip no mandatory child: the validator's fast path.
-    step: dict[tuple[int, str], tuple[int, SegmentNode, int]] = field(default_factory=dict)
+    step: list[dict[str, tuple[int, SegmentNode, int]]] = field(default_factory=list)
 
     @property
     def trigger(self) -> str:
@@ -123,7 +123,15 @@ class LoopNode:
                 child.index()
         self.by_id = {k: tuple(v) for k, v in table.items()}
         self.mandatory = tuple(i for i, child in enumerate(self.children) if child.req == "M")
-        self.step = {}
+        first = self.children[0]
+        # A new iteration can skip the general search when the trigger occurs only first,
+        # is used, and the iteration has passed its last mandatory child.
+        self.repeat_after = (
+            max(self.mandatory, default=0)
+            if self.by_id.get(self.trigger) == (0,) and isinstance(first, SegmentNode) and first.used
+            else None
+        )
+        self.step = [{} for _ in range(len(self.children) + 1)]
         for pos in range(-1, len(self.children)):
             low = pos if pos > 0 else (0 if not self.path else 1)
             for key, idxs in self.by_id.items():
@@ -136,7 +144,7 @@ class LoopNode:
                 assert isinstance(node, SegmentNode)
                 # cap: the count above which the slow path reports (0 when a guide says "never")
                 cap = (node.max if node.max is not None else 1 << 62) if node.used else 0
-                self.step[(pos, key)] = (j, node, cap)
+                self.step[pos + 1][key] = (j, node, cap)
 
     @property
     def used(self) -> bool:
@@ -156,3 +164,7 @@ class SetDefinition:
     root: LoopNode
     segment_ids: frozenset[str]
     overlay: str | None = None
+    #: the repetition separator the nodes' generated checks were made for ("\x00": none yet).
+    #: The validator installs them on first use; definitions are shared, so validate one
+    #: repetition separator at a time per process (the runtime's workers are processes).
+    checks_for: str | None = "\x00"

@@ -133,7 +133,7 @@ def apply_overlay(base: SetDefinition, fresh_root: LoopNode, overlay: OverlayFil
             elements[pos - 1] = _narrow(elements[pos - 1], el_override, f"{source}: elements.{key}")
             node.spec = replace(node.spec, elements=tuple(elements))
     fresh_root.index()
-    return replace(base, root=fresh_root, overlay=overlay.overlay)
+    return replace(base, root=fresh_root, overlay=overlay.overlay, checks_for="\x00")
 
 
 def _narrow(spec: ElementSpec, override: ElementOverride, where: str) -> ElementSpec:

@@ -16,12 +16,15 @@ StructureProblem = tuple[str, str, str, str | None]
 
 
 class _Frame:
-    __slots__ = ("counts", "loop", "pos")
+    """An open loop: its last matched position and per-child counts (``step`` is the loop's table)."""
+
+    __slots__ = ("counts", "loop", "pos", "step")
 
     def __init__(self, loop: LoopNode, pos: int) -> None:
         self.loop = loop
         self.pos = pos
         self.counts = [0] * len(loop.children)
+        self.step = loop.step
 
 
 def _label(node: SegmentNode | LoopNode) -> str:
@@ -51,7 +54,7 @@ class SetMatcher:
         sid = elements[0]
         stack = self.stack
         frame = stack[-1]
-        hit = frame.loop.step.get((frame.pos, sid))
+        hit = frame.step[frame.pos + 1].get(sid)
         if hit is not None:
             j, node, cap = hit
             counts = frame.counts
@@ -60,6 +63,21 @@ class SetMatcher:
             if counts[j] > cap:
                 self._segment_limits(node, frame)
             return node
+        loop = frame.loop
+        if loop.repeat_after is not None and sid == loop.trigger and frame.pos >= loop.repeat_after:
+            # The next iteration of the open loop (HL after HL): what the general search would find.
+            parent = stack[-2]
+            j = parent.pos
+            if loop.max is None or parent.counts[j] < loop.max:
+                parent.counts[j] += 1
+                frame.pos = 0
+                frame.counts = [0] * len(loop.children)
+                frame.counts[0] = 1
+                if loop.hierarchy is not None:
+                    self._check_hl(loop, elements)
+                first = loop.children[0]
+                assert isinstance(first, SegmentNode)
+                return first
         for level in range(len(stack) - 1, -1, -1):
             frame = stack[level]
             idxs = frame.loop.by_id.get(sid)

@@ -52,7 +52,6 @@ class _SetState:
     position: int = 1  # of the segment being checked, counted from 1 at ST
     offset: int | None = None  # its byte offset when not the reader's current one (ST, SE)
     reader: X12Reader | None = None
-    rep: str | None = ""  # the interchange's repetition separator ("" until set)
 
 
 class Validator:
@@ -101,28 +100,42 @@ class Validator:
         group: GroupReport | None = None
         state: _SetState | None = None
         pedantic = self.pedantic
+        matcher: SetMatcher | None = None  # the open set's, when it has a definition
+        position = 0
         for ev in reader:
             if type(ev) is list:
-                # The hot path, inlined: place the segment, ask its generated check; anything
-                # unusual (a structure problem, a failed check, pedantic mode) goes to _segment.
-                if state is not None and state.matcher is not None:
-                    state.position += 1
-                    matcher = state.matcher
-                    problems = matcher.problems
-                    before = len(problems)
-                    node = matcher.feed(ev)
-                    if node is None or len(problems) != before or pedantic:
-                        self._after_feed(state, ev, node, before)
-                    else:
-                        fast = node.fast if node.fast_rep == state.rep else self._install(node, state.rep)
-                        if not fast(ev):
-                            self._after_feed(state, ev, node, before)
+                # The hot path, inlined: a move from the loop's step table, then the segment's
+                # generated check. Anything else (no table entry, max use reached, a failed
+                # check, pedantic mode) takes the full path, which also explains what is wrong.
+                if matcher is not None:
+                    position += 1
+                    frame = matcher.stack[-1]
+                    hit = frame.step[frame.pos + 1].get(ev[0])
+                    if hit is not None and not pedantic:
+                        j, node, cap = hit
+                        counts = frame.counts
+                        if counts[j] < cap:
+                            counts[j] += 1
+                            frame.pos = j
+                            if node.fast(ev):
+                                continue
+                            assert state is not None
+                            state.position = position
+                            self._explain(state, ev, node)
+                            continue
+                    assert state is not None
+                    state.position = position
+                    self._segment(state, ev)
                 continue
             if isinstance(ev, SetStart):
                 state = self._start_set(ev, ic, group)
                 state.reader = reader
+                matcher = state.matcher
+                position = 1
             elif isinstance(ev, SetEnd):
+                matcher = None
                 if state is not None:
+                    state.position = position
                     self._end_set(state, ev)
                     if group is not None:
                         group.add(state.report, self.keep_sets)
@@ -189,7 +202,6 @@ class Validator:
         report = SetReport(header, 0, list(ev.findings))
         st = header.segment
         state = _SetState(report, None, header.interchange.delimiters, st.index)
-        state.rep = header.interchange.delimiters.repetition
         if group is None:
             return state
         version = resolve_version(group.header.version)
@@ -226,6 +238,7 @@ class Validator:
             f"+{definition.overlay}" if definition.overlay else ""
         )
         known_ids = self.catalog.known_segments(version)
+        self._install_checks(definition, header.interchange.delimiters.repetition)
         state.matcher = SetMatcher(definition, known_ids)
         self._control_segment(state, st)
         return state
@@ -253,19 +266,31 @@ class Validator:
             return  # the cap is reached; _add has marked the report truncated
         if len(matcher.problems) > before:
             self._structure_findings(state, elements, matcher.problems[before:])
-        if node is None:
-            return
-        fast = node.fast if node.fast_rep == state.rep else self._install(node, state.rep)
-        if self.pedantic or not fast(elements):
-            problems = check_segment(elements, node.spec, state.delimiters, self.pedantic)
-            if problems:
-                self._element_findings(state, elements, matcher.loop_path, problems)
+        if node is not None and (self.pedantic or not node.fast(elements)):
+            self._explain(state, elements, node)
 
-    def _install(self, node: SegmentNode, rep: str | None) -> FastCheck:
-        """Compile (or reuse) the generated check for ``node`` and keep it on the node."""
-        node.fast = self._fast_check(node.spec, rep)
-        node.fast_rep = rep
-        return node.fast
+    def _explain(self, state: _SetState, elements: list[str], node: SegmentNode) -> None:
+        """The full element check, for a segment whose generated check said no."""
+        if state.errors >= self.max_errors:
+            return
+        problems = check_segment(elements, node.spec, state.delimiters, self.pedantic)
+        if problems:
+            assert state.matcher is not None
+            self._element_findings(state, elements, state.matcher.loop_path, problems)
+
+    def _install_checks(self, definition: SetDefinition, rep: str | None) -> None:
+        """Put the generated checks for ``rep`` on every segment node of ``definition`` (once per change)."""
+        if definition.checks_for == rep:
+            return
+        stack = [definition.root]
+        while stack:
+            loop = stack.pop()
+            for child in loop.children:
+                if isinstance(child, SegmentNode):
+                    child.fast = self._fast_check(child.spec, rep)
+                else:
+                    stack.append(child)
+        definition.checks_for = rep
 
     def _fast_check(self, spec: SegmentSpec, repetition: str | None) -> FastCheck:
         # Keyed by id() for speed; the entry keeps its spec so a reused id is never mistaken.
