@@ -32,6 +32,16 @@ BOM = b"\xef\xbb\xbf"
 EBCDIC_ISA = b"\xc9\xe2\xc1"
 
 
+class _Everything:
+    """A container holding every segment id: outside a set, every segment needs attention."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_EVERYTHING = _Everything()
+
+
 class Readable(Protocol):
     """Anything with a binary ``read(size)``, such as an open file."""
 
@@ -208,6 +218,7 @@ class X12Reader:
             term, suffix, es, wrapped = d.segment, d.suffix, d.element, scan.wrapped
             index = 1
             in_set = False
+            special: frozenset[str] | _Everything = _EVERYTHING
             while True:  # the interchange's body, one buffer of text at a time
                 while len(buf.text) < chunk_size and buf.fill():
                     pass
@@ -239,22 +250,24 @@ class X12Reader:
                             off += len(p) - len(q)
                             p = q
                         index += 1
-                        if e0 in CONTROL:
+                        if e0 in special:  # control segments; outside a set, everything
                             seg = new(Segment, (e, off, index))
-                            if e0 == "ISA":
+                            if e0 not in CONTROL:
+                                yield env.stray(seg)
+                            elif e0 == "ISA":
                                 end = off
                                 break
-                            events = _control(env, seg, e[0])
-                            in_set = env.set is not None
-                            yield from events
-                            if e[0] == "IEA":
-                                end = off + len(p) + tl
-                                break
-                        elif in_set:
+                            else:
+                                events = _control(env, seg, e0)
+                                in_set = env.set is not None
+                                special = CONTROL if in_set else _EVERYTHING
+                                yield from events
+                                if e0 == "IEA":
+                                    end = off + len(p) + tl
+                                    break
+                        else:
                             self.offset = off
                             yield e
-                        else:
-                            yield env.stray(new(Segment, (e, off, index)))
                         off += len(p) + tl
                 else:
                     for p in parts:
@@ -277,6 +290,7 @@ class X12Reader:
                                 break
                             events = _control(env, seg, e[0])
                             in_set = env.set is not None
+                            special = CONTROL if in_set else _EVERYTHING
                             yield from events
                             if e[0] == "IEA":
                                 end = off + ln + tl
