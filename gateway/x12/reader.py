@@ -20,7 +20,7 @@ from typing import Protocol
 from gateway.errors import Location
 from gateway.x12.envelope import SERVICE_SEGMENTS, Envelope
 from gateway.x12.findings import Finding
-from gateway.x12.isa import NotIsa, scan_isa
+from gateway.x12.isa import IsaScan, NotIsa, scan_isa
 from gateway.x12.model import Event, Problem, SetStart
 from gateway.x12.segment import Segment
 
@@ -343,7 +343,8 @@ def _recode(value: str, encoding: str) -> str:
         return value
 
 
-def _scan(buf: _Buffer):  # type: ignore[no-untyped-def]
+def _scan(buf: _Buffer) -> IsaScan:
+    """The ISA at the buffer's start, reading on while the scanner needs more input."""
     while True:
         try:
             return scan_isa(buf.text, buf.base)

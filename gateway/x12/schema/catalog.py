@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gateway.errors import DefinitionError, Location
 from gateway.x12.schema.compiled import (
@@ -52,7 +53,10 @@ class VersionData:
     specs: dict[str, SegmentSpec] = field(default_factory=dict)
 
 
-def _parse(path: str, text: str, model: type) -> object:
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _parse(path: str, text: str, model: type[ModelT]) -> ModelT:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -60,7 +64,7 @@ def _parse(path: str, text: str, model: type) -> object:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
         raise DefinitionError(f"{where}: not valid YAML: {exc}", "X12-D001", Location(file=path)) from exc
     try:
-        return model.model_validate(data)  # type: ignore[attr-defined]
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:20])
         raise DefinitionError(f"{path}: {problems}", "X12-D002", Location(file=path)) from exc
@@ -87,13 +91,13 @@ class Catalog:
                 raise DefinitionError(f"definitions for {version} lack {', '.join(missing)}", "X12-D003")
             data = VersionData(
                 version,
-                _parse(f"{version}/elements.yaml", files["elements.yaml"], ElementsFile),  # type: ignore[arg-type]
-                _parse(f"{version}/segments.yaml", files["segments.yaml"], SegmentsFile),  # type: ignore[arg-type]
-                _parse(f"{version}/codes.yaml", files["codes.yaml"], CodesFile),  # type: ignore[arg-type]
+                _parse(f"{version}/elements.yaml", files["elements.yaml"], ElementsFile),
+                _parse(f"{version}/segments.yaml", files["segments.yaml"], SegmentsFile),
+                _parse(f"{version}/codes.yaml", files["codes.yaml"], CodesFile),
             )
             for name, text in sorted(files.items()):
                 if name.startswith("sets/"):
-                    set_file: SetFile = _parse(f"{version}/{name}", text, SetFile)  # type: ignore[assignment]
+                    set_file = _parse(f"{version}/{name}", text, SetFile)
                     data.sets[set_file.id] = set_file
             _build_specs(data)
             versions[version] = data
@@ -135,7 +139,7 @@ class Catalog:
 
     def with_overlay(self, overlay_text: str, source: str) -> SetDefinition:
         """The base set of an overlay file with the overlay applied; raises :class:`DefinitionError`."""
-        overlay: OverlayFile = _parse(source, overlay_text, OverlayFile)  # type: ignore[assignment]
+        overlay = _parse(source, overlay_text, OverlayFile)
         data = self._versions.get(overlay.version)
         if data is None or overlay.set not in data.sets:
             raise DefinitionError(f"{source}: no base definition for {overlay.set}/{overlay.version}", "X12-D016")
