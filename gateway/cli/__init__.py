@@ -1,0 +1,1 @@
+"""The gateway command line (the composition root for the CLI)."""

@@ -1,0 +1,1 @@
+"""The X12 engine: a pure core that reads, validates, acknowledges and writes X12."""

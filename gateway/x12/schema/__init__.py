@@ -1,0 +1,1 @@
+"""Transaction-set definitions: file models, the catalog, compiled forms and overlays."""
