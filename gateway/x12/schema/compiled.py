@@ -103,6 +103,7 @@ class LoopNode:
     by_id: dict[str, tuple[int, ...]] = field(default_factory=dict)
     mandatory: tuple[int, ...] = ()
     repeat_after: int | None = None  # see index()
+    trigger_id: str = ""  # the trigger segment id, kept as a field for the hot path
     #: [last matched position + 1][segment id] → (position, node, use cap), for moves that stay in this loop,
     #: land on a segment and skip no mandatory child: the validator's fast path.
     step: list[dict[str, tuple[int, SegmentNode, int]]] = field(default_factory=list)
@@ -124,6 +125,7 @@ class LoopNode:
         self.by_id = {k: tuple(v) for k, v in table.items()}
         self.mandatory = tuple(i for i, child in enumerate(self.children) if child.req == "M")
         first = self.children[0]
+        self.trigger_id = self.trigger
         # A new iteration can skip the general search when the trigger occurs only first,
         # is used, and the iteration has passed its last mandatory child.
         self.repeat_after = (

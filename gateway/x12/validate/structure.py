@@ -63,21 +63,9 @@ class SetMatcher:
             if counts[j] > cap:
                 self._segment_limits(node, frame)
             return node
-        loop = frame.loop
-        if loop.repeat_after is not None and sid == loop.trigger and frame.pos >= loop.repeat_after:
-            # The next iteration of the open loop (HL after HL): what the general search would find.
-            parent = stack[-2]
-            j = parent.pos
-            if loop.max is None or parent.counts[j] < loop.max:
-                parent.counts[j] += 1
-                frame.pos = 0
-                frame.counts = [0] * len(loop.children)
-                frame.counts[0] = 1
-                if loop.hierarchy is not None:
-                    self._check_hl(loop, elements)
-                first = loop.children[0]
-                assert isinstance(first, SegmentNode)
-                return first
+        repeated = self.next_iteration(elements)
+        if repeated is not None:
+            return repeated
         for level in range(len(stack) - 1, -1, -1):
             frame = stack[level]
             idxs = frame.loop.by_id.get(sid)
@@ -89,6 +77,32 @@ class SetMatcher:
                     return self._take(level, j, elements)
         self._misplaced(sid)
         return None
+
+    def next_iteration(self, elements: list[str]) -> SegmentNode | None:
+        """The next iteration of the open loop (HL after HL) if that is where ``elements`` goes.
+
+        The shortcut applies only where the general search would land the same way:
+        the trigger occurs only first in the loop, the iteration has passed its last
+        mandatory child, and the loop is under its maximum.
+        """
+        stack = self.stack
+        frame = stack[-1]
+        loop = frame.loop
+        if loop.repeat_after is None or elements[0] != loop.trigger_id or frame.pos < loop.repeat_after:
+            return None
+        parent = stack[-2]
+        j = parent.pos
+        if loop.max is not None and parent.counts[j] >= loop.max:
+            return None
+        parent.counts[j] += 1
+        frame.pos = 0
+        frame.counts = [0] * len(loop.children)
+        frame.counts[0] = 1
+        if loop.hierarchy is not None:
+            self._check_hl(loop, elements)
+        first = loop.children[0]
+        assert isinstance(first, SegmentNode)
+        return first
 
     def _take(self, level: int, j: int, elements: list[str]) -> SegmentNode:
         stack = self.stack

@@ -125,6 +125,14 @@ class Validator:
                             continue
                     assert state is not None
                     state.position = position
+                    if not pedantic:
+                        problems = matcher.problems
+                        before = len(problems)
+                        first = matcher.next_iteration(ev)
+                        if first is not None:
+                            if len(problems) != before or not first.fast(ev):
+                                self._after_feed(state, ev, first, before)
+                            continue
                     self._segment(state, ev)
                 continue
             if isinstance(ev, SetStart):
