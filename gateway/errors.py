@@ -6,7 +6,6 @@
     ├── ConfigError                   fix the configuration; exit 2
     │   └── DefinitionError           a transaction-set definition or overlay is wrong
     ├── DocumentError                 terminal for that document: quarantine, negative ack
-    │   └── X12SyntaxError            the bytes are not readable X12 at some location
     ├── TransientDeliveryError        retry with backoff (later issues)
     └── RejectedDeliveryError         dead letter (later issues)
 
@@ -108,10 +107,6 @@ class DefinitionError(ConfigError):
 
 class DocumentError(GatewayError):
     """Terminal for one document: it is quarantined and negatively acknowledged."""
-
-
-class X12SyntaxError(DocumentError):
-    """The bytes cannot be read as X12 at the given location."""
 
 
 class TransientDeliveryError(GatewayError):

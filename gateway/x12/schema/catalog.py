@@ -51,6 +51,7 @@ class VersionData:
     codes: CodesFile
     sets: dict[str, SetFile] = field(default_factory=dict)
     specs: dict[str, SegmentSpec] = field(default_factory=dict)
+    segment_ids: frozenset[str] = frozenset()  # the keys of ``specs``, built once
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -125,7 +126,7 @@ class Catalog:
     def known_segments(self, version: str) -> frozenset[str]:
         """Every segment id in the version's dictionary."""
         data = self._versions.get(version)
-        return frozenset(data.specs) if data else frozenset()
+        return data.segment_ids if data else frozenset()
 
     def definition(self, version: str, set_id: str) -> SetDefinition | None:
         """The compiled set, or None when there is no definition."""
@@ -147,13 +148,6 @@ class Catalog:
         assert base is not None
         fresh = _compile_set(data, data.sets[overlay.set])
         return apply_overlay(base, fresh.root, overlay, source)
-
-    def functional_group_of(self, version: str, set_id: str) -> str | None:
-        """The GS01 code a set belongs in (``PO`` for 850)."""
-        data = self._versions.get(version)
-        if data is None or set_id not in data.sets:
-            return None
-        return data.sets[set_id].functional_group
 
     def check(self) -> None:
         """Compile every set now; raises :class:`DefinitionError` on the first broken one."""
@@ -206,6 +200,7 @@ def _build_specs(data: VersionData) -> None:
             _element_spec(data, u.ref, u.req, u.repeat, f"{where}{n:02d}") for n, u in enumerate(seg.elements, 1)
         )
         data.specs[seg_id] = SegmentSpec(seg_id, seg.name, elements, tuple(_rules(seg, where)))
+    data.segment_ids = frozenset(data.specs)
 
 
 def _compile_set(data: VersionData, set_file: SetFile) -> SetDefinition:

@@ -148,12 +148,6 @@ class LoopNode:
                 cap = (node.max if node.max is not None else 1 << 62) if node.used else 0
                 self.step[pos + 1][key] = (j, node, cap)
 
-    @property
-    def used(self) -> bool:
-        """A loop is used unless its trigger is marked never used."""
-        first = self.children[0]
-        return first.used
-
 
 @dataclass(slots=True)
 class SetDefinition:
