@@ -46,6 +46,9 @@ class Location:
     component: int | None = None
     repeat: int | None = None
     loop: str | None = None
+    line: int | None = None  # text sources (maps, profiles, CSV): 1-based line and column
+    column: int | None = None
+    path: str | None = None  # a key path in a map or profile, e.g. ``fields.lines.value.lot``
 
     def describe(self) -> str:
         """A short human-readable form, e.g. ``ST 0001 > PO1 #5 (byte 311) element 3``."""
@@ -53,7 +56,10 @@ class Location:
         if self.partner:
             parts.append(f"partner {self.partner}")
         if self.file:
-            parts.append(self.file)
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
+            parts.append(where)
         if self.interchange:
             parts.append(f"ISA {self.interchange}")
         if self.group:
@@ -76,6 +82,8 @@ class Location:
             parts.append(el)
         if self.loop:
             parts.append(f"loop {self.loop}")
+        if self.path:
+            parts.append(self.path)
         return " > ".join(parts) if parts else "(no location)"
 
 

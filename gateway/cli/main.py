@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from gateway.canonical import SCHEMAS
+from gateway.cli.maps_cli import partners, translate
 from gateway.errors import ConfigError, GatewayError
 from gateway.resources import load_catalog
 from gateway.x12.ack.build import TA1Policy, build_acks
@@ -139,3 +140,7 @@ def ack(file: Path, ta1: str, start_control: int, lenient_isa: bool) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+main.add_command(translate)
+main.add_command(partners)

@@ -1,0 +1,146 @@
+"""Every map and code table of a deployment, compiled together and looked up by name or source.
+
+:meth:`MapLibrary.build` takes texts (the composition root reads the files),
+resolves ``extends`` chains, compiles every map, and raises one
+:class:`~gateway.mapping.problems.MapLoadError` listing every problem in
+every file. Base maps are the X12 maps that extend nothing; they are what
+``gateway translate`` uses for a sender with no profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.mapping.compiler import CompiledMap, code_table, compile_map, expand_dotted, merge
+from gateway.mapping.functions import CodeTable, FunctionRegistry
+from gateway.mapping.marked import MDict, MarkedYamlError, key_mark, load_marked
+from gateway.mapping.problems import Problems, did_you_mean
+from gateway.x12.schema.catalog import Catalog
+
+
+@dataclass(slots=True)
+class MapLibrary:
+    """Compiled maps by name, base X12 maps by (set, version), and the shared code tables."""
+
+    maps: dict[str, CompiledMap] = field(default_factory=dict)
+    tables: dict[str, CodeTable] = field(default_factory=dict)
+    raw: dict[str, MDict] = field(default_factory=dict)
+
+    def get(self, name: str) -> CompiledMap | None:
+        """The map called ``name``."""
+        return self.maps.get(name)
+
+    def base_for(self, set_id: str, version: str) -> CompiledMap | None:
+        """The shipped base map for an X12 set and version (one that extends nothing)."""
+        for m in self.maps.values():
+            if m.extends is None and m.source.format == "x12" and m.source.set_id == set_id:
+                if m.source.version == version:
+                    return m
+        return None
+
+    def of_format(self, fmt: str, *, base_only: bool = False) -> list[CompiledMap]:
+        """Every map reading ``fmt`` (x12, csv, xml)."""
+        return [m for m in self.maps.values() if m.source.format == fmt and not (base_only and m.extends)]
+
+    @classmethod
+    def build(
+        cls,
+        map_texts: Mapping[str, str],
+        table_texts: Mapping[str, str],
+        catalog: Catalog,
+        registry: FunctionRegistry,
+    ) -> MapLibrary:
+        """Compile everything; raises MapLoadError with every problem found in every file."""
+        problems = Problems()
+        lib = cls()
+        for origin, text in sorted(table_texts.items()):
+            raw = _load(text, origin, problems)
+            if raw is None:
+                continue
+            name = str(raw.get("table", ""))
+            if not name:
+                problems.add("MAP-032", "a table file needs `table: <name>`", raw.mark)
+                continue
+            if name in lib.tables:
+                problems.add("MAP-033", f"table {name!r} is defined twice", key_mark(raw, "table"))
+                continue
+            table = code_table(name, raw, problems, raw.mark, name)
+            if table is not None:
+                lib.tables[name] = table
+        origins: dict[str, str] = {}
+        for origin, text in sorted(map_texts.items()):
+            raw = _load(text, origin, problems)
+            if raw is None:
+                continue
+            name = str(raw.get("map", ""))
+            if not name:
+                problems.add("MAP-021", "a map needs a `map:` name", raw.mark)
+                continue
+            if name in lib.raw:
+                problems.add("MAP-034", f"map {name!r} is also defined in {origins[name]}", key_mark(raw, "map"))
+                continue
+            if isinstance(raw.get("fields"), MDict):
+                raw["fields"] = expand_dotted(raw["fields"])
+            lib.raw[name] = raw
+            origins[name] = origin
+        for name in sorted(lib.raw):
+            merged = lib.resolve(name, problems, [])
+            if merged is None:
+                continue
+            compiled = compile_map(merged, origins[name], catalog, registry, lib.tables, problems)
+            if compiled is not None:
+                lib.maps[name] = compiled
+        problems.raise_if_any()
+        return lib
+
+    def resolve(self, name: str, problems: Problems, chain: list[str]) -> MDict | None:
+        """The map's raw spec with its ``extends`` chain merged in (base first)."""
+        raw = self.raw[name]
+        parent = raw.get("extends")
+        if not parent:
+            return raw
+        parent = str(parent)
+        if parent in chain or parent == name:
+            problems.add("MAP-035", f"extends cycle: {' -> '.join([*chain, name, parent])}", key_mark(raw, "extends"))
+            return None
+        if parent not in self.raw:
+            hint = did_you_mean(parent, self.raw)
+            problems.add("MAP-036", f"extends unknown map {parent!r}{hint}", key_mark(raw, "extends"), "extends")
+            return None
+        base = self.resolve(parent, problems, [*chain, name])
+        if base is None:
+            return None
+        out = MDict(base)
+        out.mark = raw.mark
+        out.key_marks = {**base.key_marks, **raw.key_marks}
+        for key, value in raw.items():
+            if key == "fields":
+                out["fields"] = merge(base.get("fields", MDict()), value)
+            elif key == "tables":
+                out["tables"] = merge(base.get("tables") or MDict(), value)
+            elif key == "source":
+                out["source"] = merge(base.get("source") or MDict(), value)
+            elif key == "document" and base.get("document") and value != base.get("document"):
+                problems.add(
+                    "MAP-037",
+                    f"{name} produces {value} but extends {parent}, which produces {base['document']}",
+                    key_mark(raw, "document"),
+                )
+            else:
+                out[key] = value
+        out["extends"] = parent
+        return out
+
+
+def _load(text: str, origin: str, problems: Problems) -> Any:
+    try:
+        raw = load_marked(text, origin)
+    except MarkedYamlError as exc:
+        problems.add("MAP-040", f"not valid YAML: {exc.reason}", exc.mark)
+        return None
+    if not isinstance(raw, MDict):
+        problems.add("MAP-041", "the file must be a YAML mapping", None if raw is None else getattr(raw, "mark", None))
+        return None
+    return raw

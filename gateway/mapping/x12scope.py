@@ -1,0 +1,280 @@
+"""A transaction set as a tree of loop scopes, and X12 paths evaluated against it.
+
+The tree comes from the set's compiled definition: each scope holds its own
+segments by id and its child loops by trigger id, so a path such as
+``N1[N101=ST]/N4/N403`` is two dictionary lookups, not a scan. The 856's HL
+loop is flat in the standard; here HL scopes are re-parented by HL02 so
+``each: HL[HL03=O]`` iterates the orders of a shipment and an order's
+``each: HL[HL03=I]`` its items.
+
+Path grammar (checked against the definition when a map loads)::
+
+    path    := step ("/" step)*         the last step is an element reference
+    step    := SEG filter?              a segment, or the loop it triggers
+    filter  := "[" ELEM ("="|"!=") code ("|" code)* "]"
+    ELEM    := SEG NN ("-" N)?          e.g. PO104, TD503, C04001-2 (component 2)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.x12.schema.compiled import LoopNode, SegmentNode, SetDefinition
+from gateway.x12.segment import Segment
+
+
+@dataclass(slots=True, eq=False)
+class X12Scope:
+    """A loop iteration (or the whole set): own segments by id, child loops by trigger id."""
+
+    trigger: Segment | None = None
+    own: dict[str, list[Segment]] = field(default_factory=dict)
+    loops: dict[str, list[X12Scope]] = field(default_factory=dict)
+
+    def add_own(self, seg: Segment) -> None:
+        """Record a segment that belongs to this scope directly."""
+        bucket = self.own.get(seg.id)
+        if bucket is None:
+            self.own[seg.id] = [seg]
+        else:
+            bucket.append(seg)
+
+    def add_loop(self, scope: X12Scope) -> None:
+        """Record a child loop iteration."""
+        assert scope.trigger is not None
+        self.loops.setdefault(scope.trigger.id, []).append(scope)
+
+
+def build_scopes(segments: list[Segment], definition: SetDefinition | None) -> X12Scope:
+    """The scope tree of one set (``segments`` from ST to SE)."""
+    root = X12Scope()
+    if definition is None:
+        for seg in segments:
+            root.add_own(seg)
+        return root
+    stack: list[tuple[X12Scope, LoopNode]] = [(root, definition.root)]
+    for seg in segments:
+        sid = seg.id
+        while True:
+            scope, node = stack[-1]
+            positions = node.by_id.get(sid)
+            if positions is not None:
+                if len(stack) > 1 and sid == node.trigger_id and positions[0] == 0:
+                    stack.pop()  # the trigger again: a new iteration, started by the parent
+                    continue
+                child = _pick(node, positions)
+                if isinstance(child, LoopNode):
+                    inner = X12Scope(trigger=seg)
+                    inner.add_own(seg)
+                    scope.add_loop(inner)
+                    stack.append((inner, child))
+                    _descend_triggers(inner, child, stack)
+                else:
+                    scope.add_own(seg)
+                break
+            if len(stack) == 1:
+                root.add_own(seg)  # not in the definition: kept where a path can still find it
+                break
+            stack.pop()
+    _nest_hierarchy(root)
+    return root
+
+
+def _pick(node: LoopNode, positions: tuple[int, ...]) -> SegmentNode | LoopNode:
+    for pos in positions:
+        child = node.children[pos]
+        if isinstance(child, LoopNode):
+            return child
+    return node.children[positions[0]]
+
+
+def _descend_triggers(scope: X12Scope, node: LoopNode, stack: list[tuple[X12Scope, LoopNode]]) -> None:
+    """A loop whose first child is itself a loop: its trigger opens both (rare; kept simple)."""
+    first = node.children[0]
+    if isinstance(first, LoopNode):
+        stack.append((scope, first))
+
+
+def _nest_hierarchy(scope: X12Scope) -> None:
+    """Re-parent HL loop iterations by HL02 (recursively for every scope holding HL loops)."""
+    for loops in scope.loops.values():
+        for child in loops:
+            _nest_hierarchy(child)
+    hls = scope.loops.get("HL")
+    if not hls:
+        return
+    by_id: dict[str, X12Scope] = {}
+    top: list[X12Scope] = []
+    for hl in hls:
+        assert hl.trigger is not None
+        by_id[hl.trigger.element(1)] = hl
+        parent = by_id.get(hl.trigger.element(2)) if hl.trigger.element(2) else None
+        if parent is None or parent is hl:
+            top.append(hl)
+        else:
+            parent.add_loop(hl)
+    scope.loops["HL"] = top
+
+
+# --- paths ----------------------------------------------------------------------------------
+
+_ELEM = re.compile(r"^([A-Z][A-Z0-9]{1,2})(\d{2})(?:-(\d{1,2}))?$")
+_STEP = re.compile(r"^([A-Z][A-Z0-9]{1,2})(?:\[([A-Z][A-Z0-9]{1,2}\d{2}(?:-\d{1,2})?)(!?=)([^\]]*)\])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class ElementRef:
+    """An element (and optionally component) of a segment, 1-based."""
+
+    segment: str
+    position: int
+    component: int | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.segment}{self.position:02d}"
+        return text + (f"-{self.component}" if self.component else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """``[REF01=DP]``: keep segments whose element is (or, with ``!=``, is not) one of ``codes``."""
+
+    element: ElementRef
+    codes: frozenset[str]
+    negate: bool = False
+
+    def __call__(self, seg: Segment, component_sep: str) -> bool:
+        value = element_value(seg, self.element, component_sep)
+        return (value in self.codes) != self.negate
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One path step: a segment id and an optional filter."""
+
+    segment: str
+    filter: Filter | None = None
+
+
+def parse_element(text: str) -> ElementRef | None:
+    """``PO104`` → ElementRef; None when not an element reference."""
+    m = _ELEM.match(text)
+    if not m:
+        return None
+    return ElementRef(m[1], int(m[2]), int(m[3]) if m[3] else None)
+
+
+def parse_step(text: str) -> Step | None:
+    """``REF[REF01=DP]`` → Step; None when malformed."""
+    m = _STEP.match(text)
+    if not m:
+        return None
+    if m[2] is None:
+        return Step(m[1])
+    ref = parse_element(m[2])
+    assert ref is not None
+    codes = frozenset(c.strip() for c in m[4].split("|"))
+    return Step(m[1], Filter(ref, codes, m[3] == "!="))
+
+
+def element_value(seg: Segment, ref: ElementRef, component_sep: str) -> str:
+    """The element's (or component's) text; ``""`` when absent."""
+    value = seg.element(ref.position)
+    if ref.component is not None:
+        parts = value.split(component_sep)
+        return parts[ref.component - 1] if ref.component <= len(parts) else ""
+    return value
+
+
+Found = Segment | X12Scope
+
+
+def find(scope: X12Scope, step: Step, sep: str) -> Found | None:
+    """The first own segment or child loop matching ``step`` in ``scope``."""
+    for seg in scope.own.get(step.segment, ()):
+        if step.filter is None or step.filter(seg, sep):
+            return seg
+    for loop in scope.loops.get(step.segment, ()):
+        assert loop.trigger is not None
+        if step.filter is None or step.filter(loop.trigger, sep):
+            return loop
+    return None
+
+
+def find_all(scope: X12Scope, step: Step, sep: str) -> list[X12Scope]:
+    """Every own segment (as a one-segment scope) or child loop matching ``step``, in order."""
+    out: list[X12Scope] = []
+    for seg in scope.own.get(step.segment, ()):
+        if step.filter is None or step.filter(seg, sep):
+            single = X12Scope(trigger=seg, own={seg.id: [seg]})
+            out.append(single)
+    for loop in scope.loops.get(step.segment, ()):
+        assert loop.trigger is not None
+        if step.filter is None or step.filter(loop.trigger, sep):
+            out.append(loop)
+    if len(out) > 1 and step.segment in scope.own and step.segment in scope.loops:
+        out.sort(key=lambda s: s.trigger.index if s.trigger is not None else 0)
+    return out
+
+
+def resolve(scope: X12Scope, steps: tuple[Step, ...], sep: str) -> Found | None:
+    """Walk ``steps`` from ``scope``: each step narrows to a child loop, the last may be a segment."""
+    current: Found = scope
+    for step in steps:
+        if not isinstance(current, X12Scope):
+            return None
+        found = find(current, step, sep)
+        if found is None:
+            return None
+        current = found
+    return current
+
+
+def segment_for(found: Found, ref: ElementRef, sep: str) -> Segment | None:
+    """The segment ``ref`` reads from: ``found`` itself, or its first own segment with that id."""
+    if isinstance(found, X12Scope):
+        segs = found.own.get(ref.segment)
+        return segs[0] if segs else None
+    return found if found.id == ref.segment else None
+
+
+GetterFn = Callable[[X12Scope, str], "tuple[str | None, Segment | None]"]
+
+
+def make_getter(steps: tuple[Step, ...], ref: ElementRef) -> GetterFn:
+    """A function ``(scope, component_sep) -> (value or None, segment read)`` for a parsed path."""
+    if not steps:
+        pos, comp = ref.position, ref.component
+        sid = ref.segment
+
+        def simple(scope: X12Scope, sep: str) -> tuple[str | None, Segment | None]:
+            segs = scope.own.get(sid)
+            if segs is None:
+                loops = scope.loops.get(sid)
+                if not loops:
+                    return None, None
+                seg = loops[0].trigger
+                assert seg is not None
+            else:
+                seg = segs[0]
+            els = seg[0]
+            value = els[pos] if pos < len(els) else ""
+            if comp is not None:
+                parts = value.split(sep)
+                value = parts[comp - 1] if comp <= len(parts) else ""
+            return (value or None), seg
+
+        return simple
+
+    def walk(scope: X12Scope, sep: str) -> tuple[str | None, Segment | None]:
+        found = resolve(scope, steps, sep)
+        if found is None:
+            return None, None
+        seg = segment_for(found, ref, sep)
+        if seg is None:
+            return None, None
+        return (element_value(seg, ref, sep) or None), seg
+
+    return walk

@@ -1,0 +1,1 @@
+"""Partner profiles: who a partner is, what it sends, how we map and acknowledge it (pure)."""

@@ -1,0 +1,195 @@
+"""The partner profile schema (``partners/<id>.yaml``) and the directory that finds profiles.
+
+A profile says who the partner is on the wire (ISA qualifier/id for test
+and production, GS ids; a cXML credential; the inbox folder for CSV), what
+it sends and which map, guide overlay and acknowledgment policy applies to
+each document, its code tables and cross-reference tables, and where its
+files come from and go to (channels: schema only until their issue lands).
+Every key is checked (``extra="forbid"``); see ``docs/onboarding.md``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class X12Identity(_Strict):
+    """One ISA/GS identity."""
+
+    qualifier: str = Field(min_length=2, max_length=2, description="ISA05/ISA07, e.g. ZZ, 01.")
+    id: str = Field(min_length=1, max_length=15, description="ISA06/ISA08 without padding.")
+    gs: str | None = Field(default=None, max_length=15, description="GS02/GS03; defaults to the ISA id.")
+
+    @property
+    def gs_id(self) -> str:
+        """The GS id (the ISA id when not given)."""
+        return self.gs or self.id
+
+
+class AckPolicy(StrEnum):
+    """When we send a functional acknowledgment (997/999)."""
+
+    NEVER = "never"
+    ON_ERROR = "on_error"
+    ALWAYS = "always"
+
+
+class TA1Policy(StrEnum):
+    """When we send a TA1 (on request = when ISA14 is 1; envelope errors always get one unless never)."""
+
+    NEVER = "never"
+    ON_REQUEST = "on_request"
+    ALWAYS = "always"
+
+
+class Delimiters(_Strict):
+    """Outbound delimiters for this partner."""
+
+    element: str = Field(default="*", min_length=1, max_length=1)
+    component: str = Field(default=">", min_length=1, max_length=1)
+    repetition: str = Field(default="^", min_length=1, max_length=1)
+    segment: str = Field(default="~", min_length=1, max_length=1)
+    suffix: Literal["", "\n", "\r\n"] = "\n"
+
+
+class X12Settings(_Strict):
+    """The partner's X12 identity and envelope preferences."""
+
+    version: Literal["004010", "005010"] = "004010"
+    production: X12Identity
+    test: X12Identity | None = None
+    us: X12Identity | None = Field(default=None, description="Our identity on this partner's interchanges.")
+    delimiters: Delimiters = Field(default_factory=Delimiters)
+    ack: AckPolicy = AckPolicy.ALWAYS
+    ta1: TA1Policy = TA1Policy.ON_REQUEST
+
+
+class CxmlIdentity(_Strict):
+    """A cXML credential (Header/From/Credential)."""
+
+    domain: str
+    identity: str
+
+
+class DocumentSettings(_Strict):
+    """How one document type from (or to) this partner is handled."""
+
+    map: str = Field(description="A map name from maps/ (or the partner's own maps).")
+    direction: Literal["inbound", "outbound"] = "inbound"
+    overlay: str | None = Field(default=None, description="An implementation-guide overlay file, relative to partners/.")
+    ack: AckPolicy | None = Field(default=None, description="Overrides the partner's ack policy for this set.")
+    files: str | None = Field(default=None, description="A file-name glob choosing this map for CSV/XML files.")
+
+
+class XrefSettings(_Strict):
+    """A cross-reference table: inline values, or a CSV/YAML file relative to partners/."""
+
+    file: str | None = None
+    key: str | None = Field(default=None, description="CSV column with the partner's value.")
+    value: str | None = Field(default=None, description="CSV column with our value.")
+    values: dict[str, str] | None = None
+
+
+class ChannelSettings(_Strict):
+    """Where files come from or go to. Only ``inbox``/``outbox`` folders run today; SFTP is a later issue."""
+
+    channel: Literal["inbox", "outbox", "sftp"] = "inbox"
+    path: str | None = None
+    host: str | None = None
+    port: int = 22
+    username: str | None = None
+    remote_dir: str | None = None
+    host_key: str | None = None
+
+
+class DuplicatePolicy(StrEnum):
+    """What happens to a duplicate: rejected, held for an operator, or let through."""
+
+    REJECT = "reject"
+    HOLD = "hold"
+    ALLOW = "allow"
+
+
+class DuplicateSettings(_Strict):
+    """Duplicate detection settings."""
+
+    policy: DuplicatePolicy = DuplicatePolicy.REJECT
+    isa13_window_days: int = Field(default=30, ge=0)
+
+
+class Profile(_Strict):
+    """A trading partner."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    format: Literal["x12", "csv", "xml"] = "x12"
+    x12: X12Settings | None = None
+    cxml: list[CxmlIdentity] = Field(default_factory=list)
+    documents: dict[str, DocumentSettings] = Field(default_factory=dict)
+    tables: dict[str, dict[str, object]] = Field(default_factory=dict)
+    xref: dict[str, XrefSettings] = Field(default_factory=dict)
+    inbound: ChannelSettings | None = None
+    outbound: ChannelSettings | None = None
+    duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
+    notes: str | None = None
+
+    @field_validator("documents")
+    @classmethod
+    def _keys(cls, value: dict[str, DocumentSettings]) -> dict[str, DocumentSettings]:
+        allowed = {"850", "855", "856", "810", "purchase_order", "po_acknowledgment", "ship_notice", "invoice"}
+        bad = sorted(set(value) - allowed)
+        if bad:
+            raise ValueError(f"document keys are X12 set ids or canonical types ({', '.join(sorted(allowed))}); not {bad}")
+        return value
+
+    def identities(self) -> list[tuple[X12Identity, bool]]:
+        """``(identity, is_test)`` for every X12 identity of the partner."""
+        if self.x12 is None:
+            return []
+        out = [(self.x12.production, False)]
+        if self.x12.test is not None:
+            out.append((self.x12.test, True))
+        return out
+
+    def inbound_map(self, key: str) -> DocumentSettings | None:
+        """The inbound settings for a set id or document type."""
+        found = self.documents.get(key)
+        return found if found is not None and found.direction == "inbound" else None
+
+
+class PartnerDirectory:
+    """Profiles by id, by X12 sender (qualifier + id) and by cXML credential."""
+
+    def __init__(self, profiles: list[Profile]) -> None:
+        self.profiles = {p.id: p for p in profiles}
+        self._x12: dict[tuple[str, str], tuple[Profile, bool]] = {}
+        self._gs: dict[str, Profile] = {}
+        self._cxml: dict[tuple[str, str], Profile] = {}
+        for p in profiles:
+            for ident, is_test in p.identities():
+                self._x12[(ident.qualifier, ident.id)] = (p, is_test)
+                self._gs[ident.gs_id] = p
+            for cred in p.cxml:
+                self._cxml[(cred.domain.lower(), cred.identity)] = p
+
+    def get(self, partner_id: str) -> Profile | None:
+        """The profile with this id."""
+        return self.profiles.get(partner_id)
+
+    def by_x12_sender(self, qualifier: str, sender: str, gs_sender: str | None = None) -> Profile | None:
+        """The profile whose ISA (or, failing that, GS) identity sent this interchange."""
+        hit = self._x12.get((qualifier.strip(), sender.strip()))
+        if hit is not None:
+            return hit[0]
+        return self._gs.get(gs_sender.strip()) if gs_sender else None
+
+    def by_cxml(self, domain: str, identity: str) -> Profile | None:
+        """The profile with this cXML From credential."""
+        return self._cxml.get((domain.lower(), identity.strip()))

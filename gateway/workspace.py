@@ -1,0 +1,204 @@
+"""Loading a deployment's maps, tables and partner profiles from disk (an I/O edge).
+
+Phase one of configuration (STYLE.md convention 3): everything is read and
+checked, pure and without network, and every problem in every file is
+reported at once with ``file:line:col``. The result, :class:`Workspace`,
+holds the compiled library, the partner directory, overlays and
+cross-reference tables, and builds the :class:`~gateway.translate.Translator`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.mapping.functions import FunctionRegistry, standard_functions
+from gateway.mapping.library import MapLibrary
+from gateway.mapping.marked import MarkedYamlError, MDict, key_mark, load_marked
+from gateway.mapping.problems import MapLoadError, Problems, validate_marked
+from gateway.partners.profile import PartnerDirectory, Profile
+from gateway.resources import load_catalog
+from gateway.translate import Translator
+from gateway.x12.schema.catalog import Catalog
+from gateway.x12.schema.compiled import SetDefinition
+from gateway.errors import DefinitionError
+
+
+@dataclass(slots=True)
+class Workspace:
+    """Everything translation needs, loaded and checked."""
+
+    root: Path
+    catalog: Catalog
+    library: MapLibrary
+    partners: PartnerDirectory
+    overlays: dict[tuple[str, str, str], SetDefinition] = field(default_factory=dict)
+    xrefs: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    profile_files: dict[str, Path] = field(default_factory=dict)
+
+    def translator(self, *, max_errors: int = 100) -> Translator:
+        """A translator over this workspace; correlation ids are random UUIDs."""
+        return Translator(
+            self.catalog,
+            self.library,
+            self.partners,
+            overlays=self.overlays,
+            xrefs=self.xrefs,
+            new_id=lambda: str(uuid.uuid4()),
+            max_errors=max_errors,
+        )
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def map_files(maps_dir: Path, partners_dir: Path | None) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Map files (``maps/**.yaml`` and ``partners/<id>/maps/*.yaml``) and table files (``maps/tables/``)."""
+    maps: dict[str, Path] = {}
+    tables: dict[str, Path] = {}
+    if maps_dir.is_dir():
+        for path in sorted(maps_dir.rglob("*.yaml")):
+            parts = path.relative_to(maps_dir).parts
+            if "cases" in parts:
+                continue
+            (tables if parts[0] == "tables" else maps)[str(path)] = path
+    if partners_dir is not None and partners_dir.is_dir():
+        for path in sorted(partners_dir.glob("*/maps/*.yaml")):
+            maps[str(path)] = path
+    return maps, tables
+
+
+def load_workspace(
+    root: Path,
+    *,
+    maps_dir: Path | None = None,
+    partners_dir: Path | None = None,
+    catalog: Catalog | None = None,
+    registry: FunctionRegistry | None = None,
+) -> Workspace:
+    """Load and check maps, tables and profiles under ``root``; raises MapLoadError listing every problem."""
+    maps_dir = maps_dir or root / "maps"
+    partners_dir = partners_dir or root / "partners"
+    catalog = catalog or load_catalog()
+    registry = registry or standard_functions()
+    map_paths, table_paths = map_files(maps_dir, partners_dir)
+    problems = Problems()
+    try:
+        library = MapLibrary.build(
+            {_rel(p, root): p.read_text("utf-8") for p in map_paths.values()},
+            {_rel(p, root): p.read_text("utf-8") for p in table_paths.values()},
+            catalog,
+            registry,
+        )
+    except MapLoadError as exc:
+        problems.items.extend(exc.problems)
+        library = MapLibrary()
+    profiles, files = _profiles(partners_dir, root, problems)
+    ws = Workspace(root, catalog, library, PartnerDirectory(profiles), profile_files=files)
+    for profile in profiles:
+        _check_profile(ws, profile, files[profile.id], root, problems)
+    problems.raise_if_any()
+    return ws
+
+
+def _profiles(partners_dir: Path, root: Path, problems: Problems) -> tuple[list[Profile], dict[str, Path]]:
+    profiles: list[Profile] = []
+    files: dict[str, Path] = {}
+    if not partners_dir.is_dir():
+        return profiles, files
+    for path in sorted(partners_dir.glob("*.yaml")):
+        origin = _rel(path, root)
+        try:
+            raw = load_marked(path.read_text("utf-8"), origin)
+        except MarkedYamlError as exc:
+            problems.add("PRT-001", f"not valid YAML: {exc.reason}", exc.mark)
+            continue
+        if not isinstance(raw, MDict):
+            problems.add("PRT-002", "a partner profile is a YAML mapping", None)
+            continue
+        profile = validate_marked(Profile, raw, problems, "PRT-003")
+        if profile is None:
+            continue
+        if profile.id != path.stem:
+            problems.add("PRT-004", f"id {profile.id!r} must match the file name {path.stem!r}", key_mark(raw, "id"), "id")
+        if profile.id in files:
+            problems.add("PRT-005", f"partner {profile.id!r} is also defined in {files[profile.id]}", key_mark(raw, "id"))
+            continue
+        profiles.append(profile)
+        files[profile.id] = path
+    return profiles, files
+
+
+def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, problems: Problems) -> None:
+    """Cross-references: maps exist and fit, overlays compile, xref files load."""
+    origin = _rel(path, root)
+    raw = load_marked(path.read_text("utf-8"), origin)
+    docs = raw.get("documents") or {}
+    if profile.format == "x12" and profile.x12 is None:
+        problems.add("PRT-010", "an x12 partner needs an `x12:` section with its ISA identity", raw.mark, "x12")
+    for key, settings in profile.documents.items():
+        mark = key_mark(docs.get(key) or docs, "map") if isinstance(docs.get(key), dict) else key_mark(docs, key)
+        cmap = ws.library.get(settings.map)
+        if cmap is None:
+            from gateway.mapping.problems import did_you_mean
+
+            problems.add(
+                "PRT-011",
+                f"map {settings.map!r} is not defined{did_you_mean(settings.map, ws.library.raw)}",
+                mark,
+                f"documents.{key}.map",
+            )
+            continue
+        if key.isdigit() and settings.direction == "inbound" and cmap.source.set_id != key:
+            problems.add("PRT-012", f"map {cmap.name} reads set {cmap.source.set_id}, not {key}", mark, f"documents.{key}")
+        if not key.isdigit() and cmap.document != key:
+            problems.add("PRT-012", f"map {cmap.name} produces {cmap.document}, not {key}", mark, f"documents.{key}")
+        if settings.overlay:
+            overlay_path = path.parent / settings.overlay
+            try:
+                definition = ws.catalog.with_overlay(overlay_path.read_text("utf-8"), _rel(overlay_path, root))
+            except OSError as exc:
+                problems.add("PRT-013", f"overlay {settings.overlay}: {exc.strerror}", mark, f"documents.{key}.overlay")
+                continue
+            except DefinitionError as exc:
+                problems.add("PRT-014", f"overlay {settings.overlay}: {exc}", mark, f"documents.{key}.overlay")
+                continue
+            ws.overlays[(profile.id, definition.version, definition.id)] = definition
+    tables: dict[str, dict[str, str]] = {}
+    xref_raw = raw.get("xref") or {}
+    for name, settings in profile.xref.items():
+        mark = key_mark(xref_raw, name)
+        if settings.values is not None:
+            tables[name] = dict(settings.values)
+            continue
+        if not settings.file:
+            problems.add("PRT-015", f"xref {name}: give `values` or `file`", mark, f"xref.{name}")
+            continue
+        try:
+            tables[name] = _read_xref(path.parent / settings.file, settings.key, settings.value)
+        except (OSError, ValueError, KeyError) as exc:
+            problems.add("PRT-016", f"xref {name}: cannot read {settings.file}: {exc}", mark, f"xref.{name}")
+    ws.xrefs[profile.id] = tables
+
+
+def _read_xref(path: Path, key: str | None, value: str | None) -> dict[str, str]:
+    text = path.read_text("utf-8-sig")
+    if path.suffix in (".yaml", ".yml"):
+        loaded = load_marked(text, str(path))
+        if not isinstance(loaded, Mapping):
+            raise ValueError("a YAML xref is a mapping of their value to ours")
+        return {str(k): str(v) for k, v in loaded.items()}
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows:
+        return {}
+    k = key or next(iter(rows[0]))
+    v = value or list(rows[0])[1]
+    return {row[k]: row[v] for row in rows}
