@@ -15,6 +15,7 @@ tables and the id generator are passed in by the composition root.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
@@ -410,7 +411,7 @@ class Translator:
             for element in cmap.select_documents(root, env):
                 index += 1
                 result = Translation(index=index, format="xml", partner=partner, base_map=profile is None)
-                version = root.get("payloadID") and root.get("version")
+                version = _cxml_version(root)
                 test = _cxml_test(root)
                 provenance = self._provenance("xml", version, profile, info, test)
 
@@ -421,12 +422,13 @@ class Translator:
                 self._finish(result, cmap, element, env, provenance, where)
                 yield result
         if index == 0:
-            tag = etree.QName(root).localname
+            tried = ", ".join(m.name for m in maps) or "none"
+            why = f"no XML map takes this {_payload_name(root)} document (maps tried: {tried})"
             yield Translation(
                 index=0,
                 format="xml",
                 partner=partner,
-                errors=[UnknownFormatError(f"no XML map takes a <{tag}> document", "FMT-002", _with(loc, partner=partner))],
+                errors=[UnknownFormatError(why, "FMT-002", _with(loc, partner=partner))],
             )
 
     def _cxml_sender(self, root: Any) -> Profile | None:
@@ -457,6 +459,32 @@ class Translator:
             yield from self.xml(data, info)
         else:
             yield from self.csv(data, info)
+
+
+#: The version in a cXML DOCTYPE's DTD address, e.g. ``http://xml.cxml.org/schemas/cXML/1.2.050/cXML.dtd``.
+_CXML_DTD = re.compile(r"/cXML/(\d+(?:\.\d+)+)/", re.IGNORECASE)
+
+
+def _cxml_version(root: Any) -> str | None:
+    """``cXML 1.2.050`` from the DOCTYPE's DTD address (where cXML states its version), else ``@version``."""
+    if etree.QName(root).localname != "cXML":
+        return None
+    found = _CXML_DTD.search(root.getroottree().docinfo.system_url or "")
+    if found:
+        return f"cXML {found[1]}"
+    return f"cXML {root.get('version')}" if root.get("version") else None
+
+
+def _payload_name(root: Any) -> str:
+    """What an XML file carries, for messages: ``cXML <StatusUpdateRequest>`` or the root's ``<tag>``."""
+    tag = etree.QName(root).localname
+    if tag == "cXML":
+        for wrapper in ("Request", "Message", "Response"):
+            body = root.find(wrapper)
+            inner = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
+            if inner is not None:
+                return f"cXML <{etree.QName(inner).localname}>"
+    return f"<{tag}>"
 
 
 def _cxml_test(root: Any) -> bool:

@@ -15,7 +15,7 @@ from lxml import etree
 
 from gateway.formats.csv import Row
 from gateway.mapping.marked import MDict, Mark
-from gateway.mapping.nodes import Env, Getter, Selector
+from gateway.mapping.nodes import Env, EvalFailure, Getter, Selector
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.mapping.x12scope import (
     ElementRef,
@@ -49,6 +49,16 @@ class Adapter(Protocol):
 
 #: Where qualifier/id pairs start in the segments that carry item ids (first qualifier position).
 PAIR_START = {"PO1": 6, "IT1": 6, "ACK": 7, "LIN": 2, "SLN": 9, "PO4": 0, "CTP": 0, "SN1": 0}
+
+
+def _pairs_end(segspec: SegmentSpec, start: int) -> int:
+    """The position after the last qualifier/id pair that starts at ``start`` (ACK27-29 are not pairs)."""
+    elements = segspec.elements
+    qual, ident = elements[start - 1].ref, elements[start].ref
+    stop = start
+    while stop < len(elements) and elements[stop - 1].ref == qual and elements[stop].ref == ident:
+        stop += 2
+    return stop
 
 
 class X12Adapter:
@@ -165,6 +175,7 @@ class X12Adapter:
             return None
         table = str(spec.get("table", "item_qualifiers"))
         step = Step(seg_id)
+        stop = _pairs_end(segspec, start)
 
         def pairs(scope: X12Scope, env: Env) -> list[tuple[str, str]]:
             found = resolve(scope, (step,), env.sep)
@@ -173,7 +184,8 @@ class X12Adapter:
                 return []
             els = seg[0]
             env.where = (seg, ElementRef(seg_id, start))
-            return [(els[i], els[i + 1]) for i in range(start, len(els) - 1, 2) if els[i] and els[i + 1]]
+            end = min(stop, len(els) - 1)
+            return [(els[i], els[i + 1]) for i in range(start, end, 2) if els[i] and els[i + 1]]
 
         if kind == "id_pair":
 
@@ -225,6 +237,14 @@ def _text_of(item: Any) -> str | None:
     return text or None
 
 
+def _element_of(item: Any, scope: Any) -> Any:
+    """The element a result came from (an attribute's or text's owner), for error locations."""
+    if isinstance(item, etree._Element):
+        return item
+    owner = item.getparent() if hasattr(item, "getparent") else None
+    return owner if owner is not None else scope
+
+
 class XmlAdapter:
     """XPath 1.0 paths (lxml), relative to the current element, with the map's namespace prefixes."""
 
@@ -233,15 +253,18 @@ class XmlAdapter:
     def __init__(self, namespaces: dict[str, str]) -> None:
         self.namespaces = namespaces
 
-    def _compile(self, text: str, mark: Mark | None, problems: Problems, key: str) -> etree.XPath | None:
+    def _compile(
+        self, text: str, mark: Mark | None, problems: Problems, key: str, smart: bool = False
+    ) -> etree.XPath | None:
         try:
-            return etree.XPath(text, namespaces=self.namespaces, smart_strings=False)
+            return etree.XPath(text, namespaces=self.namespaces, smart_strings=smart)
         except etree.XPathSyntaxError as exc:
             problems.add("MAP-201", f"{text!r} is not a valid XPath: {exc}", mark, key)
             return None
 
     def getter(self, text: str, mark: Mark | None, problems: Problems, key: str) -> Getter | None:
-        xp = self._compile(text, mark, problems, key)
+        # smart strings: an attribute or text result knows its element, so an error names its line
+        xp = self._compile(text, mark, problems, key, smart=True)
         if xp is None:
             return None
 
@@ -249,10 +272,12 @@ class XmlAdapter:
             try:
                 result = xp(scope)
             except etree.XPathEvalError as exc:
-                raise ValueError(f"XPath {text!r} failed: {exc}") from exc
-            env.where = scope
+                raise EvalFailure(f"XPath {text!r} failed: {exc}", scope, text) from exc
             if isinstance(result, list):
-                return _text_of(result[0]) if result else None
+                first = result[0] if result else None
+                env.where = _element_of(first, scope)
+                return _text_of(first) if result else None
+            env.where = scope
             return _text_of(result)
 
         return get

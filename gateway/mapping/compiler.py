@@ -16,9 +16,10 @@ A map file (see ``docs/maps.md``)::
 
 A partner map says ``extends: <name>`` and gives only what differs; a
 mapping that is itself a value spec (it has ``from``, ``const``, ``each``
-or an extractor key) replaces the base's, other mappings merge key by key,
-``null`` removes a field, and a dotted key (``lines.value.lot``) reaches
-into nested mappings.
+or an extractor key) replaces the base's, a mapping of fields replaces a
+base extractor (``item: {item_ids: LIN}`` → ``item: {vendor_part: ...}``),
+other mappings merge key by key, ``null`` removes a field, and a dotted key
+(``lines.value.lot``) reaches into nested mappings.
 """
 
 from __future__ import annotations
@@ -34,13 +35,16 @@ from gateway.canonical import SCHEMAS
 from gateway.formats.csv import CsvDialect
 from gateway.mapping.adapters import Adapter, CsvAdapter, X12Adapter, XmlAdapter
 from gateway.mapping.functions import CodeTable, FunctionRegistry
-from gateway.mapping.marked import MDict, MList, Mark, MStr, key_mark, mark_of
+from gateway.mapping.marked import MDict, Mark, MStr, key_mark, mark_of
 from gateway.mapping.nodes import Call, Condition, Each, Env, Items, Node, Obj, Special, Value
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.x12.schema.catalog import Catalog
 
 TOP_KEYS = ("map", "extends", "document", "description", "source", "fields", "tables")
 VALUE_KEYS = frozenset({"from", "const", "each", "first_of"})
+EXTRACTOR_KEYS = frozenset({"id_pair", "id_pairs", "item_ids"})
+#: what a partner map may change in a base extractor without replacing it
+EXTRACTOR_PARAMS = frozenset({"start", "qualifiers", "except", "table", "when", "description"})
 SOURCE_KEYS = {
     "x12": ("format", "set", "version"),
     "csv": ("format", "dialect", "group_by"),
@@ -79,7 +83,7 @@ class CompiledMap:
 
 def is_value_spec(spec: object) -> bool:
     """True for a mapping that is one value spec (replaced whole when a partner map overrides it)."""
-    return isinstance(spec, dict) and bool(VALUE_KEYS.intersection(spec) or {"id_pair", "id_pairs", "item_ids"} & set(spec))
+    return isinstance(spec, dict) and bool(VALUE_KEYS.intersection(spec) or EXTRACTOR_KEYS & set(spec))
 
 
 def expand_dotted(spec: MDict) -> MDict:
@@ -108,6 +112,8 @@ def merge(base: Any, override: Any) -> Any:
     """Deep-merge a partner's ``fields`` over the base's (see the module docstring for the rules)."""
     if not isinstance(base, dict) or not isinstance(override, dict) or is_value_spec(override):
         return override
+    if EXTRACTOR_KEYS & set(base) and not set(override) <= EXTRACTOR_PARAMS:
+        return override  # an object of fields replaces a base extractor (item_ids → explicit ids)
     out = MDict(base)
     out.mark = getattr(base, "mark", None)
     out.key_marks = dict(getattr(base, "key_marks", {}))
@@ -233,8 +239,11 @@ class Compiler:
                 if getter is not None:
                     node.getters.append(getter)
             if src_key == "first_of":
-                spec = MDict(spec)
-                spec["fn"] = MList(["first", *(_as_list(spec.get("fn")))])
+                # `first` runs before the map's own functions; added here rather than to `fn`,
+                # so `{first_of: [...], fn: table, table: x}` keeps its inline parameters
+                first = self.call("first", {}, key_mark(spec, src_key), key)
+                if first is not None:
+                    node.calls.append(first)
         elif "const" in spec:
             node.const = spec["const"]
         else:

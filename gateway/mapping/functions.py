@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -180,9 +180,19 @@ def _decimal(value: Any, params: Params, ctx: EvalContext) -> Decimal:
     return result
 
 
+#: 1.234,56 / 1 234,56 / 1234,56 / -12,5 / 12,50- (SAP's trailing minus); thousands groups of three,
+#: so a stray decimal point ("12.40") fails instead of silently becoming 1240.
+_DECIMAL_COMMA = re.compile(r"^([+-]?)(\d{1,3}(?:[. \u00a0]\d{3})+|\d+)(?:,(\d+))?(-?)$")
+
+
 def _decimal_comma(value: Any, params: Params, ctx: EvalContext) -> Decimal:
-    text = str(value).strip().replace(".", "").replace(" ", "").replace(",", ".")
-    return _decimal(text, params, ctx)
+    text = str(value).strip()
+    found = _DECIMAL_COMMA.match(text)
+    if found is None or (found[1] and found[4]):
+        raise FunctionFailed(f"{text!r} is not a decimal-comma number (like 1.234,56)")
+    sign = "-" if "-" in (found[1], found[4]) else ""
+    digits = found[2].replace(".", "").replace(" ", "").replace("\u00a0", "")
+    return Decimal(f"{sign}{digits}.{found[3]}" if found[3] else f"{sign}{digits}")
 
 
 class ImpliedParams(Params):
@@ -224,9 +234,12 @@ def _multiply(value: Any, params: ScaleParams, ctx: EvalContext) -> Decimal:
 
 
 class TableParams(Params):
-    """``table``: a code table by name (the partner's own tables first)."""
+    """``table``: a code table by name (the partner's own tables first); ``missing``: for a code
+    the table does not list, ``default`` (the table's default, else an error) or ``keep`` (the code
+    as sent, e.g. a UOM table that only rewrites a partner's odd codes)."""
 
     table: str
+    missing: Literal["default", "keep"] = "default"
 
 
 def _table(value: Any, params: TableParams, ctx: EvalContext) -> Any:
@@ -236,6 +249,8 @@ def _table(value: Any, params: TableParams, ctx: EvalContext) -> Any:
     key = str(value).strip()
     if key in table.codes:
         return table.codes[key]
+    if params.missing == "keep":
+        return value
     if table.has_default:
         return table.default
     raise FunctionFailed(f"code {key!r} is not in table {params.table!r} (and the table has no default)")
