@@ -82,7 +82,7 @@ def read_rows(data: bytes, dialect: CsvDialect, *, source: str | None = None) ->
         raise CsvDocumentError(
             f"malformed CSV at line {reader.line_num}: {exc}",
             "CSV-003",
-            Location(file=source, segment_index=reader.line_num),
+            Location(file=source, line=reader.line_num),
         ) from exc
 
 
@@ -101,7 +101,7 @@ def _row(cells: list[str], columns: list[str], line: int, dialect: CsvDialect, s
         raise CsvDocumentError(
             f"line {line} has {len(cells)} values, the columns are {len(columns)} ({', '.join(columns)})",
             "CSV-004",
-            Location(file=source, segment_index=line),
+            Location(file=source, line=line),
         )
     values = dict(zip(columns, cells, strict=False))
     for missing in columns[len(cells) :]:

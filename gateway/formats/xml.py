@@ -55,7 +55,7 @@ def parse_xml(data: bytes, *, source: str | None = None) -> etree._Element:
         line = exc.lineno if exc.lineno else None
         where = f" at line {line}" if line else ""
         raise XmlDocumentError(
-            f"not well-formed XML{where}: {exc.msg}", "XML-002", Location(file=source, segment_index=line)
+            f"not well-formed XML{where}: {exc.msg}", "XML-002", Location(file=source, line=line)
         ) from exc
     if root is None:
         raise XmlDocumentError("the document has no root element", "XML-003", Location(file=source))
