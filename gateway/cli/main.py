@@ -15,6 +15,8 @@ import click
 
 from gateway.canonical import SCHEMAS
 from gateway.cli.maps_cli import partners, translate
+from gateway.cli.db import db
+from gateway.cli.run_cli import messages, run, status
 from gateway.errors import ConfigError, GatewayError
 from gateway.resources import load_catalog
 from gateway.x12.ack.build import TA1Policy, build_acks
@@ -144,3 +146,7 @@ if __name__ == "__main__":
 
 main.add_command(translate)
 main.add_command(partners)
+main.add_command(run)
+main.add_command(status)
+main.add_command(messages)
+main.add_command(db)

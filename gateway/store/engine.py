@@ -1,0 +1,146 @@
+"""Opening the database: URL checks, SQLite settings, transactions and error translation.
+
+SQLite is made safe for several processes sharing one file: WAL (readers
+never block the writer), a busy timeout (a writer waits for the lock instead
+of failing), foreign keys on, and ``BEGIN IMMEDIATE`` for write transactions
+so a transaction takes the write lock before its first read; two processes
+then serialize instead of one failing with ``database is locked`` when it
+tries to upgrade a read lock. Read transactions use a plain ``BEGIN``.
+
+PostgreSQL is reached through psycopg 3 (``postgresql://`` URLs are switched
+to ``postgresql+psycopg://``). Writes run at READ COMMITTED; the statements
+that need more (leases, sequences, dedupe keys) lock rows themselves or are
+single upserts. Reads run at REPEATABLE READ, so a file's tree is read from
+one snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from gateway.store.errors import SchemaError, StoreError, StoreUnavailableError, StoreValueError
+
+__all__ = ["BUSY_TIMEOUT_SECONDS", "Database", "normalize_url"]
+
+BUSY_TIMEOUT_SECONDS = 30.0
+"""How long a SQLite writer waits for another process's write lock before giving up."""
+
+_READ_ONLY = "gateway_read_only"
+# SQLSTATEs worth retrying: serialization failure, deadlock, lock not available, connection problems.
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P03"}
+_MISSING_SQLSTATES = {"42P01", "42703"}  # undefined table, undefined column
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url``; refuse backends other than SQLite and PostgreSQL; use psycopg 3 for PostgreSQL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreValueError(f"not a database URL: {url!r} ({exc})") from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed
+    if backend == "sqlite":
+        return parsed
+    raise StoreValueError(
+        f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}: "
+        "use sqlite:///path/to/gateway.sqlite or postgresql+psycopg://user@host/db"
+    )
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module: we emit BEGIN ourselves.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    read_only = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _make_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        database = url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def translate(exc: SQLAlchemyError, what: str) -> StoreError:
+    """The store error for a SQLAlchemy/driver error raised while doing ``what``."""
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, StoreError):  # raised by a type's bind processor, wrapped by SQLAlchemy
+        return orig
+    text = str(orig if orig is not None else exc).strip().splitlines()[0]
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in _MISSING_SQLSTATES or "no such table" in text or "no such column" in text:
+        return SchemaError(f"{what}: {text}; is the database migrated? run `gateway db upgrade`")
+    if (
+        isinstance(exc, PoolTimeoutError | OperationalError)
+        or sqlstate in _TRANSIENT_SQLSTATES
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    ):
+        return StoreUnavailableError(f"{what}: {text}")
+    return StoreError(f"{what}: {text}")
+
+
+class Database:
+    """An engine plus the two kinds of transaction the store uses."""
+
+    def __init__(self, url: str | URL) -> None:
+        self.url = normalize_url(url)
+        self.engine = _make_engine(self.url)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self, what: str) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); committed when the block ends cleanly."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise translate(exc, what) from exc
+
+    @contextmanager
+    def read(self, what: str) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot (REPEATABLE READ on PostgreSQL), no write lock."""
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                else:
+                    conn.execution_options(**{_READ_ONLY: True})
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise translate(exc, what) from exc
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,350 @@
+"""Received files: recording them, leasing them to workers, finishing them.
+
+A worker leases files with :meth:`FileOps.claim_files` (status
+``processing``, ``lease_owner``, ``lease_expires_at``, ``attempts`` + 1),
+renews the lease while it works, and ends it with
+:meth:`FileOps.set_file_status` or :meth:`FileOps.release`. A worker that dies
+stops renewing; once the lease has expired, the next claim takes the file
+over (a ``reclaim`` event names the previous owner). Only the lease owner may
+finish a leased file, so a slow worker whose file was taken over gets a
+:class:`LeaseError` instead of overwriting the new owner's result.
+
+Claims never hand one file to two workers: PostgreSQL locks the candidate
+rows with ``SELECT ... FOR UPDATE SKIP LOCKED`` (concurrent claimers skip
+each other's rows instead of waiting), SQLite runs the claim in a
+``BEGIN IMMEDIATE`` transaction (claimers take turns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from gateway.store.archive import Archive
+from gateway.store.base import StoreBase, as_enum, new_correlation_id
+from gateway.store.errors import LeaseError, StoreValueError, TransitionError
+from gateway.store.rows import FileRow, Record
+from gateway.store.schema import files
+from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileFormat, FileStatus
+
+__all__ = ["FileOps"]
+
+_INITIAL = frozenset(
+    {FileStatus.RECEIVED, FileStatus.DUPLICATE, FileStatus.HELD, FileStatus.QUARANTINED, FileStatus.FAILED}
+)
+
+
+def _check_worker(worker: str) -> str:
+    if not worker or len(worker) > 128:
+        raise StoreValueError(f"worker name must be 1 to 128 characters, got {worker!r}")
+    return worker
+
+
+def _check_lease(row: Record, worker: str | None, doing: str) -> None:
+    """Raise :class:`LeaseError` unless ``worker`` may change the file ``row`` (see module notes)."""
+    owner = row["lease_owner"]
+    leased = row["status"] == FileStatus.PROCESSING
+    if leased and worker != owner:
+        who = "no worker" if worker is None else f"worker {worker!r}"
+        raise LeaseError(f"cannot {doing} file {row['id']}: it is leased by {owner!r}, not {who}")
+    if not leased and worker is not None:
+        raise LeaseError(
+            f"cannot {doing} file {row['id']} as worker {worker!r}: it holds no lease (status {row['status']})"
+        )
+
+
+class FileOps(StoreBase):
+    """Recording, leasing and finishing received files."""
+
+    def record_file(
+        self,
+        sha256: str,
+        size: int,
+        name: str,
+        origin: str,
+        partner_id: str | None,
+        format: str,
+        correlation_id: str | None = None,
+        parent_id: int | None = None,
+        status: str = FileStatus.RECEIVED,
+        reason: str | None = None,
+    ) -> FileRow:
+        """Record a file whose bytes are already in the archive under ``sha256``; appends a ``create`` event.
+
+        ``status`` may be ``received`` (the usual), or ``duplicate``, ``held``,
+        ``quarantined`` or ``failed`` when intake already knows; never
+        ``processing``. ``parent_id`` links a reprocessed copy to its original.
+        """
+        Archive.check_digest(sha256)
+        file_format = as_enum(FileFormat, format, "file format")
+        file_status = as_enum(FileStatus, status, "file status")
+        if file_status not in _INITIAL:
+            raise TransitionError(f"a file cannot be recorded as {file_status}: record it received, then claim it")
+        if size < 0:
+            raise StoreValueError(f"file size cannot be negative: {size}")
+        now = self._now()
+        correlation = correlation_id or new_correlation_id()
+        with self._db.write("record a file") as conn:
+            if parent_id is not None:
+                self._get(conn, files, parent_id)
+            row = (
+                conn.execute(
+                    insert(files)
+                    .values(
+                        sha256=sha256,
+                        size=size,
+                        name=name,
+                        origin=origin,
+                        partner_id=partner_id,
+                        format=file_format.value,
+                        status=file_status.value,
+                        reason=reason,
+                        correlation_id=correlation,
+                        parent_id=parent_id,
+                        received_at=now,
+                        updated_at=now,
+                        attempts=0,
+                    )
+                    .returning(*files.c)
+                )
+                .mappings()
+                .one()
+            )
+            self._event(
+                conn,
+                kind=EntityKind.FILE,
+                entity_id=row["id"],
+                file_id=row["id"],
+                action=EventAction.CREATE,
+                from_status=None,
+                to_status=file_status.value,
+                at=now,
+                reason=reason,
+                details={"origin": origin, "sha256": sha256, "size": size, "parent_id": parent_id},
+                correlation_id=correlation,
+            )
+        return FileRow.from_mapping(row)
+
+    def get_file(self, file_id: int) -> FileRow:
+        """The file ``file_id``; :class:`NotFoundError` if there is none."""
+        with self._db.read("read a file") as conn:
+            return FileRow.from_mapping(self._get(conn, files, file_id))
+
+    def claim_files(
+        self, worker: str, limit: int, lease_seconds: float, *, max_attempts: int | None = None
+    ) -> list[FileRow]:
+        """Lease up to ``limit`` files to ``worker``, oldest first; returns the leased rows.
+
+        Takes files that are ``received``, and files still ``processing`` whose
+        lease has expired (their worker died). With ``max_attempts``, an
+        expired file that has already been attempted that many times is
+        quarantined instead of handed out again, so a file that kills its
+        worker cannot loop forever.
+        """
+        _check_worker(worker)
+        if limit < 1:
+            return []
+        if lease_seconds <= 0:
+            raise StoreValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        now = self._now()
+        expires = now + timedelta(seconds=lease_seconds)
+        expired = and_(files.c.status == FileStatus.PROCESSING.value, files.c.lease_expires_at < now)
+        candidates_query = (
+            select(files.c.id, files.c.status, files.c.lease_owner, files.c.attempts, files.c.correlation_id)
+            .where(or_(files.c.status == FileStatus.RECEIVED.value, expired))
+            .order_by(files.c.received_at, files.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._db.write("claim files") as conn:
+            candidates = conn.execute(candidates_query).mappings().all()
+            chosen: dict[int, Record] = {}
+            for candidate in candidates:
+                stale = candidate["status"] == FileStatus.PROCESSING
+                if stale and max_attempts is not None and candidate["attempts"] >= max_attempts:
+                    self._quarantine_exhausted(conn, candidate, now)
+                else:
+                    chosen[candidate["id"]] = candidate
+            if not chosen:
+                return []
+            rows = (
+                conn.execute(
+                    update(files)
+                    .where(files.c.id.in_(list(chosen)))
+                    .values(
+                        status=FileStatus.PROCESSING.value,
+                        lease_owner=worker,
+                        lease_expires_at=expires,
+                        attempts=files.c.attempts + 1,
+                        updated_at=now,
+                    )
+                    .returning(*files.c)
+                )
+                .mappings()
+                .all()
+            )
+            for row in rows:
+                before = chosen[row["id"]]
+                reclaimed = before["status"] == FileStatus.PROCESSING
+                self._event(
+                    conn,
+                    kind=EntityKind.FILE,
+                    entity_id=row["id"],
+                    file_id=row["id"],
+                    action=EventAction.RECLAIM if reclaimed else EventAction.CLAIM,
+                    from_status=before["status"],
+                    to_status=FileStatus.PROCESSING.value,
+                    at=now,
+                    reason=f"lease of {before['lease_owner']} expired" if reclaimed else None,
+                    details={"attempt": row["attempts"], "lease_expires_at": expires.isoformat()},
+                    correlation_id=row["correlation_id"],
+                    actor=worker,
+                )
+        return sorted((FileRow.from_mapping(r) for r in rows), key=lambda f: (f.received_at, f.id))
+
+    def _quarantine_exhausted(self, conn: Connection, candidate: Record, now: datetime) -> None:
+        reason = (
+            f"lease of {candidate['lease_owner']} expired after {candidate['attempts']} attempts: "
+            "the file may crash its worker"
+        )
+        conn.execute(
+            update(files)
+            .where(files.c.id == candidate["id"])
+            .values(
+                status=FileStatus.QUARANTINED.value,
+                reason=reason,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        )
+        self._event(
+            conn,
+            kind=EntityKind.FILE,
+            entity_id=candidate["id"],
+            file_id=candidate["id"],
+            action=EventAction.STATUS,
+            from_status=FileStatus.PROCESSING.value,
+            to_status=FileStatus.QUARANTINED.value,
+            at=now,
+            reason=reason,
+            correlation_id=candidate["correlation_id"],
+        )
+
+    def renew_lease(self, file_id: int, worker: str, lease_seconds: float) -> FileRow:
+        """Extend ``worker``'s lease on ``file_id`` to now + ``lease_seconds``; :class:`LeaseError` if lost."""
+        _check_worker(worker)
+        if lease_seconds <= 0:
+            raise StoreValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        now = self._now()
+        with self._db.write("renew a lease") as conn:
+            row = self._get(conn, files, file_id, lock=True)
+            _check_lease(row, worker, "renew the lease on")
+            updated = (
+                conn.execute(
+                    update(files)
+                    .where(files.c.id == file_id)
+                    .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+                    .returning(*files.c)
+                )
+                .mappings()
+                .one()
+            )
+        return FileRow.from_mapping(updated)
+
+    def release(self, file_id: int, worker: str, reason: str | None = None) -> FileRow:
+        """Give a leased file back (status ``received``, lease cleared) for any worker to claim again."""
+        _check_worker(worker)
+        return self._change_file(file_id, FileStatus.RECEIVED, reason, worker, EventAction.RELEASE, None)
+
+    def set_file_status(
+        self,
+        file_id: int,
+        status: str,
+        reason: str | None = None,
+        worker: str | None = None,
+        *,
+        details: Mapping[str, Any] | None = None,
+    ) -> FileRow:
+        """Move a file to ``status`` (see :data:`FILE_TRANSITIONS`), clear its lease, append an event.
+
+        A leased (``processing``) file can only be changed by its lease owner,
+        passed as ``worker``; ``worker`` must be None for files that are not
+        leased (operator actions). ``processing`` is only reached by claiming.
+        """
+        target = as_enum(FileStatus, status, "file status")
+        if target is FileStatus.PROCESSING:
+            raise TransitionError(f"file {file_id}: files enter processing only through claim_files (with a lease)")
+        return self._change_file(file_id, target, reason, worker, EventAction.STATUS, details)
+
+    def _change_file(
+        self,
+        file_id: int,
+        target: FileStatus,
+        reason: str | None,
+        worker: str | None,
+        action: EventAction,
+        details: Mapping[str, Any] | None,
+    ) -> FileRow:
+        now = self._now()
+        with self._db.write(f"set file {file_id} {target}") as conn:
+            row = self._get(conn, files, file_id, lock=True)
+            _check_lease(row, worker, f"move to {target}")
+            current = FileStatus(row["status"])
+            if target not in FILE_TRANSITIONS[current]:
+                allowed = ", ".join(sorted(FILE_TRANSITIONS[current])) or "nothing (final)"
+                raise TransitionError(
+                    f"file {file_id}: {current} -> {target} is not allowed; from {current}: {allowed}"
+                )
+            updated = (
+                conn.execute(
+                    update(files)
+                    .where(files.c.id == file_id)
+                    .values(status=target.value, reason=reason, lease_owner=None, lease_expires_at=None, updated_at=now)
+                    .returning(*files.c)
+                )
+                .mappings()
+                .one()
+            )
+            self._event(
+                conn,
+                kind=EntityKind.FILE,
+                entity_id=file_id,
+                file_id=file_id,
+                action=action,
+                from_status=current.value,
+                to_status=target.value,
+                at=now,
+                reason=reason,
+                details=details,
+                correlation_id=row["correlation_id"],
+                actor=worker,
+            )
+        return FileRow.from_mapping(updated)
+
+    def find_intake(self, sha256: str, origin: str) -> FileRow | None:
+        """The file already recorded from this drop (same bytes, same ``origin``), or None.
+
+        Intake is at-least-once: a crash between recording a file and moving
+        its source away makes the next pass take the same drop again; this
+        finds the first recording so it is not recorded twice.
+        """
+        Archive.check_digest(sha256)
+        query = select(files).where(files.c.sha256 == sha256, files.c.origin == origin).order_by(files.c.id).limit(1)
+        with self._db.read("find an intake") as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else FileRow.from_mapping(row)
+
+    def find_file_by_sha(self, sha256: str) -> FileRow | None:
+        """The first file recorded with these bytes (the original of any duplicates), or None."""
+        Archive.check_digest(sha256)
+        with self._db.read("find a file by digest") as conn:
+            row = (
+                conn.execute(select(files).where(files.c.sha256 == sha256).order_by(files.c.id).limit(1))
+                .mappings()
+                .first()
+            )
+        return None if row is None else FileRow.from_mapping(row)

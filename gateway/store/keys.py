@@ -1,0 +1,144 @@
+"""Control-number sequences and duplicate-detection keys.
+
+Both are single upserts (``INSERT ... ON CONFLICT``), atomic on SQLite and
+PostgreSQL alike, so two processes can never take the same control number
+or both believe they saw a key first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from gateway.store.base import StoreBase, as_enum
+from gateway.store.errors import StoreValueError
+from gateway.store.rows import DedupeRow
+from gateway.store.schema import dedupe_keys, sequences
+from gateway.store.statuses import DedupeKind, EntityKind
+
+__all__ = ["CONTROL_NUMBER_MAX", "KeyOps"]
+
+CONTROL_NUMBER_MAX = 999_999_999
+"""The largest ISA13/GS06 control number (9 digits); sequences wrap to 1 after it."""
+
+_KEY_MAX = 512
+
+
+def _check_name(value: str, what: str, longest: int) -> None:
+    if not value or len(value) > longest:
+        raise StoreValueError(f"{what} must be 1 to {longest} characters, got {value!r}")
+
+
+class KeyOps(StoreBase):
+    """Sequences for outbound control numbers; dedupe keys for inbound duplicates."""
+
+    def _insert(self) -> Any:
+        return postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    def next_value(self, partner_id: str, kind: str, *, maximum: int = CONTROL_NUMBER_MAX) -> int:
+        """The next value of the sequence ``(partner_id, kind)`` (e.g. ``isa13``), starting at 1.
+
+        Atomic across threads, processes and restarts: one upsert that
+        increments and returns. After ``maximum`` it wraps back to 1.
+        ``partner_id`` may be ``""`` for a sequence shared by all partners.
+        """
+        _check_name(kind, "sequence kind", 16)
+        if maximum < 1:
+            raise StoreValueError(f"sequence maximum must be at least 1, got {maximum}")
+        now = self._now()
+        stmt = self._insert()(sequences).values(partner_id=partner_id, kind=kind, value=1, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[sequences.c.partner_id, sequences.c.kind],
+            set_={
+                "value": case((sequences.c.value >= maximum, 1), else_=sequences.c.value + 1),
+                "updated_at": now,
+            },
+        ).returning(sequences.c.value)
+        with self._db.write(f"take the next {kind} for {partner_id!r}") as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def set_sequence(self, partner_id: str, kind: str, last_value: int) -> None:
+        """Set the last value handed out (the next is ``last_value + 1``), e.g. when moving from another gateway."""
+        _check_name(kind, "sequence kind", 16)
+        if last_value < 0:
+            raise StoreValueError(f"a sequence value cannot be negative: {last_value}")
+        now = self._now()
+        stmt = self._insert()(sequences).values(partner_id=partner_id, kind=kind, value=last_value, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[sequences.c.partner_id, sequences.c.kind],
+            set_={"value": last_value, "updated_at": now},
+        )
+        with self._db.write(f"set the {kind} sequence of {partner_id!r}") as conn:
+            conn.execute(stmt)
+
+    def claim_key(
+        self,
+        kind: str,
+        partner_id: str | None,
+        key: str,
+        entity_kind: str,
+        entity_id: int,
+        window_seconds: float | None = None,
+    ) -> DedupeRow | None:
+        """Claim ``key`` for an entity: None if it is new (now claimed), else the row of its first user.
+
+        A returned row means "duplicate": the caller marks its entity so and
+        may name ``first_entity_kind``/``first_entity_id`` as the original
+        (the row's ``hits`` counts the duplicates seen). With
+        ``window_seconds``, a key last claimed longer ago than that is
+        treated as new: it is re-pointed at this entity and its ``seen_at``
+        renewed. The same entity claiming its own key again (a rerun) gets
+        None. ``partner_id`` None means a key not scoped to a partner.
+        """
+        dedupe_kind = as_enum(DedupeKind, kind, "dedupe key kind")
+        owner_kind = as_enum(EntityKind, entity_kind, "entity kind")
+        _check_name(key, "dedupe key", _KEY_MAX)
+        if window_seconds is not None and window_seconds < 0:
+            raise StoreValueError(f"window_seconds cannot be negative, got {window_seconds}")
+        partner = partner_id or ""
+        now = self._now()
+        where = (dedupe_keys.c.kind == dedupe_kind.value, dedupe_keys.c.partner_id == partner, dedupe_keys.c.key == key)
+        insert_new = (
+            self._insert()(dedupe_keys)
+            .values(
+                kind=dedupe_kind.value,
+                partner_id=partner,
+                key=key,
+                first_entity_kind=owner_kind.value,
+                first_entity_id=entity_id,
+                seen_at=now,
+                hits=0,
+            )
+            .on_conflict_do_nothing(index_elements=[dedupe_keys.c.kind, dedupe_keys.c.partner_id, dedupe_keys.c.key])
+            .returning(dedupe_keys.c.id)
+        )
+        with self._db.write(f"claim {dedupe_kind} key {key!r}") as conn:
+            if conn.execute(insert_new).first() is not None:
+                return None
+            existing = conn.execute(select(dedupe_keys).where(*where).with_for_update()).mappings().one()
+            if (existing["first_entity_kind"], existing["first_entity_id"]) == (owner_kind.value, entity_id):
+                return None
+            if window_seconds is not None and existing["seen_at"] <= now - timedelta(seconds=window_seconds):
+                conn.execute(
+                    update(dedupe_keys)
+                    .where(dedupe_keys.c.id == existing["id"])
+                    .values(first_entity_kind=owner_kind.value, first_entity_id=entity_id, seen_at=now, hits=0)
+                )
+                return None
+            row = (
+                conn.execute(
+                    update(dedupe_keys)
+                    .where(dedupe_keys.c.id == existing["id"])
+                    .values(hits=dedupe_keys.c.hits + 1)
+                    .returning(*dedupe_keys.c)
+                )
+                .mappings()
+                .one()
+            )
+        found = DedupeRow.from_mapping(row)
+        # The '' stored for "not partner-scoped" goes back as the None the caller passed.
+        return replace(found, partner_id=found.partner_id or None)

@@ -1,0 +1,115 @@
+"""What the gateway sends: acknowledgments now, documents later, each with the acknowledgment we expect back.
+
+A row points at the archived bytes (``sha256``) and carries the control
+numbers a returning 997/999/TA1 will quote, so the ack-tracking issue can
+match acknowledgments to what we sent and flag overdue ones
+(``expected_ack`` ``pending`` past ``ack_due_at``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select
+
+from gateway.store.archive import Archive
+from gateway.store.base import StoreBase, as_enum, aware, new_correlation_id
+from gateway.store.rows import OutboundRow
+from gateway.store.schema import files, outbound
+from gateway.store.statuses import EntityKind, EventAction, ExpectedAck, OutboundStatus
+
+__all__ = ["OutboundOps"]
+
+
+class OutboundOps(StoreBase):
+    """Recording and listing outbound interchanges."""
+
+    def add_outbound(
+        self,
+        partner_id: str,
+        kind: str,
+        sha256: str,
+        *,
+        control_number: str | None = None,
+        group_control_number: str | None = None,
+        file_id: int | None = None,
+        status: str = OutboundStatus.CREATED,
+        reason: str | None = None,
+        expected_ack: str | None = None,
+        ack_due_at: datetime | None = None,
+        correlation_id: str | None = None,
+    ) -> OutboundRow:
+        """Record something we send to ``partner_id`` (``kind``: ``997``, ``999``, ``TA1``, ``850``...).
+
+        ``sha256`` names its bytes in the archive; ``file_id`` is the received
+        file it answers, if any (its correlation id is inherited);
+        ``expected_ack`` (e.g. ``pending``) and ``ack_due_at`` say what
+        acknowledgment we wait for, and until when.
+        """
+        Archive.check_digest(sha256)
+        state = as_enum(OutboundStatus, status, "outbound status")
+        ack = None if expected_ack is None else as_enum(ExpectedAck, expected_ack, "expected ack status")
+        due = None if ack_due_at is None else aware(ack_due_at, "ack_due_at")
+        now = self._now()
+        with self._db.write("record an outbound interchange") as conn:
+            correlation = correlation_id
+            if file_id is not None:
+                file = self._get(conn, files, file_id)
+                correlation = correlation or file["correlation_id"]
+            correlation = correlation or new_correlation_id()
+            row = (
+                conn.execute(
+                    insert(outbound)
+                    .values(
+                        partner_id=partner_id,
+                        kind=kind,
+                        sha256=sha256,
+                        control_number=control_number,
+                        group_control_number=group_control_number,
+                        file_id=file_id,
+                        status=state.value,
+                        reason=reason,
+                        expected_ack=None if ack is None else ack.value,
+                        ack_due_at=due,
+                        correlation_id=correlation,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(*outbound.c)
+                )
+                .mappings()
+                .one()
+            )
+            self._event(
+                conn,
+                kind=EntityKind.OUTBOUND,
+                entity_id=row["id"],
+                file_id=file_id,
+                action=EventAction.CREATE,
+                from_status=None,
+                to_status=state.value,
+                at=now,
+                reason=reason,
+                details={"kind": kind, "partner_id": partner_id, "control_number": control_number, "sha256": sha256},
+                correlation_id=correlation,
+            )
+        return OutboundRow.from_mapping(row)
+
+    def list_outbound(
+        self,
+        *,
+        file_id: int | None = None,
+        partner_id: str | None = None,
+        expected_ack: str | None = None,
+        limit: int = 50,
+    ) -> list[OutboundRow]:
+        """Outbound rows, newest first, filtered by the file they answer, partner or expected-ack status."""
+        query = select(outbound).order_by(outbound.c.id.desc()).limit(limit)
+        if file_id is not None:
+            query = query.where(outbound.c.file_id == file_id)
+        if partner_id is not None:
+            query = query.where(outbound.c.partner_id == partner_id)
+        if expected_ack is not None:
+            query = query.where(outbound.c.expected_ack == as_enum(ExpectedAck, expected_ack, "expected ack").value)
+        with self._db.read("list outbound interchanges") as conn:
+            return [OutboundRow.from_mapping(r) for r in conn.execute(query).mappings()]

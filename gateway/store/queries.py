@@ -1,0 +1,49 @@
+"""Read-only views for operators and health checks: counts, the oldest pending file, listings."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from gateway.store.base import StoreBase, as_enum
+from gateway.store.rows import FileRow
+from gateway.store.schema import STATUS_TABLES, files
+from gateway.store.statuses import FileStatus
+
+__all__ = ["PENDING", "QueryOps"]
+
+PENDING = (FileStatus.RECEIVED.value, FileStatus.PROCESSING.value)
+"""File statuses that still need a worker."""
+
+
+class QueryOps(StoreBase):
+    """Counts and listings."""
+
+    def counts_by_status(self) -> dict[str, dict[str, int]]:
+        """``{table: {status: rows}}`` for every table with a status (tables with no rows map to ``{}``)."""
+        counts: dict[str, dict[str, int]] = {}
+        with self._db.read("count rows by status") as conn:
+            for table in STATUS_TABLES.values():
+                query = select(table.c.status, func.count()).group_by(table.c.status).order_by(table.c.status)
+                counts[table.name] = {status: int(n) for status, n in conn.execute(query)}
+        return counts
+
+    def oldest_pending(self) -> FileRow | None:
+        """The longest-waiting file still ``received`` or ``processing`` (a stuck intake shows here), or None."""
+        query = select(files).where(files.c.status.in_(PENDING)).order_by(files.c.received_at, files.c.id).limit(1)
+        with self._db.read("find the oldest pending file") as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else FileRow.from_mapping(row)
+
+    def list_files(
+        self, status: str | None = None, partner: str | None = None, limit: int = 50, *, before_id: int | None = None
+    ) -> list[FileRow]:
+        """Files newest first, optionally of one status and/or partner; ``before_id`` pages backwards."""
+        query = select(files).order_by(files.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(files.c.status == as_enum(FileStatus, status, "file status").value)
+        if partner is not None:
+            query = query.where(files.c.partner_id == partner)
+        if before_id is not None:
+            query = query.where(files.c.id < before_id)
+        with self._db.read("list files") as conn:
+            return [FileRow.from_mapping(r) for r in conn.execute(query).mappings()]

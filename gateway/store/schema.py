@@ -1,0 +1,350 @@
+"""The ledger's tables (SQLAlchemy Core), portable between SQLite and PostgreSQL.
+
+Lineage: ``files`` → ``interchanges`` → ``groups`` → ``transaction_sets`` →
+``documents`` (CSV and XML documents hang off the file directly). Children
+carry ``file_id`` too, so a file's whole tree is read, or reset, with one
+indexed query per table. ``parent_id`` on files and documents links a
+reprocessed or retransmitted copy to its original. ``events`` is the
+append-only log of every status change; ``sequences`` hands out control
+numbers; ``dedupe_keys`` remembers what was seen; ``outbound`` is what we
+send and the acknowledgment we expect for it.
+
+Portable types only: JSON is ``Text``, timestamps are timezone-aware UTC
+(:class:`UTCDateTime`), statuses are strings guarded by CHECK constraints
+built from the enums. Ids never repeat, even after deletes
+(``sqlite_autoincrement``; sequences on PostgreSQL), because events keep
+referring to deleted rows. The migrations in ``migrations/versions`` must
+produce exactly this; a test compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeEngine
+
+from gateway.store.errors import StoreValueError
+from gateway.store.statuses import (
+    DedupeKind,
+    DocumentStatus,
+    EntityKind,
+    EnvelopeStatus,
+    EventAction,
+    ExpectedAck,
+    FileFormat,
+    FileStatus,
+    OutboundStatus,
+    SetStatus,
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "UTCDateTime",
+    "dedupe_keys",
+    "documents",
+    "events",
+    "files",
+    "groups",
+    "interchanges",
+    "metadata",
+    "outbound",
+    "sequences",
+    "transaction_sets",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, so migrations can refer to them on every database."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive datetimes are refused.
+
+    PostgreSQL stores ``timestamptz``. SQLite has no time zones: values are
+    converted to UTC and stored naive in SQLAlchemy's fixed-width text
+    format, so string comparison orders them correctly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise StoreValueError(f"naive datetime {value.isoformat()}: pass an aware datetime (UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+"""64-bit ids; INTEGER on SQLite, where only that spelling is the auto-incrementing rowid."""
+
+PARTNER = 64
+DIGEST = 64
+UUID = 36
+CONTROL = 32
+STATUS = 32
+
+
+def _one_of(column: str, enum: type[StrEnum], name: str | None = None) -> CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=name or column)
+
+
+def _ts(name: str, nullable: bool = False) -> Column[datetime]:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+def _pk() -> Column[int]:
+    return Column("id", ID, primary_key=True, autoincrement=True)
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+files = Table(
+    "files",
+    metadata,
+    _pk(),
+    Column("sha256", String(DIGEST), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("name", String(1024), nullable=False),
+    Column("origin", String(2048), nullable=False),
+    Column("partner_id", String(PARTNER)),
+    Column("format", String(16), nullable=False),
+    Column("status", String(STATUS), nullable=False),
+    Column("reason", Text),
+    Column("correlation_id", String(UUID), nullable=False),
+    Column("parent_id", ID, ForeignKey("files.id")),
+    _ts("received_at"),
+    _ts("updated_at"),
+    Column("lease_owner", String(128)),
+    _ts("lease_expires_at", nullable=True),
+    Column("attempts", Integer, nullable=False),
+    _one_of("format", FileFormat),
+    _one_of("status", FileStatus),
+    Index("ix_files_sha256", "sha256"),
+    Index("ix_files_status_received_at", "status", "received_at"),
+    Index("ix_files_partner_id_received_at", "partner_id", "received_at"),
+    Index("ix_files_parent_id", "parent_id"),
+    Index("ix_files_correlation_id", "correlation_id"),
+    sqlite_autoincrement=True,
+)
+
+interchanges = Table(
+    "interchanges",
+    metadata,
+    _pk(),
+    Column("file_id", ID, ForeignKey("files.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("sender_qualifier", String(4), nullable=False),
+    Column("sender_id", String(35), nullable=False),
+    Column("receiver_qualifier", String(4), nullable=False),
+    Column("receiver_id", String(35), nullable=False),
+    Column("control_number", String(CONTROL), nullable=False),
+    Column("version", String(16), nullable=False),
+    Column("test", Boolean, nullable=False),
+    Column("status", String(STATUS), nullable=False),
+    Column("reason", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _one_of("status", EnvelopeStatus),
+    Index("ix_interchanges_file_id", "file_id"),
+    Index("ix_interchanges_sender_control", "sender_qualifier", "sender_id", "control_number"),
+    sqlite_autoincrement=True,
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    _pk(),
+    Column("file_id", ID, ForeignKey("files.id"), nullable=False),
+    Column("interchange_id", ID, ForeignKey("interchanges.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("functional_id", String(8), nullable=False),
+    Column("sender_code", String(35)),
+    Column("receiver_code", String(35)),
+    Column("control_number", String(CONTROL), nullable=False),
+    Column("version", String(16), nullable=False),
+    Column("status", String(STATUS), nullable=False),
+    Column("reason", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _one_of("status", EnvelopeStatus),
+    Index("ix_groups_file_id", "file_id"),
+    Index("ix_groups_interchange_id", "interchange_id"),
+    sqlite_autoincrement=True,
+)
+
+transaction_sets = Table(
+    "transaction_sets",
+    metadata,
+    _pk(),
+    Column("file_id", ID, ForeignKey("files.id"), nullable=False),
+    Column("group_id", ID, ForeignKey("groups.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("set_id", String(8), nullable=False),
+    Column("control_number", String(CONTROL), nullable=False),
+    Column("status", String(STATUS), nullable=False),
+    Column("reason", Text),
+    Column("errors", Text, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _one_of("status", SetStatus),
+    Index("ix_transaction_sets_file_id", "file_id"),
+    Index("ix_transaction_sets_group_id", "group_id"),
+    sqlite_autoincrement=True,
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    _pk(),
+    Column("file_id", ID, ForeignKey("files.id"), nullable=False),
+    Column("transaction_set_id", ID, ForeignKey("transaction_sets.id")),
+    Column("position", Integer, nullable=False),
+    Column("partner_id", String(PARTNER)),
+    Column("doc_type", String(64), nullable=False),
+    Column("business_key", String(256)),
+    Column("status", String(STATUS), nullable=False),
+    Column("reason", Text),
+    Column("canonical", Text, nullable=False),
+    Column("correlation_id", String(UUID), nullable=False),
+    Column("parent_id", ID, ForeignKey("documents.id")),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _one_of("status", DocumentStatus),
+    Index("ix_documents_file_id", "file_id"),
+    Index("ix_documents_transaction_set_id", "transaction_set_id"),
+    Index("ix_documents_business_key", "partner_id", "doc_type", "business_key"),
+    Index("ix_documents_parent_id", "parent_id"),
+    Index("ix_documents_correlation_id", "correlation_id"),
+    sqlite_autoincrement=True,
+)
+
+events = Table(
+    "events",
+    metadata,
+    _pk(),
+    Column("entity_kind", String(16), nullable=False),
+    # No foreign keys: events outlive the rows they describe (reset deletes a file's children).
+    Column("entity_id", ID, nullable=False),
+    Column("file_id", ID),
+    Column("action", String(16), nullable=False),
+    Column("from_status", String(STATUS)),
+    Column("to_status", String(STATUS), nullable=False),
+    Column("reason", Text),
+    Column("details", Text),
+    Column("correlation_id", String(UUID)),
+    Column("actor", String(128)),
+    _ts("at"),
+    _one_of("entity_kind", EntityKind),
+    _one_of("action", EventAction),
+    Index("ix_events_entity", "entity_kind", "entity_id", "id"),
+    Index("ix_events_file_id", "file_id", "id"),
+    Index("ix_events_at", "at"),
+    sqlite_autoincrement=True,
+)
+
+sequences = Table(
+    "sequences",
+    metadata,
+    Column("partner_id", String(PARTNER), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    _ts("updated_at"),
+    PrimaryKeyConstraint("partner_id", "kind"),
+)
+
+dedupe_keys = Table(
+    "dedupe_keys",
+    metadata,
+    _pk(),
+    Column("kind", String(16), nullable=False),
+    # '' when the key is not partner-scoped: NULLs would not collide in the unique constraint.
+    Column("partner_id", String(PARTNER), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("first_entity_kind", String(16), nullable=False),
+    Column("first_entity_id", ID, nullable=False),
+    _ts("seen_at"),
+    Column("hits", Integer, nullable=False),
+    UniqueConstraint("kind", "partner_id", "key"),
+    _one_of("kind", DedupeKind),
+    _one_of("first_entity_kind", EntityKind),
+    Index("ix_dedupe_keys_first_entity", "first_entity_kind", "first_entity_id"),
+    sqlite_autoincrement=True,
+)
+
+outbound = Table(
+    "outbound",
+    metadata,
+    _pk(),
+    Column("partner_id", String(PARTNER), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("sha256", String(DIGEST), nullable=False),
+    Column("control_number", String(CONTROL)),
+    Column("group_control_number", String(CONTROL)),
+    Column("file_id", ID, ForeignKey("files.id")),
+    Column("status", String(STATUS), nullable=False),
+    Column("reason", Text),
+    Column("expected_ack", String(STATUS)),
+    _ts("ack_due_at", nullable=True),
+    Column("correlation_id", String(UUID), nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _one_of("status", OutboundStatus),
+    _one_of("expected_ack", ExpectedAck),
+    Index("ix_outbound_file_id", "file_id"),
+    Index("ix_outbound_partner_control", "partner_id", "control_number"),
+    Index("ix_outbound_expected_ack", "expected_ack", "ack_due_at"),
+    sqlite_autoincrement=True,
+)
+
+STATUS_TABLES: dict[EntityKind, Table] = {
+    EntityKind.FILE: files,
+    EntityKind.INTERCHANGE: interchanges,
+    EntityKind.GROUP: groups,
+    EntityKind.TRANSACTION_SET: transaction_sets,
+    EntityKind.DOCUMENT: documents,
+    EntityKind.OUTBOUND: outbound,
+}
+"""The table holding each kind of entity that has a status."""
+
+STATUS_ENUMS: dict[EntityKind, type[StrEnum]] = {
+    EntityKind.FILE: FileStatus,
+    EntityKind.INTERCHANGE: EnvelopeStatus,
+    EntityKind.GROUP: EnvelopeStatus,
+    EntityKind.TRANSACTION_SET: SetStatus,
+    EntityKind.DOCUMENT: DocumentStatus,
+    EntityKind.OUTBOUND: OutboundStatus,
+}
+"""The statuses each kind of entity may take."""
