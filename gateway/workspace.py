@@ -61,13 +61,16 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def map_files(maps_dir: Path, partners_dir: Path | None) -> tuple[dict[str, Path], dict[str, Path]]:
-    """Map files (``maps/**.yaml`` and ``partners/<id>/maps/*.yaml``) and table files (``maps/tables/``)."""
+    """Map files (``maps/**.yaml`` and ``partners/<id>/maps/*.yaml``) and table files (``maps/tables/``).
+
+    ``maps/outbound/`` holds outbound maps, a different format: :mod:`gateway.outbound_loader` reads them.
+    """
     maps: dict[str, Path] = {}
     tables: dict[str, Path] = {}
     if maps_dir.is_dir():
         for path in sorted(maps_dir.rglob("*.yaml")):
             parts = path.relative_to(maps_dir).parts
-            if "cases" in parts:
+            if "cases" in parts or parts[0] == "outbound":
                 continue
             (tables if parts[0] == "tables" else maps)[str(path)] = path
     if partners_dir is not None and partners_dir.is_dir():
@@ -145,6 +148,8 @@ def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, prob
     if profile.format == "x12" and profile.x12 is None:
         problems.add("PRT-010", "an x12 partner needs an `x12:` section with its ISA identity", raw.mark, "x12")
     for key, settings in profile.documents.items():
+        if settings.direction == "outbound":
+            continue  # an outbound map: checked by gateway.outbound_loader.check_partners
         mark = key_mark(docs.get(key) or docs, "map") if isinstance(docs.get(key), dict) else key_mark(docs, key)
         cmap = ws.library.get(settings.map)
         if cmap is None:

@@ -1,0 +1,1 @@
+"""Channels: where files come from (the watched inbox today; SFTP in a later issue)."""

@@ -1,0 +1,131 @@
+"""``gateway.yaml``: the deployment's settings, with embedded defaults when the file is absent.
+
+Every path is relative to the deployment folder (``--home``, ``$GATEWAY_HOME``
+or the current folder). Unknown keys are errors with ``file:line:col``::
+
+    store: sqlite:///var/gateway.db        # or postgresql+psycopg://user@host/db
+    folders:
+      inbox: inbox                          # inbox/<partner>/ and inbox/ itself
+      outbox: outbox                        # acks to outbox/<partner>/, canonical JSON to outbox/canonical/
+      archive: var/archive                  # content-addressed, never modified
+      quarantine: var/quarantine
+      processed: var/processed              # where taken files go (after: move)
+      maps: maps
+      partners: partners
+    intake:
+      after: move                           # move | delete: what happens to a file once archived and recorded
+      stable_seconds: 0.5                   # size and mtime unchanged for this long before a file is taken
+      rescan_seconds: 5                     # periodic rescan, for events the watcher missed
+      ignore: [".*", "*.part", "*.tmp", "*.filepart"]
+    processing:
+      worker: null                          # this process's name in leases (default host:pid)
+      lease_seconds: 60                     # a dead worker's files are taken over after this
+      batch: 20
+      max_errors: 100
+    duplicates:
+      isa13_window_days: 30                 # partner profiles may override
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
+from gateway.mapping.problems import Problems, validate_marked
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Folders(_Strict):
+    """Where things live, relative to the deployment folder."""
+
+    inbox: str = "inbox"
+    outbox: str = "outbox"
+    archive: str = "var/archive"
+    quarantine: str = "var/quarantine"
+    processed: str = "var/processed"
+    maps: str = "maps"
+    partners: str = "partners"
+
+
+class Intake(_Strict):
+    """How files are taken from the inbox."""
+
+    after: Literal["move", "delete"] = "move"
+    stable_seconds: float = Field(default=0.5, ge=0)
+    rescan_seconds: float = Field(default=5.0, gt=0)
+    ignore: list[str] = Field(default_factory=lambda: [".*", "*.part", "*.tmp", "*.filepart", "*.partial"])
+
+
+class Processing(_Strict):
+    """How files are processed."""
+
+    worker: str | None = None
+    lease_seconds: float = Field(default=60.0, gt=0)
+    batch: int = Field(default=20, ge=1)
+    max_errors: int = Field(default=100, ge=1)
+    poll_seconds: float = Field(default=0.2, gt=0)
+
+
+class Duplicates(_Strict):
+    """Defaults for duplicate detection (partner profiles may override)."""
+
+    isa13_window_days: int = Field(default=30, ge=0)
+
+
+class Settings(_Strict):
+    """The whole ``gateway.yaml``."""
+
+    store: str = "sqlite:///var/gateway.db"
+    folders: Folders = Field(default_factory=Folders)
+    intake: Intake = Field(default_factory=Intake)
+    processing: Processing = Field(default_factory=Processing)
+    duplicates: Duplicates = Field(default_factory=Duplicates)
+
+
+class Deployment:
+    """Settings bound to a deployment folder: absolute paths and the store URL."""
+
+    def __init__(self, home: Path, settings: Settings) -> None:
+        self.home = home.resolve()
+        self.settings = settings
+
+    def path(self, name: str) -> Path:
+        """A folder from ``folders`` as an absolute path."""
+        return self.home / getattr(self.settings.folders, name)
+
+    @property
+    def store_url(self) -> str:
+        """The store URL; a relative SQLite path is taken from the deployment folder."""
+        url = self.settings.store
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.home / url[len(prefix) :])
+        return url
+
+
+def load_settings(home: Path, file: Path | None = None) -> tuple[Deployment, Problems]:
+    """Read ``gateway.yaml`` (or ``file``) under ``home``; defaults when absent. Problems are returned."""
+    problems = Problems()
+    path = file or home / "gateway.yaml"
+    if not path.exists():
+        if file is not None:
+            problems.add("CFG-001", f"no settings file {path}", None)
+        return Deployment(home, Settings()), problems
+    try:
+        raw = load_marked(path.read_text("utf-8"), str(path))
+    except MarkedYamlError as exc:
+        problems.add("CFG-002", f"not valid YAML: {exc.reason}", exc.mark)
+        return Deployment(home, Settings()), problems
+    if raw is None:
+        return Deployment(home, Settings()), problems
+    if not isinstance(raw, MDict):
+        problems.add("CFG-003", "gateway.yaml must be a mapping", None)
+        return Deployment(home, Settings()), problems
+    settings = validate_marked(Settings, raw, problems, "CFG-004")
+    return Deployment(home, settings or Settings()), problems
