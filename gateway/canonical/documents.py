@@ -78,7 +78,11 @@ class DocumentHeader(CanonicalModel):
 class PurchaseOrderLine(CanonicalModel):
     """A PO1 line."""
 
-    line_number: str = Field(description="PO101: the key every later document echoes.")
+    line_number: str | None = Field(
+        default=None,
+        description="PO101: the key every later document echoes. Optional in X12 (some retail files omit it); "
+        "lines without one are matched by item ids.",
+    )
     quantity: Quantity
     unit_price: Money | None = None
     item: ItemIds = Field(default_factory=ItemIds)
@@ -141,7 +145,7 @@ class LineStatus(CanonicalModel):
 class AcknowledgmentLine(CanonicalModel):
     """A PO line as the supplier acknowledges it."""
 
-    line_number: str
+    line_number: str | None = Field(default=None, description="PO101 echoed; absent when the partner omits it.")
     quantity: Quantity | None = None
     unit_price: Money | None = None
     item: ItemIds = Field(default_factory=ItemIds)

@@ -32,6 +32,8 @@ class X12Scope:
     trigger: Segment | None = None
     own: dict[str, list[Segment]] = field(default_factory=dict)
     loops: dict[str, list[X12Scope]] = field(default_factory=dict)
+    #: an HL iteration: its own HL is itself, never one of its children (``HL[HL03=P]`` in a tare)
+    hierarchical: bool = False
 
     def add_own(self, seg: Segment) -> None:
         """Record a segment that belongs to this scope directly."""
@@ -109,6 +111,7 @@ def _nest_hierarchy(scope: X12Scope) -> None:
     top: list[X12Scope] = []
     for hl in hls:
         assert hl.trigger is not None
+        hl.hierarchical = True
         by_id[hl.trigger.element(1)] = hl
         parent = by_id.get(hl.trigger.element(2)) if hl.trigger.element(2) else None
         if parent is None or parent is hl:
@@ -194,6 +197,8 @@ Found = Segment | X12Scope
 def find(scope: X12Scope, step: Step, sep: str) -> Found | None:
     """The first own segment or child loop matching ``step`` in ``scope``."""
     for seg in scope.own.get(step.segment, ()):
+        if scope.hierarchical and seg is scope.trigger:
+            continue
         if step.filter is None or step.filter(seg, sep):
             return seg
     for loop in scope.loops.get(step.segment, ()):
@@ -207,6 +212,8 @@ def find_all(scope: X12Scope, step: Step, sep: str) -> list[X12Scope]:
     """Every own segment (as a one-segment scope) or child loop matching ``step``, in order."""
     out: list[X12Scope] = []
     for seg in scope.own.get(step.segment, ()):
+        if scope.hierarchical and seg is scope.trigger:
+            continue
         if step.filter is None or step.filter(seg, sep):
             single = X12Scope(trigger=seg, own={seg.id: [seg]})
             out.append(single)

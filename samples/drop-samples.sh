@@ -1,0 +1,22 @@
+#!/bin/sh
+# Drop the sample partners' files into the inbox, as partners would, for `gateway run --once`.
+# X12 and CSV partners' files go to inbox/<partner>/; cXML files to inbox/ itself (the sender is
+# found from the cXML credential); the hospital's own 850 to inbox/ (no profile: base map);
+# plus a zero-byte file and a non-EDI file, which are quarantined with a reason.
+set -eu
+cd "$(dirname "$0")/.."
+for dir in partners/*/cases; do
+  partner=$(basename "$(dirname "$dir")")
+  for f in "$dir"/*.edi "$dir"/*.x12 "$dir"/*.csv; do
+    [ -f "$f" ] || continue
+    mkdir -p "inbox/$partner"
+    cp "$f" "inbox/$partner/"
+  done
+  for f in "$dir"/*.xml; do
+    [ -f "$f" ] && cp "$f" inbox/
+  done
+done
+cp samples/x12/850-4010-mercy-to-medsupply.edi inbox/
+: > inbox/empty-upload.edi
+printf 'Please find attached our price list.\n' > inbox/not-edi.txt
+echo "dropped $(find inbox -type f ! -name .gitkeep | wc -l) files into inbox/"

@@ -1,0 +1,1 @@
+"""Tests of the map language, the shipped maps and the translator."""
