@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-VARIANTS = ("split", "pyx12", "reader", "validate")
+VARIANTS = ("split", "pyx12", "reader", "validate", "translate")
 CHUNK = 1 << 20
 
 
@@ -76,6 +76,23 @@ def _validate(path: str, validator: object = None) -> int:
     return count
 
 
+def _translate(path: str, translator: object = None) -> int:
+    """Read + validate + map + canonical objects (pydantic), one set in memory at a time."""
+    from gateway.translate import FileInput, Translation
+
+    count = 4  # ISA, GS, GE, IEA
+    failed = 0
+    with open(path, "rb") as fh:
+        for item in translator.x12(fh, FileInput(name=path)):  # type: ignore[attr-defined]
+            if isinstance(item, Translation):
+                assert item.validation is not None
+                count += item.validation.segment_count
+                failed += not item.ok
+    if failed:
+        print(f"warning: {failed} sets failed", file=sys.stderr)
+    return count
+
+
 def run_variant(name: str, path: str, repeat: int) -> dict[str, float]:
     """Run one variant in this process, best of ``repeat`` runs; imports are done before timing."""
     import gateway.x12.reader
@@ -83,7 +100,7 @@ def run_variant(name: str, path: str, repeat: int) -> dict[str, float]:
 
     if name == "pyx12":
         import pyx12.x12file  # noqa: F401
-    fn = {"split": _split, "pyx12": _pyx12, "reader": _reader, "validate": _validate}[name]
+    fn = {"split": _split, "pyx12": _pyx12, "reader": _reader, "validate": _validate, "translate": _translate}[name]
     if name == "validate":
         # loading the definitions is start-up work, not per-file work: done before timing
         from gateway.resources import load_catalog
@@ -91,6 +108,17 @@ def run_variant(name: str, path: str, repeat: int) -> dict[str, float]:
 
         validator = Validator(load_catalog(), keep_sets=False)
         fn = functools.partial(_validate, validator=validator)
+    if name == "translate":
+        # maps and definitions are loaded once at start-up, before timing; no partner profiles:
+        # every set goes through the shipped base map for 856 004010
+        from pathlib import Path
+
+        from gateway.partners.profile import PartnerDirectory
+        from gateway.translate import Translator
+        from gateway.workspace import load_workspace
+
+        ws = load_workspace(Path(__file__).resolve().parent.parent)
+        fn = functools.partial(_translate, translator=Translator(ws.catalog, ws.library, PartnerDirectory([])))
     best = float("inf")
     count = 0
     for _ in range(repeat):
@@ -138,14 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     base = results.get("split")
     size_mb = os.path.getsize(path) / (1 << 20)
     print(f"file: {path} ({size_mb:.1f} MB)")
+    peer = results.get("pyx12")
     print(
         f"{'variant':10} {'segments':>10} {'seconds':>8} {'seg/s':>11} {'MB/s':>7} {'peak RSS MB':>12} {'x split':>8}"
+        f" {'x pyx12':>8}"
     )
     for name, r in results.items():
         ratio = f"{r['seg_per_s'] / base['seg_per_s']:.2f}" if base else "-"
+        vs_peer = f"{r['seg_per_s'] / peer['seg_per_s']:.2f}" if peer else "-"
         print(
             f"{name:10} {r['segments']:>10.0f} {r['seconds']:>8.2f} {r['seg_per_s']:>11,.0f} {r['mb_per_s']:>7.1f} "
-            f"{r['peak_rss_mb']:>12.1f} {ratio:>8}"
+            f"{r['peak_rss_mb']:>12.1f} {ratio:>8} {vs_peer:>8}"
         )
     return 0
 

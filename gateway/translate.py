@@ -35,7 +35,6 @@ from gateway.mapping.nodes import Env, EvalFailure
 from gateway.mapping.problems import MappingError
 from gateway.mapping.x12scope import build_scopes
 from gateway.partners.profile import PartnerDirectory, Profile
-from gateway.x12.model import SetEnd, SetStart
 from gateway.x12.reader import Source, X12Reader
 from gateway.x12.schema.catalog import Catalog, resolve_version
 from gateway.x12.schema.compiled import SetDefinition
@@ -92,36 +91,6 @@ def sniff(data: bytes) -> str:
     if head.startswith(b"<"):
         return "xml"
     return "csv"
-
-
-class _Tee:
-    """Looks like an X12Reader to the validator; keeps the open set's segments for the mapper."""
-
-    def __init__(self, reader: X12Reader) -> None:
-        self.reader = reader
-        self.segments: list[Segment] = []
-        self.done: list[Segment] = []
-
-    @property
-    def offset(self) -> int:
-        return self.reader.offset
-
-    def __iter__(self) -> Iterator[Any]:
-        reader = self.reader
-        segments = self.segments
-        append = segments.append
-        for ev in reader:
-            if type(ev) is list:
-                append(Segment(ev, reader.offset, len(segments) + 1))
-            elif isinstance(ev, SetStart):
-                segments.clear()
-                append(ev.header.segment)
-            elif isinstance(ev, SetEnd):
-                if ev.trailer is not None:
-                    append(Segment(ev.trailer.elements, ev.trailer.offset, len(segments) + 1))
-                self.done = list(segments)
-                segments.clear()
-            yield ev
 
 
 class Translator:
@@ -211,14 +180,15 @@ class Translator:
 
     def x12(self, source: Source, info: FileInput) -> Iterator[Translation | InterchangeReport]:
         """Each set's translation as the set ends, then each interchange's report (for acks)."""
-        tee = _Tee(X12Reader(source))
+        collected: list[Segment] = []  # the reader keeps the open set's segments here
+        reader = X12Reader(source, collect=collected)
         forced = self.partners.get(info.partner_id) if info.partner_id else None
         validator = Validator(self.catalog, resolver=self._resolver(forced), max_errors=self.max_errors)
         index = 0
-        for item in validator.stream(tee):  # type: ignore[arg-type]
+        for item in validator.stream(reader):
             if isinstance(item, SetReport):
                 index += 1
-                yield self._x12_set(index, item, tee.done, forced, info)
+                yield self._x12_set(index, item, collected, forced, info)
             elif isinstance(item, InterchangeReport):
                 yield item
             elif not isinstance(item, FileReport) and hasattr(item, "code") and hasattr(item, "location"):
@@ -296,13 +266,16 @@ class Translator:
             "received_on": info.received_on,
         }
 
+        st_index = header.segment.index
+
         def where(found: Any) -> Location:
             if isinstance(found, tuple) and isinstance(found[0], Segment):
                 seg, ref = found
                 return _with(
                     base_loc,
                     segment_id=seg.id,
-                    segment_index=seg.index,
+                    segment_index=seg.index - st_index + 1,
+                    interchange_index=seg.index,
                     byte_offset=seg.offset,
                     element=getattr(ref, "position", None),
                     component=getattr(ref, "component", None),

@@ -149,7 +149,7 @@ def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, prob
         problems.add("PRT-010", "an x12 partner needs an `x12:` section with its ISA identity", raw.mark, "x12")
     for key, settings in profile.documents.items():
         if settings.direction == "outbound":
-            continue  # an outbound map: checked by gateway.outbound_loader.check_partners
+            continue  # an outbound map: checked by gateway.outbound_loader.load_outbound
         mark = key_mark(docs.get(key) or docs, "map") if isinstance(docs.get(key), dict) else key_mark(docs, key)
         cmap = ws.library.get(settings.map)
         if cmap is None:

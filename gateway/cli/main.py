@@ -16,6 +16,7 @@ import click
 from gateway.canonical import SCHEMAS
 from gateway.cli.maps_cli import partners, translate
 from gateway.cli.db import db
+from gateway.cli.render_cli import render
 from gateway.cli.run_cli import messages, run, status
 from gateway.errors import ConfigError, GatewayError
 from gateway.resources import load_catalog
@@ -150,3 +151,4 @@ main.add_command(run)
 main.add_command(status)
 main.add_command(messages)
 main.add_command(db)
+main.add_command(render)

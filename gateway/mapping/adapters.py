@@ -128,15 +128,7 @@ class X12Adapter:
         steps = self._steps(parts[:-1], mark, problems, key)
         if steps is None or not self._check_element(ref, mark, problems, key):
             return None
-        read = make_getter(steps, ref)
-
-        def get(scope: X12Scope, env: Env) -> str | None:
-            value, seg = read(scope, env.sep)
-            if seg is not None:
-                env.where = (seg, ref)
-            return value
-
-        return get
+        return make_getter(steps, ref)
 
     def selector(self, text: str, mark: Mark | None, problems: Problems, key: str) -> Selector | None:
         parts = [p.strip() for p in text.split("/")]
@@ -176,22 +168,31 @@ class X12Adapter:
         table = str(spec.get("table", "item_qualifiers"))
         step = Step(seg_id)
         stop = _pairs_end(segspec, start)
+        where_ref = ElementRef(seg_id, start)
 
         def pairs(scope: X12Scope, env: Env) -> list[tuple[str, str]]:
             found = resolve(scope, (step,), env.sep)
             seg = found.trigger if isinstance(found, X12Scope) else found
             if seg is None:
                 return []
-            els = seg[0]
-            env.where = (seg, ElementRef(seg_id, start))
-            end = min(stop, len(els) - 1)
-            return [(els[i], els[i + 1]) for i in range(start, end, 2) if els[i] and els[i + 1]]
+            env.where = (seg, where_ref)
+            key = (id(seg), start)
+            found_pairs: list[tuple[str, str]] | None = env.cache.get(key)
+            if found_pairs is None:
+                els = seg[0]
+                end = min(stop, len(els) - 1)
+                found_pairs = [(els[i], els[i + 1]) for i in range(start, end, 2) if els[i] and els[i + 1]]
+                env.cache[key] = found_pairs
+            return found_pairs
 
         if kind == "id_pair":
 
             def one(scope: X12Scope, env: Env) -> str | None:
-                found = dict(reversed(pairs(scope, env)))  # first occurrence wins
-                return next((found[q] for q in wanted if q in found), None)
+                for want in wanted:  # qualifiers in order of preference; the first pair with it wins
+                    for q, v in pairs(scope, env):
+                        if q == want:
+                            return v
+                return None
 
             return one
         if kind == "id_pairs":

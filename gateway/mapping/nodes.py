@@ -25,6 +25,8 @@ class Env:
     ctx: EvalContext
     sep: str = ">"
     where: Any = None
+    #: per-document memo for extractors (e.g. a segment's id pairs, read by several fields)
+    cache: dict[Any, Any] = field(default_factory=dict)
 
 
 class EvalFailure(Exception):
@@ -91,10 +93,13 @@ class Value(Node):
     def evaluate(self, scope: Any, env: Env) -> Any:
         if self.when is not None and not self.when(scope, env):
             return None
+        getters = self.getters
         if self.many:
-            value: Any = [g(scope, env) for g in self.getters]
-        elif self.getters:
-            value = self.getters[0](scope, env)
+            value: Any = [g(scope, env) for g in getters]
+        elif getters:
+            value = getters[0](scope, env)
+            if not self.calls:
+                return value  # the common case: a plain path
         else:
             value = self.const
         for call in self.calls:
@@ -117,22 +122,26 @@ class Obj(Node):
 
     fields: dict[str, Node] = field(default_factory=dict)
     when: Condition | None = None
+    _plan: list[tuple[str, Callable[[Any, Env], Any], bool]] | None = None
 
     def evaluate(self, scope: Any, env: Env) -> Any:
         if self.when is not None and not self.when(scope, env):
             return None
+        plan = self._plan
+        if plan is None:  # (name, evaluate, reads the document): built once, on first use
+            plan = self._plan = [(name, _direct(node), not node.constant) for name, node in self.fields.items()]
         out: dict[str, Any] = {}
         found = False
-        for name, node in self.fields.items():
+        for name, evaluate, reads in plan:
             try:
-                value = node.evaluate(scope, env)
+                value = evaluate(scope, env)
             except EvalFailure as exc:
                 exc.trail.append(name)
                 raise
             if value is None or value == []:
                 continue
             out[name] = value
-            if not node.constant:
+            if reads:
                 found = True
         return out if found else None
 
@@ -193,3 +202,12 @@ class Special(Node):
         if self.when is not None and not self.when(scope, env):
             return None
         return self.fn(scope, env)
+
+
+def _direct(node: Node) -> Callable[[Any, Env], Any]:
+    """The cheapest callable that evaluates ``node``: a plain path's getter itself, no wrapper frame."""
+    if isinstance(node, Value) and node.when is None and not node.many and not node.calls and len(node.getters) == 1:
+        return node.getters[0]
+    if isinstance(node, Special) and node.when is None:
+        return node.fn
+    return node.evaluate

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 from gateway.x12.schema.compiled import LoopNode, SegmentNode, SetDefinition
@@ -57,22 +58,32 @@ def build_scopes(segments: list[Segment], definition: SetDefinition | None) -> X
             root.add_own(seg)
         return root
     stack: list[tuple[X12Scope, LoopNode]] = [(root, definition.root)]
+    scope, node = root, definition.root
+    segment_node = SegmentNode
     for seg in segments:
-        sid = seg.id
+        sid = seg[0][0]
         while True:
-            scope, node = stack[-1]
             positions = node.by_id.get(sid)
             if positions is not None:
-                if len(stack) > 1 and sid == node.trigger_id and positions[0] == 0:
+                if positions[0] == 0 and scope is not root and sid == node.trigger_id:
                     stack.pop()  # the trigger again: a new iteration, started by the parent
+                    scope, node = stack[-1]
                     continue
-                child = _pick(node, positions)
+                child = node.children[positions[0]] if len(positions) == 1 else _pick(node, positions)
+                if child.__class__ is segment_node:
+                    bucket = scope.own.get(sid)
+                    if bucket is None:
+                        scope.own[sid] = [seg]
+                    else:
+                        bucket.append(seg)
+                    break
                 if isinstance(child, LoopNode):
                     inner = X12Scope(trigger=seg)
                     inner.add_own(seg)
                     scope.add_loop(inner)
                     stack.append((inner, child))
                     _descend_triggers(inner, child, stack)
+                    scope, node = stack[-1]
                 else:
                     scope.add_own(seg)
                 break
@@ -80,11 +91,14 @@ def build_scopes(segments: list[Segment], definition: SetDefinition | None) -> X
                 root.add_own(seg)  # not in the definition: kept where a path can still find it
                 break
             stack.pop()
+            scope, node = stack[-1]
     _nest_hierarchy(root)
     return root
 
 
 def _pick(node: LoopNode, positions: tuple[int, ...]) -> SegmentNode | LoopNode:
+    if len(positions) == 1:
+        return node.children[positions[0]]
     for pos in positions:
         child = node.children[pos]
         if isinstance(child, LoopNode):
@@ -149,7 +163,13 @@ class Filter:
     negate: bool = False
 
     def __call__(self, seg: Segment, component_sep: str) -> bool:
-        value = element_value(seg, self.element, component_sep)
+        ref = self.element
+        if ref.component is None:
+            els = seg[0]
+            pos = ref.position
+            value = els[pos] if pos < len(els) else ""
+        else:
+            value = element_value(seg, ref, component_sep)
         return (value in self.codes) != self.negate
 
 
@@ -247,41 +267,75 @@ def segment_for(found: Found, ref: ElementRef, sep: str) -> Segment | None:
     return found if found.id == ref.segment else None
 
 
-GetterFn = Callable[[X12Scope, str], "tuple[str | None, Segment | None]"]
+GetterFn = Callable[[X12Scope, Any], "str | None"]
 
 
 def make_getter(steps: tuple[Step, ...], ref: ElementRef) -> GetterFn:
-    """A function ``(scope, component_sep) -> (value or None, segment read)`` for a parsed path."""
-    if not steps:
-        pos, comp = ref.position, ref.component
-        sid = ref.segment
+    """A function ``(scope, env) -> value or None`` for a parsed path; sets ``env.where`` to
+    ``(segment, ref)`` for error locations. The shapes maps use most are specialised: they run
+    once per field per loop iteration, millions of times on a large file."""
+    pos, comp = ref.position, ref.component
+    sid = ref.segment
+    where = ref
 
-        def simple(scope: X12Scope, sep: str) -> tuple[str | None, Segment | None]:
+    def read(seg: Segment, env: Any) -> str | None:
+        env.where = (seg, where)
+        els = seg[0]
+        value = els[pos] if pos < len(els) else ""
+        if comp is not None:
+            parts = value.split(env.sep)
+            value = parts[comp - 1] if comp <= len(parts) else ""
+        return value or None
+
+    if not steps:
+
+        def simple(scope: X12Scope, env: Any) -> str | None:
             segs = scope.own.get(sid)
-            if segs is None:
-                loops = scope.loops.get(sid)
-                if not loops:
-                    return None, None
-                seg = loops[0].trigger
-                assert seg is not None
-            else:
-                seg = segs[0]
-            els = seg[0]
-            value = els[pos] if pos < len(els) else ""
-            if comp is not None:
-                parts = value.split(sep)
-                value = parts[comp - 1] if comp <= len(parts) else ""
-            return (value or None), seg
+            if segs is not None:
+                return read(segs[0], env)
+            loops = scope.loops.get(sid)
+            if not loops:
+                return None
+            seg = loops[0].trigger
+            assert seg is not None
+            return read(seg, env)
 
         return simple
 
-    def walk(scope: X12Scope, sep: str) -> tuple[str | None, Segment | None]:
-        found = resolve(scope, steps, sep)
+    if len(steps) == 1 and steps[0].segment == sid and steps[0].filter is not None:
+        flt = steps[0].filter
+        fpos = flt.element.position
+        codes, negate = flt.codes, flt.negate
+        plain = flt.element.component is None
+
+        def filtered(scope: X12Scope, env: Any) -> str | None:  # REF[REF01=DP]/REF02
+            segs = scope.own.get(sid)
+            if segs is not None:
+                for seg in segs:
+                    if scope.hierarchical and seg is scope.trigger:
+                        continue
+                    if plain:
+                        els = seg[0]
+                        hit = ((els[fpos] if fpos < len(els) else "") in codes) != negate
+                    else:
+                        hit = flt(seg, env.sep)
+                    if hit:
+                        return read(seg, env)
+            for loop in scope.loops.get(sid, ()):
+                assert loop.trigger is not None
+                if flt(loop.trigger, env.sep):
+                    return read(loop.trigger, env)
+            return None
+
+        return filtered
+
+    def walk(scope: X12Scope, env: Any) -> str | None:
+        found = resolve(scope, steps, env.sep)
         if found is None:
-            return None, None
-        seg = segment_for(found, ref, sep)
+            return None
+        seg = segment_for(found, ref, env.sep)
         if seg is None:
-            return None, None
-        return (element_value(seg, ref, sep) or None), seg
+            return None
+        return read(seg, env)
 
     return walk

@@ -171,13 +171,23 @@ class X12Reader:
     :class:`Segment` values for code that wants objects.
     """
 
-    __slots__ = ("chunk_size", "encoding", "offset", "source")
+    __slots__ = ("chunk_size", "collect", "encoding", "offset", "source")
 
-    def __init__(self, source: Source, *, chunk_size: int = CHUNK_SIZE, encoding: str = "utf-8") -> None:
+    def __init__(
+        self,
+        source: Source,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        encoding: str = "utf-8",
+        collect: list[Segment] | None = None,
+    ) -> None:
         self.source = source
         self.chunk_size = chunk_size
         self.encoding = encoding
         self.offset = 0
+        #: when given, the open set's segments (after ST, before SE) are kept here as Segment
+        #: values, emptied at each ST: how translation gets a set without a second pass
+        self.collect = collect
 
     def __iter__(self) -> Iterator[Event | list[str]]:
         return self._events()
@@ -193,6 +203,7 @@ class X12Reader:
         seen_isa = False
         recode = encoding.lower().replace("-", "").replace("_", "") not in ("latin1", "iso88591")
         new = tuple.__new__
+        collect = self.collect
         while True:
             buf.skip_junk()
             while len(buf.text) < 512 and buf.fill():
@@ -258,6 +269,8 @@ class X12Reader:
                                 end = off
                                 break
                             else:
+                                if e0 == "ST" and collect is not None:
+                                    collect.clear()
                                 events = _control(env, seg, e0)
                                 in_set = env.set is not None
                                 special = CONTROL if in_set else _EVERYTHING
@@ -267,6 +280,8 @@ class X12Reader:
                                     break
                         else:
                             self.offset = off
+                            if collect is not None:
+                                collect.append(new(Segment, (e, off, index)))
                             yield e
                         off += len(p) + tl
                 else:
@@ -288,6 +303,8 @@ class X12Reader:
                             if e[0] == "ISA":
                                 end = start
                                 break
+                            if e[0] == "ST" and collect is not None:
+                                collect.clear()
                             events = _control(env, seg, e[0])
                             in_set = env.set is not None
                             special = CONTROL if in_set else _EVERYTHING
@@ -297,6 +314,8 @@ class X12Reader:
                                 break
                         elif in_set:
                             self.offset = start
+                            if collect is not None:
+                                collect.append(seg)
                             yield e
                         else:
                             yield env.stray(seg)

@@ -1,0 +1,76 @@
+"""The formatting functions outbound maps add to the named-function registry.
+
+Inbound functions turn X12 text into typed values; these turn typed values
+back into X12 text. Same shape as :mod:`gateway.mapping.functions` (a params
+model, a pure function, one registry entry); registered on a copy of the
+standard registry so a deployment passes one registry object around.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from gateway.mapping.functions import (
+    EvalContext,
+    FunctionFailed,
+    FunctionRegistry,
+    FunctionSpec,
+    Params,
+    standard_functions,
+)
+
+_DATE_TOKENS = (("CCYY", "%Y"), ("YYYY", "%Y"), ("YY", "%y"), ("MM", "%m"), ("DD", "%d"), ("HH", "%H"), ("SS", "%S"))
+
+
+class FormatDateParams(Params):
+    """``format``: X12 date tokens; CCYYMMDD by default (YYMMDD; HHmm for the time of a date-time)."""
+
+    format: str = "CCYYMMDD"
+
+
+def _format_date(value: Any, params: FormatDateParams, ctx: EvalContext) -> str:
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError as exc:
+            raise FunctionFailed(f"{value!r} is not an ISO 8601 date") from exc
+    if not isinstance(value, date):
+        raise FunctionFailed(f"{value!r} is not a date")
+    pattern = params.format
+    for token, directive in _DATE_TOKENS:
+        pattern = pattern.replace(token, directive)
+    return value.strftime(pattern.replace("mm", "%M"))
+
+
+def format_decimal(value: Any) -> str:
+    """A number as X12 ``R``: plain digits, no exponent, no trailing zeros, ``-`` for negatives."""
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except ArithmeticError as exc:
+        raise FunctionFailed(f"{value!r} is not a number") from exc
+    if not number.is_finite():
+        raise FunctionFailed(f"{value!r} is not a finite number")
+    text = format(number.normalize(), "f")
+    return "0" if text == "-0" else text
+
+
+def _format_decimal(value: Any, params: Params, ctx: EvalContext) -> str:
+    return format_decimal(value)
+
+
+def _count(value: Any, params: Params, ctx: EvalContext) -> int:
+    return len(value) if isinstance(value, list) else (0 if value is None else 1)
+
+
+def outbound_functions(base: FunctionRegistry | None = None) -> FunctionRegistry:
+    """A copy of ``base`` (the standard functions by default) plus the outbound formatting functions."""
+    reg = (base or standard_functions()).copy()
+    for spec in (
+        FunctionSpec("format_date", _format_date, FormatDateParams, doc="A date as X12 text (CCYYMMDD)."),
+        FunctionSpec("format_decimal", _format_decimal, doc="A Decimal as X12 R: no exponent or trailing zeros."),
+        FunctionSpec("count", _count, takes_none=True, doc="How many items a list has (CTT01)."),
+    ):
+        reg.add(spec)
+    return reg

@@ -1,0 +1,84 @@
+"""Loading the outbound maps of a deployment from disk (an I/O edge).
+
+``maps/outbound/*.yaml`` are outbound maps, ``maps/outbound/tables/*.yaml`` their
+code tables (``cases/`` folders are skipped). Phase one of configuration: all
+are compiled and every problem in every file, plus every partner profile's
+outbound documents that name a missing or mismatched map, is reported at once
+with ``file:line:col``. The pure work is :class:`~gateway.outbound.library.OutboundLibrary`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from gateway.mapping.functions import FunctionRegistry
+from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
+from gateway.mapping.problems import MapLoadError, Problems
+from gateway.outbound.functions import outbound_functions
+from gateway.outbound.library import OutboundLibrary
+from gateway.partners.profile import PartnerDirectory
+from gateway.x12.schema.catalog import Catalog
+
+
+def outbound_files(outbound_dir: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Map files and table files under ``outbound_dir`` (``tables/`` holds the tables)."""
+    maps: dict[str, Path] = {}
+    tables: dict[str, Path] = {}
+    if outbound_dir.is_dir():
+        for path in sorted(outbound_dir.rglob("*.yaml")):
+            parts = path.relative_to(outbound_dir).parts
+            if "cases" in parts:
+                continue
+            (tables if parts[0] == "tables" else maps)[str(path)] = path
+    return maps, tables
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def load_outbound(
+    root: Path,
+    catalog: Catalog,
+    *,
+    registry: FunctionRegistry | None = None,
+    outbound_dir: Path | None = None,
+    partners: PartnerDirectory | None = None,
+    profile_files: Mapping[str, Path] | None = None,
+) -> OutboundLibrary:
+    """Compile ``root/maps/outbound``; check ``partners``' outbound documents; raise MapLoadError with everything."""
+    outbound_dir = outbound_dir or root / "maps" / "outbound"
+    map_paths, table_paths = outbound_files(outbound_dir)
+    problems = Problems()
+    try:
+        library = OutboundLibrary.build(
+            {_rel(p, root): p.read_text("utf-8") for p in map_paths.values()},
+            {_rel(p, root): p.read_text("utf-8") for p in table_paths.values()},
+            catalog,
+            registry or outbound_functions(),
+        )
+    except MapLoadError as exc:
+        problems.items.extend(exc.problems)
+        library = OutboundLibrary()
+    if partners is not None:
+        files = profile_files or {}
+        for pid, profile in sorted(partners.profiles.items()):
+            raw = _profile_raw(files.get(pid), root)
+            library.check_partner(profile, raw, problems)
+    problems.raise_if_any()
+    return library
+
+
+def _profile_raw(path: Path | None, root: Path) -> MDict | None:
+    """The profile file as marked YAML, for locating problems (None when it cannot be read)."""
+    if path is None:
+        return None
+    try:
+        raw = load_marked(path.read_text("utf-8"), _rel(path, root))
+    except (OSError, MarkedYamlError):
+        return None
+    return raw if isinstance(raw, MDict) else None
