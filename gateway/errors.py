@@ -20,7 +20,7 @@ Each error has a stable ``code`` and, where it applies, a structured
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,11 @@ class Location:
         if self.path:
             parts.append(self.path)
         return " > ".join(parts) if parts else "(no location)"
+
+
+def location_dict(location: Location) -> dict[str, object]:
+    """The fields of ``location`` that are set, for JSON and the ledger."""
+    return {f.name: v for f in fields(location) if (v := getattr(location, f.name)) is not None}
 
 
 @dataclass(eq=False)

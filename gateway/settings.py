@@ -97,7 +97,7 @@ class Deployment:
 
     def path(self, name: str) -> Path:
         """A folder from ``folders`` as an absolute path."""
-        return self.home / getattr(self.settings.folders, name)
+        return self.home / str(getattr(self.settings.folders, name))
 
     @property
     def store_url(self) -> str:

@@ -219,7 +219,9 @@ class Translator:
         ic = header.interchange
         group = header.group
         version = resolve_version(group.version) if group else None
-        profile = forced or self.partners.by_x12_sender(ic.sender_qualifier, ic.sender_id, group.sender_id if group else None)
+        profile = forced or self.partners.by_x12_sender(
+            ic.sender_qualifier, ic.sender_id, group.sender_id if group else None
+        )
         result = Translation(
             index=index,
             format="x12",
@@ -303,7 +305,10 @@ class Translator:
             base = self.library.base_for(set_id, version)
             if base is not None:
                 return base, ""
-            return None, f"map {cmap.name} reads {cmap.source.set_id} {cmap.source.version}, this set is {set_id} {version}"
+            return (
+                None,
+                f"map {cmap.name} reads {cmap.source.set_id} {cmap.source.version}, this set is {set_id} {version}",
+            )
         base = self.library.base_for(set_id, version)
         if base is None:
             return None, f"no map for {set_id} {version} (no partner map and no base map)"
@@ -340,7 +345,9 @@ class Translator:
             why = "CSV needs a partner whose profile has a CSV map (give --partner or drop it in inbox/<partner>/)"
             if profile is not None:
                 why = f"partner {profile.id} has no CSV map matching {info.name}"
-            yield Translation(index=0, format="csv", partner=info.partner_id, errors=[UnknownFormatError(why, "FMT-001", loc)])
+            yield Translation(
+                index=0, format="csv", partner=info.partner_id, errors=[UnknownFormatError(why, "FMT-001", loc)]
+            )
             return
         cmap = maps[0]
         assert cmap.source.dialect is not None
@@ -412,7 +419,9 @@ class Translator:
                 return profile
         return None
 
-    def _provenance(self, fmt: str, version: str | None, profile: Profile | None, info: FileInput, test: bool) -> dict[str, Any]:
+    def _provenance(
+        self, fmt: str, version: str | None, profile: Profile | None, info: FileInput, test: bool
+    ) -> dict[str, Any]:
         return {
             "partner": profile.id if profile else info.partner_id,
             "source_file_id": info.file_id,

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.errors import DefinitionError
 from gateway.mapping.functions import FunctionRegistry, standard_functions
 from gateway.mapping.library import MapLibrary
 from gateway.mapping.marked import MarkedYamlError, MDict, key_mark, load_marked
@@ -25,7 +26,6 @@ from gateway.resources import load_catalog
 from gateway.translate import Translator
 from gateway.x12.schema.catalog import Catalog
 from gateway.x12.schema.compiled import SetDefinition
-from gateway.errors import DefinitionError
 
 
 @dataclass(slots=True)
@@ -131,9 +131,13 @@ def _profiles(partners_dir: Path, root: Path, problems: Problems) -> tuple[list[
         if profile is None:
             continue
         if profile.id != path.stem:
-            problems.add("PRT-004", f"id {profile.id!r} must match the file name {path.stem!r}", key_mark(raw, "id"), "id")
+            problems.add(
+                "PRT-004", f"id {profile.id!r} must match the file name {path.stem!r}", key_mark(raw, "id"), "id"
+            )
         if profile.id in files:
-            problems.add("PRT-005", f"partner {profile.id!r} is also defined in {files[profile.id]}", key_mark(raw, "id"))
+            problems.add(
+                "PRT-005", f"partner {profile.id!r} is also defined in {files[profile.id]}", key_mark(raw, "id")
+            )
             continue
         profiles.append(profile)
         files[profile.id] = path
@@ -163,7 +167,9 @@ def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, prob
             )
             continue
         if key.isdigit() and settings.direction == "inbound" and cmap.source.set_id != key:
-            problems.add("PRT-012", f"map {cmap.name} reads set {cmap.source.set_id}, not {key}", mark, f"documents.{key}")
+            problems.add(
+                "PRT-012", f"map {cmap.name} reads set {cmap.source.set_id}, not {key}", mark, f"documents.{key}"
+            )
         if not key.isdigit() and cmap.document != key:
             problems.add("PRT-012", f"map {cmap.name} produces {cmap.document}, not {key}", mark, f"documents.{key}")
         if settings.overlay:
@@ -179,18 +185,18 @@ def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, prob
             ws.overlays[(profile.id, definition.version, definition.id)] = definition
     tables: dict[str, dict[str, str]] = {}
     xref_raw = raw.get("xref") or {}
-    for name, settings in profile.xref.items():
+    for name, xset in profile.xref.items():
         mark = key_mark(xref_raw, name)
-        if settings.values is not None:
-            tables[name] = dict(settings.values)
+        if xset.values is not None:
+            tables[name] = dict(xset.values)
             continue
-        if not settings.file:
+        if not xset.file:
             problems.add("PRT-015", f"xref {name}: give `values` or `file`", mark, f"xref.{name}")
             continue
         try:
-            tables[name] = _read_xref(path.parent / settings.file, settings.key, settings.value)
+            tables[name] = _read_xref(path.parent / xset.file, xset.key, xset.value)
         except (OSError, ValueError, KeyError) as exc:
-            problems.add("PRT-016", f"xref {name}: cannot read {settings.file}: {exc}", mark, f"xref.{name}")
+            problems.add("PRT-016", f"xref {name}: cannot read {xset.file}: {exc}", mark, f"xref.{name}")
     ws.xrefs[profile.id] = tables
 
 

@@ -74,7 +74,7 @@ class Inbox:
 
     # --- discovery ----------------------------------------------------------------------------
 
-    def _place(self, path: Path) -> str | None | bool:
+    def _place(self, path: Path) -> str | bool | None:
         """The partner folder name (None for the inbox itself), or False when not a candidate."""
         try:
             rel = path.relative_to(self.root)

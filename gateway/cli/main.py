@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 
 from gateway.canonical import SCHEMAS
-from gateway.cli.maps_cli import partners, translate
 from gateway.cli.db import db
+from gateway.cli.maps_cli import partners, translate
 from gateway.cli.render_cli import render
 from gateway.cli.run_cli import messages, run, status
 from gateway.errors import ConfigError, GatewayError

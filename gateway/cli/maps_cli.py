@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from gateway.cases import find_cases, run_case
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, location_dict
 from gateway.mapping.problems import MapLoadError
 from gateway.translate import FileInput, Translation, golden_view
 from gateway.workspace import Workspace, load_workspace
@@ -25,7 +27,10 @@ def open_workspace(home: Path | None) -> Workspace:
         raise SystemExit(2) from exc
 
 
-def _home_option(fn):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _home_option(fn: F) -> F:
     return click.option(
         "--home", type=click.Path(file_okay=False, path_type=Path), envvar="GATEWAY_HOME", help=HOME_HELP
     )(fn)
@@ -73,7 +78,9 @@ def translate(file: Path, partner: str | None, map_name: str | None, as_json: bo
             how = f"map {r.map_name}" + (" (base map: no partner map for this sender)" if r.base_map else "")
             click.echo(f"# {file}: {what}, {who}, {how}")
             if r.document is not None and r.ok:
-                click.echo(json.dumps(r.document.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False))
+                click.echo(
+                    json.dumps(r.document.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False)
+                )
             for e in r.errors:
                 loc = e.location.describe() if e.location else ""
                 click.echo(f"ERROR {e.code} {loc}: {e.message}", err=True)
@@ -85,13 +92,10 @@ def translate(file: Path, partner: str | None, map_name: str | None, as_json: bo
 
 
 def _error_dict(e: GatewayError) -> dict[str, object]:
-    loc = e.location
     out: dict[str, object] = {"code": e.code, "message": e.message}
-    if loc is not None:
-        out["location"] = {k: v for k, v in loc.__dict__.items() if v is not None} if hasattr(loc, "__dict__") else {
-            f: getattr(loc, f) for f in loc.__slots__ if getattr(loc, f) is not None  # type: ignore[attr-defined]
-        }
-        out["where"] = loc.describe()
+    if e.location is not None:
+        out["location"] = location_dict(e.location)
+        out["where"] = e.location.describe()
     return out
 
 
@@ -136,7 +140,9 @@ def lint(path: Path | None) -> None:
     except MapLoadError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(2) from exc
-    click.echo(f"ok: {len(ws.library.maps)} maps, {len(ws.library.tables)} tables, {len(ws.partners.profiles)} partners")
+    click.echo(
+        f"ok: {len(ws.library.maps)} maps, {len(ws.library.tables)} tables, {len(ws.partners.profiles)} partners"
+    )
 
 
 @partners.command("test")
@@ -164,4 +170,4 @@ def test_cases(partner_id: str | None, update: bool, home: Path | None) -> None:
         raise SystemExit(1)
 
 
-__all__ = ["translate", "partners", "golden_view"]
+__all__ = ["golden_view", "partners", "translate"]

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from gateway.canonical import PurchaseOrder
 from gateway.cli.maps_cli import HOME_HELP, open_workspace
 from gateway.errors import ConfigError
-from gateway.mapping.outbound import RenderError, render_850
 from gateway.mapping.problems import MapLoadError
+from gateway.outbound import RenderError, render_850
 from gateway.outbound_loader import load_outbound
 
 

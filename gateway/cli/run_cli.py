@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -35,8 +37,13 @@ def _store(deployment: Deployment, url: str | None = None) -> Store:
     return store
 
 
-def _options(fn):  # type: ignore[no-untyped-def]
-    fn = click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="Settings file (default: HOME/gateway.yaml).")(fn)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _options(fn: F) -> F:
+    fn = click.option(
+        "--config", type=click.Path(dir_okay=False, path_type=Path), help="Settings file (default: HOME/gateway.yaml)."
+    )(fn)
     fn = click.option(
         "--home",
         type=click.Path(file_okay=False, path_type=Path),
@@ -51,7 +58,9 @@ def _options(fn):  # type: ignore[no-untyped-def]
 @click.option("--worker", help="This process's name in leases (default host:pid).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @_options
-def run(once: bool, worker: str | None, verbose: int, home: Path | None, config: Path | None, store_url: str | None) -> None:
+def run(
+    once: bool, worker: str | None, verbose: int, home: Path | None, config: Path | None, store_url: str | None
+) -> None:
     """Run the gateway: watch the inbox, archive, validate, acknowledge, translate."""
     logging.basicConfig(
         level=logging.WARNING - 10 * min(verbose, 2), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -72,7 +81,9 @@ def run(once: bool, worker: str | None, verbose: int, home: Path | None, config:
 def _print_summary(s: RunSummary, deployment: Deployment) -> None:
     processed = sum(s.statuses.values())
     click.echo(f"received     {s.received} file(s) into {deployment.path('archive')}")
-    click.echo(f"processed    {processed} file(s): " + (", ".join(f"{n} {k}" for k, n in sorted(s.statuses.items())) or "none"))
+    click.echo(
+        f"processed    {processed} file(s): " + (", ".join(f"{n} {k}" for k, n in sorted(s.statuses.items())) or "none")
+    )
     click.echo(f"translated   {s.documents} document(s) to {deployment.path('outbox') / 'canonical'}")
     click.echo(f"acknowledged {len(s.acks)} interchange(s)" + (f": {', '.join(s.acks)}" if s.acks else ""))
     click.echo(f"failed sets  {s.failed_sets}; duplicates {s.duplicates}")
@@ -97,7 +108,9 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
             json.dumps(
                 {
                     "counts": counts,
-                    "oldest_pending": None if oldest is None else {"id": oldest.id, "name": oldest.name, "since": oldest.received_at.isoformat()},
+                    "oldest_pending": None
+                    if oldest is None
+                    else {"id": oldest.id, "name": oldest.name, "since": oldest.received_at.isoformat()},
                     "quarantined": [{"id": f.id, "name": f.name, "reason": f.reason} for f in quarantined],
                 },
                 indent=2,
@@ -110,7 +123,10 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
     if oldest is None:
         click.echo("oldest pending     none")
     else:
-        click.echo(f"oldest pending     file {oldest.id} {oldest.name} ({oldest.status} since {oldest.received_at:%Y-%m-%d %H:%M:%S})")
+        click.echo(
+            f"oldest pending     file {oldest.id} {oldest.name} "
+            f"({oldest.status} since {oldest.received_at:%Y-%m-%d %H:%M:%S})"
+        )
     click.echo(f"quarantined        {len(quarantined)}")
     for f in quarantined:
         click.echo(f"  file {f.id} {f.name}: {f.reason}")
@@ -127,7 +143,12 @@ def messages() -> None:
 @click.option("--limit", default=50, show_default=True)
 @_options
 def list_messages(
-    status_filter: str | None, partner: str | None, limit: int, home: Path | None, config: Path | None, store_url: str | None
+    status_filter: str | None,
+    partner: str | None,
+    limit: int,
+    home: Path | None,
+    config: Path | None,
+    store_url: str | None,
 ) -> None:
     """Files newest first: id, status, partner, name, reason."""
     deployment = _deployment(home, config)
@@ -139,7 +160,10 @@ def list_messages(
     finally:
         store.close()
     for f in rows:
-        click.echo(f"{f.id:>6} {f.status:<12} {f.partner_id or '-':<12} {f.received_at:%Y-%m-%d %H:%M:%S} {f.name}" + (f"  ({f.reason})" if f.reason else ""))
+        click.echo(
+            f"{f.id:>6} {f.status:<12} {f.partner_id or '-':<12} {f.received_at:%Y-%m-%d %H:%M:%S} {f.name}"
+            + (f"  ({f.reason})" if f.reason else "")
+        )
 
 
 @messages.command("show")
@@ -159,7 +183,13 @@ def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | 
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps({"tree": _plain(tree), "events": [_plain(e) for e in events], "outbound": [_plain(o) for o in sent]}, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {"tree": _plain(tree), "events": [_plain(e) for e in events], "outbound": [_plain(o) for o in sent]},
+                indent=2,
+                default=str,
+            )
+        )
         return
     f = tree.file
     click.echo(f"file {f.id} {f.name}  status {f.status}" + (f" ({f.reason})" if f.reason else ""))
@@ -167,24 +197,37 @@ def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | 
     click.echo(f"  origin {f.origin}  correlation {f.correlation_id}  attempts {f.attempts}")
     for ic in tree.interchanges:
         i = ic.row
-        click.echo(f"  interchange {i.control_number} {i.sender_qualifier}:{i.sender_id} -> {i.receiver_qualifier}:{i.receiver_id} {i.status}" + (f" ({i.reason})" if i.reason else ""))
+        click.echo(
+            f"  interchange {i.control_number} {i.sender_qualifier}:{i.sender_id} -> "
+            f"{i.receiver_qualifier}:{i.receiver_id} {i.status}" + (f" ({i.reason})" if i.reason else "")
+        )
         for g in ic.groups:
             gr = g.row
             click.echo(f"    group {gr.functional_id} {gr.control_number} {gr.status}")
             for st in g.sets:
                 s = st.row
-                click.echo(f"      set {s.set_id} {s.control_number} {s.status}" + (f" ({s.reason})" if s.reason else ""))
+                click.echo(
+                    f"      set {s.set_id} {s.control_number} {s.status}" + (f" ({s.reason})" if s.reason else "")
+                )
                 for err in s.errors:
                     click.echo(f"        {err.get('code')} {err.get('where', '')}: {err.get('message')}")
                 for d in st.documents:
-                    click.echo(f"        document {d.id} {d.doc_type} {d.business_key or ''} {d.status}" + (f" ({d.reason})" if d.reason else ""))
+                    click.echo(
+                        f"        document {d.id} {d.doc_type} {d.business_key or ''} {d.status}"
+                        + (f" ({d.reason})" if d.reason else "")
+                    )
     for d in tree.documents:
-        click.echo(f"  document {d.id} {d.doc_type} {d.business_key or ''} {d.status}" + (f" ({d.reason})" if d.reason else ""))
+        click.echo(
+            f"  document {d.id} {d.doc_type} {d.business_key or ''} {d.status}" + (f" ({d.reason})" if d.reason else "")
+        )
     for o in sent:
         click.echo(f"  sent {o.kind} {o.control_number or ''} to {o.partner_id} ({o.status})")
     click.echo("  events:")
     for e in events:
-        click.echo(f"    {e.at:%Y-%m-%d %H:%M:%S} {e.entity_kind} {e.entity_id} {e.from_status or '-'} -> {e.to_status or '-'}" + (f" ({e.reason})" if e.reason else ""))
+        click.echo(
+            f"    {e.at:%Y-%m-%d %H:%M:%S} {e.entity_kind} {e.entity_id} {e.from_status or '-'} -> {e.to_status or '-'}"
+            + (f" ({e.reason})" if e.reason else "")
+        )
 
 
 def _plain(obj: object) -> object:

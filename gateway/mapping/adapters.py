@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from lxml import etree
 
 from gateway.formats.csv import Row
-from gateway.mapping.marked import MDict, Mark
+from gateway.mapping.marked import Mark, MDict
 from gateway.mapping.nodes import Env, EvalFailure, Getter, Selector
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.mapping.x12scope import (
@@ -145,7 +145,7 @@ class X12Adapter:
 
         return select
 
-    def special(self, kind: str, spec: MDict, problems: Problems, key: str) -> Getter | None:
+    def special(self, kind: str, spec: MDict, problems: Problems, key: str) -> Getter | None:  # noqa: C901 - checks, then one closure per extractor kind
         seg_id = str(spec[kind])
         mark = spec.key_marks.get(kind, spec.mark)
         unknown = set(spec) - {kind, "start", "qualifiers", "except", "table", "when", "description"}
@@ -329,7 +329,10 @@ class CsvAdapter:
     def _check_column(self, column: str, mark: Mark | None, problems: Problems, key: str) -> bool:
         if self.columns is not None and column not in self.columns:
             problems.add(
-                "MAP-301", f"no column {column!r} in the dialect's columns{did_you_mean(column, self.columns)}", mark, key
+                "MAP-301",
+                f"no column {column!r} in the dialect's columns{did_you_mean(column, self.columns)}",
+                mark,
+                key,
             )
             return False
         return True

@@ -35,7 +35,7 @@ from gateway.canonical import SCHEMAS
 from gateway.formats.csv import CsvDialect
 from gateway.mapping.adapters import Adapter, CsvAdapter, X12Adapter, XmlAdapter
 from gateway.mapping.functions import CodeTable, FunctionRegistry
-from gateway.mapping.marked import MDict, Mark, MStr, key_mark, mark_of
+from gateway.mapping.marked import Mark, MDict, MStr, key_mark, mark_of
 from gateway.mapping.nodes import Call, Condition, Each, Env, Items, Node, Obj, Special, Value
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.x12.schema.catalog import Catalog
@@ -178,13 +178,17 @@ class Compiler:
                 node.fields[name] = compiled
         return node
 
-    def field(self, spec: Any, model: type[BaseModel] | None, is_list: bool, key: str, mark: Mark | None) -> Node | None:
+    def field(
+        self, spec: Any, model: type[BaseModel] | None, is_list: bool, key: str, mark: Mark | None
+    ) -> Node | None:
         """Any field spec: path text, list, value spec, ``each``, extractor, or nested object."""
         mark = mark_of(spec, mark)
         if isinstance(spec, str):
             return self.value(MDict({"from": spec}), key, mark)
         if isinstance(spec, list):
-            return Items(items=[n for i, s in enumerate(spec) if (n := self.field(s, model, False, f"{key}[{i}]", mark))])
+            return Items(
+                items=[n for i, s in enumerate(spec) if (n := self.field(s, model, False, f"{key}[{i}]", mark))]
+            )
         if not isinstance(spec, MDict):
             self.problems.add("MAP-002", f"expected a path, a list or a mapping, not {spec!r}", mark, key)
             return None
@@ -201,9 +205,7 @@ class Compiler:
         if VALUE_KEYS.intersection(spec) or "fn" in spec:
             return self.value(spec, key, mark)
         if model is None and not is_list:
-            self.problems.add(
-                "MAP-003", "a plain value needs `from` or `const` (or is written as a path)", mark, key
-            )
+            self.problems.add("MAP-003", "a plain value needs `from` or `const` (or is written as a path)", mark, key)
             return None
         return self.obj(spec, model, key)
 
@@ -250,7 +252,11 @@ class Compiler:
             self.problems.add("MAP-006", "a value spec needs `from`, `first_of` or `const`", mark, key)
             return None
         names = _as_list(spec.get("fn"))
-        params = {k: v for k, v in spec.items() if k not in ("from", "first_of", "const", "fn", "default", "when", "description")}
+        params = {
+            k: v
+            for k, v in spec.items()
+            if k not in ("from", "first_of", "const", "fn", "default", "when", "description")
+        }
         if params and len(names) != 1:
             for name in params:
                 self.problems.add(
@@ -290,7 +296,7 @@ class Compiler:
             self.problems.add("MAP-009", f"no function named {name!r}{hint}", mark_of(item, mark), key)
             return None
         try:
-            parsed = spec.params.model_validate({k: v for k, v in params.items()})
+            parsed = spec.params.model_validate(dict(params))
         except ValueError as exc:
             first = str(exc).splitlines()
             detail = "; ".join(line.strip() for line in first[1:3]) if len(first) > 1 else str(exc)
@@ -313,7 +319,9 @@ class Compiler:
         getter = self.adapter.getter(str(spec["path"]), mark_of(spec["path"], mark), self.problems, key)
         tests = set(spec) - {"path"}
         if len(tests) != 1 or not tests <= {"equals", "not_equals", "in", "not_in", "exists"}:
-            self.problems.add("MAP-012", "`when` takes exactly one of equals, not_equals, in, not_in, exists", mark, key)
+            self.problems.add(
+                "MAP-012", "`when` takes exactly one of equals, not_equals, in, not_in, exists", mark, key
+            )
             return None
         if getter is None:
             return None
@@ -439,7 +447,9 @@ def _source(spec: Any, mark: Mark | None, problems: Problems) -> SourceSpec | No
             problems.add("MAP-028", f"bad CSV dialect: {exc}".replace("\n", " "), key_mark(spec, "dialect"), "source")
             return None
         group = spec.get("group_by") or []
-        return SourceSpec("csv", dialect=dialect, group_by=[str(g) for g in (group if isinstance(group, list) else [group])])
+        return SourceSpec(
+            "csv", dialect=dialect, group_by=[str(g) for g in (group if isinstance(group, list) else [group])]
+        )
     namespaces = {str(k): str(v) for k, v in dict(spec.get("namespaces") or {}).items()}
     return SourceSpec("xml", namespaces=namespaces, documents=str(spec.get("documents", "/*")))
 
@@ -475,4 +485,4 @@ def code_table(name: str, body: Any, problems: Problems, mark: Mark | None, key:
     return CodeTable(name, {str(k): v for k, v in body.items()})
 
 
-__all__ = ["CompiledMap", "SourceSpec", "compile_map", "merge", "expand_dotted", "code_table", "MStr"]
+__all__ = ["CompiledMap", "MStr", "SourceSpec", "code_table", "compile_map", "expand_dotted", "merge"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.mapping.compiler import CompiledMap, code_table, compile_map, expand_dotted, merge
 from gateway.mapping.functions import CodeTable, FunctionRegistry
-from gateway.mapping.marked import MDict, MarkedYamlError, key_mark, load_marked
+from gateway.mapping.marked import MarkedYamlError, MDict, key_mark, load_marked
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.x12.schema.catalog import Catalog
 
@@ -35,9 +35,9 @@ class MapLibrary:
     def base_for(self, set_id: str, version: str) -> CompiledMap | None:
         """The shipped base map for an X12 set and version (one that extends nothing)."""
         for m in self.maps.values():
-            if m.extends is None and m.source.format == "x12" and m.source.set_id == set_id:
-                if m.source.version == version:
-                    return m
+            source = m.source
+            if m.extends is None and source.format == "x12" and (source.set_id, source.version) == (set_id, version):
+                return m
         return None
 
     def of_format(self, fmt: str, *, base_only: bool = False) -> list[CompiledMap]:

@@ -39,7 +39,7 @@ class MapLoadError(ConfigError):
             problems, key=lambda p: (p.mark.source, p.mark.line, p.mark.column) if p.mark else ("", 0, 0)
         )
         first = self.problems[0] if self.problems else None
-        location = None
+        location = Location()
         if first is not None and first.mark is not None:
             location = Location(file=first.mark.source, line=first.mark.line, column=first.mark.column, path=first.path)
         lines = "\n".join(f"  {p}" for p in self.problems)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.x12.schema.compiled import LoopNode, SegmentNode, SetDefinition
 from gateway.x12.segment import Segment
@@ -270,7 +270,7 @@ def segment_for(found: Found, ref: ElementRef, sep: str) -> Segment | None:
 GetterFn = Callable[[X12Scope, Any], "str | None"]
 
 
-def make_getter(steps: tuple[Step, ...], ref: ElementRef) -> GetterFn:
+def make_getter(steps: tuple[Step, ...], ref: ElementRef) -> GetterFn:  # noqa: C901 - specialised closures on purpose
     """A function ``(scope, env) -> value or None`` for a parsed path; sets ``env.where`` to
     ``(segment, ref)`` for error locations. The shapes maps use most are specialised: they run
     once per field per loop iteration, millions of times on a large file."""

@@ -1,10 +1,49 @@
-"""Outbound: canonical documents written as X12 through declarative outbound maps (pure).
+"""Outbound maps: a canonical document written as X12, declared in YAML and checked when it loads (pure).
 
-The public API is :mod:`gateway.mapping.outbound`; the format is described in
-``docs/outbound-maps.md``. The modules: :mod:`.functions` (formatting
-functions), :mod:`.paths` (canonical field paths, checked against the
-models), :mod:`.nodes` (compiled maps and their evaluation), :mod:`.compiler`
-(YAML to nodes, placed in the set definition), :mod:`.library` (every
-outbound map of a deployment) and :mod:`.render` (document + partner profile
-→ a validated interchange). Reading the files is :mod:`gateway.outbound_loader`'s job.
+The public API of the outbound direction; the implementation lives in its
+small modules (paths, nodes, compiler, library, render, functions); reading
+the files is :mod:`gateway.outbound_loader`'s job. ``docs/outbound-maps.md`` describes the format; in short::
+
+    map: x12-850-004010-out
+    document: purchase_order
+    target: {format: x12, set: "850", version: "004010"}
+    segments:                                  # in the set's order; checked against the definition
+      - BEG: [{first_of: [purpose_code, {from: purpose, fn: table, table: purpose_out}]},
+              {from: order_type, default: SA}, po_number, release_number,
+              {from: order_date, fn: format_date}]
+      - CUR: [{const: BY}, currency]           # a bare string is a field path; a literal is {const: X}
+      - each: references                       # one REF per list item
+        segments: [{REF: [qualifier, value, description]}]
+      - each: lines                            # first segment PO1 triggers a loop: one PO1 loop per line
+        segments:
+          - PO1: [line_number, {from: quantity.value, fn: format_decimal}, quantity.uom,
+                  {from: unit_price.amount, fn: format_decimal}, null,
+                  {item_ids: item, qualifiers: {vendor_part: VN, buyer_item: IN, gtin: UP}}]
+          - REF: {when: {path: "references[qualifier=LT]", exists: false}, elements: [{const: LT}, lot]}
+      - CTT: [{from: lines, fn: count}]
+
+Usage::
+
+    library = OutboundLibrary.build(map_texts, table_texts, catalog, outbound_functions())
+    cmap = library.for_partner(profile, "850")
+    data = render_850(po, profile, cmap, control_numbers=sequence, when=now)
 """
+
+from __future__ import annotations
+
+from gateway.outbound.compiler import compile_outbound
+from gateway.outbound.functions import format_decimal, outbound_functions
+from gateway.outbound.library import OutboundLibrary
+from gateway.outbound.nodes import OutboundMap
+from gateway.outbound.render import RenderError, render, render_850
+
+__all__ = [
+    "OutboundLibrary",
+    "OutboundMap",
+    "RenderError",
+    "compile_outbound",
+    "format_decimal",
+    "outbound_functions",
+    "render",
+    "render_850",
+]

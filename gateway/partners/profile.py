@@ -83,7 +83,9 @@ class DocumentSettings(_Strict):
 
     map: str = Field(description="A map name from maps/ (or the partner's own maps).")
     direction: Literal["inbound", "outbound"] = "inbound"
-    overlay: str | None = Field(default=None, description="An implementation-guide overlay file, relative to partners/.")
+    overlay: str | None = Field(
+        default=None, description="An implementation-guide overlay file, relative to partners/."
+    )
     ack: AckPolicy | None = Field(default=None, description="Overrides the partner's ack policy for this set.")
     files: str | None = Field(default=None, description="A file-name glob choosing this map for CSV/XML files.")
 
@@ -146,7 +148,9 @@ class Profile(_Strict):
         allowed = {"850", "855", "856", "810", "purchase_order", "po_acknowledgment", "ship_notice", "invoice"}
         bad = sorted(set(value) - allowed)
         if bad:
-            raise ValueError(f"document keys are X12 set ids or canonical types ({', '.join(sorted(allowed))}); not {bad}")
+            raise ValueError(
+                f"document keys are X12 set ids or canonical types ({', '.join(sorted(allowed))}); not {bad}"
+            )
         return value
 
     def identities(self) -> list[tuple[X12Identity, bool]]:

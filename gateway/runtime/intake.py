@@ -4,15 +4,20 @@ The order is the guarantee (STYLE.md convention 7): the bytes are in the
 archive (fsynced) and the ledger row is committed before the file leaves
 the inbox. A file is first claimed by renaming it to a hidden name in the
 same folder (``.taking.<worker>.<name>``), so two ``gateway run``
-processes watching one inbox never both take it; a claim left behind by a
-crash is renamed back at start-up once older than the lease time, and the
-ledger's intake check makes the retake record nothing twice.
+processes watching one inbox never both take it. The taker holds an
+exclusive ``flock`` on the file from before the rename until it has let
+it go, so a claim nobody holds a lock on was left by a dead taker (the
+kernel drops the locks of a killed process): such claims are renamed back
+(at start-up and periodically), and the ledger's intake check makes the
+retake record nothing twice. A live taker's claim is never renamed back,
+however long the store keeps it waiting. The inbox must be on a
+filesystem where ``flock`` works (local disks; NFSv4).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
-import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -41,7 +46,9 @@ class Taken:
     reason: str | None = None
 
 
-def identify(data: bytes, folder_partner: str | None, partners: PartnerDirectory) -> tuple[str, str | None, str | None]:
+def identify(  # noqa: C901 - one decision table, read top to bottom
+    data: bytes, folder_partner: str | None, partners: PartnerDirectory
+) -> tuple[str, str | None, str | None]:
     """``(format, partner id, quarantine reason)`` from the bytes and the inbox folder."""
     if not data.strip(b" \t\r\n\x00\x1a"):
         return "unknown", folder_partner, "empty file (zero bytes or only whitespace)"
@@ -131,23 +138,25 @@ class Intake:
         self.after = after
         self.worker = worker
 
-    def recover_claims(self, older_than: float) -> int:
-        """Rename claims left by crashed takers back to their names (start-up)."""
+    def recover_claims(self) -> int:
+        """Rename claims left by dead takers back to their names (start-up, and now and then while running)."""
         count = 0
-        now = time.time()
         for claim in list(self.inbox.glob(f"{CLAIM_PREFIX}*")) + list(self.inbox.glob(f"*/{CLAIM_PREFIX}*")):
             try:
-                age = now - claim.stat().st_mtime
+                fd = os.open(claim, os.O_RDONLY)
             except FileNotFoundError:
-                continue
-            mine = claim.name.startswith(f"{CLAIM_PREFIX}{self._tag()}.")
-            if mine or age >= older_than:
+                continue  # let go by its taker meanwhile
+            try:
+                if not _try_lock(fd):
+                    continue  # a live taker holds it
                 original = claim.name[len(CLAIM_PREFIX) :].split(".", 1)[1]
                 try:
                     os.rename(claim, unique_target(claim.parent, original))
                     count += 1
                 except FileNotFoundError:
                     continue
+            finally:
+                os.close(fd)
         return count
 
     def _tag(self) -> str:
@@ -157,9 +166,25 @@ class Intake:
         """Claim, archive, record and move one ready file."""
         claim = cand.path.with_name(f"{CLAIM_PREFIX}{self._tag()}.{cand.path.name}")
         try:
-            os.rename(cand.path, claim)
+            fd = os.open(cand.path, os.O_RDONLY)
         except FileNotFoundError:
             return Taken(None, cand.path, "skipped", "gone (taken by another worker)")
+        try:
+            # Locked before the rename and until the file is let go: recover_claims leaves it alone.
+            if not _try_lock(fd):
+                return Taken(None, cand.path, "skipped", "being taken by another worker")
+            try:
+                os.rename(cand.path, claim)
+            except FileNotFoundError:
+                return Taken(None, cand.path, "skipped", "gone (taken by another worker)")
+            if os.fstat(fd).st_ino != claim.stat().st_ino:  # replaced between our open and rename: not ours
+                os.rename(claim, unique_target(cand.path.parent, cand.path.name))
+                return Taken(None, cand.path, "skipped", "replaced while being taken")
+            return self._take_claimed(cand, claim, today)
+        finally:
+            os.close(fd)
+
+    def _take_claimed(self, cand: Candidate, claim: Path, today: date) -> Taken:
         data = claim.read_bytes()
         sha = self.archive.put(data)
         fmt, partner, reason = identify(data, cand.partner, self.partners)
@@ -200,3 +225,12 @@ class Intake:
             os.rename(claim, unique_target(folder, name))
             fsync_dir(folder)
         fsync_dir(claim.parent)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive ``flock`` on ``fd`` without waiting; False when another process holds one."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

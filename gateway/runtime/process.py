@@ -14,6 +14,7 @@ per-partner sequences, so they never repeat across restarts or workers.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.errors import GatewayError
-from gateway.partners.profile import AckPolicy, DuplicatePolicy, Profile, TA1Policy as ProfileTA1
+from gateway.errors import GatewayError, location_dict
+from gateway.partners.profile import AckPolicy, DuplicatePolicy, Profile
+from gateway.partners.profile import TA1Policy as ProfileTA1
 from gateway.runtime.fsutil import write_atomic
 from gateway.store import Archive
 from gateway.store.rows import FileRow
@@ -33,7 +35,11 @@ from gateway.translate import FileInput, Translation, Translator
 from gateway.x12.ack.build import TA1Policy, ack_kind, build_acks
 from gateway.x12.validate.report import InterchangeReport, Outcome
 
-_TA1 = {ProfileTA1.NEVER: TA1Policy.NEVER, ProfileTA1.ON_REQUEST: TA1Policy.ON_ERROR, ProfileTA1.ALWAYS: TA1Policy.ALWAYS}
+_TA1 = {
+    ProfileTA1.NEVER: TA1Policy.NEVER,
+    ProfileTA1.ON_REQUEST: TA1Policy.ON_ERROR,
+    ProfileTA1.ALWAYS: TA1Policy.ALWAYS,
+}
 
 
 @dataclass(slots=True)
@@ -46,7 +52,8 @@ class FileOutcome:
     sets: int = 0
     documents: int = 0
     failed: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # duplicate or held sets/documents
+    held: int = 0
     acks: list[str] = field(default_factory=list)
 
 
@@ -70,7 +77,7 @@ def _errors_json(errors: list[GatewayError]) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"code": e.code, "message": e.message}
         if e.location is not None:
             item["where"] = e.location.describe()
-            item["location"] = {k: getattr(e.location, k) for k in e.location.__slots__ if getattr(e.location, k) is not None}  # type: ignore[attr-defined]
+            item["location"] = location_dict(e.location)
         out.append(item)
     return out
 
@@ -88,6 +95,7 @@ class Processor:
         worker: str,
         clock: Callable[[], datetime],
         isa13_window_days: int = 30,
+        lease_seconds: float | None = None,
     ) -> None:
         self.store = store
         self.archive = archive
@@ -97,11 +105,18 @@ class Processor:
         self.worker = worker
         self.clock = clock
         self.isa13_window_days = isa13_window_days
+        self.lease_seconds = lease_seconds
+        self._renewed = 0.0
 
     # --- the file ---------------------------------------------------------------------------
 
     def process(self, row: FileRow) -> FileOutcome:
-        """Process one leased file to a final status (never raises for a bad document)."""
+        """Process one leased file to a final status (never raises for a bad document).
+
+        Raises :class:`~gateway.store.errors.LeaseError` when the lease was lost
+        (taken over after it expired): the new owner redoes the file.
+        """
+        self._renewed = time.monotonic()
         if row.attempts > 1:
             self.store.reset_file_children(row.id, self.worker, "rerun after an interrupted attempt")
         profile = self.partners.get(row.partner_id) if row.partner_id else None
@@ -113,11 +128,18 @@ class Processor:
             self.store.set_file_status(row.id, status, reason, self.worker)
             return FileOutcome(row.id, status, reason, duplicates=1)
         data = self.archive.read(row.sha256)
-        seed = uuid.UUID(row.correlation_id) if _is_uuid(row.correlation_id) else uuid.uuid5(uuid.NAMESPACE_URL, row.sha256)
-        info = FileInput(name=row.name, file_id=row.sha256, partner_id=row.partner_id, received_on=row.received_at.date())
+        seed = (
+            uuid.UUID(row.correlation_id)
+            if _is_uuid(row.correlation_id)
+            else uuid.uuid5(uuid.NAMESPACE_URL, row.sha256)
+        )
+        info = FileInput(
+            name=row.name, file_id=row.sha256, partner_id=row.partner_id, received_on=row.received_at.date()
+        )
         outcome = FileOutcome(row.id, "processed")
         pending: list[Translation] = []
         for item in self.translator.translate(data, info):
+            self._keep_lease(row)
             if isinstance(item, InterchangeReport):
                 self._interchange(row, item, pending, outcome, seed)
                 pending = []
@@ -130,6 +152,13 @@ class Processor:
         self._finish(row, outcome)
         return outcome
 
+    def _keep_lease(self, row: FileRow) -> None:
+        """Renew the lease every third of its length, so a long file is not taken over from a live worker."""
+        if self.lease_seconds is None or time.monotonic() - self._renewed < self.lease_seconds / 3:
+            return
+        self.store.renew_lease(row.id, self.worker, self.lease_seconds)
+        self._renewed = time.monotonic()
+
     def _finish(self, row: FileRow, outcome: FileOutcome) -> None:
         ok = outcome.documents + outcome.duplicates
         if outcome.sets == 0:
@@ -140,6 +169,11 @@ class Processor:
         elif outcome.failed:
             outcome.status = "failed"
             outcome.reason = outcome.reason or f"all {outcome.sets} sets/documents failed"
+        elif not outcome.documents:
+            # Nothing new in it (a resend with a new ISA13 or new bytes): say so rather than "processed".
+            outcome.status = "held" if outcome.held else "duplicate"
+            held = f", {outcome.held} held for review" if outcome.held else ""
+            outcome.reason = f"all {outcome.sets} sets/documents are duplicates{held}"
         self.store.set_file_status(
             row.id,
             outcome.status,
@@ -171,13 +205,21 @@ class Processor:
         )
         window = (profile.duplicates.isa13_window_days if profile else self.isa13_window_days) * 86400
         first = self.store.claim_key(
-            "isa13", row.partner_id, f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}", "interchange", ic_row.id,
+            "isa13",
+            row.partner_id,
+            f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}",
+            "interchange",
+            ic_row.id,
             window_seconds=window or None,
         )
         duplicate = first is not None and (profile is None or profile.duplicates.policy is not DuplicatePolicy.ALLOW)
         if duplicate:
+            assert first is not None
             self.store.set_status(
-                "interchange", ic_row.id, "duplicate", f"ISA13 {h.control_number} already received (interchange {first.first_entity_id})"
+                "interchange",
+                ic_row.id,
+                "duplicate",
+                f"ISA13 {h.control_number} already received (interchange {first.first_entity_id})",
             )
         groups: dict[str, int] = {}
         for g in ic.groups:
@@ -206,7 +248,13 @@ class Processor:
         outcome.sets += 1
         assert item.set_id is not None and item.set_control is not None
         if duplicate:
-            self.store.add_set(group_id, set_id=item.set_id, control_number=item.set_control, status="duplicate", reason="duplicate interchange")
+            self.store.add_set(
+                group_id,
+                set_id=item.set_id,
+                control_number=item.set_control,
+                status="duplicate",
+                reason="duplicate interchange",
+            )
             outcome.duplicates += 1
             return
         if not item.ok:
@@ -246,7 +294,9 @@ class Processor:
             correlation_id=str(uuid.uuid5(seed, f"doc-{item.index}")),
         )
 
-    def _document(self, row: FileRow, item: Translation, outcome: FileOutcome, seed: uuid.UUID, set_id: int | None) -> None:
+    def _document(
+        self, row: FileRow, item: Translation, outcome: FileOutcome, seed: uuid.UUID, set_id: int | None
+    ) -> None:
         doc = item.document
         assert doc is not None
         correlation = str(uuid.uuid5(seed, f"doc-{item.index}"))
@@ -264,15 +314,23 @@ class Processor:
         )
         profile = self.partners.get(item.partner) if item.partner else None
         policy = profile.duplicates.policy if profile else DuplicatePolicy.REJECT
+        path = (
+            self.outbox / "canonical" / f"{item.partner or '_unknown'}/{item.document_type}-{row.id}-{item.index}.json"
+        )
         if key is not None:
             first = self.store.claim_key("business", item.partner, key, "document", drow.id)
             if first is not None and policy is not DuplicatePolicy.ALLOW:
                 status = "duplicate" if policy is DuplicatePolicy.REJECT else "held"
-                self.store.set_status("document", drow.id, status, f"{key} already received (document {first.first_entity_id})")
+                self.store.set_status(
+                    "document", drow.id, status, f"{key} already received (document {first.first_entity_id})"
+                )
                 outcome.duplicates += 1
+                outcome.held += status == "held"
+                # The reset of a rerun let another file claim the key first: what an interrupted attempt
+                # wrote for this document is now a duplicate, not to be passed on.
+                path.unlink(missing_ok=True)
                 return
-        name = f"{item.partner or '_unknown'}/{item.document_type}-{row.id}-{item.index}.json"
-        write_atomic(self.outbox / "canonical" / name, text.encode("utf-8"))
+        write_atomic(path, text.encode("utf-8"))
         outcome.documents += 1
 
     # --- acknowledgments --------------------------------------------------------------------
@@ -281,7 +339,9 @@ class Processor:
         if profile is None or profile.x12 is None:
             return  # no partner: nobody to send to (recorded in the ledger, visible in status)
         settings = profile.x12
-        has_errors = bool([f for f in ic.findings if f.is_error]) or any(g.outcome is not Outcome.ACCEPTED for g in ic.groups)
+        has_errors = bool([f for f in ic.findings if f.is_error]) or any(
+            g.outcome is not Outcome.ACCEPTED for g in ic.groups
+        )
         functional = settings.ack is AckPolicy.ALWAYS or (settings.ack is AckPolicy.ON_ERROR and has_errors)
         ta1 = _TA1[settings.ta1]
         kind = ack_kind(ic.groups[0].header.version) if ic.groups else "TA1"
@@ -296,16 +356,17 @@ class Processor:
             def next_control(what: str) -> int:
                 return self.store.next_value(profile.id, what)
 
-            data = build_acks(ic, next_control, self.clock(), functional=functional, ta1=ta1)
-            if data is None:
+            built = build_acks(ic, next_control, self.clock(), functional=functional, ta1=ta1)
+            if built is None:
                 return
+            data = built
             control = data[90:99].decode("latin-1")
             sha = self.archive.put(data)
             self.store.add_outbound(
                 profile.id, kind if functional else "TA1", sha, control_number=control, file_id=row.id, reason=marker
             )
         write_atomic(self.outbox / profile.id / f"{kind if functional else 'TA1'}-{control}.x12", data)
-        outcome.acks.append(f"{kind if functional else 'TA1'} {control}")
+        outcome.acks.append(f"{profile.id} {kind if functional else 'TA1'} {control}")
 
 
 def _is_uuid(value: str | None) -> bool:
@@ -335,4 +396,4 @@ def _group_status(outcome: Outcome) -> str:
     }.get(outcome, "rejected")
 
 
-__all__ = ["Processor", "FileOutcome", "business_key"]
+__all__ = ["FileOutcome", "Processor", "business_key"]

@@ -6,7 +6,9 @@ Several processes may run against one PostgreSQL store: claims use row
 leases (``FOR UPDATE SKIP LOCKED``), so no file is processed twice, and a
 dead worker's files are taken over when its lease expires. SIGTERM/SIGINT
 stop the loop after the file in hand; claimed files not yet started are
-released for others.
+released for others. Each file's lease is renewed when its processing
+starts and while it runs, so files waiting in a claimed batch, or one
+long file, are not taken over from a live worker.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gateway.runtime.intake import Intake
 from gateway.runtime.process import FileOutcome, Processor
 from gateway.settings import Deployment
 from gateway.store import Archive
+from gateway.store.errors import LeaseError
 from gateway.store.store import Store
 from gateway.workspace import Workspace
 
@@ -105,6 +108,7 @@ class Service:
             worker=self.worker,
             clock=clock,
             isa13_window_days=cfg.duplicates.isa13_window_days,
+            lease_seconds=cfg.processing.lease_seconds,
         )
         self.stopping = threading.Event()
         self.summary = RunSummary()
@@ -156,7 +160,12 @@ class Service:
                     self.store.release(rest.id, self.worker, "worker stopping")
                 break
             try:
+                # The batch shared one lease: renew it now, so the files waiting their turn were not taken over.
+                self.store.renew_lease(row.id, self.worker, cfg.lease_seconds)
                 outcome = self.processor.process(row)
+            except LeaseError as exc:
+                log.warning("file %s: lease lost, another worker has it: %s", row.id, exc)
+                continue
             except GatewayError as exc:
                 # The store or archive failed under us: give the file back for a retry.
                 log.error("file %s: %s %s; released for retry", row.id, exc.code, exc)
@@ -188,7 +197,7 @@ class Service:
     def run_once(self) -> RunSummary:
         """Process everything pending now (files in the inbox and recorded ones), then return."""
         self.inbox.root.mkdir(parents=True, exist_ok=True)
-        self.intake.recover_claims(self.deployment.settings.processing.lease_seconds)
+        self.intake.recover_claims()
         self.inbox.scan()
         deadline_idle = 0
         while not self.stopping.is_set():
@@ -207,11 +216,17 @@ class Service:
     def run_forever(self) -> RunSummary:
         """Watch the inbox and process until stopped."""
         self.inbox.root.mkdir(parents=True, exist_ok=True)
-        self.intake.recover_claims(self.deployment.settings.processing.lease_seconds)
+        self.intake.recover_claims()
         self.inbox.start()
+        log.info("worker %s watching %s (store %s)", self.worker, self.inbox.root, self.store.url)
         poll = self.deployment.settings.processing.poll_seconds
+        recovered_at = time.monotonic()
         try:
             while not self.stopping.is_set():
+                if time.monotonic() - recovered_at >= self.deployment.settings.intake.rescan_seconds:
+                    # Claims left by a taker that died while this one runs (another process on this inbox).
+                    self.intake.recover_claims()
+                    recovered_at = time.monotonic()
                 try:
                     taken = self.take_ready()
                     done = self.process_claimed()

@@ -36,8 +36,8 @@ from gateway.cli.render_cli import render as render_command
 from gateway.errors import ConfigError
 from gateway.mapping.library import MapLibrary
 from gateway.mapping.marked import load_marked
-from gateway.mapping.outbound import OutboundLibrary, RenderError, format_decimal, outbound_functions, render_850
 from gateway.mapping.problems import MapLoadError, Problems
+from gateway.outbound import OutboundLibrary, RenderError, format_decimal, outbound_functions, render_850
 from gateway.outbound_loader import load_outbound
 from gateway.partners.profile import PartnerDirectory, Profile
 from gateway.translate import FileInput, Translation, Translator
