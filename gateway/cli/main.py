@@ -141,10 +141,6 @@ def ack(file: Path, ta1: str, start_control: int, lenient_isa: bool) -> None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
-    main()
-
-
 main.add_command(translate)
 main.add_command(partners)
 main.add_command(run)
@@ -152,3 +148,7 @@ main.add_command(status)
 main.add_command(messages)
 main.add_command(db)
 main.add_command(render)
+
+
+if __name__ == "__main__":
+    main()

@@ -25,7 +25,7 @@ from pathlib import Path
 from gateway.channels.inbox import Candidate
 from gateway.formats.xml import XmlDocumentError, parse_xml
 from gateway.partners.profile import PartnerDirectory
-from gateway.runtime.fsutil import fsync_dir, unique_target
+from gateway.runtime.fsutil import unique_target
 from gateway.store import Archive
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
@@ -180,7 +180,13 @@ class Intake:
             if os.fstat(fd).st_ino != claim.stat().st_ino:  # replaced between our open and rename: not ours
                 os.rename(claim, unique_target(cand.path.parent, cand.path.name))
                 return Taken(None, cand.path, "skipped", "replaced while being taken")
-            return self._take_claimed(cand, claim, today)
+            try:
+                return self._take_claimed(cand, claim, today)
+            except Exception:
+                # Not taken (the store or the archive failed): put it back where the retry will look for it.
+                if claim.exists():
+                    os.rename(claim, unique_target(cand.path.parent, cand.path.name))
+                raise
         finally:
             os.close(fd)
 
@@ -211,20 +217,20 @@ class Intake:
         return Taken(row, cand.path, "quarantined" if reason else "received", reason)
 
     def _let_go(self, claim: Path, cand: Candidate, row: FileRow, today: date, *, quarantined: bool) -> None:
+        """Move the taken file out of the inbox. No fsync here: the bytes are already durable in the
+        archive and the ledger; if a crash loses the move, the file reappears in the inbox and
+        ``find_intake`` recognises it, so it is let go again and not recorded twice."""
         name = f"{row.id}-{cand.path.name}"
         if quarantined:
             folder = self.quarantine / today.isoformat()
             target = unique_target(folder, name)
             (folder / f"{target.name}.reason.txt").write_text(f"file {row.id}: {row.reason}\n", "utf-8")
             os.rename(claim, target)
-            fsync_dir(folder)
         elif self.after == "delete":
             claim.unlink()
         else:
             folder = self.processed / today.isoformat()
             os.rename(claim, unique_target(folder, name))
-            fsync_dir(folder)
-        fsync_dir(claim.parent)
 
 
 def _try_lock(fd: int) -> bool:

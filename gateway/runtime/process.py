@@ -29,6 +29,7 @@ from gateway.partners.profile import AckPolicy, DuplicatePolicy, Profile
 from gateway.partners.profile import TA1Policy as ProfileTA1
 from gateway.runtime.fsutil import write_atomic
 from gateway.store import Archive
+from gateway.store.results import DocPlan, FilePlan, GroupPlan, InterchangePlan, SetPlan
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
@@ -137,19 +138,25 @@ class Processor:
             name=row.name, file_id=row.sha256, partner_id=row.partner_id, received_on=row.received_at.date()
         )
         outcome = FileOutcome(row.id, "processed")
+        plan = FilePlan()
+        written: list[tuple[DocPlan, Path]] = []
         pending: list[Translation] = []
         for item in self.translator.translate(data, info):
             self._keep_lease(row)
             if isinstance(item, InterchangeReport):
-                self._interchange(row, item, pending, outcome, seed)
+                if plan.interchanges:  # one interchange per transaction; the last goes with the final status
+                    self._record(row, plan, written, outcome)
+                    plan, written = FilePlan(documents=plan.documents), []
+                plan.interchanges.append(self._interchange(row, item, pending, outcome, seed, written))
                 pending = []
             elif item.set_id is not None and item.validation is not None:
                 pending.append(item)
             else:
-                self._loose(row, item, outcome, seed)
+                plan.documents.append(self._loose(row, item, outcome, seed, written))
         for item in pending:  # sets of an interchange without a trailer still count
-            self._loose(row, item, outcome, seed)
-        self._finish(row, outcome)
+            plan.documents.append(self._loose(row, item, outcome, seed, written))
+        self._final(plan, outcome)
+        self._record(row, plan, written, outcome)
         return outcome
 
     def _keep_lease(self, row: FileRow) -> None:
@@ -159,7 +166,7 @@ class Processor:
         self.store.renew_lease(row.id, self.worker, self.lease_seconds)
         self._renewed = time.monotonic()
 
-    def _finish(self, row: FileRow, outcome: FileOutcome) -> None:
+    def _final(self, plan: FilePlan, outcome: FileOutcome) -> None:
         ok = outcome.documents + outcome.duplicates
         if outcome.sets == 0:
             outcome.status, outcome.reason = "failed", outcome.reason or "no transaction sets or documents in the file"
@@ -174,25 +181,38 @@ class Processor:
             outcome.status = "held" if outcome.held else "duplicate"
             held = f", {outcome.held} held for review" if outcome.held else ""
             outcome.reason = f"all {outcome.sets} sets/documents are duplicates{held}"
-        self.store.set_file_status(
-            row.id,
-            outcome.status,
-            outcome.reason,
-            self.worker,
-            details={"documents": outcome.documents, "failed": outcome.failed, "duplicates": outcome.duplicates},
-        )
+        plan.final_status = outcome.status
+        plan.reason = outcome.reason
+        plan.details = {"documents": outcome.documents, "failed": outcome.failed, "duplicates": outcome.duplicates}
+
+    def _record(self, row: FileRow, plan: FilePlan, written: list[tuple[DocPlan, Path]], outcome: FileOutcome) -> None:
+        """Commit a batch; outputs of documents the commit found to be duplicates (a race) are taken back."""
+        self.store.record_results(row.id, self.worker, plan)
+        for doc, path in written:
+            if doc.duplicate_of is not None:
+                path.unlink(missing_ok=True)
+                outcome.documents -= 1
+                outcome.duplicates += 1
 
     # --- X12 --------------------------------------------------------------------------------
 
     def _interchange(
-        self, row: FileRow, ic: InterchangeReport, sets: list[Translation], outcome: FileOutcome, seed: uuid.UUID
-    ) -> None:
+        self,
+        row: FileRow,
+        ic: InterchangeReport,
+        sets: list[Translation],
+        outcome: FileOutcome,
+        seed: uuid.UUID,
+        written: list[tuple[DocPlan, Path]],
+    ) -> InterchangePlan:
         h = ic.header
         profile = self.partners.get(row.partner_id) if row.partner_id else None
         envelope_errors = [f for f in ic.findings if f.is_error]
-        status = "rejected" if envelope_errors else _status(ic)
-        ic_row = self.store.add_interchange(
-            row.id,
+        allow = profile is not None and profile.duplicates.policy is DuplicatePolicy.ALLOW
+        window = (profile.duplicates.isa13_window_days if profile else self.isa13_window_days) * 86400
+        key = f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}"
+        duplicate = not allow and bool(self.store.existing_keys("isa13", None, [key], window or None))
+        plan = InterchangePlan(
             sender_qualifier=h.sender_qualifier,
             sender_id=h.sender_id,
             receiver_qualifier=h.receiver_qualifier,
@@ -200,138 +220,134 @@ class Processor:
             control_number=h.control_number,
             version=h.version,
             test=h.is_test,
-            status=status,
+            status="rejected" if envelope_errors else _status(ic),
             reason="; ".join(f"{f.code} {f.message}" for f in envelope_errors[:5]) or None,
+            isa13_key=key,
+            isa13_window=window or None,
+            on_duplicate=None if allow else "duplicate",
         )
-        window = (profile.duplicates.isa13_window_days if profile else self.isa13_window_days) * 86400
-        first = self.store.claim_key(
-            "isa13",
-            row.partner_id,
-            f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}",
-            "interchange",
-            ic_row.id,
-            window_seconds=window or None,
-        )
-        duplicate = first is not None and (profile is None or profile.duplicates.policy is not DuplicatePolicy.ALLOW)
-        if duplicate:
-            assert first is not None
-            self.store.set_status(
-                "interchange",
-                ic_row.id,
-                "duplicate",
-                f"ISA13 {h.control_number} already received (interchange {first.first_entity_id})",
-            )
-        groups: dict[str, int] = {}
+        groups: dict[str, GroupPlan] = {}
         for g in ic.groups:
-            grow = self.store.add_group(
-                ic_row.id,
+            gp = GroupPlan(
                 functional_id=g.header.functional_id,
                 control_number=g.header.control_number,
                 version=g.header.version,
+                status=_group_status(g.outcome),
                 sender_code=g.header.sender_id,
                 receiver_code=g.header.receiver_id,
-                status=_group_status(g.outcome),
             )
-            groups[g.header.control_number] = grow.id
+            plan.groups.append(gp)
+            groups[g.header.control_number] = gp
+        business = [k for t in sets if t.ok and t.document is not None and (k := business_key(t.document))]
+        taken = self.store.existing_keys("business", row.partner_id, business) if business and not duplicate else set()
         for item in sets:
-            group_id = groups.get(item.group_control or "")
-            if group_id is None:
-                self._loose(row, item, outcome, seed)
-                continue
-            self._set(row, group_id, item, outcome, seed, duplicate)
+            owner = groups.get(item.group_control or "")
+            if owner is None:
+                continue  # an orphan set outside any group: the validator rejected it with the envelope
+            owner.sets.append(self._set(row, item, outcome, seed, duplicate, taken, written))
         if not duplicate:
             self._acks(row, ic, profile, outcome)
+        return plan
 
     def _set(
-        self, row: FileRow, group_id: int, item: Translation, outcome: FileOutcome, seed: uuid.UUID, duplicate: bool
-    ) -> None:
+        self,
+        row: FileRow,
+        item: Translation,
+        outcome: FileOutcome,
+        seed: uuid.UUID,
+        duplicate: bool,
+        taken: set[str],
+        written: list[tuple[DocPlan, Path]],
+    ) -> SetPlan:
         outcome.sets += 1
         assert item.set_id is not None and item.set_control is not None
         if duplicate:
-            self.store.add_set(
-                group_id,
-                set_id=item.set_id,
-                control_number=item.set_control,
-                status="duplicate",
-                reason="duplicate interchange",
-            )
             outcome.duplicates += 1
-            return
+            return SetPlan(item.set_id, item.set_control, "duplicate", reason="duplicate interchange")
         if not item.ok:
             rejected = item.validation is not None and not item.validation.accepted
-            self.store.add_set(
-                group_id,
-                set_id=item.set_id,
-                control_number=item.set_control,
-                status="rejected" if rejected else "failed",
+            outcome.failed += 1
+            return SetPlan(
+                item.set_id,
+                item.set_control,
+                "rejected" if rejected else "failed",
                 errors=_errors_json(item.errors),
                 reason=item.errors[0].message if item.errors else None,
             )
-            outcome.failed += 1
-            return
-        set_row = self.store.add_set(group_id, set_id=item.set_id, control_number=item.set_control, status="translated")
-        self._document(row, item, outcome, seed, set_row.id)
+        doc = self._document(row, item, outcome, seed, taken, written)
+        return SetPlan(item.set_id, item.set_control, "translated", document=doc)
 
     # --- documents --------------------------------------------------------------------------
 
-    def _loose(self, row: FileRow, item: Translation, outcome: FileOutcome, seed: uuid.UUID) -> None:
+    def _loose(
+        self,
+        row: FileRow,
+        item: Translation,
+        outcome: FileOutcome,
+        seed: uuid.UUID,
+        written: list[tuple[DocPlan, Path]],
+    ) -> DocPlan:
         """A CSV/XML document, or a translation outside any group."""
         outcome.sets += 1
-        if item.ok:
-            self._document(row, item, outcome, seed, None)
-            return
+        if item.ok and item.document is not None:
+            key = business_key(item.document)
+            taken = self.store.existing_keys("business", item.partner, [key]) if key else set()
+            return self._document(row, item, outcome, seed, taken, written)
         outcome.failed += 1
         if item.errors:
             outcome.reason = outcome.reason or f"{item.errors[0].code} {item.errors[0].message}"
         # A failed document is kept in the ledger with its located errors (there is no set row for CSV/XML).
-        self.store.add_document(
-            row.id,
+        return DocPlan(
             doc_type=item.document_type or "unknown",
             canonical=json.dumps({"errors": _errors_json(item.errors)}),
+            correlation_id=str(uuid.uuid5(seed, f"doc-{item.index}")),
             partner_id=item.partner,
             status="failed",
             reason="; ".join(f"{e.code} {e.message}" for e in item.errors[:3])[:1000] or "failed",
-            correlation_id=str(uuid.uuid5(seed, f"doc-{item.index}")),
         )
 
     def _document(
-        self, row: FileRow, item: Translation, outcome: FileOutcome, seed: uuid.UUID, set_id: int | None
-    ) -> None:
+        self,
+        row: FileRow,
+        item: Translation,
+        outcome: FileOutcome,
+        seed: uuid.UUID,
+        taken: set[str],
+        written: list[tuple[DocPlan, Path]],
+    ) -> DocPlan:
+        """The document's ledger plan; its canonical JSON is written now (before the commit that records it),
+        under a name and with contents a rerun reproduces exactly, unless its business key is already taken."""
         doc = item.document
         assert doc is not None
         correlation = str(uuid.uuid5(seed, f"doc-{item.index}"))
         doc.provenance.correlation_id = correlation  # type: ignore[attr-defined]
         key = business_key(doc)
         text = doc.model_dump_json(exclude_none=True)
-        drow = self.store.add_document(
-            row.id,
-            doc_type=item.document_type or "unknown",
-            canonical=text,
-            transaction_set_id=set_id,
-            partner_id=item.partner,
-            business_key=key,
-            correlation_id=correlation,
-        )
         profile = self.partners.get(item.partner) if item.partner else None
         policy = profile.duplicates.policy if profile else DuplicatePolicy.REJECT
+        on_duplicate = (
+            None if policy is DuplicatePolicy.ALLOW else ("duplicate" if policy is DuplicatePolicy.REJECT else "held")
+        )
+        plan = DocPlan(
+            doc_type=item.document_type or "unknown",
+            canonical=text,
+            correlation_id=correlation,
+            partner_id=item.partner,
+            business_key=key,
+            on_duplicate=on_duplicate,
+        )
         path = (
             self.outbox / "canonical" / f"{item.partner or '_unknown'}/{item.document_type}-{row.id}-{item.index}.json"
         )
-        if key is not None:
-            first = self.store.claim_key("business", item.partner, key, "document", drow.id)
-            if first is not None and policy is not DuplicatePolicy.ALLOW:
-                status = "duplicate" if policy is DuplicatePolicy.REJECT else "held"
-                self.store.set_status(
-                    "document", drow.id, status, f"{key} already received (document {first.first_entity_id})"
-                )
-                outcome.duplicates += 1
-                outcome.held += status == "held"
-                # The reset of a rerun let another file claim the key first: what an interrupted attempt
-                # wrote for this document is now a duplicate, not to be passed on.
-                path.unlink(missing_ok=True)
-                return
+        if key is not None and key in taken and on_duplicate is not None:
+            outcome.duplicates += 1
+            outcome.held += on_duplicate == "held"
+            path.unlink(missing_ok=True)  # an interrupted attempt may have written it before another file won the key
+            return plan
         write_atomic(path, text.encode("utf-8"))
+        written.append((plan, path))
         outcome.documents += 1
+        return plan
 
     # --- acknowledgments --------------------------------------------------------------------
 
@@ -352,9 +368,17 @@ class Processor:
             data = self.archive.read(existing[0].sha256)
             control = existing[0].control_number or ""
         else:
+            drawn: dict[str, int] = {}
 
             def next_control(what: str) -> int:
-                return self.store.next_value(profile.id, what)
+                # One persisted draw per acknowledgment: ISA13 and GS06 share it (both unique per
+                # sender that way), and ST02 counts 1, 2, ... inside the group.
+                if what == "set":
+                    drawn["set"] = drawn.get("set", 0) + 1
+                    return drawn["set"]
+                if "n" not in drawn:
+                    drawn["n"] = self.store.next_value(profile.id, "ack")
+                return drawn["n"]
 
             built = build_acks(ic, next_control, self.clock(), functional=functional, ta1=ta1)
             if built is None:

@@ -8,10 +8,10 @@ or both believe they saw a key first.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Connection, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.store.base import StoreBase, as_enum
@@ -75,6 +75,94 @@ class KeyOps(StoreBase):
         with self._db.write(f"set the {kind} sequence of {partner_id!r}") as conn:
             conn.execute(stmt)
 
+    @staticmethod
+    def _claim_on(
+        conn: Connection,
+        insert_new: Any,
+        where: tuple[Any, ...],
+        owner_kind: EntityKind,
+        entity_id: int,
+        window_seconds: float | None,
+        now: datetime,
+    ) -> Any:
+        """The claim itself, in the caller's transaction: None when new (or re-pointed), else the row."""
+        if conn.execute(insert_new).first() is not None:
+            return None
+        existing = conn.execute(select(dedupe_keys).where(*where).with_for_update()).mappings().one()
+        if (existing["first_entity_kind"], existing["first_entity_id"]) == (owner_kind.value, entity_id):
+            return None
+        if window_seconds is not None and existing["seen_at"] <= now - timedelta(seconds=window_seconds):
+            conn.execute(
+                update(dedupe_keys)
+                .where(dedupe_keys.c.id == existing["id"])
+                .values(first_entity_kind=owner_kind.value, first_entity_id=entity_id, seen_at=now, hits=0)
+            )
+            return None
+        return (
+            conn.execute(
+                update(dedupe_keys)
+                .where(dedupe_keys.c.id == existing["id"])
+                .values(hits=dedupe_keys.c.hits + 1)
+                .returning(*dedupe_keys.c)
+            )
+            .mappings()
+            .one()
+        )
+
+    def claim_on(
+        self,
+        conn: Connection,
+        kind: str,
+        partner_id: str | None,
+        key: str,
+        entity_kind: str,
+        entity_id: int,
+        window_seconds: float | None = None,
+    ) -> DedupeRow | None:
+        """:meth:`claim_key` inside the caller's transaction (batched writers)."""
+        dedupe_kind = as_enum(DedupeKind, kind, "dedupe key kind")
+        owner_kind = as_enum(EntityKind, entity_kind, "entity kind")
+        _check_name(key, "dedupe key", _KEY_MAX)
+        partner = partner_id or ""
+        now = self._now()
+        where = (dedupe_keys.c.kind == dedupe_kind.value, dedupe_keys.c.partner_id == partner, dedupe_keys.c.key == key)
+        insert_new = (
+            self._insert()(dedupe_keys)
+            .values(
+                kind=dedupe_kind.value,
+                partner_id=partner,
+                key=key,
+                first_entity_kind=owner_kind.value,
+                first_entity_id=entity_id,
+                seen_at=now,
+                hits=0,
+            )
+            .on_conflict_do_nothing(index_elements=[dedupe_keys.c.kind, dedupe_keys.c.partner_id, dedupe_keys.c.key])
+            .returning(dedupe_keys.c.id)
+        )
+        row = self._claim_on(conn, insert_new, where, owner_kind, entity_id, window_seconds, now)
+        if row is None:
+            return None
+        found = DedupeRow.from_mapping(row)
+        return replace(found, partner_id=found.partner_id or None)
+
+    def existing_keys(
+        self, kind: str, partner_id: str | None, keys: list[str], window_seconds: float | None = None
+    ) -> set[str]:
+        """Which of ``keys`` are already claimed (within the window): a read-only pre-check."""
+        if not keys:
+            return set()
+        dedupe_kind = as_enum(DedupeKind, kind, "dedupe key kind")
+        query = select(dedupe_keys.c.key).where(
+            dedupe_keys.c.kind == dedupe_kind.value,
+            dedupe_keys.c.partner_id == (partner_id or ""),
+            dedupe_keys.c.key.in_(keys),
+        )
+        if window_seconds is not None:
+            query = query.where(dedupe_keys.c.seen_at > self._now() - timedelta(seconds=window_seconds))
+        with self._db.read("check dedupe keys") as conn:
+            return {r[0] for r in conn.execute(query)}
+
     def claim_key(
         self,
         kind: str,
@@ -117,28 +205,9 @@ class KeyOps(StoreBase):
             .returning(dedupe_keys.c.id)
         )
         with self._db.write(f"claim {dedupe_kind} key {key!r}") as conn:
-            if conn.execute(insert_new).first() is not None:
-                return None
-            existing = conn.execute(select(dedupe_keys).where(*where).with_for_update()).mappings().one()
-            if (existing["first_entity_kind"], existing["first_entity_id"]) == (owner_kind.value, entity_id):
-                return None
-            if window_seconds is not None and existing["seen_at"] <= now - timedelta(seconds=window_seconds):
-                conn.execute(
-                    update(dedupe_keys)
-                    .where(dedupe_keys.c.id == existing["id"])
-                    .values(first_entity_kind=owner_kind.value, first_entity_id=entity_id, seen_at=now, hits=0)
-                )
-                return None
-            row = (
-                conn.execute(
-                    update(dedupe_keys)
-                    .where(dedupe_keys.c.id == existing["id"])
-                    .values(hits=dedupe_keys.c.hits + 1)
-                    .returning(*dedupe_keys.c)
-                )
-                .mappings()
-                .one()
-            )
+            row = self._claim_on(conn, insert_new, where, owner_kind, entity_id, window_seconds, now)
+        if row is None:
+            return None
         found = DedupeRow.from_mapping(row)
         # The '' stored for "not partner-scoped" goes back as the None the caller passed.
         return replace(found, partner_id=found.partner_id or None)
