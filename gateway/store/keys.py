@@ -182,32 +182,7 @@ class KeyOps(StoreBase):
         renewed. The same entity claiming its own key again (a rerun) gets
         None. ``partner_id`` None means a key not scoped to a partner.
         """
-        dedupe_kind = as_enum(DedupeKind, kind, "dedupe key kind")
-        owner_kind = as_enum(EntityKind, entity_kind, "entity kind")
-        _check_name(key, "dedupe key", _KEY_MAX)
         if window_seconds is not None and window_seconds < 0:
             raise StoreValueError(f"window_seconds cannot be negative, got {window_seconds}")
-        partner = partner_id or ""
-        now = self._now()
-        where = (dedupe_keys.c.kind == dedupe_kind.value, dedupe_keys.c.partner_id == partner, dedupe_keys.c.key == key)
-        insert_new = (
-            self._insert()(dedupe_keys)
-            .values(
-                kind=dedupe_kind.value,
-                partner_id=partner,
-                key=key,
-                first_entity_kind=owner_kind.value,
-                first_entity_id=entity_id,
-                seen_at=now,
-                hits=0,
-            )
-            .on_conflict_do_nothing(index_elements=[dedupe_keys.c.kind, dedupe_keys.c.partner_id, dedupe_keys.c.key])
-            .returning(dedupe_keys.c.id)
-        )
-        with self._db.write(f"claim {dedupe_kind} key {key!r}") as conn:
-            row = self._claim_on(conn, insert_new, where, owner_kind, entity_id, window_seconds, now)
-        if row is None:
-            return None
-        found = DedupeRow.from_mapping(row)
-        # The '' stored for "not partner-scoped" goes back as the None the caller passed.
-        return replace(found, partner_id=found.partner_id or None)
+        with self._db.write(f"claim {kind} key {key!r}") as conn:
+            return self.claim_on(conn, kind, partner_id, key, entity_kind, entity_id, window_seconds)
