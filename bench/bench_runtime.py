@@ -36,7 +36,7 @@ def x855(n: int) -> bytes:
     """A single-PO 855 with three lines; ``n`` makes PO number and control numbers unique."""
     ctl = f"{n % 1_000_000_000:09d}"
     body = [
-        f"ST*855*0001",
+        "ST*855*0001",
         f"BAK*00*AC*PO{n:08d}*20261202",
         "PO1*1*10*BX*42.50**VN*GLV-NIT-M*IN*100234",
         "ACK*IA*10*BX*068*20261204",
@@ -105,7 +105,7 @@ def throughput(n: int, store: str, workers: int) -> None:
         (inbox / f"855-{i:06d}.edi").write_bytes(x855(i + 1))
     start = time.perf_counter()
     procs = [
-        subprocess.Popen(gateway("run", "--once", "--worker", f"bench-{w}", home=home), stdout=subprocess.PIPE, cwd=home)
+        subprocess.Popen(gateway("run", "--once", "--worker", f"w{w}", home=home), stdout=subprocess.PIPE, cwd=home)
         for w in range(workers)
     ]
     for p in procs:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from gateway.resources import load_catalog
 from gateway.x12.schema.catalog import Catalog
@@ -79,3 +83,35 @@ PO_850 = [
     "PO1*2*4*CA*118**VN*SYR-10ML",
     "CTT*2",
 ]
+
+
+# --- PostgreSQL for the store and runtime tests -------------------------------------------------
+
+PG_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail under CI=true, where PostgreSQL must be there."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+def schema_url(schema: str) -> str:
+    """``PG_URL`` with its connections' search_path set to ``schema``."""
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", name="pg_admin")
+def pg_admin_fixture() -> Iterator[Engine]:
+    """An engine on the test database, for creating and dropping schemas."""
+    engine = create_engine(make_url(PG_URL).update_query_dict({"connect_timeout": "3"}), poolclass=NullPool)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        engine.dispose()
+        unavailable(f"PostgreSQL is not reachable at {PG_URL}: {str(exc.orig).strip().splitlines()[0]}")
+    yield engine
+    engine.dispose()

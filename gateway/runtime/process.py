@@ -358,7 +358,13 @@ class Processor:
         has_errors = bool([f for f in ic.findings if f.is_error]) or any(
             g.outcome is not Outcome.ACCEPTED for g in ic.groups
         )
-        functional = settings.ack is AckPolicy.ALWAYS or (settings.ack is AckPolicy.ON_ERROR and has_errors)
+        policy = settings.ack
+        for group in ic.groups:  # a per-document setting (documents: {"810": {ack: on_error}}) wins
+            for report in group.sets:
+                doc = profile.documents.get(report.header.set_id)
+                if doc is not None and doc.ack is not None:
+                    policy = doc.ack
+        functional = policy is AckPolicy.ALWAYS or (policy is AckPolicy.ON_ERROR and has_errors)
         ta1 = _TA1[settings.ta1]
         kind = ack_kind(ic.groups[0].header.version) if ic.groups else "TA1"
         marker = f"ack for ISA13 {ic.header.control_number}"

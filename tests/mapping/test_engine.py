@@ -107,14 +107,23 @@ fields:
 
 def test_extends_unknown_and_cycles(catalog):
     with pytest.raises(MapLoadError) as info:
-        build(catalog, {"a.yaml": "map: a\nextends: b\nfields: {}\n", "b.yaml": "map: b\nextends: a\nfields: {}\n",
-                        "c.yaml": "map: c\nextends: t-85O\nfields: {}\n", "base.yaml": BASE})
+        build(
+            catalog,
+            {
+                "a.yaml": "map: a\nextends: b\nfields: {}\n",
+                "b.yaml": "map: b\nextends: a\nfields: {}\n",
+                "c.yaml": "map: c\nextends: t-85O\nfields: {}\n",
+                "base.yaml": BASE,
+            },
+        )
     text = str(info.value)
     assert "extends cycle" in text and "did you mean t-850" in text
 
 
 def test_runtime_failure_names_map_path_and_segment_and_spares_siblings(catalog):
-    implied = "map: t-implied\nextends: t-850\nfields:\n  lines.value.unit_price.amount: {from: PO104, fn: implied_decimal}\n"
+    implied = (
+        "map: t-implied\nextends: t-850\nfields:\n  lines.value.unit_price.amount: {from: PO104, fn: implied_decimal}\n"
+    )
     lib = build(catalog, {"base.yaml": BASE, "implied.yaml": implied})
     data = (
         b"ISA*00*          *00*          *ZZ*A              *ZZ*B              *261123*0930*U*00401*000000001*0*P*>~"
@@ -157,8 +166,10 @@ def test_model_validation_failure_is_a_mapping_error(catalog):
 
 def test_functions():
     reg = standard_functions()
-    ctx = EvalContext(tables={"t": CodeTable("t", {"A": "x"}, "dflt", True), "u": CodeTable("u", {"A": "x"})},
-                      xrefs={"items": {"THEIRS": "OURS"}})
+    ctx = EvalContext(
+        tables={"t": CodeTable("t", {"A": "x"}, "dflt", True), "u": CodeTable("u", {"A": "x"})},
+        xrefs={"items": {"THEIRS": "OURS"}},
+    )
 
     def call(name, value, **params):
         spec = reg.get(name)

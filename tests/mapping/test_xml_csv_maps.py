@@ -22,7 +22,12 @@ from gateway.translate import FileInput, Translation, Translator
 from gateway.workspace import Workspace, load_workspace
 
 REPO = Path(__file__).resolve().parents[2]
-CXML_MAPS = ("cxml-order-request", "cxml-confirmation-request", "cxml-ship-notice-request", "cxml-invoice-detail-request")
+CXML_MAPS = (
+    "cxml-order-request",
+    "cxml-confirmation-request",
+    "cxml-ship-notice-request",
+    "cxml-invoice-detail-request",
+)
 PARTNERS = ("carelink", "coastal")
 
 

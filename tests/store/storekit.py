@@ -14,20 +14,16 @@ they fail.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
+from conftest import PG_URL, pg_admin_fixture, schema_url, unavailable  # noqa: F401 - shared with the runtime tests
+from sqlalchemy import Engine, text
 
 from gateway.store import Archive, Store
 
-PG_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 START = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -43,33 +39,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-def unavailable(reason: str) -> None:
-    """Skip, or fail under CI=true, where PostgreSQL must be there."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
-
-
-def schema_url(schema: str) -> str:
-    """``PG_URL`` with its connections' search_path set to ``schema``."""
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="session", name="pg_admin")
-def pg_admin_fixture() -> Iterator[Engine]:
-    """An engine on the test database, for creating and dropping schemas."""
-    engine = create_engine(make_url(PG_URL).update_query_dict({"connect_timeout": "3"}), poolclass=NullPool)
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        engine.dispose()
-        unavailable(f"PostgreSQL is not reachable at {PG_URL}: {str(exc.orig).strip().splitlines()[0]}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(name="db_url", params=BACKENDS)

@@ -1,0 +1,158 @@
+"""Leases and reruns in-process, with the interleavings forced: what a slow or stale worker must not do.
+
+The crash and multi-worker tests find these by chance; here each is made
+to happen, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from runtimekit import (  # noqa: F401 (pytest fixtures)
+    PARTNERS,
+    Home,
+    make_home,
+    pg_admin_fixture,
+    pg_url_fixture,
+    store_url_fixture,
+    workspace_fixture,
+    x12,
+)
+
+from gateway.runtime.fsutil import write_atomic
+from gateway.runtime.process import Processor
+from gateway.runtime.service import Service
+from gateway.store import FileRow, Store
+from gateway.translate import FileInput, Translation, Translator
+from gateway.workspace import Workspace
+from gateway.x12.validate.report import InterchangeReport
+
+TEMPLATE = PARTNERS / "medsupply/cases/810-invoice.edi"
+
+
+def received(home: Home, service: Service, *drops: tuple[str, bytes]) -> list[int]:
+    """Drop files and take them into the ledger (status received), without processing them."""
+    for name, data in drops:
+        home.drop(name, data, "medsupply")
+        time.sleep(0.01)  # distinct mtimes: taken in drop order
+    service.inbox.scan()
+    assert service.take_ready() == len(drops)
+    return [f.id for f in sorted(service.store.list_files(status="received", limit=100), key=lambda f: f.id)]
+
+
+def processor(service: Service, worker: str, lease_seconds: float | None = None) -> Processor:
+    """Another worker's processor on the same store, archive and outbox."""
+    return Processor(
+        service.store,
+        service.archive,
+        service.processor.translator,
+        outbox=service.deployment.path("outbox"),
+        worker=worker,
+        clock=lambda: datetime.now(UTC),
+        lease_seconds=lease_seconds,
+    )
+
+
+@pytest.fixture(name="service")
+def service_fixture(store_url: str, tmp_path: Path, workspace: Workspace) -> Iterator[tuple[Home, Service]]:
+    home = make_home(tmp_path, store_url, stable_seconds=0)
+    service = home.service(workspace, worker="w1")
+    yield home, service
+    service.store.close()
+
+
+def test_a_worker_whose_lease_expired_does_not_process_the_files_taken_over(
+    service: tuple[Home, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """w1 claimed a batch, stalled past its lease, other took the files: w1 must not process them too."""
+    home, svc = service
+    ids = received(home, svc, ("a.edi", x12(TEMPLATE, 501, tag="a")), ("b.edi", x12(TEMPLATE, 502, tag="b")))
+    stale = svc.store.claim_files("w1", 5, 0.2)
+    time.sleep(0.3)
+    with Store(home.store_url) as other:
+        assert sorted(r.id for r in other.claim_files("other", 5, 30)) == ids
+    monkeypatch.setattr(svc.store, "claim_files", lambda *args, **kwargs: stale)
+    assert svc.process_claimed() == 0
+    for file_id in ids:
+        tree = svc.store.file_tree(file_id)
+        assert (tree.file.status, tree.file.lease_owner, tree.interchanges) == ("processing", "other", ())
+    assert home.canonical() == {} and home.acks() == {}
+
+
+def test_a_rerun_whose_invoice_was_taken_meanwhile_withdraws_its_stale_json(
+    service: tuple[Home, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crashed attempt wrote A's invoice; the rerun's reset freed the key and B, same invoice, took it:
+    A's invoice is now the duplicate, and the JSON its first attempt wrote must not stay behind."""
+    home, svc = service
+    a_id, b_id = received(home, svc, ("a.edi", x12(TEMPLATE, 511)), ("b.edi", x12(TEMPLATE, 512)))
+    (first,) = svc.store.claim_files("w1", 1, 0.2)
+    assert first.id == a_id
+
+    def write_then_die(path: Path, data: bytes) -> None:
+        write_atomic(path, data)
+        raise KeyboardInterrupt("killed right after writing")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("gateway.runtime.process.write_atomic", write_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            processor(svc, "w1").process(first)
+    assert [name.split("-")[1] for name in home.canonical()] == [str(a_id)]
+    time.sleep(0.3)
+    (rerun,) = svc.store.claim_files("w2", 1, 30)
+    assert (rerun.id, rerun.attempts) == (a_id, 2)
+    svc.store.reset_file_children(a_id, "w2", "rerun")  # w2 resets A ...
+    (b_row,) = svc.store.claim_files("w3", 1, 30)  # ... and before it redoes A, w3 processes B
+    assert processor(svc, "w3").process(b_row).status == "processed"
+    assert processor(svc, "w2").process(rerun).status == "duplicate"
+    written = home.canonical()
+    assert list(written) == [f"medsupply/invoice-{b_id}-1.json"], written.keys()
+    assert written[f"medsupply/invoice-{b_id}-1.json"]["invoice_number"] == "INV-0042377"
+
+
+class SlowTranslator:
+    """A translator that takes ``delay`` seconds per set: a long file."""
+
+    def __init__(self, inner: Translator, delay: float) -> None:
+        self.inner = inner
+        self.partners = inner.partners
+        self.delay = delay
+
+    def translate(self, data: bytes, info: FileInput) -> Iterator[Translation | InterchangeReport]:
+        for item in self.inner.translate(data, info):
+            time.sleep(self.delay)
+            yield item
+
+
+def test_a_long_file_keeps_its_lease(service: tuple[Home, Service]) -> None:
+    """A file that takes longer than the lease is not taken over while its worker is alive and working."""
+    home, svc = service
+    (file_id,) = received(home, svc, ("long.edi", x12(TEMPLATE, 521, sets=12, tag="long")))
+    (row,) = svc.store.claim_files("w1", 1, 0.6)
+    slow = processor(svc, "w1", lease_seconds=0.6)
+    slow.translator = SlowTranslator(svc.processor.translator, 0.1)  # type: ignore[assignment]
+    stolen: list[FileRow] = []
+    done = threading.Event()
+
+    def steal() -> None:
+        with Store(home.store_url) as other:
+            while not done.is_set():
+                stolen.extend(other.claim_files("thief", 5, 30))
+                time.sleep(0.05)
+
+    thief = threading.Thread(target=steal)
+    thief.start()
+    started = time.monotonic()
+    try:
+        outcome = slow.process(row)
+    finally:
+        done.set()
+        thief.join()
+    assert time.monotonic() - started > 1.2, "the file took longer than two leases"
+    assert stolen == [] and outcome.status == "processed" and outcome.documents == 12
+    assert [e.action for e in svc.store.events_for("file", file_id)] == ["create", "claim", "status"]
