@@ -73,7 +73,7 @@ def deployment(store: str, stable: float) -> tuple[Path, str]:
     else:
         url = "sqlite:///var/gateway.db"
     (home / "gateway.yaml").write_text(
-        f"store: '{url}'\nintake: {{stable_seconds: {stable}, rescan_seconds: 2}}\nprocessing: {{batch: 20}}\n"
+        f"store: '{url}'\nintake: {{stable_seconds: {stable}, rescan_seconds: 2}}\n\n"
     )
     return home, url
 

@@ -20,7 +20,7 @@ or the current folder). Unknown keys are errors with ``file:line:col``::
     processing:
       worker: null                          # this process's name in leases (default host:pid)
       lease_seconds: 60                     # a dead worker's files are taken over after this
-      batch: 20
+      batch: 5                              # files claimed at a time (small: low latency)
       max_errors: 100
     duplicates:
       isa13_window_days: 30                 # partner profiles may override
@@ -67,7 +67,7 @@ class Processing(_Strict):
 
     worker: str | None = None
     lease_seconds: float = Field(default=60.0, gt=0)
-    batch: int = Field(default=20, ge=1)
+    batch: int = Field(default=5, ge=1)
     max_errors: int = Field(default=100, ge=1)
     poll_seconds: float = Field(default=0.2, gt=0)
 

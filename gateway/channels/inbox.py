@@ -59,12 +59,14 @@ class Inbox:
         rescan_seconds: float = 5.0,
         ignore: Iterable[str] = (".*", "*.part", "*.tmp"),
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.root = root
         self.stable_seconds = stable_seconds
         self.rescan_seconds = rescan_seconds
         self.ignore = tuple(ignore)
         self.clock = clock
+        self.wall = wall  # compared with file mtimes
         self.pending: dict[Path, Candidate] = {}
         self.taken: set[Path] = set()  # handed out, not yet gone from the inbox
         self._lock = threading.Lock()
@@ -154,11 +156,15 @@ class Inbox:
                 with self._lock:
                     self.pending.pop(path, None)
                 continue
+            # Unwritten for stable_seconds: either seen unchanged that long, or its mtime is already that
+            # old (a file found by a scan, or renamed into place after being written), so a file need
+            # not wait for a second look when it was finished before we first saw it.
+            idle = self.wall() - st.st_mtime_ns / 1e9 >= self.stable_seconds
             if (st.st_size, st.st_mtime_ns) != (cand.size, cand.mtime_ns):
                 cand.size, cand.mtime_ns, cand.stable_since = st.st_size, st.st_mtime_ns, now
-                if self.stable_seconds > 0:
+                if self.stable_seconds > 0 and not idle:
                     continue
-            if now - cand.stable_since >= self.stable_seconds:
+            if idle or now - cand.stable_since >= self.stable_seconds:
                 with self._lock:
                     self.pending.pop(path, None)
                     self.taken.add(path)
