@@ -393,9 +393,10 @@ def workload(count: int, seed: int, *, max_sets: int = 12) -> list[Drop]:
             bad = frozenset({2}) if sets >= 3 and rng.random() < 0.25 else frozenset()
             data = x12(PARTNERS / partner / "cases" / name, 10_000 + n, sets=sets, tag=f"w{n}", bad=bad)
             status = "partial" if bad else "processed"
-            drops.append(
-                Drop(f"{n:03d}-{name}", folder, data, frozenset({status}), sets - len(bad), [f"{partner}:{10_000 + n}"])
-            )
+            # orthosupply's profile acknowledges its 810s only on error (`ack: on_error`)
+            quiet = partner == "orthosupply" and name.startswith("810") and not bad
+            groups = [] if quiet else [f"{partner}:{10_000 + n}"]
+            drops.append(Drop(f"{n:03d}-{name}", folder, data, frozenset({status}), sets - len(bad), groups))
         elif kind == len(_X12_TEMPLATES):
             header, *lines = case("coastal", "inv_20260315.csv").decode("utf-8").splitlines()
             rows = [line for line in lines if line.startswith("CMS-26-10071;")]
