@@ -23,7 +23,7 @@ or the current folder). Unknown keys are errors with ``file:line:col``::
       batch: 5                              # files claimed at a time (small: low latency)
       max_errors: 100
     duplicates:
-      isa13_window_days: 30                 # partner profiles may override
+      isa13_window_days: 30                 # partner profiles may override; 0 turns the ISA13 check off
 """
 
 from __future__ import annotations

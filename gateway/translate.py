@@ -251,7 +251,8 @@ class Translator:
         if cmap is None:
             result.errors.append(DocumentError(why, "MAP-404", base_loc))
             return result
-        result.base_map = cmap.extends is None and (profile is None or profile.inbound_map(header.set_id) is None)
+        own = profile.inbound_map(header.set_id) if profile else None
+        result.base_map = cmap.extends is None and (own is None or own.map != cmap.name)
         definition = self.catalog.definition(version, header.set_id)
         scope = build_scopes(segments, definition)
         env = Env(self.context(profile, cmap), ic.delimiters.component)
@@ -303,7 +304,7 @@ class Translator:
             if cmap.source.version == version and cmap.source.set_id == set_id:
                 return cmap, ""
             base = self.library.base_for(set_id, version)
-            if base is not None:
+            if base is not None:  # the partner's map is for another version: the base map, flagged as such
                 return base, ""
             return (
                 None,
@@ -388,7 +389,21 @@ class Translator:
         index = 0
         for cmap in maps:
             env = Env(self.context(profile, cmap))
-            for element in cmap.select_documents(root, env):
+            try:
+                elements = cmap.select_documents(root, env)
+            except EvalFailure as exc:
+                index += 1
+                yield Translation(
+                    index=index,
+                    format="xml",
+                    partner=partner,
+                    map_name=cmap.name,
+                    errors=[
+                        MappingError(f"map {cmap.name}: {exc.message}", "MAP-500", _with(loc, path="source.documents"))
+                    ],
+                )
+                continue
+            for element in elements:
                 index += 1
                 result = Translation(index=index, format="xml", partner=partner, base_map=profile is None)
                 version = _cxml_version(root)

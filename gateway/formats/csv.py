@@ -110,19 +110,11 @@ def _row(cells: list[str], columns: list[str], line: int, dialect: CsvDialect, s
 
 
 def group_rows(rows: Iterable[Row], key: list[str]) -> Iterator[list[Row]]:
-    """Consecutive rows with the same ``key`` values, as one group each (a document's lines).
-
-    Streaming: a file whose lines of one PO are not together yields that PO
-    more than once; the map decides whether that is an error.
-    """
-    group: list[Row] = []
-    current: tuple[str, ...] | None = None
+    """Rows with the same ``key`` values, as one group each (a document's lines), in order of first
+    appearance. Rows of one document need not be next to each other: a file sorted by line number
+    instead of by PO must not split a PO into two documents (the second would be taken for a
+    duplicate and its lines lost)."""
+    groups: dict[tuple[str, ...], list[Row]] = {}
     for row in rows:
-        value = tuple(row.values[k] for k in key)
-        if group and value != current:
-            yield group
-            group = []
-        current = value
-        group.append(row)
-    if group:
-        yield group
+        groups.setdefault(tuple(row.values[k] for k in key), []).append(row)
+    yield from groups.values()

@@ -289,7 +289,10 @@ class XmlAdapter:
             return None
 
         def select(scope: Any, env: Env) -> list[Any]:
-            result = xp(scope)
+            try:
+                result = xp(scope)
+            except etree.XPathEvalError as exc:  # e.g. an undeclared prefix: compiles, fails on use
+                raise EvalFailure(f"XPath {text!r} failed: {exc}", scope, text) from exc
             return [r for r in result if isinstance(r, etree._Element)] if isinstance(result, list) else []
 
         return select

@@ -123,7 +123,9 @@ class DuplicateSettings(_Strict):
     """Duplicate detection settings."""
 
     policy: DuplicatePolicy = DuplicatePolicy.REJECT
-    isa13_window_days: int = Field(default=30, ge=0)
+    isa13_window_days: int | None = Field(
+        default=None, ge=0, description="Days an ISA13 counts as seen; 0 turns the check off; default: gateway.yaml's."
+    )
 
 
 class Profile(_Strict):

@@ -17,7 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
 from gateway.x12.ack.build import TA1Policy, ack_kind, build_acks
-from gateway.x12.validate.report import InterchangeReport, Outcome
+from gateway.x12.validate.report import GroupReport, InterchangeReport, Outcome
 
 _TA1 = {
     ProfileTA1.NEVER: TA1Policy.NEVER,
@@ -146,7 +146,7 @@ class Processor:
             if isinstance(item, InterchangeReport):
                 if plan.interchanges:  # one interchange per transaction; the last goes with the final status
                     self._record(row, plan, written, outcome)
-                    plan, written = FilePlan(documents=plan.documents), []
+                    plan, written = FilePlan(), []  # (its loose documents were committed with it)
                 plan.interchanges.append(self._interchange(row, item, pending, outcome, seed, written))
                 pending = []
             elif item.set_id is not None and item.validation is not None:
@@ -209,9 +209,10 @@ class Processor:
         profile = self.partners.get(row.partner_id) if row.partner_id else None
         envelope_errors = [f for f in ic.findings if f.is_error]
         allow = profile is not None and profile.duplicates.policy is DuplicatePolicy.ALLOW
-        window = (profile.duplicates.isa13_window_days if profile else self.isa13_window_days) * 86400
-        key = f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}"
-        duplicate = not allow and bool(self.store.existing_keys("isa13", None, [key], window or None))
+        days = profile.duplicates.isa13_window_days if profile else None
+        window = (self.isa13_window_days if days is None else days) * 86400  # 0: no ISA13 check
+        key = f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window else None
+        duplicate = key is not None and not allow and bool(self.store.existing_keys("isa13", None, [key], window))
         plan = InterchangePlan(
             sender_qualifier=h.sender_qualifier,
             sender_id=h.sender_id,
@@ -223,10 +224,10 @@ class Processor:
             status="rejected" if envelope_errors else _status(ic),
             reason="; ".join(f"{f.code} {f.message}" for f in envelope_errors[:5]) or None,
             isa13_key=key,
-            isa13_window=window or None,
+            isa13_window=window,
             on_duplicate=None if allow else "duplicate",
         )
-        groups: dict[str, GroupPlan] = {}
+        owners: dict[int, tuple[GroupPlan, str | None]] = {}  # SetReport id → its group's plan, why refused
         for g in ic.groups:
             gp = GroupPlan(
                 functional_id=g.header.functional_id,
@@ -237,14 +238,21 @@ class Processor:
                 receiver_code=g.header.receiver_id,
             )
             plan.groups.append(gp)
-            groups[g.header.control_number] = gp
+            # An envelope the validator rejects (IEA/GE counts or controls, a repeated GS06...) is not
+            # passed on: the TA1/997 tells the partner to resend it, and the resend must not be a duplicate.
+            group_errors = [f for f in g.findings if f.is_error]
+            refused = envelope_errors[0] if envelope_errors else (group_errors[0] if group_errors else None)
+            why = f"envelope rejected: {refused.code} {refused.message}" if refused is not None else None
+            for report in g.sets:
+                owners[id(report)] = (gp, why)
         business = [k for t in sets if t.ok and t.document is not None and (k := business_key(t.document))]
         taken = self.store.existing_keys("business", row.partner_id, business) if business and not duplicate else set()
         for item in sets:
-            owner = groups.get(item.group_control or "")
+            owner = owners.get(id(item.validation))
             if owner is None:
                 continue  # an orphan set outside any group: the validator rejected it with the envelope
-            owner.sets.append(self._set(row, item, outcome, seed, duplicate, taken, written))
+            gp, refused_because = owner
+            gp.sets.append(self._set(row, item, outcome, seed, duplicate, taken, written, refused_because))
         if not duplicate:
             self._acks(row, ic, profile, outcome)
         return plan
@@ -258,12 +266,19 @@ class Processor:
         duplicate: bool,
         taken: set[str],
         written: list[tuple[DocPlan, Path]],
+        refused: str | None = None,
     ) -> SetPlan:
         outcome.sets += 1
         assert item.set_id is not None and item.set_control is not None
+        if duplicate or refused or not item.ok:
+            # Nothing of this set is passed on: take back what an interrupted earlier attempt wrote.
+            self._output_path(row, item).unlink(missing_ok=True)
         if duplicate:
             outcome.duplicates += 1
             return SetPlan(item.set_id, item.set_control, "duplicate", reason="duplicate interchange")
+        if refused:
+            outcome.failed += 1
+            return SetPlan(item.set_id, item.set_control, "rejected", reason=refused)
         if not item.ok:
             rejected = item.validation is not None and not item.validation.accepted
             outcome.failed += 1
@@ -336,9 +351,7 @@ class Processor:
             business_key=key,
             on_duplicate=on_duplicate,
         )
-        path = (
-            self.outbox / "canonical" / f"{item.partner or '_unknown'}/{item.document_type}-{row.id}-{item.index}.json"
-        )
+        path = self._output_path(row, item)
         if key is not None and key in taken and on_duplicate is not None:
             outcome.duplicates += 1
             outcome.held += on_duplicate == "held"
@@ -349,24 +362,23 @@ class Processor:
         outcome.documents += 1
         return plan
 
+    def _output_path(self, row: FileRow, item: Translation) -> Path:
+        """Where a set's canonical JSON goes: the same name on every attempt (file id + position)."""
+        name = f"{item.partner or '_unknown'}/{item.document_type or 'document'}-{row.id}-{item.index}.json"
+        return self.outbox / "canonical" / name
+
     # --- acknowledgments --------------------------------------------------------------------
 
     def _acks(self, row: FileRow, ic: InterchangeReport, profile: Profile | None, outcome: FileOutcome) -> None:
         if profile is None or profile.x12 is None:
             return  # no partner: nobody to send to (recorded in the ledger, visible in status)
         settings = profile.x12
-        has_errors = bool([f for f in ic.findings if f.is_error]) or any(
-            g.outcome is not Outcome.ACCEPTED for g in ic.groups
-        )
-        policy = settings.ack
-        for group in ic.groups:  # a per-document setting (documents: {"810": {ack: on_error}}) wins
-            for report in group.sets:
-                doc = profile.documents.get(report.header.set_id)
-                if doc is not None and doc.ack is not None:
-                    policy = doc.ack
-        functional = policy is AckPolicy.ALWAYS or (policy is AckPolicy.ON_ERROR and has_errors)
+        due = [g for g in ic.groups if _ack_due(g, profile, settings.ack)]
+        functional = bool(due)
+        if len(due) != len(ic.groups):  # acknowledge only the groups whose policy asks for it
+            ic = replace(ic, groups=due)
         ta1 = _TA1[settings.ta1]
-        kind = ack_kind(ic.groups[0].header.version) if ic.groups else "TA1"
+        kind = ack_kind(due[0].header.version) if due else "TA1"
         marker = f"ack for ISA13 {ic.header.control_number}"
         sent = self.store.list_outbound(file_id=row.id, partner_id=profile.id, limit=1000)
         existing = [o for o in sent if o.reason == marker]
@@ -392,11 +404,29 @@ class Processor:
             data = built
             control = data[90:99].decode("latin-1")
             sha = self.archive.put(data)
-            self.store.add_outbound(
-                profile.id, kind if functional else "TA1", sha, control_number=control, file_id=row.id, reason=marker
-            )
-        write_atomic(self.outbox / profile.id / f"{kind if functional else 'TA1'}-{control}.x12", data)
-        outcome.acks.append(f"{profile.id} {kind if functional else 'TA1'} {control}")
+            kind = kind if _has_group(data) else "TA1"  # a rejected interchange gets its TA1 alone
+            self.store.add_outbound(profile.id, kind, sha, control_number=control, file_id=row.id, reason=marker)
+        kind = existing[0].kind if existing else kind
+        write_atomic(self.outbox / profile.id / f"{kind}-{control}.x12", data)
+        outcome.acks.append(f"{profile.id} {kind} {control}")
+
+
+def _has_group(ack: bytes) -> bool:
+    """True when an outbound ack interchange carries a functional group (not only a TA1)."""
+    el, term = ack[3:4], ack[105:106]
+    return any(term + gap + b"GS" + el in ack for gap in (b"", b"\n", b"\r\n"))
+
+
+def _ack_due(group: GroupReport, profile: Profile, default: AckPolicy) -> bool:
+    """Whether ``group`` gets a 997/999: the documents' own ``ack`` setting, else the partner's.
+    Several set types in one group: the most demanding setting wins (always > on_error > never)."""
+    policies = {
+        doc.ack if (doc := profile.documents.get(report.header.set_id)) is not None and doc.ack else default
+        for report in group.sets
+    } or {default}
+    if AckPolicy.ALWAYS in policies:
+        return True
+    return AckPolicy.ON_ERROR in policies and group.outcome is not Outcome.ACCEPTED
 
 
 def _is_uuid(value: str | None) -> bool:

@@ -223,15 +223,19 @@ class Service:
         recovered_at = time.monotonic()
         try:
             while not self.stopping.is_set():
-                if time.monotonic() - recovered_at >= self.deployment.settings.intake.rescan_seconds:
-                    # Claims left by a taker that died while this one runs (another process on this inbox).
-                    self.intake.recover_claims()
-                    recovered_at = time.monotonic()
                 try:
+                    if time.monotonic() - recovered_at >= self.deployment.settings.intake.rescan_seconds:
+                        # Claims left by a taker that died while this one runs (another process on this inbox).
+                        self.intake.recover_claims()
+                        recovered_at = time.monotonic()
                     taken = self.take_ready()
                     done = self.process_claimed()
                 except GatewayError as exc:
                     log.error("store unavailable (%s); retrying in 5 s", exc)
+                    self.stopping.wait(5)
+                    continue
+                except OSError as exc:  # a partner folder removed mid-scan, a full disk: the daemon goes on
+                    log.error("file system error (%s); retrying in 5 s", exc)
                     self.stopping.wait(5)
                     continue
                 if not (taken or done):

@@ -70,3 +70,12 @@ def test_corpus_files(corpus: Path) -> None:
         )
     )
     assert len(orders) == 8 and orders[0]["c0"] == "ORDERSD96AUNEAN008"
+
+
+def test_rows_of_one_document_need_not_be_adjacent():
+    """A file sorted by line instead of by PO keeps each PO whole (review finding: lines were lost)."""
+    data = b"po;line\nA;1\nB;1\nA;2\nB;2\n"
+    rows = list(read_rows(data, CsvDialect(delimiter=";")))
+    groups = list(group_rows(rows, ["po"]))
+    assert [[r["line"] for r in g] for g in groups] == [["1", "2"], ["1", "2"]]
+    assert [g[0]["po"] for g in groups] == ["A", "B"]

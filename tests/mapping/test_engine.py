@@ -226,3 +226,40 @@ def test_hl_tree_is_reparented_by_parent_id(catalog):
     assert orders[0].loops["HL"][0].loops["HL"][0].own["LIN"][0].element(3) == "A"
     assert orders[1].loops["HL"][0].own["SN1"][0].element(2) == "2"
     assert "CTT" in root.own
+
+
+def test_an_xpath_that_fails_on_use_is_a_located_map_error(catalog):
+    """An undeclared prefix compiles but fails when evaluated: a MAP-500 for that file, not a traceback."""
+    xml_map = (
+        "map: x-bad\ndocument: purchase_order\n"
+        'source: {format: xml, documents: "/cXML/cx:Request"}\n'
+        "fields: {po_number: '@orderID', order_date: {const: '2026-11-23', fn: date}}\n"
+    )
+    lib = build(catalog, {"x.yaml": xml_map})
+    tr = Translator(catalog, lib, PartnerDirectory([]))
+    (r,) = list(tr.translate(b"<cXML><Request/></cXML>", FileInput("x.xml", map_name="x-bad")))
+    assert not r.ok and r.errors[0].code == "MAP-500" and "cx:Request" in r.errors[0].message
+
+
+def test_a_partner_map_for_another_version_falls_back_to_the_base_map_and_says_so(catalog):
+    from gateway.partners.profile import Profile
+
+    base_5010 = BASE.replace('version: "004010"', 'version: "005010"').replace("map: t-850", "map: t-850-5010")
+    lib = build(catalog, {"base.yaml": BASE, "base5.yaml": base_5010})
+    acme = Profile.model_validate(
+        {
+            "id": "acme",
+            "name": "Acme",
+            "x12": {"production": {"qualifier": "ZZ", "id": "A"}},
+            "documents": {"850": {"map": "t-850"}},
+        }
+    )
+    tr = Translator(catalog, lib, PartnerDirectory([acme]))
+    data = (
+        b"ISA*00*          *00*          *ZZ*A              *ZZ*B              *261123*0930*^*00501*000000001*0*P*>~"
+        b"GS*PO*A*B*20261123*0930*1*X*005010~ST*850*0001~BEG*00*SA*PO1**20261123~PO1*1*1*EA~CTT*1~SE*5*0001~"
+        b"GE*1*1~IEA*1*000000001~"
+    )
+    (r,) = [t for t in tr.translate(data, FileInput("x.edi")) if isinstance(t, Translation)]
+    assert r.ok, r.errors
+    assert r.partner == "acme" and r.map_name == "t-850-5010" and r.base_map
