@@ -138,7 +138,7 @@ class Obj(Node):
             except EvalFailure as exc:
                 exc.trail.append(name)
                 raise
-            if value is None or value == []:
+            if value is None or (value.__class__ is list and not value):
                 continue
             out[name] = value
             if reads:

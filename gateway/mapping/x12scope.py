@@ -78,9 +78,12 @@ def build_scopes(segments: list[Segment], definition: SetDefinition | None) -> X
                         bucket.append(seg)
                     break
                 if isinstance(child, LoopNode):
-                    inner = X12Scope(trigger=seg)
-                    inner.add_own(seg)
-                    scope.add_loop(inner)
+                    inner = X12Scope(seg, {sid: [seg]}, {})
+                    loops = scope.loops.get(sid)
+                    if loops is None:
+                        scope.loops[sid] = [inner]
+                    else:
+                        loops.append(inner)
                     stack.append((inner, child))
                     _descend_triggers(inner, child, stack)
                     scope, node = stack[-1]
