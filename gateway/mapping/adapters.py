@@ -28,6 +28,7 @@ from gateway.mapping.x12scope import (
     resolve,
 )
 from gateway.x12.schema.compiled import SegmentSpec, SetDefinition
+from gateway.x12.segment import Segment
 
 
 class Adapter(Protocol):
@@ -171,10 +172,15 @@ class X12Adapter:
         where_ref = ElementRef(seg_id, start)
 
         def pairs(scope: X12Scope, env: Env) -> list[tuple[str, str]]:
-            found = resolve(scope, (step,), env.sep)
-            seg = found.trigger if isinstance(found, X12Scope) else found
-            if seg is None:
-                return []
+            own = scope.own.get(seg_id)  # the usual place: the item's own LIN/PO1/IT1
+            seg: Segment | None
+            if own is not None and (seg_id != "HL" or not scope.hierarchical):
+                seg = own[0]
+            else:
+                found = resolve(scope, (step,), env.sep)
+                seg = found.trigger if isinstance(found, X12Scope) else found
+                if seg is None:
+                    return []
             env.where = (seg, where_ref)
             key = (id(seg), start)
             found_pairs: list[tuple[str, str]] | None = env.cache.get(key)
@@ -188,8 +194,9 @@ class X12Adapter:
         if kind == "id_pair":
 
             def one(scope: X12Scope, env: Env) -> str | None:
+                found = pairs(scope, env)
                 for want in wanted:  # qualifiers in order of preference; the first pair with it wins
-                    for q, v in pairs(scope, env):
+                    for q, v in found:
                         if q == want:
                             return v
                 return None
