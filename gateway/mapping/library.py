@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.mapping.compiler import CompiledMap, code_table, compile_map, expand_dotted, merge
 from gateway.mapping.functions import CodeTable, FunctionRegistry
-from gateway.mapping.marked import MarkedYamlError, MDict, key_mark, load_marked
+from gateway.mapping.marked import Mark, MarkedYamlError, MDict, key_mark, load_marked
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.x12.schema.catalog import Catalog
 
@@ -55,23 +55,10 @@ class MapLibrary:
         """Compile everything; raises MapLoadError with every problem found in every file."""
         problems = Problems()
         lib = cls()
-        for origin, text in sorted(table_texts.items()):
-            raw = _load(text, origin, problems)
-            if raw is None:
-                continue
-            name = str(raw.get("table", ""))
-            if not name:
-                problems.add("MAP-032", "a table file needs `table: <name>`", raw.mark)
-                continue
-            if name in lib.tables:
-                problems.add("MAP-033", f"table {name!r} is defined twice", key_mark(raw, "table"))
-                continue
-            table = code_table(name, raw, problems, raw.mark, name)
-            if table is not None:
-                lib.tables[name] = table
+        lib.tables = load_tables(table_texts, problems)
         origins: dict[str, str] = {}
         for origin, text in sorted(map_texts.items()):
-            raw = _load(text, origin, problems)
+            raw = load_yaml_file(text, origin, problems)
             if raw is None:
                 continue
             name = str(raw.get("map", ""))
@@ -134,13 +121,35 @@ class MapLibrary:
         return out
 
 
-def _load(text: str, origin: str, problems: Problems) -> Any:
+def load_tables(table_texts: Mapping[str, str], problems: Problems) -> dict[str, CodeTable]:
+    """Code-table files (``table:``, ``codes:``, ``default:``) by name; problems go to ``problems``.
+    Shared by the inbound and the outbound map libraries."""
+    tables: dict[str, CodeTable] = {}
+    for origin, text in sorted(table_texts.items()):
+        raw = load_yaml_file(text, origin, problems)
+        if raw is None:
+            continue
+        name = str(raw.get("table", ""))
+        if not name:
+            problems.add("MAP-032", "a table file needs `table: <name>`", raw.mark)
+            continue
+        if name in tables:
+            problems.add("MAP-033", f"table {name!r} is defined twice", key_mark(raw, "table"))
+            continue
+        table = code_table(name, raw, problems, raw.mark, name)
+        if table is not None:
+            tables[name] = table
+    return tables
+
+
+def load_yaml_file(text: str, origin: str, problems: Problems) -> Any:
+    """One map or table file as marked YAML, or None after recording why not."""
     try:
         raw = load_marked(text, origin)
     except MarkedYamlError as exc:
         problems.add("MAP-040", f"not valid YAML: {exc.reason}", exc.mark)
         return None
     if not isinstance(raw, MDict):
-        problems.add("MAP-041", "the file must be a YAML mapping", None if raw is None else getattr(raw, "mark", None))
+        problems.add("MAP-041", "the file must be a YAML mapping", getattr(raw, "mark", None) or Mark(origin, 1, 1))
         return None
     return raw

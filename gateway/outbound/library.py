@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.errors import ConfigError, Location
-from gateway.mapping.compiler import code_table
 from gateway.mapping.functions import CodeTable, FunctionRegistry
-from gateway.mapping.marked import MarkedYamlError, MDict, key_mark, load_marked, mark_of
+from gateway.mapping.library import load_tables, load_yaml_file
+from gateway.mapping.marked import MDict, key_mark
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.outbound.compiler import compile_outbound
 from gateway.outbound.nodes import OutboundMap
@@ -114,21 +114,10 @@ class OutboundLibrary:
         """Compile every map (texts keyed by origin); raises MapLoadError listing every problem in every file."""
         problems = Problems()
         lib = cls()
-        for origin, text in sorted(table_texts.items()):
-            raw = _load(text, origin, problems)
-            name = str(raw.get("table") or "") if raw is not None else ""
-            if raw is None:
-                continue
-            if not name or name in lib.tables:
-                what = f"table {name!r} is defined twice" if name else "a table file needs `table: <name>`"
-                problems.add("MAP-032", what, key_mark(raw, "table"))
-                continue
-            table = code_table(name, raw, problems, raw.mark, name)
-            if table is not None:
-                lib.tables[name] = table
+        lib.tables = load_tables(table_texts, problems)
         origins: dict[str, str] = {}
         for origin, text in sorted(map_texts.items()):
-            raw = _load(text, origin, problems)
+            raw = load_yaml_file(text, origin, problems)
             if raw is None:
                 continue
             cmap = compile_outbound(raw, origin, catalog, registry, lib.tables, problems)
@@ -143,15 +132,3 @@ class OutboundLibrary:
             origins[cmap.name] = origin
         problems.raise_if_any()
         return lib
-
-
-def _load(text: str, origin: str, problems: Problems) -> MDict | None:
-    try:
-        raw = load_marked(text, origin)
-    except MarkedYamlError as exc:
-        problems.add("MAP-040", f"not valid YAML: {exc.reason}", exc.mark)
-        return None
-    if not isinstance(raw, MDict):
-        problems.add("MAP-041", "the file must be a YAML mapping", mark_of(raw))
-        return None
-    return raw
