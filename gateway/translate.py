@@ -199,12 +199,11 @@ class Translator:
                 )
 
     def _resolver(self, forced: Profile | None) -> Callable[[str, str, str], SetDefinition | None]:
+        by_sender = {i.id: p for p in self.partners.profiles.values() for i, _ in reversed(p.identities())}
+
         def resolve(version: str, set_id: str, sender: str) -> SetDefinition | None:
-            profile = forced
-            if profile is None:
-                found = [p for p in self.partners.profiles.values() if any(i.id == sender for i, _ in p.identities())]
-                profile = found[0] if found else None
-            if profile is not None:
+            profile = forced or by_sender.get(sender)
+            if profile is not None and self.overlays:
                 overlay = self.overlays.get((profile.id, version, set_id))
                 if overlay is not None:
                     return overlay

@@ -251,63 +251,21 @@ class Compiler:
         else:
             self.problems.add("MAP-006", "a value spec needs `from`, `first_of` or `const`", mark, key)
             return None
-        names = _as_list(spec.get("fn"))
         params = {
             k: v
             for k, v in spec.items()
             if k not in ("from", "first_of", "const", "fn", "default", "when", "description")
         }
-        if params and len(names) != 1:
-            for name in params:
-                self.problems.add(
-                    "MAP-007",
-                    f"parameter {name!r} needs exactly one `fn` (use the list form fn: [{{name: {{params}}}}])",
-                    key_mark(spec, name),
-                    key,
-                )
-            ok = False
-        for item in names:
-            call = self.call(item, params if len(names) == 1 else {}, key_mark(spec, "fn"), key)
-            ok = ok and call is not None
-            if call is not None:
-                node.calls.append(call)
-        if "default" in spec:
-            call = self.call("default", {"value": spec["default"]}, key_mark(spec, "default"), key)
-            if call is not None:
-                node.calls.append(call)
+        calls, calls_ok = compile_calls(spec, params, self.registry, self.tables, self.problems, key)
+        node.calls.extend(calls)
+        ok = ok and calls_ok
         if "when" in spec:
             node.when = self.condition(spec["when"], key_mark(spec, "when"), key)
         return node if ok else None
 
     def call(self, item: Any, params: dict[str, Any], mark: Mark | None, key: str) -> Call | None:
         """One function by name (``date``) or with inline params (``{implied_decimal: {places: 2}}``)."""
-        if isinstance(item, dict):
-            if len(item) != 1:
-                self.problems.add("MAP-008", "a function in a list is `name` or `{name: {params}}`", mark, key)
-                return None
-            name, inline = next(iter(item.items()))
-            params = dict(inline or {})
-            mark = key_mark(item, name)
-        else:
-            name = str(item)
-        spec = self.registry.get(name)
-        if spec is None:
-            hint = did_you_mean(name, self.registry.names())
-            self.problems.add("MAP-009", f"no function named {name!r}{hint}", mark_of(item, mark), key)
-            return None
-        try:
-            parsed = spec.params.model_validate(dict(params))
-        except ValueError as exc:
-            first = str(exc).splitlines()
-            detail = "; ".join(line.strip() for line in first[1:3]) if len(first) > 1 else str(exc)
-            self.problems.add("MAP-010", f"bad parameters for {name}: {detail}", mark, key)
-            return None
-        table = params.get("table")
-        if name == "table" and table is not None and str(table) not in self.tables:
-            hint = did_you_mean(str(table), self.tables)
-            self.problems.add("MAP-011", f"no code table named {table!r}{hint}", mark_of(table, mark), key)
-            return None
-        return Call(spec, parsed)
+        return compile_call(item, params, mark, key, self.registry, self.tables, self.problems)
 
     def condition(self, spec: Any, mark: Mark | None, key: str) -> Condition | None:
         """``when: PATH`` (present) or ``{path, equals|not_equals|in|not_in|exists}``."""
@@ -338,6 +296,78 @@ class Compiler:
             return hit if test in ("equals", "in") else not hit
 
         return check
+
+
+def compile_calls(
+    spec: Any, params: dict[str, Any], registry: FunctionRegistry, tables: set[str], problems: Problems, key: str
+) -> tuple[list[Call], bool]:
+    """A value spec's ``fn`` (a name, or a list of names and ``{name: {params}}``) with its inline
+    ``params``, then ``default``; shared by the inbound and the outbound compilers."""
+    names = _as_list(spec.get("fn"))
+    ok = True
+    if params and len(names) != 1:
+        for name in params:
+            problems.add(
+                "MAP-007",
+                f"parameter {name!r} needs exactly one `fn` (use the list form fn: [{{name: {{params}}}}])",
+                key_mark(spec, name),
+                key,
+            )
+        ok = False
+    calls: list[Call] = []
+    for item in names:
+        call = compile_call(
+            item, params if len(names) == 1 else {}, key_mark(spec, "fn"), key, registry, tables, problems
+        )
+        ok = ok and call is not None
+        if call is not None:
+            calls.append(call)
+    if "default" in spec:
+        call = compile_call(
+            "default", {"value": spec["default"]}, key_mark(spec, "default"), key, registry, tables, problems
+        )
+        if call is not None:
+            calls.append(call)
+    return calls, ok
+
+
+def compile_call(
+    item: Any,
+    params: dict[str, Any],
+    mark: Mark | None,
+    key: str,
+    registry: FunctionRegistry,
+    tables: set[str],
+    problems: Problems,
+) -> Call | None:
+    """One function by name or ``{name: {params}}``: the name, its parameters and table names checked."""
+    if isinstance(item, dict):
+        if len(item) != 1:
+            problems.add("MAP-008", "a function in a list is `name` or `{name: {params}}`", mark, key)
+            return None
+        name, inline = next(iter(item.items()))
+        params = dict(inline or {})
+        mark = key_mark(item, name)
+    else:
+        name = str(item)
+    spec = registry.get(name)
+    if spec is None:
+        hint = did_you_mean(name, registry.names())
+        problems.add("MAP-009", f"no function named {name!r}{hint}", mark_of(item, mark), key)
+        return None
+    try:
+        parsed = spec.params.model_validate(dict(params))
+    except ValueError as exc:
+        lines = str(exc).splitlines()
+        detail = "; ".join(line.strip() for line in lines[1:3]) if len(lines) > 1 else str(exc)
+        problems.add("MAP-010", f"bad parameters for {name}: {detail}", mark, key)
+        return None
+    table = params.get("table")
+    if name == "table" and table is not None and str(table) not in tables:
+        hint = did_you_mean(str(table), tables)
+        problems.add("MAP-011", f"no code table named {table!r}{hint}", mark_of(table, mark), key)
+        return None
+    return Call(spec, parsed)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -19,10 +19,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.canonical import SCHEMAS, ItemIds
-from gateway.mapping.compiler import code_table
+from gateway.mapping.compiler import code_table, compile_calls
 from gateway.mapping.functions import CodeTable, FunctionRegistry
 from gateway.mapping.marked import Mark, MDict, key_mark, mark_of
-from gateway.mapping.nodes import Call
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.outbound.nodes import Cond, Elem, Group, OutboundMap, Pairs, SegOut
 from gateway.outbound.paths import FieldPath, compile_path
@@ -141,52 +140,10 @@ class OutboundCompiler:
 
     def calls(self, node: Elem, spec: dict[str, Any], key: str) -> bool:
         """``fn`` (a name, or a list of names and ``{name: {params}}``), inline params, ``default``."""
-        raw = spec.get("fn")
-        names = raw if isinstance(raw, list) else ([] if raw is None else [raw])
         params = {k: v for k, v in spec.items() if k not in VALUE_KEYS}
-        if params and len(names) != 1:
-            for name in params:
-                self.problems.add("MAP-007", f"parameter {name!r} needs exactly one `fn`", key_mark(spec, name), key)
-            return False
-        ok = True
-        for entry in names:
-            call = self.call(entry, params if len(names) == 1 else {}, key_mark(spec, "fn"), key)
-            ok = ok and call is not None
-            if call is not None:
-                node.calls.append(call)
-        if "default" in spec:
-            call = self.call("default", {"value": spec["default"]}, key_mark(spec, "default"), key)
-            if call is not None:
-                node.calls.append(call)
+        calls, ok = compile_calls(spec, params, self.registry, set(self.tables), self.problems, key)
+        node.calls.extend(calls)
         return ok
-
-    def call(self, entry: Any, params: dict[str, Any], mark: Mark | None, key: str) -> Call | None:
-        """One function by name, or ``{name: {params}}``; parameters and table names checked."""
-        if isinstance(entry, dict):
-            if len(entry) != 1:
-                self.problems.add("MAP-008", "a function in a list is `name` or `{name: {params}}`", mark, key)
-                return None
-            name, inline = next(iter(entry.items()))
-            params, mark = dict(inline or {}), key_mark(entry, name)
-        else:
-            name = str(entry)
-        spec = self.registry.get(name)
-        if spec is None:
-            hint = did_you_mean(name, self.registry.names())
-            self.problems.add("MAP-009", f"no function named {name!r}{hint}", mark_of(entry, mark), key)
-            return None
-        try:
-            parsed = spec.params.model_validate(params)
-        except ValueError as exc:
-            detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:3])
-            self.problems.add("MAP-010", f"bad parameters for {name}: {detail}", mark, key)
-            return None
-        table = params.get("table")
-        if name == "table" and table is not None and str(table) not in self.tables:
-            hint = did_you_mean(str(table), self.tables)
-            self.problems.add("MAP-011", f"no code table named {table!r}{hint}", mark_of(table, mark), key)
-            return None
-        return Call(spec, parsed)
 
     # segments and groups
 
