@@ -20,8 +20,10 @@ or the current folder). Unknown keys are errors with ``file:line:col``::
     processing:
       worker: null                          # this process's name in leases (default host:pid)
       lease_seconds: 60                     # a dead worker's files are taken over after this
-      batch: 5                              # files claimed at a time (small: low latency)
+      batch: 32                             # files taken and processed together (one transaction, one sync)
+      max_attempts: 5                       # a file whose worker died this often is quarantined, not retried
       max_errors: 100
+      sync: group                           # group: one syncfs per batch; each: fsync every file (see durable.py)
     duplicates:
       isa13_window_days: 30                 # partner profiles may override; 0 turns the ISA13 check off
 """
@@ -67,8 +69,10 @@ class Processing(_Strict):
 
     worker: str | None = None
     lease_seconds: float = Field(default=60.0, gt=0)
-    batch: int = Field(default=5, ge=1)
+    batch: int = Field(default=32, ge=1, le=1000)
+    max_attempts: int = Field(default=5, ge=1)
     max_errors: int = Field(default=100, ge=1)
+    sync: Literal["group", "each"] = "group"
     poll_seconds: float = Field(default=0.2, gt=0)
 
 

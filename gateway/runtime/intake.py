@@ -17,6 +17,7 @@ filesystem where ``flock`` works (local disks; NFSv4).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +28,8 @@ from gateway.formats.xml import XmlDocumentError, parse_xml
 from gateway.partners.profile import PartnerDirectory
 from gateway.runtime.fsutil import unique_target
 from gateway.store import Archive
+from gateway.store.durable import SyncGroup
+from gateway.store.files import Intake as StoreIntake
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import sniff
@@ -34,6 +37,8 @@ from gateway.x12.model import InterchangeStart
 from gateway.x12.reader import read_events
 
 CLAIM_PREFIX = ".taking."
+
+log = logging.getLogger("gateway.intake")
 
 
 @dataclass(slots=True)
@@ -128,6 +133,7 @@ class Intake:
         quarantine: Path,
         after: str,
         worker: str,
+        sync: str = "group",
     ) -> None:
         self.store = store
         self.archive = archive
@@ -137,6 +143,7 @@ class Intake:
         self.quarantine = quarantine
         self.after = after
         self.worker = worker
+        self._blobs = SyncGroup(sync)
 
     def recover_claims(self) -> int:
         """Rename claims left by dead takers back to their names (start-up, and now and then while running)."""
@@ -164,57 +171,95 @@ class Intake:
 
     def take(self, cand: Candidate, today: date) -> Taken:
         """Claim, archive, record and move one ready file."""
+        return self.take_many([cand], today)[0]
+
+    def take_many(self, cands: list[Candidate], today: date) -> list[Taken]:
+        """Claim, archive, record and move ready files as one batch: their blobs are made durable together
+        and their rows recorded in one transaction, then each file is let go. One result per candidate.
+
+        Raises (after putting every claimed file back under its name) when the archive or the store fails.
+        """
+        taken: list[Taken | None] = []
+        claims: list[_Claim] = []
+        try:
+            for cand in cands:
+                result = self._claim(cand)
+                if isinstance(result, Taken):
+                    taken.append(result)
+                    continue
+                claims.append(result)
+                taken.append(None)
+            rows = self._record(claims) if claims else []
+        except BaseException:
+            for claim in claims:
+                claim.put_back()
+            raise
+        rows_iter = iter(zip(claims, rows, strict=True))
+        out: list[Taken] = []
+        for item in taken:
+            if item is not None:
+                out.append(item)
+                continue
+            claim, row = next(rows_iter)
+            try:
+                self._let_go(claim.path, claim.cand, row, today, quarantined=bool(claim.reason))
+            except OSError as exc:
+                # Recorded but still in the inbox: put back, it is retaken, recognised and let go again.
+                log.error("file %s (%s) recorded but not moved out of the inbox: %s", row.id, claim.cand.path, exc)
+                claim.put_back()
+            finally:
+                claim.close()
+            out.append(Taken(row, claim.cand.path, "quarantined" if claim.reason else "received", claim.reason))
+        return out
+
+    def _claim(self, cand: Candidate) -> Taken | _Claim:
+        """Rename ``cand`` to this worker's claim name under an flock, read it and stage its bytes."""
         claim = cand.path.with_name(f"{CLAIM_PREFIX}{self._tag()}.{cand.path.name}")
         try:
             fd = os.open(cand.path, os.O_RDONLY)
         except FileNotFoundError:
             return Taken(None, cand.path, "skipped", "gone (taken by another worker)")
+        held = _Claim(cand, claim, fd)
         try:
             # Locked before the rename and until the file is let go: recover_claims leaves it alone.
             if not _try_lock(fd):
+                held.close()
                 return Taken(None, cand.path, "skipped", "being taken by another worker")
             try:
                 os.rename(cand.path, claim)
             except FileNotFoundError:
+                held.close()
                 return Taken(None, cand.path, "skipped", "gone (taken by another worker)")
+            held.renamed = True
             if os.fstat(fd).st_ino != claim.stat().st_ino:  # replaced between our open and rename: not ours
-                os.rename(claim, unique_target(cand.path.parent, cand.path.name))
+                held.put_back()
                 return Taken(None, cand.path, "skipped", "replaced while being taken")
-            try:
-                return self._take_claimed(cand, claim, today)
-            except Exception:
-                # Not taken (the store or the archive failed): put it back where the retry will look for it.
-                if claim.exists():
-                    os.rename(claim, unique_target(cand.path.parent, cand.path.name))
-                raise
-        finally:
-            os.close(fd)
+            with os.fdopen(os.dup(fd), "rb") as stream:
+                held.data = stream.read()
+            held.sha = self.archive.stage(held.data, self._blobs)
+            held.format, held.partner, held.reason = identify(held.data, cand.partner, self.partners)
+        except BaseException:
+            held.put_back()
+            raise
+        return held
 
-    def _take_claimed(self, cand: Candidate, claim: Path, today: date) -> Taken:
-        data = claim.read_bytes()
-        sha = self.archive.put(data)
-        fmt, partner, reason = identify(data, cand.partner, self.partners)
-        rel = cand.path.relative_to(self.inbox)
-        # The mtime makes the origin unique per drop: a crash between the ledger commit and the move
-        # makes the retake find its own row, while a resend of the same bytes is a new drop (a duplicate).
-        origin = f"inbox:{rel.as_posix()}#{cand.mtime_ns}"
-        existing = self.store.find_intake(sha, origin)
-        if existing is not None:
-            row = existing
-        else:
-            status = "quarantined" if reason else "received"
-            row = self.store.record_file(
-                sha,
-                len(data),
-                cand.path.name,
-                origin,
-                partner,
-                fmt,
-                status=status,
-                reason=reason,
+    def _record(self, claims: list[_Claim]) -> list[FileRow]:
+        """Make the staged blobs durable, then record every claimed file in one transaction."""
+        try:
+            self._blobs.flush()
+        finally:
+            self._blobs.discard()
+        intakes = []
+        for c in claims:
+            rel = c.cand.path.relative_to(self.inbox)
+            # The mtime makes the origin unique per drop: a crash between the ledger commit and the move
+            # makes the retake find its own row, while a resend of the same bytes is a new drop (a duplicate).
+            origin = f"inbox:{rel.as_posix()}#{c.cand.mtime_ns}"
+            status = "quarantined" if c.reason else "received"
+            intakes.append(
+                StoreIntake(c.sha, len(c.data), c.cand.path.name, origin, c.partner, c.format, status, c.reason)
             )
-        self._let_go(claim, cand, row, today, quarantined=bool(reason))
-        return Taken(row, cand.path, "quarantined" if reason else "received", reason)
+        return self.store.record_files(intakes)
 
     def _let_go(self, claim: Path, cand: Candidate, row: FileRow, today: date, *, quarantined: bool) -> None:
         """Move the taken file out of the inbox. No fsync here: the bytes are already durable in the
@@ -231,6 +276,34 @@ class Intake:
         else:
             folder = self.processed / today.isoformat()
             os.rename(claim, unique_target(folder, name))
+
+
+@dataclass(slots=True)
+class _Claim:
+    """A file this worker renamed to its claim name and holds an flock on, until it is let go."""
+
+    cand: Candidate
+    path: Path
+    fd: int
+    renamed: bool = False
+    data: bytes = b""
+    sha: str = ""
+    format: str = "unknown"
+    partner: str | None = None
+    reason: str | None = None
+
+    def put_back(self) -> None:
+        """Not taken after all: back under its name (where the retry will look for it), lock released."""
+        try:
+            if self.renamed and self.path.exists():
+                os.rename(self.path, unique_target(self.cand.path.parent, self.cand.path.name))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _try_lock(fd: int) -> bool:

@@ -1,14 +1,32 @@
-"""Processing one recorded file: dedupe, validate, acknowledge, translate, write outputs, record.
+"""Processing claimed files in batches: validate, acknowledge, translate, record, write outputs, finish.
 
-Re-runnable by design (crash safety): a file whose lease expired is claimed
-again, its half-written ledger rows are reset, and it is done again from
-the archived bytes. Every output is idempotent under a rerun: canonical
-JSON goes to a name derived from the file id and set position, with a
-correlation id derived from the file's (so a rerun writes the same bytes
-to the same name); an acknowledgment is recorded in the ledger *before*
-its file is written, and a rerun re-sends that recorded one instead of
-drawing new control numbers. Control numbers come from the store's
-per-partner sequences, so they never repeat across restarts or workers.
+The order is the guarantee (STYLE.md convention 7), for a whole batch of files at once:
+
+1. Each file is read from the archive and translated in memory into a plan:
+   its ledger rows, its documents, and the acknowledgment each interchange
+   is owed.
+2. One transaction (:meth:`~gateway.store.Store.record_batch`) records the
+   batch: dedupe claims decide what is a duplicate; acknowledgments are
+   numbered from the partner's persisted sequence and their bytes archived
+   (made durable before the commit); each file's final status is kept with
+   it (``results_at``).
+3. The outputs (canonical JSON for each new document, each acknowledgment in
+   ``outbox/<partner>/``) are written under temporary names and published
+   together (:class:`~gateway.store.durable.SyncGroup`).
+4. One transaction (:meth:`~gateway.store.Store.finish_files`) moves the
+   files to their final status.
+
+A crash before 2 leaves nothing recorded or written: the files are redone
+from the archive. A crash between 2 and 4 leaves them ``processing`` with
+``results_at``: the next owner writes the outputs again from the ledger
+(same names, same bytes) and finishes them, drawing no new numbers. A big
+file is recorded in chunks at interchange boundaries, each chunk's outputs
+written after its commit; a crash part-way resets the file's rows and
+redoes it, sending the acknowledgments already recorded again instead of
+renumbering them, and writing its documents again under the same names
+(file id and position) with the same content (correlation ids derive from
+the file's). Nothing is written before the commit that records it, so a
+worker whose lease was taken over can no longer send anything.
 """
 
 from __future__ import annotations
@@ -27,10 +45,20 @@ from pydantic import BaseModel
 from gateway.errors import GatewayError, location_dict
 from gateway.partners.profile import AckPolicy, DuplicatePolicy, Profile
 from gateway.partners.profile import TA1Policy as ProfileTA1
-from gateway.runtime.fsutil import write_atomic
 from gateway.store import Archive
-from gateway.store.results import DocPlan, FilePlan, GroupPlan, InterchangePlan, SetPlan
-from gateway.store.rows import FileRow
+from gateway.store.durable import SyncGroup, sweep
+from gateway.store.errors import LeaseError
+from gateway.store.results import (
+    AckBuilder,
+    DocPlan,
+    FileFinal,
+    FilePlan,
+    GroupPlan,
+    InterchangePlan,
+    OutboundPlan,
+    SetPlan,
+)
+from gateway.store.rows import DocumentRow, FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
 from gateway.x12.ack.build import TA1Policy, ack_kind, build_acks
@@ -41,6 +69,16 @@ _TA1 = {
     ProfileTA1.ON_REQUEST: TA1Policy.ON_ERROR,
     ProfileTA1.ALWAYS: TA1Policy.ALWAYS,
 }
+
+CHUNK_SETS = 64
+"""A big file's results are recorded (and its outputs written) each time this many sets are pending, at
+the next interchange boundary, so memory stays bounded by a chunk, not by the file."""
+
+ACK_MARKER = "ack for ISA13 {control} (interchange {position})"
+"""How an acknowledgment names what it answers among its file's outbound rows."""
+
+TMP_DIR = ".tmp"
+"""Outputs are written here first (inside the outbox, so on its filesystem) and renamed into place."""
 
 
 @dataclass(slots=True)
@@ -56,6 +94,55 @@ class FileOutcome:
     duplicates: int = 0  # duplicate or held sets/documents
     held: int = 0
     acks: list[str] = field(default_factory=list)
+
+    def details(self) -> dict[str, Any]:
+        """What the file's final event keeps of this outcome."""
+        return {
+            "sets": self.sets,
+            "documents": self.documents,
+            "failed": self.failed,
+            "duplicates": self.duplicates,
+            "held": self.held,
+            "acks": self.acks,
+        }
+
+    @classmethod
+    def from_final(cls, final: FileFinal) -> FileOutcome:
+        """The outcome recorded with a file's results (a rerun that only writes its outputs)."""
+        d = final.details or {}
+        return cls(
+            final.file_id,
+            final.status,
+            final.reason,
+            sets=int(d.get("sets", 0)),
+            documents=int(d.get("documents", 0)),
+            failed=int(d.get("failed", 0)),
+            duplicates=int(d.get("duplicates", 0)),
+            held=int(d.get("held", 0)),
+            acks=[str(a) for a in d.get("acks", [])],
+        )
+
+
+@dataclass(slots=True)
+class _Work:
+    """One file of a batch on its way through the steps."""
+
+    row: FileRow
+    outcome: FileOutcome
+    rerun: bool = False
+    seed: uuid.UUID | None = None
+    profile: Profile | None = None
+    plan: FilePlan | None = None
+    final: FileFinal | None = None
+    interchanges: int = 0
+    bytes_duplicate_of: int | None = None
+    outputs: dict[Path, bytes] = field(default_factory=dict)
+    maybe_stale: list[Path] = field(default_factory=list)
+
+
+Result = FileOutcome | Exception
+"""A file's result in a batch: its outcome, or why it was not finished (LeaseError: taken over;
+another GatewayError: the store or archive failed; anything else: a bug)."""
 
 
 def business_key(doc: BaseModel) -> str | None:
@@ -84,7 +171,7 @@ def _errors_json(errors: list[GatewayError]) -> list[dict[str, Any]]:
 
 
 class Processor:
-    """Processes claimed files; one instance per worker process."""
+    """Processes claimed files in batches; one instance per worker process."""
 
     def __init__(
         self,
@@ -97,6 +184,8 @@ class Processor:
         clock: Callable[[], datetime],
         isa13_window_days: int = 30,
         lease_seconds: float | None = None,
+        sync: str = "group",
+        chunk_sets: int = CHUNK_SETS,
     ) -> None:
         self.store = store
         self.archive = archive
@@ -107,66 +196,246 @@ class Processor:
         self.clock = clock
         self.isa13_window_days = isa13_window_days
         self.lease_seconds = lease_seconds
+        self.chunk_sets = chunk_sets
+        self._blobs = SyncGroup(sync)  # acknowledgment blobs, made durable inside the transaction recording them
+        self._outputs = SyncGroup(sync)  # outputs, published after that transaction
+        self._leased: list[int] = []
         self._renewed = 0.0
 
-    # --- the file ---------------------------------------------------------------------------
+    def sweep(self, older_than_seconds: float = 3600) -> int:
+        """Remove temporary files interrupted batches left in the outbox and the archive."""
+        now = time.time()
+        return sweep(self.outbox / TMP_DIR, older_than_seconds, now) + self.archive.sweep(older_than_seconds, now)
+
+    # --- a batch ----------------------------------------------------------------------------
 
     def process(self, row: FileRow) -> FileOutcome:
-        """Process one leased file to a final status (never raises for a bad document).
+        """Process one leased file to a final status (never fails for a bad document).
 
         Raises :class:`~gateway.store.errors.LeaseError` when the lease was lost
         (taken over after it expired): the new owner redoes the file.
         """
+        (result,) = self.process_batch([row])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def process_batch(self, rows: list[FileRow], stopping: Callable[[], bool] | None = None) -> list[Result]:
+        """Process leased files together (one results transaction, one publish, one finish).
+
+        Returns a result per row processed, in order; when ``stopping`` turns true the rest of ``rows``
+        is left untouched (and gets no result) for the caller to release.
+        """
+        self._leased = [r.id for r in rows]
         self._renewed = time.monotonic()
-        if row.attempts > 1:
+        results: dict[int, Result] = {}
+        works: list[_Work] = []
+        for row in rows:
+            if stopping is not None and stopping():
+                break
+            try:
+                self._keep_leases()
+                works.append(self._prepare(row))
+            except Exception as exc:  # noqa: BLE001 - one file's failure must not sink its batch; the caller decides
+                results[row.id] = exc
+        if works:
+            try:
+                self._complete(works, results)
+            except Exception as exc:  # noqa: BLE001 - the batch's transaction failed: every file in it is unfinished
+                for work in works:
+                    results.setdefault(work.row.id, exc)
+        return [results[r.id] for r in rows if r.id in results]
+
+    def _keep_leases(self) -> None:
+        """Renew the batch's leases every third of their length, so a long batch is not taken over."""
+        if self.lease_seconds is None or time.monotonic() - self._renewed < self.lease_seconds / 3:
+            return
+        self.store.renew_leases(self._leased, self.worker, self.lease_seconds)
+        self._renewed = time.monotonic()
+
+    def _complete(self, works: list[_Work], results: dict[int, Result]) -> None:
+        """Steps 2 to 4 for the prepared files (see the module notes)."""
+        plans = [w.plan for w in works if w.plan is not None]
+        self._record(plans)
+        finals: list[FileFinal] = []
+        done: list[_Work] = []
+        for work in works:
+            if work.plan is not None and work.plan.lost is not None:
+                results[work.row.id] = LeaseError(work.plan.lost)
+                continue
+            assert work.final is not None
+            finals.append(work.final)
+            done.append(work)
+        self._publish(done)
+        lost = set(self.store.finish_files(self.worker, finals))
+        for work in done:
+            if work.row.id in lost:
+                results[work.row.id] = LeaseError(f"file {work.row.id}: lease lost before it was finished")
+            else:
+                results[work.row.id] = work.outcome
+
+    def _record(self, plans: list[FilePlan]) -> None:
+        try:
+            self.store.record_batch(self.worker, plans, before_commit=self._blobs.flush)
+        finally:
+            self._blobs.discard()  # staged blobs of a transaction that did not commit
+
+    def _publish(self, works: list[_Work]) -> None:
+        """Write the outputs of recorded files (durably, all at once), and take back a rerun's stale ones."""
+        tmp = self.outbox / TMP_DIR
+        try:
+            for work in works:
+                for path, data in work.outputs.items():
+                    self._outputs.write(path, data, tmp)
+            self._outputs.flush()
+        finally:
+            self._outputs.discard()
+        for work in works:
+            for path in work.maybe_stale:
+                if path not in work.outputs:
+                    path.unlink(missing_ok=True)
+            work.outputs.clear()  # a big file's next chunk starts afresh
+            work.maybe_stale.clear()
+
+    # --- one file ---------------------------------------------------------------------------
+
+    def _prepare(self, row: FileRow) -> _Work:
+        """Step 1: the file's plan (or, when its results are already recorded, the outputs to write again)."""
+        work = _Work(row, FileOutcome(row.id, "processed"), rerun=row.attempts > 1)
+        final = self.store.pending_final(row)
+        if final is not None:
+            self._from_ledger(work, final)
+            return work
+        if work.rerun:
             self.store.reset_file_children(row.id, self.worker, "rerun after an interrupted attempt")
-        profile = self.partners.get(row.partner_id) if row.partner_id else None
-        policy = profile.duplicates.policy if profile else DuplicatePolicy.REJECT
-        first = self.store.claim_key("bytes", row.partner_id, row.sha256, "file", row.id)
-        if first is not None and policy is not DuplicatePolicy.ALLOW:
-            status = "duplicate" if policy is DuplicatePolicy.REJECT else "held"
-            reason = f"same bytes as file {first.first_entity_id} (policy {policy})"
-            self.store.set_file_status(row.id, status, reason, self.worker)
-            return FileOutcome(row.id, status, reason, duplicates=1)
-        data = self.archive.read(row.sha256)
-        seed = (
+        work.profile = self.partners.get(row.partner_id) if row.partner_id else None
+        work.seed = (
             uuid.UUID(row.correlation_id)
             if _is_uuid(row.correlation_id)
             else uuid.uuid5(uuid.NAMESPACE_URL, row.sha256)
         )
+        data = self.archive.read(row.sha256)
         info = FileInput(
             name=row.name, file_id=row.sha256, partner_id=row.partner_id, received_on=row.received_at.date()
         )
-        outcome = FileOutcome(row.id, "processed")
-        plan = FilePlan()
-        written: list[tuple[DocPlan, Path]] = []
+        plan = self._new_plan(work, first=True)
         pending: list[Translation] = []
         for item in self.translator.translate(data, info):
-            self._keep_lease(row)
+            self._keep_leases()
             if isinstance(item, InterchangeReport):
-                if plan.interchanges:  # one interchange per transaction; the last goes with the final status
-                    self._record(row, plan, written, outcome)
-                    plan, written = FilePlan(), []  # (its loose documents were committed with it)
-                plan.interchanges.append(self._interchange(row, item, pending, outcome, seed, written))
+                plan.interchanges.append(self._interchange(work, item, pending))
                 pending = []
+                if _pending_sets(plan) >= self.chunk_sets:
+                    self._flush_chunk(work, plan)
+                    plan = self._new_plan(work, first=False)
+                    if work.bytes_duplicate_of is not None:
+                        break  # the same bytes as an earlier file: nothing more to do
             elif item.set_id is not None and item.validation is not None:
                 pending.append(item)
             else:
-                plan.documents.append(self._loose(row, item, outcome, seed, written))
+                plan.documents.append(self._loose(work, item))
         for item in pending:  # sets of an interchange without a trailer still count
-            plan.documents.append(self._loose(row, item, outcome, seed, written))
-        self._final(plan, outcome)
-        self._record(row, plan, written, outcome)
-        return outcome
+            plan.documents.append(self._loose(work, item))
+        plan.conclude = lambda recorded: self._conclude(work, recorded)
+        work.plan = plan
+        return work
 
-    def _keep_lease(self, row: FileRow) -> None:
-        """Renew the lease every third of its length, so a long file is not taken over from a live worker."""
-        if self.lease_seconds is None or time.monotonic() - self._renewed < self.lease_seconds / 3:
+    def _new_plan(self, work: _Work, *, first: bool) -> FilePlan:
+        policy = work.profile.duplicates.policy if work.profile else DuplicatePolicy.REJECT
+        on_duplicate = None if policy is DuplicatePolicy.ALLOW else str(_on_duplicate(policy))
+        return FilePlan(
+            file_id=work.row.id,
+            partner_id=work.row.partner_id,
+            bytes_key=work.row.sha256 if first else None,
+            on_bytes_duplicate=on_duplicate,
+            rerun=work.rerun,
+        )
+
+    def _flush_chunk(self, work: _Work, plan: FilePlan) -> None:
+        """Record a big file's results so far and write their outputs (bounded memory)."""
+        plan.complete = False
+        self._record([plan])
+        if plan.lost is not None:
+            raise LeaseError(plan.lost)
+        if plan.bytes_duplicate_of is not None:
+            work.bytes_duplicate_of = plan.bytes_duplicate_of
+        self._count(work, plan)
+        self._publish([work])
+
+    def _conclude(self, work: _Work, plan: FilePlan) -> FileFinal:
+        """The file's final status, once the results transaction has decided its duplicates."""
+        outcome = work.outcome
+        first = plan.bytes_duplicate_of or work.bytes_duplicate_of
+        if first is not None:
+            policy = work.profile.duplicates.policy if work.profile else DuplicatePolicy.REJECT
+            outcome.status = str(_on_duplicate(policy))
+            outcome.reason = f"same bytes as file {first} (policy {policy})"
+            outcome.duplicates = 1
+        else:
+            self._count(work, plan)
+            self._final(outcome)
+        work.final = FileFinal(work.row.id, outcome.status, outcome.reason, outcome.details())
+        return work.final
+
+    def _count(self, work: _Work, plan: FilePlan) -> None:
+        """Count a recorded plan into the outcome, and list the outputs it gives."""
+        outcome = work.outcome
+        for ic in plan.interchanges:
+            for group in ic.groups:
+                for st in group.sets:
+                    outcome.sets += 1
+                    if ic.duplicate_of is not None:
+                        outcome.duplicates += 1
+                    elif st.document is not None:
+                        self._count_document(work, st.document)
+                    else:
+                        outcome.failed += 1
+            if ic.outbound is not None:
+                self._count_ack(work, ic.outbound)
+        for doc in plan.documents:
+            outcome.sets += 1
+            if doc.status == "failed":
+                outcome.failed += 1
+            else:
+                self._count_document(work, doc)
+
+    def _count_document(self, work: _Work, doc: DocPlan) -> None:
+        outcome = work.outcome
+        if doc.duplicate_of is not None and doc.on_duplicate is not None:
+            outcome.duplicates += 1
+            outcome.held += doc.on_duplicate == "held"
             return
-        self.store.renew_lease(row.id, self.worker, self.lease_seconds)
-        self._renewed = time.monotonic()
+        outcome.documents += 1
+        work.outputs[self._canonical_path(work.row.id, doc.partner_id, doc.doc_type, doc.position)] = (
+            doc.canonical.encode("utf-8")
+        )
 
-    def _final(self, plan: FilePlan, outcome: FileOutcome) -> None:
+    def _count_ack(self, work: _Work, out: OutboundPlan) -> None:
+        data = out.data if out.data is not None else self.archive.read(out.sha256)
+        work.outputs[self._ack_path(out.partner_id, out.kind, out.control_number or "")] = data
+        work.outcome.acks.append(f"{out.partner_id} {out.kind} {out.control_number}")
+
+    def _from_ledger(self, work: _Work, final: FileFinal) -> None:
+        """A file whose results were recorded by an attempt that died before writing its outputs."""
+        work.final = final
+        work.outcome = FileOutcome.from_final(final)
+        tree = self.store.file_tree(work.row.id)
+        docs: list[DocumentRow] = list(tree.documents)
+        for ic in tree.interchanges:
+            for group in ic.groups:
+                for st in group.sets:
+                    docs.extend(st.documents)
+        for doc in docs:
+            if doc.status == "translated":
+                path = self._canonical_path(work.row.id, doc.partner_id, doc.doc_type, doc.position)
+                work.outputs[path] = doc.canonical.encode("utf-8")
+        for out in self.store.list_outbound(file_id=work.row.id, limit=1_000_000):
+            if out.reason is not None and out.reason.startswith("ack for ISA13 "):
+                path = self._ack_path(out.partner_id, out.kind, out.control_number or "")
+                work.outputs[path] = self.archive.read(out.sha256)
+
+    @staticmethod
+    def _final(outcome: FileOutcome) -> None:
         ok = outcome.documents + outcome.duplicates
         if outcome.sets == 0:
             outcome.status, outcome.reason = "failed", outcome.reason or "no transaction sets or documents in the file"
@@ -181,38 +450,18 @@ class Processor:
             outcome.status = "held" if outcome.held else "duplicate"
             held = f", {outcome.held} held for review" if outcome.held else ""
             outcome.reason = f"all {outcome.sets} sets/documents are duplicates{held}"
-        plan.final_status = outcome.status
-        plan.reason = outcome.reason
-        plan.details = {"documents": outcome.documents, "failed": outcome.failed, "duplicates": outcome.duplicates}
-
-    def _record(self, row: FileRow, plan: FilePlan, written: list[tuple[DocPlan, Path]], outcome: FileOutcome) -> None:
-        """Commit a batch; outputs of documents the commit found to be duplicates (a race) are taken back."""
-        self.store.record_results(row.id, self.worker, plan)
-        for doc, path in written:
-            if doc.duplicate_of is not None:
-                path.unlink(missing_ok=True)
-                outcome.documents -= 1
-                outcome.duplicates += 1
 
     # --- X12 --------------------------------------------------------------------------------
 
-    def _interchange(
-        self,
-        row: FileRow,
-        ic: InterchangeReport,
-        sets: list[Translation],
-        outcome: FileOutcome,
-        seed: uuid.UUID,
-        written: list[tuple[DocPlan, Path]],
-    ) -> InterchangePlan:
+    def _interchange(self, work: _Work, ic: InterchangeReport, sets: list[Translation]) -> InterchangePlan:
         h = ic.header
-        profile = self.partners.get(row.partner_id) if row.partner_id else None
+        profile = work.profile
+        work.interchanges += 1
         envelope_errors = [f for f in ic.findings if f.is_error]
         allow = profile is not None and profile.duplicates.policy is DuplicatePolicy.ALLOW
         days = profile.duplicates.isa13_window_days if profile else None
         window = (self.isa13_window_days if days is None else days) * 86400  # 0: no ISA13 check
-        key = f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window else None
-        duplicate = key is not None and not allow and bool(self.store.existing_keys("isa13", None, [key], window))
+        marker = ACK_MARKER.format(control=h.control_number, position=work.interchanges)
         plan = InterchangePlan(
             sender_qualifier=h.sender_qualifier,
             sender_id=h.sender_id,
@@ -220,12 +469,15 @@ class Processor:
             receiver_id=h.receiver_id,
             control_number=h.control_number,
             version=h.version,
-            test=h.is_test,
             status="rejected" if envelope_errors else _status(ic),
+            position=work.interchanges,
+            test=h.is_test,
             reason="; ".join(f"{f.code} {f.message}" for f in envelope_errors[:5]) or None,
-            isa13_key=key,
+            isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window else None,
             isa13_window=window,
             on_duplicate=None if allow else "duplicate",
+            ack=self._ack_builder(profile, ic, marker),
+            ack_marker=marker,
         )
         owners: dict[int, tuple[GroupPlan, str | None]] = {}  # SetReport id → its group's plan, why refused
         for g in ic.groups:
@@ -245,43 +497,21 @@ class Processor:
             why = f"envelope rejected: {refused.code} {refused.message}" if refused is not None else None
             for report in g.sets:
                 owners[id(report)] = (gp, why)
-        business = [k for t in sets if t.ok and t.document is not None and (k := business_key(t.document))]
-        taken = self.store.existing_keys("business", row.partner_id, business) if business and not duplicate else set()
         for item in sets:
             owner = owners.get(id(item.validation))
             if owner is None:
                 continue  # an orphan set outside any group: the validator rejected it with the envelope
             gp, refused_because = owner
-            gp.sets.append(self._set(row, item, outcome, seed, duplicate, taken, written, refused_because))
-        if not duplicate:
-            self._acks(row, ic, profile, outcome)
+            gp.sets.append(self._set(work, item, refused_because))
         return plan
 
-    def _set(
-        self,
-        row: FileRow,
-        item: Translation,
-        outcome: FileOutcome,
-        seed: uuid.UUID,
-        duplicate: bool,
-        taken: set[str],
-        written: list[tuple[DocPlan, Path]],
-        refused: str | None = None,
-    ) -> SetPlan:
-        outcome.sets += 1
+    def _set(self, work: _Work, item: Translation, refused: str | None) -> SetPlan:
         assert item.set_id is not None and item.set_control is not None
-        if duplicate or refused or not item.ok:
-            # Nothing of this set is passed on: take back what an interrupted earlier attempt wrote.
-            self._output_path(row, item).unlink(missing_ok=True)
-        if duplicate:
-            outcome.duplicates += 1
-            return SetPlan(item.set_id, item.set_control, "duplicate", reason="duplicate interchange")
+        self._note_output(work, item)
         if refused:
-            outcome.failed += 1
             return SetPlan(item.set_id, item.set_control, "rejected", reason=refused)
-        if not item.ok:
+        if not item.ok or item.document is None:
             rejected = item.validation is not None and not item.validation.accepted
-            outcome.failed += 1
             return SetPlan(
                 item.set_id,
                 item.set_control,
@@ -289,103 +519,20 @@ class Processor:
                 errors=_errors_json(item.errors),
                 reason=item.errors[0].message if item.errors else None,
             )
-        doc = self._document(row, item, outcome, seed, taken, written)
-        return SetPlan(item.set_id, item.set_control, "translated", document=doc)
+        return SetPlan(item.set_id, item.set_control, "translated", document=self._document(work, item))
 
-    # --- documents --------------------------------------------------------------------------
-
-    def _loose(
-        self,
-        row: FileRow,
-        item: Translation,
-        outcome: FileOutcome,
-        seed: uuid.UUID,
-        written: list[tuple[DocPlan, Path]],
-    ) -> DocPlan:
-        """A CSV/XML document, or a translation outside any group."""
-        outcome.sets += 1
-        if item.ok and item.document is not None:
-            key = business_key(item.document)
-            taken = self.store.existing_keys("business", item.partner, [key]) if key else set()
-            return self._document(row, item, outcome, seed, taken, written)
-        outcome.failed += 1
-        if item.errors:
-            outcome.reason = outcome.reason or f"{item.errors[0].code} {item.errors[0].message}"
-        # A failed document is kept in the ledger with its located errors (there is no set row for CSV/XML).
-        return DocPlan(
-            doc_type=item.document_type or "unknown",
-            canonical=json.dumps({"errors": _errors_json(item.errors)}),
-            correlation_id=str(uuid.uuid5(seed, f"doc-{item.index}")),
-            partner_id=item.partner,
-            status="failed",
-            reason="; ".join(f"{e.code} {e.message}" for e in item.errors[:3])[:1000] or "failed",
-        )
-
-    def _document(
-        self,
-        row: FileRow,
-        item: Translation,
-        outcome: FileOutcome,
-        seed: uuid.UUID,
-        taken: set[str],
-        written: list[tuple[DocPlan, Path]],
-    ) -> DocPlan:
-        """The document's ledger plan; its canonical JSON is written now (before the commit that records it),
-        under a name and with contents a rerun reproduces exactly, unless its business key is already taken."""
-        doc = item.document
-        assert doc is not None
-        correlation = str(uuid.uuid5(seed, f"doc-{item.index}"))
-        doc.provenance.correlation_id = correlation  # type: ignore[attr-defined]
-        key = business_key(doc)
-        text = doc.model_dump_json(exclude_none=True)
-        profile = self.partners.get(item.partner) if item.partner else None
-        policy = profile.duplicates.policy if profile else DuplicatePolicy.REJECT
-        on_duplicate = (
-            None if policy is DuplicatePolicy.ALLOW else ("duplicate" if policy is DuplicatePolicy.REJECT else "held")
-        )
-        plan = DocPlan(
-            doc_type=item.document_type or "unknown",
-            canonical=text,
-            correlation_id=correlation,
-            partner_id=item.partner,
-            business_key=key,
-            on_duplicate=on_duplicate,
-        )
-        path = self._output_path(row, item)
-        if key is not None and key in taken and on_duplicate is not None:
-            outcome.duplicates += 1
-            outcome.held += on_duplicate == "held"
-            path.unlink(missing_ok=True)  # an interrupted attempt may have written it before another file won the key
-            return plan
-        write_atomic(path, text.encode("utf-8"))
-        written.append((plan, path))
-        outcome.documents += 1
-        return plan
-
-    def _output_path(self, row: FileRow, item: Translation) -> Path:
-        """Where a set's canonical JSON goes: the same name on every attempt (file id + position)."""
-        name = f"{item.partner or '_unknown'}/{item.document_type or 'document'}-{row.id}-{item.index}.json"
-        return self.outbox / "canonical" / name
-
-    # --- acknowledgments --------------------------------------------------------------------
-
-    def _acks(self, row: FileRow, ic: InterchangeReport, profile: Profile | None, outcome: FileOutcome) -> None:
+    def _ack_builder(self, profile: Profile | None, ic: InterchangeReport, marker: str) -> AckBuilder | None:
+        """What builds ``ic``'s acknowledgment inside the results transaction (None: the partner gets none)."""
         if profile is None or profile.x12 is None:
-            return  # no partner: nobody to send to (recorded in the ledger, visible in status)
+            return None  # no partner: nobody to send to (recorded in the ledger, visible in status)
         settings = profile.x12
         due = [g for g in ic.groups if _ack_due(g, profile, settings.ack)]
         functional = bool(due)
-        if len(due) != len(ic.groups):  # acknowledge only the groups whose policy asks for it
-            ic = replace(ic, groups=due)
+        answered = ic if len(due) == len(ic.groups) else replace(ic, groups=due)  # only groups whose policy asks
         ta1 = _TA1[settings.ta1]
         kind = ack_kind(due[0].header.version) if due else "TA1"
-        marker = f"ack for ISA13 {ic.header.control_number}"
-        sent = self.store.list_outbound(file_id=row.id, partner_id=profile.id, limit=1000)
-        existing = [o for o in sent if o.reason == marker]
-        if existing:
-            data = self.archive.read(existing[0].sha256)
-            control = existing[0].control_number or ""
-        else:
+
+        def build(draw: Callable[[], int], duplicate: bool) -> OutboundPlan | None:
             drawn: dict[str, int] = {}
 
             def next_control(what: str) -> int:
@@ -395,26 +542,84 @@ class Processor:
                     drawn["set"] = drawn.get("set", 0) + 1
                     return drawn["set"]
                 if "n" not in drawn:
-                    drawn["n"] = self.store.next_value(profile.id, "ack")
+                    drawn["n"] = draw()
                 return drawn["n"]
 
-            built = build_acks(ic, next_control, self.clock(), functional=functional, ta1=ta1)
-            if built is None:
-                return
-            data = built
+            data = build_acks(answered, next_control, self.clock(), functional=functional, ta1=ta1, duplicate=duplicate)
+            if data is None:
+                return None
+            sha = self.archive.stage(data, self._blobs)
             control = data[90:99].decode("latin-1")
-            sha = self.archive.put(data)
-            kind = kind if _has_group(data) else "TA1"  # a rejected interchange gets its TA1 alone
-            self.store.add_outbound(profile.id, kind, sha, control_number=control, file_id=row.id, reason=marker)
-        kind = existing[0].kind if existing else kind
-        write_atomic(self.outbox / profile.id / f"{kind}-{control}.x12", data)
-        outcome.acks.append(f"{profile.id} {kind} {control}")
+            sent = kind if _has_group(data) else "TA1"  # a rejected or duplicate interchange gets its TA1 alone
+            return OutboundPlan(profile.id, sent, sha, control, marker, data=data)
+
+        return build
+
+    # --- documents --------------------------------------------------------------------------
+
+    def _loose(self, work: _Work, item: Translation) -> DocPlan:
+        """A CSV/XML document, or a translation outside any group."""
+        self._note_output(work, item)
+        if item.ok and item.document is not None:
+            return self._document(work, item)
+        if item.errors:
+            work.outcome.reason = work.outcome.reason or f"{item.errors[0].code} {item.errors[0].message}"
+        # A failed document is kept in the ledger with its located errors (there is no set row for CSV/XML).
+        assert work.seed is not None
+        return DocPlan(
+            doc_type=item.document_type or "unknown",
+            canonical=json.dumps({"errors": _errors_json(item.errors)}),
+            correlation_id=str(uuid.uuid5(work.seed, f"doc-{item.index}")),
+            position=item.index,
+            partner_id=item.partner,
+            status="failed",
+            reason="; ".join(f"{e.code} {e.message}" for e in item.errors[:3])[:1000] or "failed",
+        )
+
+    def _document(self, work: _Work, item: Translation) -> DocPlan:
+        """The document's ledger plan, with a correlation id and content a rerun reproduces exactly."""
+        doc = item.document
+        assert doc is not None and work.seed is not None
+        correlation = str(uuid.uuid5(work.seed, f"doc-{item.index}"))
+        doc.provenance.correlation_id = correlation  # type: ignore[attr-defined]
+        profile = self.partners.get(item.partner) if item.partner else None
+        policy = profile.duplicates.policy if profile else DuplicatePolicy.REJECT
+        return DocPlan(
+            doc_type=item.document_type or "unknown",
+            canonical=doc.model_dump_json(exclude_none=True),
+            correlation_id=correlation,
+            position=item.index,
+            partner_id=item.partner,
+            business_key=business_key(doc),
+            on_duplicate=None if policy is DuplicatePolicy.ALLOW else str(_on_duplicate(policy)),
+        )
+
+    def _note_output(self, work: _Work, item: Translation) -> None:
+        """On a rerun, where an earlier attempt may have written this item's JSON (removed unless rewritten)."""
+        if work.rerun and item.document_type:
+            work.maybe_stale.append(self._canonical_path(work.row.id, item.partner, item.document_type, item.index))
+
+    def _canonical_path(self, file_id: int, partner: str | None, doc_type: str, position: int) -> Path:
+        """Where a document's canonical JSON goes: the same name on every attempt (file id + position)."""
+        return self.outbox / "canonical" / (partner or "_unknown") / f"{doc_type}-{file_id}-{position}.json"
+
+    def _ack_path(self, partner: str, kind: str, control: str) -> Path:
+        return self.outbox / partner / f"{kind}-{control}.x12"
 
 
 def _has_group(ack: bytes) -> bool:
     """True when an outbound ack interchange carries a functional group (not only a TA1)."""
     el, term = ack[3:4], ack[105:106]
     return any(term + gap + b"GS" + el in ack for gap in (b"", b"\n", b"\r\n"))
+
+
+def _pending_sets(plan: FilePlan) -> int:
+    return len(plan.documents) + sum(len(g.sets) for ic in plan.interchanges for g in ic.groups)
+
+
+def _on_duplicate(policy: DuplicatePolicy) -> str:
+    """The status a duplicate gets under ``policy`` (reject: duplicate, hold: held)."""
+    return "held" if policy is DuplicatePolicy.HOLD else "duplicate"
 
 
 def _ack_due(group: GroupReport, profile: Profile, default: AckPolicy) -> bool:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from gateway.channels.inbox import Inbox
+from gateway.channels.inbox import Candidate, Inbox
 from gateway.errors import GatewayError
 from gateway.runtime.intake import Intake
 from gateway.runtime.process import FileOutcome, Processor
@@ -99,6 +99,7 @@ class Service:
             quarantine=deployment.path("quarantine"),
             after=cfg.intake.after,
             worker=self.worker,
+            sync=cfg.processing.sync,
         )
         self.processor = Processor(
             store,
@@ -109,6 +110,7 @@ class Service:
             clock=clock,
             isa13_window_days=cfg.duplicates.isa13_window_days,
             lease_seconds=cfg.processing.lease_seconds,
+            sync=cfg.processing.sync,
         )
         self.stopping = threading.Event()
         self.summary = RunSummary()
@@ -127,18 +129,32 @@ class Service:
     # --- steps ------------------------------------------------------------------------------
 
     def take_ready(self) -> int:
-        """Take every ready inbox file; returns how many were taken."""
+        """Take every ready inbox file, a batch at a time; returns how many were taken."""
+        size = self.deployment.settings.processing.batch
         taken = 0
+        batch: list[Candidate] = []
         for cand in self.inbox.ready():
             if self.stopping.is_set():
                 self.inbox.release(cand.path)
                 continue
-            try:
-                result = self.intake.take(cand, self.clock().date())
-            except (OSError, GatewayError) as exc:
-                log.error("intake of %s failed, will retry: %s", cand.path, exc)
+            batch.append(cand)
+            if len(batch) >= size:
+                taken += self._take(batch)
+                batch = []
+        if batch:
+            taken += self._take(batch)
+        return taken
+
+    def _take(self, batch: list[Candidate]) -> int:
+        try:
+            results = self.intake.take_many(batch, self.clock().date())
+        except (OSError, GatewayError) as exc:
+            log.error("intake of %d file(s) failed, will retry: %s", len(batch), exc)
+            for cand in batch:
                 self.inbox.release(cand.path)
-                continue
+            return 0
+        taken = 0
+        for cand, result in zip(batch, results, strict=True):
             self.inbox.done(cand.path)
             if result.outcome == "received":
                 self.summary.received += 1
@@ -152,31 +168,30 @@ class Service:
     def process_claimed(self) -> int:
         """Claim a batch and process it; returns how many files were processed."""
         cfg = self.deployment.settings.processing
-        rows = self.store.claim_files(self.worker, cfg.batch, cfg.lease_seconds)
+        rows = self.store.claim_files(self.worker, cfg.batch, cfg.lease_seconds, max_attempts=cfg.max_attempts)
+        if not rows:
+            return 0
+        # The claim's lease ran while the files waited: renewed now, so none is taken over from a live worker.
+        live = set(self.store.renew_leases([r.id for r in rows], self.worker, cfg.lease_seconds))
+        rows = [r for r in rows if r.id in live]
+        results = self.processor.process_batch(rows, stopping=self.stopping.is_set)
         done = 0
-        for i, row in enumerate(rows):
-            if self.stopping.is_set():
-                for rest in rows[i:]:
-                    self.store.release(rest.id, self.worker, "worker stopping")
-                break
-            try:
-                # The batch shared one lease: renew it now, so the files waiting their turn were not taken over.
-                self.store.renew_lease(row.id, self.worker, cfg.lease_seconds)
-                outcome = self.processor.process(row)
-            except LeaseError as exc:
-                log.warning("file %s: lease lost, another worker has it: %s", row.id, exc)
-                continue
-            except GatewayError as exc:
+        for row, result in zip(rows, results, strict=False):
+            if isinstance(result, FileOutcome):
+                self.summary.add(result)
+                done += 1
+            elif isinstance(result, LeaseError):
+                log.warning("file %s: lease lost, another worker has it: %s", row.id, result)
+            elif isinstance(result, GatewayError):
                 # The store or archive failed under us: give the file back for a retry.
-                log.error("file %s: %s %s; released for retry", row.id, exc.code, exc)
-                self._release_quietly(row.id, f"{exc.code} {exc}")
-                continue
-            except Exception as exc:  # noqa: BLE001 - the boundary: a bug must not stop the daemon
-                log.error("file %s: internal error\n%s", row.id, traceback.format_exc())
-                self._fail(row.id, f"internal error {type(exc).__name__}: {exc}")
-                continue
-            self.summary.add(outcome)
-            done += 1
+                log.error("file %s: %s %s; released for retry", row.id, result.code, result)
+                self._release_quietly(row.id, f"{result.code} {result}")
+            else:
+                trace = "".join(traceback.format_exception(result))
+                log.error("file %s: internal error\n%s", row.id, trace)
+                self._fail(row.id, f"internal error {type(result).__name__}: {result}")
+        for rest in rows[len(results) :]:  # stopping: not started
+            self._release_quietly(rest.id, "worker stopping")
         return done
 
     def _release_quietly(self, file_id: int, reason: str) -> None:
@@ -198,6 +213,7 @@ class Service:
         """Process everything pending now (files in the inbox and recorded ones), then return."""
         self.inbox.root.mkdir(parents=True, exist_ok=True)
         self.intake.recover_claims()
+        self.processor.sweep()
         self.inbox.scan()
         deadline_idle = 0
         while not self.stopping.is_set():
@@ -217,6 +233,7 @@ class Service:
         """Watch the inbox and process until stopped."""
         self.inbox.root.mkdir(parents=True, exist_ok=True)
         self.intake.recover_claims()
+        self.processor.sweep()
         self.inbox.start()
         log.info("worker %s watching %s (store %s)", self.worker, self.inbox.root, self.store.url)
         poll = self.deployment.settings.processing.poll_seconds

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from gateway.store.durable import SyncGroup, fsync_path, sweep
 from gateway.store.errors import ArchiveError, BlobCorruptError, BlobNotFoundError, InvalidDigestError
 
 __all__ = ["CHUNK_SIZE", "Archive"]
@@ -35,13 +36,7 @@ _TMP_DIR = "tmp"
 
 def _fsync_dir(directory: Path) -> None:
     """Make a rename or a new entry in ``directory`` durable (POSIX; a no-op elsewhere)."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(directory)
 
 
 class Archive:
@@ -91,6 +86,27 @@ class Archive:
         except OSError as exc:
             raise ArchiveError(f"cannot write blob {sha} under {self.root}: {exc}") from exc
         return sha
+
+    def stage(self, data: bytes, group: SyncGroup) -> str:
+        """Stage ``data`` in ``group`` (published at its flush, with the rest of a batch); return its sha256.
+
+        Nothing is written when the blob is already there. Until the group is
+        flushed the blob is not in the archive, so record nothing that points
+        at it before then.
+        """
+        sha = hashlib.sha256(data).hexdigest()
+        target = self.path(sha)
+        if target.is_file():
+            return sha
+        try:
+            group.write(target, data, self.root / _TMP_DIR, read_only=True)
+        except OSError as exc:
+            raise ArchiveError(f"cannot write blob {sha} under {self.root}: {exc}") from exc
+        return sha
+
+    def sweep(self, older_than_seconds: float, now: float) -> int:
+        """Remove temporary files an interrupted write left behind; returns how many."""
+        return sweep(self.root / _TMP_DIR, older_than_seconds, now)
 
     def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
         """Store everything ``stream`` yields, hashing while copying; return ``(sha256, size)``."""

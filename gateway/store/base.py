@@ -22,12 +22,15 @@ from gateway.store.rows import Record
 from gateway.store.schema import events
 from gateway.store.statuses import EntityKind, EventAction
 
-__all__ = ["Clock", "StoreBase", "utc_now"]
+__all__ = ["EVENT_INSERT", "Clock", "StoreBase", "utc_now"]
 
 Clock = Callable[[], datetime]
 """Returns the current time as an aware datetime; passed in so tests can move time."""
 
 E = TypeVar("E", bound=StrEnum)
+
+EVENT_INSERT = insert(events)
+"""Appending an event; the values come with each execution (one statement, compiled once)."""
 
 
 def utc_now() -> datetime:
@@ -70,6 +73,7 @@ class StoreBase:
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
         self._db = Database(url)
         self._clock: Clock = clock or utc_now
+        self._statements: dict[str, Any] = {}  # built once per store: building one costs more than running it
 
     @property
     def dialect(self) -> str:
@@ -106,19 +110,20 @@ class StoreBase:
     ) -> None:
         """Append one event, in the caller's transaction."""
         conn.execute(
-            insert(events).values(
-                entity_kind=kind.value,
-                entity_id=entity_id,
-                file_id=file_id,
-                action=action.value,
-                from_status=from_status,
-                to_status=to_status,
-                reason=reason,
-                details=None if details is None else to_json(dict(details), "event details"),
-                correlation_id=correlation_id,
-                actor=actor,
-                at=at,
-            )
+            EVENT_INSERT,
+            {
+                "entity_kind": kind.value,
+                "entity_id": entity_id,
+                "file_id": file_id,
+                "action": action.value,
+                "from_status": from_status,
+                "to_status": to_status,
+                "reason": reason,
+                "details": None if details is None else to_json(dict(details), "event details"),
+                "correlation_id": correlation_id,
+                "actor": actor,
+                "at": at,
+            },
         )
 
     @staticmethod

@@ -18,10 +18,11 @@ each other's rows instead of waiting), SQLite runs the claim in a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from gateway.store.archive import Archive
 from gateway.store.base import StoreBase, as_enum, new_correlation_id
@@ -30,7 +31,7 @@ from gateway.store.rows import FileRow, Record
 from gateway.store.schema import files
 from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileFormat, FileStatus
 
-__all__ = ["FileOps"]
+__all__ = ["FileOps", "Intake"]
 
 _INITIAL = frozenset(
     {FileStatus.RECEIVED, FileStatus.DUPLICATE, FileStatus.HELD, FileStatus.QUARANTINED, FileStatus.FAILED}
@@ -56,8 +57,113 @@ def _check_lease(row: Record, worker: str | None, doing: str) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """A file to record (see :meth:`FileOps.record_files`); its bytes are already in the archive."""
+
+    sha256: str
+    size: int
+    name: str
+    origin: str
+    partner_id: str | None
+    format: str
+    status: str = FileStatus.RECEIVED
+    reason: str | None = None
+
+
+_INSERT_FILE = files.insert().returning(*files.c)
+
+
+def _find_intake_on(conn: Connection, sha256: str, origin: str) -> FileRow | None:
+    query = select(files).where(files.c.sha256 == sha256, files.c.origin == origin).order_by(files.c.id).limit(1)
+    row = conn.execute(query).mappings().first()
+    return None if row is None else FileRow.from_mapping(row)
+
+
+def _checked(item: Intake) -> tuple[FileFormat, FileStatus]:
+    """The intake's format and status, or the store error that refuses it."""
+    Archive.check_digest(item.sha256)
+    file_format = as_enum(FileFormat, item.format, "file format")
+    file_status = as_enum(FileStatus, item.status, "file status")
+    if file_status not in _INITIAL:
+        raise TransitionError(f"a file cannot be recorded as {file_status}: record it received, then claim it")
+    if item.size < 0:
+        raise StoreValueError(f"file size cannot be negative: {item.size}")
+    return file_format, file_status
+
+
 class FileOps(StoreBase):
     """Recording, leasing and finishing received files."""
+
+    def record_files(self, intakes: list[Intake]) -> list[FileRow]:
+        """Record many files in one transaction (a batch taken from the inbox); one row per intake, in order.
+
+        A drop recorded before (same bytes, same ``origin``: a retake after a
+        crash between recording and moving the file away) is not recorded
+        again: its existing row is returned. Statuses as in :meth:`record_file`.
+        """
+        checked = [(item, *_checked(item)) for item in intakes]
+        out: list[FileRow] = []
+        with self._db.write(f"record {len(intakes)} file(s)") as conn:
+            for item, file_format, file_status in checked:
+                found = _find_intake_on(conn, item.sha256, item.origin)
+                if found is not None:
+                    out.append(found)
+                    continue
+                out.append(self._insert_file(conn, item, file_format, file_status, None, None))
+        return out
+
+    def _insert_file(
+        self,
+        conn: Connection,
+        item: Intake,
+        file_format: FileFormat,
+        file_status: FileStatus,
+        correlation_id: str | None,
+        parent_id: int | None,
+    ) -> FileRow:
+        now = self._now()
+        correlation = correlation_id or new_correlation_id()
+        row = (
+            conn.execute(
+                _INSERT_FILE,
+                {
+                    "sha256": item.sha256,
+                    "size": item.size,
+                    "name": item.name,
+                    "origin": item.origin,
+                    "partner_id": item.partner_id,
+                    "format": file_format.value,
+                    "status": file_status.value,
+                    "reason": item.reason,
+                    "correlation_id": correlation,
+                    "parent_id": parent_id,
+                    "received_at": now,
+                    "updated_at": now,
+                    "attempts": 0,
+                    "results_at": None,
+                    "results": None,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                },
+            )
+            .mappings()
+            .one()
+        )
+        self._event(
+            conn,
+            kind=EntityKind.FILE,
+            entity_id=row["id"],
+            file_id=row["id"],
+            action=EventAction.CREATE,
+            from_status=None,
+            to_status=file_status.value,
+            at=now,
+            reason=item.reason,
+            details={"origin": item.origin, "sha256": item.sha256, "size": item.size, "parent_id": parent_id},
+            correlation_id=correlation,
+        )
+        return FileRow.from_mapping(row)
 
     def record_file(
         self,
@@ -78,55 +184,12 @@ class FileOps(StoreBase):
         ``quarantined`` or ``failed`` when intake already knows; never
         ``processing``. ``parent_id`` links a reprocessed copy to its original.
         """
-        Archive.check_digest(sha256)
-        file_format = as_enum(FileFormat, format, "file format")
-        file_status = as_enum(FileStatus, status, "file status")
-        if file_status not in _INITIAL:
-            raise TransitionError(f"a file cannot be recorded as {file_status}: record it received, then claim it")
-        if size < 0:
-            raise StoreValueError(f"file size cannot be negative: {size}")
-        now = self._now()
-        correlation = correlation_id or new_correlation_id()
+        item = Intake(sha256, size, name, origin, partner_id, format, status, reason)
+        file_format, file_status = _checked(item)
         with self._db.write("record a file") as conn:
             if parent_id is not None:
                 self._get(conn, files, parent_id)
-            row = (
-                conn.execute(
-                    insert(files)
-                    .values(
-                        sha256=sha256,
-                        size=size,
-                        name=name,
-                        origin=origin,
-                        partner_id=partner_id,
-                        format=file_format.value,
-                        status=file_status.value,
-                        reason=reason,
-                        correlation_id=correlation,
-                        parent_id=parent_id,
-                        received_at=now,
-                        updated_at=now,
-                        attempts=0,
-                    )
-                    .returning(*files.c)
-                )
-                .mappings()
-                .one()
-            )
-            self._event(
-                conn,
-                kind=EntityKind.FILE,
-                entity_id=row["id"],
-                file_id=row["id"],
-                action=EventAction.CREATE,
-                from_status=None,
-                to_status=file_status.value,
-                at=now,
-                reason=reason,
-                details={"origin": origin, "sha256": sha256, "size": size, "parent_id": parent_id},
-                correlation_id=correlation,
-            )
-        return FileRow.from_mapping(row)
+            return self._insert_file(conn, item, file_format, file_status, correlation_id, parent_id)
 
     def get_file(self, file_id: int) -> FileRow:
         """The file ``file_id``; :class:`NotFoundError` if there is none."""
@@ -255,6 +318,26 @@ class FileOps(StoreBase):
             )
         return FileRow.from_mapping(updated)
 
+    def renew_leases(self, file_ids: list[int], worker: str, lease_seconds: float) -> list[int]:
+        """Extend ``worker``'s leases on ``file_ids`` in one transaction; returns the ids still leased to it."""
+        _check_worker(worker)
+        if lease_seconds <= 0:
+            raise StoreValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        if not file_ids:
+            return []
+        now = self._now()
+        mine = and_(
+            files.c.id.in_(file_ids), files.c.status == FileStatus.PROCESSING.value, files.c.lease_owner == worker
+        )
+        with self._db.write(f"renew {len(file_ids)} lease(s)") as conn:
+            renewed = conn.execute(
+                update(files)
+                .where(mine)
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+                .returning(files.c.id)
+            )
+            return sorted(int(r[0]) for r in renewed)
+
     def release(self, file_id: int, worker: str, reason: str | None = None) -> FileRow:
         """Give a leased file back (status ``received``, lease cleared) for any worker to claim again."""
         _check_worker(worker)
@@ -333,10 +416,8 @@ class FileOps(StoreBase):
         finds the first recording so it is not recorded twice.
         """
         Archive.check_digest(sha256)
-        query = select(files).where(files.c.sha256 == sha256, files.c.origin == origin).order_by(files.c.id).limit(1)
         with self._db.read("find an intake") as conn:
-            row = conn.execute(query).mappings().first()
-        return None if row is None else FileRow.from_mapping(row)
+            return _find_intake_on(conn, sha256, origin)
 
     def find_file_by_sha(self, sha256: str) -> FileRow | None:
         """The first file recorded with these bytes (the original of any duplicates), or None."""

@@ -8,7 +8,7 @@ or both believe they saw a key first.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, case, select, update
@@ -46,20 +46,28 @@ class KeyOps(StoreBase):
         increments and returns. After ``maximum`` it wraps back to 1.
         ``partner_id`` may be ``""`` for a sequence shared by all partners.
         """
+        with self._db.write(f"take the next {kind} for {partner_id!r}") as conn:
+            return self.next_value_on(conn, partner_id, kind, maximum=maximum)
+
+    def next_value_on(self, conn: Connection, partner_id: str, kind: str, *, maximum: int = CONTROL_NUMBER_MAX) -> int:
+        """:meth:`next_value` inside the caller's transaction (the row stays locked until it ends)."""
         _check_name(kind, "sequence kind", 16)
         if maximum < 1:
             raise StoreValueError(f"sequence maximum must be at least 1, got {maximum}")
-        now = self._now()
-        stmt = self._insert()(sequences).values(partner_id=partner_id, kind=kind, value=1, updated_at=now)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[sequences.c.partner_id, sequences.c.kind],
-            set_={
-                "value": case((sequences.c.value >= maximum, 1), else_=sequences.c.value + 1),
-                "updated_at": now,
-            },
-        ).returning(sequences.c.value)
-        with self._db.write(f"take the next {kind} for {partner_id!r}") as conn:
-            return int(conn.execute(stmt).scalar_one())
+        name = f"next_value:{maximum}"
+        stmt = self._statements.get(name)
+        if stmt is None:
+            upsert = self._insert()(sequences)
+            stmt = upsert.on_conflict_do_update(
+                index_elements=[sequences.c.partner_id, sequences.c.kind],
+                set_={
+                    "value": case((sequences.c.value >= maximum, 1), else_=sequences.c.value + 1),
+                    "updated_at": upsert.excluded.updated_at,
+                },
+            ).returning(sequences.c.value)
+            self._statements[name] = stmt
+        values = {"partner_id": partner_id, "kind": kind, "value": 1, "updated_at": self._now()}
+        return int(conn.execute(stmt, values).scalar_one())
 
     def set_sequence(self, partner_id: str, kind: str, last_value: int) -> None:
         """Set the last value handed out (the next is ``last_value + 1``), e.g. when moving from another gateway."""
@@ -75,39 +83,18 @@ class KeyOps(StoreBase):
         with self._db.write(f"set the {kind} sequence of {partner_id!r}") as conn:
             conn.execute(stmt)
 
-    @staticmethod
-    def _claim_on(
-        conn: Connection,
-        insert_new: Any,
-        where: tuple[Any, ...],
-        owner_kind: EntityKind,
-        entity_id: int,
-        window_seconds: float | None,
-        now: datetime,
-    ) -> Any:
-        """The claim itself, in the caller's transaction: None when new (or re-pointed), else the row."""
-        if conn.execute(insert_new).first() is not None:
-            return None
-        existing = conn.execute(select(dedupe_keys).where(*where).with_for_update()).mappings().one()
-        if (existing["first_entity_kind"], existing["first_entity_id"]) == (owner_kind.value, entity_id):
-            return None
-        if window_seconds is not None and existing["seen_at"] <= now - timedelta(seconds=window_seconds):
-            conn.execute(
-                update(dedupe_keys)
-                .where(dedupe_keys.c.id == existing["id"])
-                .values(first_entity_kind=owner_kind.value, first_entity_id=entity_id, seen_at=now, hits=0)
+    def _claim_insert(self) -> Any:
+        stmt = self._statements.get("claim")
+        if stmt is None:
+            stmt = (
+                self._insert()(dedupe_keys)
+                .on_conflict_do_nothing(
+                    index_elements=[dedupe_keys.c.kind, dedupe_keys.c.partner_id, dedupe_keys.c.key]
+                )
+                .returning(dedupe_keys.c.id)
             )
-            return None
-        return (
-            conn.execute(
-                update(dedupe_keys)
-                .where(dedupe_keys.c.id == existing["id"])
-                .values(hits=dedupe_keys.c.hits + 1)
-                .returning(*dedupe_keys.c)
-            )
-            .mappings()
-            .one()
-        )
+            self._statements["claim"] = stmt
+        return stmt
 
     def claim_on(
         self,
@@ -125,24 +112,38 @@ class KeyOps(StoreBase):
         _check_name(key, "dedupe key", _KEY_MAX)
         partner = partner_id or ""
         now = self._now()
+        values = {
+            "kind": dedupe_kind.value,
+            "partner_id": partner,
+            "key": key,
+            "first_entity_kind": owner_kind.value,
+            "first_entity_id": entity_id,
+            "seen_at": now,
+            "hits": 0,
+        }
+        if conn.execute(self._claim_insert(), values).first() is not None:
+            return None  # new: claimed
         where = (dedupe_keys.c.kind == dedupe_kind.value, dedupe_keys.c.partner_id == partner, dedupe_keys.c.key == key)
-        insert_new = (
-            self._insert()(dedupe_keys)
-            .values(
-                kind=dedupe_kind.value,
-                partner_id=partner,
-                key=key,
-                first_entity_kind=owner_kind.value,
-                first_entity_id=entity_id,
-                seen_at=now,
-                hits=0,
+        existing = conn.execute(select(dedupe_keys).where(*where).with_for_update()).mappings().one()
+        if (existing["first_entity_kind"], existing["first_entity_id"]) == (owner_kind.value, entity_id):
+            return None  # our own claim (a rerun)
+        if window_seconds is not None and existing["seen_at"] <= now - timedelta(seconds=window_seconds):
+            conn.execute(
+                update(dedupe_keys)
+                .where(dedupe_keys.c.id == existing["id"])
+                .values(first_entity_kind=owner_kind.value, first_entity_id=entity_id, seen_at=now, hits=0)
             )
-            .on_conflict_do_nothing(index_elements=[dedupe_keys.c.kind, dedupe_keys.c.partner_id, dedupe_keys.c.key])
-            .returning(dedupe_keys.c.id)
+            return None  # seen, but longer ago than the window: new again
+        row = (
+            conn.execute(
+                update(dedupe_keys)
+                .where(dedupe_keys.c.id == existing["id"])
+                .values(hits=dedupe_keys.c.hits + 1)
+                .returning(*dedupe_keys.c)
+            )
+            .mappings()
+            .one()
         )
-        row = self._claim_on(conn, insert_new, where, owner_kind, entity_id, window_seconds, now)
-        if row is None:
-            return None
         found = DedupeRow.from_mapping(row)
         return replace(found, partner_id=found.partner_id or None)
 

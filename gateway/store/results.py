@@ -1,30 +1,53 @@
-"""Recording what processing found in a file, in one transaction per interchange (batched writes).
+"""Recording what processing found in a batch of files, in one transaction (batched writes).
 
-The runtime builds a plan in memory (interchange → groups → sets → documents,
-plus CSV/XML documents) and :meth:`ResultOps.record_results` writes it all,
-with its events and dedupe-key claims, in a single transaction; the final
-call also moves the file to its final status and clears its lease. One
-transaction instead of one per row is what lets a single worker keep up with
-hundreds of small files a second; everything else about the rows (events,
-statuses, lease checks) is as in the one-row methods.
+The runtime builds a plan per file in memory (interchange → groups → sets
+→ documents, plus CSV/XML documents, plus the acknowledgment each
+interchange is owed) and :meth:`ResultOps.record_batch` writes the plans of
+a whole batch of leased files, with their events, dedupe-key claims and
+acknowledgments, in a single transaction. Duplicates are decided there (the
+claims are atomic), and acknowledgments are numbered there, after the claims,
+so an interchange found to be a duplicate is never acknowledged as new and
+no control number is drawn for an acknowledgment that is not recorded. The
+file's ``results_at`` is set in the same transaction; the runtime then
+writes the outputs and :meth:`ResultOps.finish_files` moves the files to
+their final status. A worker that dies between the two leaves
+``results_at`` set: the next owner re-writes the outputs from the ledger.
+
+One transaction for a batch instead of one per row (or per file) is what
+lets a single worker keep up with hundreds of small files a second; every
+row still gets its events, statuses and lease checks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
-from gateway.store.base import as_enum, to_json
-from gateway.store.errors import TransitionError
+from gateway.store.base import EVENT_INSERT, as_enum, to_json
+from gateway.store.errors import LeaseError, NotFoundError, TransitionError
 from gateway.store.files import _check_lease
 from gateway.store.keys import KeyOps
 from gateway.store.lineage import LineageOps
-from gateway.store.schema import documents, events, files, groups, interchanges, transaction_sets
-from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileStatus
+from gateway.store.rows import FileRow, Record
+from gateway.store.schema import documents, files, groups, interchanges, outbound, transaction_sets
+from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileStatus, OutboundStatus
 
-__all__ = ["DocPlan", "FilePlan", "GroupPlan", "InterchangePlan", "ResultOps", "SetPlan"]
+__all__ = [
+    "AckBuilder",
+    "DocPlan",
+    "FileFinal",
+    "FilePlan",
+    "GroupPlan",
+    "InterchangePlan",
+    "OutboundPlan",
+    "ResultOps",
+    "SetPlan",
+]
 
 
 @dataclass(slots=True)
@@ -35,6 +58,7 @@ class DocPlan:
     doc_type: str
     canonical: str
     correlation_id: str
+    position: int = 0
     partner_id: str | None = None
     business_key: str | None = None
     status: str = "translated"
@@ -70,8 +94,32 @@ class GroupPlan:
 
 
 @dataclass(slots=True)
+class OutboundPlan:
+    """An acknowledgment recorded with the results that owe it. ``data`` is its bytes when built in
+    this transaction; None when an earlier attempt's acknowledgment was found and is sent again."""
+
+    partner_id: str
+    kind: str
+    sha256: str
+    control_number: str | None
+    reason: str
+    data: bytes | None = None
+    id: int | None = None
+
+
+AckBuilder = Callable[[Callable[[], int], bool], OutboundPlan | None]
+"""Builds (and archives) an interchange's acknowledgment inside the results transaction: called with
+``draw`` (the partner's next ``ack`` sequence value, in that transaction) and whether the interchange
+turned out to be a duplicate; returns what to record, or None when nothing is sent."""
+
+
+@dataclass(slots=True)
 class InterchangePlan:
-    """An interchange; ``isa13_key`` is claimed within ``isa13_window`` seconds (None: forever)."""
+    """An interchange; ``isa13_key`` is claimed within ``isa13_window`` seconds (None: forever).
+
+    ``ack`` builds its acknowledgment once its duplicate check is done; ``ack_marker`` names it among
+    the file's outbound rows, so a rerun after a crash sends the recorded one again instead of a new one.
+    """
 
     sender_qualifier: str
     sender_id: str
@@ -80,68 +128,249 @@ class InterchangePlan:
     control_number: str
     version: str
     status: str
+    position: int = 1
     test: bool = False
     reason: str | None = None
     isa13_key: str | None = None
     isa13_window: float | None = None
     on_duplicate: str | None = "duplicate"
     groups: list[GroupPlan] = field(default_factory=list)
+    ack: AckBuilder | None = None
+    ack_marker: str | None = None
     duplicate_of: int | None = None
+    outbound: OutboundPlan | None = None
     id: int | None = None
 
 
 @dataclass(slots=True)
 class FilePlan:
-    """One batch of results; ``final_status`` (with ``reason``/``details``) finishes the file."""
+    """What one leased file yielded (or one chunk of a big file). ``complete``: the file's last chunk,
+    after which its results count as recorded (``results_at``). ``bytes_key``: the file's sha256, claimed
+    first; a duplicate (``bytes_duplicate_of``) records nothing else. ``rerun``: an earlier attempt may
+    have recorded acknowledgments to send again. ``lost`` says why the plan was not recorded."""
 
+    file_id: int
+    partner_id: str | None = None
     interchanges: list[InterchangePlan] = field(default_factory=list)
     documents: list[DocPlan] = field(default_factory=list)
-    final_status: str | None = None
+    complete: bool = True
+    bytes_key: str | None = None
+    on_bytes_duplicate: str | None = "duplicate"
+    bytes_duplicate_of: int | None = None
+    rerun: bool = False
+    conclude: Callable[[FilePlan], FileFinal] | None = None
+    lost: str | None = None
+
+
+@dataclass(slots=True)
+class FileFinal:
+    """A file's final status, set once its outputs are written."""
+
+    file_id: int
+    status: str
     reason: str | None = None
     details: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
 class _Batch:
-    """One record_results call: its connection, the events to insert at the end, the next positions."""
+    """One record_batch call: its connection and the events to insert at the end."""
 
     conn: Connection
-    interchange: int
-    document: int
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def event(self, **values: Any) -> None:
         self.events.append({"details": None, "actor": None, "reason": None, "correlation_id": None, **values})
 
 
+_INSERT_ID = {
+    t.name: t.insert().returning(t.c.id) for t in (interchanges, groups, transaction_sets, documents, outbound)
+}
+_ADVISORY_LOCKS = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id")
+"""unnest keeps the array's order, so the locks are taken in the sorted order the caller passes."""
+
+
+def _lock_id(name: str) -> int:
+    """A stable signed 64-bit id for an advisory lock on ``name`` (a collision only makes two keys queue)."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+_RESULTS_AT = (
+    update(files)
+    .where(files.c.id == bindparam("file_id"))
+    .values(results_at=bindparam("now"), results=bindparam("results"), updated_at=bindparam("now"))
+)
+_FINISH = (
+    update(files)
+    .where(files.c.id == bindparam("file_id"))
+    .values(
+        status=bindparam("status"),
+        reason=bindparam("reason"),
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
 class ResultOps(LineageOps, KeyOps):
     """The batched writer."""
 
-    def record_results(self, file_id: int, worker: str, plan: FilePlan) -> FilePlan:
-        """Write ``plan`` for the leased file in one transaction; fills ids and ``duplicate_of``."""
-        with self._db.write(f"record the results of file {file_id}") as conn:
-            row = self._get(conn, files, file_id, lock=True)
-            _check_lease(row, worker, "record results for")
-            correlation = row["correlation_id"]
-            batch = _Batch(
-                conn,
-                interchange=self._next_position(conn, interchanges, "file_id", file_id) - 1,
-                document=self._next_position(conn, documents, "file_id", file_id) - 1,
-            )
-            for ic in plan.interchanges:
-                self._interchange_on(batch, file_id, correlation, ic)
-            for doc in plan.documents:
-                self._document_on(batch, file_id, None, doc)
-            if plan.final_status is not None:
-                self._finish_on(conn, row, worker, plan)
+    def record_batch(
+        self, worker: str, plans: list[FilePlan], before_commit: Callable[[], object] | None = None
+    ) -> list[FilePlan]:
+        """Write the plans of files leased to ``worker`` in one transaction; fills ids, ``duplicate_of``,
+        ``bytes_duplicate_of`` and ``outbound``. A plan whose file is no longer leased to ``worker`` is
+        skipped with ``lost`` set (the new owner redoes that file); the others are recorded. A complete
+        plan's ``conclude`` is called once its duplicates are known; the final status it returns is kept
+        with the file (:meth:`pending_final`) until :meth:`finish_files`.
+
+        ``before_commit`` runs last inside the transaction: the place to make durable the archive blobs
+        the acknowledgment builders staged, since the rows committed here point at them."""
+        if not plans:
+            return plans
+        with self._db.write(f"record the results of {len(plans)} file(s)") as conn:
+            rows, lost = self._leased(conn, worker, [p.file_id for p in plans], "record results for")
+            for plan in plans:
+                plan.lost = lost.get(plan.file_id)
+            recorded = [p for p in plans if p.lost is None]
+            self._lock_keys(conn, recorded)
+            batch = _Batch(conn)
+            owed: list[tuple[FilePlan, str, InterchangePlan]] = []
+            for plan in recorded:
+                self._plan_on(batch, plan, rows[plan.file_id]["correlation_id"], owed)
+            # Last, so a partner's sequence row stays locked (PostgreSQL) for the shortest time.
+            for plan, correlation, ic in owed:
+                self._ack_on(batch, plan, correlation, ic)
+            for plan in recorded:
+                if plan.complete:
+                    final = plan.conclude(plan) if plan.conclude is not None else None
+                    kept = None if final is None else to_json(asdict(final), "a file's final status")
+                    conn.execute(_RESULTS_AT, {"file_id": plan.file_id, "results": kept, "now": self._now()})
             if batch.events:
-                conn.execute(insert(events), batch.events)  # one executemany for the batch
-        return plan
+                conn.execute(EVENT_INSERT, batch.events)  # one executemany for the batch
+            if before_commit is not None:
+                before_commit()
+        return plans
+
+    @staticmethod
+    def _leased(
+        conn: Connection, worker: str, file_ids: list[int], doing: str
+    ) -> tuple[dict[int, Record], dict[int, str]]:
+        """The files' rows, locked, and why each one ``worker`` no longer holds the lease of is lost."""
+        ids = sorted(set(file_ids))
+        query = select(files).where(files.c.id.in_(ids)).order_by(files.c.id).with_for_update()
+        rows: dict[int, Record] = {r["id"]: r for r in conn.execute(query).mappings()}
+        lost: dict[int, str] = {}
+        for file_id in ids:
+            row = rows.get(file_id)
+            try:
+                if row is None:
+                    raise NotFoundError(f"no files row with id {file_id}")
+                _check_lease(row, worker, doing)
+            except (LeaseError, NotFoundError) as exc:
+                lost[file_id] = str(exc)
+        return rows, lost
+
+    def _plan_on(
+        self, batch: _Batch, plan: FilePlan, correlation: str, owed: list[tuple[FilePlan, str, InterchangePlan]]
+    ) -> None:
+        """One file's rows and claims; its interchanges owed an acknowledgment are added to ``owed``."""
+        if plan.bytes_key is not None:
+            first = self.claim_on(batch.conn, "bytes", plan.partner_id, plan.bytes_key, "file", plan.file_id)
+            if first is not None and plan.on_bytes_duplicate is not None:
+                plan.bytes_duplicate_of = first.first_entity_id
+                plan.interchanges, plan.documents = [], []
+        for ic in plan.interchanges:
+            self._interchange_on(batch, plan.file_id, correlation, ic)
+            if ic.ack is not None:
+                owed.append((plan, correlation, ic))
+        for doc in plan.documents:
+            self._document_on(batch, plan.file_id, None, doc)
+
+    def _lock_keys(self, conn: Connection, plans: list[FilePlan]) -> None:
+        """PostgreSQL: lock every dedupe key the batch will claim, in one global order, before claiming any.
+
+        Two workers' batches may share keys (a resent file in each); claimed in plan order, A could hold
+        key 1 and wait for key 2 while B holds 2 and waits for 1: a deadlock. Transaction-level advisory
+        locks taken in sorted order first make them queue instead. (SQLite has one writer at a time.)
+        """
+        if self.dialect != "postgresql":
+            return
+        names: set[str] = set()
+        for plan in plans:
+            if plan.bytes_key is not None:
+                names.add(f"bytes|{plan.partner_id or ''}|{plan.bytes_key}")
+            for ic in plan.interchanges:
+                if ic.isa13_key is not None:
+                    names.add(f"isa13||{ic.isa13_key}")
+                names.update(
+                    f"business|{st.document.partner_id or ''}|{st.document.business_key}"
+                    for g in ic.groups
+                    for st in g.sets
+                    if st.document is not None and st.document.business_key is not None
+                )
+            names.update(
+                f"business|{d.partner_id or ''}|{d.business_key}" for d in plan.documents if d.business_key is not None
+            )
+        if names:
+            hashes = sorted({_lock_id(n) for n in names})
+            conn.execute(_ADVISORY_LOCKS, {"ids": hashes})
+
+    @staticmethod
+    def pending_final(row: FileRow) -> FileFinal | None:
+        """The final status recorded with a file's results (None when its results are not recorded)."""
+        if row.results_at is None or row.results is None:
+            return None
+        data = json.loads(row.results)
+        return FileFinal(int(data["file_id"]), str(data["status"]), data.get("reason"), data.get("details"))
+
+    def finish_files(self, worker: str, finals: list[FileFinal]) -> list[int]:
+        """Move files leased to ``worker`` to their final status in one transaction, clearing the leases;
+        returns the ids of files whose lease was lost meanwhile (left untouched)."""
+        if not finals:
+            return []
+        now = self._now()
+        lost: list[int] = []
+        updates: list[dict[str, Any]] = []
+        new_events: list[dict[str, Any]] = []
+        with self._db.write(f"finish {len(finals)} file(s)") as conn:
+            rows, gone = self._leased(conn, worker, [f.file_id for f in finals], "finish")
+            for final in finals:
+                if final.file_id in gone:
+                    lost.append(final.file_id)
+                    continue
+                row = rows[final.file_id]
+                target = as_enum(FileStatus, final.status, "file status")
+                current = FileStatus(row["status"])
+                if target not in FILE_TRANSITIONS[current]:
+                    raise TransitionError(f"file {final.file_id}: {current} -> {target} is not allowed")
+                updates.append({"file_id": final.file_id, "status": target.value, "reason": final.reason, "now": now})
+                new_events.append(
+                    {
+                        "entity_kind": EntityKind.FILE.value,
+                        "entity_id": final.file_id,
+                        "file_id": final.file_id,
+                        "action": EventAction.STATUS.value,
+                        "from_status": current.value,
+                        "to_status": target.value,
+                        "reason": final.reason,
+                        "details": None if final.details is None else to_json(final.details, "event details"),
+                        "correlation_id": row["correlation_id"],
+                        "actor": worker,
+                        "at": now,
+                    }
+                )
+            if updates:
+                conn.execute(_FINISH, updates)
+                conn.execute(EVENT_INSERT, new_events)
+        return lost
 
     def _row(self, batch: _Batch, table: Any, kind: EntityKind, values: dict[str, Any], correlation: str) -> int:
         now = self._now()
-        stmt = table.insert().returning(table.c.id)  # built once per table by SQLAlchemy's cache
-        new_id = batch.conn.execute(stmt, {**values, "created_at": now, "updated_at": now}).scalar_one()
+        new_id = batch.conn.execute(
+            _INSERT_ID[table.name], {**values, "created_at": now, "updated_at": now}
+        ).scalar_one()
         batch.event(
             entity_kind=kind.value,
             entity_id=new_id,
@@ -154,6 +383,78 @@ class ResultOps(LineageOps, KeyOps):
             correlation_id=correlation,
         )
         return int(new_id)
+
+    def _ack_on(self, batch: _Batch, plan: FilePlan, correlation: str, ic: InterchangePlan) -> None:
+        """Record the acknowledgment ``ic`` is owed: the one an earlier attempt recorded, else a new one."""
+        assert ic.ack is not None
+        conn = batch.conn
+        if plan.rerun and ic.ack_marker is not None:
+            earlier = (
+                conn.execute(
+                    select(outbound)
+                    .where(outbound.c.file_id == plan.file_id, outbound.c.reason == ic.ack_marker)
+                    .order_by(outbound.c.id)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            if earlier is not None:
+                ic.outbound = OutboundPlan(
+                    earlier["partner_id"],
+                    earlier["kind"],
+                    earlier["sha256"],
+                    earlier["control_number"],
+                    earlier["reason"],
+                    id=earlier["id"],
+                )
+                return
+        partner = plan.partner_id or ""
+        out = ic.ack(lambda: self.next_value_on(conn, partner, "ack"), ic.duplicate_of is not None)
+        if out is None:
+            return
+        now = self._now()
+        out.id = int(
+            conn.execute(
+                _INSERT_ID["outbound"],
+                {
+                    "partner_id": out.partner_id,
+                    "kind": out.kind,
+                    "sha256": out.sha256,
+                    "control_number": out.control_number,
+                    "group_control_number": None,
+                    "file_id": plan.file_id,
+                    "status": OutboundStatus.CREATED.value,
+                    "reason": out.reason,
+                    "expected_ack": None,
+                    "ack_due_at": None,
+                    "correlation_id": correlation,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            ).scalar_one()
+        )
+        ic.outbound = out
+        batch.event(
+            entity_kind=EntityKind.OUTBOUND.value,
+            entity_id=out.id,
+            file_id=plan.file_id,
+            action=EventAction.CREATE.value,
+            from_status=None,
+            to_status=OutboundStatus.CREATED.value,
+            at=now,
+            reason=out.reason,
+            details=to_json(
+                {
+                    "kind": out.kind,
+                    "partner_id": out.partner_id,
+                    "control_number": out.control_number,
+                    "sha256": out.sha256,
+                },
+                "event details",
+            ),
+            correlation_id=correlation,
+        )
 
     def _status_on(
         self,
@@ -184,15 +485,13 @@ class ResultOps(LineageOps, KeyOps):
         )
 
     def _interchange_on(self, batch: _Batch, file_id: int, correlation: str, ic: InterchangePlan) -> None:
-        batch.interchange += 1
-        position = batch.interchange
         ic.id = self._row(
             batch,
             interchanges,
             EntityKind.INTERCHANGE,
             {
                 "file_id": file_id,
-                "position": position,
+                "position": ic.position,
                 "sender_qualifier": ic.sender_qualifier,
                 "sender_id": ic.sender_id,
                 "receiver_qualifier": ic.receiver_qualifier,
@@ -268,8 +567,6 @@ class ResultOps(LineageOps, KeyOps):
                     st.document.duplicate_of = ic.duplicate_of
 
     def _document_on(self, batch: _Batch, file_id: int, set_row: int | None, doc: DocPlan) -> None:
-        batch.document += 1
-        position = batch.document
         doc.id = self._row(
             batch,
             documents,
@@ -277,7 +574,7 @@ class ResultOps(LineageOps, KeyOps):
             {
                 "file_id": file_id,
                 "transaction_set_id": set_row,
-                "position": position,
+                "position": doc.position,
                 "partner_id": doc.partner_id,
                 "doc_type": doc.doc_type,
                 "business_key": doc.business_key,
@@ -306,29 +603,3 @@ class ResultOps(LineageOps, KeyOps):
                 why,
                 doc.correlation_id,
             )
-
-    def _finish_on(self, conn: Connection, row: Any, worker: str, plan: FilePlan) -> None:
-        target = as_enum(FileStatus, str(plan.final_status), "file status")
-        current = FileStatus(row["status"])
-        if target not in FILE_TRANSITIONS[current]:
-            raise TransitionError(f"file {row['id']}: {current} -> {target} is not allowed")
-        now = self._now()
-        conn.execute(
-            update(files)
-            .where(files.c.id == row["id"])
-            .values(status=target.value, reason=plan.reason, lease_owner=None, lease_expires_at=None, updated_at=now)
-        )
-        self._event(
-            conn,
-            kind=EntityKind.FILE,
-            entity_id=row["id"],
-            file_id=row["id"],
-            action=EventAction.STATUS,
-            from_status=current.value,
-            to_status=target.value,
-            at=now,
-            reason=plan.reason,
-            details=plan.details,
-            correlation_id=row["correlation_id"],
-            actor=worker,
-        )

@@ -63,6 +63,8 @@ class FileRow(_Row):
     lease_owner: str | None
     lease_expires_at: datetime | None
     attempts: int
+    results_at: datetime | None = None
+    results: str | None = None  # JSON: the final status waiting for the outputs (see FileOps.pending_final)
 
 
 @dataclass(frozen=True, slots=True)

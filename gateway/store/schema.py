@@ -150,6 +150,8 @@ files = Table(
     Column("lease_owner", String(128)),
     _ts("lease_expires_at", nullable=True),
     Column("attempts", Integer, nullable=False),
+    _ts("results_at", nullable=True),
+    Column("results", Text),
     _one_of("format", FileFormat),
     _one_of("status", FileStatus),
     Index("ix_files_sha256", "sha256"),

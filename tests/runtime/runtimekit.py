@@ -484,7 +484,7 @@ def check_outcome(home: Home, drops: list[Drop]) -> dict[str, Any]:
     acks = home.acks()
     sent = {f"{o.partner_id}/{o.kind}-{o.control_number}.x12": o for o in outbound}
     assert len(sent) == len(outbound), "an ack control number was used twice"
-    assert set(acks) == set(sent), "ack files and recorded acks differ"
+    assert set(acks) == set(sent), f"ack files and recorded acks differ: {set(acks) ^ set(sent)}"
     answered = [(o.file_id, o.reason) for o in outbound]
     assert len(answered) == len(set(answered)), "an interchange was acknowledged twice"
     groups = [f"{rel.split('/')[0]}:{a.group_control}" for rel, sets in acks.items() for a in sets]

@@ -26,6 +26,7 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
 from gateway.runtime.service import Service
 from gateway.store import Store
 from gateway.workspace import Workspace, load_workspace
+from gateway.x12.ack.read import FunctionalAck, TA1Ack, read_acks
 
 INVOICE = case("medsupply", "810-invoice.edi")  # ISA13 000000413, invoice INV-0042377
 SAME_ISA13_NEW_BYTES = INVOICE.replace(b"INV-0042377", b"INV-0042399")
@@ -67,14 +68,19 @@ def test_duplicates_are_recorded_not_passed_on(store_url: str, tmp_path: Path, w
     isa13 = run(home, service, "810-same-isa13.edi", SAME_ISA13_NEW_BYTES)
     assert isa13["interchanges"] == ["duplicate"] and isa13["sets"] == ["duplicate"]
     assert isa13["status"] == "duplicate" and "all 1 sets/documents are duplicates" in isa13["reason"]
-    assert (isa13["json"], isa13["acks"]) == (1, 1), (
-        "a repeated interchange is neither passed on nor acknowledged again"
+    assert (isa13["json"], isa13["acks"]) == (1, 2), "a repeated interchange is not passed on"
+    (ta1_out,) = service.store.list_outbound(file_id=isa13["row"].id)
+    assert ta1_out.kind == "TA1"
+    (ta1,) = [a for a in read_acks(service.archive.read(ta1_out.sha256)) if isinstance(a, TA1Ack)]
+    assert (ta1.code, ta1.note_code) == ("R", "025"), "a repeated interchange is rejected as a duplicate (TA1 025)"
+    assert not [a for a in read_acks(service.archive.read(ta1_out.sha256)) if isinstance(a, FunctionalAck)], (
+        "a repeated interchange is not acknowledged again as if new"
     )
 
     business = run(home, service, "810-same-invoice.edi", SAME_INVOICE_NEW_ISA13)
     assert business["interchanges"] == ["accepted"] and business["sets"] == ["translated"]
     assert business["documents"] == ["duplicate"] and business["status"] == "duplicate"
-    assert (business["json"], business["acks"]) == (1, 2), (
+    assert (business["json"], business["acks"]) == (1, 3), (
         "a new interchange is acknowledged, its duplicate invoice not passed on"
     )
 

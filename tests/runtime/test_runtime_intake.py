@@ -184,16 +184,16 @@ def test_a_file_whose_intake_failed_is_put_back_and_taken_later(
     home = sqlite_home(tmp_path, stable_seconds=0)
     home.drop("810-invoice.edi", INVOICE, "medsupply")
     service = home.service(workspace)
-    record_file = service.store.record_file
+    record_files = service.store.record_files
 
     def down(*args: object, **kwargs: object) -> None:
         raise StoreUnavailableError("the database is restarting")
 
-    monkeypatch.setattr(service.store, "record_file", down)
+    monkeypatch.setattr(service.store, "record_files", down)
     service.inbox.scan()
     assert service.take_ready() == 0
     assert home.inbox_leftovers() == ["medsupply/810-invoice.edi"]
-    monkeypatch.setattr(service.store, "record_file", record_file)
+    monkeypatch.setattr(service.store, "record_files", record_files)
     service.run_once()
     service.store.close()
     assert files(home) == {"810-invoice.edi": "processed"} and home.inbox_leftovers() == []

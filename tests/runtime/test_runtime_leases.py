@@ -24,7 +24,6 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
     x12,
 )
 
-from gateway.runtime.fsutil import write_atomic
 from gateway.runtime.process import Processor
 from gateway.runtime.service import Service
 from gateway.store import FileRow, Store
@@ -84,34 +83,83 @@ def test_a_worker_whose_lease_expired_does_not_process_the_files_taken_over(
     assert home.canonical() == {} and home.acks() == {}
 
 
-def test_a_rerun_whose_invoice_was_taken_meanwhile_withdraws_its_stale_json(
+def test_a_worker_killed_after_recording_results_is_finished_from_the_ledger(
     service: tuple[Home, Service], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A crashed attempt wrote A's invoice; the rerun's reset freed the key and B, same invoice, took it:
-    A's invoice is now the duplicate, and the JSON its first attempt wrote must not stay behind."""
+    """w1 recorded A's results (document, 997 with its control number) and died before writing anything:
+    w2 writes the same outputs from the ledger and finishes A, drawing no new number and redoing nothing."""
     home, svc = service
-    a_id, b_id = received(home, svc, ("a.edi", x12(TEMPLATE, 511)), ("b.edi", x12(TEMPLATE, 512)))
+    (a_id,) = received(home, svc, ("a.edi", x12(TEMPLATE, 531)))
     (first,) = svc.store.claim_files("w1", 1, 0.2)
-    assert first.id == a_id
 
-    def write_then_die(path: Path, data: bytes) -> None:
-        write_atomic(path, data)
-        raise KeyboardInterrupt("killed right after writing")
+    def die(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("killed after the results commit")
 
     with monkeypatch.context() as patch:
-        patch.setattr("gateway.runtime.process.write_atomic", write_then_die)
+        patch.setattr(Processor, "_publish", die)
         with pytest.raises(KeyboardInterrupt):
             processor(svc, "w1").process(first)
-    assert [name.split("-")[1] for name in home.canonical()] == [str(a_id)]
+    row = svc.store.get_file(a_id)
+    assert row.status == "processing" and row.results_at is not None
+    assert home.canonical() == {} and home.acks() == {}, "nothing is written before its commit... and the kill"
+    (recorded,) = svc.store.list_outbound(file_id=a_id)
+    time.sleep(0.3)
+    (rerun,) = svc.store.claim_files("w2", 1, 30)
+    outcome = processor(svc, "w2").process(rerun)
+    assert (outcome.status, outcome.documents, outcome.acks) == (
+        "processed",
+        1,
+        [f"medsupply 997 {recorded.control_number}"],
+    )
+    assert svc.store.list_outbound(file_id=a_id) == [recorded], "the rerun drew a new ack"
+    assert list(home.acks()) == [f"medsupply/997-{recorded.control_number}.x12"]
+    assert list(home.canonical()) == [f"medsupply/invoice-{a_id}-1.json"]
+    actions = [e.action for e in svc.store.events_for("file", a_id)]
+    assert actions == ["create", "claim", "reclaim", "status"], "redone instead of finished from the ledger"
+
+
+class DieOnSecondInterchange:
+    """A translator whose worker is killed when it reaches the file's second interchange."""
+
+    def __init__(self, inner: Translator) -> None:
+        self.inner = inner
+        self.partners = inner.partners
+
+    def translate(self, data: bytes, info: FileInput) -> Iterator[Translation | InterchangeReport]:
+        seen = 0
+        for item in self.inner.translate(data, info):
+            if isinstance(item, InterchangeReport):
+                seen += 1
+                if seen == 2:
+                    raise KeyboardInterrupt("killed in the second interchange")
+            yield item
+
+
+def test_a_rerun_whose_invoice_was_taken_meanwhile_withdraws_its_stale_json(service: tuple[Home, Service]) -> None:
+    """A big file is recorded in chunks: A's first chunk (invoice X) was recorded and its JSON written,
+    then the worker died. The rerun's reset freed X and B, same invoice, took it: A's invoice is now
+    the duplicate, and the JSON its first attempt wrote must not stay behind."""
+    home, svc = service
+    a_data = x12(TEMPLATE, 541) + x12(TEMPLATE, 542, tag="y")  # two interchanges: invoice X, then Y
+    a_id, b_id = received(home, svc, ("a.edi", a_data), ("b.edi", x12(TEMPLATE, 543)))
+    (first,) = svc.store.claim_files("w1", 1, 0.2)
+    assert first.id == a_id
+    dying = processor(svc, "w1")
+    dying.chunk_sets = 1
+    dying.translator = DieOnSecondInterchange(svc.processor.translator)  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        dying.process(first)
+    assert list(home.canonical()) == [f"medsupply/invoice-{a_id}-1.json"], "the first chunk's JSON was written"
     time.sleep(0.3)
     (rerun,) = svc.store.claim_files("w2", 1, 30)
     assert (rerun.id, rerun.attempts) == (a_id, 2)
     svc.store.reset_file_children(a_id, "w2", "rerun")  # w2 resets A ...
     (b_row,) = svc.store.claim_files("w3", 1, 30)  # ... and before it redoes A, w3 processes B
     assert processor(svc, "w3").process(b_row).status == "processed"
-    assert processor(svc, "w2").process(rerun).status == "duplicate"
+    outcome = processor(svc, "w2").process(rerun)
+    assert (outcome.status, outcome.documents, outcome.duplicates) == ("processed", 1, 1)
     written = home.canonical()
-    assert list(written) == [f"medsupply/invoice-{b_id}-1.json"], written.keys()
+    assert sorted(written) == [f"medsupply/invoice-{a_id}-2.json", f"medsupply/invoice-{b_id}-1.json"], written.keys()
     assert written[f"medsupply/invoice-{b_id}-1.json"]["invoice_number"] == "INV-0042377"
 
 

@@ -50,9 +50,7 @@ def test_an_ack_goes_to_the_groups_whose_policy_asks(store_url: str, tmp_path: P
     assert fa.kind == "999" and fa.group_control == "521"
 
 
-def test_sets_of_a_rejected_interchange_are_not_passed_on(
-    store_url: str, tmp_path: Path, workspace: Workspace
-) -> None:
+def test_sets_of_a_rejected_interchange_are_not_passed_on(store_url: str, tmp_path: Path, workspace: Workspace) -> None:
     """An IEA whose control number does not match ISA13: TA1 rejects it, so its invoice is not delivered."""
     segs = segments(case("medsupply", "810-invoice.edi"))
     segs[-1] = "IEA*1*000000999"

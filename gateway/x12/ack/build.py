@@ -47,11 +47,14 @@ def _interchange_error(ic: InterchangeReport) -> Finding | None:
     return next((f for f in ic.findings if f.is_error and f.rule.level is Level.INTERCHANGE), None)
 
 
-def ta1_segment(ic: InterchangeReport) -> list[str]:
-    """The TA1 for an interchange: accepted, accepted with errors or rejected, with a note code."""
+def ta1_segment(ic: InterchangeReport, *, duplicate: bool = False) -> list[str]:
+    """The TA1 for an interchange: accepted, accepted with errors or rejected, with a note code.
+    ``duplicate``: rejected with note 025 (duplicate interchange control number)."""
     error = _interchange_error(ic)
     noted = next((f for f in ic.findings if f.rule.level is Level.INTERCHANGE), None)
-    if error is not None:
+    if duplicate:
+        code, note = "R", "025"
+    elif error is not None:
         code, note = "R", error.ack_code or error.rule.ack or "024"
     elif noted is not None:
         code, note = "E", noted.ack_code or noted.rule.ack or "000"
@@ -154,15 +157,19 @@ def build_acks(
     *,
     functional: bool = True,
     ta1: TA1Policy = TA1Policy.ON_ERROR,
+    duplicate: bool = False,
 ) -> bytes | None:
-    """The acknowledgment interchange for ``ic``, or None when nothing is to be sent."""
+    """The acknowledgment interchange for ``ic``, or None when nothing is to be sent.
+
+    ``duplicate``: the interchange repeats one already received (same sender and ISA13); unless TA1s
+    are off it gets a TA1 rejecting it with note 025 and nothing else (its sets were not processed)."""
     h = ic.header
     for group in ic.groups:
         if group.received != len(group.sets):
             raise ConfigError("acknowledgments need every set report: validate with keep_sets=True", "X12-A001")
     delimiters = _outbound_delimiters(h.delimiters)
     send_ta1 = ta1 is TA1Policy.ALWAYS or (
-        ta1 is TA1Policy.ON_ERROR and (h.ack_requested or _interchange_error(ic) is not None)
+        ta1 is TA1Policy.ON_ERROR and (duplicate or h.ack_requested or _interchange_error(ic) is not None)
     )
     out = OutInterchange(
         # an over-long inbound id (read leniently) must not stop the TA1 that rejects it
@@ -172,8 +179,8 @@ def build_acks(
         usage=h.usage if h.usage in ("P", "T", "I") else "P",
     )
     if send_ta1:
-        out.service_segments.append(ta1_segment(ic))
-    if functional and ic.accepted:
+        out.service_segments.append(ta1_segment(ic, duplicate=duplicate))
+    if functional and ic.accepted and not duplicate:
         out.groups.extend(_fa_groups(ic.groups, delimiters))
     if not out.groups and not out.service_segments:
         return None

@@ -1,0 +1,183 @@
+"""Making many new files durable at once: a group sync instead of two fsyncs per file.
+
+Writing a file durably takes an ``fsync`` of the file and, after the rename
+that publishes it, an ``fsync`` of its directory. Done file by file that
+is about 0.45 ms each on this project's reference machine (ext4 on a
+virtual disk), which alone caps a worker at a few hundred small files a
+second once archive blob, canonical JSON and acknowledgment are counted.
+:class:`SyncGroup` collects the files and directories a batch wrote and
+publishes them together before the batch's ledger commit:
+
+* ``group`` (the default where the OS has it): one ``syncfs(2)`` per
+  filesystem touched, which flushes every dirty inode and the journal of
+  that filesystem in one go (measured: 0.07 ms per file for 64 files,
+  ``bench/bench_runtime.py fsync``);
+* ``each``: an ``fsync`` of every file, then of every distinct directory
+  (for filesystems where ``syncfs`` is slow because other programs write a
+  lot to them; 0.33 ms per file).
+
+Either way the guarantee is the same as one-by-one: when :meth:`SyncGroup.flush`
+returns, every file it published is complete and durable under its name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["SYNC_MODES", "SyncGroup", "fsync_path", "sweep", "syncfs_available"]
+
+SYNC_MODES = ("group", "each")
+
+
+def _load_syncfs() -> object | None:
+    if not hasattr(os, "O_DIRECTORY"):
+        return None  # not a POSIX system with syncfs
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+    fn = getattr(libc, "syncfs", None)
+    if fn is None:
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
+
+_SYNCFS = _load_syncfs()
+
+
+def syncfs_available() -> bool:
+    """Whether ``syncfs(2)`` can be called here (Linux)."""
+    return _SYNCFS is not None
+
+
+def fsync_path(path: Path) -> None:
+    """``fsync`` a file or a directory by path (a no-op for directories outside POSIX)."""
+    if path.is_dir() and os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _syncfs(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if _SYNCFS(fd) != 0:  # type: ignore[operator]
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs: {os.strerror(err)}", str(folder))
+    finally:
+        os.close(fd)
+
+
+class SyncGroup:
+    """New files of one batch, written to temporary names and published durably together by :meth:`flush`.
+
+    :meth:`write` puts the bytes under a temporary name in ``tmp_dir`` (a
+    folder on the same filesystem as the target); nothing is visible at the
+    target yet. :meth:`flush` then (1) makes every temporary file's content
+    durable, (2) renames each to its target (atomic: a reader sees the whole
+    file or none), (3) makes the renames durable. A crash before (3) leaves
+    targets either complete or absent, never half written, plus temporary
+    files that :func:`sweep` removes later.
+    """
+
+    def __init__(self, mode: str = "group") -> None:
+        if mode not in SYNC_MODES:
+            raise ValueError(f"sync mode must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
+        self.mode = mode if (mode == "each" or syncfs_available()) else "each"
+        self._staged: list[tuple[Path, Path]] = []
+
+    def __len__(self) -> int:
+        return len(self._staged)
+
+    def write(self, target: Path, data: bytes, tmp_dir: Path, *, read_only: bool = False) -> None:
+        """Stage ``data`` for ``target``; it appears there at :meth:`flush`. Raises :class:`OSError`."""
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            if read_only:
+                os.chmod(name, 0o444)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+            raise
+        self._staged.append((Path(name), target))
+
+    def flush(self) -> list[Path]:
+        """Publish everything staged, durably; returns the targets. Raises :class:`OSError` when the OS cannot."""
+        if not self._staged:
+            return []
+        staged, self._staged = self._staged, []
+        try:
+            folders = {target.parent: None for _, target in staged}
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+            if self.mode == "group":
+                roots = _by_device([tmp.parent for tmp, _ in staged] + list(folders))
+                for root in roots:
+                    _syncfs(root)
+                for tmp, target in staged:
+                    os.replace(tmp, target)
+                for root in roots:
+                    _syncfs(root)
+            else:
+                for tmp, _ in staged:
+                    fsync_path(tmp)
+                for tmp, target in staged:
+                    os.replace(tmp, target)
+                for folder in folders:
+                    fsync_path(folder)
+        except BaseException:
+            for tmp, _ in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            raise
+        return [target for _, target in staged]
+
+    def discard(self) -> None:
+        """Drop what was staged (the batch failed before its commit)."""
+        staged, self._staged = self._staged, []
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _by_device(folders: list[Path]) -> list[Path]:
+    """One folder per filesystem among ``folders``."""
+    devices: dict[int, Path] = {}
+    for folder in folders:
+        devices.setdefault(os.stat(folder).st_dev, folder)
+    return list(devices.values())
+
+
+def sweep(tmp_dir: Path, older_than_seconds: float, now: float) -> int:
+    """Remove temporary files a crashed batch left in ``tmp_dir``; returns how many."""
+    count = 0
+    try:
+        entries = list(os.scandir(tmp_dir))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+            continue
+        try:
+            if now - entry.stat().st_mtime >= older_than_seconds:
+                os.unlink(entry.path)
+                count += 1
+        except FileNotFoundError:
+            continue
+    return count
