@@ -93,8 +93,7 @@ class StoreBase:
         return aware(self._clock(), "the clock's time")
 
     @staticmethod
-    def _event(
-        conn: Connection,
+    def event_row(
         *,
         kind: EntityKind,
         entity_id: int,
@@ -107,24 +106,26 @@ class StoreBase:
         details: Mapping[str, Any] | None = None,
         correlation_id: str | None = None,
         actor: str | None = None,
-    ) -> None:
-        """Append one event, in the caller's transaction."""
-        conn.execute(
-            EVENT_INSERT,
-            {
-                "entity_kind": kind.value,
-                "entity_id": entity_id,
-                "file_id": file_id,
-                "action": action.value,
-                "from_status": from_status,
-                "to_status": to_status,
-                "reason": reason,
-                "details": None if details is None else to_json(dict(details), "event details"),
-                "correlation_id": correlation_id,
-                "actor": actor,
-                "at": at,
-            },
-        )
+    ) -> dict[str, Any]:
+        """The values of one event row (to append several with one ``executemany``)."""
+        return {
+            "entity_kind": kind.value,
+            "entity_id": entity_id,
+            "file_id": file_id,
+            "action": action.value,
+            "from_status": from_status,
+            "to_status": to_status,
+            "reason": reason,
+            "details": None if details is None else to_json(dict(details), "event details"),
+            "correlation_id": correlation_id,
+            "actor": actor,
+            "at": at,
+        }
+
+    @classmethod
+    def _event(cls, conn: Connection, **values: Any) -> None:
+        """Append one event (see :meth:`event_row`), in the caller's transaction."""
+        conn.execute(EVENT_INSERT, cls.event_row(**values))
 
     @staticmethod
     def _get(conn: Connection, table: Table, entity_id: int, *, lock: bool = False) -> Record:

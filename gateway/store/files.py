@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select, update
 
 from gateway.store.archive import Archive
-from gateway.store.base import StoreBase, as_enum, new_correlation_id
+from gateway.store.base import EVENT_INSERT, StoreBase, as_enum, new_correlation_id
 from gateway.store.errors import LeaseError, StoreValueError, TransitionError
 from gateway.store.rows import FileRow, Record
 from gateway.store.schema import files
@@ -104,13 +104,23 @@ class FileOps(StoreBase):
         """
         checked = [(item, *_checked(item)) for item in intakes]
         out: list[FileRow] = []
+        new_events: list[dict[str, Any]] = []
         with self._db.write(f"record {len(intakes)} file(s)") as conn:
+            shas = sorted({item.sha256 for item in intakes})
+            earlier: dict[tuple[str, str], Record] = {
+                (r["sha256"], r["origin"]): r
+                for r in conn.execute(
+                    select(files).where(files.c.sha256.in_(shas)).order_by(files.c.id.desc())
+                ).mappings()
+            }  # the first recording of each drop wins (ids descending: the lowest is kept)
             for item, file_format, file_status in checked:
-                found = _find_intake_on(conn, item.sha256, item.origin)
-                if found is not None:
-                    out.append(found)
-                    continue
-                out.append(self._insert_file(conn, item, file_format, file_status, None, None))
+                found: Record | None = earlier.get((item.sha256, item.origin))
+                if found is None:
+                    found = self._insert_file(conn, item, file_format, file_status, None, None, new_events)
+                    earlier[(item.sha256, item.origin)] = found
+                out.append(FileRow.from_mapping(found))
+            if new_events:
+                conn.execute(EVENT_INSERT, new_events)
         return out
 
     def _insert_file(
@@ -121,7 +131,9 @@ class FileOps(StoreBase):
         file_status: FileStatus,
         correlation_id: str | None,
         parent_id: int | None,
-    ) -> FileRow:
+        new_events: list[dict[str, Any]],
+    ) -> Record:
+        """Insert the file's row; its ``create`` event is added to ``new_events`` for the caller to insert."""
         now = self._now()
         correlation = correlation_id or new_correlation_id()
         row = (
@@ -150,20 +162,21 @@ class FileOps(StoreBase):
             .mappings()
             .one()
         )
-        self._event(
-            conn,
-            kind=EntityKind.FILE,
-            entity_id=row["id"],
-            file_id=row["id"],
-            action=EventAction.CREATE,
-            from_status=None,
-            to_status=file_status.value,
-            at=now,
-            reason=item.reason,
-            details={"origin": item.origin, "sha256": item.sha256, "size": item.size, "parent_id": parent_id},
-            correlation_id=correlation,
+        new_events.append(
+            self.event_row(
+                kind=EntityKind.FILE,
+                entity_id=row["id"],
+                file_id=row["id"],
+                action=EventAction.CREATE,
+                from_status=None,
+                to_status=file_status.value,
+                at=now,
+                reason=item.reason,
+                details={"origin": item.origin, "sha256": item.sha256, "size": item.size, "parent_id": parent_id},
+                correlation_id=correlation,
+            )
         )
-        return FileRow.from_mapping(row)
+        return row
 
     def record_file(
         self,
@@ -189,7 +202,10 @@ class FileOps(StoreBase):
         with self._db.write("record a file") as conn:
             if parent_id is not None:
                 self._get(conn, files, parent_id)
-            return self._insert_file(conn, item, file_format, file_status, correlation_id, parent_id)
+            new_events: list[dict[str, Any]] = []
+            row = self._insert_file(conn, item, file_format, file_status, correlation_id, parent_id, new_events)
+            conn.execute(EVENT_INSERT, new_events)
+        return FileRow.from_mapping(row)
 
     def get_file(self, file_id: int) -> FileRow:
         """The file ``file_id``; :class:`NotFoundError` if there is none."""
@@ -249,23 +265,26 @@ class FileOps(StoreBase):
                 .mappings()
                 .all()
             )
+            claimed = []
             for row in rows:
                 before = chosen[row["id"]]
                 reclaimed = before["status"] == FileStatus.PROCESSING
-                self._event(
-                    conn,
-                    kind=EntityKind.FILE,
-                    entity_id=row["id"],
-                    file_id=row["id"],
-                    action=EventAction.RECLAIM if reclaimed else EventAction.CLAIM,
-                    from_status=before["status"],
-                    to_status=FileStatus.PROCESSING.value,
-                    at=now,
-                    reason=f"lease of {before['lease_owner']} expired" if reclaimed else None,
-                    details={"attempt": row["attempts"], "lease_expires_at": expires.isoformat()},
-                    correlation_id=row["correlation_id"],
-                    actor=worker,
+                claimed.append(
+                    self.event_row(
+                        kind=EntityKind.FILE,
+                        entity_id=row["id"],
+                        file_id=row["id"],
+                        action=EventAction.RECLAIM if reclaimed else EventAction.CLAIM,
+                        from_status=before["status"],
+                        to_status=FileStatus.PROCESSING.value,
+                        at=now,
+                        reason=f"lease of {before['lease_owner']} expired" if reclaimed else None,
+                        details={"attempt": row["attempts"], "lease_expires_at": expires.isoformat()},
+                        correlation_id=row["correlation_id"],
+                        actor=worker,
+                    )
                 )
+            conn.execute(EVENT_INSERT, claimed)
         return sorted((FileRow.from_mapping(r) for r in rows), key=lambda f: (f.received_at, f.id))
 
     def _quarantine_exhausted(self, conn: Connection, candidate: Record, now: datetime) -> None:

@@ -8,7 +8,7 @@ or both believe they saw a key first.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, case, select, update
@@ -86,15 +86,38 @@ class KeyOps(StoreBase):
     def _claim_insert(self) -> Any:
         stmt = self._statements.get("claim")
         if stmt is None:
-            stmt = (
-                self._insert()(dedupe_keys)
-                .on_conflict_do_nothing(
-                    index_elements=[dedupe_keys.c.kind, dedupe_keys.c.partner_id, dedupe_keys.c.key]
-                )
-                .returning(dedupe_keys.c.id)
-            )
+            stmt = self._claim_upsert().returning(dedupe_keys.c.id)
             self._statements["claim"] = stmt
         return stmt
+
+    def _claim_insert_keys(self) -> Any:
+        """The claim insert for many keys at once; returns the keys that were new."""
+        stmt = self._statements.get("claim_keys")
+        if stmt is None:
+            stmt = self._claim_upsert().returning(dedupe_keys.c.kind, dedupe_keys.c.partner_id, dedupe_keys.c.key)
+            self._statements["claim_keys"] = stmt
+        return stmt
+
+    def _claim_upsert(self) -> Any:
+        return self._insert()(dedupe_keys).on_conflict_do_nothing(
+            index_elements=[dedupe_keys.c.kind, dedupe_keys.c.partner_id, dedupe_keys.c.key]
+        )
+
+    @staticmethod
+    def _claim_values(
+        kind: str, partner_id: str | None, key: str, entity_kind: str, entity_id: int, now: datetime
+    ) -> dict[str, Any]:
+        """The checked values of a new dedupe-key row."""
+        _check_name(key, "dedupe key", _KEY_MAX)
+        return {
+            "kind": as_enum(DedupeKind, kind, "dedupe key kind").value,
+            "partner_id": partner_id or "",
+            "key": key,
+            "first_entity_kind": as_enum(EntityKind, entity_kind, "entity kind").value,
+            "first_entity_id": entity_id,
+            "seen_at": now,
+            "hits": 0,
+        }
 
     def claim_on(
         self,
@@ -107,31 +130,20 @@ class KeyOps(StoreBase):
         window_seconds: float | None = None,
     ) -> DedupeRow | None:
         """:meth:`claim_key` inside the caller's transaction (batched writers)."""
-        dedupe_kind = as_enum(DedupeKind, kind, "dedupe key kind")
-        owner_kind = as_enum(EntityKind, entity_kind, "entity kind")
-        _check_name(key, "dedupe key", _KEY_MAX)
-        partner = partner_id or ""
         now = self._now()
-        values = {
-            "kind": dedupe_kind.value,
-            "partner_id": partner,
-            "key": key,
-            "first_entity_kind": owner_kind.value,
-            "first_entity_id": entity_id,
-            "seen_at": now,
-            "hits": 0,
-        }
+        values = self._claim_values(kind, partner_id, key, entity_kind, entity_id, now)
+        dedupe_kind, partner, owner_kind = values["kind"], values["partner_id"], values["first_entity_kind"]
         if conn.execute(self._claim_insert(), values).first() is not None:
             return None  # new: claimed
-        where = (dedupe_keys.c.kind == dedupe_kind.value, dedupe_keys.c.partner_id == partner, dedupe_keys.c.key == key)
+        where = (dedupe_keys.c.kind == dedupe_kind, dedupe_keys.c.partner_id == partner, dedupe_keys.c.key == key)
         existing = conn.execute(select(dedupe_keys).where(*where).with_for_update()).mappings().one()
-        if (existing["first_entity_kind"], existing["first_entity_id"]) == (owner_kind.value, entity_id):
+        if (existing["first_entity_kind"], existing["first_entity_id"]) == (owner_kind, entity_id):
             return None  # our own claim (a rerun)
         if window_seconds is not None and existing["seen_at"] <= now - timedelta(seconds=window_seconds):
             conn.execute(
                 update(dedupe_keys)
                 .where(dedupe_keys.c.id == existing["id"])
-                .values(first_entity_kind=owner_kind.value, first_entity_id=entity_id, seen_at=now, hits=0)
+                .values(first_entity_kind=owner_kind, first_entity_id=entity_id, seen_at=now, hits=0)
             )
             return None  # seen, but longer ago than the window: new again
         row = (

@@ -33,7 +33,7 @@ from gateway.store.errors import LeaseError, NotFoundError, TransitionError
 from gateway.store.files import _check_lease
 from gateway.store.keys import KeyOps
 from gateway.store.lineage import LineageOps
-from gateway.store.rows import FileRow, Record
+from gateway.store.rows import DedupeRow, FileRow, Record
 from gateway.store.schema import documents, files, groups, interchanges, outbound, transaction_sets
 from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileStatus, OutboundStatus
 
@@ -183,6 +183,24 @@ class _Batch:
         self.events.append({"details": None, "actor": None, "reason": None, "correlation_id": None, **values})
 
 
+@dataclass(slots=True)
+class _Claim:
+    """One dedupe key to claim for an entity; ``first`` is filled with the earlier claim when it is a duplicate."""
+
+    kind: str
+    partner_id: str | None
+    key: str
+    entity_kind: str
+    entity_id: int
+    window: float | None = None
+    first: DedupeRow | None = None
+
+
+_INSERT_IDS = {
+    t.name: t.insert().returning(t.c.id, sort_by_parameter_order=True)
+    for t in (interchanges, groups, transaction_sets, documents)
+}
+"""Many rows in one statement, their ids returned in the order of the rows."""
 _INSERT_ID = {
     t.name: t.insert().returning(t.c.id) for t in (interchanges, groups, transaction_sets, documents, outbound)
 }
@@ -236,17 +254,16 @@ class ResultOps(LineageOps, KeyOps):
             recorded = [p for p in plans if p.lost is None]
             self._lock_keys(conn, recorded)
             batch = _Batch(conn)
-            owed: list[tuple[FilePlan, str, InterchangePlan]] = []
-            for plan in recorded:
-                self._plan_on(batch, plan, rows[plan.file_id]["correlation_id"], owed)
+            owed = self._plans_on(batch, recorded, {p.file_id: rows[p.file_id]["correlation_id"] for p in recorded})
             # Last, so a partner's sequence row stays locked (PostgreSQL) for the shortest time.
-            for plan, correlation, ic in owed:
-                self._ack_on(batch, plan, correlation, ic)
-            for plan in recorded:
-                if plan.complete:
-                    final = plan.conclude(plan) if plan.conclude is not None else None
-                    kept = None if final is None else to_json(asdict(final), "a file's final status")
-                    conn.execute(_RESULTS_AT, {"file_id": plan.file_id, "results": kept, "now": self._now()})
+            for plan, ic in owed:
+                self._ack_on(batch, plan, rows[plan.file_id]["correlation_id"], ic)
+            now = self._now()
+            finished = [
+                {"file_id": p.file_id, "results": self._kept_final(p), "now": now} for p in recorded if p.complete
+            ]
+            if finished:
+                conn.execute(_RESULTS_AT, finished)
             if batch.events:
                 conn.execute(EVENT_INSERT, batch.events)  # one executemany for the batch
             if before_commit is not None:
@@ -271,22 +288,6 @@ class ResultOps(LineageOps, KeyOps):
             except (LeaseError, NotFoundError) as exc:
                 lost[file_id] = str(exc)
         return rows, lost
-
-    def _plan_on(
-        self, batch: _Batch, plan: FilePlan, correlation: str, owed: list[tuple[FilePlan, str, InterchangePlan]]
-    ) -> None:
-        """One file's rows and claims; its interchanges owed an acknowledgment are added to ``owed``."""
-        if plan.bytes_key is not None:
-            first = self.claim_on(batch.conn, "bytes", plan.partner_id, plan.bytes_key, "file", plan.file_id)
-            if first is not None and plan.on_bytes_duplicate is not None:
-                plan.bytes_duplicate_of = first.first_entity_id
-                plan.interchanges, plan.documents = [], []
-        for ic in plan.interchanges:
-            self._interchange_on(batch, plan.file_id, correlation, ic)
-            if ic.ack is not None:
-                owed.append((plan, correlation, ic))
-        for doc in plan.documents:
-            self._document_on(batch, plan.file_id, None, doc)
 
     def _lock_keys(self, conn: Connection, plans: list[FilePlan]) -> None:
         """PostgreSQL: lock every dedupe key the batch will claim, in one global order, before claiming any.
@@ -316,6 +317,11 @@ class ResultOps(LineageOps, KeyOps):
         if names:
             hashes = sorted({_lock_id(n) for n in names})
             conn.execute(_ADVISORY_LOCKS, {"ids": hashes})
+
+    @staticmethod
+    def _kept_final(plan: FilePlan) -> str | None:
+        final = plan.conclude(plan) if plan.conclude is not None else None
+        return None if final is None else to_json(asdict(final), "a file's final status")
 
     @staticmethod
     def pending_final(row: FileRow) -> FileFinal | None:
@@ -365,24 +371,6 @@ class ResultOps(LineageOps, KeyOps):
                 conn.execute(_FINISH, updates)
                 conn.execute(EVENT_INSERT, new_events)
         return lost
-
-    def _row(self, batch: _Batch, table: Any, kind: EntityKind, values: dict[str, Any], correlation: str) -> int:
-        now = self._now()
-        new_id = batch.conn.execute(
-            _INSERT_ID[table.name], {**values, "created_at": now, "updated_at": now}
-        ).scalar_one()
-        batch.event(
-            entity_kind=kind.value,
-            entity_id=new_id,
-            file_id=values["file_id"],
-            action=EventAction.CREATE.value,
-            from_status=None,
-            to_status=values["status"],
-            at=now,
-            reason=values.get("reason"),
-            correlation_id=correlation,
-        )
-        return int(new_id)
 
     def _ack_on(self, batch: _Batch, plan: FilePlan, correlation: str, ic: InterchangePlan) -> None:
         """Record the acknowledgment ``ic`` is owed: the one an earlier attempt recorded, else a new one."""
@@ -456,6 +444,196 @@ class ResultOps(LineageOps, KeyOps):
             correlation_id=correlation,
         )
 
+    def _plans_on(
+        self, batch: _Batch, plans: list[FilePlan], correlations: dict[int, str]
+    ) -> list[tuple[FilePlan, InterchangePlan]]:
+        """Every plan's rows and claims, a level at a time (one statement per level for the whole batch);
+        returns the interchanges owed an acknowledgment."""
+        conn = batch.conn
+        with_bytes = [p for p in plans if p.bytes_key is not None]
+        claims = [_Claim("bytes", p.partner_id, str(p.bytes_key), "file", p.file_id) for p in with_bytes]
+        self._claim_all(conn, claims)
+        for plan, claim in zip(with_bytes, claims, strict=True):
+            if claim.first is not None and plan.on_bytes_duplicate is not None:
+                plan.bytes_duplicate_of = claim.first.first_entity_id
+                plan.interchanges, plan.documents = [], []
+
+        ics = [(p, ic) for p in plans for ic in p.interchanges]
+        ids = self._insert_rows(
+            batch,
+            interchanges,
+            EntityKind.INTERCHANGE,
+            [
+                {
+                    "file_id": p.file_id,
+                    "position": ic.position,
+                    "sender_qualifier": ic.sender_qualifier,
+                    "sender_id": ic.sender_id,
+                    "receiver_qualifier": ic.receiver_qualifier,
+                    "receiver_id": ic.receiver_id,
+                    "control_number": ic.control_number,
+                    "version": ic.version,
+                    "test": ic.test,
+                    "status": ic.status,
+                    "reason": ic.reason,
+                }
+                for p, ic in ics
+            ],
+            [correlations[p.file_id] for p, _ in ics],
+        )
+        for (_, ic), new_id in zip(ics, ids, strict=True):
+            ic.id = new_id
+        keyed = [(p, ic) for p, ic in ics if ic.isa13_key is not None]
+        claims = [
+            _Claim("isa13", None, str(ic.isa13_key), "interchange", int(ic.id or 0), ic.isa13_window) for _, ic in keyed
+        ]
+        self._claim_all(conn, claims)
+        for (p, ic), claim in zip(keyed, claims, strict=True):
+            if claim.first is not None and ic.on_duplicate is not None:
+                ic.duplicate_of = claim.first.first_entity_id
+                why = f"ISA13 {ic.control_number} already received (interchange {ic.duplicate_of})"
+                self._status_on(
+                    batch, interchanges, EntityKind.INTERCHANGE, int(ic.id or 0), p.file_id, ic.status,
+                    "duplicate", why, correlations[p.file_id],
+                )  # fmt: skip
+
+        gs = [(p, ic, pos, g) for p, ic in ics for pos, g in enumerate(ic.groups, 1)]
+        group_ids = self._insert_rows(
+            batch,
+            groups,
+            EntityKind.GROUP,
+            [
+                {
+                    "file_id": p.file_id,
+                    "interchange_id": ic.id,
+                    "position": pos,
+                    "functional_id": g.functional_id,
+                    "sender_code": g.sender_code,
+                    "receiver_code": g.receiver_code,
+                    "control_number": g.control_number,
+                    "version": g.version,
+                    "status": g.status,
+                    "reason": None,
+                }
+                for p, ic, pos, g in gs
+            ],
+            [correlations[p.file_id] for p, *_ in gs],
+        )
+        ss = [
+            (p, ic, gid, pos, st)
+            for (p, ic, _, g), gid in zip(gs, group_ids, strict=True)
+            for pos, st in enumerate(g.sets, 1)
+        ]
+        set_ids = self._insert_rows(
+            batch,
+            transaction_sets,
+            EntityKind.TRANSACTION_SET,
+            [
+                {
+                    "file_id": p.file_id,
+                    "group_id": gid,
+                    "position": pos,
+                    "set_id": st.set_id,
+                    "control_number": st.control_number,
+                    "status": "duplicate" if ic.duplicate_of is not None else st.status,
+                    "reason": "duplicate interchange" if ic.duplicate_of is not None else st.reason,
+                    "errors": to_json(st.errors, "transaction set errors"),
+                }
+                for p, ic, gid, pos, st in ss
+            ],
+            [correlations[p.file_id] for p, *_ in ss],
+        )
+        docs: list[tuple[FilePlan, int | None, DocPlan]] = []
+        for (p, ic, _, _, st), set_id in zip(ss, set_ids, strict=True):
+            if st.document is None:
+                continue
+            if ic.duplicate_of is not None:
+                st.document.duplicate_of = ic.duplicate_of
+            else:
+                docs.append((p, set_id, st.document))
+        docs.extend((p, None, doc) for p in plans for doc in p.documents)
+        self._documents_on(batch, docs)
+        return [(p, ic) for p, ic in ics if ic.ack is not None]
+
+    def _documents_on(self, batch: _Batch, docs: list[tuple[FilePlan, int | None, DocPlan]]) -> None:
+        doc_ids = self._insert_rows(
+            batch,
+            documents,
+            EntityKind.DOCUMENT,
+            [
+                {
+                    "file_id": p.file_id,
+                    "transaction_set_id": set_id,
+                    "position": doc.position,
+                    "partner_id": doc.partner_id,
+                    "doc_type": doc.doc_type,
+                    "business_key": doc.business_key,
+                    "status": doc.status,
+                    "reason": doc.reason,
+                    "canonical": doc.canonical,
+                    "correlation_id": doc.correlation_id,
+                    "parent_id": None,
+                }
+                for p, set_id, doc in docs
+            ],
+            [doc.correlation_id for _, _, doc in docs],
+        )
+        for (_, _, doc), new_id in zip(docs, doc_ids, strict=True):
+            doc.id = new_id
+        keyed = [(p, doc) for p, _, doc in docs if doc.business_key is not None and doc.status == "translated"]
+        claims = [
+            _Claim("business", doc.partner_id, str(doc.business_key), "document", int(doc.id or 0)) for _, doc in keyed
+        ]
+        self._claim_all(batch.conn, claims)
+        for (p, doc), claim in zip(keyed, claims, strict=True):
+            if claim.first is not None and doc.on_duplicate is not None:
+                doc.duplicate_of = claim.first.first_entity_id
+                why = f"{doc.business_key} already received (document {doc.duplicate_of})"
+                self._status_on(
+                    batch, documents, EntityKind.DOCUMENT, int(doc.id or 0), p.file_id, doc.status,
+                    doc.on_duplicate, why, doc.correlation_id,
+                )  # fmt: skip
+
+    def _insert_rows(
+        self, batch: _Batch, table: Any, kind: EntityKind, rows: list[dict[str, Any]], correlations: list[str]
+    ) -> list[int]:
+        """Insert ``rows`` into ``table`` with one statement; their ids in order; a create event each."""
+        if not rows:
+            return []
+        now = self._now()
+        params = [{**values, "created_at": now, "updated_at": now} for values in rows]
+        ids = [int(r[0]) for r in batch.conn.execute(_INSERT_IDS[table.name], params)]
+        for values, new_id, correlation in zip(rows, ids, correlations, strict=True):
+            batch.event(
+                entity_kind=kind.value,
+                entity_id=new_id,
+                file_id=values["file_id"],
+                action=EventAction.CREATE.value,
+                from_status=None,
+                to_status=values["status"],
+                at=now,
+                reason=values.get("reason"),
+                correlation_id=correlation,
+            )
+        return ids
+
+    def _claim_all(self, conn: Connection, claims: list[_Claim]) -> None:
+        """Claim many keys: one insert for the new ones; keys seen before (or twice in the batch) are then
+        resolved one by one in order, exactly as :meth:`claim_on` does (windows, reruns, hits)."""
+        if not claims:
+            return
+        now = self._now()
+        params = [self._claim_values(c.kind, c.partner_id, c.key, c.entity_kind, c.entity_id, now) for c in claims]
+        new = {(r.kind, r.partner_id, r.key) for r in conn.execute(self._claim_insert_keys(), params)}
+        for claim, values in zip(claims, params, strict=True):
+            ident = (values["kind"], values["partner_id"], values["key"])
+            if ident in new:
+                new.discard(ident)  # the first of the batch to claim it; a repeat resolves against it below
+                continue
+            claim.first = self.claim_on(
+                conn, claim.kind, claim.partner_id, claim.key, claim.entity_kind, claim.entity_id, claim.window
+            )
+
     def _status_on(
         self,
         batch: _Batch,
@@ -483,123 +661,3 @@ class ResultOps(LineageOps, KeyOps):
             reason=reason,
             correlation_id=correlation,
         )
-
-    def _interchange_on(self, batch: _Batch, file_id: int, correlation: str, ic: InterchangePlan) -> None:
-        ic.id = self._row(
-            batch,
-            interchanges,
-            EntityKind.INTERCHANGE,
-            {
-                "file_id": file_id,
-                "position": ic.position,
-                "sender_qualifier": ic.sender_qualifier,
-                "sender_id": ic.sender_id,
-                "receiver_qualifier": ic.receiver_qualifier,
-                "receiver_id": ic.receiver_id,
-                "control_number": ic.control_number,
-                "version": ic.version,
-                "test": ic.test,
-                "status": ic.status,
-                "reason": ic.reason,
-            },
-            correlation,
-        )
-        duplicate = False
-        if ic.isa13_key is not None:
-            first = self.claim_on(
-                batch.conn, "isa13", None, ic.isa13_key, "interchange", ic.id, window_seconds=ic.isa13_window
-            )
-            if first is not None and ic.on_duplicate is not None:
-                ic.duplicate_of = first.first_entity_id
-                duplicate = True
-                why = f"ISA13 {ic.control_number} already received (interchange {first.first_entity_id})"
-                self._status_on(
-                    batch,
-                    interchanges,
-                    EntityKind.INTERCHANGE,
-                    ic.id,
-                    file_id,
-                    ic.status,
-                    "duplicate",
-                    why,
-                    correlation,
-                )
-        for gpos, g in enumerate(ic.groups, 1):
-            group_id = self._row(
-                batch,
-                groups,
-                EntityKind.GROUP,
-                {
-                    "file_id": file_id,
-                    "interchange_id": ic.id,
-                    "position": gpos,
-                    "functional_id": g.functional_id,
-                    "sender_code": g.sender_code,
-                    "receiver_code": g.receiver_code,
-                    "control_number": g.control_number,
-                    "version": g.version,
-                    "status": g.status,
-                    "reason": None,
-                },
-                correlation,
-            )
-            for spos, st in enumerate(g.sets, 1):
-                status = "duplicate" if duplicate else st.status
-                set_row = self._row(
-                    batch,
-                    transaction_sets,
-                    EntityKind.TRANSACTION_SET,
-                    {
-                        "file_id": file_id,
-                        "group_id": group_id,
-                        "position": spos,
-                        "set_id": st.set_id,
-                        "control_number": st.control_number,
-                        "status": status,
-                        "reason": "duplicate interchange" if duplicate else st.reason,
-                        "errors": to_json(st.errors, "transaction set errors"),
-                    },
-                    correlation,
-                )
-                if st.document is not None and not duplicate:
-                    self._document_on(batch, file_id, set_row, st.document)
-                elif st.document is not None:
-                    st.document.duplicate_of = ic.duplicate_of
-
-    def _document_on(self, batch: _Batch, file_id: int, set_row: int | None, doc: DocPlan) -> None:
-        doc.id = self._row(
-            batch,
-            documents,
-            EntityKind.DOCUMENT,
-            {
-                "file_id": file_id,
-                "transaction_set_id": set_row,
-                "position": doc.position,
-                "partner_id": doc.partner_id,
-                "doc_type": doc.doc_type,
-                "business_key": doc.business_key,
-                "status": doc.status,
-                "reason": doc.reason,
-                "canonical": doc.canonical,
-                "correlation_id": doc.correlation_id,
-                "parent_id": None,
-            },
-            doc.correlation_id,
-        )
-        if doc.business_key is None or doc.status != "translated":
-            return
-        first = self.claim_on(batch.conn, "business", doc.partner_id, doc.business_key, "document", doc.id)
-        if first is not None and doc.on_duplicate is not None:
-            doc.duplicate_of = first.first_entity_id
-            why = f"{doc.business_key} already received (document {first.first_entity_id})"
-            self._status_on(
-                batch,
-                documents,
-                EntityKind.DOCUMENT,
-                doc.id,
-                file_id,
-                doc.status,
-                doc.on_duplicate,
-                why,
-                doc.correlation_id,
-            )
