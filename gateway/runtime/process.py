@@ -47,7 +47,15 @@ from gateway.partners.profile import AckPolicy, DuplicatePolicy, Profile
 from gateway.partners.profile import TA1Policy as ProfileTA1
 from gateway.store import Archive
 from gateway.store.durable import SyncGroup, sweep
-from gateway.store.errors import LeaseError
+from gateway.store.errors import (
+    ArchiveError,
+    BlobCorruptError,
+    BlobNotFoundError,
+    InvalidDigestError,
+    LeaseError,
+    SchemaError,
+    StoreUnavailableError,
+)
 from gateway.store.results import (
     AckBuilder,
     DocPlan,
@@ -242,6 +250,11 @@ class Processor:
             try:
                 self._complete(works, results)
             except Exception as exc:  # noqa: BLE001 - the batch's transaction failed: every file in it is unfinished
+                if len(works) > 1 and not transient(exc):
+                    # Maybe one file's data (a value the database refuses): each file alone, so only it fails.
+                    for work in works:
+                        if work.row.id not in results:
+                            results[work.row.id] = self.process_batch([work.row])[0]
                 for work in works:
                     results.setdefault(work.row.id, exc)
         return [results[r.id] for r in rows if r.id in results]
@@ -613,6 +626,15 @@ def _has_group(ack: bytes) -> bool:
     return any(term + gap + b"GS" + el in ack for gap in (b"", b"\n", b"\r\n"))
 
 
+def transient(exc: BaseException) -> bool:
+    """Whether a failure may pass by itself (the database restarting, a full disk): the file is released
+    for a retry. Otherwise (a blob missing from the archive, a value the store refuses, a bug) retrying
+    the same file cannot help: it is failed with the reason, for an operator."""
+    if isinstance(exc, BlobNotFoundError | BlobCorruptError | InvalidDigestError):
+        return False
+    return isinstance(exc, StoreUnavailableError | SchemaError | ArchiveError | OSError)
+
+
 def _pending_sets(plan: FilePlan) -> int:
     return len(plan.documents) + sum(len(g.sets) for ic in plan.interchanges for g in ic.groups)
 
@@ -661,4 +683,4 @@ def _group_status(outcome: Outcome) -> str:
     }.get(outcome, "rejected")
 
 
-__all__ = ["FileOutcome", "Processor", "business_key"]
+__all__ = ["FileOutcome", "Processor", "business_key", "transient"]

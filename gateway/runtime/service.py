@@ -30,7 +30,7 @@ from types import FrameType
 from gateway.channels.inbox import Candidate, Inbox
 from gateway.errors import GatewayError
 from gateway.runtime.intake import Intake
-from gateway.runtime.process import FileOutcome, Processor
+from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.settings import Deployment
 from gateway.store import Archive
 from gateway.store.errors import LeaseError
@@ -114,6 +114,7 @@ class Service:
         )
         self.stopping = threading.Event()
         self.summary = RunSummary()
+        self.backoff = False  # the last batch failed only for reasons that may pass: wait before the next
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask the loop to stop after the file in hand."""
@@ -175,23 +176,33 @@ class Service:
         live = set(self.store.renew_leases([r.id for r in rows], self.worker, cfg.lease_seconds))
         rows = [r for r in rows if r.id in live]
         results = self.processor.process_batch(rows, stopping=self.stopping.is_set)
-        done = 0
+        done = released = 0
         for row, result in zip(rows, results, strict=False):
             if isinstance(result, FileOutcome):
                 self.summary.add(result)
                 done += 1
             elif isinstance(result, LeaseError):
                 log.warning("file %s: lease lost, another worker has it: %s", row.id, result)
+            elif transient(result):
+                # The store or the disk failed under us: give the file back for a retry.
+                why = (
+                    f"{result.code} {result}"
+                    if isinstance(result, GatewayError)
+                    else f"{type(result).__name__}: {result}"
+                )
+                log.error("file %s: %s; released for retry", row.id, why)
+                self._release_quietly(row.id, why)
+                released += 1
             elif isinstance(result, GatewayError):
-                # The store or archive failed under us: give the file back for a retry.
-                log.error("file %s: %s %s; released for retry", row.id, result.code, result)
-                self._release_quietly(row.id, f"{result.code} {result}")
+                log.error("file %s: %s %s; failed (retrying cannot help)", row.id, result.code, result)
+                self._fail(row.id, f"{result.code} {result}")
             else:
                 trace = "".join(traceback.format_exception(result))
                 log.error("file %s: internal error\n%s", row.id, trace)
                 self._fail(row.id, f"internal error {type(result).__name__}: {result}")
         for rest in rows[len(results) :]:  # stopping: not started
             self._release_quietly(rest.id, "worker stopping")
+        self.backoff = released > 0 and done == 0
         return done
 
     def _release_quietly(self, file_id: int, reason: str) -> None:
@@ -255,7 +266,9 @@ class Service:
                     log.error("file system error (%s); retrying in 5 s", exc)
                     self.stopping.wait(5)
                     continue
-                if not (taken or done):
+                if self.backoff:
+                    self.stopping.wait(5)  # a full disk or a restarting database: do not spin on it
+                elif not (taken or done):
                     self.inbox.wait(min(poll, self.inbox.next_due() or poll))
         finally:
             self.inbox.stop()

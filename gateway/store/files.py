@@ -218,10 +218,12 @@ class FileOps(StoreBase):
         """Lease up to ``limit`` files to ``worker``, oldest first; returns the leased rows.
 
         Takes files that are ``received``, and files still ``processing`` whose
-        lease has expired (their worker died). With ``max_attempts``, an
-        expired file that has already been attempted that many times is
-        quarantined instead of handed out again, so a file that kills its
-        worker cannot loop forever.
+        lease has expired (their worker died). An expired file is handed out
+        alone, in a batch of one: the worker that died may have been killed by
+        another file of its batch. With ``max_attempts``, an expired file that
+        has already been attempted that many times is quarantined instead of
+        handed out again, so a file that kills its worker cannot loop forever,
+        and the files that were in its batch when it did are not blamed.
         """
         _check_worker(worker)
         if limit < 1:
@@ -245,6 +247,11 @@ class FileOps(StoreBase):
                 stale = candidate["status"] == FileStatus.PROCESSING
                 if stale and max_attempts is not None and candidate["attempts"] >= max_attempts:
                     self._quarantine_exhausted(conn, candidate, now)
+                elif stale:
+                    # Its worker died with it in hand: retried alone, so a file that kills its worker takes
+                    # down only itself from now on (and only it counts attempts towards max_attempts).
+                    chosen = {candidate["id"]: candidate}
+                    break
                 else:
                     chosen[candidate["id"]] = candidate
             if not chosen:

@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text, update
@@ -198,12 +199,10 @@ class _Claim:
 
 _INSERT_IDS = {
     t.name: t.insert().returning(t.c.id, sort_by_parameter_order=True)
-    for t in (interchanges, groups, transaction_sets, documents)
+    for t in (interchanges, groups, transaction_sets, documents, outbound)
 }
 """Many rows in one statement, their ids returned in the order of the rows."""
-_INSERT_ID = {
-    t.name: t.insert().returning(t.c.id) for t in (interchanges, groups, transaction_sets, documents, outbound)
-}
+
 _ADVISORY_LOCKS = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id")
 """unnest keeps the array's order, so the locks are taken in the sorted order the caller passes."""
 
@@ -254,10 +253,10 @@ class ResultOps(LineageOps, KeyOps):
             recorded = [p for p in plans if p.lost is None]
             self._lock_keys(conn, recorded)
             batch = _Batch(conn)
-            owed = self._plans_on(batch, recorded, {p.file_id: rows[p.file_id]["correlation_id"] for p in recorded})
+            correlations = {p.file_id: rows[p.file_id]["correlation_id"] for p in recorded}
+            owed = self._plans_on(batch, recorded, correlations)
             # Last, so a partner's sequence row stays locked (PostgreSQL) for the shortest time.
-            for plan, ic in owed:
-                self._ack_on(batch, plan, rows[plan.file_id]["correlation_id"], ic)
+            self._acks_on(batch, owed, correlations)
             now = self._now()
             finished = [
                 {"file_id": p.file_id, "results": self._kept_final(p), "now": now} for p in recorded if p.complete
@@ -372,76 +371,74 @@ class ResultOps(LineageOps, KeyOps):
                 conn.execute(EVENT_INSERT, new_events)
         return lost
 
-    def _ack_on(self, batch: _Batch, plan: FilePlan, correlation: str, ic: InterchangePlan) -> None:
-        """Record the acknowledgment ``ic`` is owed: the one an earlier attempt recorded, else a new one."""
-        assert ic.ack is not None
+    def _acks_on(
+        self, batch: _Batch, owed: list[tuple[FilePlan, InterchangePlan]], correlations: dict[int, str]
+    ) -> None:
+        """Record the acknowledgments the interchanges are owed: the one an earlier attempt recorded, else a
+        new one (built now, numbered from the partner's sequence); the new ones with one insert."""
         conn = batch.conn
-        if plan.rerun and ic.ack_marker is not None:
-            earlier = (
-                conn.execute(
-                    select(outbound)
-                    .where(outbound.c.file_id == plan.file_id, outbound.c.reason == ic.ack_marker)
-                    .order_by(outbound.c.id)
-                    .limit(1)
-                )
-                .mappings()
-                .first()
-            )
-            if earlier is not None:
-                ic.outbound = OutboundPlan(
-                    earlier["partner_id"],
-                    earlier["kind"],
-                    earlier["sha256"],
-                    earlier["control_number"],
-                    earlier["reason"],
-                    id=earlier["id"],
-                )
-                return
-        partner = plan.partner_id or ""
-        out = ic.ack(lambda: self.next_value_on(conn, partner, "ack"), ic.duplicate_of is not None)
-        if out is None:
+        new: list[tuple[FilePlan, OutboundPlan]] = []
+        for plan, ic in owed:
+            assert ic.ack is not None
+            if plan.rerun and ic.ack_marker is not None:
+                ic.outbound = self._earlier_ack(conn, plan.file_id, ic.ack_marker)
+                if ic.outbound is not None:
+                    continue
+            partner = plan.partner_id or ""
+            ic.outbound = ic.ack(partial(self.next_value_on, conn, partner, "ack"), ic.duplicate_of is not None)
+            if ic.outbound is not None:
+                new.append((plan, ic.outbound))
+        if not new:
             return
         now = self._now()
-        out.id = int(
-            conn.execute(
-                _INSERT_ID["outbound"],
-                {
-                    "partner_id": out.partner_id,
-                    "kind": out.kind,
-                    "sha256": out.sha256,
-                    "control_number": out.control_number,
-                    "group_control_number": None,
-                    "file_id": plan.file_id,
-                    "status": OutboundStatus.CREATED.value,
-                    "reason": out.reason,
-                    "expected_ack": None,
-                    "ack_due_at": None,
-                    "correlation_id": correlation,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            ).scalar_one()
+        rows = [
+            {
+                "partner_id": out.partner_id,
+                "kind": out.kind,
+                "sha256": out.sha256,
+                "control_number": out.control_number,
+                "group_control_number": None,
+                "file_id": plan.file_id,
+                "status": OutboundStatus.CREATED.value,
+                "reason": out.reason,
+                "expected_ack": None,
+                "ack_due_at": None,
+                "correlation_id": correlations[plan.file_id],
+                "created_at": now,
+                "updated_at": now,
+            }
+            for plan, out in new
+        ]
+        for (plan, out), r in zip(new, conn.execute(_INSERT_IDS["outbound"], rows), strict=True):
+            out.id = int(r[0])
+            details = {"kind": out.kind, "partner_id": out.partner_id, "control_number": out.control_number}
+            batch.event(
+                entity_kind=EntityKind.OUTBOUND.value,
+                entity_id=out.id,
+                file_id=plan.file_id,
+                action=EventAction.CREATE.value,
+                from_status=None,
+                to_status=OutboundStatus.CREATED.value,
+                at=now,
+                reason=out.reason,
+                details=to_json({**details, "sha256": out.sha256}, "event details"),
+                correlation_id=correlations[plan.file_id],
+            )
+
+    @staticmethod
+    def _earlier_ack(conn: Connection, file_id: int, marker: str) -> OutboundPlan | None:
+        """The acknowledgment an earlier attempt on the file recorded under ``marker``, if any."""
+        query = (
+            select(outbound)
+            .where(outbound.c.file_id == file_id, outbound.c.reason == marker)
+            .order_by(outbound.c.id)
+            .limit(1)
         )
-        ic.outbound = out
-        batch.event(
-            entity_kind=EntityKind.OUTBOUND.value,
-            entity_id=out.id,
-            file_id=plan.file_id,
-            action=EventAction.CREATE.value,
-            from_status=None,
-            to_status=OutboundStatus.CREATED.value,
-            at=now,
-            reason=out.reason,
-            details=to_json(
-                {
-                    "kind": out.kind,
-                    "partner_id": out.partner_id,
-                    "control_number": out.control_number,
-                    "sha256": out.sha256,
-                },
-                "event details",
-            ),
-            correlation_id=correlation,
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return OutboundPlan(
+            row["partner_id"], row["kind"], row["sha256"], row["control_number"], row["reason"], id=row["id"]
         )
 
     def _plans_on(

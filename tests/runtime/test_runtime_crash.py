@@ -1,9 +1,11 @@
 """Crash safety: ``gateway run`` killed with SIGKILL at random moments, restarted each time, then run to the end.
 
 Files arrive in waves while the gateway runs (the first wave before it
-starts), each run is killed at a seeded random moment (most after the
-watcher is up, so mostly during intake and processing; some during
-start-up), and a last ``gateway run --once`` finishes whatever is left.
+starts), each run is killed at a seeded random moment: some during
+start-up, some at a random time after the watcher is up, and half within
+a few milliseconds of a batch being under way (batches take milliseconds,
+so a kill at a random second would mostly land between them). A last
+``gateway run --once`` finishes whatever is left.
 Then nothing may be lost, nothing recorded or translated twice, no ack
 numbered twice (see ``runtimekit.check_outcome``).
 
@@ -42,6 +44,13 @@ def finished(home: Home) -> int:
     return sum(n for status, n in counts.items() if status not in ("received", "processing"))
 
 
+def wait_processing(home: Home, deadline: float) -> None:
+    """Until some file is leased (being processed), or the deadline passes."""
+    with Store(home.store_url) as store:
+        while time.monotonic() < deadline and not store.counts_by_status()["files"].get("processing"):
+            time.sleep(0.002)
+
+
 def crash_repeatedly(home: Home, drops: list, kills: int, seed: int, request: pytest.FixtureRequest) -> list[str]:
     """Start, kill, restart ``kills`` times, dropping a wave of files into each run; returns a log."""
     rng = random.Random(seed)
@@ -54,15 +63,19 @@ def crash_repeatedly(home: Home, drops: list, kills: int, seed: int, request: py
         run = Running(home, name="crash")
         request.addfinalizer(run.kill)  # a no-op unless the test failed with it running
         wave = waves[n + 1] if n + 1 < len(waves) else []
-        if n and rng.random() < 0.15:
+        moment = rng.random()
+        if n and moment < 0.15:
             delay = rng.uniform(0.3, 2.0)  # during start-up (imports, workspace, migrations, claim recovery)
             where = f"start-up +{delay:.2f}s"
         else:
             run.wait_started()
-            delay = rng.uniform(0.0, 0.6)
-            where = f"running +{delay:.2f}s"
+            delay = rng.uniform(0.0, 0.6) if moment < 0.5 else rng.uniform(0.0, 0.03)
+            where = f"running +{delay:.2f}s" if moment < 0.5 else f"mid-batch +{delay:.3f}s"
         for drop in wave:
             home.drop(drop.name, drop.data, drop.folder)
+        if moment >= 0.5:
+            # A batch goes by in milliseconds: wait until one is under way, then kill at a random point in it.
+            wait_processing(home, deadline=time.monotonic() + 3)
         time.sleep(delay)
         run.kill()
         log.append(f"kill {n + 1}: {where}, {finished(home)} files final")
@@ -80,7 +93,8 @@ def test_killed_at_random_moments_nothing_lost_nothing_twice(
     url = (
         f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     )
-    home = make_home(tmp_path, url, lease_seconds=LEASE, batch=3)
+    # The kills are the test's, not the files': no file may be quarantined as a worker killer.
+    home = make_home(tmp_path, url, lease_seconds=LEASE, batch=3, extra={"processing": {"max_attempts": 1000}})
     drops = workload(files, SEED, max_sets=40)
     log = crash_repeatedly(home, drops, kills, SEED, request)
     time.sleep(LEASE + 0.2)  # the last run's leases expire
