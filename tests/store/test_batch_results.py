@@ -1,0 +1,617 @@
+"""Batched writes: the group sync, staged archive blobs, batch intake, lease renewal, batch results, finishing.
+
+SyncGroup and Archive.stage need no database; the store tests run on SQLite
+and on PostgreSQL (see ``storekit``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from storekit import (  # noqa: F401 (pytest fixtures)
+    FakeClock,
+    archive_fixture,
+    clock_fixture,
+    db_url_fixture,
+    pg_admin_fixture,
+    record,
+    sha,
+    store_fixture,
+)
+
+from gateway.store import (
+    Archive,
+    InvalidDigestError,
+    Store,
+    StoreError,
+    StoreValueError,
+    TransitionError,
+)
+from gateway.store import durable as durable_module
+from gateway.store.durable import SyncGroup, sweep, syncfs_available
+from gateway.store.files import Intake
+from gateway.store.results import (
+    DocPlan,
+    FileFinal,
+    FilePlan,
+    GroupPlan,
+    InterchangePlan,
+    OutboundPlan,
+    SetPlan,
+)
+
+MODES = ["group", "each"]
+
+
+def _files(folder: Path) -> list[str]:
+    """Names of the files directly in ``folder`` (hidden ones included), or [] when it does not exist."""
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+@pytest.fixture(name="mode", params=MODES)
+def mode_fixture(request: pytest.FixtureRequest) -> str:
+    if request.param == "group" and not syncfs_available():
+        pytest.skip("syncfs(2) is not available here: group mode falls back to each")
+    return str(request.param)
+
+
+# --- SyncGroup -------------------------------------------------------------------------------
+
+
+def test_sync_group_publishes_every_staged_file_with_its_bytes_at_flush_only(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: dict[str, list[Path]] = {"syncfs": [], "fsync": []}
+    real_syncfs, real_fsync = durable_module._syncfs, durable_module.fsync_path
+
+    def spy_syncfs(folder: Path) -> None:
+        calls["syncfs"].append(folder)
+        real_syncfs(folder)
+
+    def spy_fsync(path: Path) -> None:
+        calls["fsync"].append(path)
+        real_fsync(path)
+
+    monkeypatch.setattr(durable_module, "_syncfs", spy_syncfs)
+    monkeypatch.setattr(durable_module, "fsync_path", spy_fsync)
+    tmp = tmp_path / "tmp"
+    staged = {
+        tmp_path / "out" / "a.x12": b"ISA*first~",
+        tmp_path / "out" / "b.json": b'{"n": 2}',
+        tmp_path / "new" / "deeper" / "c.bin": bytes(range(256)) * 40,  # folder created at flush
+        tmp_path / "out" / "empty": b"",
+    }
+    group = SyncGroup(mode)
+    assert group.mode == mode
+    for target, data in staged.items():
+        group.write(target, data, tmp)
+
+    assert len(group) == len(staged)
+    assert [t for t in staged if t.exists()] == [], "nothing is visible at a target before the flush"
+    temporaries = _files(tmp)
+    assert len(temporaries) == len(staged)
+    assert all(n.startswith(".") and n.endswith(".tmp") for n in temporaries)
+    assert calls == {"syncfs": [], "fsync": []}, "writing stages only; the sync is the flush's"
+
+    assert group.flush() == list(staged)
+    assert {t: t.read_bytes() for t in staged} == staged
+    assert _files(tmp) == [] and len(group) == 0
+    if mode == "group":
+        assert calls["syncfs"] and not calls["fsync"], calls
+    else:
+        assert not calls["syncfs"], calls
+        fsynced = set(calls["fsync"])
+        assert {t.parent for t in staged} <= fsynced, "every target folder is fsynced after the renames"
+        assert len([p for p in fsynced if p.parent == tmp]) == len(staged), "every temporary file is fsynced"
+    assert group.flush() == [], "a flushed group holds nothing more"
+
+
+def test_sync_group_refuses_an_unknown_mode() -> None:
+    with pytest.raises(ValueError, match="group, each"):
+        SyncGroup("fast")
+
+
+def test_discard_removes_the_temporaries_and_publishes_nothing(mode: str, tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    group = SyncGroup(mode)
+    group.write(tmp_path / "out" / "a", b"a", tmp)
+    group.write(tmp_path / "out" / "b", b"b", tmp, read_only=True)
+    assert len(_files(tmp)) == 2
+    group.discard()
+    assert _files(tmp) == [] and len(group) == 0
+    assert group.flush() == []
+    assert not (tmp_path / "out" / "a").exists() and not (tmp_path / "out" / "b").exists()
+
+
+def test_a_flush_into_a_folder_that_cannot_be_created_raises_and_leaves_no_temporaries(
+    mode: str, tmp_path: Path
+) -> None:
+    tmp = tmp_path / "tmp"
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"a file where a folder would have to be")
+    group = SyncGroup(mode)
+    good = tmp_path / "out" / "good.x12"
+    group.write(good, b"good", tmp)
+    group.write(blocker / "sub" / "bad.x12", b"bad", tmp)
+    with pytest.raises(OSError):
+        group.flush()
+    assert _files(tmp) == [], "the temporaries of a failed flush are removed"
+    assert not good.exists(), "no target is published when the flush fails before the renames"
+    assert len(group) == 0
+    assert blocker.read_bytes() == b"a file where a folder would have to be"
+
+
+def test_read_only_staged_files_are_published_with_mode_0444(mode: str, tmp_path: Path) -> None:
+    group = SyncGroup(mode)
+    locked, open_ = tmp_path / "out" / "locked", tmp_path / "out" / "open"
+    group.write(locked, b"blob", tmp_path / "tmp", read_only=True)
+    group.write(open_, b"json", tmp_path / "tmp")
+    group.flush()
+    assert stat.S_IMODE(locked.stat().st_mode) == 0o444
+    assert stat.S_IMODE(open_.stat().st_mode) & stat.S_IWUSR, "only read_only files are made read-only"
+
+
+def test_sweep_removes_only_old_hidden_temporaries(tmp_path: Path) -> None:
+    now = time.time()
+    names = {
+        ".old.tmp": now - 7200,
+        ".just-old-enough.tmp": now - 3600,
+        ".fresh.tmp": now - 60,
+        "old-not-hidden.tmp": now - 7200,
+        ".old-not-tmp.json": now - 7200,
+    }
+    for name, mtime in names.items():
+        path = tmp_path / name
+        path.write_bytes(b"x")
+        os.utime(path, (mtime, mtime))
+    assert sweep(tmp_path, 3600, now) == 2
+    assert _files(tmp_path) == [".fresh.tmp", ".old-not-tmp.json", "old-not-hidden.tmp"]
+    assert sweep(tmp_path / "missing", 3600, now) == 0
+
+
+# --- Archive.stage ---------------------------------------------------------------------------
+
+
+def test_a_staged_blob_is_in_the_archive_only_after_the_flush(archive: Archive) -> None:
+    data = b"ISA*00*staged interchange~"
+    group = SyncGroup()
+    sha_ = archive.stage(data, group)
+    assert not archive.exists(sha_) and not archive.path(sha_).exists()
+    assert len(group) == 1
+    group.flush()
+    assert archive.exists(sha_) and archive.verify(sha_)
+    assert archive.read(sha_, check=True) == data
+    assert stat.S_IMODE(archive.path(sha_).stat().st_mode) == 0o444
+    assert _files(archive.root / "tmp") == []
+
+
+def test_staging_content_already_archived_writes_nothing(archive: Archive) -> None:
+    data = b"already here"
+    sha_ = archive.put(data)
+    before = archive.path(sha_).stat()
+    group = SyncGroup()
+    assert archive.stage(data, group) == sha_
+    assert len(group) == 0 and _files(archive.root / "tmp") == []
+    assert group.flush() == []
+    after = archive.path(sha_).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_discarded_stage_leaves_the_archive_as_it_was(archive: Archive) -> None:
+    group = SyncGroup()
+    sha_ = archive.stage(b"never committed", group)
+    group.discard()
+    assert not archive.exists(sha_) and _files(archive.root / "tmp") == []
+
+
+# --- Store.record_files ----------------------------------------------------------------------
+
+
+def intake(n: int, *, origin: str | None = None, status: str = "received", reason: str | None = None) -> Intake:
+    return Intake(
+        sha(n), 100 + n, f"file{n}.edi", origin or f"inbox:acme/file{n}.edi#{n}", "acme", "x12", status, reason
+    )
+
+
+def test_record_files_records_a_batch_with_one_create_event_each(store: Store) -> None:
+    rows = store.record_files([intake(1), intake(2, status="quarantined", reason="empty file"), intake(3)])
+    assert [(r.sha256, r.name, r.status, r.reason) for r in rows] == [
+        (sha(1), "file1.edi", "received", None),
+        (sha(2), "file2.edi", "quarantined", "empty file"),
+        (sha(3), "file3.edi", "received", None),
+    ]
+    assert len({r.id for r in rows}) == 3 and len({r.correlation_id for r in rows}) == 3
+    for row in rows:
+        (event,) = store.events_for("file", row.id)
+        assert (event.action, event.to_status, event.reason) == ("create", row.status, row.reason)
+        assert event.details == {"origin": row.origin, "sha256": row.sha256, "size": row.size, "parent_id": None}
+
+
+def test_record_files_returns_the_existing_row_for_a_drop_recorded_before(store: Store) -> None:
+    (first,) = store.record_files([intake(1)])
+    again, other_drop, new = store.record_files([intake(1), intake(1, origin="inbox:acme/file1.edi#later"), intake(2)])
+    assert again == first, "the same bytes from the same origin is the same drop: not recorded twice"
+    assert other_drop.id != first.id and other_drop.sha256 == first.sha256, "a resend is a new drop"
+    assert new.id not in (first.id, other_drop.id)
+    assert len(store.list_files(limit=100)) == 3
+    assert len(store.events_for("file", first.id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (intake(9, status="processing"), TransitionError),
+        (intake(9, status="processed"), TransitionError),
+        (Intake("not-a-digest", 1, "x", "inbox:x", None, "x12"), InvalidDigestError),
+        (Intake(sha(9), 1, "x", "inbox:x", None, "pdf"), StoreValueError),
+        (Intake(sha(9), -1, "x", "inbox:x", None, "x12"), StoreValueError),
+    ],
+)
+def test_record_files_refuses_a_bad_intake_before_writing_any(
+    store: Store, bad: Intake, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        store.record_files([intake(1), intake(2), bad])
+    assert store.list_files(limit=100) == []
+
+
+def test_record_files_is_one_transaction(store: Store) -> None:
+    """A row the database refuses after others were inserted: none of the batch stays."""
+    broken = Intake(sha(3), 3, None, "inbox:x#3", None, "x12")  # type: ignore[arg-type] - NOT NULL name
+    with pytest.raises(StoreError):
+        store.record_files([intake(1), intake(2), broken])
+    assert store.list_files(limit=100) == []
+    assert store.find_intake(sha(1), "inbox:acme/file1.edi#1") is None
+
+
+# --- Store.renew_leases ----------------------------------------------------------------------
+
+
+def test_renew_leases_extends_and_returns_only_the_files_still_leased_to_the_worker(
+    store: Store, clock: FakeClock
+) -> None:
+    a, b, c = record(store, 1), record(store, 2), record(store, 3)
+    assert [r.id for r in store.claim_files("w1", 1, lease_seconds=10)] == [a]
+    clock.advance(11)
+    assert [r.id for r in store.claim_files("w2", 1, lease_seconds=30)] == [a]  # taken over
+    assert [r.id for r in store.claim_files("w1", 2, lease_seconds=30)] == [b, c]
+    store.set_file_status(b, "processed", worker="w1")  # finished: no lease any more
+    clock.advance(5)
+
+    assert store.renew_leases([a, b, c, 999], "w1", 60) == [c]
+    assert store.get_file(c).lease_expires_at == clock.now + timedelta(seconds=60)
+    row_a = store.get_file(a)
+    assert (row_a.lease_owner, row_a.lease_expires_at) == ("w2", clock.now + timedelta(seconds=25)), (
+        "w2's lease untouched"
+    )
+    assert store.get_file(b).lease_owner is None
+    assert store.renew_leases([], "w1", 60) == []
+    with pytest.raises(StoreValueError):
+        store.renew_leases([c], "w1", 0)
+    with pytest.raises(StoreValueError):
+        store.renew_leases([c], "", 60)
+
+
+# --- Store.record_batch ----------------------------------------------------------------------
+
+
+class AckRecorder:
+    """Acknowledgment builders that record how they were called (the number drawn, duplicate or not)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, bool]] = []
+
+    def builder(self, marker: str) -> Callable[[Callable[[], int], bool], OutboundPlan | None]:
+        def build(draw: Callable[[], int], duplicate: bool) -> OutboundPlan:
+            number = draw()
+            self.calls.append((marker, number, duplicate))
+            kind = "TA1" if duplicate else "997"
+            return OutboundPlan("acme", kind, sha(10_000 + number), f"{number:09d}", marker, data=b"ack")
+
+        return build
+
+
+def invoice_plan(
+    file_id: int,
+    invoice: str,
+    *,
+    isa13: str | None = None,
+    acks: AckRecorder | None = None,
+    marker: str | None = None,
+    bytes_key: str | None = None,
+    rerun: bool = False,
+) -> FilePlan:
+    """A file with one interchange, one group, one 810 translated into one invoice (business key 810:invoice)."""
+    doc = DocPlan(
+        "invoice",
+        json.dumps({"invoice_number": invoice}),
+        str(uuid.uuid5(uuid.NAMESPACE_URL, f"{file_id}/{invoice}")),
+        position=1,
+        partner_id="acme",
+        business_key=f"810:{invoice}",
+    )
+    group = GroupPlan("IN", "77", "004010", "accepted", sets=[SetPlan("810", "0001", "translated", document=doc)])
+    control = isa13 or "000000077"
+    marker = marker or f"ack for ISA13 {control} (interchange 1)"
+    ic = InterchangePlan(
+        "ZZ",
+        "SENDER",
+        "ZZ",
+        "RECEIVER",
+        control,
+        "00401",
+        "accepted",
+        isa13_key=None if isa13 is None else f"ZZ:SENDER:{isa13}",
+        groups=[group],
+        ack=None if acks is None else acks.builder(marker),
+        ack_marker=marker,
+    )
+    return FilePlan(file_id, "acme", interchanges=[ic], bytes_key=bytes_key, rerun=rerun)
+
+
+def final_for(plan: FilePlan) -> FileFinal:
+    """A conclude callback's answer: duplicates when the transaction found them, else processed."""
+    ic = plan.interchanges[0] if plan.interchanges else None
+    doc = ic.groups[0].sets[0].document if ic is not None else None
+    if plan.bytes_duplicate_of is not None:
+        return FileFinal(plan.file_id, "duplicate", f"same bytes as file {plan.bytes_duplicate_of}")
+    if doc is not None and doc.duplicate_of is not None:
+        return FileFinal(plan.file_id, "duplicate", "invoice already received", {"documents": 0})
+    return FileFinal(plan.file_id, "processed", None, {"documents": 1})
+
+
+def leased(store: Store, count: int, worker: str = "w1") -> list[int]:
+    ids = [record(store, n) for n in range(1, count + 1)]
+    assert [r.id for r in store.claim_files(worker, count, lease_seconds=30)] == ids
+    return ids
+
+
+def _documents(store: Store, file_id: int) -> list[tuple[str, str]]:
+    return [(d.business_key or "", d.status) for d in store.file_tree(file_id).all_documents()]
+
+
+def test_a_plan_whose_lease_was_lost_records_nothing_while_the_rest_of_the_batch_is_recorded(
+    store: Store, clock: FakeClock
+) -> None:
+    a, b, c = record(store, 1), record(store, 2), record(store, 3)
+    store.claim_files("w1", 1, lease_seconds=10)
+    clock.advance(11)
+    assert [r.id for r in store.claim_files("w2", 1, lease_seconds=30)] == [a]
+    assert [r.id for r in store.claim_files("w1", 2, lease_seconds=30)] == [b, c]
+    acks = AckRecorder()
+    plans = [
+        invoice_plan(f, f"INV-{f}", isa13=f"00000000{f}", acks=acks, bytes_key=sha(f), marker=f"m{f}")
+        for f in (a, b, c)
+    ]
+    for plan in plans:
+        plan.conclude = final_for
+
+    assert store.record_batch("w1", plans) is plans
+    lost, *kept = plans
+    assert lost.lost is not None and "'w2'" in lost.lost
+    assert lost.interchanges[0].id is None and lost.interchanges[0].outbound is None
+    assert store.file_tree(a).interchanges == () and store.get_file(a).results_at is None
+    assert store.list_outbound(file_id=a) == []
+    assert [m for m, _, _ in acks.calls] == [f"m{b}", f"m{c}"], "no acknowledgment is built for a lost file"
+    assert store.existing_keys("business", "acme", [f"810:INV-{f}" for f in (a, b, c)]) == {
+        f"810:INV-{b}",
+        f"810:INV-{c}",
+    }, "a lost plan claims no dedupe key"
+    assert store.existing_keys("bytes", "acme", [sha(a), sha(b), sha(c)]) == {sha(b), sha(c)}
+    for plan in kept:
+        assert plan.lost is None and plan.interchanges[0].id is not None
+        assert _documents(store, plan.file_id) == [(f"810:INV-{plan.file_id}", "translated")]
+        assert store.get_file(plan.file_id).results_at == clock.now
+        (out,) = store.list_outbound(file_id=plan.file_id)
+        assert out.id == plan.interchanges[0].outbound.id  # type: ignore[union-attr]
+
+
+def test_a_bytes_duplicate_in_the_same_batch_records_no_children(store: Store) -> None:
+    a, b = leased(store, 2)
+    acks = AckRecorder()
+    first = invoice_plan(a, "INV-1", isa13="000000001", acks=acks, bytes_key=sha(500))
+    again = invoice_plan(b, "INV-1", isa13="000000001", acks=acks, bytes_key=sha(500))
+    again.conclude = final_for
+    store.record_batch("w1", [first, again])
+    assert (first.bytes_duplicate_of, again.bytes_duplicate_of) == (None, a)
+    assert (again.interchanges, again.documents) == ([], [])
+    tree = store.file_tree(b)
+    assert (tree.interchanges, tree.documents) == ((), ())
+    assert store.list_outbound(file_id=b) == [] and len(acks.calls) == 1, "a bytes duplicate is not acknowledged"
+    final = store.pending_final(store.get_file(b))
+    assert final == FileFinal(b, "duplicate", f"same bytes as file {a}")
+
+
+def test_a_complete_plan_keeps_its_final_status_until_finished(store: Store, clock: FakeClock) -> None:
+    a, b = leased(store, 2)
+    concluded: list[int] = []
+
+    def conclude(plan: FilePlan) -> FileFinal:
+        concluded.append(plan.file_id)
+        assert plan.interchanges[0].id is not None, "conclude runs once the plan's rows are recorded"
+        return FileFinal(plan.file_id, "partial", "1 of 2 sets failed", {"sets": 2, "acks": ["acme 997 1"]})
+
+    done = invoice_plan(a, "INV-A")
+    done.conclude = conclude
+    chunk = invoice_plan(b, "INV-B")
+    chunk.complete = False
+    chunk.conclude = conclude
+    clock.advance(3)
+    store.record_batch("w1", [done, chunk])
+
+    assert concluded == [a], "an incomplete plan (a chunk of a big file) is not concluded"
+    row = store.get_file(a)
+    assert row.results_at == clock.now and row.status == "processing"
+    assert row.results is not None and json.loads(row.results)["status"] == "partial"
+    assert store.pending_final(row) == FileFinal(
+        a, "partial", "1 of 2 sets failed", {"sets": 2, "acks": ["acme 997 1"]}
+    )
+    chunk_row = store.get_file(b)
+    assert (chunk_row.results_at, chunk_row.results, store.pending_final(chunk_row)) == (None, None, None)
+    assert _documents(store, b) == [("810:INV-B", "translated")], "a chunk's rows are recorded all the same"
+
+
+def test_loose_documents_are_recorded_and_claim_their_business_keys(store: Store) -> None:
+    """CSV/XML documents (no set row) are recorded with the batch; a translated one claims its key."""
+    a, b = leased(store, 2)
+    x12_plan = invoice_plan(a, "INV-1")
+
+    def doc(position: int, key: str, status: str = "translated") -> DocPlan:
+        return DocPlan(
+            "invoice",
+            json.dumps({"n": position}),
+            str(uuid.uuid5(uuid.NAMESPACE_URL, f"{b}/{position}")),
+            position=position,
+            partner_id="acme",
+            business_key=key,
+            status=status,
+            reason="bad amount" if status == "failed" else None,
+        )
+
+    loose = [doc(1, "810:CSV-1"), doc(2, "810:INV-1"), doc(3, "810:CSV-BAD", "failed")]
+    csv_plan = FilePlan(b, "acme", documents=loose)
+    store.record_batch("w1", [x12_plan, csv_plan])
+
+    (x12_doc,) = store.file_tree(a).all_documents()
+    recorded = store.file_tree(b).documents
+    assert [(d.id, d.position, d.status, d.transaction_set_id) for d in recorded] == [
+        (loose[0].id, 1, "translated", None),
+        (loose[1].id, 2, "duplicate", None),
+        (loose[2].id, 3, "failed", None),
+    ]
+    assert (loose[0].duplicate_of, loose[1].duplicate_of) == (None, x12_doc.id)
+    assert f"document {x12_doc.id}" in (recorded[1].reason or "")
+    assert store.existing_keys("business", "acme", ["810:CSV-1", "810:INV-1", "810:CSV-BAD"]) == {
+        "810:CSV-1",
+        "810:INV-1",
+    }, "a failed document claims no business key"
+
+
+def test_the_ack_builder_learns_of_a_repeated_isa13_and_draws_from_the_partners_ack_sequence(store: Store) -> None:
+    a, b, c = leased(store, 3)
+    store.set_sequence("acme", "ack", 41)
+    store.set_sequence("other", "ack", 7)
+    acks = AckRecorder()
+    plans = [
+        invoice_plan(a, "INV-1", isa13="000000300", acks=acks, marker="first"),
+        invoice_plan(b, "INV-2", isa13="000000300", acks=acks, marker="repeat"),
+        invoice_plan(c, "INV-3", isa13="000000301", acks=acks, marker="new"),
+    ]
+    store.record_batch("w1", plans)
+    assert acks.calls == [("first", 42, False), ("repeat", 43, True), ("new", 44, False)]
+    assert plans[1].interchanges[0].duplicate_of == plans[0].interchanges[0].id
+    assert _documents(store, b) == [], "a repeated interchange's sets pass nothing on"
+    assert [s.row.status for s in store.file_tree(b).interchanges[0].groups[0].sets] == ["duplicate"]
+    outbound = {f: store.list_outbound(file_id=f) for f in (a, b, c)}
+    assert {f: [(o.kind, o.control_number, o.reason) for o in rows] for f, rows in outbound.items()} == {
+        a: [("997", "000000042", "first")],
+        b: [("TA1", "000000043", "repeat")],
+        c: [("997", "000000044", "new")],
+    }
+    assert store.next_value("acme", "ack") == 45, "one number drawn per acknowledgment recorded"
+    assert store.next_value("other", "ack") == 8, "another partner's sequence is untouched"
+
+
+def test_an_ack_builder_that_sends_nothing_records_no_outbound_row(store: Store) -> None:
+    (a,) = leased(store, 1)
+    plan = invoice_plan(a, "INV-1", isa13="000000300")
+    plan.interchanges[0].ack = lambda draw, duplicate: None
+    store.record_batch("w1", [plan])
+    assert plan.interchanges[0].outbound is None and store.list_outbound(file_id=a) == []
+    assert store.next_value("acme", "ack") == 1, "no number drawn for an acknowledgment not recorded"
+
+
+def test_a_rerun_sends_the_acknowledgment_recorded_earlier_instead_of_building_a_new_one(
+    store: Store, clock: FakeClock
+) -> None:
+    (a,) = leased(store, 1)
+    acks = AckRecorder()
+    first = invoice_plan(a, "INV-1", isa13="000000300", acks=acks, marker="ack for ISA13 000000300 (interchange 1)")
+    first.complete = False  # a big file's first chunk: recorded, then the worker died
+    store.record_batch("w1", [first])
+    (earlier,) = store.list_outbound(file_id=a)
+    clock.advance(31)
+    (again,) = store.claim_files("w2", 1, lease_seconds=30)
+    assert again.attempts == 2
+    store.reset_file_children(a, "w2", "rerun")
+
+    def must_not_build(draw: Callable[[], int], duplicate: bool) -> OutboundPlan:
+        raise AssertionError("the recorded acknowledgment must be sent again, not rebuilt")
+
+    rerun = invoice_plan(a, "INV-1", isa13="000000300", marker=earlier.reason, rerun=True)
+    rerun.interchanges[0].ack = must_not_build
+    other = InterchangePlan("ZZ", "SENDER", "ZZ", "RECEIVER", "000000301", "00401", "accepted", position=2)
+    other.ack, other.ack_marker = (
+        acks.builder("ack for ISA13 000000301 (interchange 2)"),
+        "ack for ISA13 000000301 (interchange 2)",
+    )
+    rerun.interchanges.append(other)
+    store.record_batch("w2", [rerun])
+
+    reused = rerun.interchanges[0].outbound
+    assert reused is not None and reused.data is None, "nothing to rebuild: the bytes are in the archive"
+    assert (reused.id, reused.control_number, reused.sha256, reused.kind) == (
+        earlier.id,
+        earlier.control_number,
+        earlier.sha256,
+        earlier.kind,
+    )
+    assert [c[0] for c in acks.calls] == [earlier.reason, "ack for ISA13 000000301 (interchange 2)"]
+    assert sorted(o.control_number for o in store.list_outbound(file_id=a)) == [earlier.control_number, "000000002"]
+    assert _documents(store, a) == [("810:INV-1", "translated")], "the rerun claimed the invoice again"
+
+
+# --- Store.finish_files ----------------------------------------------------------------------
+
+
+def test_finish_files_finishes_the_files_still_leased_and_returns_the_lost_ones(store: Store, clock: FakeClock) -> None:
+    a, b, c = record(store, 1), record(store, 2), record(store, 3)
+    store.claim_files("w1", 1, lease_seconds=10)
+    clock.advance(11)
+    store.claim_files("w2", 1, lease_seconds=30)
+    store.claim_files("w1", 2, lease_seconds=30)
+    before = {f: len(store.events_for("file", f)) for f in (a, b, c)}
+    clock.advance(1)
+    lost = store.finish_files(
+        "w1",
+        [
+            FileFinal(a, "processed"),
+            FileFinal(b, "processed", None, {"documents": 3}),
+            FileFinal(c, "partial", "1 of 4 sets failed"),
+        ],
+    )
+    assert lost == [a]
+    row_a = store.get_file(a)
+    assert (row_a.status, row_a.lease_owner) == ("processing", "w2"), "a lost file is left to its new owner"
+    assert len(store.events_for("file", a)) == before[a]
+    for file_id, status, reason, details in (
+        (b, "processed", None, {"documents": 3}),
+        (c, "partial", "1 of 4 sets failed", None),
+    ):
+        row = store.get_file(file_id)
+        assert (row.status, row.reason, row.lease_owner, row.lease_expires_at) == (status, reason, None, None)
+        events = store.events_for("file", file_id)
+        assert len(events) == before[file_id] + 1, "one status event per finished file"
+        assert (events[-1].action, events[-1].from_status, events[-1].to_status) == ("status", "processing", status)
+        assert (events[-1].reason, events[-1].details, events[-1].actor, events[-1].at) == (
+            reason,
+            details,
+            "w1",
+            clock.now,
+        )
+    assert store.finish_files("w1", []) == []
+
+
+def test_finish_files_refuses_a_status_the_file_cannot_take_and_finishes_none(store: Store) -> None:
+    a, b = leased(store, 2)
+    with pytest.raises(TransitionError, match=f"file {b}"):
+        store.finish_files("w1", [FileFinal(a, "processed"), FileFinal(b, "processing")])
+    assert [store.get_file(f).status for f in (a, b)] == ["processing", "processing"]
