@@ -29,6 +29,7 @@ from gateway.partners.profile import PartnerDirectory
 from gateway.runtime.fsutil import unique_target
 from gateway.store import Archive
 from gateway.store.durable import SyncGroup
+from gateway.store.errors import ArchiveError
 from gateway.store.files import Intake as StoreIntake
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
@@ -47,7 +48,7 @@ class Taken:
 
     row: FileRow | None
     path: Path
-    outcome: str  # received | quarantined | skipped
+    outcome: str  # received | quarantined | skipped | failed (not taken this time: retried later)
     reason: str | None = None
 
 
@@ -183,7 +184,12 @@ class Intake:
         claims: list[_Claim] = []
         try:
             for cand in cands:
-                result = self._claim(cand)
+                try:
+                    result = self._claim(cand)
+                except (OSError, ArchiveError) as exc:
+                    # This file only (a name too long to rename, an unreadable file): the rest go on.
+                    log.error("intake of %s failed, will retry: %s", cand.path, exc)
+                    result = Taken(None, cand.path, "failed", str(exc))
                 if isinstance(result, Taken):
                     taken.append(result)
                     continue
@@ -234,10 +240,13 @@ class Intake:
             if os.fstat(fd).st_ino != claim.stat().st_ino:  # replaced between our open and rename: not ours
                 held.put_back()
                 return Taken(None, cand.path, "skipped", "replaced while being taken")
+            st = os.fstat(fd)
+            held.inode = st.st_ino
             with os.fdopen(os.dup(fd), "rb") as stream:
-                held.data = stream.read()
-            held.sha = self.archive.stage(held.data, self._blobs)
-            held.format, held.partner, held.reason = identify(held.data, cand.partner, self.partners)
+                data = stream.read()
+            held.size = len(data)
+            held.sha = self.archive.stage(data, self._blobs)
+            held.format, held.partner, held.reason = identify(data, cand.partner, self.partners)
         except BaseException:
             held.put_back()
             raise
@@ -252,12 +261,13 @@ class Intake:
         intakes = []
         for c in claims:
             rel = c.cand.path.relative_to(self.inbox)
-            # The mtime makes the origin unique per drop: a crash between the ledger commit and the move
-            # makes the retake find its own row, while a resend of the same bytes is a new drop (a duplicate).
-            origin = f"inbox:{rel.as_posix()}#{c.cand.mtime_ns}"
+            # The mtime and inode make the origin unique per drop: a crash between the ledger commit and the
+            # move makes the retake (renamed back: same inode) find its own row, while a resend of the same
+            # bytes, even under the same name with its mtime kept (scp -p), is a new drop (a duplicate).
+            origin = f"inbox:{rel.as_posix()}#{c.cand.mtime_ns}:{c.inode}"
             status = "quarantined" if c.reason else "received"
             intakes.append(
-                StoreIntake(c.sha, len(c.data), c.cand.path.name, origin, c.partner, c.format, status, c.reason)
+                StoreIntake(c.sha, c.size, c.cand.path.name, origin, c.partner, c.format, status, c.reason)
             )
         return self.store.record_files(intakes)
 
@@ -286,7 +296,8 @@ class _Claim:
     path: Path
     fd: int
     renamed: bool = False
-    data: bytes = b""
+    inode: int = 0
+    size: int = 0
     sha: str = ""
     format: str = "unknown"
     partner: str | None = None

@@ -84,6 +84,8 @@ the next interchange boundary, so memory stays bounded by a chunk, not by the fi
 
 ACK_MARKER = "ack for ISA13 {control} (interchange {position})"
 """How an acknowledgment names what it answers among its file's outbound rows."""
+OLD_ACK_MARKER = "ack for ISA13 {control}"
+"""The same before migration 0002: a file interrupted across the upgrade sends that ack again, not a new one."""
 
 TMP_DIR = ".tmp"
 """Outputs are written here first (inside the outbox, so on its filesystem) and renamed into place."""
@@ -491,6 +493,7 @@ class Processor:
             on_duplicate=None if allow else "duplicate",
             ack=self._ack_builder(profile, ic, marker),
             ack_marker=marker,
+            ack_old_markers=(OLD_ACK_MARKER.format(control=h.control_number),),
         )
         owners: dict[int, tuple[GroupPlan, str | None]] = {}  # SetReport id → its group's plan, why refused
         for g in ic.groups:

@@ -156,7 +156,7 @@ class Service:
             return 0
         taken = 0
         for cand, result in zip(batch, results, strict=True):
-            self.inbox.done(cand.path)
+            self.inbox.done(cand.path)  # forgotten: a file not taken ("failed", logged) is found again by the rescan
             if result.outcome == "received":
                 self.summary.received += 1
                 taken += 1

@@ -90,13 +90,15 @@ class Archive:
     def stage(self, data: bytes, group: SyncGroup) -> str:
         """Stage ``data`` in ``group`` (published at its flush, with the rest of a batch); return its sha256.
 
-        Nothing is written when the blob is already there. Until the group is
+        Nothing is written when the blob is already there (the group still makes sure it is durable:
+        another worker may have just renamed it into place). Until the group is
         flushed the blob is not in the archive, so record nothing that points
         at it before then.
         """
         sha = hashlib.sha256(data).hexdigest()
         target = self.path(sha)
         if target.is_file():
+            group.require(target)  # maybe another worker's, renamed but not yet durable
             return sha
         try:
             group.write(target, data, self.root / _TMP_DIR, read_only=True)

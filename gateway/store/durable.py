@@ -98,9 +98,15 @@ class SyncGroup:
             raise ValueError(f"sync mode must be one of {', '.join(SYNC_MODES)}, got {mode!r}")
         self.mode = mode if (mode == "each" or syncfs_available()) else "each"
         self._staged: list[tuple[Path, Path]] = []
+        self._required: list[Path] = []
 
     def __len__(self) -> int:
-        return len(self._staged)
+        return len(self._staged) + len(self._required)
+
+    def require(self, path: Path) -> None:
+        """A file already in place (published by another worker, maybe not yet durable) that what this
+        batch commits will point at: :meth:`flush` makes sure it is durable too."""
+        self._required.append(path)
 
     def write(self, target: Path, data: bytes, tmp_dir: Path, *, read_only: bool = False) -> None:
         """Stage ``data`` for ``target``; it appears there at :meth:`flush`. Raises :class:`OSError`."""
@@ -119,27 +125,29 @@ class SyncGroup:
 
     def flush(self) -> list[Path]:
         """Publish everything staged, durably; returns the targets. Raises :class:`OSError` when the OS cannot."""
-        if not self._staged:
+        if not (self._staged or self._required):
             return []
         staged, self._staged = self._staged, []
+        required, self._required = self._required, []
         try:
             folders = {target.parent: None for _, target in staged}
-            for folder in folders:
-                folder.mkdir(parents=True, exist_ok=True)
+            created = [made for folder in folders for made in _make_dirs(folder)]
             if self.mode == "group":
-                roots = _by_device([tmp.parent for tmp, _ in staged] + list(folders))
+                roots = _by_device([tmp.parent for tmp, _ in staged] + list(folders) + [p.parent for p in required])
                 for root in roots:
                     _syncfs(root)
                 for tmp, target in staged:
                     os.replace(tmp, target)
-                for root in roots:
-                    _syncfs(root)
+                if staged:
+                    for root in roots:
+                        _syncfs(root)
             else:
-                for tmp, _ in staged:
-                    fsync_path(tmp)
+                for path in [tmp for tmp, _ in staged] + required:
+                    fsync_path(path)
                 for tmp, target in staged:
                     os.replace(tmp, target)
-                for folder in folders:
+                # New folders' entries in their parents (outermost first), then the renames.
+                for folder in [made.parent for made in created] + list(folders) + [p.parent for p in required]:
                     fsync_path(folder)
         except BaseException:
             for tmp, _ in staged:
@@ -151,9 +159,22 @@ class SyncGroup:
     def discard(self) -> None:
         """Drop what was staged (the batch failed before its commit)."""
         staged, self._staged = self._staged, []
+        self._required = []
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def _make_dirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns the ones created, outermost first."""
+    missing: list[Path] = []
+    probe = folder
+    while not probe.is_dir():
+        missing.append(probe)
+        probe = probe.parent
+    for made in reversed(missing):
+        made.mkdir(exist_ok=True)
+    return list(reversed(missing))
 
 
 def _by_device(folders: list[Path]) -> list[Path]:

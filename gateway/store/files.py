@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from gateway.store.archive import Archive
 from gateway.store.base import EVENT_INSERT, StoreBase, as_enum, new_correlation_id
 from gateway.store.errors import LeaseError, StoreValueError, TransitionError
 from gateway.store.rows import FileRow, Record
-from gateway.store.schema import files
+from gateway.store.schema import events, files
 from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileFormat, FileStatus
 
 __all__ = ["FileOps", "Intake"]
@@ -220,10 +220,13 @@ class FileOps(StoreBase):
         Takes files that are ``received``, and files still ``processing`` whose
         lease has expired (their worker died). An expired file is handed out
         alone, in a batch of one: the worker that died may have been killed by
-        another file of its batch. With ``max_attempts``, an expired file that
-        has already been attempted that many times is quarantined instead of
-        handed out again, so a file that kills its worker cannot loop forever,
-        and the files that were in its batch when it did are not blamed.
+        another file of its batch. With ``max_attempts``, an expired file whose
+        worker has died that many times with it in hand is quarantined instead
+        of handed out again, so a file that kills its worker cannot loop
+        forever; the files of its batch are not blamed (from their next
+        attempt on they are alone), releases do not count, and a file whose
+        results are already committed is never quarantined (its next owner
+        only writes its outputs).
         """
         _check_worker(worker)
         if limit < 1:
@@ -234,7 +237,14 @@ class FileOps(StoreBase):
         expires = now + timedelta(seconds=lease_seconds)
         expired = and_(files.c.status == FileStatus.PROCESSING.value, files.c.lease_expires_at < now)
         candidates_query = (
-            select(files.c.id, files.c.status, files.c.lease_owner, files.c.attempts, files.c.correlation_id)
+            select(
+                files.c.id,
+                files.c.status,
+                files.c.lease_owner,
+                files.c.attempts,
+                files.c.correlation_id,
+                files.c.results_at,
+            )
             .where(or_(files.c.status == FileStatus.RECEIVED.value, expired))
             .order_by(files.c.received_at, files.c.id)
             .limit(limit)
@@ -245,8 +255,9 @@ class FileOps(StoreBase):
             chosen: dict[int, Record] = {}
             for candidate in candidates:
                 stale = candidate["status"] == FileStatus.PROCESSING
-                if stale and max_attempts is not None and candidate["attempts"] >= max_attempts:
-                    self._quarantine_exhausted(conn, candidate, now)
+                deaths = self._deaths(conn, candidate) if stale and max_attempts is not None else 0
+                if stale and max_attempts is not None and deaths >= max_attempts:
+                    self._quarantine_exhausted(conn, candidate, deaths, now)
                 elif stale:
                     # Its worker died with it in hand: retried alone, so a file that kills its worker takes
                     # down only itself from now on (and only it counts attempts towards max_attempts).
@@ -294,10 +305,24 @@ class FileOps(StoreBase):
             conn.execute(EVENT_INSERT, claimed)
         return sorted((FileRow.from_mapping(r) for r in rows), key=lambda f: (f.received_at, f.id))
 
-    def _quarantine_exhausted(self, conn: Connection, candidate: Record, now: datetime) -> None:
+    @staticmethod
+    def _deaths(conn: Connection, candidate: Record) -> int:
+        """How many times a worker died with this file in hand: the lease that just expired, plus the
+        earlier takeovers (``reclaim`` events). Releases (a worker stopping, the store down) do not count,
+        nor does a death after the file's results were committed (the next owner only writes its outputs)."""
+        if candidate["results_at"] is not None:
+            return 0
+        query = select(func.count()).where(
+            events.c.entity_kind == EntityKind.FILE.value,
+            events.c.entity_id == candidate["id"],
+            events.c.action == EventAction.RECLAIM.value,
+        )
+        return 1 + int(conn.execute(query).scalar_one())
+
+    def _quarantine_exhausted(self, conn: Connection, candidate: Record, deaths: int, now: datetime) -> None:
         reason = (
-            f"lease of {candidate['lease_owner']} expired after {candidate['attempts']} attempts: "
-            "the file may crash its worker"
+            f"lease of {candidate['lease_owner']} expired: its worker died {deaths} times with it in hand "
+            f"(after {candidate['attempts']} attempts): the file may crash its worker"
         )
         conn.execute(
             update(files)

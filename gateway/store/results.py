@@ -138,6 +138,7 @@ class InterchangePlan:
     groups: list[GroupPlan] = field(default_factory=list)
     ack: AckBuilder | None = None
     ack_marker: str | None = None
+    ack_old_markers: tuple[str, ...] = ()  # how earlier versions named the same acknowledgment
     duplicate_of: int | None = None
     outbound: OutboundPlan | None = None
     id: int | None = None
@@ -291,9 +292,10 @@ class ResultOps(LineageOps, KeyOps):
     def _lock_keys(self, conn: Connection, plans: list[FilePlan]) -> None:
         """PostgreSQL: lock every dedupe key the batch will claim, in one global order, before claiming any.
 
-        Two workers' batches may share keys (a resent file in each); claimed in plan order, A could hold
-        key 1 and wait for key 2 while B holds 2 and waits for 1: a deadlock. Transaction-level advisory
-        locks taken in sorted order first make them queue instead. (SQLite has one writer at a time.)
+        Two workers' batches may share keys (a resent file in each), or acknowledge two partners, whose
+        sequence rows the ack draws lock; taken in plan order, A could hold key 1 and wait for key 2 while
+        B holds 2 and waits for 1: a deadlock. Transaction-level advisory locks on all of them, taken in
+        one sorted order first, make them queue instead. (SQLite has one writer at a time.)
         """
         if self.dialect != "postgresql":
             return
@@ -313,6 +315,8 @@ class ResultOps(LineageOps, KeyOps):
             names.update(
                 f"business|{d.partner_id or ''}|{d.business_key}" for d in plan.documents if d.business_key is not None
             )
+            if any(ic.ack is not None for ic in plan.interchanges):
+                names.add(f"sequence|{plan.partner_id or ''}|ack")  # the ack draws lock the partner's sequence row
         if names:
             hashes = sorted({_lock_id(n) for n in names})
             conn.execute(_ADVISORY_LOCKS, {"ids": hashes})
@@ -381,7 +385,7 @@ class ResultOps(LineageOps, KeyOps):
         for plan, ic in owed:
             assert ic.ack is not None
             if plan.rerun and ic.ack_marker is not None:
-                ic.outbound = self._earlier_ack(conn, plan.file_id, ic.ack_marker)
+                ic.outbound = self._earlier_ack(conn, plan.file_id, (ic.ack_marker, *ic.ack_old_markers))
                 if ic.outbound is not None:
                     continue
             partner = plan.partner_id or ""
@@ -426,11 +430,11 @@ class ResultOps(LineageOps, KeyOps):
             )
 
     @staticmethod
-    def _earlier_ack(conn: Connection, file_id: int, marker: str) -> OutboundPlan | None:
-        """The acknowledgment an earlier attempt on the file recorded under ``marker``, if any."""
+    def _earlier_ack(conn: Connection, file_id: int, markers: tuple[str, ...]) -> OutboundPlan | None:
+        """The acknowledgment an earlier attempt on the file recorded under one of ``markers``, if any."""
         query = (
             select(outbound)
-            .where(outbound.c.file_id == file_id, outbound.c.reason == marker)
+            .where(outbound.c.file_id == file_id, outbound.c.reason.in_(markers))
             .order_by(outbound.c.id)
             .limit(1)
         )

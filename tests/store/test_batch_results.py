@@ -199,10 +199,39 @@ def test_staging_content_already_archived_writes_nothing(archive: Archive) -> No
     before = archive.path(sha_).stat()
     group = SyncGroup()
     assert archive.stage(data, group) == sha_
-    assert len(group) == 0 and _files(archive.root / "tmp") == []
+    assert len(group) == 1, "the blob already there is still made durable with the batch (another worker's)"
+    assert _files(archive.root / "tmp") == []
     assert group.flush() == []
     after = archive.path(sha_).stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_each_mode_makes_new_folders_durable_in_their_parents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blob in a new ``archive/<xx>/`` folder must not vanish with its folder after a power loss."""
+    synced: list[Path] = []
+    monkeypatch.setattr(durable_module, "fsync_path", lambda path: synced.append(Path(path)))
+    group = SyncGroup("each")
+    target = tmp_path / "archive" / "ab" / "cd" / "blob"
+    group.write(target, b"x", tmp_path / "tmp")
+    group.flush()
+    assert target.read_bytes() == b"x"
+    for parent in (tmp_path, tmp_path / "archive", tmp_path / "archive" / "ab", tmp_path / "archive" / "ab" / "cd"):
+        assert parent in synced, f"{parent} not fsynced"
+    assert synced.index(tmp_path) < synced.index(tmp_path / "archive" / "ab" / "cd")
+
+
+def test_a_file_required_by_the_batch_is_synced_even_when_nothing_is_staged(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(durable_module, "fsync_path", lambda path: calls.append(f"fsync {Path(path).name}"))
+    monkeypatch.setattr(durable_module, "_syncfs", lambda folder: calls.append("syncfs"))
+    existing = tmp_path / "blob"
+    existing.write_bytes(b"published by another worker")
+    group = SyncGroup(mode)
+    group.require(existing)
+    assert group.flush() == []
+    assert calls == (["syncfs"] if group.mode == "group" else ["fsync blob", f"fsync {tmp_path.name}"])
 
 
 def test_a_discarded_stage_leaves_the_archive_as_it_was(archive: Archive) -> None:

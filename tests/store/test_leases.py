@@ -21,6 +21,7 @@ from gateway.store import (
     StoreValueError,
     TransitionError,
 )
+from gateway.store.results import FilePlan
 
 
 def test_record_file(store: Store, clock: FakeClock) -> None:
@@ -158,6 +159,34 @@ def test_max_attempts_quarantines_a_file_that_keeps_killing_workers(store: Store
     row = store.get_file(file_id)
     assert (row.status, row.attempts, row.lease_owner) == ("quarantined", 3, None)
     assert "after 3 attempts" in (row.reason or "")
+
+
+def test_max_attempts_counts_deaths_not_releases(store: Store, clock: FakeClock) -> None:
+    """A file released four times (worker stopping, store down) and then orphaned once has died once."""
+    file_id = record(store)
+    for n in range(4):
+        (row,) = store.claim_files(f"w{n}", 1, lease_seconds=10, max_attempts=2)
+        store.release(row.id, f"w{n}", "worker stopping")
+    assert [f.id for f in store.claim_files("dies", 1, lease_seconds=10, max_attempts=2)] == [file_id]
+    clock.advance(11)
+    (again,) = store.claim_files("next", 1, lease_seconds=10, max_attempts=2)
+    assert (again.id, again.attempts, again.status) == (file_id, 6, "processing"), "one death is not two"
+    clock.advance(11)
+    assert store.claim_files("last", 1, lease_seconds=10, max_attempts=2) == []
+    row = store.get_file(file_id)
+    assert row.status == "quarantined" and "died 2 times" in (row.reason or ""), row.reason
+
+
+def test_a_file_whose_results_are_committed_is_never_quarantined(store: Store, clock: FakeClock) -> None:
+    """Its workers died after the results commit: the next owner only writes its outputs, so it is handed out."""
+    file_id = record(store)
+    for n in range(3):
+        assert [f.id for f in store.claim_files(f"w{n}", 1, lease_seconds=10, max_attempts=2)] == [file_id]
+        if n == 0:
+            store.record_batch(f"w{n}", [FilePlan(file_id=file_id, partner_id="acme")])
+        clock.advance(11)
+    assert store.get_file(file_id).results_at is not None
+    assert [f.id for f in store.claim_files("w9", 1, lease_seconds=10, max_attempts=2)] == [file_id]
 
 
 def test_claim_arguments(store: Store) -> None:
