@@ -266,9 +266,7 @@ class Intake:
             # bytes, even under the same name with its mtime kept (scp -p), is a new drop (a duplicate).
             origin = f"inbox:{rel.as_posix()}#{c.cand.mtime_ns}:{c.inode}"
             status = "quarantined" if c.reason else "received"
-            intakes.append(
-                StoreIntake(c.sha, c.size, c.cand.path.name, origin, c.partner, c.format, status, c.reason)
-            )
+            intakes.append(StoreIntake(c.sha, c.size, c.cand.path.name, origin, c.partner, c.format, status, c.reason))
         return self.store.record_files(intakes)
 
     def _let_go(self, claim: Path, cand: Candidate, row: FileRow, today: date, *, quarantined: bool) -> None:
