@@ -185,17 +185,13 @@ class Service:
                 log.warning("file %s: lease lost, another worker has it: %s", row.id, result)
             elif transient(result):
                 # The store or the disk failed under us: give the file back for a retry.
-                why = (
-                    f"{result.code} {result}"
-                    if isinstance(result, GatewayError)
-                    else f"{type(result).__name__}: {result}"
-                )
+                why = str(result) if isinstance(result, GatewayError) else f"{type(result).__name__}: {result}"
                 log.error("file %s: %s; released for retry", row.id, why)
                 self._release_quietly(row.id, why)
                 released += 1
             elif isinstance(result, GatewayError):
-                log.error("file %s: %s %s; failed (retrying cannot help)", row.id, result.code, result)
-                self._fail(row.id, f"{result.code} {result}")
+                log.error("file %s: %s; failed (retrying cannot help)", row.id, result)
+                self._fail(row.id, str(result))
             else:
                 trace = "".join(traceback.format_exception(result))
                 log.error("file %s: internal error\n%s", row.id, trace)

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, String, bindparam, select, text, update
 
 from gateway.store.base import EVENT_INSERT, as_enum, to_json
-from gateway.store.errors import LeaseError, NotFoundError, TransitionError
+from gateway.store.errors import LeaseError, NotFoundError, StoreValueError, TransitionError
 from gateway.store.files import _check_lease
 from gateway.store.keys import KeyOps
 from gateway.store.lineage import LineageOps
@@ -206,6 +206,24 @@ _INSERT_IDS = {
 
 _ADVISORY_LOCKS = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id")
 """unnest keeps the array's order, so the locks are taken in the sorted order the caller passes."""
+
+
+_LIMITS = {
+    t.name: [(c.name, c.type.length) for c in t.c if isinstance(c.type, String) and c.type.length]
+    for t in (interchanges, groups, transaction_sets, documents, outbound)
+}
+
+
+def _check_lengths(table: Any, rows: list[dict[str, Any]]) -> None:
+    """Refuse a value longer than its column with one message on both databases (SQLite would store it,
+    PostgreSQL would fail the whole transaction with a message that does not say which row)."""
+    for values in rows:
+        for name, limit in _LIMITS[table.name]:
+            value = values.get(name)
+            if isinstance(value, str) and len(value) > limit:
+                raise StoreValueError(
+                    f"{table.name}.{name} holds at most {limit} characters, got {len(value)}: {value[:60]!r}..."
+                )
 
 
 def _lock_id(name: str) -> int:
@@ -601,6 +619,7 @@ class ResultOps(LineageOps, KeyOps):
         """Insert ``rows`` into ``table`` with one statement; their ids in order; a create event each."""
         if not rows:
             return []
+        _check_lengths(table, rows)
         now = self._now()
         params = [{**values, "created_at": now, "updated_at": now} for values in rows]
         ids = [int(r[0]) for r in batch.conn.execute(_INSERT_IDS[table.name], params)]
