@@ -57,6 +57,8 @@ class Store(ResultOps, TreeOps, OutboundOps, QueryOps):
     def upgrade(self, revision: str = "head") -> str | None:
         """Apply the packaged migrations up to ``revision``, in one transaction; returns the revision reached."""
         with self._db.write("upgrade the schema") as conn:
+            if revision in ("head", migrate.HEAD) and migrate.current_revision(conn) == migrate.HEAD:
+                return migrate.HEAD  # already there: Alembic is not even imported
             migrate.upgrade(conn, revision)
             return migrate.current_revision(conn)
 

@@ -15,7 +15,7 @@ from storekit import clock_fixture, db_url_fixture, pg_admin_fixture, store_fixt
 
 from gateway.cli.db import db
 from gateway.store import SchemaError, Store
-from gateway.store.migrate import alembic_config, head_revision
+from gateway.store.migrate import HEAD, alembic_config, head_revision
 from gateway.store.schema import files, metadata
 
 
@@ -64,7 +64,7 @@ def test_check_constraints_guard_statuses(store: Store, db_url: str) -> None:
 
 
 def test_upgrade_is_idempotent_and_reaches_head(store: Store) -> None:
-    assert store.revision() == head_revision() == "0002"
+    assert store.revision() == head_revision() == HEAD == "0002"
     assert store.upgrade() == "0002"
     store.check_schema()
 
