@@ -197,6 +197,7 @@ class Intake:
                 taken.append(None)
             rows = self._record(claims) if claims else []
         except BaseException:
+            self._blobs.discard()  # staged for files that go back to the inbox
             for claim in claims:
                 claim.put_back()
             raise

@@ -66,7 +66,7 @@ from gateway.store.results import (
     OutboundPlan,
     SetPlan,
 )
-from gateway.store.rows import DocumentRow, FileRow
+from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
 from gateway.x12.ack.build import TA1Policy, ack_kind, build_acks
@@ -85,6 +85,7 @@ the next interchange boundary, so memory stays bounded by a chunk, not by the fi
 ACK_MARKER = "ack for ISA13 {control} (interchange {position})"
 """How an acknowledgment names what it answers among its file's outbound rows."""
 OLD_ACK_MARKER = "ack for ISA13 {control}"
+ACK_PREFIX = OLD_ACK_MARKER.format(control="")
 """The same before migration 0002: a file interrupted across the upgrade sends that ack again, not a new one."""
 
 TMP_DIR = ".tmp"
@@ -356,8 +357,7 @@ class Processor:
         return work
 
     def _new_plan(self, work: _Work, *, first: bool) -> FilePlan:
-        policy = work.profile.duplicates.policy if work.profile else DuplicatePolicy.REJECT
-        on_duplicate = None if policy is DuplicatePolicy.ALLOW else str(_on_duplicate(policy))
+        on_duplicate = _on_duplicate(_policy(work.profile))
         return FilePlan(
             file_id=work.row.id,
             partner_id=work.row.partner_id,
@@ -382,8 +382,8 @@ class Processor:
         outcome = work.outcome
         first = plan.bytes_duplicate_of or work.bytes_duplicate_of
         if first is not None:
-            policy = work.profile.duplicates.policy if work.profile else DuplicatePolicy.REJECT
-            outcome.status = str(_on_duplicate(policy))
+            policy = _policy(work.profile)
+            outcome.status = _on_duplicate(policy) or "duplicate"  # (bytes are only claimed when not allowed)
             outcome.reason = f"same bytes as file {first} (policy {policy})"
             outcome.duplicates = 1
         else:
@@ -434,18 +434,12 @@ class Processor:
         """A file whose results were recorded by an attempt that died before writing its outputs."""
         work.final = final
         work.outcome = FileOutcome.from_final(final)
-        tree = self.store.file_tree(work.row.id)
-        docs: list[DocumentRow] = list(tree.documents)
-        for ic in tree.interchanges:
-            for group in ic.groups:
-                for st in group.sets:
-                    docs.extend(st.documents)
-        for doc in docs:
+        for doc in self.store.file_tree(work.row.id).all_documents():
             if doc.status == "translated":
                 path = self._canonical_path(work.row.id, doc.partner_id, doc.doc_type, doc.position)
                 work.outputs[path] = doc.canonical.encode("utf-8")
         for out in self.store.list_outbound(file_id=work.row.id, limit=1_000_000):
-            if out.reason is not None and out.reason.startswith("ack for ISA13 "):
+            if out.reason is not None and out.reason.startswith(ACK_PREFIX):
                 path = self._ack_path(out.partner_id, out.kind, out.control_number or "")
                 work.outputs[path] = self.archive.read(out.sha256)
 
@@ -598,8 +592,7 @@ class Processor:
         assert doc is not None and work.seed is not None
         correlation = str(uuid.uuid5(work.seed, f"doc-{item.index}"))
         doc.provenance.correlation_id = correlation  # type: ignore[attr-defined]
-        profile = self.partners.get(item.partner) if item.partner else None
-        policy = profile.duplicates.policy if profile else DuplicatePolicy.REJECT
+        policy = _policy(self.partners.get(item.partner) if item.partner else None)
         return DocPlan(
             doc_type=item.document_type or "unknown",
             canonical=doc.model_dump_json(exclude_none=True),
@@ -607,7 +600,7 @@ class Processor:
             position=item.index,
             partner_id=item.partner,
             business_key=business_key(doc),
-            on_duplicate=None if policy is DuplicatePolicy.ALLOW else str(_on_duplicate(policy)),
+            on_duplicate=_on_duplicate(policy),
         )
 
     def _note_output(self, work: _Work, item: Translation) -> None:
@@ -642,8 +635,15 @@ def _pending_sets(plan: FilePlan) -> int:
     return len(plan.documents) + sum(len(g.sets) for ic in plan.interchanges for g in ic.groups)
 
 
-def _on_duplicate(policy: DuplicatePolicy) -> str:
-    """The status a duplicate gets under ``policy`` (reject: duplicate, hold: held)."""
+def _policy(profile: Profile | None) -> DuplicatePolicy:
+    """The partner's duplicate policy (reject when the partner is unknown)."""
+    return profile.duplicates.policy if profile else DuplicatePolicy.REJECT
+
+
+def _on_duplicate(policy: DuplicatePolicy) -> str | None:
+    """The status a duplicate gets under ``policy`` (reject: duplicate, hold: held; allow: None, let through)."""
+    if policy is DuplicatePolicy.ALLOW:
+        return None
     return "held" if policy is DuplicatePolicy.HOLD else "duplicate"
 
 

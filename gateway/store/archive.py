@@ -34,11 +34,6 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 _TMP_DIR = "tmp"
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename or a new entry in ``directory`` durable (POSIX; a no-op elsewhere)."""
-    fsync_path(directory)
-
-
 class Archive:
     """Blobs under ``root`` named by the sha256 of their content."""
 
@@ -182,7 +177,7 @@ class Archive:
         """Create ``directory`` (and ``root``) if needed, fsyncing the parent of a new one."""
         if not directory.is_dir():
             directory.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(directory.parent)
+            fsync_path(directory.parent)
         return directory
 
     @staticmethod
@@ -190,4 +185,4 @@ class Archive:
         """Make ``tmp`` read-only and move it to ``target`` atomically, durably."""
         os.chmod(tmp, 0o444)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
