@@ -256,7 +256,7 @@ def test_optional_segments_vanish(outbound) -> None:
         total=Money(amount=Decimal("12.30")),
     )
     body = write(po, outbound, "004010").decode().splitlines()[3:-3]
-    assert body == ["BEG*00*SA*9**20260102~", "CUR*BY*USD~", "PO1*1*1~", "CTT*1~", "AMT*TT*12.3~"]
+    assert body == ["BEG*00*SA*9**20260102~", "PO1*1*1~", "CTT*1~", "AMT*TT*12.3~"]  # no currency: no CUR
 
 
 def test_reverse_tables_when_no_raw_code(outbound) -> None:
