@@ -354,7 +354,7 @@ def test_check_partner_locates_problems_in_the_profile(outbound) -> None:
     outbound.check_partner(Profile.model_validate(dict(raw)), raw, problems)
     assert [str(p) for p in problems.items] == [
         "partners/supplier.yaml:7:11: PRT-021 outbound map 'x12-850-4010-out' is not defined in maps/outbound/ "
-        "(did you mean x12-850-004010-out?) [documents.850.map]"
+        "or partners/*/outbound/ (did you mean x12-850-004010-out?) [documents.850.map]"
     ]
 
 
@@ -438,7 +438,7 @@ def test_structure_problems(catalog, segments, expected) -> None:
 
 
 def test_shipped_maps_compile_and_workspace_ignores_them(outbound) -> None:
-    assert sorted(outbound.maps) == ["x12-850-004010-out", "x12-850-005010-out"]
+    assert sorted(outbound.maps) == ["summitmed-850-out", "x12-850-004010-out", "x12-850-005010-out"]
     assert outbound.base_for("850", "005010").name == "x12-850-005010-out"  # type: ignore[union-attr]
     assert {"purpose_out", "party_role_out"} <= set(outbound.tables)
 
