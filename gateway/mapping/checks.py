@@ -179,10 +179,6 @@ def _number(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def _hl_count(scope: X12Scope) -> int:
-    return sum(1 + _hl_count(hl) for hl in scope.loops.get("HL", ()))
-
-
 def _all_hls(scope: X12Scope) -> Iterator[X12Scope]:
     for hl in scope.loops.get("HL", ()):
         yield hl
@@ -190,40 +186,62 @@ def _all_hls(scope: X12Scope) -> Iterator[X12Scope]:
 
 
 def _ctt_checks(document: BaseModel, root: X12Scope) -> list[Check]:
-    """CTT01 (number of line items; HL segments in an 856) and CTT02 (hash of the quantities)."""
+    """CTT01 (the number of line items) and CTT02 (the hash of the quantities).
+
+    Partners count in more than one way, and both ways are accepted: in an 856, CTT01 is the
+    number of HL segments (the standard's note) or of item levels (as many suppliers send it);
+    in an 855, CTT02 sums the PO1 quantities or the ACK quantities.
+    """
     ctt = _segment(root, "CTT")
     if ctt is None:
         return []
-    quantities: list[str]
+    hash_sources: list[list[str]]
     if "HL" in root.loops:
-        count = _hl_count(root)
-        what = "HL segments"
-        quantities = [seg.element(2) for hl in _all_hls(root) for seg in hl.own.get("SN1", ())]
+        hls = list(_all_hls(root))
+        items = [hl for hl in hls if hl.trigger is not None and hl.trigger.element(3) == "I"]
+        counts = {len(hls), len(items)}
+        what = f"{len(hls)} HL segments ({len(items)} item levels)"
+        hash_sources = [[seg.element(2) for hl in hls for seg in hl.own.get("SN1", ())]]
     else:
         trigger = "IT1" if "IT1" in root.loops else "PO1"
         lines = root.loops.get(trigger, [])
-        count = len(lines)
-        what = f"{trigger} lines"
-        quantities = [s.trigger.element(2) for s in lines if s.trigger is not None]
+        counts = {len(lines)}
+        what = f"{len(lines)} {trigger} lines"
+        hash_sources = [[s.trigger.element(2) for s in lines if s.trigger is not None]]
+        acks = [seg.element(2) for s in lines for ack in s.loops.get("ACK", ()) for seg in ack.own.get("ACK", ())]
+        if acks:
+            hash_sources.append(acks)
     out: list[Check] = []
     stated = _number(ctt.element(1))
-    if stated is not None and stated != count:
-        out.append(Check("BIZ-001", f"CTT01 says {ctt.element(1)} but the set has {count} {what}", _at(ctt, 1)))
+    if stated is not None and stated not in counts:
+        out.append(Check("BIZ-001", f"CTT01 says {ctt.element(1)} but the set has {what}", _at(ctt, 1)))
     hash_text = ctt.element(2)
-    if hash_text:
-        stated_hash = _number(hash_text)
-        parsed = [_number(q) for q in quantities if q]
-        if stated_hash is not None and None not in parsed:
-            total = sum((p for p in parsed if p is not None), Decimal(0))
-            if not _hash_matches(stated_hash, total):
-                out.append(
-                    Check(
-                        "BIZ-002",
-                        f"CTT02 hash total {hash_text} differs from the sum of the line quantities ({_plain(total)})",
-                        _at(ctt, 2),
-                    )
+    stated_hash = _number(hash_text) if hash_text else None
+    if stated_hash is not None:
+        sums = [_sum(source) for source in hash_sources]
+        known = [total for total in sums if total is not None]
+        if known and not any(_hash_matches(stated_hash, total) for total in known):
+            out.append(
+                Check(
+                    "BIZ-002",
+                    f"CTT02 hash total {hash_text} differs from the sum of the line quantities ({_plain(known[0])})",
+                    _at(ctt, 2),
                 )
+            )
     return out
+
+
+def _sum(texts: list[str]) -> Decimal | None:
+    """The sum of the non-empty numbers (None when one is not a number)."""
+    total = Decimal(0)
+    for text in texts:
+        if not text:
+            continue
+        value = _number(text)
+        if value is None:
+            return None
+        total += value
+    return total
 
 
 def _hash_matches(stated: Decimal, total: Decimal) -> bool:
@@ -286,32 +304,45 @@ def _total_checks(document: BaseModel, scope: Any, locate: _Locator) -> list[Che
         if not document.lines or any(line.unit_price is None for line in document.lines):
             return []
         parts = [_cents(line.quantity.value * line.unit_price.amount) for line in document.lines if line.unit_price]
+        candidates = [sum(parts, Decimal(0))]
         what = "the sum of the lines"
     elif isinstance(document, Invoice) and isinstance(scope, X12Scope):
-        parts = []
-        for inv_line in document.lines:
-            parts.append(_cents(inv_line.quantity.value * inv_line.unit_price.amount))
-            parts.extend(_signed(c) for c in inv_line.charges)
-        parts.extend(_signed(c) for c in document.charges)
-        # the summary TXI is the invoice's tax total; line TXIs detail it (count them only without one)
-        taxes = document.taxes or [t for inv_line in document.lines for t in inv_line.taxes]
-        parts.extend(t.amount.amount for t in taxes)
-        what = "the sum of the lines, charges, allowances and taxes"
+        candidates = _invoice_sums(document)
+        what = "the lines, charges, allowances and taxes add up to"
     else:
         return []
-    expected = sum(parts, Decimal(0))
-    tolerance = max(CENT, Decimal("0.005") * len(parts))
+    # each line's extension may have been rounded to the cent on the partner's side
+    tolerance = max(CENT, Decimal("0.005") * (len(document.lines) + 1))
     stated: Decimal = total.amount
-    if abs(abs(stated) - abs(expected)) < tolerance:
+    if any(abs(abs(stated) - abs(expected)) < tolerance for expected in candidates):
         return []
-    source = "TDS01" if isinstance(document, Invoice) else "the total"
-    return [
-        Check(
-            "BIZ-003",
-            f"{source} states {_plain(stated)} but {what} is {_plain(expected)}",
-            locate.total(),
-        )
-    ]
+    if isinstance(document, Invoice):
+        message = f"TDS01 states {_plain(stated)} but {what} {_plain(candidates[0])}"
+    else:
+        message = f"the total states {_plain(stated)} but {what} is {_plain(candidates[0])}"
+    return [Check("BIZ-003", message, locate.total())]
+
+
+def _invoice_sums(document: Invoice) -> list[Decimal]:
+    """What TDS01 may be, first the plain reading (lines + every charge and allowance + taxes).
+
+    Partners differ, and each reading is accepted: summary SACs and TXIs after TDS may repeat the
+    line ones (an invoice's tax total) or add to them (freight); an allowance may be information
+    only. The summary TXI is taken as the tax total; line TXIs count only without one.
+    """
+    lines = sum((_cents(line.quantity.value * line.unit_price.amount) for line in document.lines), Decimal(0))
+    taxes_list = document.taxes or [t for line in document.lines for t in line.taxes]
+    taxes = sum((t.amount.amount for t in taxes_list), Decimal(0))
+    line_charges = [c for line in document.lines for c in line.charges]
+    out: list[Decimal] = []
+    for with_allowances in (True, False):
+
+        def total(charges: list[Any], allowed: bool = with_allowances) -> Decimal:
+            return sum((_signed(c) for c in charges if allowed or c.kind != "allowance"), Decimal(0))
+
+        for line_part, summary_part in ((line_charges, document.charges), ([], document.charges), (line_charges, [])):
+            out.append(lines + total(line_part) + total(summary_part) + taxes)
+    return out
 
 
 _LINE_ELEMENTS = ("ItemOut", "ConfirmationItem", "ShipNoticeItem", "InvoiceDetailItemReference")

@@ -108,7 +108,15 @@ def test_856_ctt01_counts_hl_segments(ws: Workspace) -> None:
     body = ["BSN*00*S1*20261201*1200", "HL*1**S", "HL*2*1*O", "PRF*PO-1", "HL*3*2*I", "LIN*1*VN*X", "SN1**5*EA"]
     assert _one(ws, interchange([[*body, "CTT*3*5"]], functional_id="SH")).warnings == []
     assert _codes(_one(ws, interchange([[*body, "CTT*2*5"]], functional_id="SH"))) == ["BIZ-001"]
+    # many suppliers count item levels instead (CTT*1 for the one item): accepted as well
+    assert _one(ws, interchange([[*body, "CTT*1*5"]], functional_id="SH")).warnings == []
     assert _codes(_one(ws, interchange([[*body, "CTT*3*6"]], functional_id="SH"))) == ["BIZ-002"]
+
+
+@pytest.mark.parametrize(("ctt", "warned"), [("CTT*2*4", False), ("CTT*2*3", False), ("CTT*2*7", True)])
+def test_855_hash_sums_po1_or_ack_quantities(ws: Workspace, ctt: str, warned: bool) -> None:
+    body = ["BAK*00*AC*PO-1*20261201", "PO1*1*3*EA*1**VN*A", "ACK*IA*3*EA", "PO1*2*1*EA*1**VN*B", "ACK*IR*0*EA", ctt]
+    assert _codes(_one(ws, interchange([body], functional_id="PR"))) == (["BIZ-002"] if warned else [])
 
 
 # --- cXML ---------------------------------------------------------------------------------------
@@ -183,3 +191,18 @@ def test_translate_command_shows_warnings_and_still_succeeds(tmp_path: Path) -> 
     result = CliRunner().invoke(main, ["translate", "--home", str(REPO), "--json", str(path)])
     (entry,) = json.loads(result.stdout)["results"]
     assert [w["code"] for w in entry["warnings"]] == ["BIZ-001"] and entry["warnings"][0]["location"]["element"] == 1
+
+
+def test_810_summary_sac_repeating_the_line_charges_is_not_counted_twice(ws: Workspace) -> None:
+    """As in a public 810: each line has SAC*C*G830 3.00 and the summary SAC*C*G830 6.00 totals them."""
+    body = [
+        "BIG*20261201*INV-1**PO-1",
+        "IT1*1*2*EA*99.99**VN*A",
+        "SAC*C*G830***300",
+        "IT1*2*2*EA*79.99**VN*B",
+        "SAC*C*G830***300",
+        "TDS*36596",
+        "SAC*C*G830***600",
+        "CTT*2",
+    ]
+    assert _one(ws, interchange([body], functional_id="IN")).warnings == []
