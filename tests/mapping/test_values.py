@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -291,3 +292,51 @@ def test_cxml_second_deliver_to_line_is_kept(ws: Workspace) -> None:
     doc = _translate(ws, _cxml(order), name="o.xml")
     assert doc.parties[0].contact == "Receiving Dock 2, Attn: Cath Lab"
     assert doc.currency is None and doc.lines[0].unit_price.currency == "USD"  # stated on the amount only
+
+
+# --- the public files the losses were seen in ---------------------------------------------------
+
+
+def _corpus_docs(ws: Workspace, path: Path) -> list[Any]:
+    translator = Translator(ws.catalog, ws.library, PartnerDirectory([]))
+    results = [t for t in translator.translate(path.read_bytes(), FileInput(path.name)) if isinstance(t, Translation)]
+    assert results and all(t.ok for t in results), [t.errors for t in results]
+    return [t.document for t in results]
+
+
+@pytest.mark.corpus
+def test_corpus_vics_850_prices_pack_terms_fob(corpus: Path, ws: Workspace) -> None:
+    """PO104 empty and the price in CTP*UCP; CTP*RES; PO4; FOB; ITD; CUR*BY*CAD."""
+    po = _corpus_docs(ws, corpus / "x12" / "850" / "botsplugins__850-004010VICS-01.x12")[0]
+    line = po.lines[0]
+    assert line.unit_price.amount == Decimal("34.98")
+    assert [(p.qualifier, p.amount.amount) for p in line.prices] == [
+        ("UCP", Decimal("34.98")),
+        ("RES", Decimal("69.95")),
+    ]
+    assert (line.pack.pack, line.pack.inner_pack) == (Decimal(1), Decimal(1))
+    assert (po.fob.payment_method, po.fob.location) == ("PP", "BAY DC-MDC")
+    assert (po.terms.type_code, po.terms.discount_percent, po.terms.discount_days, po.terms.net_days) == (
+        "08",
+        Decimal("2.5"),
+        45,
+        100,
+    )
+    assert po.currency == "CAD"
+
+
+@pytest.mark.corpus
+def test_corpus_crossdock_856_order_level_ref_and_buyer(corpus: Path, ws: Workspace) -> None:
+    notice = _corpus_docs(ws, corpus / "x12" / "856" / "ediengine__856.Crossdock.OK.edi")[0]
+    assert [(o.po_number, [(r.qualifier, r.value) for r in o.references]) for o in notice.orders] == [
+        ("POREF00", [("IV", "0000021")]),
+        ("POREF01", [("IV", "0000022")]),
+    ]
+    assert [(p.role, p.name) for o in notice.orders for p in o.parties] == [("buyer", "STORE"), ("buyer", "SRTORE")]
+    assert notice.currency is None
+
+
+@pytest.mark.corpus
+def test_corpus_cxml_two_deliver_to_lines(corpus: Path, ws: Workspace) -> None:
+    order = _corpus_docs(ws, corpus / "xml" / "cxml" / "cxml-php__Handling_order_request.xml")[0]
+    assert {p.role_code: p.contact for p in order.parties}["ShipTo"] == "ACME, TEST.USA"
