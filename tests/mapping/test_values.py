@@ -7,18 +7,22 @@ order-level REF and N1*BY in an 856, two cXML DeliverTo lines) and checks the ca
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ISA_5010, REPO, interchange
+from conftest import ISA_5010, REPO, control_sequence, interchange
 
 from gateway.canonical import AckBucket, AckType
+from gateway.mapping.functions import EvalContext, FunctionFailed
+from gateway.outbound import outbound_functions, render_850
+from gateway.outbound_loader import load_outbound
 from gateway.partners.profile import PartnerDirectory, Profile
 from gateway.translate import FileInput, Translation, Translator
 from gateway.workspace import Workspace, load_workspace
+from gateway.x12.validate.validator import Validator
 
 ISA_US = "ISA*00*          *00*          *ZZ*USBUYER        *ZZ*RECEIVER       *261123*1200*U*00401*000000905*0*P*>"
 
@@ -340,3 +344,60 @@ def test_corpus_crossdock_856_order_level_ref_and_buyer(corpus: Path, ws: Worksp
 def test_corpus_cxml_two_deliver_to_lines(corpus: Path, ws: Workspace) -> None:
     order = _corpus_docs(ws, corpus / "xml" / "cxml" / "cxml-php__Handling_order_request.xml")[0]
     assert {p.role_code: p.contact for p in order.parties}["ShipTo"] == "ACME, TEST.USA"
+
+
+# --- what the inbound maps now read, the outbound maps write back -------------------------------
+
+
+@pytest.mark.parametrize("version", ["004010", "005010"])
+def test_new_po_values_round_trip_through_the_outbound_maps(ws: Workspace, version: str) -> None:
+    source = _po(
+        [
+            "PO1*1*4*EA*2**VN*A",
+            "CTP**CON*1.75",
+            "CTP*RS*RES*3.99",
+            "CTP******DIS*.57",
+            "PO4*12*100*EA*CTN25**6.5*LB*******3",
+            "PO1*2*1*EA***VN*B",
+            "CTP**UCP*16.09",
+        ],
+        header=["CUR*BY*USD", "FOB*DF*OR*DOCK 4*01*EXW", "ITD*01*3*2*20261210*10*20261230*30*1250****2% 10 NET 30"],
+        version=version,
+    )
+    po = _translate(ws, source)
+    outbound = load_outbound(REPO, ws.catalog)
+    partner = Profile.model_validate(
+        {
+            "id": "acme",
+            "name": "Acme",
+            "x12": {
+                "version": version,
+                "production": {"qualifier": "ZZ", "id": "ACME"},
+                "us": {"qualifier": "ZZ", "id": "MERCYHOSP"},
+            },
+        }
+    )
+    sent = render_850(
+        po,
+        partner,
+        outbound.for_partner(partner, "850"),
+        control_numbers=control_sequence(),
+        when=datetime(2026, 12, 1),
+    )
+    report = Validator(ws.catalog).validate(sent)
+    assert all(s.accepted for ic in report.interchanges for g in ic.groups for s in g.sets), sent.decode()
+    back = _translate(ws, sent)
+    keep = {"lines", "terms", "fob", "currency"}
+    assert back.model_dump(include=keep) == po.model_dump(include=keep)
+    assert po.terms.discount_amount.amount == Decimal("12.50") and po.lines[0].pack.inner_pack == Decimal(3)
+
+
+def test_format_implied_never_rounds() -> None:
+    registry = outbound_functions()
+    fn = registry.get("format_implied")
+    assert fn is not None
+    params = fn.params.model_validate({})
+    assert fn.fn(Decimal("12.5"), params, EvalContext()) == "1250"
+    assert fn.fn(Decimal("-0.07"), params, EvalContext()) == "-7"
+    with pytest.raises(FunctionFailed, match="more than 2 decimal places"):
+        fn.fn(Decimal("12.505"), params, EvalContext())
