@@ -79,6 +79,7 @@ class PackSize(CanonicalModel):
     pack: Decimal | None = Field(default=None, description="PO401: inner units per outer pack.")
     size: Quantity | None = Field(default=None, description="PO402/PO403: the size of one inner unit.")
     packaging_code: str | None = Field(default=None, description="PO404, e.g. CTN25 (carton, corrugated).")
+    weight_qualifier: str | None = Field(default=None, description="PO405, e.g. G gross weight.")
     gross_weight: Quantity | None = Field(default=None, description="PO406/PO407: weight per pack.")
     inner_pack: Decimal | None = Field(default=None, description="PO414: inner packs per outer pack.")
 

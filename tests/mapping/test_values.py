@@ -357,7 +357,7 @@ def test_new_po_values_round_trip_through_the_outbound_maps(ws: Workspace, versi
             "CTP**CON*1.75",
             "CTP*RS*RES*3.99",
             "CTP******DIS*.57",
-            "PO4*12*100*EA*CTN25**6.5*LB*******3",
+            "PO4*12*100*EA*CTN25*G*6.5*LB*******3",
             "PO1*2*1*EA***VN*B",
             "CTP**UCP*16.09",
         ],
