@@ -17,6 +17,7 @@ from conftest import ISA_5010, REPO, control_sequence, interchange
 
 from gateway.canonical import AckBucket, AckType
 from gateway.mapping.functions import EvalContext, FunctionFailed
+from gateway.mapping.problems import MapLoadError
 from gateway.outbound import outbound_functions, render_850
 from gateway.outbound_loader import load_outbound
 from gateway.partners.profile import PartnerDirectory, Profile
@@ -401,3 +402,15 @@ def test_format_implied_never_rounds() -> None:
     assert fn.fn(Decimal("-0.07"), params, EvalContext()) == "-7"
     with pytest.raises(FunctionFailed, match="more than 2 decimal places"):
         fn.fn(Decimal("12.505"), params, EvalContext())
+
+
+def test_a_bad_profile_currency_is_a_located_load_problem(tmp_path: Path) -> None:
+    (tmp_path / "partners").mkdir()
+    (tmp_path / "partners" / "acme.yaml").write_text(
+        "id: acme\nname: Acme\ncurrency: usd\nx12:\n  production: {qualifier: ZZ, id: ACME}\n"
+    )
+    with pytest.raises(MapLoadError) as err:
+        load_workspace(tmp_path)
+    (problem,) = err.value.problems
+    assert problem.code == "PRT-003" and problem.path == "currency"
+    assert (problem.mark.source, problem.mark.line) == ("partners/acme.yaml", 3)
