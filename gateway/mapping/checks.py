@@ -162,10 +162,9 @@ def _segment(scope: X12Scope, sid: str) -> Segment | None:
 
 
 def _amt_tt(root: X12Scope) -> Segment | None:
-    ctt = root.loops.get("CTT")
-    scopes = [ctt[0]] if ctt else []
-    for scope in scopes:
-        for seg in scope.own.get("AMT", ()):
+    """The ``AMT*TT`` of the CTT loop (the 850's order total)."""
+    for ctt in root.loops.get("CTT", ())[:1]:
+        for seg in ctt.own.get("AMT", ()):
             if seg.element(1) == "TT":
                 return seg
     return None
