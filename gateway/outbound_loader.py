@@ -1,7 +1,8 @@
 """Loading the outbound maps of a deployment from disk (an I/O edge).
 
 ``maps/outbound/*.yaml`` are outbound maps, ``maps/outbound/tables/*.yaml`` their
-code tables (``cases/`` folders are skipped). Phase one of configuration: all
+code tables (``cases/`` folders are skipped); a partner's own outbound maps (usually a few
+lines that ``extends`` a base map) live in ``partners/<id>/outbound/*.yaml``. Phase one of configuration: all
 are compiled and every problem in every file, plus every partner profile's
 outbound documents that name a missing or mismatched map, is reported at once
 with ``file:line:col``. The pure work is :class:`~gateway.outbound.library.OutboundLibrary`'s.
@@ -21,8 +22,9 @@ from gateway.partners.profile import PartnerDirectory
 from gateway.x12.schema.catalog import Catalog
 
 
-def outbound_files(outbound_dir: Path) -> tuple[dict[str, Path], dict[str, Path]]:
-    """Map files and table files under ``outbound_dir`` (``tables/`` holds the tables)."""
+def outbound_files(outbound_dir: Path, partners_dir: Path | None = None) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Map files and table files under ``outbound_dir`` (``tables/`` holds the tables), and the
+    partners' own outbound maps (``partners_dir/<id>/outbound/*.yaml``)."""
     maps: dict[str, Path] = {}
     tables: dict[str, Path] = {}
     if outbound_dir.is_dir():
@@ -31,6 +33,9 @@ def outbound_files(outbound_dir: Path) -> tuple[dict[str, Path], dict[str, Path]
             if "cases" in parts:
                 continue
             (tables if parts[0] == "tables" else maps)[str(path)] = path
+    if partners_dir is not None and partners_dir.is_dir():
+        for path in sorted(partners_dir.glob("*/outbound/*.yaml")):
+            maps[str(path)] = path
     return maps, tables
 
 
@@ -47,12 +52,14 @@ def load_outbound(
     *,
     registry: FunctionRegistry | None = None,
     outbound_dir: Path | None = None,
+    partners_dir: Path | None = None,
     partners: PartnerDirectory | None = None,
     profile_files: Mapping[str, Path] | None = None,
 ) -> OutboundLibrary:
-    """Compile ``root/maps/outbound``; check ``partners``' outbound documents; raise MapLoadError with everything."""
+    """Compile ``root/maps/outbound`` and ``root/partners/*/outbound``; check ``partners``' outbound
+    documents; raise MapLoadError with everything."""
     outbound_dir = outbound_dir or root / "maps" / "outbound"
-    map_paths, table_paths = outbound_files(outbound_dir)
+    map_paths, table_paths = outbound_files(outbound_dir, partners_dir or root / "partners")
     problems = Problems()
     try:
         library = OutboundLibrary.build(

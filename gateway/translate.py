@@ -28,6 +28,7 @@ from gateway.errors import DocumentError, GatewayError, Location
 from gateway.formats.csv import CsvDocumentError, group_rows, read_rows
 from gateway.formats.xml import XmlDocumentError, parse_xml
 from gateway.mapping.adapters import CsvScope
+from gateway.mapping.checks import DocumentWarning, check_document, default_currency
 from gateway.mapping.compiler import CompiledMap
 from gateway.mapping.functions import CodeTable, EvalContext
 from gateway.mapping.library import MapLibrary
@@ -61,6 +62,8 @@ class Translation:
     validation: SetReport | None = None
     document: BaseModel | None = None
     errors: list[GatewayError] = field(default_factory=list)
+    #: business-level warnings on a produced document (``BIZ-*``, located): reported, never rejecting
+    warnings: list[DocumentWarning] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -134,7 +137,7 @@ class Translator:
                     default = body.get("default", base.default if base else None)
                     tables[name] = CodeTable(name, merged, default, has_default)
             xrefs = self.xrefs.get(profile.id, {}) if profile else {}
-            ctx = EvalContext(tables=tables, xrefs=xrefs)
+            ctx = EvalContext(tables=tables, xrefs=xrefs, currency=profile.currency if profile else None)
             self._contexts[key] = ctx
         return ctx
 
@@ -162,9 +165,12 @@ class Translator:
                 )
             )
             return
+        default_currency(values, env.ctx.currency)
         values["provenance"] = provenance
         try:
             result.document = cmap.model.model_validate(values)
+            for check in check_document(result.document, scope):
+                result.warnings.append(DocumentWarning(check.code, check.message, where(check.found)))
         except ValidationError as exc:
             for err in exc.errors()[:20]:
                 path = ".".join(str(p) for p in err["loc"])

@@ -92,10 +92,15 @@ class Quantity(CanonicalModel):
 
 
 class Money(CanonicalModel):
-    """An amount of money. Never a float."""
+    """An amount of money. Never a float.
+
+    ``currency`` is set only when the source states it for this amount (cXML ``Money/@currency``);
+    absent, the amount is in the document's ``currency``, which is itself absent when neither the
+    file nor the partner profile says which currency it is (nothing is assumed).
+    """
 
     amount: Decimal
-    currency: str = Field(default="USD", min_length=3, max_length=3)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
 
 
 class Provenance(CanonicalModel):

@@ -59,13 +59,75 @@ class Tax(CanonicalModel):
     percent: Decimal | None = None
 
 
+class Price(CanonicalModel):
+    """A price as the partner qualifies it (X12 CTP), kept as sent: contract, catalog, resale, a multiplier."""
+
+    qualifier: str | None = Field(
+        default=None, description="CTP02 price identifier, e.g. CON contract, UCP unit cost, RES resale, CAT catalog."
+    )
+    class_of_trade: str | None = Field(default=None, description="CTP01, e.g. RS retail, WS wholesale.")
+    amount: Money | None = Field(default=None, description="CTP03 unit price.")
+    quantity: Quantity | None = Field(default=None, description="CTP04/CTP05: the quantity the price is for.")
+    multiplier_qualifier: str | None = Field(default=None, description="CTP06, e.g. DIS discount multiplier.")
+    multiplier: Decimal | None = Field(default=None, description="CTP07.")
+    basis_code: str | None = Field(default=None, description="CTP09 basis of unit price, e.g. PE per each.")
+
+
+class PackSize(CanonicalModel):
+    """How an item is packed (X12 PO4): e.g. 12 inner packs of 100 EA per case."""
+
+    pack: Decimal | None = Field(default=None, description="PO401: inner units per outer pack.")
+    size: Quantity | None = Field(default=None, description="PO402/PO403: the size of one inner unit.")
+    packaging_code: str | None = Field(default=None, description="PO404, e.g. CTN25 (carton, corrugated).")
+    weight_qualifier: str | None = Field(default=None, description="PO405, e.g. G gross weight.")
+    gross_weight: Quantity | None = Field(default=None, description="PO406/PO407: weight per pack.")
+    inner_pack: Decimal | None = Field(default=None, description="PO414: inner packs per outer pack.")
+
+
+class Terms(CanonicalModel):
+    """Terms of payment (ITD, cXML PaymentTerm)."""
+
+    type_code: str | None = Field(default=None, description="ITD01, e.g. 01 basic, 05 discount not applicable.")
+    basis_date_code: str | None = Field(default=None, description="ITD02, e.g. 3 invoice date, 15 receipt of goods.")
+    discount_percent: Decimal | None = None
+    discount_due_date: date | None = Field(default=None, description="ITD04.")
+    discount_days: int | None = None
+    net_due_date: date | None = Field(default=None, description="ITD06.")
+    net_days: int | None = None
+    discount_amount: Money | None = Field(default=None, description="ITD08 (implied 2 decimals).")
+    day_of_month: int | None = Field(default=None, description="ITD13: payment due on this day of the month.")
+    description: str | None = None
+
+
+class FobTerms(CanonicalModel):
+    """Who pays the freight and where title passes (X12 FOB)."""
+
+    payment_method: str | None = Field(
+        default=None, description="FOB01, e.g. PP prepaid, CC collect, DF defined by buyer and seller."
+    )
+    location_qualifier: str | None = Field(default=None, description="FOB02, e.g. OR origin, DE destination.")
+    location: str | None = Field(default=None, description="FOB03.")
+    terms_qualifier: str | None = Field(default=None, description="FOB04, e.g. 01 Incoterms.")
+    terms_code: str | None = Field(default=None, description="FOB05, e.g. EXW, DDP.")
+    title_location_qualifier: str | None = Field(default=None, description="FOB06.")
+    title_location: str | None = Field(default=None, description="FOB07.")
+    risk_of_loss: str | None = Field(default=None, description="FOB08.")
+    risk_of_loss_description: str | None = Field(default=None, description="FOB09.")
+
+
 class DocumentHeader(CanonicalModel):
     """What every canonical document carries."""
 
     provenance: Provenance = Field(default_factory=Provenance)
     purpose: Purpose = Purpose.ORIGINAL
     purpose_code: str | None = Field(default=None, description="The partner's purpose code as sent.")
-    currency: str = Field(default="USD", min_length=3, max_length=3)
+    currency: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=3,
+        description="ISO 4217 code as the file states it (CUR02, Money/@currency), else the partner profile's "
+        "declared `currency`; absent when neither says, and never set on a document without amounts.",
+    )
     parties: list[Party] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
     dates: list[DatedValue] = Field(default_factory=list)
@@ -84,7 +146,12 @@ class PurchaseOrderLine(CanonicalModel):
         "lines without one are matched by item ids.",
     )
     quantity: Quantity
-    unit_price: Money | None = None
+    unit_price: Money | None = Field(
+        default=None, description="PO104; when PO104 is empty, the CTP unit cost price (CTP02=UCP)."
+    )
+    contract_price: Money | None = Field(default=None, description="The contract price (CTP02=CON).")
+    prices: list[Price] = Field(default_factory=list, description="Every CTP of the line, as sent.")
+    pack: PackSize | None = Field(default=None, description="PO4: how the item is packed.")
     item: ItemIds = Field(default_factory=ItemIds)
     description: str | None = None
     requested_delivery: date | None = None
@@ -102,8 +169,10 @@ class PurchaseOrder(DocumentHeader):
     order_type: str | None = Field(default=None, description="BEG02 as sent, e.g. SA stand-alone, DS drop ship.")
     release_number: str | None = None
     requested_delivery: date | None = None
+    terms: Terms | None = Field(default=None, description="Terms of payment (ITD).")
+    fob: FobTerms | None = Field(default=None, description="Freight terms (FOB).")
     lines: list[PurchaseOrderLine] = Field(default_factory=list)
-    total: Money | None = None
+    total: Money | None = Field(default=None, description="The order total the buyer states (AMT*TT, cXML Total).")
 
 
 # --- acknowledgment ---------------------------------------------------------------
@@ -150,6 +219,11 @@ class AcknowledgmentLine(CanonicalModel):
     unit_price: Money | None = None
     item: ItemIds = Field(default_factory=ItemIds)
     statuses: list[LineStatus] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list,
+        description="The supplier's reason text for the line (why rejected, backordered or repriced): "
+        "855 N9/MSG (MTX in 005010), cXML ConfirmationStatus/Comments.",
+    )
 
 
 class PurchaseOrderAcknowledgment(DocumentHeader):
@@ -196,6 +270,8 @@ class ShippedOrder(CanonicalModel):
 
     po_number: str
     po_date: date | None = None
+    references: list[Reference] = Field(default_factory=list, description="The order level's REF segments.")
+    parties: list[Party] = Field(default_factory=list, description="The order level's N1 loops, e.g. N1*BY.")
     packs: list[Pack] = Field(default_factory=list)
     items: list[ShippedItem] = Field(default_factory=list)
 
@@ -232,16 +308,6 @@ class InvoiceLine(CanonicalModel):
     taxes: list[Tax] = Field(default_factory=list)
 
 
-class Terms(CanonicalModel):
-    """Payment terms (ITD)."""
-
-    type_code: str | None = None
-    discount_percent: Decimal | None = None
-    discount_days: int | None = None
-    net_days: int | None = None
-    description: str | None = None
-
-
 class Invoice(DocumentHeader):
     """An invoice or credit memo (810, cXML InvoiceDetailRequest)."""
 
@@ -252,6 +318,7 @@ class Invoice(DocumentHeader):
     po_date: date | None = None
     credit_memo: bool = False
     terms: Terms | None = None
+    fob: FobTerms | None = Field(default=None, description="Freight terms (FOB).")
     lines: list[InvoiceLine] = Field(default_factory=list)
     charges: list[Charge] = Field(default_factory=list)
     taxes: list[Tax] = Field(default_factory=list)

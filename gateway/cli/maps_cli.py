@@ -11,6 +11,7 @@ import click
 
 from gateway.cases import find_cases, run_case
 from gateway.errors import GatewayError, location_dict
+from gateway.mapping.checks import DocumentWarning
 from gateway.mapping.problems import MapLoadError
 from gateway.translate import FileInput, Translation, golden_view
 from gateway.workspace import Workspace, load_workspace
@@ -66,6 +67,7 @@ def translate(file: Path, partner: str | None, map_name: str | None, as_json: bo
                     "control": r.set_control,
                     "document": r.document.model_dump(mode="json", exclude_none=True) if r.document else None,
                     "errors": [_error_dict(e) for e in r.errors],
+                    "warnings": [_error_dict(w) for w in r.warnings],
                 }
                 for r in results
             ],
@@ -84,6 +86,9 @@ def translate(file: Path, partner: str | None, map_name: str | None, as_json: bo
             for e in r.errors:
                 loc = e.location.describe() if e.location else ""
                 click.echo(f"ERROR {e.code} {loc}: {e.message}", err=True)
+            for w in r.warnings:
+                loc = w.location.describe() if w.location else ""
+                click.echo(f"WARNING {w.code} {loc}: {w.message}", err=True)
     if not results:
         click.echo(f"{file}: no transaction sets or documents found", err=True)
         raise SystemExit(1)
@@ -91,7 +96,7 @@ def translate(file: Path, partner: str | None, map_name: str | None, as_json: bo
         raise SystemExit(1)
 
 
-def _error_dict(e: GatewayError) -> dict[str, object]:
+def _error_dict(e: GatewayError | DocumentWarning) -> dict[str, object]:
     out: dict[str, object] = {"code": e.code, "message": e.message}
     if e.location is not None:
         out["location"] = location_dict(e.location)

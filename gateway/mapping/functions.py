@@ -49,10 +49,12 @@ class CodeTable:
 
 @dataclass(frozen=True, slots=True)
 class EvalContext:
-    """What functions may consult: code tables and cross-reference tables, by name (partner first)."""
+    """What functions may consult: code tables and cross-reference tables, by name (partner first);
+    ``currency``: the partner profile's declared default currency (None: nothing is assumed)."""
 
     tables: Mapping[str, CodeTable] = field(default_factory=dict)
     xrefs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    currency: str | None = None
 
 
 Fn = Callable[[Any, Any, EvalContext], Any]

@@ -28,7 +28,7 @@ from gateway.outbound.paths import FieldPath, compile_path
 from gateway.x12.schema.catalog import Catalog
 from gateway.x12.schema.compiled import LoopNode, SegmentSpec, SetDefinition
 
-TOP_KEYS = ("map", "document", "description", "target", "segments", "tables")
+TOP_KEYS = ("map", "extends", "document", "description", "target", "segments", "tables")
 GROUP_KEYS = frozenset({"each", "when", "segments", "description"})
 VALUE_KEYS = frozenset({"from", "const", "first_of", "fn", "default", "when", "description"})
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")

@@ -60,6 +60,26 @@ def _format_decimal(value: Any, params: Params, ctx: EvalContext) -> str:
     return format_decimal(value)
 
 
+class FormatImpliedParams(Params):
+    """``places``: how many implied decimal places the X12 ``N`` element has (N2: 2)."""
+
+    places: int = 2
+
+
+def _format_implied(value: Any, params: FormatImpliedParams, ctx: EvalContext) -> str:
+    """12.5 with N2 → ``1250``; an amount finer than the places allow fails rather than being rounded."""
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except ArithmeticError as exc:
+        raise FunctionFailed(f"{value!r} is not a number") from exc
+    if not number.is_finite():
+        raise FunctionFailed(f"{value!r} is not a finite number")
+    scaled = number.scaleb(params.places)
+    if scaled != scaled.to_integral_value():
+        raise FunctionFailed(f"{value} has more than {params.places} decimal places (X12 N{params.places})")
+    return str(int(scaled))
+
+
 def _count(value: Any, params: Params, ctx: EvalContext) -> int:
     return len(value) if isinstance(value, list) else (0 if value is None else 1)
 
@@ -70,6 +90,9 @@ def outbound_functions(base: FunctionRegistry | None = None) -> FunctionRegistry
     for spec in (
         FunctionSpec("format_date", _format_date, FormatDateParams, doc="A date as X12 text (CCYYMMDD)."),
         FunctionSpec("format_decimal", _format_decimal, doc="A Decimal as X12 R: no exponent or trailing zeros."),
+        FunctionSpec(
+            "format_implied", _format_implied, FormatImpliedParams, doc="A Decimal as X12 N2 digits (TDS, ITD08)."
+        ),
         FunctionSpec("count", _count, takes_none=True, doc="How many items a list has (CTT01)."),
     ):
         reg.add(spec)

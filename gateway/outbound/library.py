@@ -15,6 +15,7 @@ from gateway.mapping.library import load_tables, load_yaml_file
 from gateway.mapping.marked import MDict, key_mark
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.outbound.compiler import compile_outbound
+from gateway.outbound.extends import resolve_outbound
 from gateway.outbound.nodes import OutboundMap
 from gateway.partners.profile import DocumentSettings, Profile
 from gateway.x12.schema.catalog import Catalog
@@ -87,7 +88,10 @@ class OutboundLibrary:
             if cmap is None:
                 hint = did_you_mean(settings.map, self.maps)
                 problems.add(
-                    "PRT-021", f"outbound map {settings.map!r} is not defined in maps/outbound/{hint}", mark, path
+                    "PRT-021",
+                    f"outbound map {settings.map!r} is not defined in maps/outbound/ or partners/*/outbound/{hint}",
+                    mark,
+                    path,
                 )
                 continue
             if (key.isdigit() and cmap.set_id != key) or (not key.isdigit() and cmap.document != key):
@@ -115,20 +119,28 @@ class OutboundLibrary:
         problems = Problems()
         lib = cls()
         lib.tables = load_tables(table_texts, problems)
+        raws: dict[str, MDict] = {}
         origins: dict[str, str] = {}
+        unnamed: list[tuple[MDict, str]] = []
         for origin, text in sorted(map_texts.items()):
             raw = load_yaml_file(text, origin, problems)
             if raw is None:
                 continue
-            cmap = compile_outbound(raw, origin, catalog, registry, lib.tables, problems)
-            if cmap is None:
+            name = str(raw.get("map") or "")
+            if not name:
+                unnamed.append((raw, origin))  # compiled alone: the compiler reports the missing name
+            elif name in raws:
+                problems.add("MAP-034", f"map {name!r} is also defined in {origins[name]}", key_mark(raw, "map"))
+            else:
+                raws[name], origins[name] = raw, origin
+        for raw, origin in unnamed:
+            compile_outbound(raw, origin, catalog, registry, lib.tables, problems)
+        for name in sorted(raws):
+            merged = resolve_outbound(raws, name, problems)
+            if merged is None:
                 continue
-            if cmap.name in lib.maps:
-                problems.add(
-                    "MAP-034", f"map {cmap.name!r} is also defined in {origins[cmap.name]}", key_mark(raw, "map")
-                )
-                continue
-            lib.maps[cmap.name] = cmap
-            origins[cmap.name] = origin
+            cmap = compile_outbound(merged, origins[name], catalog, registry, lib.tables, problems)
+            if cmap is not None:
+                lib.maps[cmap.name] = cmap
         problems.raise_if_any()
         return lib

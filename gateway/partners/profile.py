@@ -137,6 +137,12 @@ class Profile(_Strict):
     x12: X12Settings | None = None
     cxml: list[CxmlIdentity] = Field(default_factory=list)
     documents: dict[str, DocumentSettings] = Field(default_factory=dict)
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code for this partner's documents that carry amounts but state no currency "
+        "(no CUR, no Money/@currency). Without it such documents have no currency: none is assumed.",
+    )
     tables: dict[str, dict[str, object]] = Field(default_factory=dict)
     xref: dict[str, XrefSettings] = Field(default_factory=dict)
     inbound: ChannelSettings | None = None

@@ -256,7 +256,7 @@ def test_optional_segments_vanish(outbound) -> None:
         total=Money(amount=Decimal("12.30")),
     )
     body = write(po, outbound, "004010").decode().splitlines()[3:-3]
-    assert body == ["BEG*00*SA*9**20260102~", "CUR*BY*USD~", "PO1*1*1~", "CTT*1~", "AMT*TT*12.3~"]
+    assert body == ["BEG*00*SA*9**20260102~", "PO1*1*1~", "CTT*1~", "AMT*TT*12.3~"]  # no currency: no CUR
 
 
 def test_reverse_tables_when_no_raw_code(outbound) -> None:
@@ -354,7 +354,7 @@ def test_check_partner_locates_problems_in_the_profile(outbound) -> None:
     outbound.check_partner(Profile.model_validate(dict(raw)), raw, problems)
     assert [str(p) for p in problems.items] == [
         "partners/supplier.yaml:7:11: PRT-021 outbound map 'x12-850-4010-out' is not defined in maps/outbound/ "
-        "(did you mean x12-850-004010-out?) [documents.850.map]"
+        "or partners/*/outbound/ (did you mean x12-850-004010-out?) [documents.850.map]"
     ]
 
 
@@ -438,7 +438,7 @@ def test_structure_problems(catalog, segments, expected) -> None:
 
 
 def test_shipped_maps_compile_and_workspace_ignores_them(outbound) -> None:
-    assert sorted(outbound.maps) == ["x12-850-004010-out", "x12-850-005010-out"]
+    assert sorted(outbound.maps) == ["summitmed-850-out", "x12-850-004010-out", "x12-850-005010-out"]
     assert outbound.base_for("850", "005010").name == "x12-850-005010-out"  # type: ignore[union-attr]
     assert {"purpose_out", "party_role_out"} <= set(outbound.tables)
 
