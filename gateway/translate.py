@@ -35,6 +35,9 @@ from gateway.mapping.nodes import Env, EvalFailure
 from gateway.mapping.problems import MappingError
 from gateway.mapping.x12scope import build_scopes
 from gateway.partners.profile import PartnerDirectory, Profile
+from gateway.x12.ack.read import FunctionalAck, is_acknowledgment, read_set
+from gateway.x12.findings import Finding
+from gateway.x12.model import InterchangeHeader
 from gateway.x12.reader import Source, X12Reader
 from gateway.x12.schema.catalog import Catalog, resolve_version
 from gateway.x12.schema.compiled import SetDefinition
@@ -61,11 +64,13 @@ class Translation:
     validation: SetReport | None = None
     document: BaseModel | None = None
     errors: list[GatewayError] = field(default_factory=list)
+    acknowledgment: FunctionalAck | None = None  # an inbound 997/999, read (it has no document)
+    finding: Finding | None = None  # a validator finding outside any interchange (index 0)
 
     @property
     def ok(self) -> bool:
-        """True when a document was produced."""
-        return self.document is not None and not self.errors
+        """True when a document was produced (or an inbound acknowledgment read)."""
+        return (self.document is not None or self.acknowledgment is not None) and not self.errors
 
 
 @dataclass(slots=True)
@@ -106,6 +111,8 @@ class Translator:
         xrefs: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
         new_id: Callable[[], str] = lambda: "",
         max_errors: int = 100,
+        strict_isa: bool = True,
+        pedantic: bool = False,
     ) -> None:
         self.catalog = catalog
         self.library = library
@@ -114,6 +121,8 @@ class Translator:
         self.xrefs = xrefs or {}
         self.new_id = new_id
         self.max_errors = max_errors
+        self.strict_isa = strict_isa  # False: a non-fixed-width ISA is a warning (``validate --lenient-isa``)
+        self.pedantic = pedantic  # also warn about codes outside the usual lists
         self._contexts: dict[tuple[str | None, str], EvalContext] = {}
 
     # --- shared -----------------------------------------------------------------------------
@@ -183,7 +192,7 @@ class Translator:
         collected: list[Segment] = []  # the reader keeps the open set's segments here
         reader = X12Reader(source, collect=collected)
         forced = self.partners.get(info.partner_id) if info.partner_id else None
-        validator = Validator(self.catalog, resolver=self._resolver(forced), max_errors=self.max_errors)
+        validator = self.validator(forced)
         index = 0
         for item in validator.stream(reader):
             if isinstance(item, SetReport):
@@ -196,9 +205,12 @@ class Translator:
                     index=0,
                     format="x12",
                     errors=[DocumentError(str(item), str(item.code), _with(item.location, file=info.name))],
+                    finding=item if isinstance(item, Finding) else None,
                 )
 
-    def _resolver(self, forced: Profile | None) -> Callable[[str, str, str], SetDefinition | None]:
+    def validator(self, forced: Profile | None = None) -> Validator:
+        """The validator every command uses: the partner's guide overlays and accepted findings applied
+        (``forced``: the file's partner; otherwise each interchange's sender's profile)."""
         by_sender = {i.id: p for p in self.partners.profiles.values() for i, _ in reversed(p.identities())}
 
         def resolve(version: str, set_id: str, sender: str) -> SetDefinition | None:
@@ -209,7 +221,18 @@ class Translator:
                     return overlay
             return self.catalog.definition(version, set_id)
 
-        return resolve
+        def accept(finding: Finding, header: InterchangeHeader, set_id: str | None) -> Finding:
+            profile = forced or by_sender.get(header.sender_id)
+            return profile.accept(finding, set_id) if profile is not None else finding
+
+        return Validator(
+            self.catalog,
+            resolver=resolve,
+            max_errors=self.max_errors,
+            strict_isa=self.strict_isa,
+            pedantic=self.pedantic,
+            accept=accept,
+        )
 
     def _x12_set(
         self, index: int, report: SetReport, segments: list[Segment], forced: Profile | None, info: FileInput
@@ -245,6 +268,17 @@ class Translator:
                 result.errors.append(DocumentError(f.message, f.code, _merge(base_loc, f.location)))
             return result
         if version is None:
+            return result
+        if is_acknowledgment(header.set_id):
+            # Read, never mapped (and never acknowledged: see gateway.verdict).
+            result.document_type = "acknowledgment"
+            result.acknowledgment = read_set(
+                header.set_id,
+                header.control_number,
+                segments,
+                interchange=ic.control_number,
+                component=ic.delimiters.component,
+            )
             return result
         cmap, why = self._x12_map(profile, header.set_id, version, info.map_name)
         if cmap is None:
