@@ -417,6 +417,16 @@ class Translator:
             return
         if profile is None:
             profile = self._cxml_sender(root)
+        else:
+            mismatch = self._cxml_mismatch(root, profile)
+            if mismatch is not None:
+                yield Translation(
+                    index=1,
+                    format="xml",
+                    partner=None,
+                    errors=[DocumentError(mismatch, "SEC-001", _with(loc, line=root.sourceline, path="Header/From"))],
+                )
+                return
         maps = self._file_maps(profile, "xml", info)
         partner = profile.id if profile else None
         index = 0
@@ -458,6 +468,27 @@ class Translator:
                 partner=partner,
                 errors=[UnknownFormatError(why, "FMT-002", _with(loc, partner=partner))],
             )
+
+    def _cxml_mismatch(self, root: Any, profile: Profile) -> str | None:
+        """Why a cXML document may not be taken as ``profile``'s (None: it may): a From credential of
+        another partner, or none of ``profile``'s own (one partner must not send as another)."""
+        if etree.QName(root).localname != "cXML":
+            return None
+        creds = [
+            (cred.get("domain", ""), (cred.findtext("Identity") or "").strip())
+            for cred in root.iterfind("Header/From/Credential")
+        ]
+        named = ", ".join(f"{d}:{i}" for d, i in creds) or "no From credential"
+        for domain, identity in creds:
+            other = self.partners.by_cxml(domain, identity)
+            if other is not None and other.id != profile.id:
+                return (
+                    f"sender mismatch: the cXML From credential {domain}:{identity} is partner {other.id}'s, "
+                    f"but this file belongs to partner {profile.id}"
+                )
+        if not any(self.partners.by_cxml(d, i) is profile for d, i in creds):
+            return f"sender mismatch: the cXML From credential ({named}) is not one of partner {profile.id}'s"
+        return None
 
     def _cxml_sender(self, root: Any) -> Profile | None:
         for cred in root.iterfind("Header/From/Credential"):

@@ -138,8 +138,8 @@ class InterchangeVerdict:
         """One line per part not accepted, for the command line."""
         out: list[str] = []
         where = f"interchange {self.report.header.control_number}"
-        if self.status == "rejected":
-            out.append(f"{where} rejected: {self.reason or 'every group rejected'}")
+        if self.status == "rejected" and self.reason:
+            out.append(f"{where} rejected: {self.reason}")
         for s in self.sets():
             t = s.translation
             if not s.accepted and (self.status != "rejected" or s.reason != self.reason):
