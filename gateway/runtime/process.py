@@ -70,6 +70,7 @@ from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
 from gateway.verdict import AckPlan, SetVerdict, decide
 from gateway.x12.ack.read import FunctionalAck, TA1Ack, ack_dict
+from gateway.x12.findings import Finding
 from gateway.x12.validate.report import InterchangeReport
 
 ACKNOWLEDGMENT = "acknowledgment"
@@ -180,6 +181,18 @@ def _errors_json(errors: list[GatewayError]) -> list[dict[str, Any]]:
             item["location"] = location_dict(e.location)
         out.append(item)
     return out
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    """An accepted finding as the ledger keeps it beside a set's errors (``severity: warning``)."""
+    return {
+        "code": f.code,
+        "message": f.message,
+        "severity": f.severity.value,
+        "accepted": f.waived,
+        "where": f.location.describe(),
+        "location": location_dict(f.location),
+    }
 
 
 class Processor:
@@ -525,7 +538,11 @@ class Processor:
         assert item.set_id is not None and item.set_control is not None
         self._note_output(work, item)
         if verdict.status == "translated":
-            return SetPlan(item.set_id, item.set_control, "translated", document=self._document(work, item))
+            # Findings the partner's profile accepts stay visible with the set (``messages show``).
+            warnings = [_finding_json(f) for f in verdict.warnings]
+            return SetPlan(
+                item.set_id, item.set_control, "translated", errors=warnings, document=self._document(work, item)
+            )
         if verdict.status == "acknowledgment" and item.acknowledgment is not None:
             doc = self._acknowledgment(work, item.acknowledgment, f"doc-{item.index}", item.index)
             return SetPlan(item.set_id, item.set_control, "accepted", reason=doc.reason, document=doc)
