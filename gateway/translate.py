@@ -82,6 +82,7 @@ class FileInput:
     partner_id: str | None = None
     received_on: date | None = None
     map_name: str | None = None  # force one map (golden cases of a map, `translate --map`)
+    map_sets: bool = True  # False: validate (and read acknowledgments) only, for `validate` and `ack`
 
 
 class UnknownFormatError(DocumentError):
@@ -279,6 +280,8 @@ class Translator:
                 interchange=ic.control_number,
                 component=ic.delimiters.component,
             )
+            return result
+        if not info.map_sets:
             return result
         cmap, why = self._x12_map(profile, header.set_id, version, info.map_name)
         if cmap is None:

@@ -56,12 +56,13 @@ def decide_file(
     path: Path,
     partner: str | None,
     *,
-    x12_only: bool = False,
+    x12_only: bool = False,  # validate/ack: X12 read and validated, sets not mapped
     map_name: str | None = None,
 ) -> DecidedFile:
     """``path`` translated and decided (``partner``: the file's partner, as its inbox folder would say)."""
     data = path.read_bytes()
-    given = FileInput(name=str(path), partner_id=partner, map_name=map_name)
+    # validate and ack need the decision, not the documents: X12 only, sets validated but not mapped.
+    given = FileInput(name=str(path), partner_id=partner, map_name=map_name, map_sets=not x12_only)
     items = translator.x12(data, given) if x12_only else translator.translate(data, given)
     decided = DecidedFile(str(path))
     for item in decisions(items, partners=ws.partners, expected=partner, file=str(path)):
