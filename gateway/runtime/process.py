@@ -512,7 +512,8 @@ class Processor:
             isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window and verdict.claim else None,
             isa13_window=window,
             on_duplicate=None if allow else "duplicate",
-            ack=self._ack_builder(verdict.ack, marker),
+            # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
+            ack=self._ack_builder(verdict.ack if work.row.partner_id else None, marker),
             ack_marker=marker,
             ack_old_markers=(OLD_ACK_MARKER.format(control=h.control_number),),
         )
