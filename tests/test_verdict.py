@@ -243,6 +243,38 @@ def test_an_accepted_finding_is_scoped_to_its_sets(tmp_path: Path) -> None:
     assert cli("validate", path, "--home", home)[0] == 1
 
 
+TARE_856 = (PARTNERS / "orthosupply" / "cases" / "856-implants-tare.edi").read_text()
+PADDED_ISA = "ISA*00*          *00*          *ZZ*MEDSUPPLY      *ZZ*MERCYHOSP      *"
+
+
+@pytest.mark.parametrize(
+    ("partner", "text", "entry"),
+    [
+        ("orthosupply", TARE_856.replace("GS|SH|", "GS|IN|"), "code: X12-S007\n    sets: ['856']"),
+        ("medsupply", ACK_855.replace(PADDED_ISA, "ISA*00**00**ZZ*MEDSUPPLY*ZZ*MERCYHOSP*"), "code: X12-R002"),
+        (
+            "orthosupply",
+            TARE_856.replace("MAN|GM|00088812340000077118", "MAN|CP|00088812340000077118"),
+            "code: X12-V207\n    segment: MAN\n    element: 1",
+        ),
+    ],
+    ids=["gs01-not-the-set", "unpadded-isa", "unknown-qualifier"],
+)
+def test_each_kind_of_habit_can_be_accepted(tmp_path: Path, partner: str, text: str, entry: str) -> None:
+    path = write(tmp_path, "habit.edi", text)
+    code, out, _ = cli("validate", path)
+    assert code == 1, out
+    home = str(home_with(tmp_path, partner, f"accepted_findings:\n  - {entry}\n    reason: their habit\n"))
+    code, out, _ = cli("validate", path, "--home", home)
+    assert code == 0 and "(accepted: partner" in out, out
+    code, out, err = cli("translate", path, "--home", home)
+    assert code == 0, err
+    code, out, err = cli("ack", path, "--home", home)
+    assert code == 0, err
+    verdicts = acks_of(out)
+    assert verdicts and all(a.code in ("A", "E") for a in verdicts)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
