@@ -168,7 +168,7 @@ def decide(
         verdict.status, verdict.reason, verdict.claim = "rejected", f"{SENDER_MISMATCH} {mismatch}", False
     elif envelope_errors:
         verdict.status = "rejected"
-        verdict.reason = "; ".join(f"{f.code} {f.message}" for f in envelope_errors[:5])
+        verdict.reason = "; ".join(_located(f) for f in envelope_errors[:5])
     verdict.received_acks = [read_ta1(s, h.control_number) for s in report.service_segments if s.id == "TA1"]
     owners: dict[int, GroupVerdict] = {}
     for g in report.groups:
@@ -180,7 +180,7 @@ def decide(
         elif refused is not None:
             # An envelope the validator rejects is not passed on: the TA1/997 tells the partner to
             # resend it, and the resend must not be a duplicate.
-            gv.refused = f"envelope rejected: {refused.code} {refused.message}"
+            gv.refused = f"envelope rejected: {_located(refused)}"
         verdict.groups.append(gv)
         for s in g.sets:
             owners[id(s)] = gv
@@ -195,6 +195,12 @@ def decide(
     else:
         verdict.ack_note = "not acknowledged: its sender is not this file's partner"
     return verdict
+
+
+def _located(f: Finding) -> str:
+    """``X12-R008 ISA 000000201 > BAK (byte 345): segment BAK inside a group...``"""
+    where = f.location.describe()
+    return f"{f.code} {where}: {f.message}" if where else f"{f.code} {f.message}"
 
 
 def _mismatch(
