@@ -44,7 +44,8 @@ class DecidedFile:
         for t in self.loose:
             why = loose_failure(t)
             if why is not None:
-                out.append(f"{'set ' + (t.set_id or '') if t.set_id else 'document ' + str(t.index)} failed: {why}")
+                what = f"set {t.set_id} {t.set_control}" if t.set_id else f"document {t.index}"
+                out.append(f"{what} failed: {why}")
         if not self.verdicts and not self.loose:
             out.append("no transaction sets or documents found")
         return out

@@ -85,6 +85,8 @@ def translate(file: Path, partner: str | None, map_name: str | None, as_json: bo
             for e in r.errors:
                 loc = e.location.describe() if e.location else ""
                 click.echo(f"ERROR {e.code} {loc}: {e.message}", err=True)
+            if v is not None and v.status == "rejected" and not r.errors:
+                click.echo(f"REJECTED (not passed on): {v.reason}", err=True)
     problems = decided.problems()
     if problems:
         click.echo(f"{file}: {len(problems)} part(s) not accepted:", err=True)
