@@ -161,7 +161,7 @@ def decide(
     h = report.header
     sender = partners.by_x12_sender(h.sender_qualifier, h.sender_id)
     owner = partners.get(expected) if expected else sender
-    mismatch = _mismatch(report, sender, owner, expected, position, file) if expected else None
+    mismatch = _mismatch(report, sender, owner, position, file) if expected else None
     envelope_errors = [f for f in report.findings if f.is_error]
     verdict = InterchangeVerdict(report, position, None if mismatch else owner, _status(report))
     if mismatch is not None:
@@ -207,11 +207,10 @@ def _mismatch(
     report: InterchangeReport,
     sender: Profile | None,
     owner: Profile | None,
-    expected: str,
     position: int,
     file: str | None,
 ) -> str | None:
-    """Why this interchange may not be taken as ``expected``'s (None: it may)."""
+    """Why this interchange may not be taken as ``owner``'s, the file's partner (None: it may)."""
     if owner is None:
         return None  # an unknown partner id: nothing to compare with (the caller reports it)
     h = report.header
