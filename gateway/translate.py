@@ -36,6 +36,9 @@ from gateway.mapping.nodes import Env, EvalFailure
 from gateway.mapping.problems import MappingError
 from gateway.mapping.x12scope import build_scopes
 from gateway.partners.profile import PartnerDirectory, Profile
+from gateway.x12.ack.read import FunctionalAck, is_acknowledgment, read_set
+from gateway.x12.findings import Finding
+from gateway.x12.model import InterchangeHeader
 from gateway.x12.reader import Source, X12Reader
 from gateway.x12.schema.catalog import Catalog, resolve_version
 from gateway.x12.schema.compiled import SetDefinition
@@ -64,11 +67,13 @@ class Translation:
     errors: list[GatewayError] = field(default_factory=list)
     #: business-level warnings on a produced document (``BIZ-*``, located): reported, never rejecting
     warnings: list[DocumentWarning] = field(default_factory=list)
+    acknowledgment: FunctionalAck | None = None  # an inbound 997/999, read (it has no document)
+    finding: Finding | None = None  # a validator finding outside any interchange (index 0)
 
     @property
     def ok(self) -> bool:
-        """True when a document was produced."""
-        return self.document is not None and not self.errors
+        """True when a document was produced (or an inbound acknowledgment read)."""
+        return (self.document is not None or self.acknowledgment is not None) and not self.errors
 
 
 @dataclass(slots=True)
@@ -80,6 +85,7 @@ class FileInput:
     partner_id: str | None = None
     received_on: date | None = None
     map_name: str | None = None  # force one map (golden cases of a map, `translate --map`)
+    map_sets: bool = True  # False: validate (and read acknowledgments) only, for `validate` and `ack`
 
 
 class UnknownFormatError(DocumentError):
@@ -109,6 +115,8 @@ class Translator:
         xrefs: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
         new_id: Callable[[], str] = lambda: "",
         max_errors: int = 100,
+        strict_isa: bool = True,
+        pedantic: bool = False,
     ) -> None:
         self.catalog = catalog
         self.library = library
@@ -117,6 +125,8 @@ class Translator:
         self.xrefs = xrefs or {}
         self.new_id = new_id
         self.max_errors = max_errors
+        self.strict_isa = strict_isa  # False: a non-fixed-width ISA is a warning (``validate --lenient-isa``)
+        self.pedantic = pedantic  # also warn about codes outside the usual lists
         self._contexts: dict[tuple[str | None, str], EvalContext] = {}
 
     # --- shared -----------------------------------------------------------------------------
@@ -189,7 +199,7 @@ class Translator:
         collected: list[Segment] = []  # the reader keeps the open set's segments here
         reader = X12Reader(source, collect=collected)
         forced = self.partners.get(info.partner_id) if info.partner_id else None
-        validator = Validator(self.catalog, resolver=self._resolver(forced), max_errors=self.max_errors)
+        validator = self.validator(forced)
         index = 0
         for item in validator.stream(reader):
             if isinstance(item, SetReport):
@@ -202,9 +212,12 @@ class Translator:
                     index=0,
                     format="x12",
                     errors=[DocumentError(str(item), str(item.code), _with(item.location, file=info.name))],
+                    finding=item if isinstance(item, Finding) else None,
                 )
 
-    def _resolver(self, forced: Profile | None) -> Callable[[str, str, str], SetDefinition | None]:
+    def validator(self, forced: Profile | None = None) -> Validator:
+        """The validator every command uses: the partner's guide overlays and accepted findings applied
+        (``forced``: the file's partner; otherwise each interchange's sender's profile)."""
         by_sender = {i.id: p for p in self.partners.profiles.values() for i, _ in reversed(p.identities())}
 
         def resolve(version: str, set_id: str, sender: str) -> SetDefinition | None:
@@ -215,7 +228,18 @@ class Translator:
                     return overlay
             return self.catalog.definition(version, set_id)
 
-        return resolve
+        def accept(finding: Finding, header: InterchangeHeader, set_id: str | None) -> Finding:
+            profile = forced or by_sender.get(header.sender_id)
+            return profile.accept(finding, set_id) if profile is not None else finding
+
+        return Validator(
+            self.catalog,
+            resolver=resolve,
+            max_errors=self.max_errors,
+            strict_isa=self.strict_isa,
+            pedantic=self.pedantic,
+            accept=accept,
+        )
 
     def _x12_set(
         self, index: int, report: SetReport, segments: list[Segment], forced: Profile | None, info: FileInput
@@ -251,6 +275,19 @@ class Translator:
                 result.errors.append(DocumentError(f.message, f.code, _merge(base_loc, f.location)))
             return result
         if version is None:
+            return result
+        if is_acknowledgment(header.set_id):
+            # Read, never mapped (and never acknowledged: see gateway.verdict).
+            result.document_type = "acknowledgment"
+            result.acknowledgment = read_set(
+                header.set_id,
+                header.control_number,
+                segments,
+                interchange=ic.control_number,
+                component=ic.delimiters.component,
+            )
+            return result
+        if not info.map_sets:
             return result
         cmap, why = self._x12_map(profile, header.set_id, version, info.map_name)
         if cmap is None:
@@ -389,6 +426,16 @@ class Translator:
             return
         if profile is None:
             profile = self._cxml_sender(root)
+        else:
+            mismatch = self._cxml_mismatch(root, profile)
+            if mismatch is not None:
+                yield Translation(
+                    index=1,
+                    format="xml",
+                    partner=None,
+                    errors=[DocumentError(mismatch, "SEC-001", _with(loc, line=root.sourceline, path="Header/From"))],
+                )
+                return
         maps = self._file_maps(profile, "xml", info)
         partner = profile.id if profile else None
         index = 0
@@ -430,6 +477,27 @@ class Translator:
                 partner=partner,
                 errors=[UnknownFormatError(why, "FMT-002", _with(loc, partner=partner))],
             )
+
+    def _cxml_mismatch(self, root: Any, profile: Profile) -> str | None:
+        """Why a cXML document may not be taken as ``profile``'s (None: it may): a From credential of
+        another partner, or none of ``profile``'s own (one partner must not send as another)."""
+        if etree.QName(root).localname != "cXML":
+            return None
+        creds = [
+            (cred.get("domain", ""), (cred.findtext("Identity") or "").strip())
+            for cred in root.iterfind("Header/From/Credential")
+        ]
+        named = ", ".join(f"{d}:{i}" for d, i in creds) or "no From credential"
+        for domain, identity in creds:
+            other = self.partners.by_cxml(domain, identity)
+            if other is not None and other.id != profile.id:
+                return (
+                    f"sender mismatch: the cXML From credential {domain}:{identity} is partner {other.id}'s, "
+                    f"but this file belongs to partner {profile.id}"
+                )
+        if not any(self.partners.by_cxml(d, i) is profile for d, i in creds):
+            return f"sender mismatch: the cXML From credential ({named}) is not one of partner {profile.id}'s"
+        return None
 
     def _cxml_sender(self, root: Any) -> Profile | None:
         for cred in root.iterfind("Header/From/Credential"):

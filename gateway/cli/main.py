@@ -15,16 +15,15 @@ import click
 
 from gateway.canonical import SCHEMAS
 from gateway.cli.db import db
-from gateway.cli.maps_cli import partners, translate
+from gateway.cli.decided import decide_file
+from gateway.cli.maps_cli import HOME_HELP, open_workspace, partners, translate
 from gateway.cli.render_cli import render
 from gateway.cli.run_cli import messages, run, status
-from gateway.errors import ConfigError, GatewayError
-from gateway.resources import load_catalog
-from gateway.x12.ack.build import TA1Policy, build_acks
-from gateway.x12.reader import X12Reader
+from gateway.errors import GatewayError
+from gateway.translate import Translator
+from gateway.workspace import Workspace
+from gateway.x12.ack.build import TA1Policy
 from gateway.x12.validate.export import file_dict, file_lines
-from gateway.x12.validate.report import FileReport, InterchangeReport
-from gateway.x12.validate.validator import Validator
 
 
 @click.group()
@@ -33,17 +32,16 @@ def main() -> None:
     """EDI gateway for hospital supply chains: X12 850/855/856/810 with 997/999/TA1."""
 
 
-def _validator(max_errors: int, lenient_isa: bool) -> Validator:
-    try:
-        catalog = load_catalog()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    return Validator(catalog, max_errors=max_errors, strict_isa=not lenient_isa)
+def _translator(ws: Workspace, partner: str | None, max_errors: int, lenient_isa: bool) -> Translator:
+    """The workspace's translator, as ``gateway run`` builds it (plus the command's reporting options)."""
+    if partner is not None and ws.partners.get(partner) is None:
+        raise click.UsageError(f"no partner profile {partner!r} (known: {', '.join(sorted(ws.partners.profiles))})")
+    translator = ws.translator(max_errors=max_errors)
+    translator.strict_isa = not lenient_isa
+    return translator
 
 
-def _validate_file(validator: Validator, path: Path) -> FileReport:
-    with path.open("rb") as stream:
-        return validator.validate(stream)
+PARTNER_HELP = "The file's partner, as its inbox folder would say (default: each interchange's sender)."
 
 
 @main.command()
@@ -53,27 +51,48 @@ def _validate_file(validator: Validator, path: Path) -> FileReport:
 @click.option("--max-errors", default=100, show_default=True, help="Errors listed per transaction set.")
 @click.option("--lenient-isa", is_flag=True, help="Report a non-fixed-width ISA as a warning, not an error.")
 @click.option("--pedantic", is_flag=True, help="Also warn about codes outside the usual code lists.")
+@click.option("--partner", help=PARTNER_HELP)
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="GATEWAY_HOME", help=HOME_HELP)
 def validate(
-    files: tuple[Path, ...], as_json: bool, quiet: bool, max_errors: int, lenient_isa: bool, pedantic: bool
+    files: tuple[Path, ...],
+    as_json: bool,
+    quiet: bool,
+    max_errors: int,
+    lenient_isa: bool,
+    pedantic: bool,
+    partner: str | None,
+    home: Path | None,
 ) -> None:
-    """Validate X12 FILES: envelopes, structure and elements, each error located."""
-    validator = _validator(max_errors, lenient_isa)
-    validator.pedantic = pedantic
+    """Validate X12 FILES: envelopes, structure and elements, each error located.
+
+    With the partner's profile, as ``gateway run`` validates: guide overlays, accepted findings, and the
+    check that every interchange comes from the file's partner (``--partner``).
+    """
+    ws = open_workspace(home)
+    translator = _translator(ws, partner, max_errors, lenient_isa)
+    translator.pedantic = pedantic
     totals = {"files": 0, "interchanges": 0, "sets": 0, "accepted": 0, "rejected": 0, "invalid_files": 0}
     documents = []
     for path in files:
-        report = _validate_file(validator, path)
+        decided = decide_file(translator, ws, path, partner, x12_only=True)
+        report = decided.report
         totals["files"] += 1
         totals["interchanges"] += len(report.interchanges)
-        for s in report.sets():
-            totals["sets"] += 1
-            totals["accepted" if s.accepted else "rejected"] += 1
-        if not report.valid:
+        for v in decided.verdicts:
+            for s in v.sets():
+                totals["sets"] += 1
+                totals["rejected" if s.status == "rejected" else "accepted"] += 1
+        if not decided.valid:
             totals["invalid_files"] += 1
+        refusals = [v.reason for v in decided.verdicts if not v.claim and v.reason]
         if as_json:
-            documents.append(file_dict(str(path), report))
+            doc = file_dict(str(path), report, decided.valid)
+            doc["refused"] = refusals
+            documents.append(doc)
         elif not quiet:
-            click.echo("\n".join(file_lines(str(path), report)))
+            click.echo("\n".join(file_lines(str(path), report, decided.valid)))
+            for reason in refusals:
+                click.echo(f"  REJECTED {reason}")
     if as_json:
         click.echo(json.dumps({"files": documents, "totals": totals}, indent=2))
     elif quiet or len(files) > 1:
@@ -112,32 +131,50 @@ class _Counter:
 @click.option(
     "--ta1",
     type=click.Choice([p.value for p in TA1Policy]),
-    default=TA1Policy.ON_ERROR.value,
-    show_default=True,
-    help="When to include a TA1.",
+    default=None,
+    help="When to include a TA1 (default: the partner profile's policy, as `gateway run` sends).",
 )
 @click.option("--start-control", default=1, show_default=True, help="First control number to use.")
 @click.option("--lenient-isa", is_flag=True, help="Report a non-fixed-width ISA as a warning, not an error.")
-def ack(file: Path, ta1: str, start_control: int, lenient_isa: bool) -> None:
-    """Print the 997/999 (and TA1) the gateway would send back for FILE."""
-    validator = _validator(100, lenient_isa)
+@click.option("--partner", help=PARTNER_HELP)
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="GATEWAY_HOME", help=HOME_HELP)
+def ack(
+    file: Path, ta1: str | None, start_control: int, lenient_isa: bool, partner: str | None, home: Path | None
+) -> None:
+    """Print the 997/999 (and TA1) the gateway would send back for FILE.
+
+    Decided as ``gateway run`` decides: the partner profile's guide overlays, accepted findings and
+    ack/TA1 policy. Nothing is printed for what the gateway would not answer (acknowledgments, an
+    unknown sender, another partner's interchange): stderr says why.
+    """
+    ws = open_workspace(home)
+    translator = _translator(ws, partner, 100, lenient_isa)
+    decided = decide_file(translator, ws, file, partner, x12_only=True)
     counter = _Counter(start_control)
     now = datetime.now()
     printed = 0
-    with file.open("rb") as stream:
-        for item in validator.stream(X12Reader(stream)):
-            if not isinstance(item, InterchangeReport):
-                continue
-            try:
-                data = build_acks(item, counter, now, ta1=TA1Policy(ta1))
-            except GatewayError as exc:
-                click.echo(f"{file}: interchange {item.header.control_number}: {exc}", err=True)
-                sys.exit(1)
-            if data is not None:
-                sys.stdout.write(data.decode("utf-8"))
-                printed += 1
-    if not printed:
+    for verdict in decided.verdicts:
+        plan = verdict.ack
+        where = f"{file}: interchange {verdict.report.header.control_number}"
+        if plan is None:
+            click.echo(f"{where}: no acknowledgment: {verdict.ack_note or verdict.reason}", err=True)
+            continue
+        if ta1 is not None:
+            plan.ta1 = TA1Policy(ta1)
+        try:
+            data = plan.build(counter, now)
+        except GatewayError as exc:
+            click.echo(f"{where}: {exc}", err=True)
+            sys.exit(1)
+        if data is None:
+            click.echo(f"{where}: no acknowledgment due under partner {plan.partner}'s ack policy", err=True)
+            continue
+        sys.stdout.write(data.decode("utf-8"))
+        printed += 1
+    if not decided.verdicts:
         click.echo(f"{file}: no interchange to acknowledge (not X12?)", err=True)
+        sys.exit(1)
+    if not printed:
         sys.exit(1)
 
 

@@ -10,11 +10,15 @@ from typing import Any, TypeVar
 import click
 
 from gateway.cases import find_cases, run_case
+from gateway.cli.decided import decide_file
 from gateway.errors import GatewayError, location_dict
 from gateway.mapping.checks import DocumentWarning
 from gateway.mapping.problems import MapLoadError
-from gateway.translate import FileInput, Translation, golden_view
+from gateway.translate import Translation, golden_view
+from gateway.verdict import SetVerdict
 from gateway.workspace import Workspace, load_workspace
+from gateway.x12.ack.read import ack_dict
+from gateway.x12.validate.export import finding_dict
 
 HOME_HELP = "The deployment folder holding maps/ and partners/ (default: $GATEWAY_HOME or the current folder)."
 
@@ -46,54 +50,77 @@ def _home_option(fn: F) -> F:
 def translate(file: Path, partner: str | None, map_name: str | None, as_json: bool, home: Path | None) -> None:
     """Translate FILE (X12, CSV or XML) into canonical JSON, one document per set.
 
-    Exit 1 when any set or document failed (the others are still printed).
+    What is accepted is decided as ``gateway run`` decides it (partner profile, guide overlays, envelope
+    and sender checks). Exit 1 when any part of the file was not accepted: a set or document that
+    failed, or an interchange or group rejected (its sets are then not translated); the rest is printed.
     """
     ws = open_workspace(home)
     if partner is not None and ws.partners.get(partner) is None:
         raise click.UsageError(f"no partner profile {partner!r} (known: {', '.join(sorted(ws.partners.profiles))})")
-    info = FileInput(name=str(file), partner_id=partner, map_name=map_name)
-    results = [r for r in ws.translator().translate(file.read_bytes(), info) if isinstance(r, Translation)]
-    failed = [r for r in results if not r.ok]
+    decided = decide_file(ws.translator(), ws, file, partner, map_name=map_name)
+    results = decided.translations()
     if as_json:
         payload = {
             "file": str(file),
-            "results": [
-                {
-                    "index": r.index,
-                    "partner": r.partner,
-                    "map": r.map_name,
-                    "base_map": r.base_map,
-                    "set": r.set_id,
-                    "control": r.set_control,
-                    "document": r.document.model_dump(mode="json", exclude_none=True) if r.document else None,
-                    "errors": [_error_dict(e) for e in r.errors],
-                    "warnings": [_error_dict(w) for w in r.warnings],
-                }
-                for r in results
-            ],
+            "results": [_result_dict(r, v) for r, v in results],
+            "accepted": not decided.problems(),
+            "problems": decided.problems(),
         }
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        for r in results:
+        for r, v in results:
             what = f"set {r.set_id} {r.set_control}" if r.set_id else f"document {r.index}"
             who = f"partner {r.partner}" if r.partner else "no partner profile"
             how = f"map {r.map_name}" + (" (base map: no partner map for this sender)" if r.base_map else "")
+            if r.acknowledgment is not None:
+                how = "an acknowledgment (read, never translated or acknowledged)"
             click.echo(f"# {file}: {what}, {who}, {how}")
-            if r.document is not None and r.ok:
+            if r.document is not None and _translated(r, v):
                 click.echo(
                     json.dumps(r.document.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False)
                 )
+            elif r.acknowledgment is not None:
+                click.echo(json.dumps(ack_dict(r.acknowledgment), indent=2, ensure_ascii=False))
+            for f in v.warnings if v is not None else []:
+                click.echo(f"WARNING {f.code} {f.location.describe()}: {f.message} (accepted: {f.waived})", err=True)
             for e in r.errors:
                 loc = e.location.describe() if e.location else ""
                 click.echo(f"ERROR {e.code} {loc}: {e.message}", err=True)
             for w in r.warnings:
                 loc = w.location.describe() if w.location else ""
                 click.echo(f"WARNING {w.code} {loc}: {w.message}", err=True)
-    if not results:
-        click.echo(f"{file}: no transaction sets or documents found", err=True)
+            if v is not None and v.status == "rejected" and not r.errors:
+                click.echo(f"REJECTED (not passed on): {v.reason}", err=True)
+    problems = decided.problems()
+    if problems:
+        click.echo(f"{file}: {len(problems)} part(s) not accepted:", err=True)
+        for line in problems:
+            click.echo(f"  {line}", err=True)
         raise SystemExit(1)
-    if failed:
-        raise SystemExit(1)
+
+
+def _translated(r: Translation, v: SetVerdict | None) -> bool:
+    """Whether the decision keeps the translation's document (a refused set's document is not one)."""
+    return v.status == "translated" if v is not None else r.ok
+
+
+def _result_dict(r: Translation, v: SetVerdict | None) -> dict[str, Any]:
+    translated = r.document is not None and _translated(r, v)
+    return {
+        "index": r.index,
+        "partner": r.partner,
+        "map": r.map_name,
+        "base_map": r.base_map,
+        "set": r.set_id,
+        "control": r.set_control,
+        "status": v.status if v is not None else ("translated" if r.ok else "failed"),
+        "reason": v.reason if v is not None else None,
+        "document": r.document.model_dump(mode="json", exclude_none=True) if translated and r.document else None,
+        "acknowledgment": ack_dict(r.acknowledgment) if r.acknowledgment is not None else None,
+        "warnings": ([finding_dict(f) for f in v.warnings] if v is not None else [])
+        + [_error_dict(w) for w in r.warnings],
+        "errors": [_error_dict(e) for e in r.errors],
+    }
 
 
 def _error_dict(e: GatewayError | DocumentWarning) -> dict[str, object]:

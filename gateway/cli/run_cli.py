@@ -210,16 +210,14 @@ def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | 
                     f"      set {s.set_id} {s.control_number} {s.status}" + (f" ({s.reason})" if s.reason else "")
                 )
                 for err in s.errors:
-                    click.echo(f"        {err.get('code')} {err.get('where', '')}: {err.get('message')}")
+                    line = f"{err.get('code')} {err.get('where', '')}: {err.get('message')}"
+                    if err.get("severity") == "warning":
+                        line = f"warning {line}" + (f" (accepted: {err['accepted']})" if err.get("accepted") else "")
+                    click.echo(f"        {line}")
                 for d in st.documents:
-                    click.echo(
-                        f"        document {d.id} {d.doc_type} {d.business_key or ''} {d.status}"
-                        + (f" ({d.reason})" if d.reason else "")
-                    )
+                    click.echo(f"        {_document_line(d)}")
     for d in tree.documents:
-        click.echo(
-            f"  document {d.id} {d.doc_type} {d.business_key or ''} {d.status}" + (f" ({d.reason})" if d.reason else "")
-        )
+        click.echo(f"  {_document_line(d)}")
     for o in sent:
         click.echo(f"  sent {o.kind} {o.control_number or ''} to {o.partner_id} ({o.status})")
     click.echo("  events:")
@@ -228,6 +226,13 @@ def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | 
             f"    {e.at:%Y-%m-%d %H:%M:%S} {e.entity_kind} {e.entity_id} {e.from_status or '-'} -> {e.to_status or '-'}"
             + (f" ({e.reason})" if e.reason else "")
         )
+
+
+def _document_line(d: Any) -> str:
+    """A document of ``messages show``; an inbound 997/999/TA1 says what it accepts or rejects."""
+    if d.doc_type == "acknowledgment":
+        return f"acknowledgment received {d.id}: {d.reason or ''}"
+    return f"document {d.id} {d.doc_type} {d.business_key or ''} {d.status}" + (f" ({d.reason})" if d.reason else "")
 
 
 def _plain(obj: object) -> object:

@@ -10,10 +10,13 @@ Every key is checked (``extra="forbid"``); see ``docs/onboarding.md``.
 
 from __future__ import annotations
 
+import difflib
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.x12.findings import RULES, Finding
 
 
 class _Strict(BaseModel):
@@ -128,6 +131,50 @@ class DuplicateSettings(_Strict):
     )
 
 
+#: Finding codes a profile may accept: the partner's content habits (segment order or use, element
+#: values, a GS01 that does not match the set, an unpadded ISA). Envelope integrity (counts, control
+#: numbers, trailers, delimiters) can never be accepted: the sets could not be trusted.
+ACCEPTABLE_CODES = frozenset(
+    code for code in RULES if code.startswith(("X12-V1", "X12-V2")) or code in ("X12-S007", "X12-R002")
+)
+
+
+class AcceptedFinding(_Strict):
+    """A validation error this partner is known to make, accepted with a warning (AK5/IK5 ``E``)."""
+
+    code: str = Field(description="The finding code, e.g. X12-V107 (segment not in proper sequence).")
+    sets: list[str] = Field(
+        default_factory=list, description="Transaction set ids it is accepted in (empty: every set)."
+    )
+    segment: str | None = Field(default=None, description="Only on this segment id (e.g. PID).")
+    element: int | None = Field(default=None, ge=1, description="Only on this element position.")
+    reason: str = Field(min_length=1, description="Why it is accepted (kept with every finding it waives).")
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value in ACCEPTABLE_CODES:
+            return value
+        if value in RULES:
+            raise ValueError(
+                f"{value} ({RULES[value].title}) cannot be accepted: it breaks the envelope; "
+                "acceptable: X12-R002, X12-S007, X12-V1xx and X12-V2xx codes"
+            )
+        close = difflib.get_close_matches(value, sorted(ACCEPTABLE_CODES), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"unknown finding code {value!r}{hint}")
+
+    def matches(self, finding: Finding, set_id: str | None) -> bool:
+        """Whether this entry accepts ``finding`` (in set ``set_id``; None outside any set)."""
+        if finding.code != self.code:
+            return False
+        if self.sets and set_id is not None and set_id not in self.sets:
+            return False
+        if self.segment is not None and finding.location.segment_id != self.segment:
+            return False
+        return self.element is None or finding.location.element == self.element
+
+
 class Profile(_Strict):
     """A trading partner."""
 
@@ -148,6 +195,9 @@ class Profile(_Strict):
     inbound: ChannelSettings | None = None
     outbound: ChannelSettings | None = None
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
+    accepted_findings: list[AcceptedFinding] = Field(
+        default_factory=list, description="Validation errors accepted with a warning for this partner."
+    )
     notes: str | None = None
 
     @field_validator("documents")
@@ -169,6 +219,13 @@ class Profile(_Strict):
         if self.x12.test is not None:
             out.append((self.x12.test, True))
         return out
+
+    def accept(self, finding: Finding, set_id: str | None) -> Finding:
+        """``finding`` waived when an ``accepted_findings`` entry covers it, else unchanged."""
+        for entry in self.accepted_findings:
+            if entry.matches(finding, set_id):
+                return finding.waive(f"partner {self.id} accepts {entry.code}: {entry.reason}")
+        return finding
 
     def inbound_map(self, key: str) -> DocumentSettings | None:
         """The inbound settings for a set id or document type."""

@@ -35,7 +35,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.errors import GatewayError, location_dict
-from gateway.partners.profile import AckPolicy, DuplicatePolicy, Profile
-from gateway.partners.profile import TA1Policy as ProfileTA1
+from gateway.partners.profile import DuplicatePolicy, Profile
 from gateway.store import Archive
 from gateway.store.durable import SyncGroup, sweep
 from gateway.store.errors import (
@@ -69,14 +68,13 @@ from gateway.store.results import (
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
-from gateway.x12.ack.build import TA1Policy, ack_kind, build_acks
-from gateway.x12.validate.report import GroupReport, InterchangeReport, Outcome
+from gateway.verdict import AckPlan, SetVerdict, decide
+from gateway.x12.ack.read import FunctionalAck, TA1Ack, ack_dict
+from gateway.x12.findings import Finding
+from gateway.x12.validate.report import InterchangeReport
 
-_TA1 = {
-    ProfileTA1.NEVER: TA1Policy.NEVER,
-    ProfileTA1.ON_REQUEST: TA1Policy.ON_ERROR,
-    ProfileTA1.ALWAYS: TA1Policy.ALWAYS,
-}
+ACKNOWLEDGMENT = "acknowledgment"
+"""The document type an inbound 997/999/TA1 is kept under (read, never translated or acknowledged)."""
 
 CHUNK_SETS = 64
 """A big file's results are recorded (and its outputs written) each time this many sets are pending, at
@@ -105,6 +103,7 @@ class FileOutcome:
     duplicates: int = 0  # duplicate or held sets/documents
     held: int = 0
     acks: list[str] = field(default_factory=list)
+    acknowledgments: int = 0  # inbound 997/999/TA1 read and kept
 
     def details(self) -> dict[str, Any]:
         """What the file's final event keeps of this outcome."""
@@ -115,6 +114,7 @@ class FileOutcome:
             "duplicates": self.duplicates,
             "held": self.held,
             "acks": self.acks,
+            "acknowledgments": self.acknowledgments,
         }
 
     @classmethod
@@ -131,6 +131,7 @@ class FileOutcome:
             duplicates=int(d.get("duplicates", 0)),
             held=int(d.get("held", 0)),
             acks=[str(a) for a in d.get("acks", [])],
+            acknowledgments=int(d.get("acknowledgments", 0)),
         )
 
 
@@ -149,6 +150,7 @@ class _Work:
     bytes_duplicate_of: int | None = None
     outputs: dict[Path, bytes] = field(default_factory=dict)
     maybe_stale: list[Path] = field(default_factory=list)
+    received_ta1s: list[DocPlan] = field(default_factory=list)  # TA1s read from the last interchange
 
 
 Result = FileOutcome | Exception
@@ -179,6 +181,18 @@ def _errors_json(errors: list[GatewayError]) -> list[dict[str, Any]]:
             item["location"] = location_dict(e.location)
         out.append(item)
     return out
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    """An accepted finding as the ledger keeps it beside a set's errors (``severity: warning``)."""
+    return {
+        "code": f.code,
+        "message": f.message,
+        "severity": f.severity.value,
+        "accepted": f.waived,
+        "where": f.location.describe(),
+        "location": location_dict(f.location),
+    }
 
 
 class Processor:
@@ -340,6 +354,8 @@ class Processor:
             self._keep_leases()
             if isinstance(item, InterchangeReport):
                 plan.interchanges.append(self._interchange(work, item, pending))
+                plan.documents.extend(work.received_ta1s)
+                work.received_ta1s.clear()
                 pending = []
                 if _pending_sets(plan) >= self.chunk_sets:
                     self._flush_chunk(work, plan)
@@ -408,6 +424,9 @@ class Processor:
             if ic.outbound is not None:
                 self._count_ack(work, ic.outbound)
         for doc in plan.documents:
+            if doc.doc_type == ACKNOWLEDGMENT:
+                outcome.acknowledgments += 1  # a TA1 received: not a set
+                continue
             outcome.sets += 1
             if doc.status == "failed":
                 outcome.failed += 1
@@ -416,6 +435,9 @@ class Processor:
 
     def _count_document(self, work: _Work, doc: DocPlan) -> None:
         outcome = work.outcome
+        if doc.doc_type == ACKNOWLEDGMENT:
+            outcome.acknowledgments += 1  # kept in the ledger, no output (matching it is ack tracking's)
+            return
         if doc.duplicate_of is not None and doc.on_duplicate is not None:
             outcome.duplicates += 1
             outcome.held += doc.on_duplicate == "held"
@@ -435,7 +457,7 @@ class Processor:
         work.final = final
         work.outcome = FileOutcome.from_final(final)
         for doc in self.store.file_tree(work.row.id).all_documents():
-            if doc.status == "translated":
+            if doc.status == "translated" and doc.doc_type != ACKNOWLEDGMENT:
                 path = self._canonical_path(work.row.id, doc.partner_id, doc.doc_type, doc.position)
                 work.outputs[path] = doc.canonical.encode("utf-8")
         for out in self.store.list_outbound(file_id=work.row.id, limit=1_000_000):
@@ -445,8 +467,8 @@ class Processor:
 
     @staticmethod
     def _final(outcome: FileOutcome) -> None:
-        ok = outcome.documents + outcome.duplicates
-        if outcome.sets == 0:
+        ok = outcome.documents + outcome.duplicates + outcome.acknowledgments
+        if outcome.sets == 0 and not outcome.acknowledgments:
             outcome.status, outcome.reason = "failed", outcome.reason or "no transaction sets or documents in the file"
         elif outcome.failed and ok:
             outcome.status = "partial"
@@ -454,7 +476,7 @@ class Processor:
         elif outcome.failed:
             outcome.status = "failed"
             outcome.reason = outcome.reason or f"all {outcome.sets} sets/documents failed"
-        elif not outcome.documents:
+        elif not outcome.documents and not outcome.acknowledgments:
             # Nothing new in it (a resend with a new ISA13 or new bytes): say so rather than "processed".
             outcome.status = "held" if outcome.held else "duplicate"
             held = f", {outcome.held} held for review" if outcome.held else ""
@@ -463,10 +485,14 @@ class Processor:
     # --- X12 --------------------------------------------------------------------------------
 
     def _interchange(self, work: _Work, ic: InterchangeReport, sets: list[Translation]) -> InterchangePlan:
+        """The interchange's ledger plan, from the decision every command shares (:func:`decide`)."""
         h = ic.header
         profile = work.profile
         work.interchanges += 1
-        envelope_errors = [f for f in ic.findings if f.is_error]
+        verdict = decide(
+            ic, sets, partners=self.partners, expected=work.row.partner_id, position=work.interchanges,
+            file=work.row.name,
+        )  # fmt: skip
         allow = profile is not None and profile.duplicates.policy is DuplicatePolicy.ALLOW
         days = profile.duplicates.isa13_window_days if profile else None
         window = (self.isa13_window_days if days is None else days) * 86400  # 0: no ISA13 check
@@ -478,69 +504,75 @@ class Processor:
             receiver_id=h.receiver_id,
             control_number=h.control_number,
             version=h.version,
-            status="rejected" if envelope_errors else _status(ic),
+            status=verdict.status,
             position=work.interchanges,
             test=h.is_test,
-            reason="; ".join(f"{f.code} {f.message}" for f in envelope_errors[:5]) or None,
-            isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window else None,
+            reason=verdict.reason,
+            # Another partner's interchange claims nothing: its real sender's file must not be a duplicate.
+            isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window and verdict.claim else None,
             isa13_window=window,
             on_duplicate=None if allow else "duplicate",
-            ack=self._ack_builder(profile, ic, marker),
+            # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
+            ack=self._ack_builder(verdict.ack if work.row.partner_id else None, marker),
             ack_marker=marker,
             ack_old_markers=(OLD_ACK_MARKER.format(control=h.control_number),),
         )
-        owners: dict[int, tuple[GroupPlan, str | None]] = {}  # SetReport id → its group's plan, why refused
-        for g in ic.groups:
+        for gv in verdict.groups:
+            g = gv.report
             gp = GroupPlan(
                 functional_id=g.header.functional_id,
                 control_number=g.header.control_number,
                 version=g.header.version,
-                status=_group_status(g.outcome),
+                status=gv.status,
                 sender_code=g.header.sender_id,
                 receiver_code=g.header.receiver_id,
             )
             plan.groups.append(gp)
-            # An envelope the validator rejects (IEA/GE counts or controls, a repeated GS06...) is not
-            # passed on: the TA1/997 tells the partner to resend it, and the resend must not be a duplicate.
-            group_errors = [f for f in g.findings if f.is_error]
-            refused = envelope_errors[0] if envelope_errors else (group_errors[0] if group_errors else None)
-            why = f"envelope rejected: {refused.code} {refused.message}" if refused is not None else None
-            for report in g.sets:
-                owners[id(report)] = (gp, why)
-        for item in sets:
-            owner = owners.get(id(item.validation))
-            if owner is None:
-                continue  # an orphan set outside any group: the validator rejected it with the envelope
-            gp, refused_because = owner
-            gp.sets.append(self._set(work, item, refused_because))
+            gp.sets.extend(self._set(work, sv) for sv in gv.sets)
+        # Orphan sets (outside any group) are left out: the validator rejected them with the envelope.
+        for position, ta1 in enumerate(verdict.received_acks, 1):
+            work.received_ta1s.append(self._acknowledgment(work, ta1, f"ta1-{work.interchanges}-{position}", 0))
         return plan
 
-    def _set(self, work: _Work, item: Translation, refused: str | None) -> SetPlan:
+    def _set(self, work: _Work, verdict: SetVerdict) -> SetPlan:
+        item = verdict.translation
         assert item.set_id is not None and item.set_control is not None
         self._note_output(work, item)
-        if refused:
-            return SetPlan(item.set_id, item.set_control, "rejected", reason=refused)
-        if not item.ok or item.document is None:
-            rejected = item.validation is not None and not item.validation.accepted
+        if verdict.status == "translated":
+            # Findings the partner's profile accepts stay visible with the set (``messages show``).
+            warnings = [_finding_json(f) for f in verdict.warnings]
             return SetPlan(
-                item.set_id,
-                item.set_control,
-                "rejected" if rejected else "failed",
-                errors=_errors_json(item.errors),
-                reason=item.errors[0].message if item.errors else None,
+                item.set_id, item.set_control, "translated", errors=warnings, document=self._document(work, item)
             )
-        return SetPlan(item.set_id, item.set_control, "translated", document=self._document(work, item))
+        if verdict.status == "acknowledgment" and item.acknowledgment is not None:
+            doc = self._acknowledgment(work, item.acknowledgment, f"doc-{item.index}", item.index)
+            return SetPlan(item.set_id, item.set_control, "accepted", reason=doc.reason, document=doc)
+        return SetPlan(
+            item.set_id,
+            item.set_control,
+            verdict.status,
+            errors=_errors_json(verdict.errors),
+            reason=verdict.reason,
+        )
 
-    def _ack_builder(self, profile: Profile | None, ic: InterchangeReport, marker: str) -> AckBuilder | None:
-        """What builds ``ic``'s acknowledgment inside the results transaction (None: the partner gets none)."""
-        if profile is None or profile.x12 is None:
-            return None  # no partner: nobody to send to (recorded in the ledger, visible in status)
-        settings = profile.x12
-        due = [g for g in ic.groups if _ack_due(g, profile, settings.ack)]
-        functional = bool(due)
-        answered = ic if len(due) == len(ic.groups) else replace(ic, groups=due)  # only groups whose policy asks
-        ta1 = _TA1[settings.ta1]
-        kind = ack_kind(due[0].header.version) if due else "TA1"
+    def _acknowledgment(self, work: _Work, ack: FunctionalAck | TA1Ack, name: str, position: int) -> DocPlan:
+        """An inbound 997/999/TA1 kept as read (an ``acknowledgment`` document: no output, no dedupe key)."""
+        assert work.seed is not None
+        data = ack_dict(ack)
+        return DocPlan(
+            doc_type=ACKNOWLEDGMENT,
+            canonical=json.dumps(data),
+            correlation_id=str(uuid.uuid5(work.seed, name)),
+            position=position,
+            partner_id=work.row.partner_id,
+            reason=str(data["summary"])[:1000],
+            on_duplicate=None,
+        )
+
+    def _ack_builder(self, ack: AckPlan | None, marker: str) -> AckBuilder | None:
+        """What builds the acknowledgment inside the results transaction (None: the partner gets none)."""
+        if ack is None:
+            return None  # no partner, another partner's interchange, or acknowledgments (never answered)
 
         def build(draw: Callable[[], int], duplicate: bool) -> OutboundPlan | None:
             drawn: dict[str, int] = {}
@@ -555,13 +587,13 @@ class Processor:
                     drawn["n"] = draw()
                 return drawn["n"]
 
-            data = build_acks(answered, next_control, self.clock(), functional=functional, ta1=ta1, duplicate=duplicate)
+            data = ack.build(next_control, self.clock(), duplicate=duplicate)
             if data is None:
                 return None
             sha = self.archive.stage(data, self._blobs)
             control = data[90:99].decode("latin-1")
-            sent = kind if _has_group(data) else "TA1"  # a rejected or duplicate interchange gets its TA1 alone
-            return OutboundPlan(profile.id, sent, sha, control, marker, data=data)
+            sent = ack.kind if _has_group(data) else "TA1"  # a rejected or duplicate interchange gets its TA1 alone
+            return OutboundPlan(ack.partner, sent, sha, control, marker, data=data)
 
         return build
 
@@ -647,43 +679,12 @@ def _on_duplicate(policy: DuplicatePolicy) -> str | None:
     return "held" if policy is DuplicatePolicy.HOLD else "duplicate"
 
 
-def _ack_due(group: GroupReport, profile: Profile, default: AckPolicy) -> bool:
-    """Whether ``group`` gets a 997/999: the documents' own ``ack`` setting, else the partner's.
-    Several set types in one group: the most demanding setting wins (always > on_error > never)."""
-    policies = {
-        doc.ack if (doc := profile.documents.get(report.header.set_id)) is not None and doc.ack else default
-        for report in group.sets
-    } or {default}
-    if AckPolicy.ALWAYS in policies:
-        return True
-    return AckPolicy.ON_ERROR in policies and group.outcome is not Outcome.ACCEPTED
-
-
 def _is_uuid(value: str | None) -> bool:
     try:
         uuid.UUID(str(value))
     except ValueError:
         return False
     return True
-
-
-def _status(ic: InterchangeReport) -> str:
-    outcomes = {g.outcome for g in ic.groups}
-    if not outcomes or outcomes == {Outcome.ACCEPTED}:
-        return "accepted"
-    if Outcome.REJECTED in outcomes and len(outcomes) == 1:
-        return "rejected"
-    if Outcome.ACCEPTED_WITH_ERRORS in outcomes and len(outcomes) == 1:
-        return "accepted_with_errors"
-    return "partially_accepted"
-
-
-def _group_status(outcome: Outcome) -> str:
-    return {
-        Outcome.ACCEPTED: "accepted",
-        Outcome.ACCEPTED_WITH_ERRORS: "accepted_with_errors",
-        Outcome.PARTIAL: "partially_accepted",
-    }.get(outcome, "rejected")
 
 
 __all__ = ["FileOutcome", "Processor", "business_key", "transient"]

@@ -9,7 +9,7 @@ element error) through :data:`RULES`; the ack builder reads that table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from gateway.errors import Location
@@ -127,6 +127,7 @@ class Finding:
     value: str | None = None
     element_ref: str | None = None
     ack_code: str | None = None  # overrides the rule's code (e.g. per ISA field)
+    waived: str | None = None  # why a partner's profile accepts this error (it is then a warning)
 
     @property
     def rule(self) -> Rule:
@@ -138,8 +139,14 @@ class Finding:
         """True when this finding rejects what it is found in."""
         return self.severity is Severity.ERROR
 
+    def waive(self, why: str) -> Finding:
+        """This error accepted as a warning (``why``: the profile entry that accepts it)."""
+        return replace(self, severity=Severity.WARNING, waived=why)
+
     def __str__(self) -> str:
         text = f"[{self.code}] {self.location.describe()}: {self.message}"
         if self.value is not None:
             text += f" (value {self.value!r})"
+        if self.waived is not None:
+            text += f" (accepted: {self.waived})"
         return text

@@ -72,9 +72,11 @@ def _set_ack(report: SetReport, kind: str, delimiters: Delimiters) -> list[list[
         ak2.append(h.implementation)
     out = [ak2]
     errors = [f for f in report.findings if f.is_error]
+    # A finding the partner's profile accepts is still reported (AK5/IK5 E), so the partner sees it.
+    noted = [f for f in report.findings if f.is_error or f.waived is not None]
     by_segment: dict[tuple[int, str], list[Finding]] = {}
     set_codes: list[str] = []
-    for f in errors:
+    for f in noted:
         level = f.rule.level
         if level is Level.SET:
             code = f.rule.ack or "5"
@@ -102,7 +104,7 @@ def _set_ack(report: SetReport, kind: str, delimiters: Delimiters) -> list[list[
             out.append(ak4)
     if by_segment and "5" not in set_codes:
         set_codes.append("5")
-    status = "R" if errors else "A"
+    status = "R" if errors else "E" if noted else "A"
     out.append([prefix5, status, *set_codes[:5]])
     return out
 
@@ -125,8 +127,12 @@ def functional_ack(group: GroupReport, kind: str, delimiters: Delimiters) -> Out
         body.extend(_set_ack(report, kind, delimiters))
     group_codes = [f.rule.ack or "" for f in group.findings if f.is_error and f.rule.level is Level.GROUP]
     outcome = group.outcome
-    if outcome is Outcome.ACCEPTED_WITH_ERRORS and not any(f.is_error for s in group.sets for f in s.findings):
-        outcome = Outcome.ACCEPTED  # warnings are ours, not the partner's errors
+    if (
+        outcome is Outcome.ACCEPTED_WITH_ERRORS
+        and not any(f.is_error or f.waived is not None for s in group.sets for f in s.findings)
+        and not any(f.waived is not None for f in group.findings)
+    ):
+        outcome = Outcome.ACCEPTED  # warnings are ours, not the partner's errors (accepted ones are theirs)
     included = (
         group.trailer.element(1) if group.trailer is not None and group.trailer.element(1) else str(group.set_count)
     )

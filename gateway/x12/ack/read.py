@@ -7,8 +7,9 @@ other than 997/999 are ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from gateway.x12.model import InterchangeStart, ServiceSegment, SetEnd, SetStart
 from gateway.x12.reader import Source, read_events
@@ -88,6 +89,65 @@ class TA1Ack:
         return self.code in ("A", "E")
 
 
+#: Transaction sets that are acknowledgments: never acknowledged, never translated.
+ACK_SETS = frozenset({"997", "999"})
+
+
+def is_acknowledgment(set_id: str) -> bool:
+    """True for a 997 or 999 (an acknowledgment is never itself acknowledged)."""
+    return set_id in ACK_SETS
+
+
+def read_set(
+    kind: str, control_number: str, segments: Iterable[Segment], *, interchange: str = "", component: str = ":"
+) -> FunctionalAck:
+    """One 997/999 set from its segments (after ST, before SE), e.g. those the reader collected."""
+    ack = FunctionalAck(kind, interchange, control_number)
+    for seg in segments:
+        _apply(ack, seg, component)
+    return ack
+
+
+def read_ta1(segment: Segment, interchange: str = "") -> TA1Ack:
+    """A TA1 segment (``interchange``: the ISA13 of the interchange carrying it)."""
+    el = segment.element
+    return TA1Ack(interchange, el(1), el(2), el(3), el(4), el(5))
+
+
+def ack_dict(ack: FunctionalAck | TA1Ack) -> dict[str, Any]:
+    """A read acknowledgment as plain data (for the ledger and ``--json``), with its verdict spelt out."""
+    data = asdict(ack)
+    if isinstance(ack, TA1Ack):
+        data["kind"] = "TA1"
+    data["summary"] = describe(ack)
+    return data
+
+
+_VERDICTS = {"A": "accepted", "E": "accepted with errors", "P": "partially accepted", "R": "rejected"}
+
+
+def describe(ack: FunctionalAck | TA1Ack) -> str:
+    """One line saying what the acknowledgment accepts or rejects."""
+    if isinstance(ack, TA1Ack):
+        verdict = _VERDICTS.get(ack.code, f"code {ack.code!r}")
+        return f"TA1: interchange {ack.control_number} {verdict} (note {ack.note_code})"
+    verdict = _VERDICTS.get(ack.code, f"code {ack.code!r}")
+    counts = ""
+    if ack.received is not None and ack.accepted_count is not None:
+        counts = f", {ack.accepted_count} of {ack.received} sets accepted"
+    codes = f", errors {' '.join(ack.error_codes)}" if ack.error_codes else ""
+    parts = [f"{ack.kind}: group {ack.functional_id} {ack.group_control} {verdict}{counts}{codes}"]
+    for st in ack.sets:
+        line = f"set {st.set_id} {st.control_number} {_VERDICTS.get(st.code, repr(st.code))}"
+        if st.error_codes:
+            line += f" ({' '.join(st.error_codes)})"
+        for seg in st.segments:
+            line += f"; {seg.segment_id} #{seg.position} error {seg.code}"
+            line += "".join(f", element {e.element} error {e.code}" for e in seg.elements)
+        parts.append(line)
+    return "; ".join(parts)
+
+
 def _int(value: str) -> int | None:
     return int(value) if is_digits(value) else None
 
@@ -112,8 +172,7 @@ def read_acks(source: Source) -> Iterator[FunctionalAck | TA1Ack]:
             interchange = ev.header.control_number
             component = ev.header.delimiters.component
         elif isinstance(ev, ServiceSegment) and ev.segment.id == "TA1":
-            el = ev.segment.element
-            yield TA1Ack(interchange, el(1), el(2), el(3), el(4), el(5))
+            yield read_ta1(ev.segment, interchange)
         elif isinstance(ev, SetStart) and ev.header.set_id in ("997", "999"):
             current = FunctionalAck(ev.header.set_id, interchange, ev.header.control_number)
         elif isinstance(ev, SetEnd) and current is not None:

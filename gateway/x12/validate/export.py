@@ -16,6 +16,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         out["value"] = f.value
     if f.element_ref:
         out["element_ref"] = f.element_ref
+    if f.waived is not None:
+        out["accepted"] = f.waived
     return out
 
 
@@ -63,11 +65,11 @@ def interchange_dict(ic: InterchangeReport) -> dict[str, Any]:
     }
 
 
-def file_dict(name: str, report: FileReport) -> dict[str, Any]:
-    """A file's report as JSON-ready data."""
+def file_dict(name: str, report: FileReport, valid: bool | None = None) -> dict[str, Any]:
+    """A file's report as JSON-ready data (``valid``: the caller's verdict, when it knows more)."""
     return {
         "file": name,
-        "valid": report.valid,
+        "valid": report.valid if valid is None else valid,
         "findings": [finding_dict(f) for f in report.findings],
         "interchanges": [interchange_dict(ic) for ic in report.interchanges],
     }
@@ -79,6 +81,8 @@ def _finding_lines(findings: list[Finding], indent: str) -> list[str]:
         text = f"{indent}{'error' if f.is_error else 'warning'} [{f.code}] {f.location.describe()}: {f.message}"
         if f.value is not None and f.value not in f.message:
             text += f" (value {f.value!r})"
+        if f.waived is not None:
+            text += f" (accepted: {f.waived})"
         lines.append(text)
     return lines
 
@@ -93,13 +97,14 @@ def _set_lines(s: SetReport, indent: str) -> list[str]:
     return lines
 
 
-def file_lines(name: str, report: FileReport) -> list[str]:
-    """A file's report as indented text lines."""
+def file_lines(name: str, report: FileReport, valid: bool | None = None) -> list[str]:
+    """A file's report as indented text lines (``valid``: the caller's verdict, when it knows more)."""
     if not report.interchanges:
         first = next((f for f in report.findings if f.is_error), None)
         reason = first.message if first else "no interchange found"
         return [f"{name}: {reason}"]
-    lines = [f"{name}: {'valid' if report.valid else 'INVALID'}"]
+    valid = report.valid if valid is None else valid
+    lines = [f"{name}: {'valid' if valid else 'INVALID'}"]
     lines += _finding_lines(report.findings, "  ")
     for ic in report.interchanges:
         h = ic.header

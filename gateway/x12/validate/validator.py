@@ -17,6 +17,7 @@ from gateway.x12.model import (
     GroupEnd,
     GroupStart,
     InterchangeEnd,
+    InterchangeHeader,
     InterchangeStart,
     Problem,
     ServiceSegment,
@@ -38,6 +39,10 @@ LENIENT_CODES = frozenset({"X12-R002", "X12-R003"})
 MISSING_CODES = frozenset({"X12-V103", "X12-V110"})
 #: Picks the definition for (version, set id, interchange sender id); lets partner overlays in.
 DefinitionResolver = Callable[[str, str, str], SetDefinition | None]
+
+#: A partner's accepted deviations: ``(error, its interchange's header, its set id or None)`` → the
+#: finding as it stands, or waived (:meth:`Finding.waive`). Only errors are offered.
+FindingPolicy = Callable[[Finding, InterchangeHeader, str | None], Finding]
 
 Report = SetReport | GroupReport | InterchangeReport | Finding
 
@@ -66,6 +71,7 @@ class Validator:
         strict_isa: bool = True,
         pedantic: bool = False,
         keep_sets: bool = True,
+        accept: FindingPolicy | None = None,
     ) -> None:
         self.catalog = catalog
         self.resolver = resolver
@@ -73,6 +79,7 @@ class Validator:
         self.strict_isa = strict_isa
         self.pedantic = pedantic  # also warn about codes outside the usual lists
         self.keep_sets = keep_sets  # False: groups keep tallies only (flat memory on huge files)
+        self.accept = accept  # a partner's accepted findings (None: every error stands)
         self._fast: dict[tuple[int, str | None], tuple[SegmentSpec, FastCheck]] = {}
 
     def validate(self, source: Source) -> FileReport:
@@ -145,6 +152,9 @@ class Validator:
                 if state is not None:
                     state.position = position
                     self._end_set(state, ev)
+                    if self.accept is not None:
+                        header = state.report.header
+                        state.report.findings = self._accepted(state.report.findings, header.interchange, header.set_id)
                     if group is not None:
                         group.add(state.report, self.keep_sets)
                     elif ic is not None:
@@ -154,21 +164,25 @@ class Validator:
             elif isinstance(ev, GroupStart):
                 group = GroupReport(ev.header, None, 0, list(ev.findings))
                 self._check_group(group, ic)
+                if ic is not None:
+                    group.findings = self._accepted(group.findings, ic.header, None)
             elif isinstance(ev, GroupEnd):
                 if group is not None:
                     group.trailer = ev.trailer
                     group.set_count = ev.set_count
-                    group.findings.extend(ev.findings)
+                    group.findings.extend(self._accepted(ev.findings, ic.header, None) if ic else ev.findings)
                     if ic is not None:
                         ic.groups.append(group)
                     yield group
                 group = None
             elif isinstance(ev, InterchangeStart):
-                ic = InterchangeReport(ev.header, findings=[self._policy(f) for f in ev.findings])
+                ic = InterchangeReport(
+                    ev.header, findings=self._accepted([self._policy(f) for f in ev.findings], ev.header, None)
+                )
             elif isinstance(ev, InterchangeEnd):
                 if ic is not None:
                     ic.trailer = ev.trailer
-                    ic.findings.extend(ev.findings)
+                    ic.findings.extend(self._accepted(ev.findings, ic.header, None))
                     yield ic
                 ic = None
             elif isinstance(ev, ServiceSegment):
@@ -176,9 +190,16 @@ class Validator:
                     ic.service_segments.append(ev.segment)
             elif isinstance(ev, Problem):
                 if ic is not None:
-                    ic.findings.append(ev.finding)
+                    ic.findings.extend(self._accepted([ev.finding], ic.header, None))
                 else:
                     yield ev.finding
+
+    def _accepted(self, findings: list[Finding], header: InterchangeHeader, set_id: str | None) -> list[Finding]:
+        """``findings`` with the errors the partner's profile accepts waived (see :data:`FindingPolicy`)."""
+        accept = self.accept
+        if accept is None or not findings:
+            return findings
+        return [accept(f, header, set_id) if f.is_error else f for f in findings]
 
     def _policy(self, finding: Finding) -> Finding:
         if not self.strict_isa and finding.code in LENIENT_CODES:
