@@ -18,10 +18,10 @@ from gateway.workspace import Workspace, load_workspace
 HOME_HELP = "The deployment folder holding maps/ and partners/ (default: $GATEWAY_HOME or the current folder)."
 
 
-def open_workspace(home: Path | None) -> Workspace:
-    """Load the workspace or exit 2 listing every problem."""
+def open_workspace(home: Path | None, *, partial: bool = False) -> Workspace:
+    """Load the workspace or exit 2 listing every problem (with ``partial``: the broken partners are listed in it)."""
     try:
-        return load_workspace(home or Path.cwd())
+        return load_workspace(home or Path.cwd(), partial=partial)
     except MapLoadError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(2) from exc

@@ -16,6 +16,7 @@ from gateway.errors import GatewayError
 from gateway.runtime.service import RunSummary, Service, ensure_folders
 from gateway.settings import Deployment, load_settings
 from gateway.store.store import Store
+from gateway.workspace import Workspace
 
 
 def _deployment(home: Path | None, config: Path | None) -> Deployment:
@@ -67,7 +68,8 @@ def run(
     )
     deployment = _deployment(home, config)
     ensure_folders(deployment)
-    workspace = open_workspace(deployment.home)
+    workspace = open_workspace(deployment.home, partial=True)
+    deployment = _hold_broken(deployment, workspace)
     store = _store(deployment, store_url)
     service = Service(deployment, workspace, store, worker=worker)
     service.install_signal_handlers()
@@ -76,6 +78,37 @@ def run(
     finally:
         store.close()
     _print_summary(summary, deployment)
+    _print_broken(workspace, deployment)
+
+
+def _hold_broken(deployment: Deployment, workspace: Workspace) -> Deployment:
+    """Report the partners whose maps or profile are broken; their inbox folders are left alone.
+
+    Their files wait in ``inbox/<partner>/`` (nothing is archived, acknowledged or failed) until the
+    configuration is fixed and the service restarted; every other partner runs as usual.
+    """
+    inbox = deployment.path("inbox")
+    for pid, found in sorted(workspace.broken.items()):
+        click.echo(f"partner {pid} is not loaded; its files wait in {inbox / pid}/ until this is fixed:", err=True)
+        for problem in found:
+            click.echo(f"  {problem}", err=True)
+    stray = workspace.unattributed()
+    if stray:
+        click.echo("problems in maps no partner uses (unknown senders may lack a base map):", err=True)
+        for problem in stray:
+            click.echo(f"  {problem}", err=True)
+    if not workspace.broken:
+        return deployment
+    settings = deployment.settings
+    intake = settings.intake.model_copy(update={"ignore": [*settings.intake.ignore, *sorted(workspace.broken)]})
+    return Deployment(deployment.home, settings.model_copy(update={"intake": intake}))
+
+
+def _print_broken(workspace: Workspace, deployment: Deployment) -> None:
+    if workspace.broken:
+        inbox = deployment.path("inbox")
+        names = ", ".join(f"{pid} (files wait in {inbox / pid}/)" for pid in sorted(workspace.broken))
+        click.echo(f"not loaded   {len(workspace.broken)} partner(s): {names}")
 
 
 def _print_summary(s: RunSummary, deployment: Deployment) -> None:
