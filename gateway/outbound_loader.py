@@ -18,6 +18,7 @@ from gateway.mapping.problems import MapLoadError, Problems
 from gateway.outbound.functions import outbound_functions
 from gateway.outbound.library import OutboundLibrary
 from gateway.partners.profile import PartnerDirectory
+from gateway.resources import maps_folder
 from gateway.x12.schema.catalog import Catalog
 
 
@@ -51,7 +52,7 @@ def load_outbound(
     profile_files: Mapping[str, Path] | None = None,
 ) -> OutboundLibrary:
     """Compile ``root/maps/outbound``; check ``partners``' outbound documents; raise MapLoadError with everything."""
-    outbound_dir = outbound_dir or root / "maps" / "outbound"
+    outbound_dir = outbound_dir or maps_folder(root) / "outbound"
     map_paths, table_paths = outbound_files(outbound_dir)
     problems = Problems()
     try:

@@ -22,7 +22,7 @@ from gateway.mapping.library import MapLibrary
 from gateway.mapping.marked import Mark, MarkedYamlError, MDict, key_mark, load_marked
 from gateway.mapping.problems import Problem, Problems, did_you_mean, validate_marked
 from gateway.partners.profile import PartnerDirectory, Profile
-from gateway.resources import load_catalog
+from gateway.resources import load_catalog, maps_folder
 from gateway.translate import Translator
 from gateway.x12.schema.catalog import Catalog
 from gateway.x12.schema.compiled import SetDefinition
@@ -104,7 +104,7 @@ def load_workspace(
     hit by a problem are listed in :attr:`Workspace.broken` (with the problems that caused it)
     and the others are usable, so one partner's mistake does not stop every partner's files.
     """
-    maps_dir = maps_dir or root / "maps"
+    maps_dir = maps_dir or maps_folder(root)
     partners_dir = partners_dir or root / "partners"
     catalog = catalog or load_catalog()
     registry = registry or standard_functions()

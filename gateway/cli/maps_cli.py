@@ -12,16 +12,26 @@ import click
 from gateway.cases import find_cases, run_case
 from gateway.errors import GatewayError, location_dict
 from gateway.mapping.problems import MapLoadError
+from gateway.settings import Deployment
 from gateway.translate import FileInput, Translation, golden_view
 from gateway.workspace import Workspace, load_workspace
 
 HOME_HELP = "The deployment folder holding maps/ and partners/ (default: $GATEWAY_HOME or the current folder)."
 
 
-def open_workspace(home: Path | None, *, partial: bool = False) -> Workspace:
-    """Load the workspace or exit 2 listing every problem (with ``partial``: the broken partners are listed in it)."""
+def open_workspace(home: Path | None, *, partial: bool = False, deployment: Deployment | None = None) -> Workspace:
+    """Load the workspace or exit 2 listing every problem (with ``partial``: the broken partners are listed in it).
+
+    With ``deployment``, its ``folders.maps`` and ``folders.partners`` are used (a missing maps
+    folder means the maps shipped with the gateway).
+    """
+    maps_dir = partners_dir = None
+    if deployment is not None:
+        home = deployment.home
+        partners_dir = deployment.path("partners")
+        maps_dir = deployment.path("maps") if deployment.path("maps").is_dir() else None
     try:
-        return load_workspace(home or Path.cwd(), partial=partial)
+        return load_workspace(home or Path.cwd(), partial=partial, maps_dir=maps_dir, partners_dir=partners_dir)
     except MapLoadError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(2) from exc

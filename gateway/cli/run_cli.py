@@ -68,7 +68,7 @@ def run(
     )
     deployment = _deployment(home, config)
     ensure_folders(deployment)
-    workspace = open_workspace(deployment.home, partial=True)
+    workspace = open_workspace(deployment.home, partial=True, deployment=deployment)
     deployment = _hold_broken(deployment, workspace)
     store = _store(deployment, store_url)
     service = Service(deployment, workspace, store, worker=worker)
