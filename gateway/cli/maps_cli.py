@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from gateway.cases import find_cases, run_case
+from gateway.cli.lint import NothingToLint, lint_path
 from gateway.errors import GatewayError, location_dict
 from gateway.mapping.problems import MapLoadError
 from gateway.settings import Deployment
@@ -142,17 +143,28 @@ def show_partner(partner_id: str, home: Path | None) -> None:
 
 
 @partners.command("lint")
-@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 def lint(path: Path | None) -> None:
-    """Check every profile and map under PATH (default: the current folder); every problem, located."""
+    """Check profiles, maps and outbound maps under PATH (a deployment, a folder in it, or one file).
+
+    Every problem at once, located ``file:line:col``, each once at its cause. Exit 0 clean,
+    2 problems found or nothing to check under PATH.
+    """
     try:
-        ws = load_workspace(path or Path.cwd())
-    except MapLoadError as exc:
-        click.echo(str(exc), err=True)
+        report = lint_path(path or Path.cwd())
+    except NothingToLint as exc:
+        click.echo(f"nothing to lint: {exc}", err=True)
         raise SystemExit(2) from exc
-    click.echo(
-        f"ok: {len(ws.library.maps)} maps, {len(ws.library.tables)} tables, {len(ws.partners.profiles)} partners"
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    counts = (
+        f"{report.maps} maps, {report.outbound_maps} outbound maps, {report.tables} tables, {report.partners} partners"
     )
+    if report.problems:
+        hit = f"; partners not usable: {', '.join(report.broken)}" if report.broken else ""
+        click.echo(f"{len(report.problems)} problem(s) ({counts}){hit}", err=True)
+        raise SystemExit(2)
+    click.echo(f"ok: {counts}")
 
 
 @partners.command("test")
@@ -160,7 +172,11 @@ def lint(path: Path | None) -> None:
 @click.option("--update", is_flag=True, help="Write the actual output as the expected JSON (review the diff!).")
 @_home_option
 def test_cases(partner_id: str | None, update: bool, home: Path | None) -> None:
-    """Run the golden cases (all, or one partner's): input file → expected canonical JSON."""
+    """Run the golden cases (all, or only PARTNER_ID's own): input file → expected canonical JSON.
+
+    A partner's run counts only ``partners/<id>/cases/``, not the base maps' cases. Exit 1 when
+    a case fails or none was found.
+    """
     ws = open_workspace(home)
     if partner_id is not None and ws.partners.get(partner_id) is None:
         raise click.UsageError(f"no partner {partner_id!r}")
@@ -176,6 +192,9 @@ def test_cases(partner_id: str | None, update: bool, home: Path | None) -> None:
             for line in result.diff[:80]:
                 click.echo(f"    {line}")
     click.echo(f"{passed} passed, {failed} failed")
+    if passed + failed == 0:
+        where = f"partners/{partner_id}/cases/" if partner_id else "maps/*/cases/ or partners/*/cases/"
+        click.echo(f"no golden cases found in {where}: nothing was tested", err=True)
     if failed or passed == 0:
         raise SystemExit(1)
 

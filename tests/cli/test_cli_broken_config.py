@@ -92,3 +92,65 @@ def test_run_goes_on_for_the_other_partners_and_the_broken_partner_waits(tmp_pat
     shutil.copy(REPO / "partners" / "medsupply" / "maps" / "856.yaml", home / "partners" / "medsupply" / "maps")
     result = CliRunner().invoke(main, ["run", "--once", "--home", str(home)])
     assert "not loaded" not in result.output and not waiting.exists(), result.output
+
+
+def lint(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["partners", "lint", *args])
+    return result.exit_code, result.output
+
+
+def test_lint_fails_on_a_folder_with_nothing_to_lint(tmp_path: Path) -> None:
+    code, out = lint(str(tmp_path))
+    assert code == 2 and "nothing to lint" in out and "ok" not in out
+
+
+def test_lint_accepts_one_file_and_reports_its_problems(tmp_path: Path) -> None:
+    home = deployment(tmp_path)
+    misspell_medsupply_function(home)
+    code, out = lint(str(home / "partners" / "summitmed.yaml"))
+    assert code == 0, out
+    assert out.startswith("ok: ")
+    # The profile's own maps (partners/medsupply/maps/) belong to it.
+    code, out = lint(str(home / "partners" / "medsupply.yaml"))
+    assert code == 2 and "MAP-009" in out and "partners not usable: medsupply" in out
+    code, out = lint(str(home / "partners" / "medsupply" / "maps" / "856.yaml"))
+    assert code == 2 and "856.yaml:8:" in out
+
+
+def test_lint_a_map_file_outside_any_deployment_against_the_shipped_maps(tmp_path: Path) -> None:
+    good = tmp_path / "810.yaml"
+    shutil.copy(REPO / "partners" / "summitmed" / "maps" / "810.yaml", good)
+    code, out = lint(str(good))
+    assert code == 0, out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text("utf-8").replace("fn: decimal", "fn: decimall"), "utf-8")
+    code, out = lint(str(bad))
+    assert code == 2 and f"{bad}:" in out and "MAP-009" in out
+
+
+def test_lint_reports_profile_map_and_outbound_problems_at_once(tmp_path: Path) -> None:
+    home = deployment(tmp_path)
+    misspell_medsupply_function(home)
+    profile = home / "partners" / "orthosupply.yaml"
+    profile.write_text(profile.read_text("utf-8") + "bogus_key: 1\n", "utf-8")
+    outbound = home / "maps" / "outbound" / "850-004010.yaml"
+    outbound.write_text(outbound.read_text("utf-8") + "bogus_out: 1\n", "utf-8")
+    code, out = lint(str(home))
+    assert code == 2
+    lines = [line for line in out.splitlines() if ": " in line and line.split(":")[0].endswith(".yaml")]
+    sources = sorted(line.split(":")[0] for line in lines)
+    assert sources == [
+        "maps/outbound/850-004010.yaml",
+        "partners/medsupply/maps/856.yaml",
+        "partners/orthosupply.yaml",
+    ], out
+    assert "is not defined" not in out, "no problem repeated as a false 'not defined'"
+
+
+def test_partners_test_counts_only_the_partners_own_cases() -> None:
+    result = CliRunner().invoke(main, ["partners", "test", "medsupply", "--home", str(REPO)])
+    assert result.exit_code == 0, result.output
+    names = [line.split()[1] for line in result.output.splitlines() if line.startswith(("PASS", "FAIL"))]
+    assert names and all(name.startswith("medsupply/") for name in names), names
+    expected = len([p for p in (REPO / "partners" / "medsupply" / "cases").iterdir() if p.suffix == ".edi"])
+    assert f"{expected} passed, 0 failed" in result.output
