@@ -12,9 +12,10 @@ import click
 from gateway.cases import find_cases, run_case
 from gateway.cli.lint import NothingToLint, lint_path
 from gateway.errors import GatewayError, location_dict
+from gateway.formats.encoding import describe_content
 from gateway.mapping.problems import MapLoadError
 from gateway.settings import Deployment
-from gateway.translate import FileInput, Translation, golden_view
+from gateway.translate import FileInput, Translation, golden_view, sniff
 from gateway.workspace import Workspace, load_workspace
 
 HOME_HELP = "The deployment folder holding maps/ and partners/ (default: $GATEWAY_HOME or the current folder)."
@@ -62,7 +63,9 @@ def translate(file: Path, partner: str | None, map_name: str | None, as_json: bo
     if partner is not None and ws.partners.get(partner) is None:
         raise click.UsageError(f"no partner profile {partner!r} (known: {', '.join(sorted(ws.partners.profiles))})")
     info = FileInput(name=str(file), partner_id=partner, map_name=map_name)
-    results = [r for r in ws.translator().translate(file.read_bytes(), info) if isinstance(r, Translation)]
+    data = file.read_bytes()
+    _refuse_unreadable(file, data)
+    results = [r for r in ws.translator().translate(data, info) if isinstance(r, Translation)]
     failed = [r for r in results if not r.ok]
     if as_json:
         payload = {
@@ -100,6 +103,20 @@ def translate(file: Path, partner: str | None, map_name: str | None, as_json: bo
         raise SystemExit(1)
     if failed:
         raise SystemExit(1)
+
+
+def _refuse_unreadable(file: Path, data: bytes) -> None:
+    """Exit 1 naming what the file is when no reader can take it (binary, UTF-16 X12 or CSV)."""
+    if sniff(data) != "csv":
+        return
+    what = describe_content(data)
+    if what is None:
+        return
+    hint = ""
+    if "text" in what:
+        hint = "; X12 and CSV are read as ASCII/UTF-8: re-encode it (for example iconv -f UTF-16 -t UTF-8)"
+    click.echo(f"{file}: {what}: not X12, XML or CSV{hint}", err=True)
+    raise SystemExit(1)
 
 
 def _error_dict(e: GatewayError) -> dict[str, object]:
