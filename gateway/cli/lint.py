@@ -117,6 +117,8 @@ def _outbound(root: Path, ws: Workspace) -> tuple[int, list[Problem]]:
     rebuilt, so that a profile naming a good map is not told it "is not defined".
     """
     maps, tables = outbound_files(maps_folder(root) / "outbound")
+    for path in sorted((root / "partners").glob("*/outbound/*.yaml")):  # a partner's own outbound maps
+        maps[str(path)] = path
     texts = {_rel(p, root): p.read_text("utf-8") for p in maps.values()}
     table_texts = {_rel(p, root): p.read_text("utf-8") for p in tables.values()}
     causes: list[Problem] = []

@@ -14,6 +14,7 @@ from gateway.cli.lint import NothingToLint, lint_path
 from gateway.errors import GatewayError, location_dict
 from gateway.formats.encoding import describe_content
 from gateway.mapping.problems import MapLoadError
+from gateway.partners.reference import profile_reference
 from gateway.settings import Deployment
 from gateway.translate import FileInput, Translation, golden_view, sniff
 from gateway.workspace import Workspace, load_workspace
@@ -129,7 +130,7 @@ def _error_dict(e: GatewayError) -> dict[str, object]:
 
 @click.group()
 def partners() -> None:
-    """Partner profiles: list, show, lint, test golden cases."""
+    """Partner profiles: list, show, lint, test golden cases, keys."""
 
 
 @partners.command("list")
@@ -182,6 +183,12 @@ def lint(path: Path | None) -> None:
         click.echo(f"{len(report.problems)} problem(s) ({counts}){hit}", err=True)
         raise SystemExit(2)
     click.echo(f"ok: {counts}")
+
+
+@partners.command("keys")
+def keys() -> None:
+    """Every key of a partner profile (type, default, meaning) as a Markdown table."""
+    click.echo(profile_reference(), nl=False)
 
 
 @partners.command("test")
