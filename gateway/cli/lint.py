@@ -20,7 +20,7 @@ from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
 from gateway.mapping.problems import MapLoadError, Problem, Problems
 from gateway.outbound.functions import outbound_functions
 from gateway.outbound.library import OutboundLibrary
-from gateway.outbound_loader import _profile_raw, _rel, outbound_files
+from gateway.outbound_loader import outbound_files
 from gateway.resources import maps_folder
 from gateway.workspace import Workspace, load_workspace
 
@@ -142,6 +142,24 @@ def _outbound(root: Path, ws: Workspace) -> tuple[int, list[Problem]]:
             continue  # the map's own problems are its cause
         causes.append(problem)
     return len(library.maps), causes
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _profile_raw(path: Path | None, root: Path) -> MDict | None:
+    """The profile as marked YAML, to locate its outbound problems (None when it cannot be read)."""
+    if path is None:
+        return None
+    try:
+        raw = load_marked(path.read_text("utf-8"), _rel(path, root))
+    except (OSError, MarkedYamlError):
+        return None
+    return raw if isinstance(raw, MDict) else None
 
 
 def _map_name(path: Path) -> str | None:
