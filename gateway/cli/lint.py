@@ -128,7 +128,8 @@ def _outbound(root: Path, ws: Workspace) -> tuple[int, list[Problem]]:
             library = OutboundLibrary.build(texts, table_texts, ws.catalog, outbound_functions())
             break
         except MapLoadError as exc:
-            causes.extend(p for p in exc.problems if p not in causes)
+            if not causes:  # the first build reports every problem; later ones only what the first set aside
+                causes.extend(exc.problems)
             bad = {p.mark.source for p in exc.problems if p.mark}
             if not bad & set(texts):
                 break
