@@ -122,6 +122,7 @@ def _outbound(root: Path, ws: Workspace) -> tuple[int, list[Problem]]:
     texts = {_rel(p, root): p.read_text("utf-8") for p in maps.values()}
     table_texts = {_rel(p, root): p.read_text("utf-8") for p in tables.values()}
     causes: list[Problem] = []
+    dropped: set[str] = set()
     library = OutboundLibrary()
     for _ in range(len(texts) + 1):
         try:
@@ -133,11 +134,12 @@ def _outbound(root: Path, ws: Workspace) -> tuple[int, list[Problem]]:
             bad = {p.mark.source for p in exc.problems if p.mark}
             if not bad & set(texts):
                 break
+            dropped |= bad & set(texts)
             texts = {k: v for k, v in texts.items() if k not in bad}
     checks = Problems()
     for pid, profile in sorted(ws.partners.profiles.items()):
         library.check_partner(profile, _profile_raw(ws.profile_files.get(pid), root), checks)
-    broken_names = {_map_name(root / source) for source in {p.mark.source for p in causes if p.mark}}
+    broken_names = {_map_name(root / source) for source in dropped}
     for problem in checks.items:
         if problem.code == "PRT-021" and any(f"{name!r}" in problem.message for name in broken_names if name):
             continue  # the map's own problems are its cause

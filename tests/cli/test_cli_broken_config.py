@@ -133,14 +133,14 @@ def test_lint_reports_profile_map_and_outbound_problems_at_once(tmp_path: Path) 
     misspell_medsupply_function(home)
     profile = home / "partners" / "orthosupply.yaml"
     profile.write_text(profile.read_text("utf-8") + "bogus_key: 1\n", "utf-8")
-    outbound = home / "maps" / "outbound" / "850-004010.yaml"
+    outbound = home / "maps" / "outbound" / "850-005010.yaml"
     outbound.write_text(outbound.read_text("utf-8") + "bogus_out: 1\n", "utf-8")
     code, out = lint(str(home))
     assert code == 2
     lines = [line for line in out.splitlines() if ": " in line and line.split(":")[0].endswith(".yaml")]
     sources = sorted(line.split(":")[0] for line in lines)
     assert sources == [
-        "maps/outbound/850-004010.yaml",
+        "maps/outbound/850-005010.yaml",
         "partners/medsupply/maps/856.yaml",
         "partners/orthosupply.yaml",
     ], out
