@@ -22,6 +22,7 @@ from gateway.x12.schema.catalog import Catalog
 
 #: ``map: name`` at the top level of a map file that is not valid YAML.
 _MAP_NAME = re.compile(r"^map:\s*['\"]?([\w.-]+)", re.MULTILINE)
+_TABLE_NAME = re.compile(r"^table:\s*['\"]?([\w.-]+)", re.MULTILINE)
 
 
 @dataclass(slots=True)
@@ -34,6 +35,8 @@ class MapLibrary:
     #: Maps that failed to load (:meth:`build_partial`): name → why, and name → the problems at the cause.
     broken: dict[str, str] = field(default_factory=dict)
     broken_problems: dict[str, list[Problem]] = field(default_factory=dict)
+    #: Code tables whose file failed to load: name → its problems.
+    broken_tables: dict[str, list[Problem]] = field(default_factory=dict)
 
     def get(self, name: str) -> CompiledMap | None:
         """The map called ``name``."""
@@ -81,6 +84,11 @@ class MapLibrary:
         problems = Problems()
         lib = cls()
         lib.tables = load_tables(table_texts, problems)
+        for origin, text in table_texts.items():  # a table that failed: the maps using it point here
+            named = _TABLE_NAME.search(text)
+            if named and named.group(1) not in lib.tables:
+                found = [p for p in problems.items if p.mark is not None and p.mark.source == origin]
+                lib.broken_tables[named.group(1)] = found
         origins: dict[str, str] = {}
         for origin, text in sorted(map_texts.items()):
             before = len(problems.items)
@@ -135,10 +143,16 @@ class MapLibrary:
         if merged is not None:
             compiled = compile_map(merged, origins[name], catalog, registry, self.tables, problems)
         found = problems.items[before:]
-        if compiled is not None and not found:
+        echoes = [p for p in found if p.code == "MAP-011" and _names_broken_table(p, self.broken_tables)]
+        for echo in echoes:  # "no code table named uom" when uom.yaml itself is broken: its problem is the cause
+            problems.items.remove(echo)
+            found.remove(echo)
+        for table in sorted({t for p in echoes for t in self.broken_tables if f"{t!r}" in p.message}):
+            found += [p for p in self.broken_tables[table] if p not in found]
+        if compiled is not None and not found and not echoes:
             self.maps[name] = compiled
             return
-        self.broken[name] = f"{len(found) or 1} problem(s) in {origins[name]}"
+        self.broken[name] = f"{len(found) or 1} problem(s) in {origins[name]} or the tables it uses"
         self.broken_problems[name] = found
 
     def resolve(self, name: str, problems: Problems, chain: list[str]) -> MDict | None:
@@ -178,6 +192,10 @@ class MapLibrary:
                 out[key] = value
         out["extends"] = parent
         return out
+
+
+def _names_broken_table(problem: Problem, broken: Mapping[str, list[Problem]]) -> bool:
+    return any(problem.message.startswith(f"no code table named {name!r}") for name in broken)
 
 
 def load_tables(table_texts: Mapping[str, str], problems: Problems) -> dict[str, CodeTable]:

@@ -154,3 +154,15 @@ def test_partners_test_counts_only_the_partners_own_cases() -> None:
     assert names and all(name.startswith("medsupply/") for name in names), names
     expected = len([p for p in (REPO / "partners" / "medsupply" / "cases").iterdir() if p.suffix == ".edi"])
     assert f"{expected} passed, 0 failed" in result.output
+
+
+def test_a_broken_code_table_is_reported_once_not_by_every_map_using_it(tmp_path: Path) -> None:
+    home = deployment(tmp_path)
+    table = home / "maps" / "tables" / "uom.yaml"
+    table.write_text(table.read_text("utf-8").replace("codes: {}", "codes: {unclosed", 1), "utf-8")
+    ws = load_workspace(home, partial=True)
+    assert ws.problems and all(p.mark is not None and p.mark.source == "maps/tables/uom.yaml" for p in ws.problems), [
+        str(p) for p in ws.problems
+    ]
+    assert ws.broken, "the partners whose maps use the table are not loaded"
+    assert all(found and found[0].mark.source == "maps/tables/uom.yaml" for found in ws.broken.values())
