@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.resources import maps_folder
 from gateway.translate import FileInput, Translation, golden_view
 from gateway.workspace import Workspace
 
@@ -49,18 +50,18 @@ class CaseResult:
 
 
 def find_cases(ws: Workspace, partner: str | None = None) -> Iterator[Case]:
-    """Every case in the workspace, or only ``partner``'s (its own and its maps')."""
-    maps_dir = ws.root / "maps"
-    wanted_maps: set[str] | None = None
-    if partner is not None:
-        profile = ws.partners.get(partner)
-        wanted_maps = {s.map for s in profile.documents.values()} if profile else set()
-    for case_dir in sorted(maps_dir.glob("**/cases/*")):
-        if not case_dir.is_dir() or (wanted_maps is not None and case_dir.name not in wanted_maps):
-            continue
-        for item in sorted(case_dir.iterdir()):
-            if item.suffix in INPUT_SUFFIXES:
-                yield Case(f"{case_dir.name}/{item.stem}", item, item.with_suffix(".json"), map_name=case_dir.name)
+    """Every case in the workspace, or only ``partner``'s own (``partners/<id>/cases/``).
+
+    A partner's run leaves out the base maps' cases even for maps it uses: those pin the base
+    map, not the partner, and counting them would pass a partner that has no case of its own.
+    """
+    if partner is None:
+        for case_dir in sorted(maps_folder(ws.root).glob("**/cases/*")):
+            if not case_dir.is_dir():
+                continue
+            for item in sorted(case_dir.iterdir()):
+                if item.suffix in INPUT_SUFFIXES:
+                    yield Case(f"{case_dir.name}/{item.stem}", item, item.with_suffix(".json"), map_name=case_dir.name)
     partners_dir = ws.root / "partners"
     for pid in sorted(ws.partners.profiles):
         if partner is not None and pid != partner:

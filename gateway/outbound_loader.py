@@ -19,6 +19,7 @@ from gateway.mapping.problems import MapLoadError, Problems
 from gateway.outbound.functions import outbound_functions
 from gateway.outbound.library import OutboundLibrary
 from gateway.partners.profile import PartnerDirectory
+from gateway.resources import maps_folder
 from gateway.x12.schema.catalog import Catalog
 
 
@@ -58,7 +59,7 @@ def load_outbound(
 ) -> OutboundLibrary:
     """Compile ``root/maps/outbound`` and ``root/partners/*/outbound``; check ``partners``' outbound
     documents; raise MapLoadError with everything."""
-    outbound_dir = outbound_dir or root / "maps" / "outbound"
+    outbound_dir = outbound_dir or maps_folder(root) / "outbound"
     map_paths, table_paths = outbound_files(outbound_dir, partners_dir or root / "partners")
     problems = Problems()
     try:

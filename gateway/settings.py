@@ -1,31 +1,9 @@
 """``gateway.yaml``: the deployment's settings, with embedded defaults when the file is absent.
 
 Every path is relative to the deployment folder (``--home``, ``$GATEWAY_HOME``
-or the current folder). Unknown keys are errors with ``file:line:col``::
-
-    store: sqlite:///var/gateway.db        # or postgresql+psycopg://user@host/db
-    folders:
-      inbox: inbox                          # inbox/<partner>/ and inbox/ itself
-      outbox: outbox                        # acks to outbox/<partner>/, canonical JSON to outbox/canonical/
-      archive: var/archive                  # content-addressed, never modified
-      quarantine: var/quarantine
-      processed: var/processed              # where taken files go (after: move)
-      maps: maps
-      partners: partners
-    intake:
-      after: move                           # move | delete: what happens to a file once archived and recorded
-      stable_seconds: 0.5                   # size and mtime unchanged for this long before a file is taken
-      rescan_seconds: 5                     # periodic rescan, for events the watcher missed
-      ignore: [".*", "*.part", "*.tmp", "*.filepart"]
-    processing:
-      worker: null                          # this process's name in leases (default host:pid)
-      lease_seconds: 60                     # a dead worker's files are taken over after this
-      batch: 32                             # files taken and processed together (one transaction, one sync)
-      max_attempts: 5                       # a file whose worker died this often is quarantined, not retried
-      max_errors: 100
-      sync: group                           # group: one syncfs per batch; each: fsync every file (see durable.py)
-    duplicates:
-      isa13_window_days: 30                 # partner profiles may override; 0 turns the ISA13 check off
+or the current folder). Unknown keys are errors with ``file:line:col``.
+:data:`EXAMPLE` is a complete file with every key at its default; ``gateway init``
+writes it and ``docs/deploy.md`` shows it (a test keeps the three in step).
 """
 
 from __future__ import annotations
@@ -37,6 +15,35 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
 from gateway.mapping.problems import Problems, validate_marked
+
+#: A complete ``gateway.yaml``: every key, each at its default, with what it does.
+EXAMPLE = """\
+# gateway.yaml: every key, at its default (delete what you do not change).
+store: sqlite:///var/gateway.db        # or postgresql+psycopg://gateway@db.example/gateway (several workers)
+folders:                                # relative to this file's folder
+  inbox: inbox                          # inbox/<partner>/ and inbox/ itself
+  outbox: outbox                        # acks to outbox/<partner>/, canonical JSON to outbox/canonical/
+  archive: var/archive                  # content-addressed, never modified
+  quarantine: var/quarantine            # files that could not be taken, with the reason in the ledger
+  processed: var/processed              # where taken files go (after: move)
+  maps: maps                            # base maps; absent: the maps shipped with the gateway
+  partners: partners                    # partners/<id>.yaml and partners/<id>/
+intake:
+  after: move                           # move | delete: what happens to a file once archived and recorded
+  stable_seconds: 0.5                   # size and mtime unchanged for this long before a file is taken
+  rescan_seconds: 5                     # periodic rescan, for events the watcher missed
+  ignore: [".*", "*.part", "*.tmp", "*.filepart", "*.partial"]
+processing:
+  worker: null                          # this process's name in leases (default host:pid)
+  lease_seconds: 60                     # a dead worker's files are taken over after this
+  batch: 32                             # files taken and processed together (one transaction, one sync)
+  max_attempts: 5                       # a file whose worker died this often is quarantined, not retried
+  max_errors: 100                       # errors listed per transaction set
+  sync: group                           # group: one syncfs per batch; each: fsync every file (see durable.py)
+  poll_seconds: 0.2                     # how often an idle worker looks for files another worker received
+duplicates:
+  isa13_window_days: 30                 # partner profiles may override; 0 turns the ISA13 check off
+"""
 
 
 class _Strict(BaseModel):

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.errors import DocumentError, GatewayError, Location
 from gateway.formats.csv import CsvDocumentError, group_rows, read_rows
-from gateway.formats.xml import XmlDocumentError, parse_xml
+from gateway.formats.xml import XmlDocumentError, looks_like_xml, parse_xml
 from gateway.mapping.adapters import CsvScope
 from gateway.mapping.checks import DocumentWarning, check_document, default_currency
 from gateway.mapping.compiler import CompiledMap
@@ -97,7 +97,7 @@ def sniff(data: bytes) -> str:
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n\x00")
     if head.startswith(b"ISA") or head.startswith(b"\xc9\xe2\xc1"):
         return "x12"
-    if head.startswith(b"<"):
+    if head.startswith(b"<") or looks_like_xml(data):  # UTF-16/32 XML too
         return "xml"
     return "csv"
 

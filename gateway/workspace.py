@@ -19,10 +19,10 @@ from pathlib import Path
 from gateway.errors import DefinitionError
 from gateway.mapping.functions import FunctionRegistry, standard_functions
 from gateway.mapping.library import MapLibrary
-from gateway.mapping.marked import MarkedYamlError, MDict, key_mark, load_marked
-from gateway.mapping.problems import MapLoadError, Problems, validate_marked
+from gateway.mapping.marked import Mark, MarkedYamlError, MDict, key_mark, load_marked
+from gateway.mapping.problems import Problem, Problems, did_you_mean, validate_marked
 from gateway.partners.profile import PartnerDirectory, Profile
-from gateway.resources import load_catalog
+from gateway.resources import load_catalog, maps_folder
 from gateway.translate import Translator
 from gateway.x12.schema.catalog import Catalog
 from gateway.x12.schema.compiled import SetDefinition
@@ -39,6 +39,15 @@ class Workspace:
     overlays: dict[tuple[str, str, str], SetDefinition] = field(default_factory=dict)
     xrefs: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     profile_files: dict[str, Path] = field(default_factory=dict)
+    #: Partners that cannot be used (``load_workspace(partial=True)``): id → the problems at the cause.
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
+    #: Every problem found, each once, at its cause (empty unless ``partial``).
+    problems: list[Problem] = field(default_factory=list)
+
+    def unattributed(self) -> list[Problem]:
+        """Problems that take down no partner (a base map or table no profile uses, a stray file)."""
+        used = {id(p) for found in self.broken.values() for p in found}
+        return [p for p in self.problems if id(p) not in used]
 
     def translator(self, *, max_errors: int = 100) -> Translator:
         """A translator over this workspace; correlation ids are random UUIDs."""
@@ -86,66 +95,88 @@ def load_workspace(
     partners_dir: Path | None = None,
     catalog: Catalog | None = None,
     registry: FunctionRegistry | None = None,
+    partial: bool = False,
 ) -> Workspace:
-    """Load and check maps, tables and profiles under ``root``; raises MapLoadError listing every problem."""
-    maps_dir = maps_dir or root / "maps"
+    """Load and check maps, tables and profiles under ``root``; raises MapLoadError listing every problem.
+
+    Each problem is reported once, at its cause: a profile naming a map that failed to compile
+    gets no "map is not defined" of its own. With ``partial`` nothing is raised: the partners
+    hit by a problem are listed in :attr:`Workspace.broken` (with the problems that caused it)
+    and the others are usable, so one partner's mistake does not stop every partner's files.
+    """
+    maps_dir = maps_dir or maps_folder(root)
     partners_dir = partners_dir or root / "partners"
     catalog = catalog or load_catalog()
     registry = registry or standard_functions()
     map_paths, table_paths = map_files(maps_dir, partners_dir)
-    problems = Problems()
-    try:
-        library = MapLibrary.build(
-            {_rel(p, root): p.read_text("utf-8") for p in map_paths.values()},
-            {_rel(p, root): p.read_text("utf-8") for p in table_paths.values()},
-            catalog,
-            registry,
-        )
-    except MapLoadError as exc:
-        problems.items.extend(exc.problems)
-        library = MapLibrary()
-    profiles, files = _profiles(partners_dir, root, problems)
+    library, problems = MapLibrary.build_partial(
+        {_rel(p, root): p.read_text("utf-8") for p in map_paths.values()},
+        {_rel(p, root): p.read_text("utf-8") for p in table_paths.values()},
+        catalog,
+        registry,
+    )
+    broken: dict[str, list[Problem]] = {}
+    profiles, files = _profiles(partners_dir, root, problems, broken)
     ws = Workspace(root, catalog, library, PartnerDirectory(profiles), profile_files=files)
     for profile in profiles:
-        _check_profile(ws, profile, files[profile.id], root, problems)
-    problems.raise_if_any()
+        before = len(problems.items)
+        causes = _check_profile(ws, profile, files[profile.id], root, problems)
+        found = causes + problems.items[before:]
+        if found:
+            broken.setdefault(profile.id, []).extend(found)
+    if not partial:
+        problems.raise_if_any()
+    ws.broken = broken
+    ws.problems = list(problems.items)
     return ws
 
 
-def _profiles(partners_dir: Path, root: Path, problems: Problems) -> tuple[list[Profile], dict[str, Path]]:
+def _profiles(
+    partners_dir: Path, root: Path, problems: Problems, broken: dict[str, list[Problem]]
+) -> tuple[list[Profile], dict[str, Path]]:
     profiles: list[Profile] = []
     files: dict[str, Path] = {}
     if not partners_dir.is_dir():
         return profiles, files
     for path in sorted(partners_dir.glob("*.yaml")):
-        origin = _rel(path, root)
-        try:
-            raw = load_marked(path.read_text("utf-8"), origin)
-        except MarkedYamlError as exc:
-            problems.add("PRT-001", f"not valid YAML: {exc.reason}", exc.mark)
-            continue
-        if not isinstance(raw, MDict):
-            problems.add("PRT-002", "a partner profile is a YAML mapping", None)
-            continue
-        profile = validate_marked(Profile, raw, problems, "PRT-003")
-        if profile is None:
-            continue
-        if profile.id != path.stem:
-            problems.add(
-                "PRT-004", f"id {profile.id!r} must match the file name {path.stem!r}", key_mark(raw, "id"), "id"
-            )
-        if profile.id in files:
-            problems.add(
-                "PRT-005", f"partner {profile.id!r} is also defined in {files[profile.id]}", key_mark(raw, "id")
-            )
-            continue
-        profiles.append(profile)
-        files[profile.id] = path
+        before = len(problems.items)
+        profile = _profile(path, root, problems, files)
+        if profile is not None:
+            profiles.append(profile)
+            files[profile.id] = path
+        if len(problems.items) > before:
+            broken.setdefault(path.stem, []).extend(problems.items[before:])
     return profiles, files
 
 
-def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, problems: Problems) -> None:
-    """Cross-references: maps exist and fit, overlays compile, xref files load."""
+def _profile(path: Path, root: Path, problems: Problems, files: dict[str, Path]) -> Profile | None:
+    """One profile file, checked on its own; None when it cannot be used at all."""
+    origin = _rel(path, root)
+    try:
+        raw = load_marked(path.read_text("utf-8"), origin)
+    except MarkedYamlError as exc:
+        problems.add("PRT-001", f"not valid YAML: {exc.reason}", exc.mark)
+        return None
+    if not isinstance(raw, MDict):
+        problems.add("PRT-002", "a partner profile is a YAML mapping", Mark(origin, 1, 1))
+        return None
+    profile = validate_marked(Profile, raw, problems, "PRT-003")
+    if profile is None:
+        return None
+    if profile.id != path.stem:
+        problems.add("PRT-004", f"id {profile.id!r} must match the file name {path.stem!r}", key_mark(raw, "id"), "id")
+    if profile.id in files:
+        problems.add("PRT-005", f"partner {profile.id!r} is also defined in {files[profile.id]}", key_mark(raw, "id"))
+        return None
+    return profile
+
+
+def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, problems: Problems) -> list[Problem]:
+    """Cross-references: maps exist and fit, overlays compile, xref files load.
+
+    Returns the problems, already reported at their cause, of the broken maps this profile uses.
+    """
+    causes: list[Problem] = []
     origin = _rel(path, root)
     raw = load_marked(path.read_text("utf-8"), origin)
     docs = raw.get("documents") or {}
@@ -156,9 +187,14 @@ def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, prob
             continue  # an outbound map: checked by gateway.outbound_loader.load_outbound
         mark = key_mark(docs.get(key) or docs, "map") if isinstance(docs.get(key), dict) else key_mark(docs, key)
         cmap = ws.library.get(settings.map)
+        if cmap is None and settings.map in ws.library.broken:
+            found = ws.library.broken_problems.get(settings.map) or []
+            causes.extend(p for p in found if p not in causes)
+            if not found:  # no problem of its own to point at: say why here
+                why = ws.library.broken[settings.map]
+                problems.add("PRT-017", f"map {settings.map!r} cannot be used: {why}", mark, f"documents.{key}.map")
+            continue
         if cmap is None:
-            from gateway.mapping.problems import did_you_mean
-
             problems.add(
                 "PRT-011",
                 f"map {settings.map!r} is not defined{did_you_mean(settings.map, ws.library.raw)}",
@@ -183,6 +219,12 @@ def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, prob
                 problems.add("PRT-014", f"overlay {settings.overlay}: {exc}", mark, f"documents.{key}.overlay")
                 continue
             ws.overlays[(profile.id, definition.version, definition.id)] = definition
+    ws.xrefs[profile.id] = _check_xrefs(profile, raw, path, problems)
+    return causes
+
+
+def _check_xrefs(profile: Profile, raw: MDict, path: Path, problems: Problems) -> dict[str, dict[str, str]]:
+    """The profile's cross-reference tables, read; a table that cannot be read is a problem."""
     tables: dict[str, dict[str, str]] = {}
     xref_raw = raw.get("xref") or {}
     for name, xset in profile.xref.items():
@@ -197,7 +239,7 @@ def _check_profile(ws: Workspace, profile: Profile, path: Path, root: Path, prob
             tables[name] = _read_xref(path.parent / xset.file, xset.key, xset.value)
         except (OSError, ValueError, KeyError) as exc:
             problems.add("PRT-016", f"xref {name}: cannot read {xset.file}: {exc}", mark, f"xref.{name}")
-    ws.xrefs[profile.id] = tables
+    return tables
 
 
 def _read_xref(path: Path, key: str | None, value: str | None) -> dict[str, str]:

@@ -1,50 +1,27 @@
 """``gateway db``: create, upgrade and inspect the ledger's schema.
 
-A :class:`click.Group` the main command line registers with
-``main.add_command(db)``. The database is ``--url``, else ``$GATEWAY_DB_URL``,
-else :data:`gateway.store.DEFAULT_URL`. Exit codes: 0 done, 1 the database
-failed or (``current --check``) is not at the newest revision, 2 usage errors.
+A :class:`click.Group` the main command line registers with ``main.add_command(db)``. The
+database is found as ``gateway run`` finds it: ``--store`` (``--url`` is a hidden alias kept for
+old scripts; ``$GATEWAY_STORE`` or ``$GATEWAY_DB_URL``), else ``store:`` in ``gateway.yaml`` of
+``--home`` (``$GATEWAY_HOME``, else the current folder), else the default SQLite file
+``var/gateway.db`` under it. Exit codes: 0 done; 1 the database failed or (``current --check``)
+is not at the newest revision; 2 usage errors, including a ``--home`` that does not exist and,
+for ``current``, a SQLite file that does not exist (reading never creates it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from gateway.store import DEFAULT_URL, Store, StoreError
+from gateway.cli.options import deployment_options, load_deployment, missing_sqlite_file, resolve_store_url
+from gateway.store import Store, StoreError
 from gateway.store.migrate import head_revision
 
 __all__ = ["db"]
 
-F = TypeVar("F", bound=Callable[..., object])
-
-
-def _url_option(func: F) -> F:
-    option = click.option(
-        "--url",
-        envvar="GATEWAY_DB_URL",
-        default=DEFAULT_URL,
-        show_default=True,
-        help="Database URL: sqlite:///path/file.sqlite or postgresql+psycopg://user@host/db (env GATEWAY_DB_URL).",
-    )
-    return option(func)
-
-
-def _missing_sqlite_file(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL when it does not exist yet (reading must not create it), else None."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise click.BadParameter(f"not a database URL: {url!r}", param_hint="--url") from exc
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    path = Path(parsed.database)
-    return None if path.exists() else path
+_options = deployment_options(read_only=True)
 
 
 @click.group()
@@ -53,10 +30,12 @@ def db() -> None:
 
 
 @db.command()
-@_url_option
+@_options
 @click.option("--revision", default="head", show_default=True, help="Revision to upgrade to.")
-def upgrade(url: str, revision: str) -> None:
+def upgrade(home: Path | None, config: Path | None, store_url: str | None, revision: str) -> None:
     """Create the ledger's tables, or bring them up to date (safe to run again)."""
+    url = resolve_store_url(load_deployment(home, config), store_url)
+    missing_sqlite_file(url)  # a URL that does not parse is a usage error
     try:
         with Store(url) as store:
             before = store.revision()
@@ -71,15 +50,17 @@ def upgrade(url: str, revision: str) -> None:
 
 
 @db.command()
-@_url_option
+@_options
 @click.option("--check", is_flag=True, help="Exit 1 unless the database is at the newest revision.")
-def current(url: str, check: bool) -> None:
-    """Print the database's schema revision and the newest one this code ships."""
+def current(home: Path | None, config: Path | None, store_url: str | None, check: bool) -> None:
+    """Print the database's schema revision and the newest one this code ships (creates nothing)."""
     head = head_revision()
-    missing = _missing_sqlite_file(url)
+    url = resolve_store_url(load_deployment(home, config), store_url)
+    missing = missing_sqlite_file(url)
     if missing is not None:
-        click.echo(f"{missing}: no database yet (head is {head}); run `gateway db upgrade`")
-        raise SystemExit(1 if check else 0)
+        raise click.UsageError(
+            f"no database at {missing} (head is {head}): mistyped --home/--store, or run `gateway db upgrade`"
+        )
     try:
         with Store(url) as store:
             revision = store.revision()

@@ -16,6 +16,7 @@ import click
 from gateway.canonical import SCHEMAS
 from gateway.cli.db import db
 from gateway.cli.decided import decide_file
+from gateway.cli.init_cli import init
 from gateway.cli.maps_cli import HOME_HELP, open_workspace, partners, translate
 from gateway.cli.render_cli import render
 from gateway.cli.run_cli import messages, run, status
@@ -185,6 +186,7 @@ main.add_command(status)
 main.add_command(messages)
 main.add_command(db)
 main.add_command(render)
+main.add_command(init)
 
 
 if __name__ == "__main__":

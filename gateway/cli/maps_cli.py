@@ -11,10 +11,14 @@ import click
 
 from gateway.cases import find_cases, run_case
 from gateway.cli.decided import decide_file
+from gateway.cli.lint import NothingToLint, lint_path
 from gateway.errors import GatewayError, location_dict
+from gateway.formats.encoding import describe_content
 from gateway.mapping.checks import DocumentWarning
 from gateway.mapping.problems import MapLoadError
-from gateway.translate import Translation, golden_view
+from gateway.partners.reference import profile_reference
+from gateway.settings import Deployment
+from gateway.translate import Translation, golden_view, sniff
 from gateway.verdict import SetVerdict
 from gateway.workspace import Workspace, load_workspace
 from gateway.x12.ack.read import ack_dict
@@ -23,10 +27,19 @@ from gateway.x12.validate.export import finding_dict
 HOME_HELP = "The deployment folder holding maps/ and partners/ (default: $GATEWAY_HOME or the current folder)."
 
 
-def open_workspace(home: Path | None) -> Workspace:
-    """Load the workspace or exit 2 listing every problem."""
+def open_workspace(home: Path | None, *, partial: bool = False, deployment: Deployment | None = None) -> Workspace:
+    """Load the workspace or exit 2 listing every problem (with ``partial``: the broken partners are listed in it).
+
+    With ``deployment``, its ``folders.maps`` and ``folders.partners`` are used (a missing maps
+    folder means the maps shipped with the gateway).
+    """
+    maps_dir = partners_dir = None
+    if deployment is not None:
+        home = deployment.home
+        partners_dir = deployment.path("partners")
+        maps_dir = deployment.path("maps") if deployment.path("maps").is_dir() else None
     try:
-        return load_workspace(home or Path.cwd())
+        return load_workspace(home or Path.cwd(), partial=partial, maps_dir=maps_dir, partners_dir=partners_dir)
     except MapLoadError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(2) from exc
@@ -57,6 +70,8 @@ def translate(file: Path, partner: str | None, map_name: str | None, as_json: bo
     ws = open_workspace(home)
     if partner is not None and ws.partners.get(partner) is None:
         raise click.UsageError(f"no partner profile {partner!r} (known: {', '.join(sorted(ws.partners.profiles))})")
+    with file.open("rb") as stream:
+        _refuse_unreadable(file, stream.read(65536))
     decided = decide_file(ws.translator(), ws, file, partner, map_name=map_name)
     results = decided.translations()
     if as_json:
@@ -123,6 +138,20 @@ def _result_dict(r: Translation, v: SetVerdict | None) -> dict[str, Any]:
     }
 
 
+def _refuse_unreadable(file: Path, data: bytes) -> None:
+    """Exit 1 naming what the file is when no reader can take it (binary, UTF-16 X12 or CSV)."""
+    if sniff(data) != "csv":
+        return
+    what = describe_content(data)
+    if what is None:
+        return
+    hint = ""
+    if "text" in what:
+        hint = "; X12 and CSV are read as ASCII/UTF-8: re-encode it (for example iconv -f UTF-16 -t UTF-8)"
+    click.echo(f"{file}: {what}: not X12, XML or CSV{hint}", err=True)
+    raise SystemExit(1)
+
+
 def _error_dict(e: GatewayError | DocumentWarning) -> dict[str, object]:
     out: dict[str, object] = {"code": e.code, "message": e.message}
     if e.location is not None:
@@ -133,7 +162,7 @@ def _error_dict(e: GatewayError | DocumentWarning) -> dict[str, object]:
 
 @click.group()
 def partners() -> None:
-    """Partner profiles: list, show, lint, test golden cases."""
+    """Partner profiles: list, show, lint, test golden cases, keys."""
 
 
 @partners.command("list")
@@ -164,17 +193,34 @@ def show_partner(partner_id: str, home: Path | None) -> None:
 
 
 @partners.command("lint")
-@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 def lint(path: Path | None) -> None:
-    """Check every profile and map under PATH (default: the current folder); every problem, located."""
+    """Check profiles, maps and outbound maps under PATH (a deployment, a folder in it, or one file).
+
+    Every problem at once, located ``file:line:col``, each once at its cause. Exit 0 clean,
+    2 problems found or nothing to check under PATH.
+    """
     try:
-        ws = load_workspace(path or Path.cwd())
-    except MapLoadError as exc:
-        click.echo(str(exc), err=True)
+        report = lint_path(path or Path.cwd())
+    except NothingToLint as exc:
+        click.echo(f"nothing to lint: {exc}", err=True)
         raise SystemExit(2) from exc
-    click.echo(
-        f"ok: {len(ws.library.maps)} maps, {len(ws.library.tables)} tables, {len(ws.partners.profiles)} partners"
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    counts = (
+        f"{report.maps} maps, {report.outbound_maps} outbound maps, {report.tables} tables, {report.partners} partners"
     )
+    if report.problems:
+        hit = f"; partners not usable: {', '.join(report.broken)}" if report.broken else ""
+        click.echo(f"{len(report.problems)} problem(s) ({counts}){hit}", err=True)
+        raise SystemExit(2)
+    click.echo(f"ok: {counts}")
+
+
+@partners.command("keys")
+def keys() -> None:
+    """Every key of a partner profile (type, default, meaning) as a Markdown table."""
+    click.echo(profile_reference(), nl=False)
 
 
 @partners.command("test")
@@ -182,7 +228,11 @@ def lint(path: Path | None) -> None:
 @click.option("--update", is_flag=True, help="Write the actual output as the expected JSON (review the diff!).")
 @_home_option
 def test_cases(partner_id: str | None, update: bool, home: Path | None) -> None:
-    """Run the golden cases (all, or one partner's): input file → expected canonical JSON."""
+    """Run the golden cases (all, or only PARTNER_ID's own): input file → expected canonical JSON.
+
+    A partner's run counts only ``partners/<id>/cases/``, not the base maps' cases. Exit 1 when
+    a case fails or none was found.
+    """
     ws = open_workspace(home)
     if partner_id is not None and ws.partners.get(partner_id) is None:
         raise click.UsageError(f"no partner {partner_id!r}")
@@ -198,6 +248,9 @@ def test_cases(partner_id: str | None, update: bool, home: Path | None) -> None:
             for line in result.diff[:80]:
                 click.echo(f"    {line}")
     click.echo(f"{passed} passed, {failed} failed")
+    if passed + failed == 0:
+        where = f"partners/{partner_id}/cases/" if partner_id else "maps/*/cases/ or partners/*/cases/"
+        click.echo(f"no golden cases found in {where}: nothing was tested", err=True)
     if failed or passed == 0:
         raise SystemExit(1)
 

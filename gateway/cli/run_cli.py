@@ -4,31 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from gateway.cli.maps_cli import open_workspace
+from gateway.cli.options import deployment_options, load_deployment, open_store_read_only, resolve_store_url
 from gateway.errors import GatewayError
 from gateway.runtime.service import RunSummary, Service, ensure_folders
-from gateway.settings import Deployment, load_settings
+from gateway.settings import Deployment
+from gateway.store.errors import NotFoundError
+from gateway.store.rows import FileRow
 from gateway.store.store import Store
-
-
-def _deployment(home: Path | None, config: Path | None) -> Deployment:
-    deployment, problems = load_settings((home or Path.cwd()).resolve(), config)
-    if problems.items:
-        for p in problems.items:
-            click.echo(str(p), err=True)
-        raise SystemExit(2)
-    return deployment
+from gateway.workspace import Workspace
 
 
 def _store(deployment: Deployment, url: str | None = None) -> Store:
-    store = Store(url or deployment.store_url)
+    """The store for ``run``: created or brought up to date (the service owns its schema)."""
+    store = Store(resolve_store_url(deployment, url))
     try:
         store.upgrade()
     except GatewayError as exc:
@@ -37,20 +32,9 @@ def _store(deployment: Deployment, url: str | None = None) -> Store:
     return store
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _options(fn: F) -> F:
-    fn = click.option(
-        "--config", type=click.Path(dir_okay=False, path_type=Path), help="Settings file (default: HOME/gateway.yaml)."
-    )(fn)
-    fn = click.option(
-        "--home",
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="GATEWAY_HOME",
-        help="The deployment folder (default: $GATEWAY_HOME or the current folder).",
-    )(fn)
-    return click.option("--store", "store_url", help="Store URL (overrides gateway.yaml).")(fn)
+_options = deployment_options(read_only=False)
+_read_options = deployment_options(read_only=True)
+_deployment = load_deployment
 
 
 @click.command()
@@ -67,7 +51,8 @@ def run(
     )
     deployment = _deployment(home, config)
     ensure_folders(deployment)
-    workspace = open_workspace(deployment.home)
+    workspace = open_workspace(deployment.home, partial=True, deployment=deployment)
+    deployment = _hold_broken(deployment, workspace)
     store = _store(deployment, store_url)
     service = Service(deployment, workspace, store, worker=worker)
     service.install_signal_handlers()
@@ -76,6 +61,37 @@ def run(
     finally:
         store.close()
     _print_summary(summary, deployment)
+    _print_broken(workspace, deployment)
+
+
+def _hold_broken(deployment: Deployment, workspace: Workspace) -> Deployment:
+    """Report the partners whose maps or profile are broken; their inbox folders are left alone.
+
+    Their files wait in ``inbox/<partner>/`` (nothing is archived, acknowledged or failed) until the
+    configuration is fixed and the service restarted; every other partner runs as usual.
+    """
+    inbox = deployment.path("inbox")
+    for pid, found in sorted(workspace.broken.items()):
+        click.echo(f"partner {pid} is not loaded; its files wait in {inbox / pid}/ until this is fixed:", err=True)
+        for problem in found:
+            click.echo(f"  {problem}", err=True)
+    stray = workspace.unattributed()
+    if stray:
+        click.echo("problems in maps no partner uses (unknown senders may lack a base map):", err=True)
+        for problem in stray:
+            click.echo(f"  {problem}", err=True)
+    if not workspace.broken:
+        return deployment
+    settings = deployment.settings
+    intake = settings.intake.model_copy(update={"ignore": [*settings.intake.ignore, *sorted(workspace.broken)]})
+    return Deployment(deployment.home, settings.model_copy(update={"intake": intake}))
+
+
+def _print_broken(workspace: Workspace, deployment: Deployment) -> None:
+    if workspace.broken:
+        inbox = deployment.path("inbox")
+        names = ", ".join(f"{pid} (files wait in {inbox / pid}/)" for pid in sorted(workspace.broken))
+        click.echo(f"not loaded   {len(workspace.broken)} partner(s): {names}")
 
 
 def _print_summary(s: RunSummary, deployment: Deployment) -> None:
@@ -94,11 +110,11 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
-@_options
+@_read_options
 def status(as_json: bool, home: Path | None, config: Path | None, store_url: str | None) -> None:
     """Counts by state, the oldest pending file, and quarantined files."""
     deployment = _deployment(home, config)
-    store = _store(deployment, store_url)
+    store = open_store_read_only(deployment, store_url)
     counts = store.counts_by_status()
     oldest = store.oldest_pending()
     quarantined = store.list_files(status="quarantined", limit=20)
@@ -141,24 +157,29 @@ def messages() -> None:
 @click.option("--status", "status_filter", help="Only files in this status.")
 @click.option("--partner", help="Only this partner's files.")
 @click.option("--limit", default=50, show_default=True)
-@_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of files.")
+@_read_options
 def list_messages(
     status_filter: str | None,
     partner: str | None,
     limit: int,
+    as_json: bool,
     home: Path | None,
     config: Path | None,
     store_url: str | None,
 ) -> None:
     """Files newest first: id, status, partner, name, reason."""
     deployment = _deployment(home, config)
-    store = _store(deployment, store_url)
+    store = open_store_read_only(deployment, store_url)
     try:
         rows = store.list_files(status=status_filter, partner=partner, limit=limit)
     except GatewayError as exc:
         raise click.UsageError(str(exc)) from exc
     finally:
         store.close()
+    if as_json:
+        click.echo(json.dumps([_file_dict(f) for f in rows], indent=2))
+        return
     for f in rows:
         click.echo(
             f"{f.id:>6} {f.status:<12} {f.partner_id or '-':<12} {f.received_at:%Y-%m-%d %H:%M:%S} {f.name}"
@@ -166,18 +187,39 @@ def list_messages(
         )
 
 
+def _file_dict(f: FileRow) -> dict[str, object]:
+    """One file of ``messages list --json``."""
+    return {
+        "id": f.id,
+        "status": f.status,
+        "partner": f.partner_id,
+        "format": f.format,
+        "name": f.name,
+        "size": f.size,
+        "sha256": f.sha256,
+        "received_at": f.received_at.isoformat(),
+        "reason": f.reason,
+    }
+
+
 @messages.command("show")
 @click.argument("file_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
-@_options
+@_read_options
 def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | None, store_url: str | None) -> None:
-    """One file: lineage (interchanges, groups, sets, documents), errors with locations, events."""
+    """One file: lineage (interchanges, groups, sets, documents), errors with locations, events.
+
+    Exit 2 when the ledger has no file FILE_ID (it says so, in words).
+    """
     deployment = _deployment(home, config)
-    store = _store(deployment, store_url)
+    store = open_store_read_only(deployment, store_url)
     try:
         tree = store.file_tree(file_id)
         events = store.events_for_file(file_id)
         sent = store.list_outbound(file_id=file_id, limit=100)
+    except NotFoundError as exc:
+        click.echo(f"no file {file_id} in the ledger at {store.url} (see `gateway messages list`)", err=True)
+        raise SystemExit(2) from exc
     except GatewayError as exc:
         raise click.UsageError(str(exc)) from exc
     finally:

@@ -9,6 +9,7 @@ every file. Base maps are the X12 maps that extend nothing; they are what
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,12 @@ from typing import Any
 from gateway.mapping.compiler import CompiledMap, code_table, compile_map, expand_dotted, merge
 from gateway.mapping.functions import CodeTable, FunctionRegistry
 from gateway.mapping.marked import Mark, MarkedYamlError, MDict, key_mark, load_marked
-from gateway.mapping.problems import Problems, did_you_mean
+from gateway.mapping.problems import Problem, Problems, did_you_mean
 from gateway.x12.schema.catalog import Catalog
+
+#: ``map: name`` at the top level of a map file that is not valid YAML.
+_MAP_NAME = re.compile(r"^map:\s*['\"]?([\w.-]+)", re.MULTILINE)
+_TABLE_NAME = re.compile(r"^table:\s*['\"]?([\w.-]+)", re.MULTILINE)
 
 
 @dataclass(slots=True)
@@ -27,6 +32,11 @@ class MapLibrary:
     maps: dict[str, CompiledMap] = field(default_factory=dict)
     tables: dict[str, CodeTable] = field(default_factory=dict)
     raw: dict[str, MDict] = field(default_factory=dict)
+    #: Maps that failed to load (:meth:`build_partial`): name → why, and name → the problems at the cause.
+    broken: dict[str, str] = field(default_factory=dict)
+    broken_problems: dict[str, list[Problem]] = field(default_factory=dict)
+    #: Code tables whose file failed to load: name → its problems.
+    broken_tables: dict[str, list[Problem]] = field(default_factory=dict)
 
     def get(self, name: str) -> CompiledMap | None:
         """The map called ``name``."""
@@ -53,13 +63,41 @@ class MapLibrary:
         registry: FunctionRegistry,
     ) -> MapLibrary:
         """Compile everything; raises MapLoadError with every problem found in every file."""
+        lib, problems = cls.build_partial(map_texts, table_texts, catalog, registry)
+        problems.raise_if_any()
+        return lib
+
+    @classmethod
+    def build_partial(
+        cls,
+        map_texts: Mapping[str, str],
+        table_texts: Mapping[str, str],
+        catalog: Catalog,
+        registry: FunctionRegistry,
+    ) -> tuple[MapLibrary, Problems]:
+        """Compile what compiles; the maps that do not are named in :attr:`broken` with their cause.
+
+        Each problem is reported once, at its cause: a map that extends a broken map is broken
+        too, but adds no problem of its own (it would repeat its parent's), so the caller can
+        tell which partners a broken map takes down without printing false errors.
+        """
         problems = Problems()
         lib = cls()
         lib.tables = load_tables(table_texts, problems)
+        for origin, text in table_texts.items():  # a table that failed: the maps using it point here
+            named = _TABLE_NAME.search(text)
+            if named and named.group(1) not in lib.tables:
+                found = [p for p in problems.items if p.mark is not None and p.mark.source == origin]
+                lib.broken_tables[named.group(1)] = found
         origins: dict[str, str] = {}
         for origin, text in sorted(map_texts.items()):
+            before = len(problems.items)
             raw = load_yaml_file(text, origin, problems)
             if raw is None:
+                guess = _MAP_NAME.search(text)  # the file's map, named for the partners that use it
+                if guess and guess.group(1) not in lib.broken:
+                    lib.broken[guess.group(1)] = f"{origin} cannot be read"
+                    lib.broken_problems[guess.group(1)] = problems.items[before:]
                 continue
             name = str(raw.get("map", ""))
             if not name:
@@ -73,14 +111,49 @@ class MapLibrary:
             lib.raw[name] = raw
             origins[name] = origin
         for name in sorted(lib.raw):
-            merged = lib.resolve(name, problems, [])
-            if merged is None:
-                continue
-            compiled = compile_map(merged, origins[name], catalog, registry, lib.tables, problems)
-            if compiled is not None:
-                lib.maps[name] = compiled
-        problems.raise_if_any()
-        return lib
+            lib._compile(name, origins, catalog, registry, problems)
+        return lib, problems
+
+    def _compile(
+        self,
+        name: str,
+        origins: dict[str, str],
+        catalog: Catalog,
+        registry: FunctionRegistry,
+        problems: Problems,
+        active: tuple[str, ...] = (),
+    ) -> None:
+        """Compile ``name`` after its parents; a map over a broken parent is broken, without a problem of its own."""
+        if name in self.maps or name in self.broken or name in active:
+            return  # done, or a cycle that resolve() reports
+        chain = [name]
+        parent = self.raw[name].get("extends")
+        while parent and str(parent) in self.raw and str(parent) not in chain:
+            chain.append(str(parent))
+            parent = self.raw[str(parent)].get("extends")
+        if len(chain) > 1 and str(chain[1]) in self.raw:
+            self._compile(chain[1], origins, catalog, registry, problems, (*active, name))
+            if chain[1] in self.broken:
+                self.broken[name] = f"it extends {chain[1]}, which is broken ({self.broken[chain[1]]})"
+                self.broken_problems[name] = self.broken_problems.get(chain[1], [])
+                return
+        before = len(problems.items)
+        merged = self.resolve(name, problems, [])
+        compiled = None
+        if merged is not None:
+            compiled = compile_map(merged, origins[name], catalog, registry, self.tables, problems)
+        found = problems.items[before:]
+        echoes = [p for p in found if p.code == "MAP-011" and _names_broken_table(p, self.broken_tables)]
+        for echo in echoes:  # "no code table named uom" when uom.yaml itself is broken: its problem is the cause
+            problems.items.remove(echo)
+            found.remove(echo)
+        for table in sorted({t for p in echoes for t in self.broken_tables if f"{t!r}" in p.message}):
+            found += [p for p in self.broken_tables[table] if p not in found]
+        if compiled is not None and not found and not echoes:
+            self.maps[name] = compiled
+            return
+        self.broken[name] = f"{len(found) or 1} problem(s) in {origins[name]} or the tables it uses"
+        self.broken_problems[name] = found
 
     def resolve(self, name: str, problems: Problems, chain: list[str]) -> MDict | None:
         """The map's raw spec with its ``extends`` chain merged in (base first)."""
@@ -119,6 +192,10 @@ class MapLibrary:
                 out[key] = value
         out["extends"] = parent
         return out
+
+
+def _names_broken_table(problem: Problem, broken: Mapping[str, list[Problem]]) -> bool:
+    return any(problem.message.startswith(f"no code table named {name!r}") for name in broken)
 
 
 def load_tables(table_texts: Mapping[str, str], problems: Problems) -> dict[str, CodeTable]:

@@ -63,7 +63,9 @@ class Problems:
         self.items: list[Problem] = []
 
     def add(self, code: str, message: str, mark: Mark | None, path: str = "") -> None:
-        """Record one problem."""
+        """Record one problem (once: a YAML anchor used in three places is one mistake, at one place)."""
+        if any(p.code == code and p.message == message and p.mark == mark for p in self.items):
+            return
         self.items.append(Problem(code, message, mark, path))
 
     def raise_if_any(self) -> None:
