@@ -14,8 +14,10 @@ or the current folder). Unknown keys are errors with ``file:line:col``::
       partners: partners
     intake:
       after: move                           # move | delete: what happens to a file once archived and recorded
-      stable_seconds: 0.5                   # size and mtime unchanged for this long before a file is taken
+      stable_seconds: 30                    # without a close-after-write event (inotify): unchanged this long
+                                            # before a file is taken (profiles: inbound.stable_seconds)
       rescan_seconds: 5                     # periodic rescan, for events the watcher missed
+      retry_seconds: 300                    # a file that could not be taken or moved out is left this long
       ignore: [".*", "*.part", "*.tmp", "*.filepart"]
     processing:
       worker: null                          # this process's name in leases (default host:pid)
@@ -24,6 +26,8 @@ or the current folder). Unknown keys are errors with ``file:line:col``::
       max_attempts: 5                       # a file whose worker died this often is quarantined, not retried
       max_errors: 100
       sync: group                           # group: one syncfs per batch; each: fsync every file (see durable.py)
+      store_stall_seconds: 10               # a store call with no answer this long is logged
+      store_timeout_seconds: 90             # ... and cut this long (then retried after a back-off)
     duplicates:
       isa13_window_days: 30                 # partner profiles may override; 0 turns the ISA13 check off
 """
@@ -59,8 +63,9 @@ class Intake(_Strict):
     """How files are taken from the inbox."""
 
     after: Literal["move", "delete"] = "move"
-    stable_seconds: float = Field(default=0.5, ge=0)
+    stable_seconds: float = Field(default=30.0, ge=0)
     rescan_seconds: float = Field(default=5.0, gt=0)
+    retry_seconds: float = Field(default=300.0, gt=0)
     ignore: list[str] = Field(default_factory=lambda: [".*", "*.part", "*.tmp", "*.filepart", "*.partial"])
 
 
@@ -74,6 +79,8 @@ class Processing(_Strict):
     max_errors: int = Field(default=100, ge=1)
     sync: Literal["group", "each"] = "group"
     poll_seconds: float = Field(default=0.2, gt=0)
+    store_stall_seconds: float = Field(default=10.0, gt=0)
+    store_timeout_seconds: float = Field(default=90.0, gt=0)
 
 
 class Duplicates(_Strict):
