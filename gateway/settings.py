@@ -9,7 +9,8 @@ or the current folder). Unknown keys are errors with ``file:line:col``::
       outbox: outbox                        # acks to outbox/<partner>/, canonical JSON to outbox/canonical/
       archive: var/archive                  # content-addressed, never modified
       quarantine: var/quarantine
-      processed: var/processed              # where taken files go (after: move)
+      processed: var/processed              # where taken files go (after: move); may be on another file system
+      run: var/run                          # what the service reports for `gateway status` (intake problems)
       maps: maps
       partners: partners
     intake:
@@ -55,6 +56,7 @@ class Folders(_Strict):
     archive: str = "var/archive"
     quarantine: str = "var/quarantine"
     processed: str = "var/processed"
+    run: str = "var/run"
     maps: str = "maps"
     partners: str = "partners"
 

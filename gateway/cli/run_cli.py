@@ -15,7 +15,15 @@ import click
 from gateway.cli.maps_cli import open_workspace
 from gateway.errors import GatewayError
 from gateway.runtime.fsutil import printable
-from gateway.runtime.service import EXIT_CODES, RunSummary, Service, ensure_folders, exit_code, folder_problems
+from gateway.runtime.service import (
+    EXIT_CODES,
+    RunSummary,
+    Service,
+    ensure_folders,
+    exit_code,
+    folder_problems,
+    read_problems,
+)
 from gateway.settings import Deployment, load_settings
 from gateway.store.store import Store
 
@@ -167,7 +175,9 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
     oldest = store.oldest_pending()
     quarantined = store.list_files(status="quarantined", limit=20)
     store.close()
-    problems = folder_problems(deployment)
+    reported = read_problems(deployment.path("run"))
+    # A folder the service already reported is named once, by the service's report.
+    problems = [m for f, m in folder_problems(deployment) if not any(str(f) in r for r in reported)] + reported
     if as_json:
         click.echo(
             json.dumps(

@@ -306,7 +306,11 @@ class Processor:
         output, so a rerun does not hand the partner or the ERP the same file twice).
         """
         if works:
-            held = set(self.store.renew_leases([w.row.id for w in works], self.worker, self.lease_seconds or 60.0))
+            ids = [w.row.id for w in works]
+            if self.lease_seconds is not None:
+                held = set(self.store.renew_leases(ids, self.worker, self.lease_seconds))
+            else:
+                held = set(self.store.leased_to(ids, self.worker))
             for work in works:
                 if work.row.id not in held:
                     work.outputs.clear()  # not ours any more: the new owner writes them

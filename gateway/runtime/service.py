@@ -22,6 +22,7 @@ redone or recognised by the next run.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -109,6 +110,57 @@ EXIT_CODES = {
 """``gateway run --once`` exit codes (2 is a configuration or usage error, as for every command)."""
 
 
+class IntakeProblems:
+    """Intake problems the service reports for ``gateway status``: a JSON file per host in ``folders.run``
+    (``intake-<host>.json``), rewritten only when a problem appears, changes or clears, so a folder that
+    cannot be written is reported once, not at every file."""
+
+    def __init__(self, folder: Path, worker: str) -> None:
+        self.path = folder / f"intake-{socket.gethostname()}.json"
+        self.worker = worker
+        self.items: dict[str, dict[str, str]] = {}
+        try:
+            loaded = json.loads(self.path.read_text("utf-8"))
+            self.items = {str(k): dict(v) for k, v in loaded.get("problems", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            self.items = {}
+
+    def report(self, key: str, message: str, at: datetime) -> None:
+        """Set the problem ``key`` (written when new or changed)."""
+        known = self.items.get(key)
+        if known is not None and known.get("message") == message:
+            return
+        self.items[key] = {"message": message, "since": at.isoformat(timespec="seconds"), "worker": self.worker}
+        self._save()
+
+    def clear(self, key: str) -> None:
+        """The problem ``key`` is gone (a file went where it could not)."""
+        if self.items.pop(key, None) is not None:
+            self._save()
+
+    def _save(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text(json.dumps({"problems": self.items}, indent=2, ensure_ascii=False), "utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.error("cannot write %s for `gateway status`: %s", self.path, exc)
+
+
+def read_problems(folder: Path) -> list[str]:
+    """The intake problems the services reported (``gateway status``); reads only."""
+    out = []
+    for path in sorted(folder.glob("intake-*.json")) if folder.is_dir() else []:
+        try:
+            items = json.loads(path.read_text("utf-8")).get("problems", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        for item in items.values():
+            out.append(f"{item.get('message')} (since {item.get('since')}, {item.get('worker')})")
+    return out
+
+
 def exit_code(summary: RunSummary) -> int:
     """The exit code of a ``--once`` run (the most serious condition wins)."""
     if summary.store_error is not None:
@@ -182,6 +234,7 @@ class Service:
         self.summary = RunSummary()
         self.backoff = False  # the last batch failed only for reasons that may pass: wait before the next
         self.intake_failing = False  # the last intake batch failed as a whole (archive or store)
+        self.problems = IntakeProblems(deployment.path("run"), self.worker)
         self._main_thread = threading.get_ident()
         self._watchdog: threading.Thread | None = None
         self._watch_done = threading.Event()
@@ -283,6 +336,8 @@ class Service:
                 taken += 1
                 assert result.row is not None
                 row = result.row
+                self.problems.clear(self._destination(row.status))
+                self.problems.clear(f"file {shown}")
                 if result.outcome == "quarantined":
                     self.summary.quarantined.append(f"{printable(cand.path.name)}: {result.reason}")
                     files_log.warning(
@@ -319,6 +374,16 @@ class Service:
         if not self.inbox.hold(path, reason):
             return  # reported already
         shown = self._shown(path)
+        now = self.clock()
+        if result.outcome == "stuck" and result.row is not None:
+            where = self._destination(result.row.status)
+            message = (
+                f"files recorded but left in the inbox: cannot move them to the {where} folder "
+                f"({self.deployment.path(where) if where != 'inbox' else 'delete'}): {reason}"
+            )
+            self.problems.report(where, message, now)
+        else:
+            self.problems.report(f"file {shown}", f"cannot take {shown}: {reason}", now)
         if result.outcome == "stuck":
             files_log.error(
                 "file %s (%s) is recorded but stays in the inbox: %s; it is not taken again until it changes "
@@ -337,6 +402,12 @@ class Service:
                 self.inbox.retry_seconds,
                 extra=_fields(None, shown, "not_taken", reason),
             )
+
+    def _destination(self, status: str) -> str:
+        """Where a taken file goes: the quarantine or processed folder (``inbox``: deleted in place)."""
+        if status == "quarantined":
+            return "quarantine"
+        return "processed" if self.deployment.settings.intake.after == "move" else "inbox"
 
     def _shown(self, path: Path) -> str:
         try:
@@ -528,8 +599,9 @@ def ensure_folders(deployment: Deployment) -> None:
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def folder_problems(deployment: Deployment) -> list[str]:
-    """Folders the service must write but cannot (for ``gateway status``); creates nothing."""
+def folder_problems(deployment: Deployment) -> list[tuple[Path, str]]:
+    """Folders the service must write but cannot, with what that means (for ``gateway status``);
+    creates nothing."""
     out = []
     for name in ("inbox", "outbox", "archive", "quarantine", "processed"):
         folder = deployment.path(name)
@@ -537,7 +609,7 @@ def folder_problems(deployment: Deployment) -> list[str]:
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent  # not created yet: what matters is whether it can be
         if not os.access(probe, os.W_OK | os.X_OK):
-            out.append(f"{name} folder {folder} cannot be written by this user: files stay in the inbox")
+            out.append((folder, f"{name} folder {folder} cannot be written by this user: files stay in the inbox"))
     return out
 
 
