@@ -17,6 +17,8 @@ from gateway.errors import GatewayError
 from gateway.runtime.fsutil import printable
 from gateway.runtime.service import (
     EXIT_CODES,
+    EXIT_STORE,
+    Interrupted,
     RunSummary,
     Service,
     ensure_folders,
@@ -25,6 +27,7 @@ from gateway.runtime.service import (
     read_problems,
 )
 from gateway.settings import Deployment, load_settings
+from gateway.store.errors import StoreUnavailableError
 from gateway.store.store import Store
 
 
@@ -124,12 +127,25 @@ def run(
     deployment = _deployment(home, config)
     ensure_folders(deployment)
     workspace = open_workspace(deployment.home)
-    store = _store(deployment, store_url)
+    store = Store(store_url or deployment.store_url)
     service = Service(deployment, workspace, store, worker=worker)
     service.install_signal_handlers()
+    service.start_watchdog()  # the schema check below may meet a store that hangs
     try:
+        try:
+            store.upgrade()
+        except StoreUnavailableError as exc:
+            click.echo(f"store {store.url}: {exc}", err=True)
+            raise SystemExit(EXIT_STORE) from exc
+        except GatewayError as exc:
+            click.echo(f"store {store.url}: {exc}", err=True)
+            raise SystemExit(2) from exc
+        except Interrupted as exc:
+            click.echo(f"store {store.url}: {exc}", err=True)
+            raise SystemExit(EXIT_STORE if once else 0) from exc
         summary = service.run_once() if once else service.run_forever()
     finally:
+        service.stop_watchdog()
         store.close()
     _print_summary(summary, deployment)
     if once:

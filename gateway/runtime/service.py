@@ -44,7 +44,7 @@ from gateway.runtime.intake import Intake, Taken
 from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.settings import Deployment
 from gateway.store import Archive
-from gateway.store.errors import LeaseError
+from gateway.store.errors import LeaseError, StoreError
 from gateway.store.store import Store
 from gateway.workspace import Workspace
 
@@ -234,6 +234,7 @@ class Service:
         self.summary = RunSummary()
         self.backoff = False  # the last batch failed only for reasons that may pass: wait before the next
         self.intake_failing = False  # the last intake batch failed as a whole (archive or store)
+        self.intake_error: Exception | None = None
         self.problems = IntakeProblems(deployment.path("run"), self.worker)
         self._main_thread = threading.get_ident()
         self._watchdog: threading.Thread | None = None
@@ -258,7 +259,10 @@ class Service:
     # --- the store watchdog -----------------------------------------------------------------
 
     def start_watchdog(self) -> None:
-        """Watch the store from a thread: log a stall, cut a call past its timeout, interrupt on SIGTERM."""
+        """Watch the store from a thread: log a stall, cut a call past its timeout, interrupt on SIGTERM.
+        Started by the loops (and before them by ``gateway run``, for the start-up's schema check)."""
+        if self._watchdog is not None:
+            return
         self._watch_done.clear()
         self._watchdog = threading.Thread(target=self._watch, name="store-watchdog", daemon=True)
         self._watchdog.start()
@@ -325,6 +329,7 @@ class Service:
                 self.inbox.release(cand.path)
                 self.summary.not_taken[cand.path] = NotTaken(cand.path, str(exc))
             self.intake_failing = True  # the loop waits before the next try: no hot loop on a broken archive
+            self.intake_error = exc
             return 0
         taken = 0
         for cand, result in zip(batch, results, strict=True):
@@ -520,6 +525,8 @@ class Service:
                 if self.intake_failing:
                     failing += 1
                     if failing >= ONCE_INTAKE_TRIES:
+                        if isinstance(self.intake_error, StoreError):
+                            self.summary.store_error = str(self.intake_error)  # exit 4, not 3
                         break  # the files stay in the inbox, named in the summary (exit 3)
                     self.stopping.wait(1)
                     continue
