@@ -4,7 +4,9 @@ This is the reference module for channels. A file is a candidate when the
 watcher (watchdog) reports it or a scan finds it (at start-up and every
 ``rescan_seconds``, for anything an event missed); it becomes *ready* once
 the writer has closed it (inotify's close-after-write, or a rename into place,
-where the platform reports them), or its size and mtime have not changed for
+where the platform reports them; for a file found by a scan, nobody has it
+open for writing, as a Linux read lease tells, and it has not changed for a
+second), or its size and mtime have not changed for
 ``stable_seconds`` (the fallback: a file found by a scan, a platform without
 close events; a partner profile may set its own, see ``stable_for``). Dotfiles and
 ``*.part``/``*.tmp``-style names are never taken, so an uploader that
@@ -21,6 +23,7 @@ folder that cannot be written makes one report, not a hot loop.
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import os
 import stat
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
+    FileAttribEvent,
     FileClosedEvent,
     FileClosedNoWriteEvent,
     FileOpenedEvent,
@@ -64,7 +68,7 @@ class _Held:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, notify: Callable[[str, bool], None]) -> None:
+    def __init__(self, notify: Callable[[str, bool | None], None]) -> None:
         self.notify = notify
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -74,7 +78,38 @@ class _Handler(FileSystemEventHandler):
             # Renamed into place: complete (an uploader writing to a temporary name renames when done).
             self.notify(os.fsdecode(event.dest_path), True)
             return
+        if isinstance(event, FileAttribEvent):
+            self.notify(os.fsdecode(event.src_path), None)  # chmod, utime after the upload: not a write
+            return
         self.notify(os.fsdecode(event.src_path), isinstance(event, FileClosedEvent))
+
+
+SETTLE_SECONDS = 1.0
+"""A file found without a close event is taken before its stable time only when nobody has it open for
+writing (a read lease can be had) and it has not changed for this long (a writer between two opens)."""
+
+
+def _no_writer(path: Path) -> bool | None:
+    """Whether no process has ``path`` open for writing: Linux grants a read lease (``F_SETLEASE``) only
+    then. None when this cannot be told (another OS, not the file's owner, a file system without leases)."""
+    setlease = getattr(fcntl, "F_SETLEASE", None)
+    if setlease is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
+    except BlockingIOError:
+        return False  # open for writing somewhere
+    except OSError:
+        return None
+    else:
+        fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _signature(st: os.stat_result) -> tuple[int, int, int]:
@@ -132,9 +167,10 @@ class Inbox:
         """How long a file of ``partner``'s folder must stay unchanged (when no close event says it is done)."""
         return self.stable_for.get(partner, self.stable_seconds) if partner is not None else self.stable_seconds
 
-    def notice(self, raw_path: str, closed: bool = False) -> None:
+    def notice(self, raw_path: str, closed: bool | None = False) -> None:
         """Record a path the watcher reported (thread-safe); ``closed``: its writer closed it after writing,
-        or renamed it into place. Any other event about the path means it may still be being written."""
+        or renamed it into place (None: an event that says neither, such as a chmod). Any other event about
+        the path means it may still be being written."""
         path = Path(raw_path)
         place = self._place(path)
         if place is False:
@@ -145,7 +181,8 @@ class Inbox:
             cand = self.pending.get(path)
             if cand is None:
                 cand = self.pending[path] = Candidate(path, place if isinstance(place, str) else None)
-            cand.closed = closed
+            if closed is not None:
+                cand.closed = closed
         self._wake.set()
 
     def scan(self) -> None:
@@ -226,6 +263,9 @@ class Inbox:
                 cand.size, cand.mtime_ns, cand.stable_since = st.st_size, st.st_mtime_ns, now
                 if stable > 0 and not (idle or cand.closed or cand.special):
                     continue
+            settled = now - cand.stable_since >= min(stable, SETTLE_SECONDS)
+            if not (cand.special or cand.closed or idle) and settled and _no_writer(path) is True:
+                cand.closed = True  # nobody has it open for writing (a file found by a scan, `--once`)
             if cand.special or cand.closed or idle or now - cand.stable_since >= stable:
                 with self._lock:
                     self.pending.pop(path, None)
