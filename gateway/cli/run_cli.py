@@ -121,7 +121,8 @@ def run(
 
     One line per file as it goes (stderr). With --once, the exit code says how the run went:
     0 every file taken and processed; 1 a file failed or was quarantined; 3 a file could not be
-    taken from the inbox or moved out of it; 4 the store could not be reached; 2 configuration.
+    taken from the inbox or moved out of it; 4 the store could not be reached; 5 a recorded file
+    could not be processed now (left received for a retry); 2 configuration.
     """
     _configure_logging(verbose, log_format)
     deployment = _deployment(home, config)
@@ -176,6 +177,10 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
         for item in s.not_taken.values():
             recorded = f" (recorded as file {item.recorded_as})" if item.recorded_as is not None else ""
             click.echo(f"  {printable(str(item.path))}{recorded}: {item.reason}")
+    if s.not_processed:
+        click.echo(f"not processed {len(s.not_processed)} file(s), left received for a retry:")
+        for why in s.not_processed.values():
+            click.echo(f"  {why}")
     if s.store_error:
         click.echo(f"store        {s.store_error}")
 

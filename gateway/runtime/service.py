@@ -84,10 +84,12 @@ class RunSummary:
     acks: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     not_taken: dict[Path, NotTaken] = field(default_factory=dict)
+    not_processed: dict[int, str] = field(default_factory=dict)  # file id -> why it was released for a retry
     store_error: str | None = None
 
     def add(self, outcome: FileOutcome, name: str = "") -> None:
         """Count one processed file."""
+        self.not_processed.pop(outcome.file_id, None)
         if outcome.status == "failed":
             self.failed.append(f"file {outcome.file_id} {name}: {outcome.reason or 'failed'}")
         self.statuses[outcome.status] += 1
@@ -101,11 +103,13 @@ EXIT_OK = 0
 EXIT_FILES = 1
 EXIT_INTAKE = 3
 EXIT_STORE = 4
+EXIT_RETRY = 5
 EXIT_CODES = {
     EXIT_OK: "every file was taken and processed (some sets may have been rejected and acknowledged so)",
     EXIT_FILES: "a file failed or was quarantined",
     EXIT_INTAKE: "a file could not be taken from the inbox or moved out of it (it is still there)",
     EXIT_STORE: "the store could not be reached or stopped answering",
+    EXIT_RETRY: "a recorded file could not be processed now (disk, outbox): it is left received for a retry",
 }
 """``gateway run --once`` exit codes (2 is a configuration or usage error, as for every command)."""
 
@@ -167,6 +171,8 @@ def exit_code(summary: RunSummary) -> int:
         return EXIT_STORE
     if summary.not_taken:
         return EXIT_INTAKE
+    if summary.not_processed:
+        return EXIT_RETRY
     if summary.failed or summary.quarantined or summary.statuses.get("failed") or summary.statuses.get("quarantined"):
         return EXIT_FILES
     return EXIT_OK
@@ -443,6 +449,7 @@ class Service:
                 # The store or the disk failed under us: give the file back for a retry.
                 why = str(result) if isinstance(result, GatewayError) else f"{type(result).__name__}: {result}"
                 log.error("file %s: %s; released for retry", row.id, why)
+                self.summary.not_processed[row.id] = f"file {row.id} {printable(row.name)}: {why}"
                 self._release_quietly(row.id, why)
                 released += 1
             elif isinstance(result, GatewayError):

@@ -408,6 +408,22 @@ def test_once_exit_codes_and_json_lines(tmp_path: Path, request: pytest.FixtureR
     assert len(stuck.stderr.splitlines()) < 40, "logged in a loop"
 
 
+def test_once_exits_5_when_recorded_files_could_not_be_processed(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    home = sqlite_home(tmp_path, stable_seconds=0)
+    _immutable(home.outbox / ".tmp", request)  # outputs cannot be written: a transient failure
+    for n in range(3):
+        home.drop(f"inv-{n}.edi", INVOICE.replace(b"000000413", f"00000060{n}".encode()), "medsupply")
+    run = gateway(home, "run", "--once")
+    assert run.returncode == 5, run.stdout + run.stderr
+    assert "not processed 3 file(s), left received for a retry:" in run.stdout
+    assert {s for s, _ in ledger(home).values()} == {"received"}
+    subprocess.run(["chattr", "-i", str(home.outbox / ".tmp")], check=True)
+    assert gateway(home, "run", "--once").returncode == 0
+    assert {s for s, _ in ledger(home).values()} <= {"processed", "duplicate"}  # one invoice number, three drops
+
+
 def test_the_service_prints_one_line_per_file_as_it_goes(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     home = sqlite_home(tmp_path)
     run = Running(home)
