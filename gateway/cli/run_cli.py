@@ -14,7 +14,7 @@ import click
 
 from gateway.cli.maps_cli import open_workspace
 from gateway.errors import GatewayError
-from gateway.runtime.fsutil import printable
+from gateway.runtime.fsutil import oneline, printable
 from gateway.runtime.service import (
     EXIT_CODES,
     EXIT_STORE,
@@ -176,7 +176,7 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
         click.echo(f"not taken    {len(s.not_taken)} file(s), still in the inbox:")
         for item in s.not_taken.values():
             recorded = f" (recorded as file {item.recorded_as})" if item.recorded_as is not None else ""
-            click.echo(f"  {printable(str(item.path))}{recorded}: {item.reason}")
+            click.echo(f"  {printable(str(item.path))}{recorded}: {oneline(item.reason)}")
     if s.not_processed:
         click.echo(f"not processed {len(s.not_processed)} file(s), left received for a retry:")
         for why in s.not_processed.values():
@@ -226,7 +226,7 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
         )
     click.echo(f"quarantined        {len(quarantined)}")
     for f in quarantined:
-        click.echo(f"  file {f.id} {printable(f.name)}: {printable(f.reason or '')}")
+        click.echo(f"  file {f.id} {printable(f.name)}: {oneline(f.reason or '')}")
     for problem in problems:
         click.echo(f"problem            {problem}")
 

@@ -76,6 +76,24 @@ def printable(name: str) -> str:
     return "".join(out)
 
 
+def oneline(text: str) -> str:
+    """``text`` (a reason, an error message naming a path) on one line: control characters and bytes that
+    are not UTF-8 escaped as :func:`printable` does, backslashes left as they are (names in it are
+    already escaped)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            out.append(f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

@@ -39,7 +39,7 @@ from types import FrameType
 
 from gateway.channels.inbox import Candidate, Inbox
 from gateway.errors import GatewayError
-from gateway.runtime.fsutil import make_private, printable
+from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.intake import Intake, Taken
 from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.settings import Deployment
@@ -330,7 +330,7 @@ class Service:
         try:
             results = self.intake.take_many(batch, self.clock().date())
         except (OSError, GatewayError) as exc:
-            log.error("intake of %d file(s) failed, will retry in 5 s: %s", len(batch), exc)
+            log.error("intake of %d file(s) failed, will retry in 5 s: %s", len(batch), oneline(str(exc)))
             for cand in batch:
                 self.inbox.release(cand.path)
                 self.summary.not_taken[cand.path] = NotTaken(cand.path, str(exc))
@@ -379,7 +379,7 @@ class Service:
         return taken
 
     def _not_taken(self, path: Path, result: Taken) -> None:
-        reason = result.reason or result.outcome
+        reason = oneline(result.reason or result.outcome)
         file_id = result.row.id if result.row is not None else None
         self.summary.not_taken[path] = NotTaken(path, reason, file_id)
         if not self.inbox.hold(path, reason):
