@@ -15,6 +15,7 @@ import click
 from gateway.cli.maps_cli import open_workspace
 from gateway.errors import GatewayError
 from gateway.runtime.fsutil import oneline, printable
+from gateway.runtime.health import folder_problems, read_problems
 from gateway.runtime.service import (
     EXIT_CODES,
     EXIT_STORE,
@@ -23,8 +24,6 @@ from gateway.runtime.service import (
     Service,
     ensure_folders,
     exit_code,
-    folder_problems,
-    read_problems,
 )
 from gateway.settings import Deployment, load_settings
 from gateway.store.errors import StoreUnavailableError
