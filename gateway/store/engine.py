@@ -31,10 +31,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import stat
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,15 +107,17 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def _private_file(database: str) -> None:
-    """Create the SQLite file (and its folder) readable by this user only, or make an existing one so."""
+def _private_file(database: str) -> Callable[[Any, Any], None]:
+    """A ``connect`` listener making the SQLite file readable by this user only (0600), before the WAL
+    pragma creates its journals (SQLite gives them the database file's mode)."""
     path = Path(database)
-    if not path.parent.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):  # a read-only location: SQLite reports it when it opens the file
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o600)
+
+    def chmod(_dbapi_connection: Any, _record: Any) -> None:
+        with contextlib.suppress(OSError):  # not ours, or read-only: SQLite reports what matters
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                os.chmod(path, 0o600)
+
+    return chmod
 
 
 def _pg_connect_args(url: URL) -> dict[str, Any]:
@@ -128,9 +131,12 @@ def _pg_connect_args(url: URL) -> dict[str, Any]:
 def _make_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         database = url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            _private_file(database)
+        on_disk = database if database and database != ":memory:" and not database.startswith("file:") else None
+        if on_disk is not None:
+            Path(on_disk).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+        if on_disk is not None:
+            event.listen(engine, "connect", _private_file(on_disk))
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
