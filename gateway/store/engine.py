@@ -123,8 +123,10 @@ def _private_file(database: str) -> Callable[[Any, Any], None]:
 def _pg_connect_args(url: URL) -> dict[str, Any]:
     given = set(url.query)
     args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in given}
-    if "options" not in given:
-        args["options"] = f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}"
+    options = url.query.get("options", "")
+    options = options if isinstance(options, str) else " ".join(options)
+    if "statement_timeout" not in options:  # kept beside the URL's own options (a search_path...)
+        args["options"] = f"{options} -c statement_timeout={PG_STATEMENT_TIMEOUT_MS}".strip()
     return args
 
 
