@@ -25,13 +25,16 @@ folders:                                # relative to this file's folder
   outbox: outbox                        # acks to outbox/<partner>/, canonical JSON to outbox/canonical/
   archive: var/archive                  # content-addressed, never modified
   quarantine: var/quarantine            # files that could not be taken, with the reason in the ledger
-  processed: var/processed              # where taken files go (after: move)
+  processed: var/processed              # where taken files go (after: move); may be on another file system
+  run: var/run                          # what the service reports for `gateway status` (intake problems)
   maps: maps                            # base maps; absent: the maps shipped with the gateway
   partners: partners                    # partners/<id>.yaml and partners/<id>/
 intake:
   after: move                           # move | delete: what happens to a file once archived and recorded
-  stable_seconds: 0.5                   # size and mtime unchanged for this long before a file is taken
+  stable_seconds: 30                    # without a close-after-write event (inotify) or a free write lease:
+                                        # unchanged this long before a file is taken (profiles: inbound.stable_seconds)
   rescan_seconds: 5                     # periodic rescan, for events the watcher missed
+  retry_seconds: 300                    # a file that could not be taken or moved out is left this long
   ignore: [".*", "*.part", "*.tmp", "*.filepart", "*.partial"]
 processing:
   worker: null                          # this process's name in leases (default host:pid)
@@ -41,6 +44,8 @@ processing:
   max_errors: 100                       # errors listed per transaction set
   sync: group                           # group: one syncfs per batch; each: fsync every file (see durable.py)
   poll_seconds: 0.2                     # how often an idle worker looks for files another worker received
+  store_stall_seconds: 10               # a store call with no answer this long is logged
+  store_timeout_seconds: 90             # ... and cut this long (then retried after a back-off)
 duplicates:
   isa13_window_days: 30                 # partner profiles may override; 0 turns the ISA13 check off
 """
@@ -58,6 +63,7 @@ class Folders(_Strict):
     archive: str = "var/archive"
     quarantine: str = "var/quarantine"
     processed: str = "var/processed"
+    run: str = "var/run"
     maps: str = "maps"
     partners: str = "partners"
 
@@ -66,8 +72,9 @@ class Intake(_Strict):
     """How files are taken from the inbox."""
 
     after: Literal["move", "delete"] = "move"
-    stable_seconds: float = Field(default=0.5, ge=0)
+    stable_seconds: float = Field(default=30.0, ge=0)
     rescan_seconds: float = Field(default=5.0, gt=0)
+    retry_seconds: float = Field(default=300.0, gt=0)
     ignore: list[str] = Field(default_factory=lambda: [".*", "*.part", "*.tmp", "*.filepart", "*.partial"])
 
 
@@ -81,6 +88,8 @@ class Processing(_Strict):
     max_errors: int = Field(default=100, ge=1)
     sync: Literal["group", "each"] = "group"
     poll_seconds: float = Field(default=0.2, gt=0)
+    store_stall_seconds: float = Field(default=10.0, gt=0)
+    store_timeout_seconds: float = Field(default=90.0, gt=0)
 
 
 class Duplicates(_Strict):

@@ -3,24 +3,45 @@
 This is the reference module for channels. A file is a candidate when the
 watcher (watchdog) reports it or a scan finds it (at start-up and every
 ``rescan_seconds``, for anything an event missed); it becomes *ready* once
-its size and mtime have not changed for ``stable_seconds``. Dotfiles and
+the writer has closed it (inotify's close-after-write, or a rename into place,
+where the platform reports them; for a file found by a scan, nobody has it
+open for writing, as a Linux read lease tells, and it has not changed for a
+second), or its size and mtime have not changed for
+``stable_seconds`` (the fallback: a file found by a scan, a platform without
+close events; a partner profile may set its own, see ``stable_for``). Dotfiles and
 ``*.part``/``*.tmp``-style names are never taken, so an uploader that
 writes to a temporary name and renames is picked up only after the rename.
 The watcher only finds files; taking them (archive, record, move) is the
 runtime's job, so a file never leaves the inbox before it is safe.
+
+Entries are looked at with ``lstat`` only: a FIFO, a device, a socket or a
+symbolic link is handed out at once (the runtime refuses it without opening
+it), never waited on. A file the runtime could not take or let go is *held*:
+not handed out again until it changes or ``retry_seconds`` pass, so a
+folder that cannot be written makes one report, not a hot loop.
 """
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    FileAttribEvent,
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+    FileSystemMovedEvent,
+)
 from watchdog.observers import Observer
 
 
@@ -33,19 +54,66 @@ class Candidate:
     size: int = -1
     mtime_ns: int = -1
     stable_since: float = 0.0
+    closed: bool = False  # the writer closed it (or renamed it into place) after its last write
+    special: bool = False  # not a regular file (FIFO, device, socket, symlink): handed out at once, never opened
+
+
+@dataclass(slots=True)
+class _Held:
+    """A file the runtime could not take or let go: left alone until it changes or ``until``."""
+
+    signature: tuple[int, int, int]
+    until: float
+    reason: str
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, notify: Callable[[str], None]) -> None:
+    def __init__(self, notify: Callable[[str, bool | None], None]) -> None:
         self.notify = notify
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
+        if event.is_directory or isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent):
+            return  # opening and reading (our own reads too) change nothing
+        if isinstance(event, FileSystemMovedEvent):
+            # Renamed into place: complete (an uploader writing to a temporary name renames when done).
+            self.notify(os.fsdecode(event.dest_path), True)
             return
-        dest = getattr(event, "dest_path", "")
-        for path in (event.src_path, dest):
-            if path:
-                self.notify(os.fsdecode(path))
+        if isinstance(event, FileAttribEvent):
+            self.notify(os.fsdecode(event.src_path), None)  # chmod, utime after the upload: not a write
+            return
+        self.notify(os.fsdecode(event.src_path), isinstance(event, FileClosedEvent))
+
+
+SETTLE_SECONDS = 1.0
+"""A file found without a close event is taken before its stable time only when nobody has it open for
+writing (a read lease can be had) and it has not changed for this long (a writer between two opens)."""
+
+
+def _no_writer(path: Path) -> bool | None:
+    """Whether no process has ``path`` open for writing: Linux grants a read lease (``F_SETLEASE``) only
+    then. None when this cannot be told (another OS, not the file's owner, a file system without leases)."""
+    setlease = getattr(fcntl, "F_SETLEASE", None)
+    if setlease is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
+    except BlockingIOError:
+        return False  # open for writing somewhere
+    except OSError:
+        return None
+    else:
+        fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class Inbox:
@@ -55,14 +123,19 @@ class Inbox:
         self,
         root: Path,
         *,
-        stable_seconds: float = 0.5,
+        stable_seconds: float = 30.0,
         rescan_seconds: float = 5.0,
         ignore: Iterable[str] = (".*", "*.part", "*.tmp"),
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        stable_for: dict[str, float] | None = None,
+        retry_seconds: float = 300.0,
     ) -> None:
         self.root = root
         self.stable_seconds = stable_seconds
+        self.stable_for = dict(stable_for or {})  # partner folder -> its profile's stable_seconds
+        self.retry_seconds = retry_seconds
+        self.held: dict[Path, _Held] = {}
         self.rescan_seconds = rescan_seconds
         self.ignore = tuple(ignore)
         self.clock = clock
@@ -90,31 +163,47 @@ class Inbox:
     def _ignored(self, name: str) -> bool:
         return any(fnmatch.fnmatch(name, pattern) for pattern in self.ignore)
 
-    def notice(self, raw_path: str) -> None:
-        """Record a path the watcher reported (thread-safe)."""
+    def stable_time(self, partner: str | None) -> float:
+        """How long a file of ``partner``'s folder must stay unchanged (when no close event says it is done)."""
+        return self.stable_for.get(partner, self.stable_seconds) if partner is not None else self.stable_seconds
+
+    def notice(self, raw_path: str, closed: bool | None = False) -> None:
+        """Record a path the watcher reported (thread-safe); ``closed``: its writer closed it after writing,
+        or renamed it into place (None: an event that says neither, such as a chmod). Any other event about
+        the path means it may still be being written."""
         path = Path(raw_path)
         place = self._place(path)
         if place is False:
             return
         with self._lock:
-            if path not in self.pending and path not in self.taken:
-                self.pending[path] = Candidate(path, place if isinstance(place, str) else None)
+            if path in self.taken:
+                return
+            cand = self.pending.get(path)
+            if cand is None:
+                cand = self.pending[path] = Candidate(path, place if isinstance(place, str) else None)
+            if closed is not None:
+                cand.closed = closed
         self._wake.set()
 
     def scan(self) -> None:
-        """Look at every file now (start-up, and periodically for missed events)."""
+        """Look at every entry now (start-up, and periodically for missed events). Symbolic links are not
+        followed: a link to a folder is an entry the runtime refuses, not a folder to look into."""
         self._last_scan = self.clock()
         if not self.root.is_dir():
             return
-        for entry in self.root.iterdir():
+        for entry in os.scandir(self.root):
             if entry.name.startswith(".") or self._ignored(entry.name):
                 continue
-            if entry.is_dir():
-                for inner in entry.iterdir():
-                    if inner.is_file():
-                        self.notice(str(inner))
-            elif entry.is_file():
-                self.notice(str(entry))
+            if entry.is_dir(follow_symlinks=False):
+                try:
+                    inner_entries = list(os.scandir(entry.path))
+                except OSError:
+                    continue  # removed or unreadable meanwhile: the next scan looks again
+                for inner in inner_entries:
+                    if not inner.is_dir(follow_symlinks=False):
+                        self.notice(inner.path)
+            else:
+                self.notice(entry.path)
 
     def start(self) -> None:
         """Start watching (and scan once)."""
@@ -151,20 +240,33 @@ class Inbox:
             items = list(self.pending.items())
         for path, cand in items:
             try:
-                st = path.stat()
-            except FileNotFoundError:
+                st = os.lstat(path)
+            except OSError:  # gone (or its folder with it)
                 with self._lock:
                     self.pending.pop(path, None)
                 continue
-            # Unwritten for stable_seconds: either seen unchanged that long, or its mtime is already that
-            # old (a file found by a scan, or renamed into place after being written), so a file need
-            # not wait for a second look when it was finished before we first saw it.
-            idle = self.wall() - st.st_mtime_ns / 1e9 >= self.stable_seconds
+            if stat.S_ISDIR(st.st_mode):
+                with self._lock:
+                    self.pending.pop(path, None)
+                continue
+            held = self.held.get(path)
+            if held is not None and held.signature == _signature(st) and now < held.until:
+                with self._lock:
+                    self.pending.pop(path, None)  # found again by the rescan: still held
+                continue
+            cand.special = not stat.S_ISREG(st.st_mode)
+            stable = self.stable_time(cand.partner)
+            # Unwritten for the stable time: either seen unchanged that long, or its mtime is already that
+            # old (a file found by a scan after it was finished), so it need not wait for a second look.
+            idle = self.wall() - st.st_mtime_ns / 1e9 >= stable
             if (st.st_size, st.st_mtime_ns) != (cand.size, cand.mtime_ns):
                 cand.size, cand.mtime_ns, cand.stable_since = st.st_size, st.st_mtime_ns, now
-                if self.stable_seconds > 0 and not idle:
+                if stable > 0 and not (idle or cand.closed or cand.special):
                     continue
-            if idle or now - cand.stable_since >= self.stable_seconds:
+            settled = now - cand.stable_since >= min(stable, SETTLE_SECONDS)
+            if not (cand.special or cand.closed or idle) and settled and _no_writer(path) is True:
+                cand.closed = True  # nobody has it open for writing (a file found by a scan, `--once`)
+            if cand.special or cand.closed or idle or now - cand.stable_since >= stable:
                 with self._lock:
                     self.pending.pop(path, None)
                     self.taken.add(path)
@@ -176,6 +278,7 @@ class Inbox:
         """The runtime has moved or deleted (or quarantined) ``path``; forget it."""
         with self._lock:
             self.taken.discard(path)
+        self.held.pop(path, None)
 
     def release(self, path: Path) -> None:
         """The runtime could not take ``path`` now; look at it again later."""
@@ -183,9 +286,25 @@ class Inbox:
             self.taken.discard(path)
         self.notice(str(path))
 
+    def hold(self, path: Path, reason: str, seconds: float | None = None) -> bool:
+        """The runtime could not take or let go ``path`` (``reason``): leave it until it changes or
+        ``seconds`` (default ``retry_seconds``) pass. Returns False when it was already held for the same
+        reason (the caller then does not report it again)."""
+        with self._lock:
+            self.taken.discard(path)
+            self.pending.pop(path, None)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return True  # gone meanwhile: nothing to hold
+        before = self.held.get(path)
+        until = self.clock() + (self.retry_seconds if seconds is None else seconds)
+        self.held[path] = _Held(_signature(st), until, reason)
+        return before is None or before.reason != reason
+
     def next_due(self) -> float:
         """Seconds until something may become ready (for the service loop's sleep)."""
         with self._lock:
-            waiting = bool(self.pending)
+            waiting = [self.stable_time(c.partner) for c in self.pending.values()]
         until_scan = max(0.0, self.rescan_seconds - (self.clock() - self._last_scan))
-        return min(until_scan, self.stable_seconds / 2 or 0.05) if waiting else until_scan
+        return min(until_scan, min(waiting) / 2 or 0.05) if waiting else until_scan

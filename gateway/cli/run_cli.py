@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,55 +14,121 @@ import click
 from gateway.cli.maps_cli import open_workspace
 from gateway.cli.options import deployment_options, load_deployment, open_store_read_only, resolve_store_url
 from gateway.errors import GatewayError
-from gateway.runtime.service import RunSummary, Service, ensure_folders
+from gateway.runtime.fsutil import oneline, printable
+from gateway.runtime.health import folder_problems, read_problems
+from gateway.runtime.service import (
+    EXIT_CODES,
+    EXIT_STORE,
+    Interrupted,
+    RunSummary,
+    Service,
+    ensure_folders,
+    exit_code,
+)
 from gateway.settings import Deployment
-from gateway.store.errors import NotFoundError
+from gateway.store.errors import NotFoundError, StoreUnavailableError
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.workspace import Workspace
-
-
-def _store(deployment: Deployment, url: str | None = None) -> Store:
-    """The store for ``run``: created or brought up to date (the service owns its schema)."""
-    store = Store(resolve_store_url(deployment, url))
-    try:
-        store.upgrade()
-    except GatewayError as exc:
-        click.echo(f"store {store.url}: {exc}", err=True)
-        raise SystemExit(2) from exc
-    return store
-
 
 _options = deployment_options(read_only=False)
 _read_options = deployment_options(read_only=True)
 _deployment = load_deployment
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object per log record: time, level, logger, message, and a per-file line's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        item: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "gateway", None)
+        if isinstance(fields, dict):
+            item.update(fields)
+        if record.exc_info:
+            item["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(item, default=str, ensure_ascii=False)
+
+
+def _configure_logging(verbose: int, log_format: str) -> None:
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING - 10 * min(verbose, 2))
+    logging.getLogger("gateway.files").setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+
+
 @click.command()
 @click.option("--once", is_flag=True, help="Process everything pending, print a summary and exit (cron/batch).")
 @click.option("--worker", help="This process's name in leases (default host:pid).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as JSON objects, one a line (stderr).",
+)
 @_options
 def run(
-    once: bool, worker: str | None, verbose: int, home: Path | None, config: Path | None, store_url: str | None
+    once: bool,
+    worker: str | None,
+    verbose: int,
+    log_format: str,
+    home: Path | None,
+    config: Path | None,
+    store_url: str | None,
 ) -> None:
-    """Run the gateway: watch the inbox, archive, validate, acknowledge, translate."""
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(verbose, 2), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Run the gateway: watch the inbox, archive, validate, acknowledge, translate.
+
+    One line per file as it goes (stderr). With --once, the exit code says how the run went:
+    0 every file taken and processed; 1 a file failed or was quarantined; 3 a file could not be
+    taken from the inbox or moved out of it; 4 the store could not be reached; 5 a recorded file
+    could not be processed now (left received for a retry); 2 configuration.
+    """
+    _configure_logging(verbose, log_format)
     deployment = _deployment(home, config)
     ensure_folders(deployment)
     workspace = open_workspace(deployment.home, partial=True, deployment=deployment)
     deployment = _hold_broken(deployment, workspace)
-    store = _store(deployment, store_url)
+    store = Store(resolve_store_url(deployment, store_url))
     service = Service(deployment, workspace, store, worker=worker)
     service.install_signal_handlers()
+    service.start_watchdog()  # the schema check below may meet a store that hangs
     try:
+        try:
+            store.upgrade()
+        except StoreUnavailableError as exc:
+            click.echo(f"store {store.url}: {exc}", err=True)
+            raise SystemExit(EXIT_STORE) from exc
+        except GatewayError as exc:
+            click.echo(f"store {store.url}: {exc}", err=True)
+            raise SystemExit(2) from exc
+        except Interrupted as exc:
+            click.echo(f"store {store.url}: {exc}", err=True)
+            raise SystemExit(EXIT_STORE if once else 0) from exc
         summary = service.run_once() if once else service.run_forever()
     finally:
+        service.stop_watchdog()
         store.close()
     _print_summary(summary, deployment)
     _print_broken(workspace, deployment)
+    if once:
+        code = exit_code(summary)
+        if code == 0 and workspace.broken:
+            code = 2  # a partner's files wait for its configuration to be fixed: cron must hear of it
+            click.echo("exit 2: a partner is not loaded (configuration): its files wait in its inbox folder", err=True)
+        elif code:
+            click.echo(f"exit {code}: {EXIT_CODES[code]}", err=True)
+        raise SystemExit(code)
 
 
 def _hold_broken(deployment: Deployment, workspace: Workspace) -> Deployment:
@@ -106,6 +173,21 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
     click.echo(f"quarantined  {len(s.quarantined)} file(s)" + ("" if not s.quarantined else ":"))
     for q in s.quarantined:
         click.echo(f"  {q}")
+    if s.failed:
+        click.echo(f"failed       {len(s.failed)} file(s):")
+        for f in s.failed:
+            click.echo(f"  {f}")
+    if s.not_taken:
+        click.echo(f"not taken    {len(s.not_taken)} file(s), still in the inbox:")
+        for item in s.not_taken.values():
+            recorded = f" (recorded as file {item.recorded_as})" if item.recorded_as is not None else ""
+            click.echo(f"  {printable(str(item.path))}{recorded}: {oneline(item.reason)}")
+    if s.not_processed:
+        click.echo(f"not processed {len(s.not_processed)} file(s), left received for a retry:")
+        for why in s.not_processed.values():
+            click.echo(f"  {why}")
+    if s.store_error:
+        click.echo(f"store        {s.store_error}")
 
 
 @click.command()
@@ -119,6 +201,9 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
     oldest = store.oldest_pending()
     quarantined = store.list_files(status="quarantined", limit=20)
     store.close()
+    reported = read_problems(deployment.path("run"))
+    # A folder the service already reported is named once, by the service's report.
+    problems = [m for f, m in folder_problems(deployment) if not any(str(f) in r for r in reported)] + reported
     if as_json:
         click.echo(
             json.dumps(
@@ -128,6 +213,7 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
                     if oldest is None
                     else {"id": oldest.id, "name": oldest.name, "since": oldest.received_at.isoformat()},
                     "quarantined": [{"id": f.id, "name": f.name, "reason": f.reason} for f in quarantined],
+                    "problems": problems,
                 },
                 indent=2,
             )
@@ -140,12 +226,14 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
         click.echo("oldest pending     none")
     else:
         click.echo(
-            f"oldest pending     file {oldest.id} {oldest.name} "
+            f"oldest pending     file {oldest.id} {printable(oldest.name)} "
             f"({oldest.status} since {oldest.received_at:%Y-%m-%d %H:%M:%S})"
         )
     click.echo(f"quarantined        {len(quarantined)}")
     for f in quarantined:
-        click.echo(f"  file {f.id} {f.name}: {f.reason}")
+        click.echo(f"  file {f.id} {printable(f.name)}: {oneline(f.reason or '')}")
+    for problem in problems:
+        click.echo(f"problem            {problem}")
 
 
 @click.group()

@@ -112,6 +112,13 @@ class ChannelSettings(_Strict):
     username: str | None = None
     remote_dir: str | None = None
     host_key: str | None = None
+    stable_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="inbound: seconds a file must stay unchanged before it is taken, when the platform gives no "
+        "close-after-write event (default: gateway.yaml's intake.stable_seconds).",
+    )
 
 
 class DuplicatePolicy(StrEnum):

@@ -12,6 +12,17 @@ kernel drops the locks of a killed process): such claims are renamed back
 retake record nothing twice. A live taker's claim is never renamed back,
 however long the store keeps it waiting. The inbox must be on a
 filesystem where ``flock`` works (local disks; NFSv4).
+
+Hostile entries never stop intake (see docs/store.md, "What intake refuses"):
+only regular files with one link are opened (``lstat``, then ``O_NOFOLLOW |
+O_NONBLOCK``, then ``fstat``); a FIFO, device, socket, symbolic link or
+hard-linked file is recorded as quarantined with nothing of its content, and
+removed from the inbox. A name the store cannot hold (not UTF-8, too long to
+rename) is quarantined under a safe name, the original escaped in the
+reason. A file whose size or mtime changes between the claim and the
+archiving is put back, not recorded. A file recorded but not movable out of
+the inbox (a folder that cannot be written) is put back and reported as
+``stuck``; moves across file systems copy, sync and unlink.
 """
 
 from __future__ import annotations
@@ -19,6 +30,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,7 +39,17 @@ from pathlib import Path
 from gateway.channels.inbox import Candidate
 from gateway.formats.xml import XmlDocumentError, parse_xml
 from gateway.partners.profile import PartnerDirectory
-from gateway.runtime.fsutil import unique_target
+from gateway.runtime.fsutil import (
+    PRIVATE_FILE,
+    NotRegularFile,
+    move,
+    name_problem,
+    open_regular,
+    printable,
+    refusal,
+    safe_name,
+    unique_target,
+)
 from gateway.store import Archive
 from gateway.store.durable import SyncGroup
 from gateway.store.errors import ArchiveError
@@ -38,6 +61,8 @@ from gateway.x12.model import InterchangeStart
 from gateway.x12.reader import read_events
 
 CLAIM_PREFIX = ".taking."
+REFUSED_CLAIM_SECONDS = 300.0
+"""A claim on a refused entry (no lock can be held on a symlink) is renamed back after this long."""
 
 log = logging.getLogger("gateway.intake")
 
@@ -48,8 +73,12 @@ class Taken:
 
     row: FileRow | None
     path: Path
-    outcome: str  # received | quarantined | skipped | failed (not taken this time: retried later)
+    outcome: str
+    """received | quarantined (recorded) | skipped (another worker's) | changed (still being written: put
+    back, looked at again) | failed (not taken: held, retried later) | stuck (recorded, but it could not be
+    moved out of the inbox: put back and held; ``folder`` says where it could not go)."""
     reason: str | None = None
+    folder: Path | None = None
 
 
 def identify(  # noqa: C901 - one decision table, read top to bottom
@@ -151,24 +180,30 @@ class Intake:
         count = 0
         for claim in list(self.inbox.glob(f"{CLAIM_PREFIX}*")) + list(self.inbox.glob(f"*/{CLAIM_PREFIX}*")):
             try:
-                fd = os.open(claim, os.O_RDONLY)
+                st = os.lstat(claim)
             except FileNotFoundError:
-                continue  # let go by its taker meanwhile
+                continue
+            original = claim.name[len(CLAIM_PREFIX) :].split(".", 1)[-1]
+            if refusal(st) is not None:
+                # No lock can be held on it (a symlink, a FIFO): its taker is dead once it is old.
+                if time.time() - st.st_ctime >= REFUSED_CLAIM_SECONDS:
+                    count += _rename_back(claim, original)
+                continue
+            try:
+                fd, _ = open_regular(claim)
+            except OSError:
+                continue  # let go by its taker meanwhile (or replaced: left for the next look)
             try:
                 if not _try_lock(fd):
                     continue  # a live taker holds it
-                original = claim.name[len(CLAIM_PREFIX) :].split(".", 1)[1]
-                try:
-                    os.rename(claim, unique_target(claim.parent, original))
-                    count += 1
-                except FileNotFoundError:
-                    continue
+                count += _rename_back(claim, original)
             finally:
                 os.close(fd)
         return count
 
     def _tag(self) -> str:
-        return self.worker.replace(".", "_").replace("/", "_")
+        tag = self.worker.replace(".", "_").replace("/", "_")
+        return tag if len(tag) <= 40 else tag[:40]
 
     def take(self, cand: Candidate, today: date) -> Taken:
         """Claim, archive, record and move one ready file."""
@@ -180,53 +215,68 @@ class Intake:
 
         Raises (after putting every claimed file back under its name) when the archive or the store fails.
         """
-        taken: list[Taken | None] = []
-        claims: list[_Claim] = []
+        results: dict[int, Taken] = {}
+        claims: list[tuple[int, _Claim]] = []
         try:
-            for cand in cands:
+            for n, cand in enumerate(cands):
                 try:
                     result = self._claim(cand)
                 except (OSError, ArchiveError) as exc:
-                    # This file only (a name too long to rename, an unreadable file): the rest go on.
-                    log.error("intake of %s failed, will retry: %s", cand.path, exc)
+                    # This file only (an unreadable file): the rest go on; the caller holds it.
                     result = Taken(None, cand.path, "failed", str(exc))
                 if isinstance(result, Taken):
-                    taken.append(result)
+                    results[n] = result
+                else:
+                    claims.append((n, result))
+            try:
+                self._blobs.flush()
+            finally:
+                self._blobs.discard()
+            kept = []
+            for n, claim in claims:
+                changed = claim.changed()
+                if changed is None:
+                    kept.append((n, claim))
                     continue
-                claims.append(result)
-                taken.append(None)
-            rows = self._record(claims) if claims else []
+                claim.put_back()  # its blob is in the archive, unreferenced: harmless (content-addressed)
+                results[n] = Taken(None, claim.cand.path, "changed", changed)
+            claims = kept
+            rows = self._record([c for _, c in claims]) if claims else []
         except BaseException:
             self._blobs.discard()  # staged for files that go back to the inbox
-            for claim in claims:
+            for _, claim in claims:
                 claim.put_back()
             raise
-        rows_iter = iter(zip(claims, rows, strict=True))
-        out: list[Taken] = []
-        for item in taken:
-            if item is not None:
-                out.append(item)
-                continue
-            claim, row = next(rows_iter)
+        for (n, claim), row in zip(claims, rows, strict=True):
+            quarantined = row.status == "quarantined"
             try:
-                self._let_go(claim.path, claim.cand, row, today, quarantined=bool(claim.reason))
+                self._let_go(claim, row, today, quarantined=quarantined)
+                results[n] = Taken(row, claim.cand.path, "quarantined" if quarantined else "received", row.reason)
             except OSError as exc:
-                # Recorded but still in the inbox: put back, it is retaken, recognised and let go again.
-                log.error("file %s (%s) recorded but not moved out of the inbox: %s", row.id, claim.cand.path, exc)
+                # Recorded but still in the inbox: put back; it is not taken again until it changes or a
+                # while passes (then it is recognised as recorded and only let go).
                 claim.put_back()
+                folder = getattr(exc, "folder", None)
+                results[n] = Taken(row, claim.cand.path, "stuck", str(exc), folder)
             finally:
                 claim.close()
-            out.append(Taken(row, claim.cand.path, "quarantined" if claim.reason else "received", claim.reason))
-        return out
+        return [results[n] for n in range(len(cands))]
 
     def _claim(self, cand: Candidate) -> Taken | _Claim:
         """Rename ``cand`` to this worker's claim name under an flock, read it and stage its bytes."""
-        claim = cand.path.with_name(f"{CLAIM_PREFIX}{self._tag()}.{cand.path.name}")
+        problem = name_problem(cand.path.name)
+        name = cand.path.name if problem is None else safe_name(cand.path.name)
+        claim = cand.path.with_name(f"{CLAIM_PREFIX}{self._tag()}.{name}")
         try:
-            fd = os.open(cand.path, os.O_RDONLY)
+            fd, st = open_regular(cand.path)
         except FileNotFoundError:
             return Taken(None, cand.path, "skipped", "gone (taken by another worker)")
-        held = _Claim(cand, claim, fd)
+        except NotRegularFile as exc:
+            return self._claim_refused(cand, claim, name, exc.reason, problem)
+        if cand.size >= 0 and (st.st_size, st.st_mtime_ns) != (cand.size, cand.mtime_ns):
+            os.close(fd)
+            return Taken(None, cand.path, "changed", "changed since it was last looked at (still being written)")
+        held = _Claim(cand, claim, fd, name=name, signature=(st.st_size, st.st_mtime_ns))
         try:
             # Locked before the rename and until the file is let go: recover_claims leaves it alone.
             if not _try_lock(fd):
@@ -238,53 +288,82 @@ class Intake:
                 held.close()
                 return Taken(None, cand.path, "skipped", "gone (taken by another worker)")
             held.renamed = True
-            if os.fstat(fd).st_ino != claim.stat().st_ino:  # replaced between our open and rename: not ours
+            if st.st_ino != os.lstat(claim).st_ino:  # replaced between our open and rename: not ours
                 held.put_back()
                 return Taken(None, cand.path, "skipped", "replaced while being taken")
-            st = os.fstat(fd)
             held.inode = st.st_ino
             with os.fdopen(os.dup(fd), "rb") as stream:
                 data = stream.read()
             held.size = len(data)
+            changed = held.changed()
+            if changed is None and held.size != st.st_size:
+                changed = f"read {held.size} bytes of {st.st_size}"
+            if changed is not None:
+                held.put_back()
+                return Taken(None, cand.path, "changed", changed)
             held.sha = self.archive.stage(data, self._blobs)
             held.format, held.partner, held.reason = identify(data, cand.partner, self.partners)
+            if problem is not None:
+                held.reason = f"{problem}; kept as {name}" + (f"; {held.reason}" if held.reason else "")
+        except BaseException:
+            held.put_back()
+            raise
+        return held
+
+    def _claim_refused(self, cand: Candidate, claim: Path, name: str, why: str, problem: str | None) -> Taken | _Claim:
+        """Claim an entry that is refused without being opened: recorded as quarantined, nothing of it kept."""
+        try:
+            before = os.lstat(cand.path)
+            os.rename(cand.path, claim)
+        except FileNotFoundError:
+            return Taken(None, cand.path, "skipped", "gone (taken by another worker)")
+        held = _Claim(cand, claim, -1, renamed=True, name=name, refused=True)
+        try:
+            if os.lstat(claim).st_ino != before.st_ino:
+                held.put_back()
+                return Taken(None, cand.path, "skipped", "replaced while being taken")
+            held.inode = before.st_ino
+            if stat.S_ISLNK(before.st_mode):
+                why += f"; it pointed to {printable(os.readlink(claim))}"
+            held.sha = self.archive.stage(b"", self._blobs)
+            held.partner = cand.partner
+            held.reason = why + (f"; {problem}; kept as {name}" if problem else "")
         except BaseException:
             held.put_back()
             raise
         return held
 
     def _record(self, claims: list[_Claim]) -> list[FileRow]:
-        """Make the staged blobs durable, then record every claimed file in one transaction."""
-        try:
-            self._blobs.flush()
-        finally:
-            self._blobs.discard()
+        """Record every claimed file (blobs already durable) in one transaction."""
         intakes = []
         for c in claims:
-            rel = c.cand.path.relative_to(self.inbox)
+            rel = (c.cand.path.parent / c.name).relative_to(self.inbox)
             # The mtime and inode make the origin unique per drop: a crash between the ledger commit and the
             # move makes the retake (renamed back: same inode) find its own row, while a resend of the same
             # bytes, even under the same name with its mtime kept (scp -p), is a new drop (a duplicate).
             origin = f"inbox:{rel.as_posix()}#{c.cand.mtime_ns}:{c.inode}"
             status = "quarantined" if c.reason else "received"
-            intakes.append(StoreIntake(c.sha, c.size, c.cand.path.name, origin, c.partner, c.format, status, c.reason))
+            intakes.append(StoreIntake(c.sha, c.size, c.name, origin, c.partner, c.format, status, c.reason))
         return self.store.record_files(intakes)
 
-    def _let_go(self, claim: Path, cand: Candidate, row: FileRow, today: date, *, quarantined: bool) -> None:
-        """Move the taken file out of the inbox. No fsync here: the bytes are already durable in the
-        archive and the ledger; if a crash loses the move, the file reappears in the inbox and
-        ``find_intake`` recognises it, so it is let go again and not recorded twice."""
-        name = f"{row.id}-{cand.path.name}"
+    def _let_go(self, claim: _Claim, row: FileRow, today: date, *, quarantined: bool) -> None:
+        """Move the taken file out of the inbox (across file systems: copy, sync, unlink). No fsync of a
+        same-device rename: the bytes are already durable in the archive and the ledger; if a crash loses
+        the move, the file reappears in the inbox and ``find_intake`` recognises it, so it is let go again
+        and not recorded twice. A refused entry is removed: only its reason is kept."""
+        name = f"{row.id}-{claim.name}"
         if quarantined:
             folder = self.quarantine / today.isoformat()
             target = unique_target(folder, name)
-            (folder / f"{target.name}.reason.txt").write_text(f"file {row.id}: {row.reason}\n", "utf-8")
-            os.rename(claim, target)
+            _write_private(folder / f"{target.name}.reason.txt", f"file {row.id}: {row.reason}\n")
+            if claim.refused:
+                claim.path.unlink()
+            else:
+                move(claim.path, target)
         elif self.after == "delete":
-            claim.unlink()
+            claim.path.unlink()
         else:
-            folder = self.processed / today.isoformat()
-            os.rename(claim, unique_target(folder, name))
+            move(claim.path, unique_target(self.processed / today.isoformat(), name))
 
 
 @dataclass(slots=True)
@@ -295,6 +374,9 @@ class _Claim:
     path: Path
     fd: int
     renamed: bool = False
+    name: str = ""  # the name recorded (the inbox name, or a safe one for a name the store cannot hold)
+    refused: bool = False  # not opened (FIFO, device, symlink, hard link): nothing of it is kept
+    signature: tuple[int, int] = (-1, -1)  # size and mtime when it was opened
     inode: int = 0
     size: int = 0
     sha: str = ""
@@ -302,10 +384,19 @@ class _Claim:
     partner: str | None = None
     reason: str | None = None
 
+    def changed(self) -> str | None:
+        """Why the file is no longer what was read (written to since it was opened), or None."""
+        if self.fd < 0:
+            return None
+        st = os.fstat(self.fd)
+        if (st.st_size, st.st_mtime_ns) != self.signature:
+            return f"written to while being taken (size {self.signature[0]} -> {st.st_size})"
+        return None
+
     def put_back(self) -> None:
         """Not taken after all: back under its name (where the retry will look for it), lock released."""
         try:
-            if self.renamed and self.path.exists():
+            if self.renamed and os.path.lexists(self.path):
                 os.rename(self.path, unique_target(self.cand.path.parent, self.cand.path.name))
         finally:
             self.close()
@@ -314,6 +405,21 @@ class _Claim:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _rename_back(claim: Path, original: str) -> int:
+    try:
+        os.rename(claim, unique_target(claim.parent, original))
+    except FileNotFoundError:
+        return 0
+    return 1
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a small file readable by this user only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def _try_lock(fd: int) -> bool:

@@ -311,12 +311,30 @@ class Processor:
             self._blobs.discard()  # staged blobs of a transaction that did not commit
 
     def _publish(self, works: list[_Work]) -> None:
-        """Write the outputs of recorded files (durably, all at once), and take back a rerun's stale ones."""
+        """Write the outputs of recorded files (durably, all at once), and take back a rerun's stale ones.
+
+        Only while this worker still holds the files' leases, checked (and renewed) immediately before:
+        a worker stopped after its results commit and resumed after another took its files over writes
+        nothing (the new owner has written the same outputs; finishing then reports the lease lost). An
+        output already in place with the same bytes is not written again (publication is idempotent per
+        output, so a rerun does not hand the partner or the ERP the same file twice).
+        """
+        if works:
+            ids = [w.row.id for w in works]
+            if self.lease_seconds is not None:
+                held = set(self.store.renew_leases(ids, self.worker, self.lease_seconds))
+            else:
+                held = set(self.store.leased_to(ids, self.worker))
+            for work in works:
+                if work.row.id not in held:
+                    work.outputs.clear()  # not ours any more: the new owner writes them
+                    work.maybe_stale.clear()
         tmp = self.outbox / TMP_DIR
         try:
             for work in works:
                 for path, data in work.outputs.items():
-                    self._outputs.write(path, data, tmp)
+                    if not _published(path, data):
+                        self._outputs.write(path, data, tmp)
             self._outputs.flush()
         finally:
             self._outputs.discard()
@@ -646,6 +664,16 @@ class Processor:
 
     def _ack_path(self, partner: str, kind: str, control: str) -> Path:
         return self.outbox / partner / f"{kind}-{control}.x12"
+
+
+def _published(path: Path, data: bytes) -> bool:
+    """Whether ``path`` already holds exactly ``data`` (then it is not written again)."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _has_group(ack: bytes) -> bool:

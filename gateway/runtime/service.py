@@ -9,6 +9,15 @@ stop the loop after the file in hand; claimed files not yet started are
 released for others. Each file's lease is renewed when its processing
 starts and while it runs, so files waiting in a claimed batch, or one
 long file, are not taken over from a live worker.
+
+The service says what it does with each file as it goes, one line per file
+on the ``gateway.files`` logger (taken, quarantined, processed, failed, not
+taken). A watchdog thread logs a store call that has had no answer for
+``processing.store_stall_seconds`` and cuts it after
+``processing.store_timeout_seconds`` (the store is then unavailable: the
+loop backs off and retries). SIGTERM while the store hangs stops the loop at
+once (:class:`Interrupted`), which is as safe as a crash: every step is
+redone or recognised by the next run.
 """
 
 from __future__ import annotations
@@ -29,15 +38,37 @@ from types import FrameType
 
 from gateway.channels.inbox import Candidate, Inbox
 from gateway.errors import GatewayError
-from gateway.runtime.intake import Intake
+from gateway.runtime.fsutil import make_private, oneline, printable
+from gateway.runtime.health import IntakeProblems
+from gateway.runtime.intake import Intake, Taken
 from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.settings import Deployment
 from gateway.store import Archive
-from gateway.store.errors import LeaseError
+from gateway.store.errors import LeaseError, StoreError
 from gateway.store.store import Store
 from gateway.workspace import Workspace
 
 log = logging.getLogger("gateway.run")
+files_log = logging.getLogger("gateway.files")
+"""One line per file (taken, quarantined, processed, failed, not taken): shown by ``gateway run`` by default."""
+
+ONCE_INTAKE_TRIES = 3
+"""``--once``: intake batches failing as a whole (archive unwritable, store down) are tried this often."""
+INTERRUPT_AFTER_SECONDS = 2.0
+"""SIGTERM interrupts a store call that has been waiting this long (a shorter one is let finish)."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM arrived while the store hung: the loop stops where it is (as safe as a crash)."""
+
+
+@dataclass(slots=True)
+class NotTaken:
+    """An inbox file the run could not take or let go (still in the inbox)."""
+
+    path: Path
+    reason: str
+    recorded_as: int | None = None  # its file id when it was recorded but not moved out of the inbox
 
 
 @dataclass(slots=True)
@@ -51,14 +82,49 @@ class RunSummary:
     failed_sets: int = 0
     duplicates: int = 0
     acks: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    not_taken: dict[Path, NotTaken] = field(default_factory=dict)
+    not_processed: dict[int, str] = field(default_factory=dict)  # file id -> why it was released for a retry
+    store_error: str | None = None
 
-    def add(self, outcome: FileOutcome) -> None:
+    def add(self, outcome: FileOutcome, name: str = "") -> None:
         """Count one processed file."""
+        self.not_processed.pop(outcome.file_id, None)
+        if outcome.status == "failed":
+            self.failed.append(f"file {outcome.file_id} {name}: {outcome.reason or 'failed'}")
         self.statuses[outcome.status] += 1
         self.documents += outcome.documents
         self.failed_sets += outcome.failed
         self.duplicates += outcome.duplicates
         self.acks.extend(outcome.acks)
+
+
+EXIT_OK = 0
+EXIT_FILES = 1
+EXIT_INTAKE = 3
+EXIT_STORE = 4
+EXIT_RETRY = 5
+EXIT_CODES = {
+    EXIT_OK: "every file was taken and processed (some sets may have been rejected and acknowledged so)",
+    EXIT_FILES: "a file failed or was quarantined",
+    EXIT_INTAKE: "a file could not be taken from the inbox or moved out of it (it is still there)",
+    EXIT_STORE: "the store could not be reached or stopped answering",
+    EXIT_RETRY: "a recorded file could not be processed now (disk, outbox): it is left received for a retry",
+}
+"""``gateway run --once`` exit codes (2 is a configuration or usage error, as for every command)."""
+
+
+def exit_code(summary: RunSummary) -> int:
+    """The exit code of a ``--once`` run (the most serious condition wins)."""
+    if summary.store_error is not None:
+        return EXIT_STORE
+    if summary.not_taken:
+        return EXIT_INTAKE
+    if summary.not_processed:
+        return EXIT_RETRY
+    if summary.failed or summary.quarantined or summary.statuses.get("failed") or summary.statuses.get("quarantined"):
+        return EXIT_FILES
+    return EXIT_OK
 
 
 def default_worker() -> str:
@@ -84,11 +150,18 @@ class Service:
         self.worker = worker or cfg.processing.worker or default_worker()
         self.clock = clock
         self.archive = Archive(deployment.path("archive"))
+        stable_for = {
+            p.id: p.inbound.stable_seconds
+            for p in workspace.partners.profiles.values()
+            if p.inbound is not None and p.inbound.stable_seconds is not None
+        }
         self.inbox = Inbox(
             deployment.path("inbox"),
             stable_seconds=cfg.intake.stable_seconds,
             rescan_seconds=cfg.intake.rescan_seconds,
             ignore=cfg.intake.ignore,
+            stable_for=stable_for,
+            retry_seconds=cfg.intake.retry_seconds,
         )
         self.intake = Intake(
             store,
@@ -115,23 +188,79 @@ class Service:
         self.stopping = threading.Event()
         self.summary = RunSummary()
         self.backoff = False  # the last batch failed only for reasons that may pass: wait before the next
+        self.intake_failing = False  # the last intake batch failed as a whole (archive or store)
+        self.intake_error: Exception | None = None
+        self.problems = IntakeProblems(deployment.path("run"), self.worker)
+        self._main_thread = threading.get_ident()
+        self._watchdog: threading.Thread | None = None
+        self._watch_done = threading.Event()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT ask the loop to stop after the file in hand."""
+        """SIGTERM and SIGINT ask the loop to stop after the file in hand; while the store hangs, at once."""
+        self._main_thread = threading.get_ident()
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %s: stopping after the current file", signum)
+            if not self.stopping.is_set():
+                log.info("signal %s: stopping after the current file", signum)
             self.stopping.set()
             self.inbox._wake.set()
+            stalled = self.store.database.stalled()
+            if stalled is not None and stalled[1] >= INTERRUPT_AFTER_SECONDS:
+                raise Interrupted(f"stopped while the store hung ({stalled[0]}, {stalled[1]:.0f} s)")
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+    # --- the store watchdog -----------------------------------------------------------------
+
+    def start_watchdog(self) -> None:
+        """Watch the store from a thread: log a stall, cut a call past its timeout, interrupt on SIGTERM.
+        Started by the loops (and before them by ``gateway run``, for the start-up's schema check)."""
+        if self._watchdog is not None:
+            return
+        self._watch_done.clear()
+        self._watchdog = threading.Thread(target=self._watch, name="store-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def stop_watchdog(self) -> None:
+        """Stop the watchdog thread."""
+        self._watch_done.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=5)
+            self._watchdog = None
+
+    def _watch(self) -> None:
+        cfg = self.deployment.settings.processing
+        db = self.store.database
+        reported: float | None = None  # the stall already logged (its start)
+        aborted: float | None = None
+        nudged: float | None = None
+        while not self._watch_done.wait(0.25):
+            stalled = db.stalled()
+            if stalled is None:
+                if reported is not None:
+                    log.warning("store %s answers again", self.store.url)
+                reported = aborted = nudged = None
+                continue
+            what, seconds = stalled
+            began = time.monotonic() - seconds
+            if seconds >= cfg.store_stall_seconds and reported != began:
+                reported = began
+                log.error("store stalled: %s has had no answer for %.0f s (store %s)", what, seconds, self.store.url)
+            if seconds >= cfg.store_timeout_seconds and aborted != began:
+                aborted = began
+                cut = db.abort()
+                log.error("store call %s cut after %.0f s (%d connection(s)); will retry", what, seconds, cut)
+            if self.stopping.is_set() and seconds >= INTERRUPT_AFTER_SECONDS and nudged != began:
+                nudged = began  # the handler raises in the main thread, inside the hung call
+                signal.pthread_kill(self._main_thread, signal.SIGTERM)
 
     # --- steps ------------------------------------------------------------------------------
 
     def take_ready(self) -> int:
         """Take every ready inbox file, a batch at a time; returns how many were taken."""
         size = self.deployment.settings.processing.batch
+        self.intake_failing = False
         taken = 0
         batch: list[Candidate] = []
         for cand in self.inbox.ready():
@@ -150,21 +279,102 @@ class Service:
         try:
             results = self.intake.take_many(batch, self.clock().date())
         except (OSError, GatewayError) as exc:
-            log.error("intake of %d file(s) failed, will retry: %s", len(batch), exc)
+            log.error("intake of %d file(s) failed, will retry in 5 s: %s", len(batch), oneline(str(exc)))
             for cand in batch:
                 self.inbox.release(cand.path)
+                self.summary.not_taken[cand.path] = NotTaken(cand.path, str(exc))
+            self.intake_failing = True  # the loop waits before the next try: no hot loop on a broken archive
+            self.intake_error = exc
             return 0
         taken = 0
         for cand, result in zip(batch, results, strict=True):
-            self.inbox.done(cand.path)  # forgotten: a file not taken ("failed", logged) is found again by the rescan
-            if result.outcome == "received":
+            shown = self._shown(cand.path)
+            if result.outcome in ("received", "quarantined"):
+                self.inbox.done(cand.path)
+                self.summary.not_taken.pop(cand.path, None)
                 self.summary.received += 1
                 taken += 1
-            elif result.outcome == "quarantined":
-                self.summary.received += 1
-                self.summary.quarantined.append(f"{cand.path.name}: {result.reason}")
-                taken += 1
+                assert result.row is not None
+                row = result.row
+                self.problems.clear(self._destination(row.status))
+                self.problems.clear(f"file {shown}")
+                if result.outcome == "quarantined":
+                    self.summary.quarantined.append(f"{printable(cand.path.name)}: {result.reason}")
+                    files_log.warning(
+                        "quarantined %s as file %s: %s",
+                        shown,
+                        row.id,
+                        result.reason,
+                        extra=_fields(row.id, shown, "quarantined", result.reason),
+                    )
+                else:
+                    files_log.info(
+                        "received %s as file %s (%s%s)",
+                        shown,
+                        row.id,
+                        row.format,
+                        f", {row.partner_id}" if row.partner_id else "",
+                        extra=_fields(row.id, shown, "received", None, partner=row.partner_id),
+                    )
+            elif result.outcome == "changed":
+                self.inbox.release(cand.path)  # still being written: looked at again once it is stable
+                files_log.info(
+                    "not taking %s yet: %s", shown, result.reason, extra=_fields(None, shown, "changed", result.reason)
+                )
+            elif result.outcome in ("failed", "stuck"):
+                self._not_taken(cand.path, result)
+            else:  # skipped: another worker has it
+                self.inbox.done(cand.path)
         return taken
+
+    def _not_taken(self, path: Path, result: Taken) -> None:
+        reason = oneline(result.reason or result.outcome)
+        file_id = result.row.id if result.row is not None else None
+        self.summary.not_taken[path] = NotTaken(path, reason, file_id)
+        if not self.inbox.hold(path, reason):
+            return  # reported already
+        shown = self._shown(path)
+        now = self.clock()
+        if result.outcome == "stuck" and result.row is not None:
+            where = self._destination(result.row.status)
+            message = (
+                f"files recorded but left in the inbox: cannot move them to the {where} folder "
+                f"({self.deployment.path(where) if where != 'inbox' else 'delete'}): {reason}"
+            )
+            self.problems.report(where, message, now)
+        else:
+            self.problems.report(f"file {shown}", f"cannot take {shown}: {reason}", now)
+        if result.outcome == "stuck":
+            files_log.error(
+                "file %s (%s) is recorded but stays in the inbox: %s; it is not taken again until it changes "
+                "or %.0f s pass (see `gateway status`)",
+                file_id,
+                shown,
+                reason,
+                self.inbox.retry_seconds,
+                extra=_fields(file_id, shown, "stuck", reason),
+            )
+        else:
+            files_log.error(
+                "cannot take %s: %s; left in the inbox, tried again when it changes or in %.0f s",
+                shown,
+                reason,
+                self.inbox.retry_seconds,
+                extra=_fields(None, shown, "not_taken", reason),
+            )
+
+    def _destination(self, status: str) -> str:
+        """Where a taken file goes: the quarantine or processed folder (``inbox``: deleted in place)."""
+        if status == "quarantined":
+            return "quarantine"
+        return "processed" if self.deployment.settings.intake.after == "move" else "inbox"
+
+    def _shown(self, path: Path) -> str:
+        try:
+            rel = path.relative_to(self.inbox.root).as_posix()
+        except ValueError:
+            rel = str(path)
+        return printable("inbox/" + rel)
 
     def process_claimed(self) -> int:
         """Claim a batch and process it; returns how many files were processed."""
@@ -179,7 +389,8 @@ class Service:
         done = released = 0
         for row, result in zip(rows, results, strict=False):
             if isinstance(result, FileOutcome):
-                self.summary.add(result)
+                self.summary.add(result, printable(row.name))
+                self._report(row.id, printable(row.name), result)
                 done += 1
             elif isinstance(result, LeaseError):
                 log.warning("file %s: lease lost, another worker has it: %s", row.id, result)
@@ -187,6 +398,7 @@ class Service:
                 # The store or the disk failed under us: give the file back for a retry.
                 why = str(result) if isinstance(result, GatewayError) else f"{type(result).__name__}: {result}"
                 log.error("file %s: %s; released for retry", row.id, why)
+                self.summary.not_processed[row.id] = f"file {row.id} {printable(row.name)}: {why}"
                 self._release_quietly(row.id, why)
                 released += 1
             elif isinstance(result, GatewayError):
@@ -213,34 +425,93 @@ class Service:
         except GatewayError as exc:
             log.error("file %s could not be marked failed (its lease will expire): %s", file_id, exc)
         self.summary.statuses["failed"] += 1
+        self.summary.failed.append(f"file {file_id}: {reason[:200]}")
+        files_log.error(
+            "file %s failed: %s", file_id, reason[:500], extra=_fields(file_id, None, "failed", reason[:500])
+        )
+
+    @staticmethod
+    def _report(file_id: int, name: str, outcome: FileOutcome) -> None:
+        details = f"{outcome.documents} document(s)"
+        if outcome.failed:
+            details += f", {outcome.failed} failed set(s)"
+        if outcome.duplicates:
+            details += f", {outcome.duplicates} duplicate(s)"
+        if outcome.acks:
+            details += f", acks {' '.join(outcome.acks)}"
+        level = logging.ERROR if outcome.status in ("failed", "quarantined") else logging.INFO
+        files_log.log(
+            level,
+            "file %s %s: %s (%s)%s",
+            file_id,
+            name,
+            outcome.status,
+            details,
+            f": {outcome.reason}" if outcome.reason else "",
+            extra=_fields(
+                file_id,
+                name,
+                outcome.status,
+                outcome.reason,
+                documents=outcome.documents,
+                failed_sets=outcome.failed,
+                acks=outcome.acks,
+            ),
+        )
 
     # --- loops ------------------------------------------------------------------------------
 
     def run_once(self) -> RunSummary:
-        """Process everything pending now (files in the inbox and recorded ones), then return."""
+        """Process everything pending now (files in the inbox and recorded ones), then return. Files that
+        could not be taken are held, not retried in this run (``summary.not_taken``); a store that cannot be
+        reached ends the run (``summary.store_error``)."""
         self.inbox.root.mkdir(parents=True, exist_ok=True)
-        self.intake.recover_claims()
-        self.processor.sweep()
-        self.inbox.scan()
-        deadline_idle = 0
-        while not self.stopping.is_set():
-            taken = self.take_ready()
-            done = self.process_claimed()
-            if taken or done:
-                deadline_idle = 0
-                continue
-            if not self.inbox.pending:
-                deadline_idle += 1
-                if deadline_idle >= 2:
-                    break
-            time.sleep(min(0.05, self.deployment.settings.intake.stable_seconds or 0.01))
+        self.start_watchdog()
+        try:
+            self.intake.recover_claims()
+            self.processor.sweep()
+            self.inbox.scan()
+            deadline_idle = failing = 0
+            while not self.stopping.is_set():
+                taken = self.take_ready()
+                done = self.process_claimed()
+                if taken or done:
+                    deadline_idle = failing = 0
+                    continue
+                if self.intake_failing:
+                    failing += 1
+                    if failing >= ONCE_INTAKE_TRIES:
+                        if isinstance(self.intake_error, StoreError):
+                            self.summary.store_error = str(self.intake_error)  # exit 4, not 3
+                        break  # the files stay in the inbox, named in the summary (exit 3)
+                    self.stopping.wait(1)
+                    continue
+                if not self.inbox.pending:
+                    deadline_idle += 1
+                    if deadline_idle >= 2:
+                        break
+                time.sleep(min(0.05, self.deployment.settings.intake.stable_seconds or 0.01))
+        except GatewayError as exc:
+            log.error("store unavailable: %s", exc)
+            self.summary.store_error = str(exc)
+        except Interrupted as exc:
+            log.error("%s", exc)
+            self.summary.store_error = str(exc)
+        finally:
+            self.stop_watchdog()
         return self.summary
 
     def run_forever(self) -> RunSummary:
         """Watch the inbox and process until stopped."""
         self.inbox.root.mkdir(parents=True, exist_ok=True)
-        self.intake.recover_claims()
-        self.processor.sweep()
+        self.start_watchdog()
+        try:
+            self.intake.recover_claims()
+            self.processor.sweep()
+        except Interrupted as exc:
+            log.error("%s", exc)
+            self.stop_watchdog()
+            return self.summary
         self.inbox.start()
         log.info("worker %s watching %s (store %s)", self.worker, self.inbox.root, self.store.url)
         poll = self.deployment.settings.processing.poll_seconds
@@ -262,19 +533,41 @@ class Service:
                     log.error("file system error (%s); retrying in 5 s", exc)
                     self.stopping.wait(5)
                     continue
-                if self.backoff:
+                if self.backoff or self.intake_failing:
                     self.stopping.wait(5)  # a full disk or a restarting database: do not spin on it
                 elif not (taken or done):
                     self.inbox.wait(min(poll, self.inbox.next_due() or poll))
+        except Interrupted as exc:
+            log.error("%s", exc)
         finally:
+            self.stop_watchdog()
             self.inbox.stop()
         return self.summary
 
 
+PRIVATE_FOLDERS = ("archive", "quarantine", "processed")
+"""Folders holding partners' bytes: readable by the gateway's user only (0700)."""
+
+
 def ensure_folders(deployment: Deployment) -> None:
-    """Create the deployment's folders (first run on a fresh clone)."""
-    for name in ("inbox", "outbox", "archive", "quarantine", "processed"):
+    """Create the deployment's folders (first run on a fresh clone); those with partners' bytes 0700."""
+    for name in ("inbox", "outbox"):
         deployment.path(name).mkdir(parents=True, exist_ok=True)
+    for name in PRIVATE_FOLDERS:
+        folder = deployment.path(name)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private(folder, 0o700)
     url = deployment.store_url
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _fields(
+    file_id: int | None, name: str | None, status: str, reason: str | None, **more: object
+) -> dict[str, object]:
+    """Structured fields of a per-file log line (``--log-format json`` prints them)."""
+    fields: dict[str, object] = {"file_id": file_id, "file": name, "status": status}
+    if reason:
+        fields["reason"] = reason
+    fields.update({k: v for k, v in more.items() if v not in (None, [], 0)})
+    return {"gateway": fields}

@@ -1,6 +1,9 @@
 """A content-addressed archive: every byte the gateway receives or sends, kept by its sha256.
 
-Layout: ``<root>/<sha[:2]>/<sha>``, each blob read-only (mode 0444). A blob
+Layout: ``<root>/<sha[:2]>/<sha>``, each blob read-only and private (mode
+0400, folders 0700: the archive holds partners' bytes, readable by the
+gateway's user only; blobs written by older versions as 0444 stay protected
+by the 0700 folders). A blob
 is written to a temporary name first (in its final directory for
 :meth:`Archive.put`, in ``<root>/tmp`` for streamed files), flushed and
 fsynced, moved into place with :func:`os.replace` (atomic), and the directory
@@ -22,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from gateway.store.durable import SyncGroup, fsync_path, sweep
+from gateway.store.durable import READ_ONLY_MODE, SyncGroup, fsync_path, sweep
 from gateway.store.errors import ArchiveError, BlobCorruptError, BlobNotFoundError, InvalidDigestError
 
 __all__ = ["CHUNK_SIZE", "Archive"]
@@ -96,7 +99,8 @@ class Archive:
             group.require(target)  # maybe another worker's, renamed but not yet durable
             return sha
         try:
-            group.write(target, data, self.root / _TMP_DIR, read_only=True)
+            self._make_dir(target.parent)
+            group.write(target, data, self._make_dir(self.root / _TMP_DIR), read_only=True)
         except OSError as exc:
             raise ArchiveError(f"cannot write blob {sha} under {self.root}: {exc}") from exc
         return sha
@@ -174,15 +178,22 @@ class Archive:
         return digest.hexdigest() == sha
 
     def _make_dir(self, directory: Path) -> Path:
-        """Create ``directory`` (and ``root``) if needed, fsyncing the parent of a new one."""
+        """Create ``directory`` (and ``root``) if needed, private (0700), fsyncing the parent of a new one."""
         if not directory.is_dir():
-            directory.mkdir(parents=True, exist_ok=True)
-            fsync_path(directory.parent)
+            missing = []
+            probe = directory
+            while not probe.is_dir():
+                missing.append(probe)
+                probe = probe.parent
+            for made in reversed(missing):
+                with contextlib.suppress(FileExistsError):
+                    made.mkdir(mode=0o700)
+                fsync_path(made.parent)
         return directory
 
     @staticmethod
     def _publish(tmp: Path, target: Path) -> None:
         """Make ``tmp`` read-only and move it to ``target`` atomically, durably."""
-        os.chmod(tmp, 0o444)
+        os.chmod(tmp, READ_ONLY_MODE)
         os.replace(tmp, target)
         fsync_path(target.parent)

@@ -81,6 +81,11 @@ class StoreBase:
         return self._db.dialect
 
     @property
+    def database(self) -> Database:
+        """The engine and its transactions (the runtime watches it for stalls)."""
+        return self._db
+
+    @property
     def url(self) -> str:
         """The database URL, password hidden."""
         return self._db.url.render_as_string(hide_password=True)

@@ -32,6 +32,8 @@ from pathlib import Path
 __all__ = ["SYNC_MODES", "SyncGroup", "fsync_path", "sweep", "syncfs_available"]
 
 SYNC_MODES = ("group", "each")
+READ_ONLY_MODE = 0o400
+"""Archive blobs: read-only, and readable by the gateway's user only (partners' bytes are private)."""
 
 
 def _load_syncfs() -> object | None:
@@ -109,14 +111,15 @@ class SyncGroup:
         self._required.append(path)
 
     def write(self, target: Path, data: bytes, tmp_dir: Path, *, read_only: bool = False) -> None:
-        """Stage ``data`` for ``target``; it appears there at :meth:`flush`. Raises :class:`OSError`."""
+        """Stage ``data`` for ``target``; it appears there at :meth:`flush`. Raises :class:`OSError`.
+        ``read_only``: the file is published with :data:`READ_ONLY_MODE` (0400)."""
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
             if read_only:
-                os.chmod(name, 0o444)
+                os.chmod(name, READ_ONLY_MODE)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name)

@@ -12,11 +12,30 @@ to ``postgresql+psycopg://``). Writes run at READ COMMITTED; the statements
 that need more (leases, sequences, dedupe keys) lock rows themselves or are
 single upserts. Reads run at REPEATABLE READ, so a file's tree is read from
 one snapshot.
+
+A database that stops answering must not hang the gateway. PostgreSQL
+connections get a connect timeout, TCP keep-alives, a TCP user timeout and a
+server-side ``statement_timeout`` (defaults below; a libpq parameter given in
+the URL query wins). None of these fires when the path to the server stalls
+(a proxy that stops forwarding keeps the TCP connection alive), so the
+database also says what it is doing (:meth:`Database.stalled`) and can cut
+its connections (:meth:`Database.abort`): the runtime's watchdog logs a
+stalled store and aborts a call that outlives its timeout, which then fails
+as :class:`StoreUnavailableError` like any lost connection. A SQLite file is
+created readable by its owner only (0600; SQLite gives its journals the same
+mode).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import os
+import socket
+import stat
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +51,18 @@ __all__ = ["BUSY_TIMEOUT_SECONDS", "Database", "normalize_url"]
 
 BUSY_TIMEOUT_SECONDS = 30.0
 """How long a SQLite writer waits for another process's write lock before giving up."""
+
+PG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+"""libpq parameters every PostgreSQL connection gets unless its URL sets them."""
+PG_STATEMENT_TIMEOUT_MS = 60_000
+"""The server cancels a statement that runs longer (``options=-c statement_timeout=...`` in the URL wins)."""
 
 _READ_ONLY = "gateway_read_only"
 # SQLSTATEs worth retrying: serialization failure, deadlock, lock not available, connection problems.
@@ -76,16 +107,42 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _private_file(database: str) -> Callable[[Any, Any], None]:
+    """A ``connect`` listener making the SQLite file readable by this user only (0600), before the WAL
+    pragma creates its journals (SQLite gives them the database file's mode)."""
+    path = Path(database)
+
+    def chmod(_dbapi_connection: Any, _record: Any) -> None:
+        with contextlib.suppress(OSError):  # not ours, or read-only: SQLite reports what matters
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                os.chmod(path, 0o600)
+
+    return chmod
+
+
+def _pg_connect_args(url: URL) -> dict[str, Any]:
+    given = set(url.query)
+    args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in given}
+    options = url.query.get("options", "")
+    options = options if isinstance(options, str) else " ".join(options)
+    if "statement_timeout" not in options:  # kept beside the URL's own options (a search_path...)
+        args["options"] = f"{options} -c statement_timeout={PG_STATEMENT_TIMEOUT_MS}".strip()
+    return args
+
+
 def _make_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         database = url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        on_disk = database if database and database != ":memory:" and not database.startswith("file:") else None
+        if on_disk is not None:
+            Path(on_disk).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+        if on_disk is not None:
+            event.listen(engine, "connect", _private_file(on_disk))
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args=_pg_connect_args(url))
 
 
 def translate(exc: SQLAlchemyError, what: str) -> StoreError:
@@ -112,6 +169,52 @@ class Database:
     def __init__(self, url: str | URL) -> None:
         self.url = normalize_url(url)
         self.engine = _make_engine(self.url)
+        self._busy: tuple[str, float] | None = None  # what the current transaction does, since when
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()  # DBAPI connections, to cut on abort
+        self._lock = threading.Lock()
+        if self.dialect == "postgresql":
+            event.listen(self.engine, "connect", self._remember)
+
+    def _remember(self, dbapi_connection: Any, _record: Any) -> None:
+        with self._lock:
+            self._connections.add(dbapi_connection)
+
+    def stalled(self) -> tuple[str, float] | None:
+        """``(what, seconds)`` for the transaction in progress (None when the database is idle)."""
+        busy = self._busy
+        return None if busy is None else (busy[0], time.monotonic() - busy[1])
+
+    def abort(self) -> int:
+        """Cut every PostgreSQL connection's socket (called from another thread when a call has hung past its
+        timeout): the waiting call fails with a lost connection, the pool reconnects. Returns how many."""
+        if self.dialect != "postgresql":
+            return 0  # SQLite waits on a file lock with its busy timeout, never on a network
+        with self._lock:
+            conns = list(self._connections)
+        cut = 0
+        for conn in conns:
+            fd = getattr(getattr(conn, "pgconn", None), "socket", -1)
+            if not isinstance(fd, int) or fd < 0:
+                continue
+            with contextlib.suppress(OSError):
+                sock = socket.socket(fileno=os.dup(fd))
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                    cut += 1
+                finally:
+                    sock.close()
+        return cut
+
+    @contextmanager
+    def _tracking(self, what: str) -> Iterator[None]:
+        outer = self._busy
+        if outer is None:
+            self._busy = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            if outer is None:
+                self._busy = None
 
     @property
     def dialect(self) -> str:
@@ -122,7 +225,7 @@ class Database:
     def write(self, what: str) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite); committed when the block ends cleanly."""
         try:
-            with self.engine.begin() as conn:
+            with self._tracking(what), self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise translate(exc, what) from exc
@@ -131,7 +234,7 @@ class Database:
     def read(self, what: str) -> Iterator[Connection]:
         """A read transaction: one consistent snapshot (REPEATABLE READ on PostgreSQL), no write lock."""
         try:
-            with self.engine.connect() as conn:
+            with self._tracking(what), self.engine.connect() as conn:
                 if self.dialect == "postgresql":
                     conn.execution_options(isolation_level="REPEATABLE READ")
                 else:

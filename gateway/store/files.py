@@ -389,6 +389,17 @@ class FileOps(StoreBase):
             )
             return sorted(int(r[0]) for r in renewed)
 
+    def leased_to(self, file_ids: list[int], worker: str) -> list[int]:
+        """The ids among ``file_ids`` that ``worker`` still holds the lease on (read only: nothing extended)."""
+        _check_worker(worker)
+        if not file_ids:
+            return []
+        mine = and_(
+            files.c.id.in_(file_ids), files.c.status == FileStatus.PROCESSING.value, files.c.lease_owner == worker
+        )
+        with self._db.read(f"check {len(file_ids)} lease(s)") as conn:
+            return sorted(int(r[0]) for r in conn.execute(select(files.c.id).where(mine)))
+
     def release(self, file_id: int, worker: str, reason: str | None = None) -> FileRow:
         """Give a leased file back (status ``received``, lease cleared) for any worker to claim again."""
         _check_worker(worker)

@@ -45,7 +45,8 @@ def test_samples_end_to_end(mode: str, store_url: str, tmp_path: Path, workspace
     cases = drop_samples(home)
     if mode == "process":
         proc = gateway(home, "run", "--once")
-        assert proc.returncode == 0, proc.stderr
+        assert proc.returncode == 1, proc.stderr  # three files quarantined: not a clean run (exit codes)
+        assert "exit 1: a file failed or was quarantined" in proc.stderr
         assert "quarantined  3 file(s):" in proc.stdout
         assert "wrong-folder.edi: sender mismatch" in proc.stdout
     else:

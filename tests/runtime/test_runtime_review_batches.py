@@ -126,12 +126,12 @@ def test_postgresql_an_interchange_whose_sender_does_not_fit_its_column_fails_al
 # --- one file intake cannot claim ---------------------------------------------------------------
 
 
-def test_a_file_whose_claim_rename_fails_stays_in_the_inbox_and_its_batch_is_taken(
+def test_a_file_whose_name_is_too_long_to_claim_is_quarantined_once_and_its_batch_is_taken(
     service: tuple[Home, Service], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A 250-character name: the claim name (``.taking.<worker>.<name>``) is too long to rename to
-    (ENAMETOOLONG). That file waits in the inbox; the others are recorded and processed (the whole intake
-    batch used to be put back, at every scan)."""
+    """A 250-character name: the claim name (``.taking.<worker>.<name>``) would be too long to rename to
+    (ENAMETOOLONG). That file is quarantined under a shorter name, once (it used to wait in the inbox,
+    retried and logged at every scan); the others are recorded and processed."""
     home, svc = service
     long_name = "a" * 246 + ".edi"
     upload = home.path / "upload.tmp"  # an uploader's temp name beside it would be too long too
@@ -140,18 +140,18 @@ def test_a_file_whose_claim_rename_fails_stays_in_the_inbox_and_its_batch_is_tak
     for n in range(3):
         home.drop(f"ok{n}.edi", x12(TEMPLATE, 7000 + n, tag=f"t{n}"), "medsupply")
     svc.inbox.scan()
-    assert svc.take_ready() == 3
-    assert sorted(statuses(svc)) == ["ok0.edi", "ok1.edi", "ok2.edi"]
-    assert home.inbox_leftovers() == [f"medsupply/{long_name}"], "no claim left behind, the file under its name"
-
+    assert svc.take_ready() == 4
+    recorded = statuses(svc)
+    (short,) = [n for n in recorded if n.startswith("a")]
+    assert recorded[short] == "quarantined" and len(short.encode()) < len(long_name)
+    assert home.inbox_leftovers() == [], "no claim left behind, nothing left to retry"
     svc.inbox.scan()
-    assert svc.take_ready() == 0, "found again by the rescan, failing again, and nothing crashes"
-    failures = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert len(failures) == 2, failures
-    assert all(long_name in m and "File name too long" in m for m in failures), failures
+    assert svc.take_ready() == 0
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
     assert svc.process_claimed() == 3
-    assert set(statuses(svc).values()) == {"processed"}
-    assert home.inbox_leftovers() == [f"medsupply/{long_name}"]
+    assert {n: s for n, s in statuses(svc).items() if n != short} == dict.fromkeys(
+        ["ok0.edi", "ok1.edi", "ok2.edi"], "processed"
+    )
 
 
 # --- an acknowledgment recorded under the old marker --------------------------------------------

@@ -149,13 +149,13 @@ def test_a_flush_into_a_folder_that_cannot_be_created_raises_and_leaves_no_tempo
     assert blocker.read_bytes() == b"a file where a folder would have to be"
 
 
-def test_read_only_staged_files_are_published_with_mode_0444(mode: str, tmp_path: Path) -> None:
+def test_read_only_staged_files_are_published_with_mode_0400(mode: str, tmp_path: Path) -> None:
     group = SyncGroup(mode)
     locked, open_ = tmp_path / "out" / "locked", tmp_path / "out" / "open"
     group.write(locked, b"blob", tmp_path / "tmp", read_only=True)
     group.write(open_, b"json", tmp_path / "tmp")
     group.flush()
-    assert stat.S_IMODE(locked.stat().st_mode) == 0o444
+    assert stat.S_IMODE(locked.stat().st_mode) == 0o400
     assert stat.S_IMODE(open_.stat().st_mode) & stat.S_IWUSR, "only read_only files are made read-only"
 
 
@@ -189,7 +189,7 @@ def test_a_staged_blob_is_in_the_archive_only_after_the_flush(archive: Archive) 
     group.flush()
     assert archive.exists(sha_) and archive.verify(sha_)
     assert archive.read(sha_, check=True) == data
-    assert stat.S_IMODE(archive.path(sha_).stat().st_mode) == 0o444
+    assert stat.S_IMODE(archive.path(sha_).stat().st_mode) == 0o400
     assert _files(archive.root / "tmp") == []
 
 

@@ -1,0 +1,266 @@
+"""A worker that lost its lease between its results commit and its publication, and a database that stops
+answering (a TCP proxy in front of PostgreSQL that stalls): nothing is published twice, a stalled store is
+logged, cut after its timeout, and SIGTERM is honoured at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from runtimekit import (  # noqa: F401 - fixtures
+    GATEWAY,
+    PARTNERS,
+    Home,
+    Running,
+    make_home,
+    pg_admin_fixture,
+    pg_url_fixture,
+    store_url_fixture,
+    wait_for,
+    workspace_fixture,
+    x12,
+)
+from sqlalchemy.engine import make_url
+
+from gateway.runtime.process import Processor
+from gateway.store import LeaseError, Store
+from gateway.workspace import Workspace
+
+TEMPLATE = PARTNERS / "medsupply/cases/810-invoice.edi"
+
+
+def _outputs(home: Home) -> dict[str, int]:
+    """Every published output (acks and canonical JSON) → its inode (a rewrite changes it)."""
+    return {
+        p.relative_to(home.outbox).as_posix(): p.stat().st_ino
+        for p in home.outbox.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and ".tmp" not in p.parts
+    }
+
+
+def test_a_worker_that_lost_its_lease_after_its_commit_publishes_nothing(
+    store_url: str, tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """w1 commits its results, is stopped (SIGSTOP) before publishing, w2 takes the file over and writes
+    the outputs; w1 resumes: it must not write the 997 and the invoice JSON a second time."""
+    home = make_home(tmp_path, store_url, stable_seconds=0)
+    svc = home.service(workspace, worker="w1")
+    try:
+        for n in range(3):
+            home.drop(f"inv{n}.edi", x12(TEMPLATE, 800 + n, tag=f"l{n}"), "medsupply")
+        svc.inbox.scan()
+        assert svc.take_ready() == 3
+
+        def worker(name: str) -> Processor:
+            return Processor(
+                svc.store,
+                svc.archive,
+                svc.processor.translator,
+                outbox=home.outbox,
+                worker=name,
+                clock=lambda: datetime.now(UTC),
+                lease_seconds=30,
+            )
+
+        rows = svc.store.claim_files("w1", 5, 0.3)
+        w1 = worker("w1")
+        real_record = w1._record
+        taken_over: dict[str, int] = {}
+
+        def record_then_stall(plans: list[object]) -> None:
+            real_record(plans)  # type: ignore[arg-type]
+            time.sleep(0.4)  # stopped here; meanwhile its leases expire and w2 takes the files over
+            for _ in rows:
+                (row,) = svc.store.claim_files("w2", 1, 30)
+                assert worker("w2").process(row).status == "processed"
+            taken_over.update(_outputs(home))
+
+        monkeypatch.setattr(w1, "_record", record_then_stall)
+        results = w1.process_batch(rows)
+        assert all(isinstance(r, LeaseError) for r in results), results
+        assert taken_over and _outputs(home) == taken_over, "the stale worker wrote outputs again"
+        with Store(home.store_url) as store:
+            assert {f.status for f in store.list_files()} == {"processed"}
+            assert len(store.list_outbound(limit=100)) == 3, "one ack per file, numbers not drawn twice"
+    finally:
+        svc.store.close()
+
+
+def test_an_output_already_published_with_the_same_bytes_is_not_written_again(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    from gateway.runtime.process import FileOutcome, _Work
+
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}", stable_seconds=0)
+    svc = home.service(workspace)
+    try:
+        home.drop("inv.edi", x12(TEMPLATE, 900, tag="i"), "medsupply")
+        svc.run_once()
+        before = _outputs(home)
+        assert len(before) == 2  # the 997 and the invoice JSON
+        home.drop("inv2.edi", x12(TEMPLATE, 901, tag="j"), "medsupply")
+        svc.inbox.scan()
+        assert svc.take_ready() == 1
+        (row,) = svc.store.claim_files(svc.worker, 1, 30)
+        work = _Work(row, FileOutcome(row.id, "processed"))
+        work.outputs = {home.outbox / rel: (home.outbox / rel).read_bytes() for rel in before}
+        changed = home.outbox / next(iter(before))
+        work.outputs[changed] = changed.read_bytes() + b"\n"  # same name, other bytes: written
+        work.outputs[home.outbox / "medsupply" / "new.x12"] = b"ISA"
+        svc.processor._publish([work])
+        after = _outputs(home)
+        assert after["medsupply/new.x12"] and changed.read_bytes().endswith(b"\n")
+        kept = {rel: ino for rel, ino in before.items() if home.outbox / rel != changed}
+        assert kept and all(after[rel] == ino for rel, ino in kept.items()), "identical outputs were rewritten"
+        assert after[changed.relative_to(home.outbox).as_posix()] != before[changed.relative_to(home.outbox).as_posix()]
+    finally:
+        svc.store.close()
+
+
+# --- a database that stops answering -----------------------------------------------------------
+
+
+class StallingProxy:
+    """A TCP proxy on loopback in front of PostgreSQL that can stop forwarding (connections stay open)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.stalled = threading.Event()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.server, selectors.EVENT_READ)
+        peers: dict[socket.socket, socket.socket] = {}
+        while not self.done.is_set():
+            for key, _ in sel.select(0.05):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if sock is self.server:
+                    client, _ = self.server.accept()
+                    try:
+                        upstream = socket.create_connection(self.target, timeout=5)
+                    except OSError:
+                        client.close()
+                        continue
+                    peers[client], peers[upstream] = upstream, client
+                    sel.register(client, selectors.EVENT_READ)
+                    sel.register(upstream, selectors.EVENT_READ)
+                    continue
+                if self.stalled.is_set():
+                    continue  # read nothing, answer nothing: the peer waits
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                other = peers.get(sock)
+                if not data or other is None:
+                    for s in (sock, other):
+                        if s is not None:
+                            with contextlib.suppress(KeyError, ValueError):
+                                sel.unregister(s)
+                            s.close()
+                            peers.pop(s, None)
+                    continue
+                with contextlib.suppress(OSError):
+                    other.sendall(data)
+            if self.stalled.is_set():
+                time.sleep(0.05)
+        for s in peers:
+            s.close()
+        self.server.close()
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(name="proxied")
+def proxied_fixture(pg_url: str, tmp_path: Path) -> Iterator[tuple[Home, StallingProxy]]:
+    url = make_url(pg_url)
+    proxy = StallingProxy((url.host or "127.0.0.1", url.port or 5432))
+    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    home = make_home(
+        tmp_path,
+        through,
+        stable_seconds=0,
+        extra={"processing": {"store_stall_seconds": 1, "store_timeout_seconds": 4}},
+    )
+    yield home, proxy
+    proxy.close()
+
+
+def _wait_stderr(run: Running, text: str, timeout: float) -> None:
+    wait_for(lambda: text in run.stderr() or run.proc.poll() is not None, timeout, repr(text))
+    assert text in run.stderr(), run.stderr()[-3000:]
+
+
+def test_a_stalled_store_is_logged_cut_and_the_service_recovers(
+    proxied: tuple[Home, StallingProxy], request: pytest.FixtureRequest
+) -> None:
+    home, proxy = proxied
+    run = Running(home)
+    request.addfinalizer(run.kill)
+    run.wait_started()
+    proxy.stalled.set()
+    home.drop("inv.edi", x12(TEMPLATE, 950, tag="s"), "medsupply")
+    _wait_stderr(run, "store stalled:", 15)
+    _wait_stderr(run, "cut after", 15)
+    proxy.stalled.clear()
+    with Store(home.store_url.replace(f":{proxy.port}/", ":5432/")) as store:
+        wait_for(lambda: [f.status for f in store.list_files()] == ["processed"], 60, "the file once the store answers")
+    assert run.stop(timeout=20) == 0
+
+
+def test_sigterm_is_honoured_while_the_store_hangs(
+    proxied: tuple[Home, StallingProxy], request: pytest.FixtureRequest
+) -> None:
+    home, proxy = proxied
+    (home.path / "gateway.yaml").write_text(
+        (home.path / "gateway.yaml")
+        .read_text("utf-8")
+        .replace('"store_timeout_seconds": 4', '"store_timeout_seconds": 600'),
+        "utf-8",
+    )
+    run = Running(home)
+    request.addfinalizer(run.kill)
+    run.wait_started()
+    proxy.stalled.set()
+    home.drop("inv.edi", x12(TEMPLATE, 951, tag="t"), "medsupply")
+    _wait_stderr(run, "store stalled:", 15)
+    started = time.monotonic()
+    run.proc.send_signal(signal.SIGTERM)
+    run.proc.wait(timeout=15)
+    assert time.monotonic() - started < 5, "SIGTERM waited for the database"
+    assert "stopped while the store hung" in run.stderr()
+    proxy.stalled.clear()
+    assert os.path.exists(home.inbox / "medsupply" / "inv.edi") or list(home.archive.glob("??/*"))
+
+
+def test_once_exits_4_when_the_store_hangs_from_the_start(proxied: tuple[Home, StallingProxy]) -> None:
+    home, proxy = proxied
+    home.drop("inv.edi", x12(TEMPLATE, 952, tag="u"), "medsupply")
+    proxy.stalled.set()
+    started = time.monotonic()
+    run = subprocess.run(
+        [*GATEWAY, "run", "--once", "--home", str(home.path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 4, run.stderr
+    assert time.monotonic() - started < 30
+    assert "store stalled:" in run.stderr and "cut after" in run.stderr
+    assert home.inbox_leftovers() == ["medsupply/inv.edi"]
