@@ -90,7 +90,7 @@ def run(
     """Run the gateway: watch the inbox, archive, validate, acknowledge, translate.
 
     One line per file as it goes (stderr). With --once, the exit code says how the run went:
-    0 every file taken and processed; 1 a file failed or was quarantined; 3 a file could not be
+    0 every file taken and processed; 1 a file failed, was quarantined or was partly rejected; 3 a file could not be
     taken from the inbox or moved out of it; 4 the store could not be reached; 5 a recorded file
     could not be processed now (left received for a retry); 2 configuration.
     """

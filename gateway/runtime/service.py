@@ -106,7 +106,7 @@ EXIT_STORE = 4
 EXIT_RETRY = 5
 EXIT_CODES = {
     EXIT_OK: "every file was taken and processed (some sets may have been rejected and acknowledged so)",
-    EXIT_FILES: "a file failed or was quarantined",
+    EXIT_FILES: "a file failed, was quarantined, or had part of it rejected (partial)",
     EXIT_INTAKE: "a file could not be taken from the inbox or moved out of it (it is still there)",
     EXIT_STORE: "the store could not be reached or stopped answering",
     EXIT_RETRY: "a recorded file could not be processed now (disk, outbox): it is left received for a retry",
@@ -122,7 +122,11 @@ def exit_code(summary: RunSummary) -> int:
         return EXIT_INTAKE
     if summary.not_processed:
         return EXIT_RETRY
-    if summary.failed or summary.quarantined or summary.statuses.get("failed") or summary.statuses.get("quarantined"):
+    if (
+        summary.failed
+        or summary.quarantined
+        or any(summary.statuses.get(s) for s in ("failed", "quarantined", "partial"))
+    ):
         return EXIT_FILES
     return EXIT_OK
 

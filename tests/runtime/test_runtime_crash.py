@@ -100,7 +100,9 @@ def test_killed_at_random_moments_nothing_lost_nothing_twice(
     time.sleep(LEASE + 0.2)  # the last run's leases expire
     final = gateway(home, "run", "--once")
     where = f"seed {SEED}, {kills} kills, {files} files:\n  " + "\n  ".join(log)
-    assert final.returncode == 0, f"{where}\n{final.stderr[-3000:]}"
+    # The workload has partly rejected files, which --once reports with exit 1; a crash, a store
+    # error or a file left behind would be another code (check_outcome then checks every file).
+    assert final.returncode in (0, 1), f"{where}\n{final.stderr[-3000:]}"
     outcome = check_outcome(home, drops)
     reclaims = sum(1 for events in outcome["events"].values() for e in events if e.action == "reclaim")
     resets = sum(1 for events in outcome["events"].values() for e in events if e.action == "reset")
