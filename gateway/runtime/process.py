@@ -42,7 +42,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.errors import GatewayError, location_dict
+from gateway.errors import DocumentError, GatewayError, location_dict
 from gateway.partners.profile import AckPolicy, DuplicatePolicy, Profile
 from gateway.partners.profile import TA1Policy as ProfileTA1
 from gateway.store import Archive
@@ -69,7 +69,7 @@ from gateway.store.results import (
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
-from gateway.x12.ack.build import TA1Policy, ack_kind, build_acks
+from gateway.x12.ack.build import TA1Policy, ack_kind, build_acks, ta1_blocker
 from gateway.x12.validate.report import GroupReport, InterchangeReport, Outcome
 
 _TA1 = {
@@ -481,7 +481,7 @@ class Processor:
             status="rejected" if envelope_errors else _status(ic),
             position=work.interchanges,
             test=h.is_test,
-            reason="; ".join(f"{f.code} {f.message}" for f in envelope_errors[:5]) or None,
+            reason="; ".join([*(f"{f.code} {f.message}" for f in envelope_errors[:5]), *_no_ta1(ic)]) or None,
             isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window else None,
             isa13_window=window,
             on_duplicate=None if allow else "duplicate",
@@ -555,7 +555,14 @@ class Processor:
                     drawn["n"] = draw()
                 return drawn["n"]
 
-            data = build_acks(answered, next_control, self.clock(), functional=functional, ta1=ta1, duplicate=duplicate)
+            try:
+                data = build_acks(
+                    answered, next_control, self.clock(), functional=functional, ta1=ta1, duplicate=duplicate
+                )
+            except DocumentError as exc:
+                if exc.code != "X12-A002":
+                    raise
+                return None  # no valid TA1 can name this interchange: its reason says why (_no_ta1)
             if data is None:
                 return None
             sha = self.archive.stage(data, self._blobs)
@@ -614,6 +621,12 @@ class Processor:
 
     def _ack_path(self, partner: str, kind: str, control: str) -> Path:
         return self.outbox / partner / f"{kind}-{control}.x12"
+
+
+def _no_ta1(ic: InterchangeReport) -> list[str]:
+    """Why no TA1 can answer a rejected interchange, for its reason (X12-A002), else nothing."""
+    blocker = ta1_blocker(ic) if not ic.accepted else None
+    return [] if blocker is None else [f"{blocker.code} {blocker.message}"]
 
 
 def _has_group(ack: bytes) -> bool:

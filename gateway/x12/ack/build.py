@@ -126,17 +126,28 @@ def ta1_segment(ic: InterchangeReport, *, duplicate: bool = False) -> list[str]:
         code, note = "E", noted.ack_code or noted.rule.ack or "000"
     else:
         code, note = "A", "000"
+    blocker = ta1_blocker(ic)
+    if blocker is not None:
+        raise blocker
+    h = ic.header
+    return ["TA1", h.control_number, h.date, h.time, code, ack_code("TA1", "TA105", note) or "024"]
+
+
+def ta1_blocker(ic: InterchangeReport) -> DocumentError | None:
+    """Why no valid TA1 can answer ``ic`` (``X12-A002``: its ISA13, ISA09 or ISA10 cannot be echoed
+    in TA101-TA103), or None when one can."""
     h = ic.header
     echo = [(13, h.control_number, is_control), (9, h.date, valid_yymmdd), (10, h.time, valid_hhmm)]
     for n, value, check in echo:
         if not check(value):
-            raise DocumentError(
+            need = "9 digits" if n == 13 else "a date YYMMDD" if n == 9 else "a time HHMM"
+            return DocumentError(
                 f"no valid TA1 can be written for this interchange: ISA{n:02d} {value!r} cannot be echoed "
-                f"in the TA1 (TA1 needs {'9 digits' if n == 13 else 'a date YYMMDD' if n == 9 else 'a time HHMM'})",
+                f"in the TA1 (TA1 needs {need})",
                 "X12-A002",
                 Location(segment_id="ISA", element=n, interchange=h.control_number),
             )
-    return ["TA1", h.control_number, h.date, h.time, code, ack_code("TA1", "TA105", note) or "024"]
+    return None
 
 
 def is_control(value: str) -> bool:
