@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import ISA_4010, ISA_5010, PO_850, control_sequence, interchange
+from conftest import ISA_4010, ISA_5010, PO_850, _ack_problems, control_sequence, interchange
 
 from gateway.errors import DocumentError
 from gateway.x12.ack.build import VALID_CODES, TA1Policy, ack_code, build_acks
@@ -231,3 +231,18 @@ def test_all_corpus_files_get_valid_acks(corpus: Path, catalog: Catalog) -> None
                     invalid.append(f"{path.relative_to(corpus)} ({policy}): {errors[:3]}")
     assert produced > 300
     assert not invalid, "\n".join(invalid)
+
+
+def test_the_session_collects_every_ack_built(catalog: Catalog, every_ack_validates: dict[bytes, str]) -> None:
+    """tests/conftest.py's session check sees acks built anywhere (here through build_acks directly)."""
+    out = ack_for(catalog, interchange([PO_850], isa=ISA_5010, version="005010"))
+    assert out is not None and "test_ack.py::test_the_session_collects_every_ack_built" in every_ack_validates[out]
+
+
+def test_the_session_check_names_an_invalid_ack(catalog: Catalog) -> None:
+    """What the session check reports for an ack our validator rejects (the 997 with AK905=19 it used to write)."""
+    good = ack_for(catalog, interchange([PO_850]).replace(b"GE*1*77", b"GE*3*77"))
+    assert good is not None and b"AK9*R*3*1*1*5~" in good
+    assert _ack_problems(catalog, {good: "fine"}) == []
+    problems = _ack_problems(catalog, {good.replace(b"AK9*R*3*1*1*5~", b"AK9*R*3*1*1*19~"): "some test"})
+    assert len(problems) == 1 and problems[0].startswith("some test: ") and "X12-V207" in problems[0]
