@@ -6,8 +6,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import ISA_4010, ISA_5010, PO_850, _ack_problems, control_sequence, interchange
 
+from gateway.cli.main import main
 from gateway.errors import DocumentError
 from gateway.x12.ack.build import VALID_CODES, TA1Policy, ack_code, build_acks
 from gateway.x12.ack.read import FunctionalAck, TA1Ack, read_acks
@@ -246,3 +248,16 @@ def test_the_session_check_names_an_invalid_ack(catalog: Catalog) -> None:
     assert _ack_problems(catalog, {good: "fine"}) == []
     problems = _ack_problems(catalog, {good.replace(b"AK9*R*3*1*1*5~", b"AK9*R*3*1*1*19~"): "some test"})
     assert len(problems) == 1 and problems[0].startswith("some test: ") and "X12-V207" in problems[0]
+
+
+def test_ack_command_numbers_apart_from_real_acks(catalog: Catalog) -> None:
+    """``gateway ack`` is a preview: ISA13 000000000 and GS06 0, numbers no partner sequence hands out."""
+    sample = Path(__file__).resolve().parents[2] / "samples" / "x12" / "850-4010-mercy-to-medsupply.edi"
+    result = CliRunner().invoke(main, ["ack", str(sample)])
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert out[90:99] == "000000000"
+    assert "\nGS*FA*MEDSUPPLY*MERCYHOSP*" in out and "*0*X*004010~" in out and "IEA*1*000000000~" in out
+    assert Validator(catalog).validate(out.encode()).valid
+    numbered = CliRunner().invoke(main, ["ack", "--start-control", "12", str(sample)]).stdout
+    assert numbered[90:99] == "000000012" and "*12*X*004010~" in numbered
