@@ -150,8 +150,20 @@ def _ack_problems(catalog: Catalog, produced: dict[bytes, str]) -> list[str]:
     return problems
 
 
+ACKS_CHECKED = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """How many acknowledgments the session check validated."""
+    checked = config.stash.get(ACKS_CHECKED, None)
+    if checked is not None:
+        terminalreporter.write_line(f"every ack validates: {checked} distinct 997/999/TA1 checked")
+
+
 @pytest.fixture(scope="session", autouse=True)
-def every_ack_validates(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[bytes, str]]:
+def every_ack_validates(
+    catalog: Catalog, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[dict[bytes, str]]:
     """Collects every 997/999/TA1 the session builds, then validates them all with the gateway's Validator.
 
     In-process: the ack builder's writer is wrapped for the session (``build_acks`` calls it through its
@@ -173,6 +185,7 @@ def every_ack_validates(catalog: Catalog, tmp_path_factory: pytest.TempPathFacto
     for path in _ack_files(tmp_path_factory.getbasetemp()):
         produced.setdefault(path.read_bytes(), str(path))
     problems = _ack_problems(catalog, produced)
+    pytestconfig.stash[ACKS_CHECKED] = len(produced)
     if problems:
         pytest.fail(
             f"{len(problems)} of {len(produced)} acknowledgments the suite produced are invalid:\n"

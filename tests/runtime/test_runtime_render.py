@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner, Result
-from runtimekit import REPO, Home, case, gateway, make_home
+from runtimekit import (  # noqa: F401 (pytest fixtures)
+    REPO,
+    Home,
+    case,
+    gateway,
+    make_home,
+    pg_admin_fixture,
+    pg_url_fixture,
+    store_url_fixture,
+)
 from sqlalchemy import create_engine, text
 
 from gateway.cli.main import main
@@ -54,9 +63,9 @@ def test_test_control_is_a_test_interchange(catalog: Catalog, tmp_path: Path) ->
     assert not (home.path / "var" / "gateway.sqlite").exists()
 
 
-def test_render_and_acks_share_the_partners_sequence(catalog: Catalog, tmp_path: Path) -> None:
-    """The 997 the runtime sends medsupply, the 850 we render for it, the next 997: 1, 2, 3."""
-    home = home_with_store(tmp_path)
+def test_render_and_acks_share_the_partners_sequence(catalog: Catalog, store_url: str, tmp_path: Path) -> None:
+    """The 997 the runtime sends medsupply, the 850 we render for it, the next 997: 1, 2, 3 (both stores)."""
+    home = make_home(tmp_path / "home", store_url)
     home.drop("one.edi", case("medsupply", "810-invoice.edi"), "medsupply")
     assert gateway(home, "run", "--once").returncode in (0, 1)
     (first,) = sorted((home.outbox / "medsupply").glob("997-*.x12"))
