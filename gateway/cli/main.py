@@ -96,8 +96,8 @@ def schema(document_type: str | None) -> None:
 
 
 class _Counter:
-    """Control numbers for ``gateway ack``, a preview sent to nobody: by default ISA13 ``000000000`` and
-    GS06 ``0``, numbers the partners' persisted sequences never hand out (they run from 1), so a printed
+    """Control numbers for ``gateway ack``, a preview sent to nobody: by default ISA13 ``000000000`` (GS06
+    from 0), a number the partners' persisted sequences never hand out (they run from 1), so a printed
     ack cannot collide with one the gateway sent; ``--start-control N`` numbers from N instead."""
 
     def __init__(self, start: int) -> None:
@@ -105,7 +105,7 @@ class _Counter:
 
     def __call__(self, kind: str) -> int:
         value = self.values[kind]
-        if value or kind == "set":
+        if value or kind != "interchange":
             self.values[kind] = value + 1
         return value
 

@@ -261,3 +261,19 @@ def test_ack_command_numbers_apart_from_real_acks(catalog: Catalog) -> None:
     assert Validator(catalog).validate(out.encode()).valid
     numbered = CliRunner().invoke(main, ["ack", "--start-control", "12", str(sample)]).stdout
     assert numbered[90:99] == "000000012" and "*12*X*004010~" in numbered
+
+
+def test_ack_command_numbers_groups_apart(catalog: Catalog, tmp_path: Path) -> None:
+    """Two FA groups in one acknowledgment interchange get distinct GS06s (0 and 1)."""
+    po = interchange([PO_850]).decode()
+    invoice = interchange([["BIG*20261123*INV-1**4500012345", "TDS*100"]], functional_id="IN").decode()
+    head, _, rest = po.partition("GS*")
+    first, _, _ = rest.partition("IEA*")
+    second = invoice.partition("GS*")[2].partition("IEA*")[0].replace("*77*", "*78*").replace("GE*1*77", "GE*1*78")
+    second = second.replace("IN*SENDER*", "IN*BILLING*")  # another GS02: its own FA group
+    path = tmp_path / "two-groups.edi"
+    path.write_text(f"{head}GS*{first}GS*{second}IEA*2*000000905~\n")
+    result = CliRunner().invoke(main, ["ack", str(path)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("GS*FA*") == 2 and "*0*X*004010~" in result.stdout and "*1*X*004010~" in result.stdout
+    assert Validator(catalog).validate(result.stdout.encode()).valid
