@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine
@@ -12,8 +14,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+import gateway.x12.ack.build as ack_build
 from gateway.resources import load_catalog
 from gateway.x12.schema.catalog import Catalog
+from gateway.x12.validate.validator import Validator
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -115,3 +119,75 @@ def pg_admin_fixture() -> Iterator[Engine]:
         unavailable(f"PostgreSQL is not reachable at {PG_URL}: {str(exc.orig).strip().splitlines()[0]}")
     yield engine
     engine.dispose()
+
+
+# --- every acknowledgment the suite produces must validate (issue 9) ---------------------------
+
+ACK_FILE = re.compile(r"(997|999|TA1)-[^/]*\.x12")
+
+
+def _ack_files(root: Path) -> Iterator[Path]:
+    """Acknowledgments written under ``root`` by runs (in-process or ``gateway run`` subprocesses)."""
+    for path in root.rglob("*.x12"):
+        if ACK_FILE.fullmatch(path.name) and "outbox" in path.parts and path.is_file():
+            yield path
+
+
+def _ack_problems(catalog: Catalog, produced: dict[bytes, str]) -> list[str]:
+    """Each produced ack that our own validator rejects, with where it came from and why."""
+    validator = Validator(catalog)
+    problems: list[str] = []
+    for data, origin in produced.items():
+        report = validator.validate(data)
+        if report.valid:
+            continue
+        errors = [str(f) for f in report.findings if f.is_error]
+        for ic in report.interchanges:
+            errors += [str(f) for f in ic.findings if f.is_error]
+            errors += [str(f) for g in ic.groups for f in g.findings if f.is_error]
+            errors += [str(f) for s in ic.sets() for f in s.findings if f.is_error]
+        problems.append(f"{origin}: {errors[:3]}\n    {data[:300]!r}")
+    return problems
+
+
+ACKS_CHECKED = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """How many acknowledgments the session check validated."""
+    checked = config.stash.get(ACKS_CHECKED, None)
+    if checked is not None:
+        terminalreporter.write_line(f"every ack validates: {checked} distinct 997/999/TA1 checked")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_ack_validates(
+    catalog: Catalog, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[dict[bytes, str]]:
+    """Collects every 997/999/TA1 the session builds, then validates them all with the gateway's Validator.
+
+    In-process: the ack builder's writer is wrapped for the session (``build_acks`` calls it through its
+    module, so every caller is covered: the runtime, ``gateway ack`` through click's runner, the tests).
+    Subprocesses: the ack files ``gateway run`` wrote under the session's temporary folders. One invalid
+    ack fails the session (an error in the last test's teardown), naming the test that produced it.
+    """
+    produced: dict[bytes, str] = {}
+    original = ack_build.write_interchange
+
+    def recording(*args: Any, **kwargs: Any) -> bytes:
+        data = original(*args, **kwargs)
+        produced.setdefault(data, os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" (", 1)[0])
+        return data
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ack_build, "write_interchange", recording)
+        yield produced
+    for path in _ack_files(tmp_path_factory.getbasetemp()):
+        produced.setdefault(path.read_bytes(), str(path))
+    problems = _ack_problems(catalog, produced)
+    pytestconfig.stash[ACKS_CHECKED] = len(produced)
+    if problems:
+        pytest.fail(
+            f"{len(problems)} of {len(produced)} acknowledgments the suite produced are invalid:\n"
+            + "\n".join(problems)
+        )

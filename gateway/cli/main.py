@@ -116,14 +116,17 @@ def schema(document_type: str | None) -> None:
 
 
 class _Counter:
-    """Control numbers for ``gateway ack`` (the runtime persists real sequences)."""
+    """Control numbers for ``gateway ack``, a preview sent to nobody: by default ISA13 ``000000000`` (GS06
+    from 0), a number the partners' persisted sequences never hand out (they run from 1), so a printed
+    ack cannot collide with one the gateway sent; ``--start-control N`` numbers from N instead."""
 
     def __init__(self, start: int) -> None:
-        self.values = {"interchange": start, "group": start, "set": start}
+        self.values = {"interchange": start, "group": start, "set": max(start, 1)}
 
     def __call__(self, kind: str) -> int:
         value = self.values[kind]
-        self.values[kind] = value + 1
+        if value or kind != "interchange":
+            self.values[kind] = value + 1
         return value
 
 
@@ -135,7 +138,13 @@ class _Counter:
     default=None,
     help="When to include a TA1 (default: the partner profile's policy, as `gateway run` sends).",
 )
-@click.option("--start-control", default=1, show_default=True, help="First control number to use.")
+@click.option(
+    "--start-control",
+    type=click.IntRange(0, 999_999_999),
+    default=0,
+    show_default=True,
+    help="First control number; 0 (ISA13 000000000, GS06 0) is one the gateway never sends.",
+)
 @click.option("--lenient-isa", is_flag=True, help="Report a non-fixed-width ISA as a warning, not an error.")
 @click.option("--partner", help=PARTNER_HELP)
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="GATEWAY_HOME", help=HOME_HELP)

@@ -31,6 +31,18 @@ from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.workspace import Workspace
 
+
+def _store(deployment: Deployment, url: str | None = None) -> Store:
+    """The deployment's store, created or brought up to date (``render`` draws numbers from it)."""
+    store = Store(resolve_store_url(deployment, url))
+    try:
+        store.upgrade()
+    except GatewayError as exc:
+        click.echo(f"store {store.url}: {exc}", err=True)
+        raise SystemExit(2) from exc
+    return store
+
+
 _options = deployment_options(read_only=False)
 _read_options = deployment_options(read_only=True)
 _deployment = load_deployment

@@ -42,7 +42,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.errors import GatewayError, location_dict
+from gateway.errors import DocumentError, GatewayError, location_dict
 from gateway.partners.profile import DuplicatePolicy, Profile
 from gateway.store import Archive
 from gateway.store.durable import SyncGroup, sweep
@@ -69,6 +69,7 @@ from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
 from gateway.verdict import AckPlan, SetVerdict, decide
+from gateway.x12.ack.build import ta1_blocker
 from gateway.x12.ack.read import FunctionalAck, TA1Ack, ack_dict
 from gateway.x12.findings import Finding
 from gateway.x12.validate.report import InterchangeReport
@@ -525,7 +526,7 @@ class Processor:
             status=verdict.status,
             position=work.interchanges,
             test=h.is_test,
-            reason=verdict.reason,
+            reason="; ".join(r for r in (verdict.reason, *_no_ta1(ic)) if r) or None,
             # Another partner's interchange claims nothing: its real sender's file must not be a duplicate.
             isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window and verdict.claim else None,
             isa13_window=window,
@@ -605,7 +606,12 @@ class Processor:
                     drawn["n"] = draw()
                 return drawn["n"]
 
-            data = ack.build(next_control, self.clock(), duplicate=duplicate)
+            try:
+                data = ack.build(next_control, self.clock(), duplicate=duplicate)
+            except DocumentError as exc:
+                if exc.code != "X12-A002":
+                    raise
+                return None  # no valid TA1 can name this interchange: its reason says why (_no_ta1)
             if data is None:
                 return None
             sha = self.archive.stage(data, self._blobs)
@@ -674,6 +680,12 @@ def _published(path: Path, data: bytes) -> bool:
         return path.read_bytes() == data
     except OSError:
         return False
+
+
+def _no_ta1(ic: InterchangeReport) -> list[str]:
+    """Why no TA1 can answer a rejected interchange, for its reason (X12-A002), else nothing."""
+    blocker = ta1_blocker(ic) if not ic.accepted else None
+    return [] if blocker is None else [f"{blocker.code} {blocker.message}"]
 
 
 def _has_group(ack: bytes) -> bool:

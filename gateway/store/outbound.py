@@ -1,5 +1,9 @@
 """What the gateway sends: acknowledgments now, documents later, each with the acknowledgment we expect back.
 
+Every interchange we send a partner, whatever builds it (the runtime's 997/999/TA1, ``gateway
+render``'s 850), takes its ISA13 and GS06 from one persisted sequence per partner,
+:data:`INTERCHANGE_SEQUENCE`, so two of them never share a control number.
+
 A row points at the archived bytes (``sha256``) and carries the control
 numbers a returning 997/999/TA1 will quote, so the ack-tracking issue can
 match acknowledgments to what we sent and flag overdue ones
@@ -13,16 +17,27 @@ from datetime import datetime
 from sqlalchemy import insert, select
 
 from gateway.store.archive import Archive
-from gateway.store.base import StoreBase, as_enum, aware, new_correlation_id
+from gateway.store.base import as_enum, aware, new_correlation_id
+from gateway.store.keys import KeyOps
 from gateway.store.rows import OutboundRow
 from gateway.store.schema import files, outbound
 from gateway.store.statuses import EntityKind, EventAction, ExpectedAck, OutboundStatus
 
-__all__ = ["OutboundOps"]
+__all__ = ["INTERCHANGE_SEQUENCE", "OutboundOps"]
+
+INTERCHANGE_SEQUENCE = "ack"
+"""The per-partner sequence of outbound ISA13/GS06 numbers. Named ``ack`` because acknowledgments were
+the first interchanges the gateway sent; documents draw from it too (renaming it would restart the
+numbering of every deployment)."""
 
 
-class OutboundOps(StoreBase):
-    """Recording and listing outbound interchanges."""
+class OutboundOps(KeyOps):
+    """Recording and listing outbound interchanges; the partner's interchange control numbers."""
+
+    def next_interchange_number(self, partner_id: str) -> int:
+        """The next ISA13 (and GS06) for an interchange we send ``partner_id``: the runtime's acks draw from
+        the same persisted sequence, so a rendered 850 never repeats an ack's number, nor an ack an 850's."""
+        return self.next_value(partner_id, INTERCHANGE_SEQUENCE)
 
     def add_outbound(
         self,

@@ -34,6 +34,7 @@ from gateway.store.errors import LeaseError, NotFoundError, StoreValueError, Tra
 from gateway.store.files import _check_lease
 from gateway.store.keys import KeyOps
 from gateway.store.lineage import LineageOps
+from gateway.store.outbound import INTERCHANGE_SEQUENCE
 from gateway.store.rows import DedupeRow, FileRow, Record
 from gateway.store.schema import documents, files, groups, interchanges, outbound, transaction_sets
 from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileStatus, OutboundStatus
@@ -334,7 +335,8 @@ class ResultOps(LineageOps, KeyOps):
                 f"business|{d.partner_id or ''}|{d.business_key}" for d in plan.documents if d.business_key is not None
             )
             if any(ic.ack is not None for ic in plan.interchanges):
-                names.add(f"sequence|{plan.partner_id or ''}|ack")  # the ack draws lock the partner's sequence row
+                # the ack draws lock the partner's sequence row
+                names.add(f"sequence|{plan.partner_id or ''}|{INTERCHANGE_SEQUENCE}")
         if names:
             hashes = sorted({_lock_id(n) for n in names})
             conn.execute(_ADVISORY_LOCKS, {"ids": hashes})
@@ -407,7 +409,8 @@ class ResultOps(LineageOps, KeyOps):
                 if ic.outbound is not None:
                     continue
             partner = plan.partner_id or ""
-            ic.outbound = ic.ack(partial(self.next_value_on, conn, partner, "ack"), ic.duplicate_of is not None)
+            draw = partial(self.next_value_on, conn, partner, INTERCHANGE_SEQUENCE)
+            ic.outbound = ic.ack(draw, ic.duplicate_of is not None)
             if ic.outbound is not None:
                 new.append((plan, ic.outbound))
         if not new:

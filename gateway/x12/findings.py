@@ -68,6 +68,8 @@ RULES: dict[str, Rule] = {
     "X12-I009": Rule(Level.INTERCHANGE, "ISA11 is not valid for this version", "016"),
     "X12-I010": Rule(Level.INTERCHANGE, "ISA sender id or qualifier invalid", "006"),
     "X12-I011": Rule(Level.INTERCHANGE, "ISA receiver id or qualifier invalid", "008"),
+    # a warning: the runtime's ISA13 dedupe decides what a repeat means (TA1 note 025 when one is sent)
+    "X12-I012": Rule(Level.INTERCHANGE, "ISA13 repeated within the file by the same sender", "025"),
     # --- functional group (AK905 / 999 AK905) ---
     "X12-G001": Rule(Level.GROUP, "functional group trailer (GE) missing", "3"),
     "X12-G002": Rule(Level.GROUP, "GE02 does not match GS06", "4"),

@@ -216,19 +216,35 @@ def _finish(
     if version >= "00402" and len(isa11) == 1 and not isa11.isalnum() and isa11 != " ":
         repetition = isa11
     loc = Location(segment_id="ISA", byte_offset=offset)
-    if terminator.isalnum() or terminator == sep:
+    # A letter, digit or space cannot delimit: ISA fields are space-padded and values hold letters and
+    # digits, so the data cannot be read reliably (and no acknowledgment could be written with it).
+    if _unusable(sep):
+        findings.append(
+            Finding(
+                "X12-R004",
+                f"data element separator {sep!r} is a letter, a digit or a space",
+                Location(segment_id="ISA", byte_offset=offset + 3),
+                value=sep,
+            )
+        )
+    if _unusable(terminator) or terminator in (sep, component):
         findings.append(Finding("X12-R003", f"segment terminator {terminator!r} is not usable", loc, value=terminator))
-    if component.isalnum() or component in (sep, terminator):
+    if _unusable(component) or component in (sep, terminator):
         findings.append(
             Finding(
                 "X12-R005",
-                f"component separator (ISA16) {component!r} is a letter, a digit or another delimiter",
+                f"component separator (ISA16) {component!r} is a letter, a digit, a space or another delimiter",
                 Location(segment_id="ISA", byte_offset=offset, element=16),
                 value=component,
             )
         )
     delimiters = Delimiters(sep, component, repetition, terminator, suffix)
     return IsaScan(elements, delimiters, length, wrapped, findings)
+
+
+def _unusable(delimiter: str) -> bool:
+    """True for a letter, a digit or a space: characters that occur in data."""
+    return delimiter.isalnum() or delimiter == " "
 
 
 def check_isa_values(elements: list[str], offset: int) -> list[Finding]:

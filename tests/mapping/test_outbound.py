@@ -649,13 +649,13 @@ def test_cli_writes_a_valid_850(catalog, tmp_path: Path) -> None:
     home = make_home(tmp_path)
     order = tmp_path / "po.json"
     order.write_text(rich_po().model_dump_json())
-    code, out, err = run(home, "--partner", "acme", str(order), "--control", "42")
+    code, out, err = run(home, "--partner", "acme", str(order), "--test-control", "42")
     assert code == 0, err
-    assert out.startswith("ISA*00*") and "*000000042*0*P*>~" in out and "\nGS*PO*MERCYHOSP*ACMEMED*" in out
+    assert out.startswith("ISA*00*") and "*000000042*0*T*>~" in out and "\nGS*PO*MERCYHOSP*ACMEMED*" in out
     assert errors_of(catalog, out.encode()) == []
     target = tmp_path / "out" / "po.edi"
     target.parent.mkdir()
-    code, out, err = run(home, "--partner", "acme", str(order), "--out", str(target))
+    code, out, err = run(home, "--partner", "acme", str(order), "--out", str(target), "--test-control", "43")
     assert code == 0, err
     assert "po.edi: 850 for acme (map x12-850-004010-out), PO 4500012345, 3 line(s)" in out
     assert errors_of(catalog, target.read_bytes()) == [] and [p.name for p in target.parent.iterdir()] == ["po.edi"]

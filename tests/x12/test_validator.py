@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 from conftest import ISA_5010, PO_850, interchange
 
+from gateway.cli.main import main
 from gateway.x12.schema.catalog import Catalog
 from gateway.x12.validate.report import FileReport, Outcome
 from gateway.x12.validate.validator import Validator
@@ -160,3 +164,29 @@ def test_pedantic_warns_on_unusual_codes(catalog: Catalog) -> None:
     warned = run(catalog, interchange([body]), pedantic=True)
     assert [f.code for f in warned.sets()[0].findings] == ["X12-V214"]
     assert warned.valid  # warnings do not reject
+
+
+def test_duplicate_isa13_in_one_file_is_a_warning_on_the_second_isa(catalog: Catalog) -> None:
+    """The same sender's ISA13 twice in one file: a warning located on the second ISA (element 13, its
+    byte offset), in the report and in ``gateway validate``'s output; another sender's same number is fine."""
+    one = interchange([PO_850])
+    other = one.replace(b"*ZZ*SENDER         *", b"*ZZ*OTHER          *")
+    report = Validator(catalog).validate(one + one + other)
+    first, second, third = report.interchanges
+    assert [f.code for f in first.findings] == [] and [f.code for f in third.findings] == []
+    (warning,) = second.findings
+    assert warning.code == "X12-I012" and not warning.is_error and second.accepted and report.valid
+    assert (warning.location.segment_id, warning.location.element) == ("ISA", 13)
+    assert warning.location.byte_offset == len(one) and warning.value == "000000905"
+    assert "byte 0" in warning.message
+
+
+def test_validate_command_shows_the_duplicate_isa13(tmp_path: Path) -> None:
+    one = interchange([PO_850])
+    path = tmp_path / "twice.edi"
+    path.write_bytes(one + one)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert f"warning [X12-I012] ISA 000000905 > ISA (byte {len(one)}) > element 13: ISA13 000000905 repeats" in (
+        result.stdout
+    )

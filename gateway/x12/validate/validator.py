@@ -109,6 +109,7 @@ class Validator:
         pedantic = self.pedantic
         matcher: SetMatcher | None = None  # the open set's, when it has a definition
         position = 0
+        seen: dict[tuple[str, str, str], int] = {}  # (ISA05, ISA06, ISA13) → byte offset of its first ISA
         for ev in reader:
             if type(ev) is list:
                 # The hot path, inlined: a move from the loop's step table, then the segment's
@@ -179,6 +180,9 @@ class Validator:
                 ic = InterchangeReport(
                     ev.header, findings=self._accepted([self._policy(f) for f in ev.findings], ev.header, None)
                 )
+                repeat = _repeated_isa13(ev.header, seen)
+                if repeat is not None:
+                    ic.findings.append(repeat)
             elif isinstance(ev, InterchangeEnd):
                 if ic is not None:
                     ic.trailer = ev.trailer
@@ -408,3 +412,21 @@ class Validator:
         problems = state.matcher.finish()
         if len(problems) > before:
             self._structure_findings(state, where, problems[before:])
+
+
+def _repeated_isa13(header: InterchangeHeader, seen: dict[tuple[str, str, str], int]) -> Finding | None:
+    """A warning on this ISA when an earlier interchange of the file has the same sender and ISA13."""
+    key = (header.sender_qualifier, header.sender_id, header.control_number)
+    offset = header.segment.offset
+    first = seen.get(key)
+    if first is None:
+        seen[key] = offset
+        return None
+    return Finding(
+        "X12-I012",
+        f"ISA13 {header.control_number} repeats the interchange at byte {first} (same sender "
+        f"{header.sender_qualifier}:{header.sender_id}): a partner's resend in one file, or a numbering error",
+        Location(interchange=header.control_number, segment_id="ISA", byte_offset=offset, element=13),
+        Severity.WARNING,
+        value=header.control_number,
+    )
