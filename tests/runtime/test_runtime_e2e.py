@@ -46,7 +46,7 @@ def test_samples_end_to_end(mode: str, store_url: str, tmp_path: Path, workspace
     if mode == "process":
         proc = gateway(home, "run", "--once")
         assert proc.returncode == 1, proc.stderr  # three files quarantined: not a clean run (exit codes)
-        assert "exit 1: a file failed or was quarantined" in proc.stderr
+        assert "exit 1: a file failed, was quarantined, or had part of it rejected" in proc.stderr
         assert "quarantined  3 file(s):" in proc.stdout
         assert "wrong-folder.edi: sender mismatch" in proc.stdout
     else:
