@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
-from typing import Any
+from typing import Any, BinaryIO
 
 from lxml import etree
 from pydantic import BaseModel, ValidationError
@@ -77,6 +77,7 @@ class FileInput:
     partner_id: str | None = None
     received_on: date | None = None
     map_name: str | None = None  # force one map (golden cases of a map, `translate --map`)
+    report_sets: bool = True  # False: interchange reports keep group tallies, not every set's report
 
 
 class UnknownFormatError(DocumentError):
@@ -183,7 +184,9 @@ class Translator:
         collected: list[Segment] = []  # the reader keeps the open set's segments here
         reader = X12Reader(source, collect=collected)
         forced = self.partners.get(info.partner_id) if info.partner_id else None
-        validator = Validator(self.catalog, resolver=self._resolver(forced), max_errors=self.max_errors)
+        validator = Validator(
+            self.catalog, resolver=self._resolver(forced), max_errors=self.max_errors, keep_sets=info.report_sets
+        )
         index = 0
         for item in validator.stream(reader):
             if isinstance(item, SetReport):
@@ -197,6 +200,15 @@ class Translator:
                     format="x12",
                     errors=[DocumentError(str(item), str(item.code), _with(item.location, file=info.name))],
                 )
+
+    def envelopes(self, source: Source) -> Iterator[InterchangeReport]:
+        """Each interchange's report with only its envelope findings and group tallies, no set checked
+        against a definition and none mapped: a quick first pass over a big file, to know before an
+        interchange's trailer whether its envelope refuses its sets (the full pass finds the same)."""
+        validator = Validator(self.catalog, resolver=lambda *_: None, max_errors=1, keep_sets=False)
+        for item in validator.stream(X12Reader(source)):
+            if isinstance(item, InterchangeReport):
+                yield item
 
     def _resolver(self, forced: Profile | None) -> Callable[[str, str, str], SetDefinition | None]:
         by_sender = {i.id: p for p in self.partners.profiles.values() for i, _ in reversed(p.identities())}
@@ -446,8 +458,16 @@ class Translator:
             "received_on": info.received_on,
         }
 
-    def translate(self, data: bytes, info: FileInput) -> Iterator[Translation | InterchangeReport]:
-        """Any file: sniffed as X12, XML or CSV."""
+    def translate(self, data: bytes | BinaryIO, info: FileInput) -> Iterator[Translation | InterchangeReport]:
+        """Any file: sniffed as X12, XML or CSV. ``data`` may be an open binary file (seekable): X12 is
+        then read from it as it goes, in flat memory; CSV and XML are read whole."""
+        if not isinstance(data, bytes):
+            head = data.read(4096)
+            data.seek(0)
+            if sniff(head) == "x12":
+                yield from self.x12(data, info)
+                return
+            data = data.read()
         fmt = sniff(data)
         if fmt == "x12":
             yield from self.x12(data, info)

@@ -69,7 +69,10 @@ from gateway.store.results import (
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
+from gateway.x12.ack.answers import Answers, GroupAnswers
 from gateway.x12.ack.build import TA1Policy, ack_kind, build_acks
+from gateway.x12.findings import Finding
+from gateway.x12.model import GroupHeader, InterchangeHeader
 from gateway.x12.validate.report import GroupReport, InterchangeReport, Outcome
 
 _TA1 = {
@@ -81,6 +84,9 @@ _TA1 = {
 CHUNK_SETS = 64
 """A big file's results are recorded (and its outputs written) each time this many sets are pending, at
 the next interchange boundary, so memory stays bounded by a chunk, not by the file."""
+
+STREAM_BYTES = 4 << 20
+"""A file bigger than this is read from the archive as it is translated, not into memory first."""
 
 ACK_MARKER = "ack for ISA13 {control} (interchange {position})"
 """How an acknowledgment names what it answers among its file's outbound rows."""
@@ -149,6 +155,27 @@ class _Work:
     bytes_duplicate_of: int | None = None
     outputs: dict[Path, bytes] = field(default_factory=dict)
     maybe_stale: list[Path] = field(default_factory=list)
+    verdicts: dict[int, _Refusals] | None = None  # a big file's envelope verdicts, by ISA byte offset
+
+
+@dataclass(slots=True)
+class _Refusals:
+    """Why an interchange's sets are refused whatever they hold: its envelope errors, and per group (by the
+    GS byte offset) the error refusing it (None: not refused)."""
+
+    envelope: list[Finding]
+    groups: dict[int, tuple[int, str | None]]  # GS byte offset → its position, why it is refused
+
+
+@dataclass(slots=True)
+class _Open:
+    """The interchange being read: its sets' compact answers (for the ack), and, once a chunk of it was
+    recorded ahead of its trailer, its plan and its groups' plans (by GS byte offset)."""
+
+    answers: Answers = field(default_factory=Answers)
+    plan: InterchangePlan | None = None
+    groups: dict[int, GroupPlan] = field(default_factory=dict)
+    refusals: _Refusals | None = None
 
 
 Result = FileOutcome | Exception
@@ -197,6 +224,7 @@ class Processor:
         lease_seconds: float | None = None,
         sync: str = "group",
         chunk_sets: int = CHUNK_SETS,
+        stream_bytes: int = STREAM_BYTES,
     ) -> None:
         self.store = store
         self.archive = archive
@@ -208,6 +236,7 @@ class Processor:
         self.isa13_window_days = isa13_window_days
         self.lease_seconds = lease_seconds
         self.chunk_sets = chunk_sets
+        self.stream_bytes = stream_bytes
         self._blobs = SyncGroup(sync)  # acknowledgment blobs, made durable inside the transaction recording them
         self._outputs = SyncGroup(sync)  # outputs, published after that transaction
         self._leased: list[int] = []
@@ -330,26 +359,37 @@ class Processor:
             if _is_uuid(row.correlation_id)
             else uuid.uuid5(uuid.NAMESPACE_URL, row.sha256)
         )
-        data = self.archive.read(row.sha256)
         info = FileInput(
-            name=row.name, file_id=row.sha256, partner_id=row.partner_id, received_on=row.received_at.date()
+            name=row.name,
+            file_id=row.sha256,
+            partner_id=row.partner_id,
+            received_on=row.received_at.date(),
+            report_sets=False,  # each set's answer is kept compact in ``_Open.answers`` as it ends
         )
         plan = self._new_plan(work, first=True)
         pending: list[Translation] = []
-        for item in self.translator.translate(data, info):
-            self._keep_leases()
-            if isinstance(item, InterchangeReport):
-                plan.interchanges.append(self._interchange(work, item, pending))
-                pending = []
+        opened = _Open()
+        with self.archive.open(row.sha256) as stream:
+            # A big file is read as it goes (flat memory whatever its size), a small one at once.
+            source = stream if row.size > self.stream_bytes else stream.read()
+            for item in self.translator.translate(source, info):
+                self._keep_leases()
+                if isinstance(item, InterchangeReport):
+                    plan.interchanges.append(self._interchange(work, item, pending, opened))
+                    pending, opened = [], _Open()
+                elif item.set_id is not None and item.validation is not None:
+                    if len(pending) >= self.chunk_sets:  # a big interchange: record what it has so far
+                        self._open_chunk(work, plan, pending, opened)
+                        pending = []
+                    opened.answers.add(item.validation)
+                    pending.append(item)
+                else:
+                    plan.documents.append(self._loose(work, item))
                 if _pending_sets(plan) >= self.chunk_sets:
                     self._flush_chunk(work, plan)
                     plan = self._new_plan(work, first=False)
                     if work.bytes_duplicate_of is not None:
                         break  # the same bytes as an earlier file: nothing more to do
-            elif item.set_id is not None and item.validation is not None:
-                pending.append(item)
-            else:
-                plan.documents.append(self._loose(work, item))
         for item in pending:  # sets of an interchange without a trailer still count
             plan.documents.append(self._loose(work, item))
         plan.conclude = lambda recorded: self._conclude(work, recorded)
@@ -376,6 +416,51 @@ class Processor:
             work.bytes_duplicate_of = plan.bytes_duplicate_of
         self._count(work, plan)
         self._publish([work])
+        for ic in plan.interchanges:  # an open interchange's next chunk brings its next sets
+            for group in ic.groups:
+                group.first += len(group.sets)
+                group.sets = []
+
+    def _open_chunk(self, work: _Work, plan: FilePlan, sets: list[Translation], opened: _Open) -> None:
+        """Put sets of an interchange whose trailer is still to come into ``plan`` (recorded ahead of it, so a
+        big interchange takes the memory of a chunk). Whether its envelope refuses them is known from a first
+        quick pass over the file's envelopes (:meth:`_refusals`), the decision its trailer will confirm."""
+        assert sets[0].validation is not None
+        if opened.plan is None:
+            header = sets[0].validation.header.interchange
+            opened.refusals = self._refusals(work).get(header.segment.offset or 0) or _Refusals([], {})
+            work.interchanges += 1
+            opened.plan = self._interchange_plan(work, header, opened.refusals.envelope, work.interchanges)
+            opened.plan.status = "received"  # until its trailer: the verdict needs every group's
+        refusals = opened.refusals
+        assert refusals is not None
+        ic = opened.plan
+        ic.groups = [g for g in ic.groups if g.id is None]  # recorded groups come back with their next sets
+        for item in sets:
+            assert item.validation is not None
+            gh = item.validation.header.group
+            if gh is None:
+                continue  # an orphan set outside any group: the validator rejects it with the envelope
+            key = gh.segment.offset or 0
+            position, refused = refusals.groups.get(key, (len(opened.groups) + 1, None))
+            gp = opened.groups.get(key)
+            if gp is None:
+                gp = opened.groups[key] = _group_plan(gh, "received", position)
+            if not any(g is gp for g in ic.groups):
+                ic.groups.append(gp)
+            gp.sets.append(self._set(work, item, refused))
+        if not any(i is ic for i in plan.interchanges):
+            plan.interchanges.append(ic)
+
+    def _refusals(self, work: _Work) -> dict[int, _Refusals]:
+        """Each interchange's envelope verdict, from a quick pass over the file's envelopes (done once, for a
+        file with an interchange too big for one chunk)."""
+        if work.verdicts is None:
+            with self.archive.open(work.row.sha256) as source:
+                work.verdicts = {
+                    ic.header.segment.offset or 0: _refusals_of(ic) for ic in self.translator.envelopes(source)
+                }
+        return work.verdicts
 
     def _conclude(self, work: _Work, plan: FilePlan) -> FileFinal:
         """The file's final status, once the results transaction has decided its duplicates."""
@@ -462,58 +547,67 @@ class Processor:
 
     # --- X12 --------------------------------------------------------------------------------
 
-    def _interchange(self, work: _Work, ic: InterchangeReport, sets: list[Translation]) -> InterchangePlan:
-        h = ic.header
+    def _interchange(
+        self, work: _Work, ic: InterchangeReport, sets: list[Translation], opened: _Open
+    ) -> InterchangePlan:
+        """The plan of an interchange at its trailer, with its sets not yet recorded (``sets``); ``opened``
+        has its sets' answers, and its plan when earlier chunks recorded some of its sets."""
         profile = work.profile
-        work.interchanges += 1
-        envelope_errors = [f for f in ic.findings if f.is_error]
+        refusals = _refusals_of(ic)
+        envelope_errors = refusals.envelope
+        if opened.plan is None:
+            work.interchanges += 1
+            plan = self._interchange_plan(work, ic.header, envelope_errors, work.interchanges)
+        else:
+            plan = opened.plan
+            plan.reason = _envelope_reason(envelope_errors)
+        plan.status = "rejected" if envelope_errors else _status(ic)
+        plan.ack = self._ack_builder(profile, ic, plan.ack_marker or "", opened.answers)
+        plan.groups = []
+        owners: dict[int, tuple[GroupPlan, str | None]] = {}  # GS byte offset → its group's plan, why refused
+        for position, g in enumerate(ic.groups, 1):
+            key = g.header.segment.offset or 0
+            gp = opened.groups.get(key) or _group_plan(g.header, "", position)
+            gp.status = _group_status(g.outcome)
+            plan.groups.append(gp)
+            # An envelope the validator rejects (IEA/GE counts or controls, a repeated GS06...) is not
+            # passed on: the TA1/997 tells the partner to resend it, and the resend must not be a duplicate.
+            owners[key] = (gp, refusals.groups[key][1])
+        for item in sets:
+            gh = item.validation.header.group if item.validation is not None else None
+            owner = owners.get(gh.segment.offset or 0) if gh is not None else None
+            if owner is None:
+                continue  # an orphan set outside any group: the validator rejected it with the envelope
+            gp, refused_because = owner
+            gp.sets.append(self._set(work, item, refused_because))
+        return plan
+
+    def _interchange_plan(
+        self, work: _Work, h: InterchangeHeader, envelope_errors: list[Finding], position: int
+    ) -> InterchangePlan:
+        """An interchange's plan from its header (its status, groups and ack come at its trailer)."""
+        profile = work.profile
         allow = profile is not None and profile.duplicates.policy is DuplicatePolicy.ALLOW
         days = profile.duplicates.isa13_window_days if profile else None
         window = (self.isa13_window_days if days is None else days) * 86400  # 0: no ISA13 check
-        marker = ACK_MARKER.format(control=h.control_number, position=work.interchanges)
-        plan = InterchangePlan(
+        marker = ACK_MARKER.format(control=h.control_number, position=position)
+        return InterchangePlan(
             sender_qualifier=h.sender_qualifier,
             sender_id=h.sender_id,
             receiver_qualifier=h.receiver_qualifier,
             receiver_id=h.receiver_id,
             control_number=h.control_number,
             version=h.version,
-            status="rejected" if envelope_errors else _status(ic),
-            position=work.interchanges,
+            status="rejected" if envelope_errors else "received",
+            position=position,
             test=h.is_test,
-            reason="; ".join(f"{f.code} {f.message}" for f in envelope_errors[:5]) or None,
+            reason=_envelope_reason(envelope_errors),
             isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window else None,
             isa13_window=window,
             on_duplicate=None if allow else "duplicate",
-            ack=self._ack_builder(profile, ic, marker),
             ack_marker=marker,
             ack_old_markers=(OLD_ACK_MARKER.format(control=h.control_number),),
         )
-        owners: dict[int, tuple[GroupPlan, str | None]] = {}  # SetReport id → its group's plan, why refused
-        for g in ic.groups:
-            gp = GroupPlan(
-                functional_id=g.header.functional_id,
-                control_number=g.header.control_number,
-                version=g.header.version,
-                status=_group_status(g.outcome),
-                sender_code=g.header.sender_id,
-                receiver_code=g.header.receiver_id,
-            )
-            plan.groups.append(gp)
-            # An envelope the validator rejects (IEA/GE counts or controls, a repeated GS06...) is not
-            # passed on: the TA1/997 tells the partner to resend it, and the resend must not be a duplicate.
-            group_errors = [f for f in g.findings if f.is_error]
-            refused = envelope_errors[0] if envelope_errors else (group_errors[0] if group_errors else None)
-            why = f"envelope rejected: {refused.code} {refused.message}" if refused is not None else None
-            for report in g.sets:
-                owners[id(report)] = (gp, why)
-        for item in sets:
-            owner = owners.get(id(item.validation))
-            if owner is None:
-                continue  # an orphan set outside any group: the validator rejected it with the envelope
-            gp, refused_because = owner
-            gp.sets.append(self._set(work, item, refused_because))
-        return plan
 
     def _set(self, work: _Work, item: Translation, refused: str | None) -> SetPlan:
         assert item.set_id is not None and item.set_control is not None
@@ -531,12 +625,15 @@ class Processor:
             )
         return SetPlan(item.set_id, item.set_control, "translated", document=self._document(work, item))
 
-    def _ack_builder(self, profile: Profile | None, ic: InterchangeReport, marker: str) -> AckBuilder | None:
-        """What builds ``ic``'s acknowledgment inside the results transaction (None: the partner gets none)."""
+    def _ack_builder(
+        self, profile: Profile | None, ic: InterchangeReport, marker: str, answers: Answers
+    ) -> AckBuilder | None:
+        """What builds ``ic``'s acknowledgment inside the results transaction (None: the partner gets none);
+        ``answers``: its sets' answers, kept as they ended."""
         if profile is None or profile.x12 is None:
             return None  # no partner: nobody to send to (recorded in the ledger, visible in status)
         settings = profile.x12
-        due = [g for g in ic.groups if _ack_due(g, profile, settings.ack)]
+        due = [g for g in ic.groups if _ack_due(g, profile, settings.ack, answers.get(g.header))]
         functional = bool(due)
         answered = ic if len(due) == len(ic.groups) else replace(ic, groups=due)  # only groups whose policy asks
         ta1 = _TA1[settings.ta1]
@@ -555,7 +652,15 @@ class Processor:
                     drawn["n"] = draw()
                 return drawn["n"]
 
-            data = build_acks(answered, next_control, self.clock(), functional=functional, ta1=ta1, duplicate=duplicate)
+            data = build_acks(
+                answered,
+                next_control,
+                self.clock(),
+                functional=functional,
+                ta1=ta1,
+                duplicate=duplicate,
+                answers=answers,
+            )
             if data is None:
                 return None
             sha = self.archive.stage(data, self._blobs)
@@ -616,6 +721,34 @@ class Processor:
         return self.outbox / partner / f"{kind}-{control}.x12"
 
 
+def _envelope_reason(errors: list[Finding]) -> str | None:
+    return "; ".join(f"{f.code} {f.message}" for f in errors[:5]) or None
+
+
+def _refusals_of(ic: InterchangeReport) -> _Refusals:
+    """Why the interchange's sets are refused whatever they hold (its envelope's errors, its groups')."""
+    envelope = [f for f in ic.findings if f.is_error]
+    groups: dict[int, tuple[int, str | None]] = {}
+    for position, g in enumerate(ic.groups, 1):
+        group_errors = [f for f in g.findings if f.is_error]
+        refused = envelope[0] if envelope else (group_errors[0] if group_errors else None)
+        why = f"envelope rejected: {refused.code} {refused.message}" if refused is not None else None
+        groups[g.header.segment.offset or 0] = (position, why)
+    return _Refusals(envelope, groups)
+
+
+def _group_plan(h: GroupHeader, status: str, position: int) -> GroupPlan:
+    return GroupPlan(
+        functional_id=h.functional_id,
+        control_number=h.control_number,
+        version=h.version,
+        status=status,
+        sender_code=h.sender_id,
+        receiver_code=h.receiver_id,
+        position=position,
+    )
+
+
 def _has_group(ack: bytes) -> bool:
     """True when an outbound ack interchange carries a functional group (not only a TA1)."""
     el, term = ack[3:4], ack[105:106]
@@ -647,12 +780,13 @@ def _on_duplicate(policy: DuplicatePolicy) -> str | None:
     return "held" if policy is DuplicatePolicy.HOLD else "duplicate"
 
 
-def _ack_due(group: GroupReport, profile: Profile, default: AckPolicy) -> bool:
+def _ack_due(group: GroupReport, profile: Profile, default: AckPolicy, answers: GroupAnswers | None = None) -> bool:
     """Whether ``group`` gets a 997/999: the documents' own ``ack`` setting, else the partner's.
-    Several set types in one group: the most demanding setting wins (always > on_error > never)."""
+    Several set types in one group: the most demanding setting wins (always > on_error > never).
+    ``answers``: the group's sets as they ended, when its report does not keep them."""
+    set_ids = answers.set_ids if answers is not None else {report.header.set_id for report in group.sets}
     policies = {
-        doc.ack if (doc := profile.documents.get(report.header.set_id)) is not None and doc.ack else default
-        for report in group.sets
+        doc.ack if (doc := profile.documents.get(set_id)) is not None and doc.ack else default for set_id in set_ids
     } or {default}
     if AckPolicy.ALWAYS in policies:
         return True
