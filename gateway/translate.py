@@ -33,7 +33,7 @@ from gateway.mapping.functions import CodeTable, EvalContext
 from gateway.mapping.library import MapLibrary
 from gateway.mapping.nodes import Env, EvalFailure
 from gateway.mapping.problems import MappingError
-from gateway.mapping.x12scope import build_scopes
+from gateway.mapping.x12scope import HierarchyTooDeepError, build_scopes
 from gateway.partners.profile import PartnerDirectory, Profile
 from gateway.x12.reader import Source, X12Reader
 from gateway.x12.schema.catalog import Catalog, resolve_version
@@ -265,7 +265,15 @@ class Translator:
         own = profile.inbound_map(header.set_id) if profile else None
         result.base_map = cmap.extends is None and (own is None or own.map != cmap.name)
         definition = self.catalog.definition(version, header.set_id)
-        scope = build_scopes(segments, definition)
+        try:
+            scope = build_scopes(segments, definition)
+        except HierarchyTooDeepError as exc:
+            found = exc.location
+            seg_index = found.interchange_index
+            at = None if seg_index is None else seg_index - header.segment.index + 1
+            exc.location = _merge(base_loc, replace(found, segment_index=at))
+            result.errors.append(exc)
+            return result
         env = Env(self.context(profile, cmap), ic.delimiters.component)
         provenance = {
             "partner": result.partner,

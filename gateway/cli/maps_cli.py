@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -40,55 +40,75 @@ def _home_option(fn: F) -> F:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--partner", help="Translate as this partner's file (default: found from the envelope).")
 @click.option("--map", "map_name", help="Use this map, whatever the partner.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: documents and errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: the file and its results (an array).")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print JSON Lines: one object per set or document.")
 @_home_option
-def translate(file: Path, partner: str | None, map_name: str | None, as_json: bool, home: Path | None) -> None:
+def translate(
+    file: Path, partner: str | None, map_name: str | None, as_json: bool, as_jsonl: bool, home: Path | None
+) -> None:
     """Translate FILE (X12, CSV or XML) into canonical JSON, one document per set.
 
-    Exit 1 when any set or document failed (the others are still printed).
+    Output is written as each set is translated, whatever the file's size (with --json the results
+    array too). Exit 1 when any set or document failed (the others are still printed).
     """
+    if as_json and as_jsonl:
+        raise click.UsageError("--json and --jsonl are two formats: give one")
     ws = open_workspace(home)
     if partner is not None and ws.partners.get(partner) is None:
         raise click.UsageError(f"no partner profile {partner!r} (known: {', '.join(sorted(ws.partners.profiles))})")
-    info = FileInput(name=str(file), partner_id=partner, map_name=map_name)
-    results = [r for r in ws.translator().translate(file.read_bytes(), info) if isinstance(r, Translation)]
-    failed = [r for r in results if not r.ok]
-    if as_json:
-        payload = {
-            "file": str(file),
-            "results": [
-                {
-                    "index": r.index,
-                    "partner": r.partner,
-                    "map": r.map_name,
-                    "base_map": r.base_map,
-                    "set": r.set_id,
-                    "control": r.set_control,
-                    "document": r.document.model_dump(mode="json", exclude_none=True) if r.document else None,
-                    "errors": [_error_dict(e) for e in r.errors],
-                }
-                for r in results
-            ],
-        }
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
-    else:
-        for r in results:
-            what = f"set {r.set_id} {r.set_control}" if r.set_id else f"document {r.index}"
-            who = f"partner {r.partner}" if r.partner else "no partner profile"
-            how = f"map {r.map_name}" + (" (base map: no partner map for this sender)" if r.base_map else "")
-            click.echo(f"# {file}: {what}, {who}, {how}")
-            if r.document is not None and r.ok:
-                click.echo(
-                    json.dumps(r.document.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False)
-                )
-            for e in r.errors:
-                loc = e.location.describe() if e.location else ""
-                click.echo(f"ERROR {e.code} {loc}: {e.message}", err=True)
-    if not results:
+    # Interchange reports keep group tallies, not every set's report: memory stays flat on a big file.
+    info = FileInput(name=str(file), partner_id=partner, map_name=map_name, report_sets=False)
+    out = click.get_text_stream("stdout")
+    seen = failed = 0
+    with file.open("rb") as source:
+        if as_json:
+            out.write(f'{{"file": {json.dumps(str(file), ensure_ascii=False)}, "results": [')
+        for r in ws.translator().translate(source, info):
+            if not isinstance(r, Translation):
+                continue
+            seen += 1
+            failed += not r.ok
+            if as_json or as_jsonl:
+                out.write(_result_json(r) + "\n" if as_jsonl else ("\n" if seen == 1 else ",\n") + _result_json(r))
+            else:
+                _print_result(out, file, r)
+        if as_json:
+            out.write("\n]}\n" if seen else "]}\n")
+    out.flush()
+    if not seen:
         click.echo(f"{file}: no transaction sets or documents found", err=True)
         raise SystemExit(1)
     if failed:
         raise SystemExit(1)
+
+
+def _result_json(r: Translation) -> str:
+    """One result as a JSON object on one line; the document serialized by pydantic itself (no dict copy)."""
+    head = {
+        "index": r.index,
+        "partner": r.partner,
+        "map": r.map_name,
+        "base_map": r.base_map,
+        "set": r.set_id,
+        "control": r.set_control,
+    }
+    document = r.document.model_dump_json(exclude_none=True) if r.document is not None else "null"
+    errors = json.dumps([_error_dict(e) for e in r.errors], ensure_ascii=False)
+    return f'{json.dumps(head, ensure_ascii=False)[:-1]}, "document": {document}, "errors": {errors}}}'
+
+
+def _print_result(out: TextIO, file: Path, r: Translation) -> None:
+    """The text output of one result: a header line, the document's JSON, errors on stderr."""
+    what = f"set {r.set_id} {r.set_control}" if r.set_id else f"document {r.index}"
+    who = f"partner {r.partner}" if r.partner else "no partner profile"
+    how = f"map {r.map_name}" + (" (base map: no partner map for this sender)" if r.base_map else "")
+    out.write(f"# {file}: {what}, {who}, {how}\n")
+    if r.document is not None and r.ok:
+        out.write(r.document.model_dump_json(exclude_none=True, indent=2))
+        out.write("\n")
+    for e in r.errors:
+        loc = e.location.describe() if e.location else ""
+        click.echo(f"ERROR {e.code} {loc}: {e.message}", err=True)
 
 
 def _error_dict(e: GatewayError) -> dict[str, object]:
