@@ -80,6 +80,11 @@ class FileInput:
     report_sets: bool = True  # False: interchange reports keep group tallies, not every set's report
 
 
+MAX_SET_SEGMENTS = 200_000
+"""Segments one X12 set may have to be translated (a set is mapped whole, in memory): a real 856 of a
+thousand cartons has tens of thousands; millions are hostile (validated still, in flat memory)."""
+
+
 class UnknownFormatError(DocumentError):
     """Not X12, XML, or CSV for a partner with a CSV map."""
 
@@ -107,6 +112,7 @@ class Translator:
         xrefs: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
         new_id: Callable[[], str] = lambda: "",
         max_errors: int = 100,
+        max_set_segments: int = MAX_SET_SEGMENTS,
     ) -> None:
         self.catalog = catalog
         self.library = library
@@ -115,6 +121,7 @@ class Translator:
         self.xrefs = xrefs or {}
         self.new_id = new_id
         self.max_errors = max_errors
+        self.max_set_segments = max_set_segments
         self._contexts: dict[tuple[str | None, str], EvalContext] = {}
 
     # --- shared -----------------------------------------------------------------------------
@@ -182,7 +189,7 @@ class Translator:
     def x12(self, source: Source, info: FileInput) -> Iterator[Translation | InterchangeReport]:
         """Each set's translation as the set ends, then each interchange's report (for acks)."""
         collected: list[Segment] = []  # the reader keeps the open set's segments here
-        reader = X12Reader(source, collect=collected)
+        reader = X12Reader(source, collect=collected, max_collect=self.max_set_segments)
         forced = self.partners.get(info.partner_id) if info.partner_id else None
         validator = Validator(
             self.catalog, resolver=self._resolver(forced), max_errors=self.max_errors, keep_sets=info.report_sets
@@ -191,7 +198,8 @@ class Translator:
         for item in validator.stream(reader):
             if isinstance(item, SetReport):
                 index += 1
-                yield self._x12_set(index, item, collected, forced, info)
+                too_big = reader.overflowed or len(collected) > self.max_set_segments
+                yield self._x12_set(index, item, collected, forced, info, too_big=too_big)
             elif isinstance(item, InterchangeReport):
                 yield item
             elif not isinstance(item, FileReport) and hasattr(item, "code") and hasattr(item, "location"):
@@ -224,7 +232,14 @@ class Translator:
         return resolve
 
     def _x12_set(
-        self, index: int, report: SetReport, segments: list[Segment], forced: Profile | None, info: FileInput
+        self,
+        index: int,
+        report: SetReport,
+        segments: list[Segment],
+        forced: Profile | None,
+        info: FileInput,
+        *,
+        too_big: bool = False,
     ) -> Translation:
         header = report.header
         ic = header.interchange
@@ -257,6 +272,12 @@ class Translator:
                 result.errors.append(DocumentError(f.message, f.code, _merge(base_loc, f.location)))
             return result
         if version is None:
+            return result
+        if too_big:
+            st = header.segment
+            on_st = _with(base_loc, segment_id="ST", segment_index=1, interchange_index=st.index, byte_offset=st.offset)
+            why = f"set has {report.segment_count:,} segments, more than the {self.max_set_segments:,} one set may have"
+            result.errors.append(DocumentError(f"{why} to be translated", "MAP-411", on_st))
             return result
         cmap, why = self._x12_map(profile, header.set_id, version, info.map_name)
         if cmap is None:

@@ -68,3 +68,17 @@ def test_translate_reports_it_located_in_the_set(monkeypatch: pytest.MonkeyPatch
         2,
     )
     assert loc.transaction_set is not None and loc.segment_index is not None and loc.segment_index > 3
+
+
+def test_a_set_of_more_segments_than_one_set_may_have_is_not_translated() -> None:
+    """Checked per buffer while reading (the set is not kept whole) and at the set's end: MAP-411 on its ST."""
+    translator = load_workspace(REPO).translator()
+    data = (REPO / "partners/medsupply/cases/856-xref-and-uom.edi").read_bytes()
+    info = FileInput(name="big-set.edi", partner_id="medsupply")
+    (whole,) = [r for r in translator.translate(data, info) if isinstance(r, Translation)]
+    assert whole.ok
+    translator.max_set_segments = 10
+    (result,) = [r for r in translator.translate(data, info) if isinstance(r, Translation)]
+    (error,) = result.errors
+    assert (error.code, error.location.segment_id, error.location.segment_index) == ("MAP-411", "ST", 1)
+    assert "more than the 10 one set may have" in error.message
