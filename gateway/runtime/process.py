@@ -20,13 +20,26 @@ A crash before 2 leaves nothing recorded or written: the files are redone
 from the archive. A crash between 2 and 4 leaves them ``processing`` with
 ``results_at``: the next owner writes the outputs again from the ledger
 (same names, same bytes) and finishes them, drawing no new numbers. A big
-file is recorded in chunks at interchange boundaries, each chunk's outputs
+file is recorded in chunks of about ``chunk_sets`` sets, each chunk's outputs
 written after its commit; a crash part-way resets the file's rows and
 redoes it, sending the acknowledgments already recorded again instead of
 renumbering them, and writing its documents again under the same names
 (file id and position) with the same content (correlation ids derive from
 the file's). Nothing is written before the commit that records it, so a
 worker whose lease was taken over can no longer send anything.
+
+A chunk may end inside an interchange (a distributor's batch is one
+interchange of thousands of sets). Its first chunk records the interchange
+(status ``received``, ISA13 claimed) and later ones add their sets to it;
+each set's 997/999 answer is kept as a few bytes as it ends
+(:class:`~gateway.x12.ack.answers.Answers`), not its report, and the one
+acknowledgment is built from them at the trailer, in the chunk that sets
+the interchange's and groups' final statuses. Whether the envelope refuses
+the sets (IEA/GE counts, a repeated GS06...) is known only at its trailer,
+so a file with such an interchange is first read once for its envelopes
+alone (:meth:`~gateway.translate.Translator.envelopes`): sets recorded
+before the trailer get the verdict the trailer will give. A file bigger
+than ``stream_bytes`` is read from the archive as it is translated.
 """
 
 from __future__ import annotations
@@ -82,8 +95,9 @@ _TA1 = {
 }
 
 CHUNK_SETS = 64
-"""A big file's results are recorded (and its outputs written) each time this many sets are pending, at
-the next interchange boundary, so memory stays bounded by a chunk, not by the file."""
+"""A big file's results are recorded (and its outputs written) each time this many sets are pending (at the
+next interchange boundary, or inside an interchange that has this many sets pending itself), so memory
+stays bounded by a chunk, not by the file."""
 
 STREAM_BYTES = 4 << 20
 """A file bigger than this is read from the archive as it is translated, not into memory first."""
