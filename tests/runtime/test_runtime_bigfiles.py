@@ -6,6 +6,7 @@ one interchange; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,11 +43,18 @@ SETS = 10
 
 
 def ack_files(outbox: Path) -> dict[str, bytes]:
+    """The ack files, their bytes with the time they were written (ISA09/10, GS04/05) set to one value."""
     return {
-        f"{p.parent.name}/{p.name}": p.read_bytes()
+        f"{p.parent.name}/{p.name}": untimed(p.read_bytes())
         for p in sorted(outbox.glob("*/*.x12"))
         if p.parent.name != "canonical" and not p.name.startswith(".")
     }
+
+
+def untimed(ack: bytes) -> bytes:
+    el = ack[3:4]
+    ack = ack[:70] + b"261123" + el + b"1200" + ack[81:]
+    return re.sub(rb"(GS\*[^*]*\*[^*]*\*[^*]*)\*\d+\*\d+\*", rb"\1*20261123*1200*", ack)
 
 
 def outcome_of(service: Service, outbox: Path, file_id: int) -> dict[str, Any]:
