@@ -52,6 +52,10 @@ class Taken:
     reason: str | None = None
 
 
+IDENTIFY_BYTES = 65536
+"""What :func:`identify` reads of an X12 or CSV file (its ISA, or a CSV's first 64 KiB)."""
+
+
 def identify(  # noqa: C901 - one decision table, read top to bottom
     data: bytes, folder_partner: str | None, partners: PartnerDirectory
 ) -> tuple[str, str | None, str | None]:
@@ -244,9 +248,12 @@ class Intake:
             st = os.fstat(fd)
             held.inode = st.st_ino
             with os.fdopen(os.dup(fd), "rb") as stream:
-                data = stream.read()
-            held.size = len(data)
-            held.sha = self.archive.stage(data, self._blobs)
+                # Copied to the archive a chunk at a time (flat memory on a 1 GB file), identified by its head.
+                held.sha, held.size = self.archive.stage_stream(stream, self._blobs)
+                stream.seek(0)
+                data = stream.read(IDENTIFY_BYTES)
+                if len(data) < held.size and (sniff(data) == "xml" or not data.strip(b" \t\r\n\x00\x1a")):
+                    data += stream.read()  # XML is identified whole; so is a file that starts with a long blank
             held.format, held.partner, held.reason = identify(data, cand.partner, self.partners)
         except BaseException:
             held.put_back()

@@ -248,3 +248,27 @@ def test_a_worker_killed_between_chunks_of_one_interchange(
     assert [(d[0], d[2]) for d in killed["documents"]] == [(n, "translated") for n in range(1, SETS + 1)]
     (ack,) = the_ack(killed, workspace)
     assert len(ack.sets) == SETS
+
+
+def test_a_big_file_is_taken_in_without_being_read_into_memory(
+    tmp_path: Path, store_url: str, workspace: Workspace
+) -> None:
+    """Intake copies a file to the archive a chunk at a time and identifies it by its head."""
+    import tracemalloc
+
+    data = x12(TEMPLATE, 805, sets=25000, tag="in")  # ~10 MB
+    home = make_home(tmp_path, store_url, stable_seconds=0)
+    service = home.service(workspace)
+    home.drop("big.edi", data, "medsupply")
+    service.inbox.scan()
+    tracemalloc.start()
+    try:
+        assert service.take_ready() == 1
+        _, top = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    (row,) = service.store.list_files(limit=10)
+    assert (row.size, row.partner_id, row.status) == (len(data), "medsupply", "received")
+    assert service.archive.read(row.sha256, check=True) == data
+    assert top < len(data) // 3, top
+    service.store.close()
