@@ -78,9 +78,7 @@ def generate(work: Path, size: str, items: int) -> Path:
 
 def deployment(root: Path) -> Path:
     """A throwaway deployment: the repository's maps and partners, a SQLite ledger."""
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
     (root / "maps").symlink_to(REPO / "maps", target_is_directory=True)
     shutil.copytree(REPO / "partners", root / "partners", ignore=shutil.ignore_patterns("cases"))
     settings = {"store": f"sqlite:///{root / 'var' / 'gateway.sqlite'}", "intake": {"stable_seconds": 0}}
@@ -146,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{base / seconds:.2f}" if base else "-"
             print(f"| {label} | {name} | {seconds:.1f} | {rss} MB | {ratio} | best of {args.repeat} |", flush=True)
         if "run" in args.only:
-            root = deployment(args.work / "deployment")
+            root = deployment(Path(tempfile.mkdtemp(prefix="deployment-", dir=args.work)))
             os.replace(shutil.copy(path, root / "inbox" / "medsupply" / ".upload"), root / "inbox/medsupply/big.edi")
             seconds, rss, _ = timed([*GATEWAY, "run", "--once", "--home", str(root)], stdout=subprocess.PIPE)
             print(
