@@ -22,7 +22,7 @@ def _size(text: str) -> int:
     return int(text)
 
 
-def ship_notice(n: int) -> list[str]:
+def ship_notice(n: int, items: int = ITEMS_PER_SET) -> list[str]:
     """One 856 transaction set (without envelope) as segment strings."""
     control = f"{n:04d}"
     segs = [
@@ -42,7 +42,7 @@ def ship_notice(n: int) -> list[str]:
         f"MAN*GM*00012345678{n:07d}",
     ]
     hl = 3
-    for i in range(1, ITEMS_PER_SET + 1):
+    for i in range(1, items + 1):
         hl += 1
         segs += [
             f"HL*{hl}*3*I",
@@ -51,26 +51,34 @@ def ship_notice(n: int) -> list[str]:
             "PID*F****STERILE SURGICAL GLOVES SIZE 7",
             "DTM*036*20281231",
         ]
-    segs.append(f"CTT*{ITEMS_PER_SET}")
+    segs.append(f"CTT*{items}")
     segs.append(f"SE*{len(segs) + 1}*{control}")
     return segs
 
 
-def generate(out: str, *, segments: int | None = None, size: int | None = None) -> int:
+def generate(
+    out: str,
+    *,
+    segments: int | None = None,
+    size: int | None = None,
+    sender: str = "MEDSUPPLYDIST",
+    receiver: str = "MERCYHOSPITAL",
+    items: int = ITEMS_PER_SET,
+) -> int:
     """Write the file; returns the number of segments written."""
     written = 0
     nbytes = 0
     sets = 0
     with open(out, "w", encoding="ascii", newline="") as fh:
         head = [
-            "ISA*00*          *00*          *ZZ*MEDSUPPLYDIST  *ZZ*MERCYHOSPITAL  *261123*1200*U*00401*000000001*0*P*>",
-            "GS*SH*MEDSUPPLYDIST*MERCYHOSPITAL*20261123*1200*1*X*004010",
+            f"ISA*00*          *00*          *ZZ*{sender:<15}*ZZ*{receiver:<15}*261123*1200*U*00401*000000001*0*P*>",
+            f"GS*SH*{sender}*{receiver}*20261123*1200*1*X*004010",
         ]
         fh.write(TERM.join(head) + TERM)
         written += 2
         while True:
             sets += 1
-            body = ship_notice(sets)
+            body = ship_notice(sets, items)
             text = TERM.join(body) + TERM
             fh.write(text)
             written += len(body)
@@ -90,10 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--segments", type=int, default=None)
     group.add_argument("--bytes", dest="size", type=_size, default=None)
+    parser.add_argument("--sender", default="MEDSUPPLYDIST", help="ISA06/GS02 (a partner's id, for `gateway run`)")
+    parser.add_argument("--receiver", default="MERCYHOSPITAL", help="ISA08/GS03")
+    parser.add_argument("--items", type=int, default=ITEMS_PER_SET, help="items per ship notice (set size)")
     args = parser.parse_args(argv)
     if args.segments is None and args.size is None:
         args.segments = 200_000
-    count = generate(args.out, segments=args.segments, size=args.size)
+    count = generate(
+        args.out, segments=args.segments, size=args.size, sender=args.sender, receiver=args.receiver, items=args.items
+    )
     print(f"wrote {count} segments to {args.out}", file=sys.stderr)
     return 0
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
-from typing import Any
+from typing import Any, BinaryIO
 
 from lxml import etree
 from pydantic import BaseModel, ValidationError
@@ -34,7 +34,7 @@ from gateway.mapping.functions import CodeTable, EvalContext
 from gateway.mapping.library import MapLibrary
 from gateway.mapping.nodes import Env, EvalFailure
 from gateway.mapping.problems import MappingError
-from gateway.mapping.x12scope import build_scopes
+from gateway.mapping.x12scope import HierarchyTooDeepError, build_scopes
 from gateway.partners.profile import PartnerDirectory, Profile
 from gateway.x12.ack.read import FunctionalAck, is_acknowledgment, read_set
 from gateway.x12.findings import Finding
@@ -86,6 +86,12 @@ class FileInput:
     received_on: date | None = None
     map_name: str | None = None  # force one map (golden cases of a map, `translate --map`)
     map_sets: bool = True  # False: validate (and read acknowledgments) only, for `validate` and `ack`
+    report_sets: bool = True  # False: interchange reports keep group tallies, not every set's report
+
+
+MAX_SET_SEGMENTS = 200_000
+"""Segments one X12 set may have to be translated (a set is mapped whole, in memory): a real 856 of a
+thousand cartons has tens of thousands; millions are hostile (validated still, in flat memory)."""
 
 
 class UnknownFormatError(DocumentError):
@@ -117,6 +123,7 @@ class Translator:
         max_errors: int = 100,
         strict_isa: bool = True,
         pedantic: bool = False,
+        max_set_segments: int = MAX_SET_SEGMENTS,
     ) -> None:
         self.catalog = catalog
         self.library = library
@@ -127,6 +134,7 @@ class Translator:
         self.max_errors = max_errors
         self.strict_isa = strict_isa  # False: a non-fixed-width ISA is a warning (``validate --lenient-isa``)
         self.pedantic = pedantic  # also warn about codes outside the usual lists
+        self.max_set_segments = max_set_segments
         self._contexts: dict[tuple[str | None, str], EvalContext] = {}
 
     # --- shared -----------------------------------------------------------------------------
@@ -197,14 +205,15 @@ class Translator:
     def x12(self, source: Source, info: FileInput) -> Iterator[Translation | InterchangeReport]:
         """Each set's translation as the set ends, then each interchange's report (for acks)."""
         collected: list[Segment] = []  # the reader keeps the open set's segments here
-        reader = X12Reader(source, collect=collected)
+        reader = X12Reader(source, collect=collected, max_collect=self.max_set_segments)
         forced = self.partners.get(info.partner_id) if info.partner_id else None
-        validator = self.validator(forced)
+        validator = self.validator(forced, keep_sets=info.report_sets)
         index = 0
         for item in validator.stream(reader):
             if isinstance(item, SetReport):
                 index += 1
-                yield self._x12_set(index, item, collected, forced, info)
+                too_big = reader.overflowed or len(collected) > self.max_set_segments
+                yield self._x12_set(index, item, collected, forced, info, too_big=too_big)
             elif isinstance(item, InterchangeReport):
                 yield item
             elif not isinstance(item, FileReport) and hasattr(item, "code") and hasattr(item, "location"):
@@ -215,9 +224,19 @@ class Translator:
                     finding=item if isinstance(item, Finding) else None,
                 )
 
-    def validator(self, forced: Profile | None = None) -> Validator:
+    def envelopes(self, source: Source) -> Iterator[InterchangeReport]:
+        """Each interchange's report with only its envelope findings and group tallies, no set checked
+        against a definition and none mapped: a quick first pass over a big file, to know before an
+        interchange's trailer whether its envelope refuses its sets (the full pass finds the same)."""
+        validator = Validator(self.catalog, resolver=lambda *_: None, max_errors=1, keep_sets=False)
+        for item in validator.stream(X12Reader(source)):
+            if isinstance(item, InterchangeReport):
+                yield item
+
+    def validator(self, forced: Profile | None = None, *, keep_sets: bool = True) -> Validator:
         """The validator every command uses: the partner's guide overlays and accepted findings applied
-        (``forced``: the file's partner; otherwise each interchange's sender's profile)."""
+        (``forced``: the file's partner; otherwise each interchange's sender's profile; ``keep_sets``
+        False: interchange reports keep group tallies, not every set's report)."""
         by_sender = {i.id: p for p in self.partners.profiles.values() for i, _ in reversed(p.identities())}
 
         def resolve(version: str, set_id: str, sender: str) -> SetDefinition | None:
@@ -239,10 +258,18 @@ class Translator:
             strict_isa=self.strict_isa,
             pedantic=self.pedantic,
             accept=accept,
+            keep_sets=keep_sets,
         )
 
     def _x12_set(
-        self, index: int, report: SetReport, segments: list[Segment], forced: Profile | None, info: FileInput
+        self,
+        index: int,
+        report: SetReport,
+        segments: list[Segment],
+        forced: Profile | None,
+        info: FileInput,
+        *,
+        too_big: bool = False,
     ) -> Translation:
         header = report.header
         ic = header.interchange
@@ -276,6 +303,12 @@ class Translator:
             return result
         if version is None:
             return result
+        if too_big:
+            st = header.segment
+            on_st = _with(base_loc, segment_id="ST", segment_index=1, interchange_index=st.index, byte_offset=st.offset)
+            why = f"set has {report.segment_count:,} segments, more than the {self.max_set_segments:,} one set may have"
+            result.errors.append(DocumentError(f"{why} to be translated", "MAP-411", on_st))
+            return result
         if is_acknowledgment(header.set_id):
             # Read, never mapped (and never acknowledged: see gateway.verdict).
             result.document_type = "acknowledgment"
@@ -296,7 +329,15 @@ class Translator:
         own = profile.inbound_map(header.set_id) if profile else None
         result.base_map = cmap.extends is None and (own is None or own.map != cmap.name)
         definition = self.catalog.definition(version, header.set_id)
-        scope = build_scopes(segments, definition)
+        try:
+            scope = build_scopes(segments, definition)
+        except HierarchyTooDeepError as exc:
+            found = exc.location
+            seg_index = found.interchange_index
+            at = None if seg_index is None else seg_index - header.segment.index + 1
+            exc.location = _merge(base_loc, replace(found, segment_index=at))
+            result.errors.append(exc)
+            return result
         env = Env(self.context(profile, cmap), ic.delimiters.component)
         provenance = {
             "partner": result.partner,
@@ -520,8 +561,16 @@ class Translator:
             "received_on": info.received_on,
         }
 
-    def translate(self, data: bytes, info: FileInput) -> Iterator[Translation | InterchangeReport]:
-        """Any file: sniffed as X12, XML or CSV."""
+    def translate(self, data: bytes | BinaryIO, info: FileInput) -> Iterator[Translation | InterchangeReport]:
+        """Any file: sniffed as X12, XML or CSV. ``data`` may be an open binary file (seekable): X12 is
+        then read from it as it goes, in flat memory; CSV and XML are read whole."""
+        if not isinstance(data, bytes):
+            head = data.read(4096)
+            data.seek(0)
+            if sniff(head) == "x12":
+                yield from self.x12(data, info)
+                return
+            data = data.read()
         fmt = sniff(data)
         if fmt == "x12":
             yield from self.x12(data, info)

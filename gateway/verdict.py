@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from gateway.errors import DocumentError, GatewayError, Location
 from gateway.partners.profile import AckPolicy, Profile
@@ -32,8 +33,12 @@ from gateway.translate import Translation
 from gateway.x12.ack.build import TA1Policy, ack_kind, build_acks
 from gateway.x12.ack.read import TA1Ack, is_acknowledgment, read_ta1
 from gateway.x12.findings import Finding
+from gateway.x12.model import InterchangeHeader
 from gateway.x12.validate.report import GroupReport, InterchangeReport, Outcome
 from gateway.x12.writer import ControlSequence
+
+if TYPE_CHECKING:
+    from gateway.x12.ack.answers import Answers
 
 #: How a profile's TA1 policy reads for the ack builder.
 TA1_POLICY = {
@@ -60,11 +65,18 @@ class AckPlan:
     functional: bool
     ta1: TA1Policy
     kind: str  # 997, 999 or TA1
+    answers: Answers | None = None  # the sets' answers kept as they ended, when the report keeps no sets
 
     def build(self, next_control: ControlSequence, when: datetime, *, duplicate: bool = False) -> bytes | None:
         """The acknowledgment's bytes (None: nothing to send under the policy)."""
         return build_acks(
-            self.report, next_control, when, functional=self.functional, ta1=self.ta1, duplicate=duplicate
+            self.report,
+            next_control,
+            when,
+            functional=self.functional,
+            ta1=self.ta1,
+            duplicate=duplicate,
+            answers=self.answers,
         )
 
 
@@ -155,46 +167,70 @@ def decide(
     expected: str | None,
     position: int = 1,
     file: str | None = None,
+    answers: Answers | None = None,
 ) -> InterchangeVerdict:
     """The decision for one interchange (``sets``: its translations, as the translator yielded them;
-    ``expected``: the partner the file belongs to, None when the envelope says)."""
+    ``expected``: the partner the file belongs to, None when the envelope says; ``answers``: its sets'
+    answers kept as they ended, when the report keeps no set reports: a big interchange)."""
     h = report.header
-    sender = partners.by_x12_sender(h.sender_qualifier, h.sender_id)
-    owner = partners.get(expected) if expected else sender
-    mismatch = _mismatch(report, sender, owner, position, file) if expected else None
+    owner, mismatch = sender_refusal(h, partners=partners, expected=expected, position=position, file=file)
     envelope_errors = [f for f in report.findings if f.is_error]
     verdict = InterchangeVerdict(report, position, None if mismatch else owner, _status(report))
     if mismatch is not None:
-        verdict.status, verdict.reason, verdict.claim = "rejected", f"{SENDER_MISMATCH} {mismatch}", False
+        verdict.status, verdict.reason, verdict.claim = "rejected", mismatch, False
     elif envelope_errors:
         verdict.status = "rejected"
         verdict.reason = "; ".join(_located(f) for f in envelope_errors[:5])
     verdict.received_acks = [read_ta1(s, h.control_number) for s in report.service_segments if s.id == "TA1"]
-    owners: dict[int, GroupVerdict] = {}
+    refused = group_refusals(report)
+    owners: dict[int, GroupVerdict] = {}  # GS byte offset → its group's verdict
     for g in report.groups:
-        group_errors = [f for f in g.findings if f.is_error]
-        refused = envelope_errors[0] if envelope_errors else (group_errors[0] if group_errors else None)
         gv = GroupVerdict(g, "rejected" if mismatch else _group_status(g.outcome))
-        if mismatch is not None:
-            gv.refused = verdict.reason
-        elif refused is not None:
-            # An envelope the validator rejects is not passed on: the TA1/997 tells the partner to
-            # resend it, and the resend must not be a duplicate.
-            gv.refused = f"envelope rejected: {_located(refused)}"
+        gv.refused = mismatch or refused.get(_offset(g.header))
         verdict.groups.append(gv)
-        for s in g.sets:
-            owners[id(s)] = gv
+        owners[_offset(g.header)] = gv
     for item in sets:
-        gv_or_none = owners.get(id(item.validation))
+        group = item.validation.header.group if item.validation is not None else None
+        gv_or_none = owners.get(_offset(group)) if group is not None else None
         if gv_or_none is None:
-            verdict.orphans.append(_set(item, verdict.reason or "outside any functional group"))
+            verdict.orphans.append(set_verdict(item, verdict.reason or "outside any functional group"))
         else:
-            gv_or_none.sets.append(_set(item, gv_or_none.refused))
+            gv_or_none.sets.append(set_verdict(item, gv_or_none.refused))
     if mismatch is None:
-        verdict.ack, verdict.ack_note = ack_plan(report, verdict.partner)
+        verdict.ack, verdict.ack_note = ack_plan(report, verdict.partner, answers)
     else:
         verdict.ack_note = "not acknowledged: its sender is not this file's partner"
     return verdict
+
+
+def sender_refusal(
+    header: InterchangeHeader, *, partners: Partners, expected: str | None, position: int, file: str | None
+) -> tuple[Profile | None, str | None]:
+    """The interchange's partner, and why its sets are refused whatever they hold because its sender is
+    not the file's partner (None: it is). Known from the ISA alone, before the interchange's sets."""
+    sender = partners.by_x12_sender(header.sender_qualifier, header.sender_id)
+    owner = partners.get(expected) if expected else sender
+    mismatch = _mismatch(header, sender, owner, position, file) if expected else None
+    return owner, None if mismatch is None else f"{SENDER_MISMATCH} {mismatch}"
+
+
+def group_refusals(report: InterchangeReport) -> dict[int, str | None]:
+    """Why each group's sets are refused whatever they hold (by GS byte offset; None: not refused): the
+    envelope's first error, else the group's. An envelope the validator rejects is not passed on: the
+    TA1/997 tells the partner to resend it, and the resend must not be a duplicate. Needs only the
+    envelope findings, so a first quick pass over a big file knows it before the interchange's trailer."""
+    envelope_errors = [f for f in report.findings if f.is_error]
+    out: dict[int, str | None] = {}
+    for g in report.groups:
+        group_errors = [f for f in g.findings if f.is_error]
+        refused = envelope_errors[0] if envelope_errors else (group_errors[0] if group_errors else None)
+        out[_offset(g.header)] = None if refused is None else f"envelope rejected: {_located(refused)}"
+    return out
+
+
+def _offset(group: object) -> int:
+    segment = getattr(group, "segment", None)
+    return (segment.offset if segment is not None else None) or 0
 
 
 def _located(f: Finding) -> str:
@@ -204,7 +240,7 @@ def _located(f: Finding) -> str:
 
 
 def _mismatch(
-    report: InterchangeReport,
+    h: InterchangeHeader,
     sender: Profile | None,
     owner: Profile | None,
     position: int,
@@ -213,7 +249,6 @@ def _mismatch(
     """Why this interchange may not be taken as ``owner``'s, the file's partner (None: it may)."""
     if owner is None:
         return None  # an unknown partner id: nothing to compare with (the caller reports it)
-    h = report.header
     isa = h.segment
     where = f"interchange {position} (ISA13 {h.control_number}, byte {isa.offset})"
     if file:
@@ -226,7 +261,8 @@ def _mismatch(
     return None
 
 
-def _set(item: Translation, refused: str | None) -> SetVerdict:
+def set_verdict(item: Translation, refused: str | None) -> SetVerdict:
+    """One set's verdict: ``refused`` (by its envelope or sender) whatever it holds, else what it holds."""
     if refused:
         return SetVerdict(item, "rejected", refused)
     rejected = item.validation is not None and not item.validation.accepted
@@ -238,34 +274,41 @@ def _set(item: Translation, refused: str | None) -> SetVerdict:
     return SetVerdict(item, "translated")
 
 
-def _acknowledgment_group(group: GroupReport) -> bool:
+def _set_ids(group: GroupReport, answers: Answers | None) -> set[str]:
+    """The set ids of ``group``'s sets (from the compact answers when the report keeps no sets)."""
+    kept = answers.get(group.header) if answers is not None and not group.sets else None
+    return kept.set_ids if kept is not None else {s.header.set_id for s in group.sets}
+
+
+def _acknowledgment_group(group: GroupReport, answers: Answers | None) -> bool:
     """An FA group, or one whose sets are all 997/999."""
-    return group.header.functional_id == ACK_GROUP or (
-        bool(group.sets) and all(is_acknowledgment(s.header.set_id) for s in group.sets)
-    )
+    ids = _set_ids(group, answers)
+    return group.header.functional_id == ACK_GROUP or (bool(ids) and all(is_acknowledgment(i) for i in ids))
 
 
-def ack_plan(report: InterchangeReport, partner: Profile | None) -> tuple[AckPlan | None, str | None]:
+def ack_plan(
+    report: InterchangeReport, partner: Profile | None, answers: Answers | None = None
+) -> tuple[AckPlan | None, str | None]:
     """What ``report`` is owed under ``partner``'s profile, or None and why nothing is sent."""
     if partner is None or partner.x12 is None:
         return None, "no partner profile for this sender: nobody to acknowledge to"
-    answerable = [g for g in report.groups if not _acknowledgment_group(g)]
+    answerable = [g for g in report.groups if not _acknowledgment_group(g, answers)]
     carries_acks = any(s.id == "TA1" for s in report.service_segments) or len(answerable) < len(report.groups)
     if carries_acks and not answerable:
         return None, "it carries only acknowledgments (997/999/TA1), which are never acknowledged"
     settings = partner.x12
-    due = [g for g in answerable if _ack_due(g, partner, settings.ack)]
+    due = [g for g in answerable if _ack_due(g, partner, settings.ack, answers)]
     answered = report if len(due) == len(report.groups) else replace(report, groups=due)
     kind = ack_kind(due[0].header.version) if due else "TA1"
-    return AckPlan(partner.id, answered, bool(due), TA1_POLICY[settings.ta1], kind), None
+    return AckPlan(partner.id, answered, bool(due), TA1_POLICY[settings.ta1], kind, answers), None
 
 
-def _ack_due(group: GroupReport, profile: Profile, default: AckPolicy) -> bool:
+def _ack_due(group: GroupReport, profile: Profile, default: AckPolicy, answers: Answers | None = None) -> bool:
     """Whether ``group`` gets a 997/999: the documents' own ``ack`` setting, else the partner's.
     Several set types in one group: the most demanding setting wins (always > on_error > never)."""
     policies = {
-        doc.ack if (doc := profile.documents.get(report.header.set_id)) is not None and doc.ack else default
-        for report in group.sets
+        doc.ack if (doc := profile.documents.get(set_id)) is not None and doc.ack else default
+        for set_id in _set_ids(group, answers)
     } or {default}
     if AckPolicy.ALWAYS in policies:
         return True
@@ -341,5 +384,8 @@ __all__ = [
     "decide",
     "decisions",
     "error_of",
+    "group_refusals",
     "loose_failure",
+    "sender_refusal",
+    "set_verdict",
 ]

@@ -111,12 +111,21 @@ def test_duplicate_gs06_fails_translate(tmp_path: Path) -> None:
 
 
 def test_bad_isa_fails_translate(tmp_path: Path) -> None:
-    path = write(tmp_path, "855-bad-isa.edi", ACK_855.replace("*000000201*0*P", "*00000020X*0*P"))
+    # An ISA15 that is neither T nor P: the envelope is rejected, and a TA1 can still name it.
+    path = write(tmp_path, "855-bad-isa.edi", ACK_855.replace("*000000201*0*P", "*000000201*0*X"))
     code, out, err = cli("translate", path)
-    assert code == 1 and "rejected: X12-I004" in err
+    assert code == 1 and "rejected: X12-I" in err
     code, out, _ = cli("ack", path)
     (ta1,) = acks_of(out)
     assert isinstance(ta1, TA1Ack) and ta1.code == "R"
+
+
+def test_isa13_no_ta1_can_echo_fails_translate_and_says_why(tmp_path: Path) -> None:
+    path = write(tmp_path, "855-bad-isa13.edi", ACK_855.replace("*000000201*0*P", "*00000020X*0*P"))
+    code, out, err = cli("translate", path)
+    assert code == 1 and "rejected: X12-I004" in err
+    code, out, err = cli("ack", path)
+    assert not acks_of(out) and "X12-A002" in err
 
 
 def test_clean_file_still_translates_with_exit_0() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
 from gateway.cases import find_cases, run_case
-from gateway.cli.decided import decide_file
+from gateway.cli.decided import StreamedFile
 from gateway.cli.lint import NothingToLint, lint_path
 from gateway.errors import GatewayError, location_dict
 from gateway.formats.encoding import describe_content
@@ -58,55 +58,44 @@ def _home_option(fn: F) -> F:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--partner", help="Translate as this partner's file (default: found from the envelope).")
 @click.option("--map", "map_name", help="Use this map, whatever the partner.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: documents and errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: the file and its results (an array).")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print JSON Lines: one object per set or document.")
 @_home_option
-def translate(file: Path, partner: str | None, map_name: str | None, as_json: bool, home: Path | None) -> None:
+def translate(
+    file: Path, partner: str | None, map_name: str | None, as_json: bool, as_jsonl: bool, home: Path | None
+) -> None:
     """Translate FILE (X12, CSV or XML) into canonical JSON, one document per set.
 
     What is accepted is decided as ``gateway run`` decides it (partner profile, guide overlays, envelope
-    and sender checks). Exit 1 when any part of the file was not accepted: a set or document that
-    failed, or an interchange or group rejected (its sets are then not translated); the rest is printed.
+    and sender checks). Output is written as each set is translated, whatever the file's size (with
+    --json the results array too). Exit 1 when any part of the file was not accepted: a set or document
+    that failed, or an interchange or group rejected (its sets are then not translated); the rest is
+    printed.
     """
+    if as_json and as_jsonl:
+        raise click.UsageError("--json and --jsonl are two formats: give one")
     ws = open_workspace(home)
     if partner is not None and ws.partners.get(partner) is None:
         raise click.UsageError(f"no partner profile {partner!r} (known: {', '.join(sorted(ws.partners.profiles))})")
-    with file.open("rb") as stream:
-        _refuse_unreadable(file, stream.read(65536))
-    decided = decide_file(ws.translator(), ws, file, partner, map_name=map_name)
-    results = decided.translations()
+    with file.open("rb") as head:
+        _refuse_unreadable(file, head.read(65536))
+    streamed = StreamedFile(ws.translator(), ws, file, partner, map_name)
+    out = click.get_text_stream("stdout")
+    seen = 0
     if as_json:
-        payload = {
-            "file": str(file),
-            "results": [_result_dict(r, v) for r, v in results],
-            "accepted": not decided.problems(),
-            "problems": decided.problems(),
-        }
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
-    else:
-        for r, v in results:
-            what = f"set {r.set_id} {r.set_control}" if r.set_id else f"document {r.index}"
-            who = f"partner {r.partner}" if r.partner else "no partner profile"
-            how = f"map {r.map_name}" + (" (base map: no partner map for this sender)" if r.base_map else "")
-            if r.acknowledgment is not None:
-                how = "an acknowledgment (read, never translated or acknowledged)"
-            click.echo(f"# {file}: {what}, {who}, {how}")
-            if r.document is not None and _translated(r, v):
-                click.echo(
-                    json.dumps(r.document.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False)
-                )
-            elif r.acknowledgment is not None:
-                click.echo(json.dumps(ack_dict(r.acknowledgment), indent=2, ensure_ascii=False))
-            for f in v.warnings if v is not None else []:
-                click.echo(f"WARNING {f.code} {f.location.describe()}: {f.message} (accepted: {f.waived})", err=True)
-            for e in r.errors:
-                loc = e.location.describe() if e.location else ""
-                click.echo(f"ERROR {e.code} {loc}: {e.message}", err=True)
-            for w in r.warnings:
-                loc = w.location.describe() if w.location else ""
-                click.echo(f"WARNING {w.code} {loc}: {w.message}", err=True)
-            if v is not None and v.status == "rejected" and not r.errors:
-                click.echo(f"REJECTED (not passed on): {v.reason}", err=True)
-    problems = decided.problems()
+        out.write(f'{{"file": {json.dumps(str(file), ensure_ascii=False)}, "results": [')
+    for r, v in streamed:
+        seen += 1
+        if as_json or as_jsonl:
+            line = _result_json(r, v)
+            out.write(line + "\n" if as_jsonl else ("\n" if seen == 1 else ",\n") + line)
+        else:
+            _print_result(out, file, r, v)
+    problems = streamed.problems
+    if as_json:
+        tail = json.dumps({"accepted": not problems, "problems": problems}, ensure_ascii=False)[1:]
+        out.write(("\n], " if seen else "], ") + tail + "\n")
+    out.flush()
     if problems:
         click.echo(f"{file}: {len(problems)} part(s) not accepted:", err=True)
         for line in problems:
@@ -119,9 +108,9 @@ def _translated(r: Translation, v: SetVerdict | None) -> bool:
     return v.status == "translated" if v is not None else r.ok
 
 
-def _result_dict(r: Translation, v: SetVerdict | None) -> dict[str, Any]:
-    translated = r.document is not None and _translated(r, v)
-    return {
+def _result_json(r: Translation, v: SetVerdict | None) -> str:
+    """One result as a JSON object on one line; the document serialized by pydantic itself (no dict copy)."""
+    head = {
         "index": r.index,
         "partner": r.partner,
         "map": r.map_name,
@@ -130,12 +119,40 @@ def _result_dict(r: Translation, v: SetVerdict | None) -> dict[str, Any]:
         "control": r.set_control,
         "status": v.status if v is not None else ("translated" if r.ok else "failed"),
         "reason": v.reason if v is not None else None,
-        "document": r.document.model_dump(mode="json", exclude_none=True) if translated and r.document else None,
         "acknowledgment": ack_dict(r.acknowledgment) if r.acknowledgment is not None else None,
         "warnings": ([finding_dict(f) for f in v.warnings] if v is not None else [])
         + [_error_dict(w) for w in r.warnings],
         "errors": [_error_dict(e) for e in r.errors],
     }
+    translated = r.document is not None and _translated(r, v)
+    document = r.document.model_dump_json(exclude_none=True) if translated and r.document is not None else "null"
+    return f'{json.dumps(head, ensure_ascii=False)[:-1]}, "document": {document}}}'
+
+
+def _print_result(out: TextIO, file: Path, r: Translation, v: SetVerdict | None) -> None:
+    """The text output of one result: a header line, the document's JSON; findings and errors on stderr."""
+    what = f"set {r.set_id} {r.set_control}" if r.set_id else f"document {r.index}"
+    who = f"partner {r.partner}" if r.partner else "no partner profile"
+    how = f"map {r.map_name}" + (" (base map: no partner map for this sender)" if r.base_map else "")
+    if r.acknowledgment is not None:
+        how = "an acknowledgment (read, never translated or acknowledged)"
+    out.write(f"# {file}: {what}, {who}, {how}\n")
+    if r.document is not None and _translated(r, v):
+        out.write(r.document.model_dump_json(exclude_none=True, indent=2))
+        out.write("\n")
+    elif r.acknowledgment is not None:
+        out.write(json.dumps(ack_dict(r.acknowledgment), indent=2, ensure_ascii=False) + "\n")
+    out.flush()  # stdout before the stderr lines about the same result
+    for f in v.warnings if v is not None else []:
+        click.echo(f"WARNING {f.code} {f.location.describe()}: {f.message} (accepted: {f.waived})", err=True)
+    for e in r.errors:
+        loc = e.location.describe() if e.location else ""
+        click.echo(f"ERROR {e.code} {loc}: {e.message}", err=True)
+    for w in r.warnings:
+        loc = w.location.describe() if w.location else ""
+        click.echo(f"WARNING {w.code} {loc}: {w.message}", err=True)
+    if v is not None and v.status == "rejected" and not r.errors:
+        click.echo(f"REJECTED (not passed on): {v.reason}", err=True)
 
 
 def _refuse_unreadable(file: Path, data: bytes) -> None:

@@ -24,6 +24,16 @@ class CsvDocumentError(DocumentError):
     """A CSV file that does not match its declared dialect; ``location`` names the line."""
 
 
+MAX_FIELDS = 1_000
+"""Values per row, by default: partner exports have tens; a file of separators must not become millions of
+values in memory."""
+MAX_LINE_CHARS = 1 << 20
+"""Characters per line, by default (the csv module parses a whole line before we see its values)."""
+MAX_ROWS = 50_000
+"""Data rows per file, by default: a file's rows are grouped into documents in memory, and a document of
+millions of lines is hostile, not an export."""
+
+
 class CsvDialect(BaseModel):
     """How a partner's CSV is written (part of a CSV map)."""
 
@@ -39,6 +49,11 @@ class CsvDialect(BaseModel):
     skip_rows: int = Field(default=0, ge=0, description="Lines to skip before the header or the data.")
     strip: bool = Field(default=True, description="Trim spaces around values (space-padded exports).")
     allow_ragged: bool = Field(default=False, description="Accept rows with fewer columns than the header.")
+    max_fields: int = Field(default=MAX_FIELDS, ge=1, description="Most values a row may have (a bound on memory).")
+    max_line_chars: int = Field(
+        default=MAX_LINE_CHARS, ge=1, description="Longest line a file may have, in characters (a bound on memory)."
+    )
+    max_rows: int = Field(default=MAX_ROWS, ge=1, description="Most data rows a file may have (a bound on memory).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +77,20 @@ def read_rows(data: bytes, dialect: CsvDialect, *, source: str | None = None) ->
             "CSV-001",
             Location(file=source, byte_offset=exc.start),
         ) from exc
-    reader = csv.reader(_lines(text), delimiter=dialect.delimiter, quotechar=dialect.quotechar)
+    lines = _lines(text, dialect.max_line_chars, source)
+    reader = csv.reader(lines, delimiter=dialect.delimiter, quotechar=dialect.quotechar)
     columns = list(dialect.columns) if dialect.columns else None
+    rows = 0
     try:
         for raw in reader:
             line = reader.line_num
+            if len(raw) > dialect.max_fields:
+                raise CsvDocumentError(
+                    f"line {line} has {len(raw):,} values, more than the {dialect.max_fields:,} a row may have "
+                    "(the dialect's max_fields)",
+                    "CSV-006",
+                    Location(file=source, line=line),
+                )
             if line <= dialect.skip_rows or not any(cell.strip() for cell in raw):
                 continue
             cells = [c.strip() for c in raw] if dialect.strip else raw
@@ -77,6 +101,13 @@ def read_rows(data: bytes, dialect: CsvDialect, *, source: str | None = None) ->
                 continue  # the file's own header, renamed by ``columns``
             if columns is None:
                 raise CsvDocumentError("a header-less dialect needs `columns`", "CSV-002", Location(file=source))
+            rows += 1
+            if rows > dialect.max_rows:
+                raise CsvDocumentError(
+                    f"more than {dialect.max_rows:,} data rows (the dialect's max_rows): split the file",
+                    "CSV-007",
+                    Location(file=source, line=line),
+                )
             yield _row(cells, columns, line, dialect, source)
     except csv.Error as exc:
         raise CsvDocumentError(
@@ -86,14 +117,23 @@ def read_rows(data: bytes, dialect: CsvDialect, *, source: str | None = None) ->
         ) from exc
 
 
-def _lines(text: str) -> Iterator[str]:
-    """Lines with their endings, split on LF only (CR stays for the csv module to handle)."""
-    start = 0
-    while (end := text.find("\n", start)) >= 0:
-        yield text[start : end + 1]
-        start = end + 1
-    if start < len(text):
-        yield text[start:]
+def _lines(text: str, limit: int, source: str | None) -> Iterator[str]:
+    """Lines with their endings, split on LF only (CR stays for the csv module to handle); a line longer
+    than ``limit`` characters is refused before the csv module splits it."""
+    start = line = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        line += 1
+        if end - start > limit:
+            raise CsvDocumentError(
+                f"line {line} is {end - start:,} characters long, more than the {limit:,} a line may have "
+                "(the dialect's max_line_chars)",
+                "CSV-005",
+                Location(file=source, line=line),
+            )
+        yield text[start:end]
+        start = end
 
 
 def _row(cells: list[str], columns: list[str], line: int, dialect: CsvDialect, source: str | None) -> Row:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.errors import Location
+from gateway.mapping.problems import MappingError
 from gateway.x12.schema.compiled import LoopNode, SegmentNode, SetDefinition
 from gateway.x12.segment import Segment
 
@@ -117,7 +119,9 @@ def _descend_triggers(scope: X12Scope, node: LoopNode, stack: list[tuple[X12Scop
 
 
 def _nest_hierarchy(scope: X12Scope) -> None:
-    """Re-parent HL loop iterations by HL02 (recursively for every scope holding HL loops)."""
+    """Re-parent HL loop iterations by HL02 (recursively for every scope holding HL loops).
+
+    Raises :class:`HierarchyTooDeepError` on a chain deeper than :data:`MAX_HL_DEPTH`."""
     for loops in scope.loops.values():
         for child in loops:
             _nest_hierarchy(child)
@@ -125,17 +129,40 @@ def _nest_hierarchy(scope: X12Scope) -> None:
     if not hls:
         return
     by_id: dict[str, X12Scope] = {}
+    depths: dict[str, int] = {}
     top: list[X12Scope] = []
     for hl in hls:
         assert hl.trigger is not None
         hl.hierarchical = True
-        by_id[hl.trigger.element(1)] = hl
-        parent = by_id.get(hl.trigger.element(2)) if hl.trigger.element(2) else None
+        hl_id, parent_id = hl.trigger.element(1), hl.trigger.element(2)
+        by_id[hl_id] = hl
+        parent = by_id.get(parent_id) if parent_id else None
         if parent is None or parent is hl:
             top.append(hl)
-        else:
-            parent.add_loop(hl)
+            depths[hl_id] = 1
+            continue
+        depth = depths[hl_id] = depths.get(parent_id, 1) + 1
+        if depth > MAX_HL_DEPTH:
+            raise HierarchyTooDeepError(hl.trigger, depth)
+        parent.add_loop(hl)
     scope.loops["HL"] = top
+
+
+MAX_HL_DEPTH = 50
+"""How deep HL levels may nest. A real 856 uses 3 to 6 (shipment, order, tare, pack, item); a deeper chain
+is broken or hostile, and nesting it would cost memory and recursion in every map that walks it."""
+
+
+class HierarchyTooDeepError(MappingError):
+    """An HL chain nests deeper than :data:`MAX_HL_DEPTH`; located on the first HL past the limit."""
+
+    def __init__(self, hl: Segment, depth: int) -> None:
+        super().__init__(
+            f"HL {hl.element(1)!r} nests {depth} levels deep (HL02 {hl.element(2)!r}): "
+            f"more than the {MAX_HL_DEPTH} levels a hierarchy may have",
+            "MAP-410",
+            Location(segment_id="HL", interchange_index=hl.index, byte_offset=hl.offset, element=2),
+        )
 
 
 # --- paths ----------------------------------------------------------------------------------

@@ -81,6 +81,10 @@ class Taken:
     folder: Path | None = None
 
 
+IDENTIFY_BYTES = 65536
+"""What :func:`identify` reads of an X12 or CSV file (its ISA, or a CSV's first 64 KiB)."""
+
+
 def identify(  # noqa: C901 - one decision table, read top to bottom
     data: bytes, folder_partner: str | None, partners: PartnerDirectory
 ) -> tuple[str, str | None, str | None]:
@@ -293,15 +297,18 @@ class Intake:
                 return Taken(None, cand.path, "skipped", "replaced while being taken")
             held.inode = st.st_ino
             with os.fdopen(os.dup(fd), "rb") as stream:
-                data = stream.read()
-            held.size = len(data)
+                # Copied to the archive a chunk at a time (flat memory on a 1 GB file), identified by its head.
+                held.sha, held.size = self.archive.stage_stream(stream, self._blobs)
+                stream.seek(0)
+                data = stream.read(IDENTIFY_BYTES)
+                if len(data) < held.size and (sniff(data) == "xml" or not data.strip(b" \t\r\n\x00\x1a")):
+                    data += stream.read()  # XML is identified whole; so is a file that starts with a long blank
             changed = held.changed()
             if changed is None and held.size != st.st_size:
                 changed = f"read {held.size} bytes of {st.st_size}"
             if changed is not None:
-                held.put_back()
+                held.put_back()  # its staged blob is left unreferenced in the archive
                 return Taken(None, cand.path, "changed", changed)
-            held.sha = self.archive.stage(data, self._blobs)
             held.format, held.partner, held.reason = identify(data, cand.partner, self.partners)
             if problem is not None:
                 held.reason = f"{problem}; kept as {name}" + (f"; {held.reason}" if held.reason else "")

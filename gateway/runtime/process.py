@@ -20,13 +20,26 @@ A crash before 2 leaves nothing recorded or written: the files are redone
 from the archive. A crash between 2 and 4 leaves them ``processing`` with
 ``results_at``: the next owner writes the outputs again from the ledger
 (same names, same bytes) and finishes them, drawing no new numbers. A big
-file is recorded in chunks at interchange boundaries, each chunk's outputs
+file is recorded in chunks of about ``chunk_sets`` sets, each chunk's outputs
 written after its commit; a crash part-way resets the file's rows and
 redoes it, sending the acknowledgments already recorded again instead of
 renumbering them, and writing its documents again under the same names
 (file id and position) with the same content (correlation ids derive from
 the file's). Nothing is written before the commit that records it, so a
 worker whose lease was taken over can no longer send anything.
+
+A chunk may end inside an interchange (a distributor's batch is one
+interchange of thousands of sets). Its first chunk records the interchange
+(status ``received``, ISA13 claimed) and later ones add their sets to it;
+each set's 997/999 answer is kept as a few bytes as it ends
+(:class:`~gateway.x12.ack.answers.Answers`), not its report, and the one
+acknowledgment is built from them at the trailer, in the chunk that sets
+the interchange's and groups' final statuses. Whether the envelope refuses
+the sets (IEA/GE counts, a repeated GS06...) is known only at its trailer,
+so a file with such an interchange is first read once for its envelopes
+alone (:meth:`~gateway.translate.Translator.envelopes`): sets recorded
+before the trailer get the verdict the trailer will give. A file bigger
+than ``stream_bytes`` is read from the archive as it is translated.
 """
 
 from __future__ import annotations
@@ -68,18 +81,24 @@ from gateway.store.results import (
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
-from gateway.verdict import AckPlan, SetVerdict, decide
+from gateway.verdict import AckPlan, SetVerdict, decide, group_refusals, sender_refusal, set_verdict
+from gateway.x12.ack.answers import Answers
 from gateway.x12.ack.build import ta1_blocker
 from gateway.x12.ack.read import FunctionalAck, TA1Ack, ack_dict
 from gateway.x12.findings import Finding
+from gateway.x12.model import GroupHeader, InterchangeHeader
 from gateway.x12.validate.report import InterchangeReport
 
 ACKNOWLEDGMENT = "acknowledgment"
 """The document type an inbound 997/999/TA1 is kept under (read, never translated or acknowledged)."""
 
 CHUNK_SETS = 64
-"""A big file's results are recorded (and its outputs written) each time this many sets are pending, at
-the next interchange boundary, so memory stays bounded by a chunk, not by the file."""
+"""A big file's results are recorded (and its outputs written) each time this many sets are pending (at the
+next interchange boundary, or inside an interchange that has this many sets pending itself), so memory
+stays bounded by a chunk, not by the file."""
+
+STREAM_BYTES = 4 << 20
+"""A file bigger than this is read from the archive as it is translated, not into memory first."""
 
 ACK_MARKER = "ack for ISA13 {control} (interchange {position})"
 """How an acknowledgment names what it answers among its file's outbound rows."""
@@ -152,6 +171,20 @@ class _Work:
     outputs: dict[Path, bytes] = field(default_factory=dict)
     maybe_stale: list[Path] = field(default_factory=list)
     received_ta1s: list[DocPlan] = field(default_factory=list)  # TA1s read from the last interchange
+    envelopes: dict[int, InterchangeReport] | None = None  # a big file's envelope reports, by ISA byte offset
+
+
+@dataclass(slots=True)
+class _Open:
+    """The interchange being read: its sets' compact answers (for the ack), and, once a chunk of it was
+    recorded ahead of its trailer, its plan, its groups' plans (by GS byte offset) and why its sets are
+    refused whatever they hold (its sender; its envelope, from the first quick pass)."""
+
+    answers: Answers = field(default_factory=Answers)
+    plan: InterchangePlan | None = None
+    groups: dict[int, GroupPlan] = field(default_factory=dict)
+    mismatch: str | None = None
+    refusals: dict[int, str | None] = field(default_factory=dict)
 
 
 Result = FileOutcome | Exception
@@ -212,6 +245,7 @@ class Processor:
         lease_seconds: float | None = None,
         sync: str = "group",
         chunk_sets: int = CHUNK_SETS,
+        stream_bytes: int = STREAM_BYTES,
     ) -> None:
         self.store = store
         self.archive = archive
@@ -223,6 +257,7 @@ class Processor:
         self.isa13_window_days = isa13_window_days
         self.lease_seconds = lease_seconds
         self.chunk_sets = chunk_sets
+        self.stream_bytes = stream_bytes
         self._blobs = SyncGroup(sync)  # acknowledgment blobs, made durable inside the transaction recording them
         self._outputs = SyncGroup(sync)  # outputs, published after that transaction
         self._leased: list[int] = []
@@ -363,28 +398,39 @@ class Processor:
             if _is_uuid(row.correlation_id)
             else uuid.uuid5(uuid.NAMESPACE_URL, row.sha256)
         )
-        data = self.archive.read(row.sha256)
         info = FileInput(
-            name=row.name, file_id=row.sha256, partner_id=row.partner_id, received_on=row.received_at.date()
+            name=row.name,
+            file_id=row.sha256,
+            partner_id=row.partner_id,
+            received_on=row.received_at.date(),
+            report_sets=False,  # each set's answer is kept compact in ``_Open.answers`` as it ends
         )
         plan = self._new_plan(work, first=True)
         pending: list[Translation] = []
-        for item in self.translator.translate(data, info):
-            self._keep_leases()
-            if isinstance(item, InterchangeReport):
-                plan.interchanges.append(self._interchange(work, item, pending))
-                plan.documents.extend(work.received_ta1s)
-                work.received_ta1s.clear()
-                pending = []
+        opened = _Open()
+        with self.archive.open(row.sha256) as stream:
+            # A big file is read as it goes (flat memory whatever its size), a small one at once.
+            source = stream if row.size > self.stream_bytes else stream.read()
+            for item in self.translator.translate(source, info):
+                self._keep_leases()
+                if isinstance(item, InterchangeReport):
+                    plan.interchanges.append(self._interchange(work, item, pending, opened))
+                    plan.documents.extend(work.received_ta1s)
+                    work.received_ta1s.clear()
+                    pending, opened = [], _Open()
+                elif item.set_id is not None and item.validation is not None:
+                    if len(pending) >= self.chunk_sets:  # a big interchange: record what it has so far
+                        self._open_chunk(work, plan, pending, opened)
+                        pending = []
+                    opened.answers.add(item.validation)
+                    pending.append(item)
+                else:
+                    plan.documents.append(self._loose(work, item))
                 if _pending_sets(plan) >= self.chunk_sets:
                     self._flush_chunk(work, plan)
                     plan = self._new_plan(work, first=False)
                     if work.bytes_duplicate_of is not None:
                         break  # the same bytes as an earlier file: nothing more to do
-            elif item.set_id is not None and item.validation is not None:
-                pending.append(item)
-            else:
-                plan.documents.append(self._loose(work, item))
         for item in pending:  # sets of an interchange without a trailer still count
             plan.documents.append(self._loose(work, item))
         plan.conclude = lambda recorded: self._conclude(work, recorded)
@@ -411,6 +457,53 @@ class Processor:
             work.bytes_duplicate_of = plan.bytes_duplicate_of
         self._count(work, plan)
         self._publish([work])
+        for ic in plan.interchanges:  # an open interchange's next chunk brings its next sets
+            for group in ic.groups:
+                group.first += len(group.sets)
+                group.sets = []
+
+    def _open_chunk(self, work: _Work, plan: FilePlan, sets: list[Translation], opened: _Open) -> None:
+        """Put sets of an interchange whose trailer is still to come into ``plan`` (recorded ahead of it, so a
+        big interchange takes the memory of a chunk). Each set's verdict is the one its trailer will confirm:
+        its sender is known from the ISA, and whether its envelope refuses it from a first quick pass over
+        the file's envelopes (:meth:`_envelope`), both through the functions :func:`decide` uses."""
+        assert sets[0].validation is not None
+        if opened.plan is None:
+            header = sets[0].validation.header.interchange
+            work.interchanges += 1
+            _, opened.mismatch = sender_refusal(
+                header, partners=self.partners, expected=work.row.partner_id, position=work.interchanges,
+                file=work.row.name,
+            )  # fmt: skip
+            envelope = self._envelope(work, header)
+            opened.refusals = group_refusals(envelope) if envelope is not None else {}
+            envelope_errors = envelope is not None and any(f.is_error for f in envelope.findings)
+            refused = opened.mismatch is not None or envelope_errors
+            opened.plan = self._interchange_plan(work, header, work.interchanges, claim=not refused)
+        ic = opened.plan
+        ic.groups = [g for g in ic.groups if g.id is None]  # recorded groups come back with their next sets
+        for item in sets:
+            assert item.validation is not None
+            gh = item.validation.header.group
+            if gh is None:
+                continue  # an orphan set outside any group: the validator rejects it with the envelope
+            key = gh.segment.offset or 0
+            gp = opened.groups.get(key)
+            if gp is None:
+                gp = opened.groups[key] = _group_plan(gh, "received", len(opened.groups) + 1)
+            if not any(g is gp for g in ic.groups):
+                ic.groups.append(gp)
+            gp.sets.append(self._set(work, set_verdict(item, opened.mismatch or opened.refusals.get(key))))
+        if not any(i is ic for i in plan.interchanges):
+            plan.interchanges.append(ic)
+
+    def _envelope(self, work: _Work, header: InterchangeHeader) -> InterchangeReport | None:
+        """The envelope report of the interchange ``header`` opens, from a quick pass over the file's
+        envelopes (done once, for a file with an interchange too big for one chunk)."""
+        if work.envelopes is None:
+            with self.archive.open(work.row.sha256) as source:
+                work.envelopes = {ic.header.segment.offset or 0: ic for ic in self.translator.envelopes(source)}
+        return work.envelopes.get(header.segment.offset or 0)
 
     def _conclude(self, work: _Work, plan: FilePlan) -> FileFinal:
         """The file's final status, once the results transaction has decided its duplicates."""
@@ -503,55 +596,60 @@ class Processor:
 
     # --- X12 --------------------------------------------------------------------------------
 
-    def _interchange(self, work: _Work, ic: InterchangeReport, sets: list[Translation]) -> InterchangePlan:
-        """The interchange's ledger plan, from the decision every command shares (:func:`decide`)."""
-        h = ic.header
-        profile = work.profile
-        work.interchanges += 1
+    def _interchange(
+        self, work: _Work, ic: InterchangeReport, sets: list[Translation], opened: _Open
+    ) -> InterchangePlan:
+        """The plan of an interchange at its trailer, from the decision every command shares
+        (:func:`decide`), with its sets not yet recorded (``sets``); ``opened`` has its sets' answers, and
+        its plan when earlier chunks recorded some of its sets."""
+        if opened.plan is None:
+            work.interchanges += 1
+        position = work.interchanges
         verdict = decide(
-            ic, sets, partners=self.partners, expected=work.row.partner_id, position=work.interchanges,
-            file=work.row.name,
+            ic, sets, partners=self.partners, expected=work.row.partner_id, position=position,
+            file=work.row.name, answers=opened.answers,
         )  # fmt: skip
+        plan = opened.plan or self._interchange_plan(work, ic.header, position, claim=verdict.claim)
+        plan.status = verdict.status
+        plan.reason = "; ".join(r for r in (verdict.reason, *_no_ta1(ic)) if r) or None
+        # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
+        plan.ack = self._ack_builder(verdict.ack if work.row.partner_id else None, plan.ack_marker or "")
+        plan.groups = []
+        for number, gv in enumerate(verdict.groups, 1):
+            key = gv.report.header.segment.offset or 0
+            gp = opened.groups.get(key) or _group_plan(gv.report.header, "", number)
+            gp.status = gv.status
+            plan.groups.append(gp)
+            gp.sets.extend(self._set(work, sv) for sv in gv.sets)
+        # Orphan sets (outside any group) are left out: the validator rejected them with the envelope.
+        for number, ta1 in enumerate(verdict.received_acks, 1):
+            work.received_ta1s.append(self._acknowledgment(work, ta1, f"ta1-{position}-{number}", 0))
+        return plan
+
+    def _interchange_plan(self, work: _Work, h: InterchangeHeader, position: int, *, claim: bool) -> InterchangePlan:
+        """An interchange's plan from its header (its status, groups and ack come at its trailer);
+        ``claim``: whether it claims its ISA13 (not when it is refused: see ``claims_isa13``)."""
+        profile = work.profile
         allow = profile is not None and profile.duplicates.policy is DuplicatePolicy.ALLOW
         days = profile.duplicates.isa13_window_days if profile else None
         window = (self.isa13_window_days if days is None else days) * 86400  # 0: no ISA13 check
-        marker = ACK_MARKER.format(control=h.control_number, position=work.interchanges)
-        plan = InterchangePlan(
+        marker = ACK_MARKER.format(control=h.control_number, position=position)
+        return InterchangePlan(
             sender_qualifier=h.sender_qualifier,
             sender_id=h.sender_id,
             receiver_qualifier=h.receiver_qualifier,
             receiver_id=h.receiver_id,
             control_number=h.control_number,
             version=h.version,
-            status=verdict.status,
-            position=work.interchanges,
+            status="received",
+            position=position,
             test=h.is_test,
-            reason="; ".join(r for r in (verdict.reason, *_no_ta1(ic)) if r) or None,
-            # Another partner's interchange claims nothing: its real sender's file must not be a duplicate.
-            isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window and verdict.claim else None,
+            isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window and claim else None,
             isa13_window=window,
             on_duplicate=None if allow else "duplicate",
-            # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
-            ack=self._ack_builder(verdict.ack if work.row.partner_id else None, marker),
             ack_marker=marker,
             ack_old_markers=(OLD_ACK_MARKER.format(control=h.control_number),),
         )
-        for gv in verdict.groups:
-            g = gv.report
-            gp = GroupPlan(
-                functional_id=g.header.functional_id,
-                control_number=g.header.control_number,
-                version=g.header.version,
-                status=gv.status,
-                sender_code=g.header.sender_id,
-                receiver_code=g.header.receiver_id,
-            )
-            plan.groups.append(gp)
-            gp.sets.extend(self._set(work, sv) for sv in gv.sets)
-        # Orphan sets (outside any group) are left out: the validator rejected them with the envelope.
-        for position, ta1 in enumerate(verdict.received_acks, 1):
-            work.received_ta1s.append(self._acknowledgment(work, ta1, f"ta1-{work.interchanges}-{position}", 0))
-        return plan
 
     def _set(self, work: _Work, verdict: SetVerdict) -> SetPlan:
         item = verdict.translation
@@ -686,6 +784,18 @@ def _no_ta1(ic: InterchangeReport) -> list[str]:
     """Why no TA1 can answer a rejected interchange, for its reason (X12-A002), else nothing."""
     blocker = ta1_blocker(ic) if not ic.accepted else None
     return [] if blocker is None else [f"{blocker.code} {blocker.message}"]
+
+
+def _group_plan(h: GroupHeader, status: str, position: int) -> GroupPlan:
+    return GroupPlan(
+        functional_id=h.functional_id,
+        control_number=h.control_number,
+        version=h.version,
+        status=status,
+        sender_code=h.sender_id,
+        receiver_code=h.receiver_id,
+        position=position,
+    )
 
 
 def _has_group(ack: bytes) -> bool:

@@ -105,6 +105,37 @@ class Archive:
             raise ArchiveError(f"cannot write blob {sha} under {self.root}: {exc}") from exc
         return sha
 
+    def stage_stream(self, stream: BinaryIO, group: SyncGroup) -> tuple[str, int]:
+        """:meth:`stage` for what ``stream`` yields, copied and hashed a chunk at a time (a big file never
+        sits in memory); returns ``(sha256, size)``."""
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            tmp_dir = self._make_dir(self.root / _TMP_DIR)
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
+            tmp = Path(name)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := stream.read(CHUNK_SIZE):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                os.chmod(tmp, 0o444)
+                sha = digest.hexdigest()
+                target = self.path(sha)
+                if target.is_file():
+                    tmp.unlink()
+                    group.require(target)
+                else:
+                    group.adopt(tmp, target)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise
+        except OSError as exc:
+            raise ArchiveError(f"cannot stage a stream under {self.root}: {exc}") from exc
+        return sha, size
+
     def sweep(self, older_than_seconds: float, now: float) -> int:
         """Remove temporary files an interrupted write left behind; returns how many."""
         return sweep(self.root / _TMP_DIR, older_than_seconds, now)

@@ -126,6 +126,11 @@ class SyncGroup:
             raise
         self._staged.append((Path(name), target))
 
+    def adopt(self, tmp: Path, target: Path) -> None:
+        """Stage a temporary file already written in a folder on ``target``'s filesystem (a big blob copied
+        from a stream); it is renamed to ``target`` at :meth:`flush`, like what :meth:`write` stages."""
+        self._staged.append((tmp, target))
+
     def flush(self) -> list[Path]:
         """Publish everything staged, durably; returns the targets. Raises :class:`OSError` when the OS cannot."""
         if not (self._staged or self._required):

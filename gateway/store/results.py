@@ -93,6 +93,10 @@ class GroupPlan:
     sender_code: str | None = None
     receiver_code: str | None = None
     sets: list[SetPlan] = field(default_factory=list)
+    first: int = 0  # sets of the group recorded by earlier chunks (the positions of ``sets`` follow them)
+    position: int = 0  # its place in the interchange (0: its place in the plan's ``groups``)
+    id: int | None = None  # set once recorded; a later chunk adds sets to it and updates its status
+    stored: str | None = None  # the status recorded
 
 
 @dataclass(slots=True)
@@ -121,6 +125,10 @@ class InterchangePlan:
 
     ``ack`` builds its acknowledgment once its duplicate check is done; ``ack_marker`` names it among
     the file's outbound rows, so a rerun after a crash sends the recorded one again instead of a new one.
+
+    A big interchange comes in several chunks, the same plan each time with the chunk's groups and sets:
+    the first records it (``id`` is then set, its ISA13 claimed), later ones add their sets to it and
+    update its status and its groups' (the last one, at its trailer, carries ``ack``).
     """
 
     sender_qualifier: str
@@ -143,6 +151,7 @@ class InterchangePlan:
     duplicate_of: int | None = None
     outbound: OutboundPlan | None = None
     id: int | None = None
+    stored: str | None = None  # the status recorded; a later chunk of a big interchange updates it
 
 
 @dataclass(slots=True)
@@ -323,7 +332,7 @@ class ResultOps(LineageOps, KeyOps):
             if plan.bytes_key is not None:
                 names.add(f"bytes|{plan.partner_id or ''}|{plan.bytes_key}")
             for ic in plan.interchanges:
-                if ic.isa13_key is not None:
+                if ic.isa13_key is not None and ic.id is None:
                     names.add(f"isa13||{ic.isa13_key}")
                 names.update(
                     f"business|{st.document.partner_id or ''}|{st.document.business_key}"
@@ -480,7 +489,9 @@ class ResultOps(LineageOps, KeyOps):
                 plan.bytes_duplicate_of = claim.first.first_entity_id
                 plan.interchanges, plan.documents = [], []
 
-        ics = [(p, ic) for p in plans for ic in p.interchanges]
+        every = [(p, ic) for p in plans for ic in p.interchanges]
+        self._update_envelopes(batch, every, correlations)
+        ics = [(p, ic) for p, ic in every if ic.id is None]
         ids = self._insert_rows(
             batch,
             interchanges,
@@ -504,7 +515,7 @@ class ResultOps(LineageOps, KeyOps):
             [correlations[p.file_id] for p, _ in ics],
         )
         for (_, ic), new_id in zip(ics, ids, strict=True):
-            ic.id = new_id
+            ic.id, ic.stored = new_id, ic.status
         keyed = [(p, ic) for p, ic in ics if ic.isa13_key is not None]
         claims = [
             _Claim("isa13", None, str(ic.isa13_key), "interchange", int(ic.id or 0), ic.isa13_window) for _, ic in keyed
@@ -512,14 +523,14 @@ class ResultOps(LineageOps, KeyOps):
         self._claim_all(conn, claims)
         for (p, ic), claim in zip(keyed, claims, strict=True):
             if claim.first is not None and ic.on_duplicate is not None:
-                ic.duplicate_of = claim.first.first_entity_id
+                ic.duplicate_of, ic.stored = claim.first.first_entity_id, "duplicate"
                 why = f"ISA13 {ic.control_number} already received (interchange {ic.duplicate_of})"
                 self._status_on(
                     batch, interchanges, EntityKind.INTERCHANGE, int(ic.id or 0), p.file_id, ic.status,
                     "duplicate", why, correlations[p.file_id],
                 )  # fmt: skip
 
-        gs = [(p, ic, pos, g) for p, ic in ics for pos, g in enumerate(ic.groups, 1)]
+        gs = [(p, ic, pos, g) for p, ic in every for pos, g in enumerate(ic.groups, 1) if g.id is None]
         group_ids = self._insert_rows(
             batch,
             groups,
@@ -528,7 +539,7 @@ class ResultOps(LineageOps, KeyOps):
                 {
                     "file_id": p.file_id,
                     "interchange_id": ic.id,
-                    "position": pos,
+                    "position": g.position or pos,
                     "functional_id": g.functional_id,
                     "sender_code": g.sender_code,
                     "receiver_code": g.receiver_code,
@@ -541,9 +552,12 @@ class ResultOps(LineageOps, KeyOps):
             ],
             [correlations[p.file_id] for p, *_ in gs],
         )
+        for (*_, g), gid in zip(gs, group_ids, strict=True):
+            g.id, g.stored = gid, g.status
         ss = [
-            (p, ic, gid, pos, st)
-            for (p, ic, _, g), gid in zip(gs, group_ids, strict=True)
+            (p, ic, int(g.id or 0), g.first + pos, st)
+            for p, ic in every
+            for g in ic.groups
             for pos, st in enumerate(g.sets, 1)
         ]
         set_ids = self._insert_rows(
@@ -575,7 +589,28 @@ class ResultOps(LineageOps, KeyOps):
                 docs.append((p, set_id, st.document))
         docs.extend((p, None, doc) for p in plans for doc in p.documents)
         self._documents_on(batch, docs)
-        return [(p, ic) for p, ic in ics if ic.ack is not None]
+        return [(p, ic) for p, ic in every if ic.ack is not None]
+
+    def _update_envelopes(
+        self, batch: _Batch, every: list[tuple[FilePlan, InterchangePlan]], correlations: dict[int, str]
+    ) -> None:
+        """A later chunk of a big interchange: the statuses its interchange and groups now have."""
+        for p, ic in every:
+            if ic.id is None:
+                continue
+            if ic.duplicate_of is None and ic.status != ic.stored:
+                self._status_on(
+                    batch, interchanges, EntityKind.INTERCHANGE, ic.id, p.file_id, str(ic.stored), ic.status,
+                    ic.reason, correlations[p.file_id],
+                )  # fmt: skip
+                ic.stored = ic.status
+            for g in ic.groups:
+                if g.id is not None and g.status != g.stored:
+                    self._status_on(
+                        batch, groups, EntityKind.GROUP, g.id, p.file_id, str(g.stored), g.status,
+                        None, correlations[p.file_id],
+                    )  # fmt: skip
+                    g.stored = g.status
 
     def _documents_on(self, batch: _Batch, docs: list[tuple[FilePlan, int | None, DocPlan]]) -> None:
         doc_ids = self._insert_rows(
@@ -666,7 +701,7 @@ class ResultOps(LineageOps, KeyOps):
         file_id: int,
         old: str,
         new: str,
-        reason: str,
+        reason: str | None,
         correlation: str,
     ) -> None:
         now = self._now()

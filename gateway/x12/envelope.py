@@ -8,6 +8,7 @@ events the segment closes or opens.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import replace
 
 from gateway.errors import Location
@@ -50,6 +51,52 @@ def _loc(
     )
 
 
+class ControlNumbers:
+    """The control numbers seen so far (ST02 in a group), compact: a batch of 100,000 sets numbered in
+    sequence is a few ranges, not 100,000 strings. Digit strings are kept as ranges of integers per
+    width (``0001`` and ``1`` stay different, as written); anything else in a set."""
+
+    __slots__ = ("other", "ranges")
+
+    def __init__(self) -> None:
+        self.ranges: dict[int, tuple[list[int], list[int]]] = {}  # width → sorted starts, their ends
+        self.other: set[str] = set()
+
+    def __contains__(self, value: str) -> bool:
+        if not is_digits(value):
+            return value in self.other
+        found = self.ranges.get(len(value))
+        if found is None:
+            return False
+        starts, ends = found
+        n = int(value)
+        i = bisect_right(starts, n) - 1
+        return i >= 0 and n <= ends[i]
+
+    def add(self, value: str) -> None:
+        """Remember ``value`` (one already in is left as it is)."""
+        if not is_digits(value):
+            self.other.add(value)
+            return
+        if value in self:
+            return
+        starts, ends = self.ranges.setdefault(len(value), ([], []))
+        n = int(value)
+        i = bisect_right(starts, n)  # the range after n starts at starts[i]; the one before is i - 1
+        joins_before = i > 0 and ends[i - 1] == n - 1
+        joins_after = i < len(starts) and starts[i] == n + 1
+        if joins_before and joins_after:
+            ends[i - 1] = ends[i]
+            del starts[i], ends[i]
+        elif joins_before:
+            ends[i - 1] = n
+        elif joins_after:
+            starts[i] = n
+        else:
+            starts.insert(i, n)
+            ends.insert(i, n)
+
+
 class Envelope:
     """Tracks one interchange's open group and set while the reader streams it."""
 
@@ -60,7 +107,7 @@ class Envelope:
         self.group_count = 0
         self.set_count = 0
         self.group_controls: set[str] = set()
-        self.set_controls: set[str] = set()
+        self.set_controls = ControlNumbers()
         self.start_findings = scan.findings + check_isa_values(isa.elements, isa.offset)
 
     def start(self) -> InterchangeStart:
@@ -159,7 +206,7 @@ class Envelope:
         self.group = header
         self.group_count += 1
         self.set_count = 0
-        self.set_controls = set()
+        self.set_controls = ControlNumbers()
         events.append(GroupStart(header, findings))
         return events
 

@@ -171,7 +171,7 @@ class X12Reader:
     :class:`Segment` values for code that wants objects.
     """
 
-    __slots__ = ("chunk_size", "collect", "encoding", "offset", "source")
+    __slots__ = ("chunk_size", "collect", "encoding", "max_collect", "offset", "overflowed", "source")
 
     def __init__(
         self,
@@ -180,6 +180,7 @@ class X12Reader:
         chunk_size: int = CHUNK_SIZE,
         encoding: str = "utf-8",
         collect: list[Segment] | None = None,
+        max_collect: int | None = None,
     ) -> None:
         self.source = source
         self.chunk_size = chunk_size
@@ -188,6 +189,10 @@ class X12Reader:
         #: when given, the open set's segments (after ST, before SE) are kept here as Segment
         #: values, emptied at each ST: how translation gets a set without a second pass
         self.collect = collect
+        #: a set bigger than this many segments is not kept whole (checked once per buffer, so memory
+        #: stays bounded on a hostile set of millions); ``overflowed`` then says so until the next ST
+        self.max_collect = max_collect
+        self.overflowed = False
 
     def __iter__(self) -> Iterator[Event | list[str]]:
         return self._events()
@@ -231,6 +236,9 @@ class X12Reader:
             in_set = False
             special: frozenset[str] | _Everything = _EVERYTHING
             while True:  # the interchange's body, one buffer of text at a time
+                if collect is not None and self.max_collect is not None and len(collect) > self.max_collect:
+                    collect.clear()
+                    self.overflowed = True
                 while len(buf.text) < chunk_size and buf.fill():
                     pass
                 text = buf.text
@@ -271,6 +279,7 @@ class X12Reader:
                             else:
                                 if e0 == "ST" and collect is not None:
                                     collect.clear()
+                                    self.overflowed = False
                                 events = _control(env, seg, e0)
                                 in_set = env.set is not None
                                 special = CONTROL if in_set else _EVERYTHING
@@ -305,6 +314,7 @@ class X12Reader:
                                 break
                             if e[0] == "ST" and collect is not None:
                                 collect.clear()
+                                self.overflowed = False
                             events = _control(env, seg, e[0])
                             in_set = env.set is not None
                             special = CONTROL if in_set else _EVERYTHING

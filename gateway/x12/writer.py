@@ -25,12 +25,24 @@ class Party:
     id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Serialized:
+    """Body segments already written (``count`` of them, each with its terminator), kept as bytes: a big
+    acknowledgment's per-set answers take a few bytes each this way instead of a list per segment."""
+
+    data: bytes
+    count: int
+
+
+Body = list[str] | Serialized
+
+
 @dataclass(slots=True)
 class OutSet:
     """A transaction set to write: its id and body segments (without ST/SE)."""
 
     set_id: str
-    segments: list[list[str]]
+    segments: Sequence[Body]
     implementation: str | None = None  # ST03 (005010 on)
 
 
@@ -68,13 +80,13 @@ def _pad(value: str, width: int) -> str:
 
 def interchange_segments(
     ic: OutInterchange, delimiters: Delimiters, next_control: ControlSequence, when: datetime
-) -> list[list[str]]:
+) -> list[Body]:
     """The interchange as a list of segments (element lists), counts and controls filled in."""
     isa13 = f"{next_control('interchange'):09d}"
     if len(isa13) > 9:
         raise DocumentError("interchange control number exceeds 9 digits", "X12-W003")
     isa11 = delimiters.repetition if ic.version >= "00402" and delimiters.repetition else "U"
-    out: list[list[str]] = [
+    out: list[Body] = [
         [
             "ISA",
             _pad(ic.auth[0], 2),
@@ -115,19 +127,25 @@ def interchange_segments(
             st02 = f"{next_control('set'):04d}"
             st = ["ST", out_set.set_id, st02] + ([out_set.implementation] if out_set.implementation else [])
             out.append(st)
-            out.extend(list(s) for s in out_set.segments)
-            out.append(["SE", str(len(out_set.segments) + 2), st02])
+            out.extend(s if isinstance(s, Serialized) else list(s) for s in out_set.segments)
+            count = sum(s.count if isinstance(s, Serialized) else 1 for s in out_set.segments)
+            out.append(["SE", str(count + 2), st02])
         out.append(["GE", str(len(group.sets)), gs06])
     out.append(["IEA", str(len(ic.groups)), isa13])
     return out
 
 
-def serialize(segments: Sequence[Sequence[str]], delimiters: Delimiters) -> bytes:
-    """Segments to bytes; trailing empty elements are trimmed, delimiters in data refused."""
+def serialize(segments: Sequence[Sequence[str] | Serialized], delimiters: Delimiters) -> bytes:
+    """Segments to bytes; trailing empty elements are trimmed, delimiters in data refused.
+    :class:`Serialized` segments (written by this function before) are copied as they are."""
     forbidden = set(delimiters.chars())
     term = delimiters.segment + delimiters.suffix
     lines: list[str] = []
     for n, seg in enumerate(segments, 1):
+        if isinstance(seg, Serialized):
+            if seg.count:
+                lines.append(seg.data.decode("utf-8").removesuffix(term))
+            continue
         elements = list(seg)
         if elements[0] != "ISA":
             while len(elements) > 1 and elements[-1] == "":

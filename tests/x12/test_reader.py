@@ -213,3 +213,20 @@ def test_memory_stays_flat_on_a_large_stream() -> None:
         f"peak {small / (1 << 20):.1f} MiB for 8 MiB, {large / (1 << 20):.1f} for 32"
     )
     assert large < 48 * (1 << 20)
+
+
+def test_a_set_too_big_to_collect_is_dropped_per_buffer_and_flagged_until_the_next_st() -> None:
+    body = "".join(f"REF*ZZ*{n}~" for n in range(2000))
+    data = (
+        "ISA*00*          *00*          *ZZ*A              *ZZ*B              *261123*0930*U*00401*000000001*0*P*>~"
+        f"GS*PO*A*B*20261123*0930*1*X*004010~ST*850*0001~{body}SE*2002*0001~ST*850*0002~REF*ZZ*1~SE*3*0002~"
+        "GE*2*1~IEA*1*000000001~"
+    ).encode()
+    collected: list[Segment] = []
+    reader = X12Reader(data, chunk_size=4096, collect=collected, max_collect=100)
+    seen: list[tuple[str, bool, int]] = []
+    for ev in reader:
+        if isinstance(ev, SetEnd):
+            seen.append((ev.header.control_number, reader.overflowed, len(collected)))
+    assert seen[0][1] and seen[0][2] < 2000, "the big set was not kept whole"
+    assert seen[1] == ("0002", False, 1)

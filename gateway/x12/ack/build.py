@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from gateway.errors import ConfigError, DocumentError, Location
 from gateway.x12.findings import Finding, Level
 from gateway.x12.isa import valid_hhmm, valid_yymmdd
 from gateway.x12.segment import Delimiters, is_digits
 from gateway.x12.validate.report import ACK_CODES, GroupReport, InterchangeReport, Outcome, SetReport
-from gateway.x12.writer import ControlSequence, OutGroup, OutInterchange, OutSet, Party, write_interchange
+from gateway.x12.writer import ControlSequence, OutGroup, OutInterchange, OutSet, Party, Serialized, write_interchange
+
+if TYPE_CHECKING:
+    from gateway.x12.ack.answers import Answers, GroupAnswers
 
 #: GS08 of the acknowledgment group by kind.
 ACK_VERSIONS = {"997": "004010", "999": "005010X231A1"}
@@ -205,20 +209,28 @@ def _code(f: Finding, kind: str, where: str) -> str:
     return ack_code(kind, where, code) or _FALLBACK[where]
 
 
-def functional_ack(group: GroupReport, kind: str, delimiters: Delimiters) -> OutSet:
-    """The 997/999 transaction set acknowledging one group."""
+def functional_ack(
+    group: GroupReport, kind: str, delimiters: Delimiters, answers: GroupAnswers | None = None
+) -> OutSet:
+    """The 997/999 transaction set acknowledging one group (from its set reports, or from ``answers``
+    written as its sets ended when the reports were not kept)."""
     h = group.header
     ak1 = ["AK1", h.functional_id, h.control_number]
     if kind == "999":
         ak1.append(h.version)
-    body: list[list[str]] = [ak1]
-    for report in group.sets:
-        body.extend(_set_ack(report, kind, delimiters))
+    body: list[list[str] | Serialized] = [ak1]
+    if answers is not None:
+        body.append(answers.serialized())
+        set_errors = answers.errors
+    else:
+        for report in group.sets:
+            body.extend(_set_ack(report, kind, delimiters))
+        set_errors = any(f.is_error or f.waived is not None for s in group.sets for f in s.findings)
     group_codes = [f.rule.ack or "" for f in group.findings if f.is_error and f.rule.level is Level.GROUP]
     outcome = group.outcome
     if (
         outcome is Outcome.ACCEPTED_WITH_ERRORS
-        and not any(f.is_error or f.waived is not None for s in group.sets for f in s.findings)
+        and not set_errors
         and not any(f.waived is not None for f in group.findings)
     ):
         outcome = Outcome.ACCEPTED  # warnings are ours, not the partner's errors (accepted ones are theirs)
@@ -259,14 +271,16 @@ def build_acks(
     functional: bool = True,
     ta1: TA1Policy = TA1Policy.ON_ERROR,
     duplicate: bool = False,
+    answers: Answers | None = None,
 ) -> bytes | None:
     """The acknowledgment interchange for ``ic``, or None when nothing is to be sent.
 
     ``duplicate``: the interchange repeats one already received (same sender and ISA13); unless TA1s
-    are off it gets a TA1 rejecting it with note 025 and nothing else (its sets were not processed)."""
+    are off it gets a TA1 rejecting it with note 025 and nothing else (its sets were not processed).
+    ``answers``: the sets' answers written as they ended, for groups whose reports were not kept."""
     h = ic.header
     for group in ic.groups:
-        if group.received != len(group.sets):
+        if group.received != len(group.sets) and (answers is None or answers.get(group.header) is None):
             raise ConfigError("acknowledgments need every set report: validate with keep_sets=True", "X12-A001")
     delimiters = _outbound_delimiters(h.delimiters)
     send_ta1 = ta1 is TA1Policy.ALWAYS or (
@@ -282,18 +296,19 @@ def build_acks(
     if send_ta1:
         out.service_segments.append(ta1_segment(ic, duplicate=duplicate))
     if functional and ic.accepted and not duplicate:
-        out.groups.extend(_fa_groups(ic.groups, delimiters))
+        out.groups.extend(_fa_groups(ic.groups, delimiters, answers))
     if not out.groups and not out.service_segments:
         return None
     return write_interchange(out, delimiters, next_control, when)
 
 
-def _fa_groups(groups: Iterable[GroupReport], delimiters: Delimiters) -> list[OutGroup]:
+def _fa_groups(groups: Iterable[GroupReport], delimiters: Delimiters, answers: Answers | None) -> list[OutGroup]:
     by_kind: dict[tuple[str, str, str], OutGroup] = {}
     for group in groups:
         kind = ack_kind(group.header.version)
         key = (kind, group.header.receiver_id, group.header.sender_id)
         if key not in by_kind:
             by_kind[key] = OutGroup("FA", group.header.receiver_id, group.header.sender_id, ACK_VERSIONS[kind])
-        by_kind[key].sets.append(functional_ack(group, kind, delimiters))
+        kept = answers.get(group.header) if answers is not None and group.received != len(group.sets) else None
+        by_kind[key].sets.append(functional_ack(group, kind, delimiters, kept))
     return list(by_kind.values())

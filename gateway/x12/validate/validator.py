@@ -296,9 +296,11 @@ class Validator:
         matcher = state.matcher
         assert matcher is not None
         if state.errors >= self.max_errors:
-            return  # the cap is reached; _add has marked the report truncated
+            del matcher.problems[before:]  # the cap is reached (_add marked the report truncated): not kept
+            return
         if len(matcher.problems) > before:
             self._structure_findings(state, elements, matcher.problems[before:])
+            del matcher.problems[before:]  # reported: a hostile set of a million bad HLs does not pile them up
         if node is not None and (self.pedantic or not node.fast(elements)):
             self._explain(state, elements, node)
 
