@@ -508,8 +508,11 @@ class Processor:
             position=work.interchanges,
             test=h.is_test,
             reason=verdict.reason,
-            # Another partner's interchange claims nothing: its real sender's file must not be a duplicate.
-            isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window and verdict.claim else None,
+            # Another partner's interchange claims nothing (its real sender's file must not be a duplicate),
+            # nor does a rejected one (the partner's corrected resend may reuse its ISA13).
+            isa13_key=(
+                f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window and verdict.claims_isa13 else None
+            ),
             isa13_window=window,
             on_duplicate=None if allow else "duplicate",
             # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
