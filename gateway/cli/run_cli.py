@@ -85,6 +85,7 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
         f"processed    {processed} file(s): " + (", ".join(f"{n} {k}" for k, n in sorted(s.statuses.items())) or "none")
     )
     click.echo(f"translated   {s.documents} document(s) to {deployment.path('outbox') / 'canonical'}")
+    click.echo(f"acks read    {s.acknowledgments} acknowledgment(s) received (997/999/TA1), kept, not answered")
     click.echo(f"acknowledged {len(s.acks)} interchange(s)" + (f": {', '.join(s.acks)}" if s.acks else ""))
     click.echo(f"failed sets  {s.failed_sets}; duplicates {s.duplicates}")
     click.echo(f"quarantined  {len(s.quarantined)} file(s)" + ("" if not s.quarantined else ":"))
