@@ -217,8 +217,10 @@ def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | 
                     click.echo(f"        {line}")
                 for d in st.documents:
                     click.echo(f"        {_document_line(d)}")
+                    _echo_warnings(d, "          ")
     for d in tree.documents:
         click.echo(f"  {_document_line(d)}")
+        _echo_warnings(d, "    ")
     for o in sent:
         click.echo(f"  sent {o.kind} {o.control_number or ''} to {o.partner_id} ({o.status})")
     click.echo("  events:")
@@ -234,6 +236,12 @@ def _document_line(d: Any) -> str:
     if d.doc_type == "acknowledgment":
         return f"acknowledgment received {d.id}: {d.reason or ''}"
     return f"document {d.id} {d.doc_type} {d.business_key or ''} {d.status}" + (f" ({d.reason})" if d.reason else "")
+
+
+def _echo_warnings(d: Any, indent: str) -> None:
+    """A document's business-level warnings (``BIZ-*``), each located: it was translated all the same."""
+    for w in d.warnings:
+        click.echo(f"{indent}warning {w.get('code')} {w.get('where', '')}: {w.get('message')}")
 
 
 def _plain(obj: object) -> object:

@@ -43,6 +43,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.errors import GatewayError, location_dict
+from gateway.mapping.checks import DocumentWarning
 from gateway.partners.profile import DuplicatePolicy, Profile
 from gateway.store import Archive
 from gateway.store.durable import SyncGroup, sweep
@@ -193,6 +194,15 @@ def _finding_json(f: Finding) -> dict[str, Any]:
         "where": f.location.describe(),
         "location": location_dict(f.location),
     }
+
+
+def _warning_json(w: DocumentWarning) -> dict[str, Any]:
+    """A business-level warning as the ledger keeps it with its document (``severity: warning``)."""
+    item: dict[str, Any] = {"code": w.code, "message": w.message, "severity": "warning"}
+    if w.location is not None:
+        item["where"] = w.location.describe()
+        item["location"] = location_dict(w.location)
+    return item
 
 
 class Processor:
@@ -636,6 +646,7 @@ class Processor:
             partner_id=item.partner,
             business_key=business_key(doc),
             on_duplicate=_on_duplicate(policy),
+            warnings=[_warning_json(w) for w in item.warnings],  # BIZ-*: kept with it, it is still translated
         )
 
     def _note_output(self, work: _Work, item: Translation) -> None:
