@@ -8,7 +8,8 @@ Two places hold cases:
   profile, maps, tables and cross-references), exactly as the runtime would.
 
 The JSON is a list with one entry per transaction set or document: the canonical document
-(without run-specific provenance), or ``{"errors": [...]}`` for a set expected to fail.
+(without run-specific provenance), or ``{"errors": [...]}`` for a set expected to fail. A document
+expected to carry business-level warnings lists their codes in its entry's ``"warnings"`` key.
 """
 
 from __future__ import annotations
@@ -83,9 +84,16 @@ def actual_output(ws: Workspace, case: Case) -> list[dict[str, Any]]:
 
 
 def case_entry(item: Translation) -> dict[str, Any]:
-    """A translation in golden form: the document, or its error codes and messages."""
+    """A translation in golden form: the document, or its error codes and messages.
+
+    A document with business-level warnings gets their codes under ``"warnings"`` (absent when none),
+    so a case whose output starts warning fails until its expectation lists them.
+    """
     if item.ok and item.document is not None:
-        return golden_view(item.document)
+        entry = golden_view(item.document)
+        if item.warnings:
+            entry["warnings"] = [w.code for w in item.warnings]
+        return entry
     return {"errors": [f"{e.code} {e.message}" for e in item.errors]}
 
 

@@ -137,6 +137,17 @@ class InterchangeVerdict:
         return [s for g in self.groups for s in g.sets] + self.orphans
 
     @property
+    def claims_isa13(self) -> bool:
+        """Whether recording it claims its ISA13, so that another interchange with it is a duplicate.
+
+        Not when it is rejected (a TA1 ``R``: an envelope error, or every group rejected), as X12
+        practice reads it: a rejected interchange was not accepted, so the partner's corrected resend
+        may carry the same control number and must be processed, not refused as a duplicate. An
+        interchange accepted, even partially or with errors, keeps its claim.
+        """
+        return self.claim and self.status != "rejected"
+
+    @property
     def valid(self) -> bool:
         """What ``validate`` says: the envelope accepted and no set rejected (a map failure is ours)."""
         return self.status != "rejected" and all(s.status != "rejected" for s in self.sets())

@@ -180,6 +180,7 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
         f"processed    {processed} file(s): " + (", ".join(f"{n} {k}" for k, n in sorted(s.statuses.items())) or "none")
     )
     click.echo(f"translated   {s.documents} document(s) to {deployment.path('outbox') / 'canonical'}")
+    click.echo(f"acks read    {s.acknowledgments} acknowledgment(s) received (997/999/TA1), kept, not answered")
     click.echo(f"acknowledged {len(s.acks)} interchange(s)" + (f": {', '.join(s.acks)}" if s.acks else ""))
     click.echo(f"failed sets  {s.failed_sets}; duplicates {s.duplicates}")
     click.echo(f"quarantined  {len(s.quarantined)} file(s)" + ("" if not s.quarantined else ":"))
@@ -358,8 +359,10 @@ def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | 
                     click.echo(f"        {line}")
                 for d in st.documents:
                     click.echo(f"        {_document_line(d)}")
+                    _echo_warnings(d, "          ")
     for d in tree.documents:
         click.echo(f"  {_document_line(d)}")
+        _echo_warnings(d, "    ")
     for o in sent:
         click.echo(f"  sent {o.kind} {o.control_number or ''} to {o.partner_id} ({o.status})")
     click.echo("  events:")
@@ -375,6 +378,12 @@ def _document_line(d: Any) -> str:
     if d.doc_type == "acknowledgment":
         return f"acknowledgment received {d.id}: {d.reason or ''}"
     return f"document {d.id} {d.doc_type} {d.business_key or ''} {d.status}" + (f" ({d.reason})" if d.reason else "")
+
+
+def _echo_warnings(d: Any, indent: str) -> None:
+    """A document's business-level warnings (``BIZ-*``), each located: it was translated all the same."""
+    for w in d.warnings:
+        click.echo(f"{indent}warning {w.get('code')} {w.get('where', '')}: {w.get('message')}")
 
 
 def _plain(obj: object) -> object:

@@ -56,6 +56,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.errors import DocumentError, GatewayError, location_dict
+from gateway.mapping.checks import DocumentWarning
 from gateway.partners.profile import DuplicatePolicy, Profile
 from gateway.store import Archive
 from gateway.store.durable import SyncGroup, sweep
@@ -227,6 +228,15 @@ def _finding_json(f: Finding) -> dict[str, Any]:
         "where": f.location.describe(),
         "location": location_dict(f.location),
     }
+
+
+def _warning_json(w: DocumentWarning) -> dict[str, Any]:
+    """A business-level warning as the ledger keeps it with its document (``severity: warning``)."""
+    item: dict[str, Any] = {"code": w.code, "message": w.message, "severity": "warning"}
+    if w.location is not None:
+        item["where"] = w.location.describe()
+        item["location"] = location_dict(w.location)
+    return item
 
 
 class Processor:
@@ -609,7 +619,7 @@ class Processor:
             ic, sets, partners=self.partners, expected=work.row.partner_id, position=position,
             file=work.row.name, answers=opened.answers,
         )  # fmt: skip
-        plan = opened.plan or self._interchange_plan(work, ic.header, position, claim=verdict.claim)
+        plan = opened.plan or self._interchange_plan(work, ic.header, position, claim=verdict.claims_isa13)
         plan.status = verdict.status
         plan.reason = "; ".join(r for r in (verdict.reason, *_no_ta1(ic)) if r) or None
         # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
@@ -644,6 +654,8 @@ class Processor:
             status="received",
             position=position,
             test=h.is_test,
+            # Another partner's interchange claims nothing (its real sender's file must not be a duplicate),
+            # nor does a rejected one (the partner's corrected resend may reuse its ISA13).
             isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window and claim else None,
             isa13_window=window,
             on_duplicate=None if allow else "duplicate",
@@ -755,6 +767,7 @@ class Processor:
             partner_id=item.partner,
             business_key=business_key(doc),
             on_duplicate=_on_duplicate(policy),
+            warnings=[_warning_json(w) for w in item.warnings],  # BIZ-*: kept with it, it is still translated
         )
 
     def _note_output(self, work: _Work, item: Translation) -> None:

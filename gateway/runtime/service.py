@@ -78,6 +78,7 @@ class RunSummary:
     received: int = 0
     quarantined: list[str] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
+    acknowledgments: int = 0  # inbound 997/999/TA1 read (not documents, not failures)
     documents: int = 0
     failed_sets: int = 0
     duplicates: int = 0
@@ -94,6 +95,7 @@ class RunSummary:
             self.failed.append(f"file {outcome.file_id} {name}: {outcome.reason or 'failed'}")
         self.statuses[outcome.status] += 1
         self.documents += outcome.documents
+        self.acknowledgments += outcome.acknowledgments
         self.failed_sets += outcome.failed
         self.duplicates += outcome.duplicates
         self.acks.extend(outcome.acks)

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from gateway.store.base import StoreBase, as_enum
 from gateway.store.rows import FileRow
-from gateway.store.schema import STATUS_TABLES, files
+from gateway.store.schema import STATUS_TABLES, documents, files
 from gateway.store.statuses import FileStatus
 
 __all__ = ["PENDING", "QueryOps"]
@@ -14,17 +14,29 @@ __all__ = ["PENDING", "QueryOps"]
 PENDING = (FileStatus.RECEIVED.value, FileStatus.PROCESSING.value)
 """File statuses that still need a worker."""
 
+ACKNOWLEDGMENT = "acknowledgment"
+"""The document type inbound 997/999/TA1 are kept under (``gateway.runtime.process.ACKNOWLEDGMENT``)."""
+
 
 class QueryOps(StoreBase):
     """Counts and listings."""
 
     def counts_by_status(self) -> dict[str, dict[str, int]]:
-        """``{table: {status: rows}}`` for every table with a status (tables with no rows map to ``{}``)."""
+        """``{table: {status: rows}}`` for every table with a status (tables with no rows map to ``{}``).
+
+        Inbound 997/999/TA1 kept as ``acknowledgment`` documents are counted apart, as
+        ``{"acknowledgments": {"received": n}}``: they are neither documents translated nor failures.
+        """
         counts: dict[str, dict[str, int]] = {}
         with self._db.read("count rows by status") as conn:
             for table in STATUS_TABLES.values():
                 query = select(table.c.status, func.count()).group_by(table.c.status).order_by(table.c.status)
+                if table is documents:
+                    query = query.where(documents.c.doc_type != ACKNOWLEDGMENT)
                 counts[table.name] = {status: int(n) for status, n in conn.execute(query)}
+            received = select(func.count()).select_from(documents).where(documents.c.doc_type == ACKNOWLEDGMENT)
+            n = int(conn.execute(received).scalar_one())
+            counts["acknowledgments"] = {"received": n} if n else {}
         return counts
 
     def oldest_pending(self) -> FileRow | None:

@@ -68,6 +68,7 @@ class DocPlan:
     on_duplicate: str | None = "duplicate"
     duplicate_of: int | None = None
     id: int | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # business-level (BIZ-*), located
 
 
 @dataclass(slots=True)
@@ -630,6 +631,7 @@ class ResultOps(LineageOps, KeyOps):
                     "canonical": doc.canonical,
                     "correlation_id": doc.correlation_id,
                     "parent_id": None,
+                    "warnings": to_json(doc.warnings, "document warnings") if doc.warnings else None,
                 }
                 for p, set_id, doc in docs
             ],

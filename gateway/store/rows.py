@@ -130,8 +130,9 @@ class SetRow:
 
 
 @dataclass(frozen=True, slots=True)
-class DocumentRow(_Row):
-    """A canonical document; ``canonical`` is its JSON text."""
+class DocumentRow:
+    """A canonical document; ``canonical`` is its JSON text; ``warnings`` its business-level warnings
+    (``BIZ-*``, located like a set's errors; decoded from JSON, empty when none)."""
 
     id: int
     file_id: int
@@ -147,6 +148,13 @@ class DocumentRow(_Row):
     parent_id: int | None
     created_at: datetime
     updated_at: datetime
+    warnings: list[dict[str, Any]]
+
+    @classmethod
+    def from_mapping(cls, row: Record) -> DocumentRow:
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["warnings"] = json.loads(row["warnings"]) if row["warnings"] else []
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,6 +242,7 @@ documents = Table(
     Column("canonical", Text, nullable=False),
     Column("correlation_id", String(UUID), nullable=False),
     Column("parent_id", ID, ForeignKey("documents.id")),
+    Column("warnings", Text),  # BIZ-* warnings found on it, JSON (migration 0003); NULL: none
     _ts("created_at"),
     _ts("updated_at"),
     _one_of("status", DocumentStatus),
