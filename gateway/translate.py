@@ -224,11 +224,14 @@ class Translator:
                     finding=item if isinstance(item, Finding) else None,
                 )
 
-    def envelopes(self, source: Source) -> Iterator[InterchangeReport]:
+    def envelopes(self, source: Source, forced: Profile | None = None) -> Iterator[InterchangeReport]:
         """Each interchange's report with only its envelope findings and group tallies, no set checked
         against a definition and none mapped: a quick first pass over a big file, to know before an
-        interchange's trailer whether its envelope refuses its sets (the full pass finds the same)."""
-        validator = Validator(self.catalog, resolver=lambda *_: None, max_errors=1, keep_sets=False)
+        interchange's trailer whether its envelope refuses its sets (the full pass finds the same: the same
+        validator, with the partner's accepted findings, ``forced`` as for :meth:`x12`)."""
+        validator = self.validator(forced, keep_sets=False)
+        validator.resolver = lambda *_: None
+        validator.max_errors = 1
         for item in validator.stream(X12Reader(source)):
             if isinstance(item, InterchangeReport):
                 yield item

@@ -145,7 +145,9 @@ class StreamedFile:
         its envelope refuses them is known from a first quick pass over the file's envelopes)."""
         if self._envelopes is None:
             with self.path.open("rb") as first:
-                self._envelopes = {ic.header.segment.offset or 0: ic for ic in self.translator.envelopes(first)}
+                forced = self.ws.partners.get(self.partner) if self.partner else None
+                reports = self.translator.envelopes(first, forced)
+                self._envelopes = {ic.header.segment.offset or 0: ic for ic in reports}
         envelopes = self._envelopes
         assert sets[0].validation is not None
         header = sets[0].validation.header.interchange
@@ -158,7 +160,7 @@ class StreamedFile:
             group = item.validation.header.group if item.validation is not None else None
             key = (group.segment.offset or 0) if group is not None else -1
             verdict = set_verdict(item, mismatch or refusals.get(key))
-            if not verdict.accepted:
+            if not verdict.accepted and verdict.reason != mismatch:  # (a mismatch is said once, at the trailer)
                 where = f"interchange {header.control_number}"
                 why = f"{verdict.status}: {verdict.reason}" if verdict.reason else verdict.status
                 self.problems.append(f"{where}, set {item.set_id} {item.set_control} {why}")

@@ -186,6 +186,7 @@ class _Open:
     groups: dict[int, GroupPlan] = field(default_factory=dict)
     mismatch: str | None = None
     refusals: dict[int, str | None] = field(default_factory=dict)
+    positions: dict[int, int] = field(default_factory=dict)  # GS byte offset → the group's position
 
 
 Result = FileOutcome | Exception
@@ -440,6 +441,7 @@ class Processor:
                     self._flush_chunk(work, plan)
                     plan = self._new_plan(work, first=False)
                     if work.bytes_duplicate_of is not None:
+                        pending = []
                         break  # the same bytes as an earlier file: nothing more to do
         for item in pending:  # sets of an interchange without a trailer still count
             plan.documents.append(self._loose(work, item))
@@ -487,6 +489,8 @@ class Processor:
             )  # fmt: skip
             envelope = self._envelope(work, header)
             opened.refusals = group_refusals(envelope) if envelope is not None else {}
+            if envelope is not None:  # groups numbered as the trailer numbers them
+                opened.positions = {(g.header.segment.offset or 0): n for n, g in enumerate(envelope.groups, 1)}
             envelope_errors = envelope is not None and any(f.is_error for f in envelope.findings)
             refused = opened.mismatch is not None or envelope_errors
             opened.plan = self._interchange_plan(work, header, work.interchanges, claim=not refused)
@@ -500,7 +504,7 @@ class Processor:
             key = gh.segment.offset or 0
             gp = opened.groups.get(key)
             if gp is None:
-                gp = opened.groups[key] = _group_plan(gh, "received", len(opened.groups) + 1)
+                gp = opened.groups[key] = _group_plan(gh, "received", opened.positions.get(key, len(opened.groups) + 1))
             if not any(g is gp for g in ic.groups):
                 ic.groups.append(gp)
             gp.sets.append(self._set(work, set_verdict(item, opened.mismatch or opened.refusals.get(key))))
@@ -512,7 +516,8 @@ class Processor:
         envelopes (done once, for a file with an interchange too big for one chunk)."""
         if work.envelopes is None:
             with self.archive.open(work.row.sha256) as source:
-                work.envelopes = {ic.header.segment.offset or 0: ic for ic in self.translator.envelopes(source)}
+                envelopes = self.translator.envelopes(source, work.profile)
+                work.envelopes = {ic.header.segment.offset or 0: ic for ic in envelopes}
         return work.envelopes.get(header.segment.offset or 0)
 
     def _conclude(self, work: _Work, plan: FilePlan) -> FileFinal:
@@ -620,6 +625,8 @@ class Processor:
             file=work.row.name, answers=opened.answers,
         )  # fmt: skip
         plan = opened.plan or self._interchange_plan(work, ic.header, position, claim=verdict.claims_isa13)
+        if opened.plan is not None and not verdict.claims_isa13:
+            plan.release_isa13 = True  # claimed at its first chunk, rejected at its trailer
         plan.status = verdict.status
         plan.reason = "; ".join(r for r in (verdict.reason, *_no_ta1(ic)) if r) or None
         # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).

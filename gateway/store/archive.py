@@ -120,13 +120,14 @@ class Archive:
                         digest.update(chunk)
                         size += len(chunk)
                         out.write(chunk)
-                os.chmod(tmp, 0o444)
+                os.chmod(tmp, READ_ONLY_MODE)
                 sha = digest.hexdigest()
                 target = self.path(sha)
                 if target.is_file():
                     tmp.unlink()
                     group.require(target)
                 else:
+                    self._make_dir(target.parent)  # private, as :meth:`stage` makes it
                     group.adopt(tmp, target)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):

@@ -36,7 +36,7 @@ from gateway.store.keys import KeyOps
 from gateway.store.lineage import LineageOps
 from gateway.store.outbound import INTERCHANGE_SEQUENCE
 from gateway.store.rows import DedupeRow, FileRow, Record
-from gateway.store.schema import documents, files, groups, interchanges, outbound, transaction_sets
+from gateway.store.schema import dedupe_keys, documents, files, groups, interchanges, outbound, transaction_sets
 from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileStatus, OutboundStatus
 
 __all__ = [
@@ -153,6 +153,7 @@ class InterchangePlan:
     outbound: OutboundPlan | None = None
     id: int | None = None
     stored: str | None = None  # the status recorded; a later chunk of a big interchange updates it
+    release_isa13: bool = False  # a big interchange claimed its ISA13 at its first chunk and ended rejected
 
 
 @dataclass(slots=True)
@@ -492,6 +493,18 @@ class ResultOps(LineageOps, KeyOps):
 
         every = [(p, ic) for p in plans for ic in p.interchanges]
         self._update_envelopes(batch, every, correlations)
+        for _, ic in every:
+            if ic.release_isa13 and ic.id is not None and ic.isa13_key is not None and ic.duplicate_of is None:
+                # Rejected at its trailer: its ISA13 is the partner's to send again (see docs/store.md).
+                conn.execute(
+                    dedupe_keys.delete().where(
+                        dedupe_keys.c.kind == "isa13",
+                        dedupe_keys.c.key == ic.isa13_key,
+                        dedupe_keys.c.first_entity_kind == EntityKind.INTERCHANGE.value,
+                        dedupe_keys.c.first_entity_id == ic.id,
+                    )
+                )
+                ic.release_isa13 = False
         ics = [(p, ic) for p, ic in every if ic.id is None]
         ids = self._insert_rows(
             batch,

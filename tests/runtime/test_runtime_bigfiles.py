@@ -188,6 +188,33 @@ def test_a_big_interchange_sent_again_is_a_duplicate_in_every_chunk(
     assert chunked == whole
 
 
+def test_a_big_interchange_rejected_at_its_trailer_leaves_its_isa13_to_the_resend(
+    tmp_path: Path, urls: tuple[str, str], workspace: Workspace
+) -> None:
+    """Claimed at its first chunk, rejected at its trailer (every set bad): the claim is released, so
+    the partner's corrected resend with the same ISA13 is processed, as when it is recorded whole."""
+    rejected = x12(TEMPLATE, 804, sets=SETS, tag="bad", bad=frozenset(range(1, SETS + 1)))
+    fixed = x12(TEMPLATE, 804, sets=SETS, tag="fixed")
+    chunked, whole, _ = run_both(tmp_path, urls, workspace, [rejected, fixed])
+    assert chunked[0]["interchanges"] == [("000000804", "rejected")]
+    assert chunked[1]["file"][0] == "processed", chunked[1]["file"]
+    assert chunked[1]["interchanges"] == [("000000804", "accepted")]
+    for first, second in zip(chunked, whole, strict=True):
+        for key in second:
+            assert first[key] == second[key], key
+
+
+def test_the_same_bytes_again_record_nothing_even_mid_interchange(
+    tmp_path: Path, urls: tuple[str, str], workspace: Workspace
+) -> None:
+    """A bytes duplicate found at a chunk inside an interchange leaves no stray set behind."""
+    data = x12(TEMPLATE, 805, sets=SETS, tag="same")
+    chunked, whole, _ = run_both(tmp_path, urls, workspace, [data, data])
+    assert chunked[1]["file"][0] == "duplicate"
+    assert chunked[1]["documents"] == [] and chunked[1]["sets"] == []
+    assert chunked[1] == whole[1]
+
+
 class DiesAfter:
     """A translator that dies (as a killed process would) after ``sets`` sets of the file."""
 
@@ -202,8 +229,8 @@ class DiesAfter:
                 raise KeyboardInterrupt("killed inside the interchange")
             yield item
 
-    def envelopes(self, source: Any) -> Iterator[InterchangeReport]:
-        return self.inner.envelopes(source)
+    def envelopes(self, source: Any, forced: Any = None) -> Iterator[InterchangeReport]:
+        return self.inner.envelopes(source, forced)
 
 
 def test_a_worker_killed_between_chunks_of_one_interchange(
