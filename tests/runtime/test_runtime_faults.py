@@ -361,16 +361,16 @@ def test_a_file_that_changes_while_being_taken_is_put_back_not_recorded(tmp_path
         )
         st = path.stat()
         cand = Candidate(path, "medsupply", st.st_size, st.st_mtime_ns)
-        real_stage = intake.archive.stage
+        real_stage = intake.archive.stage_stream  # intake copies a file to the archive as a stream
 
-        def stage_then_append(data: bytes, group: object) -> str:
-            sha = real_stage(data, group)  # type: ignore[arg-type]
+        def stage_then_append(stream: object, group: object) -> tuple[str, int]:
+            staged = real_stage(stream, group)  # type: ignore[arg-type]
             claim = next(home.inbox.glob("medsupply/.taking.*"))
             with claim.open("ab") as out:  # the writer goes on after our read
                 out.write(INVOICE[200:])
-            return sha
+            return staged
 
-        intake.archive.stage = stage_then_append  # type: ignore[method-assign]
+        intake.archive.stage_stream = stage_then_append  # type: ignore[method-assign]
         from datetime import date
 
         (taken,) = intake.take_many([cand], date(2026, 3, 1))
