@@ -108,20 +108,10 @@ class Archive:
     def stage_stream(self, stream: BinaryIO, group: SyncGroup) -> tuple[str, int]:
         """:meth:`stage` for what ``stream`` yields, copied and hashed a chunk at a time (a big file never
         sits in memory); returns ``(sha256, size)``."""
-        digest = hashlib.sha256()
-        size = 0
         try:
-            tmp_dir = self._make_dir(self.root / _TMP_DIR)
-            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
-            tmp = Path(name)
+            tmp, sha, size = self._copy(stream, durable=False)
             try:
-                with os.fdopen(fd, "wb") as out:
-                    while chunk := stream.read(CHUNK_SIZE):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
                 os.chmod(tmp, READ_ONLY_MODE)
-                sha = digest.hexdigest()
                 target = self.path(sha)
                 if target.is_file():
                     tmp.unlink()
@@ -137,27 +127,37 @@ class Archive:
             raise ArchiveError(f"cannot stage a stream under {self.root}: {exc}") from exc
         return sha, size
 
+    def _copy(self, stream: BinaryIO, *, durable: bool) -> tuple[Path, str, int]:
+        """``stream`` copied into a temporary file of the archive and hashed as it goes (``durable``: synced);
+        returns ``(the temporary file, sha256, size)``. The caller publishes or removes it."""
+        digest = hashlib.sha256()
+        size = 0
+        fd, name = tempfile.mkstemp(dir=self._make_dir(self.root / _TMP_DIR), prefix=".", suffix=".tmp")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK_SIZE):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                if durable:
+                    out.flush()
+                    os.fsync(out.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return tmp, digest.hexdigest(), size
+
     def sweep(self, older_than_seconds: float, now: float) -> int:
         """Remove temporary files an interrupted write left behind; returns how many."""
         return sweep(self.root / _TMP_DIR, older_than_seconds, now)
 
     def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
         """Store everything ``stream`` yields, hashing while copying; return ``(sha256, size)``."""
-        digest = hashlib.sha256()
-        size = 0
         try:
-            tmp_dir = self._make_dir(self.root / _TMP_DIR)
-            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
-            tmp = Path(tmp_name)
+            tmp, sha, size = self._copy(stream, durable=True)
             try:
-                with os.fdopen(fd, "wb") as out:
-                    while chunk := stream.read(CHUNK_SIZE):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-                sha = digest.hexdigest()
                 target = self.path(sha)
                 if not target.is_file():
                     self._make_dir(target.parent)
