@@ -40,7 +40,8 @@ def outbound_files(outbound_dir: Path, partners_dir: Path | None = None) -> tupl
     return maps, tables
 
 
-def _rel(path: Path, root: Path) -> str:
+def rel_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies under it (for problem locations), else as given."""
     try:
         return str(path.relative_to(root))
     except ValueError:
@@ -64,8 +65,8 @@ def load_outbound(
     problems = Problems()
     try:
         library = OutboundLibrary.build(
-            {_rel(p, root): p.read_text("utf-8") for p in map_paths.values()},
-            {_rel(p, root): p.read_text("utf-8") for p in table_paths.values()},
+            {rel_path(p, root): p.read_text("utf-8") for p in map_paths.values()},
+            {rel_path(p, root): p.read_text("utf-8") for p in table_paths.values()},
             catalog,
             registry or outbound_functions(),
         )
@@ -75,18 +76,18 @@ def load_outbound(
     if partners is not None:
         files = profile_files or {}
         for pid, profile in sorted(partners.profiles.items()):
-            raw = _profile_raw(files.get(pid), root)
+            raw = profile_raw(files.get(pid), root)
             library.check_partner(profile, raw, problems)
     problems.raise_if_any()
     return library
 
 
-def _profile_raw(path: Path | None, root: Path) -> MDict | None:
+def profile_raw(path: Path | None, root: Path) -> MDict | None:
     """The profile file as marked YAML, for locating problems (None when it cannot be read)."""
     if path is None:
         return None
     try:
-        raw = load_marked(path.read_text("utf-8"), _rel(path, root))
+        raw = load_marked(path.read_text("utf-8"), rel_path(path, root))
     except (OSError, MarkedYamlError):
         return None
     return raw if isinstance(raw, MDict) else None

@@ -20,7 +20,7 @@ from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
 from gateway.mapping.problems import MapLoadError, Problem, Problems
 from gateway.outbound.functions import outbound_functions
 from gateway.outbound.library import OutboundLibrary
-from gateway.outbound_loader import outbound_files
+from gateway.outbound_loader import outbound_files, profile_raw, rel_path
 from gateway.resources import maps_folder
 from gateway.workspace import Workspace, load_workspace
 
@@ -119,8 +119,8 @@ def _outbound(root: Path, ws: Workspace) -> tuple[int, list[Problem]]:
     maps, tables = outbound_files(maps_folder(root) / "outbound")
     for path in sorted((root / "partners").glob("*/outbound/*.yaml")):  # a partner's own outbound maps
         maps[str(path)] = path
-    texts = {_rel(p, root): p.read_text("utf-8") for p in maps.values()}
-    table_texts = {_rel(p, root): p.read_text("utf-8") for p in tables.values()}
+    texts = {rel_path(p, root): p.read_text("utf-8") for p in maps.values()}
+    table_texts = {rel_path(p, root): p.read_text("utf-8") for p in tables.values()}
     causes: list[Problem] = []
     dropped: set[str] = set()
     library = OutboundLibrary()
@@ -138,31 +138,13 @@ def _outbound(root: Path, ws: Workspace) -> tuple[int, list[Problem]]:
             texts = {k: v for k, v in texts.items() if k not in bad}
     checks = Problems()
     for pid, profile in sorted(ws.partners.profiles.items()):
-        library.check_partner(profile, _profile_raw(ws.profile_files.get(pid), root), checks)
+        library.check_partner(profile, profile_raw(ws.profile_files.get(pid), root), checks)
     broken_names = {_map_name(root / source) for source in dropped}
     for problem in checks.items:
         if problem.code == "PRT-021" and any(f"{name!r}" in problem.message for name in broken_names if name):
             continue  # the map's own problems are its cause
         causes.append(problem)
     return len(library.maps), causes
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-def _profile_raw(path: Path | None, root: Path) -> MDict | None:
-    """The profile as marked YAML, to locate its outbound problems (None when it cannot be read)."""
-    if path is None:
-        return None
-    try:
-        raw = load_marked(path.read_text("utf-8"), _rel(path, root))
-    except (OSError, MarkedYamlError):
-        return None
-    return raw if isinstance(raw, MDict) else None
 
 
 def _map_name(path: Path) -> str | None:
