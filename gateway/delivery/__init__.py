@@ -1,0 +1,1 @@
+"""Delivery: destinations (files, REST, SQL staging), their policies, and the registry they live on."""
