@@ -24,6 +24,8 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from gateway.errors import ConfigError
+
 __all__ = [
     "SecretRef",
     "Delivered",
@@ -60,8 +62,6 @@ class SecretRef(BaseModel):
 
     def value(self) -> str:
         """The secret (surrounding whitespace stripped); a ConfigError when it cannot be read."""
-        from gateway.errors import ConfigError
-
         why = self.problem()
         if why is not None:
             raise ConfigError(why, code="CFG-030")
