@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from gateway.canonical import SCHEMAS
+from gateway.cli.deliveries_cli import deadletters, deliver, deliveries, release, requeue, retransmit
 from gateway.cli.db import db
 from gateway.cli.decided import decide_file
 from gateway.cli.init_cli import init
@@ -196,6 +197,12 @@ main.add_command(messages)
 main.add_command(db)
 main.add_command(render)
 main.add_command(init)
+main.add_command(deliveries)
+main.add_command(deadletters)
+main.add_command(deliver)
+main.add_command(retransmit)
+main.add_command(release)
+main.add_command(requeue)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,8 @@ class Payload:
 
     ``kind`` is ``document`` (a canonical document: ``document`` holds its JSON object, ``doc_type``
     its type) or ``outbound`` (bytes we send a partner, an acknowledgment or an 850: ``data``,
-    ``doc_type`` is ``997``, ``999``, ``TA1`` or ``850``). ``idempotency_key`` is the same on every
+    ``doc_type`` is ``997``, ``999``, ``TA1`` or ``850``). ``data`` is always the bytes as recorded
+    (for a document, its canonical JSON exactly as the ledger keeps it). ``idempotency_key`` is the same on every
     attempt of one delivery (a receiver uses it to drop repeats) and new for a retransmission.
     """
 

@@ -58,6 +58,7 @@ from pydantic import BaseModel
 from gateway.errors import DocumentError, GatewayError, location_dict
 from gateway.mapping.checks import DocumentWarning
 from gateway.partners.profile import DuplicatePolicy, Profile
+from gateway.runtime.deliver import DeliveryCounts, Deliverer
 from gateway.store import Archive
 from gateway.store.durable import SyncGroup, sweep
 from gateway.store.errors import (
@@ -108,7 +109,23 @@ ACK_PREFIX = OLD_ACK_MARKER.format(control="")
 """The same before migration 0002: a file interrupted across the upgrade sends that ack again, not a new one."""
 
 TMP_DIR = ".tmp"
-"""Outputs are written here first (inside the outbox, so on its filesystem) and renamed into place."""
+"""Outputs were written here first by earlier versions (swept at start; destinations keep their own)."""
+
+CANONICAL_JSON = "canonical-json"
+"""The shipped destination every inbound document is routed to by default (outbox/canonical/)."""
+PARTNER_OUTBOX = "partner-outbox"
+"""The shipped destination our acknowledgments go to (outbox/<partner>/)."""
+
+Router = Callable[[str | None, str, bool, Callable[[], dict[str, Any]]], tuple[list[tuple[str, str | None]], dict[str, Any]]]
+"""Routing: (partner, document type, test, the canonical JSON on demand) -> the (destination, rule) pairs
+it is owed to (empty: unrouted) and the decision to keep with it."""
+
+
+def default_router(
+    partner: str | None, doc_type: str, test: bool, document: Callable[[], dict[str, Any]]
+) -> tuple[list[tuple[str, str | None]], dict[str, Any]]:
+    """Every document to the canonical JSON files (the shipped default)."""
+    return [(CANONICAL_JSON, "default")], {"rules": ["default"], "destinations": [CANONICAL_JSON]}
 
 
 @dataclass(slots=True)
@@ -125,6 +142,8 @@ class FileOutcome:
     held: int = 0
     acks: list[str] = field(default_factory=list)
     acknowledgments: int = 0  # inbound 997/999/TA1 read and kept
+    unrouted: int = 0  # documents no routing rule matched (kept, an exception for an operator)
+    delivered: int = 0  # deliveries made right after recording (the rest wait for the delivery loop)
 
     def details(self) -> dict[str, Any]:
         """What the file's final event keeps of this outcome."""
@@ -136,6 +155,7 @@ class FileOutcome:
             "held": self.held,
             "acks": self.acks,
             "acknowledgments": self.acknowledgments,
+            "unrouted": self.unrouted,
         }
 
     @classmethod
@@ -153,6 +173,7 @@ class FileOutcome:
             held=int(d.get("held", 0)),
             acks=[str(a) for a in d.get("acks", [])],
             acknowledgments=int(d.get("acknowledgments", 0)),
+            unrouted=int(d.get("unrouted", 0)),
         )
 
 
@@ -169,8 +190,7 @@ class _Work:
     final: FileFinal | None = None
     interchanges: int = 0
     bytes_duplicate_of: int | None = None
-    outputs: dict[Path, bytes] = field(default_factory=dict)
-    maybe_stale: list[Path] = field(default_factory=list)
+    owed: list[int] = field(default_factory=list)  # deliveries recorded for it, leased to this worker
     received_ta1s: list[DocPlan] = field(default_factory=list)  # TA1s read from the last interchange
     envelopes: dict[int, InterchangeReport] | None = None  # a big file's envelope reports, by ISA byte offset
 
@@ -257,6 +277,9 @@ class Processor:
         sync: str = "group",
         chunk_sets: int = CHUNK_SETS,
         stream_bytes: int = STREAM_BYTES,
+        deliverer: Deliverer | None = None,
+        router: Router | None = None,
+        partner_destination: str | None = PARTNER_OUTBOX,
     ) -> None:
         self.store = store
         self.archive = archive
@@ -270,7 +293,11 @@ class Processor:
         self.chunk_sets = chunk_sets
         self.stream_bytes = stream_bytes
         self._blobs = SyncGroup(sync)  # acknowledgment blobs, made durable inside the transaction recording them
-        self._outputs = SyncGroup(sync)  # outputs, published after that transaction
+        self.deliverer = deliverer
+        self.router = router or default_router
+        self.partner_destination = partner_destination
+        self.delivery_lease = lease_seconds or 60.0
+        self.delivery_counts = DeliveryCounts()
         self._leased: list[int] = []
         self._renewed = 0.0
 
@@ -333,7 +360,7 @@ class Processor:
     def _complete(self, works: list[_Work], results: dict[int, Result]) -> None:
         """Steps 2 to 4 for the prepared files (see the module notes)."""
         plans = [w.plan for w in works if w.plan is not None]
-        self._record(plans)
+        self._record(plans, works)
         finals: list[FileFinal] = []
         done: list[_Work] = []
         for work in works:
@@ -351,46 +378,44 @@ class Processor:
             else:
                 results[work.row.id] = work.outcome
 
-    def _record(self, plans: list[FilePlan]) -> None:
+    def _record(self, plans: list[FilePlan], works: list[_Work]) -> None:
         try:
-            self.store.record_batch(self.worker, plans, before_commit=self._blobs.flush)
+            self.store.record_batch(
+                self.worker, plans, before_commit=self._blobs.flush, delivery_lease=self.delivery_lease
+            )
         finally:
             self._blobs.discard()  # staged blobs of a transaction that did not commit
+        by_file = {p.file_id: p for p in plans if p.lost is None}
+        for work in works:
+            plan = by_file.get(work.row.id)
+            if plan is not None:
+                work.owed.extend(d.id for d in plan.owed if d.mine and d.id is not None)
 
     def _publish(self, works: list[_Work]) -> None:
-        """Write the outputs of recorded files (durably, all at once), and take back a rerun's stale ones.
+        """Deliver what the recorded files are owed (their canonical documents to the routed destinations,
+        their acknowledgments to the partner), now, while this worker still holds the files' leases.
 
-        Only while this worker still holds the files' leases, checked (and renewed) immediately before:
-        a worker stopped after its results commit and resumed after another took its files over writes
-        nothing (the new owner has written the same outputs; finishing then reports the lease lost). An
-        output already in place with the same bytes is not written again (publication is idempotent per
-        output, so a rerun does not hand the partner or the ERP the same file twice).
+        Checked (and renewed) immediately before: a worker stopped after its results commit and resumed
+        after another took its files over delivers nothing (the new owner took over the deliveries, and
+        finishing then reports the lease lost). The deliveries were recorded with the results (leased to
+        this worker); whatever cannot be delivered now stays pending for the delivery loop, under the
+        destination's retry policy: a file's processing never waits for a slow receiver.
         """
-        if works:
-            ids = [w.row.id for w in works]
-            if self.lease_seconds is not None:
-                held = set(self.store.renew_leases(ids, self.worker, self.lease_seconds))
-            else:
-                held = set(self.store.leased_to(ids, self.worker))
-            for work in works:
-                if work.row.id not in held:
-                    work.outputs.clear()  # not ours any more: the new owner writes them
-                    work.maybe_stale.clear()
-        tmp = self.outbox / TMP_DIR
-        try:
-            for work in works:
-                for path, data in work.outputs.items():
-                    if not _published(path, data):
-                        self._outputs.write(path, data, tmp)
-            self._outputs.flush()
-        finally:
-            self._outputs.discard()
+        if not works:
+            return
+        ids = [w.row.id for w in works]
+        if self.lease_seconds is not None:
+            held = set(self.store.renew_leases(ids, self.worker, self.lease_seconds))
+        else:
+            held = set(self.store.leased_to(ids, self.worker))
+        owed = [d for w in works if w.row.id in held for d in w.owed]
         for work in works:
-            for path in work.maybe_stale:
-                if path not in work.outputs:
-                    path.unlink(missing_ok=True)
-            work.outputs.clear()  # a big file's next chunk starts afresh
-            work.maybe_stale.clear()
+            work.owed = []  # a big file's next chunk starts afresh
+        if owed and self.deliverer is not None:
+            counts = self.deliverer.deliver_owed(owed)
+            for work in works:
+                work.outcome.delivered += counts.delivered
+            self.delivery_counts.add(counts)
 
     # --- one file ---------------------------------------------------------------------------
 
@@ -462,7 +487,7 @@ class Processor:
     def _flush_chunk(self, work: _Work, plan: FilePlan) -> None:
         """Record a big file's results so far and write their outputs (bounded memory)."""
         plan.complete = False
-        self._record([plan])
+        self._record([plan], [work])
         if plan.lost is not None:
             raise LeaseError(plan.lost)
         if plan.bytes_duplicate_of is not None:
@@ -570,27 +595,19 @@ class Processor:
             outcome.held += doc.on_duplicate == "held"
             return
         outcome.documents += 1
-        work.outputs[self._canonical_path(work.row.id, doc.partner_id, doc.doc_type, doc.position)] = (
-            doc.canonical.encode("utf-8")
-        )
+        if doc.status == "unrouted":
+            outcome.unrouted += 1
 
-    def _count_ack(self, work: _Work, out: OutboundPlan) -> None:
-        data = out.data if out.data is not None else self.archive.read(out.sha256)
-        work.outputs[self._ack_path(out.partner_id, out.kind, out.control_number or "")] = data
+    @staticmethod
+    def _count_ack(work: _Work, out: OutboundPlan) -> None:
         work.outcome.acks.append(f"{out.partner_id} {out.kind} {out.control_number}")
 
     def _from_ledger(self, work: _Work, final: FileFinal) -> None:
-        """A file whose results were recorded by an attempt that died before writing its outputs."""
+        """A file whose results were recorded by an attempt that died before delivering them: its
+        deliveries not yet delivered are taken over (they keep their idempotency keys) and delivered."""
         work.final = final
         work.outcome = FileOutcome.from_final(final)
-        for doc in self.store.file_tree(work.row.id).all_documents():
-            if doc.status == "translated" and doc.doc_type != ACKNOWLEDGMENT:
-                path = self._canonical_path(work.row.id, doc.partner_id, doc.doc_type, doc.position)
-                work.outputs[path] = doc.canonical.encode("utf-8")
-        for out in self.store.list_outbound(file_id=work.row.id, limit=1_000_000):
-            if out.reason is not None and out.reason.startswith(ACK_PREFIX):
-                path = self._ack_path(out.partner_id, out.kind, out.control_number or "")
-                work.outputs[path] = self.archive.read(out.sha256)
+        work.owed = self.store.adopt_deliveries(work.row.id, self.worker, self.delivery_lease)
 
     @staticmethod
     def _final(outcome: FileOutcome) -> None:
@@ -631,6 +648,8 @@ class Processor:
         plan.reason = "; ".join(r for r in (verdict.reason, *_no_ta1(ic)) if r) or None
         # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
         plan.ack = self._ack_builder(verdict.ack if work.row.partner_id else None, plan.ack_marker or "")
+        if plan.ack is not None and self.partner_destination is not None:
+            plan.ack_destinations = [self.partner_destination]
         plan.groups = []
         for number, gv in enumerate(verdict.groups, 1):
             key = gv.report.header.segment.offset or 0
@@ -673,7 +692,6 @@ class Processor:
     def _set(self, work: _Work, verdict: SetVerdict) -> SetPlan:
         item = verdict.translation
         assert item.set_id is not None and item.set_control is not None
-        self._note_output(work, item)
         if verdict.status == "translated":
             # Findings the partner's profile accepts stay visible with the set (``messages show``).
             warnings = [_finding_json(f) for f in verdict.warnings]
@@ -742,7 +760,6 @@ class Processor:
 
     def _loose(self, work: _Work, item: Translation) -> DocPlan:
         """A CSV/XML document, or a translation outside any group."""
-        self._note_output(work, item)
         if item.ok and item.document is not None:
             return self._document(work, item)
         if item.errors:
@@ -766,38 +783,24 @@ class Processor:
         correlation = str(uuid.uuid5(work.seed, f"doc-{item.index}"))
         doc.provenance.correlation_id = correlation  # type: ignore[attr-defined]
         policy = _policy(self.partners.get(item.partner) if item.partner else None)
+        canonical = doc.model_dump_json(exclude_none=True)
+        doc_type = item.document_type or "unknown"
+        test = bool(getattr(getattr(doc, "provenance", None), "test", False))
+        routes, decision = self.router(item.partner, doc_type, test, lambda: json.loads(canonical))
         return DocPlan(
-            doc_type=item.document_type or "unknown",
-            canonical=doc.model_dump_json(exclude_none=True),
+            doc_type=doc_type,
+            canonical=canonical,
             correlation_id=correlation,
             position=item.index,
             partner_id=item.partner,
             business_key=business_key(doc),
+            status="translated" if routes else "unrouted",
+            reason=None if routes else str(decision.get("reason", "no routing rule matches it"))[:1000],
             on_duplicate=_on_duplicate(policy),
             warnings=[_warning_json(w) for w in item.warnings],  # BIZ-*: kept with it, it is still translated
+            routes=routes,
+            route=decision,
         )
-
-    def _note_output(self, work: _Work, item: Translation) -> None:
-        """On a rerun, where an earlier attempt may have written this item's JSON (removed unless rewritten)."""
-        if work.rerun and item.document_type:
-            work.maybe_stale.append(self._canonical_path(work.row.id, item.partner, item.document_type, item.index))
-
-    def _canonical_path(self, file_id: int, partner: str | None, doc_type: str, position: int) -> Path:
-        """Where a document's canonical JSON goes: the same name on every attempt (file id + position)."""
-        return self.outbox / "canonical" / (partner or "_unknown") / f"{doc_type}-{file_id}-{position}.json"
-
-    def _ack_path(self, partner: str, kind: str, control: str) -> Path:
-        return self.outbox / partner / f"{kind}-{control}.x12"
-
-
-def _published(path: Path, data: bytes) -> bool:
-    """Whether ``path`` already holds exactly ``data`` (then it is not written again)."""
-    try:
-        if path.stat().st_size != len(data):
-            return False
-        return path.read_bytes() == data
-    except OSError:
-        return False
 
 
 def _no_ta1(ic: InterchangeReport) -> list[str]:

@@ -41,7 +41,10 @@ from gateway.errors import GatewayError
 from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
 from gateway.runtime.intake import Intake, Taken
-from gateway.runtime.process import FileOutcome, Processor, transient
+from gateway.components import BuildContext, build_destinations, configured_destinations, default_registry
+from gateway.delivery.registry import Registry
+from gateway.runtime.deliver import Deliverer, DeliveryCounts
+from gateway.runtime.process import FileOutcome, Processor, Router, transient
 from gateway.settings import Deployment
 from gateway.store import Archive
 from gateway.store.errors import LeaseError, StoreError
@@ -87,6 +90,8 @@ class RunSummary:
     not_taken: dict[Path, NotTaken] = field(default_factory=dict)
     not_processed: dict[int, str] = field(default_factory=dict)  # file id -> why it was released for a retry
     store_error: str | None = None
+    deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
+    unrouted: int = 0
 
     def add(self, outcome: FileOutcome, name: str = "") -> None:
         """Count one processed file."""
@@ -99,6 +104,7 @@ class RunSummary:
         self.failed_sets += outcome.failed
         self.duplicates += outcome.duplicates
         self.acks.extend(outcome.acks)
+        self.unrouted += outcome.unrouted
 
 
 EXIT_OK = 0
@@ -106,12 +112,14 @@ EXIT_FILES = 1
 EXIT_INTAKE = 3
 EXIT_STORE = 4
 EXIT_RETRY = 5
+EXIT_DELIVERY = 6
 EXIT_CODES = {
     EXIT_OK: "every file was taken and processed (some sets may have been rejected and acknowledged so)",
     EXIT_FILES: "a file failed, was quarantined, or had part of it rejected (partial)",
     EXIT_INTAKE: "a file could not be taken from the inbox or moved out of it (it is still there)",
     EXIT_STORE: "the store could not be reached or stopped answering",
     EXIT_RETRY: "a recorded file could not be processed now (disk, outbox): it is left received for a retry",
+    EXIT_DELIVERY: "a delivery failed: it waits for a retry (or became a dead letter), or a document matched no route",
 }
 """``gateway run --once`` exit codes (2 is a configuration or usage error, as for every command)."""
 
@@ -130,6 +138,8 @@ def exit_code(summary: RunSummary) -> int:
         or any(summary.statuses.get(s) for s in ("failed", "quarantined", "partial"))
     ):
         return EXIT_FILES
+    if summary.deliveries.retrying or summary.deliveries.dead or summary.deliveries.paused or summary.unrouted:
+        return EXIT_DELIVERY
     return EXIT_OK
 
 
@@ -149,6 +159,8 @@ class Service:
         *,
         worker: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        registry: Registry | None = None,
+        router: Router | None = None,
     ) -> None:
         cfg = deployment.settings
         self.deployment = deployment
@@ -180,6 +192,18 @@ class Service:
             worker=self.worker,
             sync=cfg.processing.sync,
         )
+        destinations, policies = build_destinations(
+            configured_destinations(deployment), registry or default_registry(), BuildContext(deployment.home, cfg.processing.sync)
+        )
+        self.deliverer = Deliverer(
+            store,
+            self.archive,
+            destinations,
+            worker=self.worker,
+            clock=clock,
+            policies=policies,
+            lease_seconds=cfg.processing.lease_seconds,
+        )
         self.processor = Processor(
             store,
             self.archive,
@@ -190,6 +214,8 @@ class Service:
             isa13_window_days=cfg.duplicates.isa13_window_days,
             lease_seconds=cfg.processing.lease_seconds,
             sync=cfg.processing.sync,
+            deliverer=self.deliverer,
+            router=router,
         )
         self.stopping = threading.Event()
         self.summary = RunSummary()
@@ -497,6 +523,9 @@ class Service:
                     if deadline_idle >= 2:
                         break
                 time.sleep(min(0.05, self.deployment.settings.intake.stable_seconds or 0.01))
+            if not self.stopping.is_set() and self.summary.store_error is None:
+                self.deliver_due()  # retries now due, and deliveries a dead worker left
+            self._count_deliveries()
         except GatewayError as exc:
             log.error("store unavailable: %s", exc)
             self.summary.store_error = str(exc)
@@ -505,7 +534,24 @@ class Service:
             self.summary.store_error = str(exc)
         finally:
             self.stop_watchdog()
+            self.deliverer.close()
         return self.summary
+
+    def deliver_due(self) -> DeliveryCounts:
+        """Try every delivery due now (any worker's whose lease is free); counted into the summary."""
+        counts = self.deliverer.run_due()
+        self.processor.delivery_counts.add(counts)
+        return counts
+
+    def _count_deliveries(self) -> None:
+        """The run's deliveries as they stand at its end (a retry later delivered counts as delivered)."""
+        tried = self.processor.delivery_counts
+        self.summary.deliveries = tried
+        if tried.touched:
+            final = self.store.delivery_statuses(sorted(tried.touched))
+            tried.retrying = sum(1 for s in final.values() if s == "pending")
+            tried.dead = sum(1 for s in final.values() if s == "dead_letter")
+            tried.delivered = sum(1 for s in final.values() if s == "delivered")
 
     def run_forever(self) -> RunSummary:
         """Watch the inbox and process until stopped."""
@@ -520,6 +566,9 @@ class Service:
             return self.summary
         self.inbox.start()
         log.info("worker %s watching %s (store %s)", self.worker, self.inbox.root, self.store.url)
+        delivering = threading.Thread(target=self._deliver_forever, name="deliveries", daemon=True)
+        delivering.start()
+        interrupted = False
         poll = self.deployment.settings.processing.poll_seconds
         recovered_at = time.monotonic()
         try:
@@ -545,10 +594,31 @@ class Service:
                     self.inbox.wait(min(poll, self.inbox.next_due() or poll))
         except Interrupted as exc:
             log.error("%s", exc)
+            interrupted = True
         finally:
             self.stop_watchdog()
             self.inbox.stop()
+            if not interrupted:  # the store hangs: the delivery round hangs on it too; cut it like a crash
+                delivering.join(timeout=5)
+                self.deliverer.close()
         return self.summary
+
+    def _deliver_forever(self) -> None:
+        """The delivery loop beside processing: retries as they fall due, deliveries dead workers left."""
+        poll = max(self.deployment.settings.processing.poll_seconds, 0.5)
+        while not self.stopping.is_set():
+            try:
+                counts = self.deliver_due()
+            except GatewayError as exc:
+                log.error("deliveries: store unavailable (%s); retrying in 5 s", exc)
+                self.stopping.wait(5)
+                continue
+            except Exception:  # noqa: BLE001 - a bug in one round must not end deliveries for good
+                log.exception("deliveries: internal error; retrying in 5 s")
+                self.stopping.wait(5)
+                continue
+            if not counts.tried:
+                self.stopping.wait(poll)
 
 
 PRIVATE_FOLDERS = ("archive", "quarantine", "processed")

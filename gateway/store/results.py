@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, select, text, update
 
 from gateway.store.base import EVENT_INSERT, as_enum, to_json
+from gateway.store.deliveries import DeliveryOps, OwedDelivery
 from gateway.store.errors import LeaseError, NotFoundError, StoreValueError, TransitionError
 from gateway.store.files import _check_lease
 from gateway.store.keys import KeyOps
@@ -69,6 +70,8 @@ class DocPlan:
     duplicate_of: int | None = None
     id: int | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)  # business-level (BIZ-*), located
+    routes: list[tuple[str, str | None]] = field(default_factory=list)  # (destination, rule) it is owed to
+    route: dict[str, Any] | None = None  # the routing decision, kept with it (documents.route)
 
 
 @dataclass(slots=True)
@@ -149,6 +152,7 @@ class InterchangePlan:
     ack: AckBuilder | None = None
     ack_marker: str | None = None
     ack_old_markers: tuple[str, ...] = ()  # how earlier versions named the same acknowledgment
+    ack_destinations: list[str] = field(default_factory=list)  # where its acknowledgment is delivered
     duplicate_of: int | None = None
     outbound: OutboundPlan | None = None
     id: int | None = None
@@ -174,6 +178,7 @@ class FilePlan:
     rerun: bool = False
     conclude: Callable[[FilePlan], FileFinal] | None = None
     lost: str | None = None
+    owed: list[OwedDelivery] = field(default_factory=list)  # filled in: the deliveries recorded with it
 
 
 @dataclass(slots=True)
@@ -261,11 +266,16 @@ _FINISH = (
 )
 
 
-class ResultOps(LineageOps, KeyOps):
+class ResultOps(LineageOps, KeyOps, DeliveryOps):
     """The batched writer."""
 
     def record_batch(
-        self, worker: str, plans: list[FilePlan], before_commit: Callable[[], object] | None = None
+        self,
+        worker: str,
+        plans: list[FilePlan],
+        before_commit: Callable[[], object] | None = None,
+        *,
+        delivery_lease: float = 300.0,
     ) -> list[FilePlan]:
         """Write the plans of files leased to ``worker`` in one transaction; fills ids, ``duplicate_of``,
         ``bytes_duplicate_of`` and ``outbound``. A plan whose file is no longer leased to ``worker`` is
@@ -274,7 +284,12 @@ class ResultOps(LineageOps, KeyOps):
         with the file (:meth:`pending_final`) until :meth:`finish_files`.
 
         ``before_commit`` runs last inside the transaction: the place to make durable the archive blobs
-        the acknowledgment builders staged, since the rows committed here point at them."""
+        the acknowledgment builders staged, since the rows committed here point at them.
+
+        Each document that stays translated (not a duplicate) and each acknowledgment is owed to its
+        destinations (``DocPlan.routes``, ``OutboundPlan.destinations``): those deliveries are recorded
+        here too (the transactional outbox), leased to ``worker`` for ``delivery_lease`` seconds, and
+        listed in ``plan.owed``."""
         if not plans:
             return plans
         with self._db.write(f"record the results of {len(plans)} file(s)") as conn:
@@ -288,6 +303,7 @@ class ResultOps(LineageOps, KeyOps):
             owed = self._plans_on(batch, recorded, correlations)
             # Last, so a partner's sequence row stays locked (PostgreSQL) for the shortest time.
             self._acks_on(batch, owed, correlations)
+            self._owed_on(conn, recorded, correlations, worker, delivery_lease)
             now = self._now()
             finished = [
                 {"file_id": p.file_id, "results": self._kept_final(p), "now": now} for p in recorded if p.complete
@@ -299,6 +315,38 @@ class ResultOps(LineageOps, KeyOps):
             if before_commit is not None:
                 before_commit()
         return plans
+
+    def _owed_on(
+        self, conn: Connection, plans: list[FilePlan], correlations: dict[int, str], worker: str, lease: float
+    ) -> None:
+        """The deliveries the recorded documents and acknowledgments are owed (after their ids are known)."""
+        every: list[OwedDelivery] = []
+        for plan in plans:
+            plan.owed = []
+            docs = [st.document for ic in plan.interchanges for g in ic.groups for st in g.sets if st.document]
+            for doc in [*docs, *plan.documents]:
+                if doc.id is None or doc.status != "translated" or doc.duplicate_of is not None:
+                    continue
+                for destination, rule in doc.routes:
+                    plan.owed.append(
+                        OwedDelivery(
+                            destination, doc.doc_type, doc.partner_id, doc.correlation_id, doc.correlation_id,
+                            file_id=plan.file_id, document_id=doc.id, rule=rule,
+                        )  # fmt: skip
+                    )
+            for ic in plan.interchanges:
+                out = ic.outbound
+                if out is None or out.id is None:
+                    continue
+                for destination in ic.ack_destinations:
+                    plan.owed.append(
+                        OwedDelivery(
+                            destination, out.kind, out.partner_id, correlations[plan.file_id], f"outbound:{out.id}",
+                            file_id=plan.file_id, outbound_id=out.id, rule="partner",
+                        )  # fmt: skip
+                    )
+            every.extend(plan.owed)
+        self.deliveries_on(conn, every, worker, lease)
 
     @staticmethod
     def _leased(
@@ -645,6 +693,7 @@ class ResultOps(LineageOps, KeyOps):
                     "correlation_id": doc.correlation_id,
                     "parent_id": None,
                     "warnings": to_json(doc.warnings, "document warnings") if doc.warnings else None,
+                    "route": to_json(doc.route, "routing decision") if doc.route else None,
                 }
                 for p, set_id, doc in docs
             ],

@@ -7,7 +7,9 @@ indexed query per table. ``parent_id`` on files and documents links a
 reprocessed or retransmitted copy to its original. ``events`` is the
 append-only log of every status change; ``sequences`` hands out control
 numbers; ``dedupe_keys`` remembers what was seen; ``outbound`` is what we
-send and the acknowledgment we expect for it.
+send and the acknowledgment we expect for it; ``deliveries`` is the transactional outbox (each
+document or outbound interchange owed to a destination, written with it) and ``delivery_attempts``
+what each try came to.
 
 Portable types only: JSON is ``Text``, timestamps are timezone-aware UTC
 (:class:`UTCDateTime`), statuses are strings guarded by CHECK constraints
@@ -45,6 +47,8 @@ from sqlalchemy.types import TypeEngine
 from gateway.store.errors import StoreValueError
 from gateway.store.statuses import (
     DedupeKind,
+    DeliveryOutcome,
+    DeliveryStatus,
     DocumentStatus,
     EntityKind,
     EnvelopeStatus,
@@ -60,6 +64,8 @@ __all__ = [
     "NAMING_CONVENTION",
     "UTCDateTime",
     "dedupe_keys",
+    "deliveries",
+    "delivery_attempts",
     "documents",
     "events",
     "files",
@@ -243,6 +249,7 @@ documents = Table(
     Column("correlation_id", String(UUID), nullable=False),
     Column("parent_id", ID, ForeignKey("documents.id")),
     Column("warnings", Text),  # BIZ-* warnings found on it, JSON (migration 0003); NULL: none
+    Column("route", Text),  # the routing decision, JSON: rules matched, destinations (migration 0004)
     _ts("created_at"),
     _ts("updated_at"),
     _one_of("status", DocumentStatus),
@@ -332,6 +339,61 @@ outbound = Table(
     sqlite_autoincrement=True,
 )
 
+deliveries = Table(
+    "deliveries",
+    metadata,
+    _pk(),
+    # No foreign key to documents: a rerun after a crash replaces a file's documents, and a delivery
+    # already attempted is kept (and re-pointed) so its idempotency key is never sent twice.
+    Column("file_id", ID, ForeignKey("files.id")),
+    Column("document_id", ID),
+    Column("outbound_id", ID, ForeignKey("outbound.id")),
+    Column("partner_id", String(PARTNER)),
+    Column("doc_type", String(64), nullable=False),
+    Column("destination", String(128), nullable=False),
+    Column("rule", String(256)),
+    Column("idempotency_key", String(UUID), nullable=False),
+    Column("status", String(STATUS), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    _ts("next_attempt_at"),
+    Column("lease_owner", String(128)),
+    _ts("lease_expires_at", nullable=True),
+    _ts("first_attempt_at", nullable=True),
+    _ts("delivered_at", nullable=True),
+    Column("last_error", Text),
+    Column("last_response", Text),
+    Column("payload_sha256", String(DIGEST)),  # a dead letter's payload, archived as it was last tried
+    Column("parent_id", ID, ForeignKey("deliveries.id")),
+    Column("correlation_id", String(UUID), nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+    UniqueConstraint("idempotency_key"),
+    _one_of("status", DeliveryStatus),
+    Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_deliveries_destination_status", "destination", "status"),
+    Index("ix_deliveries_document_id", "document_id"),
+    Index("ix_deliveries_file_id", "file_id"),
+    Index("ix_deliveries_outbound_id", "outbound_id"),
+    sqlite_autoincrement=True,
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    _pk(),
+    Column("delivery_id", ID, ForeignKey("deliveries.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("worker", String(128)),
+    _ts("started_at"),
+    _ts("finished_at"),
+    Column("outcome", String(STATUS), nullable=False),
+    Column("error", Text),
+    Column("response", Text),
+    _one_of("outcome", DeliveryOutcome),
+    Index("ix_delivery_attempts_delivery_id", "delivery_id", "number"),
+    sqlite_autoincrement=True,
+)
+
 STATUS_TABLES: dict[EntityKind, Table] = {
     EntityKind.FILE: files,
     EntityKind.INTERCHANGE: interchanges,
@@ -339,6 +401,7 @@ STATUS_TABLES: dict[EntityKind, Table] = {
     EntityKind.TRANSACTION_SET: transaction_sets,
     EntityKind.DOCUMENT: documents,
     EntityKind.OUTBOUND: outbound,
+    EntityKind.DELIVERY: deliveries,
 }
 """The table holding each kind of entity that has a status."""
 
@@ -349,5 +412,6 @@ STATUS_ENUMS: dict[EntityKind, type[StrEnum]] = {
     EntityKind.TRANSACTION_SET: SetStatus,
     EntityKind.DOCUMENT: DocumentStatus,
     EntityKind.OUTBOUND: OutboundStatus,
+    EntityKind.DELIVERY: DeliveryStatus,
 }
 """The statuses each kind of entity may take."""

@@ -15,6 +15,8 @@ __all__ = [
     "FILE_FINAL",
     "FILE_TRANSITIONS",
     "DedupeKind",
+    "DeliveryOutcome",
+    "DeliveryStatus",
     "DocumentStatus",
     "EntityKind",
     "EnvelopeStatus",
@@ -36,6 +38,7 @@ class EntityKind(StrEnum):
     TRANSACTION_SET = "transaction_set"
     DOCUMENT = "document"
     OUTBOUND = "outbound"
+    DELIVERY = "delivery"
 
 
 class FileFormat(StrEnum):
@@ -94,6 +97,25 @@ class DocumentStatus(StrEnum):
     ROUTED = "routed"
     DELIVERED = "delivered"
     DEAD_LETTER = "dead_letter"
+    UNROUTED = "unrouted"  # no routing rule matched it: an exception for an operator, never dropped
+
+
+class DeliveryStatus(StrEnum):
+    """One document (or outbound interchange) on its way to one destination."""
+
+    PENDING = "pending"  # due at next_attempt_at (a retry after a failed attempt is pending too)
+    DELIVERED = "delivered"
+    DEAD_LETTER = "dead_letter"  # rejected, or out of attempts: waits for an operator (retry or discard)
+    DISCARDED = "discarded"  # an operator gave it up, with a reason
+
+
+class DeliveryOutcome(StrEnum):
+    """What one delivery attempt came to."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    REJECTED = "rejected"
+    ERROR = "error"  # the destination raised (a bug or a broken component): retried, with the trace recorded
 
 
 class OutboundStatus(StrEnum):
@@ -134,6 +156,12 @@ class EventAction(StrEnum):
     RECLAIM = "reclaim"
     RELEASE = "release"
     RESET = "reset"
+    ATTEMPT = "attempt"
+    RETRY = "retry"
+    DISCARD = "discard"
+    RETRANSMIT = "retransmit"
+    REPROCESS = "reprocess"
+    REQUEUE = "requeue"
 
 
 _F = FileStatus

@@ -14,6 +14,7 @@ from collections import defaultdict
 
 from sqlalchemy import Connection, Table, delete, select
 
+from gateway.store.deliveries import DeliveryOps
 from gateway.store.base import as_enum
 from gateway.store.errors import TransitionError
 from gateway.store.files import FileOps, _check_lease
@@ -123,6 +124,7 @@ class TreeOps(FileOps):
                 raise TransitionError(f"file {file_id} is {status}: its results are final; reprocess it as a new file")
             _check_lease(row, worker, "reset")
             deleted = {"dedupe_keys": self._forget_keys(conn, file_id)}
+            deleted["deliveries"] = DeliveryOps.forget_untried_deliveries(conn, file_id)
             for _, table in CHILD_TABLES:
                 deleted[table.name] = conn.execute(delete(table).where(table.c.file_id == file_id)).rowcount
             self._event(

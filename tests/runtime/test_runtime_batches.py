@@ -53,9 +53,11 @@ def spy_record_batch(service: Service, monkeypatch: pytest.MonkeyPatch) -> list[
     calls: list[list[int]] = []
     real = service.store.record_batch
 
-    def spy(worker: str, plans: list[FilePlan], before_commit: Callable[[], object] | None = None) -> list[FilePlan]:
+    def spy(
+        worker: str, plans: list[FilePlan], before_commit: Callable[[], object] | None = None, **kw: Any
+    ) -> list[FilePlan]:
         calls.append([p.file_id for p in plans])
-        return real(worker, plans, before_commit)
+        return real(worker, plans, before_commit, **kw)
 
     monkeypatch.setattr(service.store, "record_batch", spy)
     return calls
@@ -236,7 +238,7 @@ def process_big_file(
     tree = service.store.file_tree(row.id)
     outbound = service.store.list_outbound(file_id=row.id)
     service.store.close()
-    assert not any((home.outbox / ".tmp").iterdir()), "temporaries left behind"
+    assert not any(any(t.iterdir()) for t in home.outbox.rglob(".tmp")), "temporaries left behind"
     return {
         "file": (row.id, row.status, row.reason),
         "sets": [(s.row.control_number, s.row.status) for ic in tree.interchanges for g in ic.groups for s in g.sets],

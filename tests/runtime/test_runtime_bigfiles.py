@@ -93,9 +93,11 @@ def run_files(
     calls: list[int] = []
     real = service.store.record_batch
 
-    def spy(worker: str, plans: list[FilePlan], before_commit: Callable[[], object] | None = None) -> list[FilePlan]:
+    def spy(
+        worker: str, plans: list[FilePlan], before_commit: Callable[[], object] | None = None, **kw: Any
+    ) -> list[FilePlan]:
         calls.append(len(plans))
-        return real(worker, plans, before_commit)
+        return real(worker, plans, before_commit, **kw)
 
     service.store.record_batch = spy  # type: ignore[method-assign]
     outcomes = []
@@ -104,7 +106,7 @@ def run_files(
         service.run_once()
         (row,) = [f for f in service.store.list_files(limit=100) if f.name.endswith(f"big{n}.edi")]
         outcomes.append(outcome_of(service, home.outbox, row.id))
-    assert not any((home.outbox / ".tmp").iterdir()), "temporaries left behind"
+    assert not any(any(t.iterdir()) for t in home.outbox.rglob(".tmp")), "temporaries left behind"
     service.store.close()
     return outcomes, len(calls)
 
@@ -256,6 +258,7 @@ def test_a_worker_killed_between_chunks_of_one_interchange(
             clock=lambda: datetime.now(UTC),
             chunk_sets=3,
             stream_bytes=0,
+            deliverer=service.deliverer.for_worker(name),
         )
 
     with pytest.raises(KeyboardInterrupt):

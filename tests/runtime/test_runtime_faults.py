@@ -408,20 +408,25 @@ def test_once_exit_codes_and_json_lines(tmp_path: Path, request: pytest.FixtureR
     assert len(stuck.stderr.splitlines()) < 40, "logged in a loop"
 
 
-def test_once_exits_5_when_recorded_files_could_not_be_processed(
+def test_once_exits_6_when_deliveries_wait_and_deliver_now_sends_them(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """The partner's outbox cannot be written (a transient failure): the files are processed all the same,
+    their acks wait for a retry (exit 6), and `gateway deliver --now` sends them once the cause is fixed."""
     home = sqlite_home(tmp_path, stable_seconds=0)
-    _immutable(home.outbox / ".tmp", request)  # outputs cannot be written: a transient failure
+    _immutable(home.outbox / ".tmp", request)
     for n in range(3):
         home.drop(f"inv-{n}.edi", INVOICE.replace(b"000000413", f"00000060{n}".encode()), "medsupply")
     run = gateway(home, "run", "--once")
-    assert run.returncode == 5, run.stdout + run.stderr
-    assert "not processed 3 file(s), left received for a retry:" in run.stdout
-    assert {s for s, _ in ledger(home).values()} == {"received"}
-    subprocess.run(["chattr", "-i", str(home.outbox / ".tmp")], check=True)
-    assert gateway(home, "run", "--once").returncode == 0
+    assert run.returncode == 6, run.stdout + run.stderr
+    assert "3 waiting for a retry" in run.stdout, run.stdout
     assert {s for s, _ in ledger(home).values()} <= {"processed", "duplicate"}  # one invoice number, three drops
+    assert not list((home.outbox / "medsupply").glob("997-*.x12"))
+    subprocess.run(["chattr", "-i", str(home.outbox / ".tmp")], check=True)
+    sent = gateway(home, "deliver", "--now")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "delivered 3; waiting for a retry 0; dead letters 0" in sent.stdout
+    assert len(list((home.outbox / "medsupply").glob("997-*.x12"))) == 3
 
 
 def test_the_service_prints_one_line_per_file_as_it_goes(tmp_path: Path, request: pytest.FixtureRequest) -> None:

@@ -54,6 +54,7 @@ def processor(service: Service, worker: str, lease_seconds: float | None = None)
         worker=worker,
         clock=lambda: datetime.now(UTC),
         lease_seconds=lease_seconds,
+        deliverer=service.deliverer.for_worker(worker),
     )
 
 
@@ -136,10 +137,11 @@ class DieOnSecondInterchange:
             yield item
 
 
-def test_a_rerun_whose_invoice_was_taken_meanwhile_withdraws_its_stale_json(service: tuple[Home, Service]) -> None:
-    """A big file is recorded in chunks: A's first chunk (invoice X) was recorded and its JSON written,
-    then the worker died. The rerun's reset freed X and B, same invoice, took it: A's invoice is now
-    the duplicate, and the JSON its first attempt wrote must not stay behind."""
+def test_a_rerun_whose_invoice_was_taken_meanwhile_owes_it_no_new_delivery(service: tuple[Home, Service]) -> None:
+    """A big file is recorded in chunks: A's first chunk (invoice X) was recorded and delivered, then the
+    worker died. The rerun's reset freed X and B, same invoice, took it: A's invoice is now the duplicate
+    and owes no new delivery. What was delivered stays delivered (a delivery is never withdrawn: the
+    receiver has it), and it keeps its one delivery row and key."""
     home, svc = service
     a_data = x12(TEMPLATE, 541) + x12(TEMPLATE, 542, tag="y")  # two interchanges: invoice X, then Y
     a_id, b_id = received(home, svc, ("a.edi", a_data), ("b.edi", x12(TEMPLATE, 543)))
@@ -160,8 +162,14 @@ def test_a_rerun_whose_invoice_was_taken_meanwhile_withdraws_its_stale_json(serv
     outcome = processor(svc, "w2").process(rerun)
     assert (outcome.status, outcome.documents, outcome.duplicates) == ("processed", 1, 1)
     written = home.canonical()
-    assert sorted(written) == [f"medsupply/invoice-{a_id}-2.json", f"medsupply/invoice-{b_id}-1.json"], written.keys()
+    assert sorted(written) == [
+        f"medsupply/invoice-{a_id}-1.json",
+        f"medsupply/invoice-{a_id}-2.json",
+        f"medsupply/invoice-{b_id}-1.json",
+    ], written.keys()
     assert written[f"medsupply/invoice-{b_id}-1.json"]["invoice_number"] == "INV-0042377"
+    to_json = svc.store.list_deliveries(file_id=a_id, destination="canonical-json")
+    assert len(to_json) == 2 and {d.status for d in to_json} == {"delivered"}, to_json
 
 
 class SlowTranslator:

@@ -231,6 +231,7 @@ def test_releases_and_a_death_do_not_quarantine_a_file(
         outbox=home.outbox,
         worker="dying",
         clock=svc.clock,
+        deliverer=svc.deliverer.for_worker("dying"),
     )
     if dies == "before the results commit":
         dying.translator = DiesInTranslation(dying.translator)  # type: ignore[assignment]
@@ -355,28 +356,31 @@ def test_an_io_error_making_the_ack_blobs_durable_releases_the_batch(
     assert len(home.canonical()) == 3
 
 
-def test_an_io_error_publishing_the_outputs_releases_the_files_and_they_are_finished_from_the_ledger(
+def test_an_io_error_delivering_the_outputs_leaves_them_pending_and_the_files_processed(
     service: tuple[Home, Service], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ENOSPC writing the outputs, after the results commit: the files are released (they used to be
-    failed, their recorded acks never written); the next batch writes those acks and the JSON from the
-    ledger and finishes the files, drawing no new number."""
+    """ENOSPC writing the outputs, after the results commit: the files are finished all the same (their
+    results are recorded), the deliveries wait for a retry with the error kept, and once the disk has
+    room they are delivered with the acks recorded first, drawing no new number."""
+    import gateway.delivery.files
+    from gateway.store.durable import SyncGroup
+
+    class FullDisk(SyncGroup):
+        def flush(self) -> list[Path]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
     home, svc = service
     ids = taken(home, svc, *[(f"ok{n}.edi", x12(TEMPLATE, 7200 + n, tag=f"u{n}"), "medsupply") for n in range(3)])
     with monkeypatch.context() as patch:
-        patch.setattr(svc.processor._outputs, "flush", fail_flush(errno.ENOSPC, "No space left on device"))
-        assert svc.process_claimed() == 0
-    for file_id in ids.values():
-        row = svc.store.get_file(file_id)
-        assert (row.status, row.lease_owner) == ("received", None) and row.results_at is not None
-        assert "No space left on device" in (row.reason or ""), row.reason
+        patch.setattr(gateway.delivery.files, "SyncGroup", FullDisk)
+        assert svc.process_claimed() == 3
+    assert set(statuses(svc).values()) == {"processed"}
+    pending = svc.store.list_deliveries(status="pending")
+    assert len(pending) == 6 and all("No space left on device" in (d.last_error or "") for d in pending)
     recorded = svc.store.list_outbound()
     assert len(recorded) == 3 and home.acks() == {} and home.canonical() == {}
-
-    assert svc.process_claimed() == 3
-    assert set(statuses(svc).values()) == {"processed"}
-    assert svc.store.list_outbound() == recorded, "the rerun drew new acks"
+    assert svc.store.make_due("test") == 6
+    assert svc.deliver_due().delivered == 6
+    assert svc.store.list_outbound() == recorded, "new acks were drawn"
     assert sorted(home.acks()) == sorted(f"medsupply/997-{o.control_number}.x12" for o in recorded)
     assert sorted(home.canonical()) == sorted(f"medsupply/invoice-{i}-1.json" for i in ids.values())
-    actions = [e.action for e in svc.store.events_for("file", ids["ok0.edi"])]
-    assert actions.count("claim") + actions.count("reclaim") == 2 and actions[-1] == "status", actions

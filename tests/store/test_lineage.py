@@ -138,7 +138,7 @@ def test_bad_values(store: Store) -> None:
     with pytest.raises(StoreValueError, match="group status 'translated' is not one of"):
         store.set_status("group", ids["group"], "translated")
     with pytest.raises(StoreValueError, match="entity kind"):
-        store.set_status("delivery", 1, "sent")
+        store.set_status("widget", 1, "sent")
     with pytest.raises(NotFoundError):
         store.set_status("document", 999, "routed")
     with pytest.raises(NotFoundError):

@@ -1,0 +1,79 @@
+"""The composition root's parts: the registry of components, and the destinations built from settings.
+
+Everything registered by name is registered here, once (STYLE.md convention 1): a new destination
+is one module plus one line in :func:`default_registry`. :func:`build_destinations` is phase two of the
+configuration: it runs only after the pure check passed, builds every destination (which may open
+connections) and returns them with their retry policies.
+
+Two destinations always exist unless ``gateway.yaml`` defines them itself: ``canonical-json``
+(every inbound document's canonical JSON in ``outbox/canonical/``, where the shipped default route
+sends everything) and ``partner-outbox`` (our acknowledgments in ``outbox/<partner>/``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from gateway.delivery import files
+from gateway.delivery.base import Destination
+from gateway.delivery.policy import DEFAULT, Policy
+from gateway.delivery.registry import Registry
+from gateway.errors import ConfigError
+
+__all__ = ["BUILTIN_DESTINATIONS", "BuildContext", "build_destinations", "configured_destinations", "default_registry"]
+
+BUILTIN_DESTINATIONS: dict[str, dict[str, Any]] = {
+    "canonical-json": {"type": "files", "folder": "outbox/canonical", "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
+    "partner-outbox": {"type": "files", "folder": "outbox", "name": "{partner}/{doc_type}-{control}.x12"},
+}
+"""Destinations every deployment has (``gateway.yaml`` may redefine them under the same names)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildContext:
+    """What a component's factory may use: the deployment folder (relative paths) and the sync mode."""
+
+    home: Path
+    sync: str = "group"
+
+
+def default_registry() -> Registry:
+    """The registry the gateway runs with: every shipped component, registered by name."""
+    registry = Registry()
+    files.register(registry)
+    return registry
+
+
+def build_destinations(
+    configured: dict[str, dict[str, Any]], registry: Registry, context: BuildContext
+) -> tuple[dict[str, Destination], dict[str, Policy]]:
+    """Build every destination (built-ins plus ``configured``) and its policy. Raises ConfigError naming
+    the destination for a config the pure check should have refused (a caller that skipped it)."""
+    built: dict[str, Destination] = {}
+    policies: dict[str, Policy] = {}
+    for name, raw in {**BUILTIN_DESTINATIONS, **configured}.items():
+        type_name = str(raw.get("type", ""))
+        model = registry.config_model("destination", type_name)
+        if model is None:
+            known = ", ".join(registry.types("destination"))
+            raise ConfigError(f"destination {name!r}: unknown type {type_name!r} (known: {known})", code="CFG-020")
+        try:
+            config = model.model_validate(raw)
+            policy = Policy.model_validate(raw.get("retry") or {}) if raw.get("retry") else DEFAULT
+        except ValidationError as exc:
+            raise ConfigError(f"destination {name!r}: {exc}", code="CFG-021") from exc
+        if type_name == "files" and "sync" not in raw:
+            config = config.model_copy(update={"sync": context.sync})
+        built[name] = registry.build("destination", name, config, context)
+        policies[name] = policy
+    return built, policies
+
+
+def configured_destinations(deployment: Any) -> dict[str, dict[str, Any]]:
+    """The ``destinations:`` of a deployment's settings, as plain mappings (none: the built-ins only)."""
+    configured = getattr(deployment.settings, "destinations", None) or {}
+    return {name: dict(raw) if not hasattr(raw, "model_dump") else raw.model_dump() for name, raw in configured.items()}

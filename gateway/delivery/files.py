@@ -1,0 +1,140 @@
+"""The ``files`` destination: each payload written to a folder under a templated name (temp, then rename).
+
+This is the reference module for destinations (STYLE.md convention 2): a config model with
+``extra="forbid"``, the class implementing :class:`~gateway.delivery.base.Destination`, and one
+``register`` function the composition root (:mod:`gateway.components`) calls.
+
+Canonical documents are written as their canonical JSON; outbound interchanges (acks, 850s) as the
+exact bytes archived when they were recorded. ``name`` is a template over
+:meth:`~gateway.delivery.base.Payload.names` (``{partner}``, ``{doc_type}``, ``{file_id}``,
+``{position}``, ``{control}``, ``{business_key}``, ``{document_id}``, ``{delivery_id}``,
+``{correlation_id}``); it may hold sub-folders. A batch is made durable together
+(:class:`~gateway.store.durable.SyncGroup`: one ``syncfs`` for the batch) before it is reported
+delivered. A target already holding exactly those bytes is not written again (a redelivery after a
+crash hands the ERP nothing new); different bytes under the same name replace it.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from gateway.delivery.base import Delivered, DestinationConfig, Outcome, Payload, RetryLater
+from gateway.delivery.registry import Registry
+from gateway.errors import ConfigError
+from gateway.store.durable import SyncGroup
+
+__all__ = ["FilesConfig", "FilesDestination", "register"]
+
+TMP_DIR = ".tmp"
+"""Files are written here first (inside the folder, so on its file system) and renamed into place."""
+
+NAME_FIELDS = frozenset(
+    {"partner", "doc_type", "file_id", "position", "document_id", "delivery_id", "control", "correlation_id",
+     "business_key"}
+)  # fmt: skip
+
+
+class FilesConfig(DestinationConfig):
+    """``type: files``: a folder (relative to the deployment folder) and a file-name template."""
+
+    type: Literal["files"] = "files"
+    folder: str = "outbox/canonical"
+    name: str = "{partner}/{doc_type}-{file_id}-{position}.json"
+    sync: Literal["group", "each"] = Field(default="group", description="How the batch is made durable.")
+
+    @field_validator("name")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        return check_template(value)
+
+
+def check_template(value: str) -> str:
+    """A name template using only known fields, never escaping its folder."""
+    try:
+        used = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"bad name template {value!r}: {exc}") from exc
+    unknown = sorted(used - NAME_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)} in {value!r}; known: {', '.join(sorted(NAME_FIELDS))}")
+    if value.startswith("/") or ".." in Path(value).parts:
+        raise ValueError(f"name template {value!r} must stay inside the folder (no leading /, no ..)")
+    return value
+
+
+@dataclass
+class FilesDestination:
+    """Writes payloads under ``folder``; see the module notes."""
+
+    name: str
+    folder: Path
+    template: str
+    sync: str = "group"
+
+    def target(self, payload: Payload) -> Path:
+        """Where ``payload`` goes (path parts made safe: no separators or leading dots from values)."""
+        safe = {k: _safe(v) for k, v in payload.names().items()}
+        relative = self.template.format(**safe)
+        path = (self.folder / relative).resolve()
+        if self.folder.resolve() not in path.parents:
+            raise ConfigError(f"destination {self.name}: {relative!r} leaves {self.folder}", code="CFG-031")
+        return path
+
+    def deliver(self, payload: Payload) -> Outcome:
+        """Write one payload durably."""
+        return self.deliver_batch([payload])[0]
+
+    def deliver_batch(self, payloads: list[Payload]) -> list[Outcome]:
+        """Write many payloads and make them durable together; a disk error is a retry for all of them."""
+        group = SyncGroup(self.sync)
+        targets: list[tuple[Path, bool]] = []
+        try:
+            for payload in payloads:
+                path = self.target(payload)
+                data = payload.document_bytes()
+                same = _holds(path, data)
+                if not same:
+                    group.write(path, data, self.folder / TMP_DIR)
+                targets.append((path, same))
+            group.flush()
+        except OSError as exc:
+            group.discard()
+            return [RetryLater(f"cannot write to {self.folder}: {exc}") for _ in payloads]
+        return [
+            Delivered({"path": str(path), "unchanged": True} if same else {"path": str(path)})
+            for path, same in targets
+        ]
+
+    def close(self) -> None:
+        """Nothing held between batches."""
+
+
+def _safe(value: str) -> str:
+    """A value fit for one path part: no separators, no leading dot, printable."""
+    cleaned = "".join(c if c.isalnum() or c in "-_.@+" else "_" for c in value)
+    return cleaned.lstrip(".") or "_"
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` already holds exactly ``data``."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def build(name: str, config: FilesConfig, context: object) -> FilesDestination:
+    """Phase two: the folder is taken from the deployment folder (``context.home``)."""
+    home = Path(str(getattr(context, "home", ".")))
+    folder = Path(config.folder)
+    return FilesDestination(name, folder if folder.is_absolute() else home / folder, config.name, config.sync)
+
+
+def register(registry: Registry) -> None:
+    """Register ``files``."""
+    registry.register("destination", "files", FilesConfig, build, "write each payload to a folder (temp, rename)")

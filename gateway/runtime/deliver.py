@@ -1,0 +1,299 @@
+"""Performing deliveries: lease due ones, hand each to its destination, record what happened.
+
+The processing worker calls :meth:`Deliverer.deliver_owed` right after a batch's results commit, for
+the deliveries that commit created (they are leased to it already): a document reaches its
+destinations a moment after it is recorded. Everything else (retries that fall due, deliveries whose
+worker died, dead letters an operator put back) is picked up by :meth:`Deliverer.run_due`, which the
+service calls between batches and ``gateway deliver`` calls on its own.
+
+Per destination, in order: its circuit breaker (:class:`~gateway.delivery.policy.Breaker`; an open
+one leaves its deliveries leased to nobody and due, so other destinations go on), then the
+destination's ``deliver_batch`` when it has one, else ``deliver`` one by one. The outcome and the
+destination's policy decide the next step: delivered; pending again at the policy's next time
+(honouring the receiver's ``Retry-After``); or a dead letter, whose payload is archived as it was last
+tried. A destination that raises is a bug or a broken component: the exception is recorded with the
+attempt (outcome ``error``) and retried under the policy, never lost and never fatal to the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gateway.delivery.base import Delivered, Destination, Outcome, Payload, Rejected, RetryLater
+from gateway.delivery.policy import DEFAULT, Breaker, Policy, next_attempt
+from gateway.store import Archive
+from gateway.store.deliveries import AttemptResult, DeliveryRow
+from gateway.store.statuses import DeliveryOutcome
+from gateway.store.store import Store
+
+__all__ = ["DeliveryCounts", "Deliverer"]
+
+log = logging.getLogger("gateway.deliveries")
+
+EXCERPT = 2000
+"""Characters of an error kept with an attempt."""
+
+
+@dataclass(slots=True)
+class DeliveryCounts:
+    """What a round of deliveries came to."""
+
+    delivered: int = 0
+    retrying: int = 0
+    dead: int = 0
+    paused: int = 0
+    lost: int = 0
+    by_destination: Counter[str] = field(default_factory=Counter)
+    touched: set[int] = field(default_factory=set)  # ids of the deliveries tried
+
+    def add(self, other: DeliveryCounts) -> None:
+        """Fold ``other`` into this one."""
+        self.delivered += other.delivered
+        self.retrying += other.retrying
+        self.dead += other.dead
+        self.paused += other.paused
+        self.lost += other.lost
+        self.by_destination.update(other.by_destination)
+        self.touched |= other.touched
+
+    @property
+    def tried(self) -> int:
+        """Deliveries tried in the round."""
+        return self.delivered + self.retrying + self.dead
+
+
+class Deliverer:
+    """Tries deliveries for one worker; destinations and policies by name, built by the composition root."""
+
+    def __init__(
+        self,
+        store: Store,
+        archive: Archive,
+        destinations: dict[str, Destination],
+        *,
+        worker: str,
+        clock: Callable[[], datetime],
+        policies: dict[str, Policy] | None = None,
+        lease_seconds: float = 300.0,
+        batch: int = 64,
+    ) -> None:
+        self.store = store
+        self.archive = archive
+        self.destinations = destinations
+        self.policies = policies or {}
+        self.worker = worker
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.batch = batch
+        self.breakers = {
+            name: Breaker(self.policy(name).breaker_failures, self.policy(name).breaker_seconds)
+            for name in destinations
+        }
+
+    def for_worker(self, worker: str) -> Deliverer:
+        """The same destinations and policies, delivering under another worker's name (its leases)."""
+        return Deliverer(
+            self.store, self.archive, self.destinations, worker=worker, clock=self.clock, policies=self.policies,
+            lease_seconds=self.lease_seconds, batch=self.batch,
+        )  # fmt: skip
+
+    def policy(self, destination: str) -> Policy:
+        """The destination's policy (the documented default when it declares none)."""
+        return self.policies.get(destination, DEFAULT)
+
+    def paused(self) -> list[str]:
+        """Destinations whose circuit breaker is open now."""
+        now = time.monotonic()
+        return [name for name, b in self.breakers.items() if not b.allows(now)]
+
+    # --- rounds ---------------------------------------------------------------------------------
+
+    def deliver_owed(self, ids: Sequence[int]) -> DeliveryCounts:
+        """The deliveries a results commit just created (leased to this worker): try them now."""
+        counts = DeliveryCounts()
+        for start in range(0, len(ids), self.batch):
+            chunk = list(ids[start : start + self.batch])
+            rows = self.store.claim_deliveries(
+                self.worker, len(chunk), self.lease_seconds, ids=chunk, skip_destinations=self.paused()
+            )
+            counts.add(self._round(rows))
+        return counts
+
+    def run_due(self, limit: int | None = None) -> DeliveryCounts:
+        """Try deliveries that are due now (any worker's, whose lease is free), until none is left or
+        ``limit`` were tried."""
+        counts = DeliveryCounts()
+        while limit is None or counts.tried < limit:
+            size = self.batch if limit is None else min(self.batch, limit - counts.tried)
+            rows = self.store.claim_deliveries(self.worker, size, self.lease_seconds, skip_destinations=self.paused())
+            if not rows:
+                break
+            counts.add(self._round(rows))
+        return counts
+
+    def close(self) -> None:
+        """Close every destination."""
+        for destination in self.destinations.values():
+            destination.close()
+
+    # --- one round ------------------------------------------------------------------------------
+
+    def _round(self, rows: list[DeliveryRow]) -> DeliveryCounts:
+        counts = DeliveryCounts()
+        if not rows:
+            return counts
+        counts.touched.update(r.id for r in rows)
+        sources = self.store.delivery_sources(rows)
+        results: list[AttemptResult] = []
+        release: list[int] = []
+        by_destination: dict[str, list[DeliveryRow]] = {}
+        for row in rows:
+            by_destination.setdefault(row.destination, []).append(row)
+        for name, group in by_destination.items():
+            destination = self.destinations.get(name)
+            breaker = self.breakers.get(name)
+            if breaker is not None and not breaker.allows(time.monotonic()):
+                release.extend(r.id for r in group)
+                counts.paused += len(group)
+                continue
+            for row, outcome, started, payload in self._try(name, destination, group, sources):
+                results.append(self._result(row, outcome, started, payload, counts))
+                if breaker is not None:
+                    breaker.record(isinstance(outcome, Delivered | Rejected), time.monotonic())
+        lost = self.store.record_attempts(self.worker, results)
+        counts.lost = len(lost)
+        self.store.release_deliveries(self.worker, release)
+        return counts
+
+    def _try(
+        self,
+        name: str,
+        destination: Destination | None,
+        rows: list[DeliveryRow],
+        sources: dict[int, dict[str, Any]],
+    ) -> list[tuple[DeliveryRow, Outcome, datetime, Payload | None]]:
+        """Hand the rows to their destination; every row gets an outcome (missing parts are rejections)."""
+        started = self.clock()
+        out: list[tuple[DeliveryRow, Outcome, datetime, Payload | None]] = []
+        ready: list[tuple[DeliveryRow, Payload]] = []
+        for row in rows:
+            if destination is None:
+                out.append((row, Rejected(f"destination {name!r} is not configured (gateway.yaml destinations)"),
+                            started, None))  # fmt: skip
+                continue
+            payload, why = self._payload(row, sources.get(row.id))
+            if payload is None:
+                out.append((row, Rejected(why), started, None))
+            else:
+                ready.append((row, payload))
+        if not ready or destination is None:
+            return out
+        batch_deliver = getattr(destination, "deliver_batch", None)
+        if callable(batch_deliver):
+            outcomes = self._guarded(lambda: batch_deliver([p for _, p in ready]), len(ready), name)
+            out.extend((row, o, started, p) for (row, p), o in zip(ready, outcomes, strict=True))
+            return out
+        for row, payload in ready:
+            one_started = self.clock()
+            (outcome,) = self._guarded(lambda p=payload: [destination.deliver(p)], 1, name)
+            out.append((row, outcome, one_started, payload))
+        return out
+
+    @staticmethod
+    def _guarded(call: Callable[[], list[Outcome]], n: int, name: str) -> list[Outcome]:
+        """Run a destination; if it raises, every payload of the call gets a retry carrying the trace."""
+        try:
+            outcomes = call()
+        except Exception as exc:  # noqa: BLE001 - a broken component must not stop deliveries elsewhere
+            trace = "".join(traceback.format_exception(exc))[-EXCERPT:]
+            log.error("destination %s raised %s: %s", name, type(exc).__name__, exc)
+            return [_Raised(f"{type(exc).__name__}: {exc}", trace) for _ in range(n)]
+        if len(outcomes) != n:
+            raise RuntimeError(f"destination {name} returned {len(outcomes)} outcomes for {n} payloads")
+        return outcomes
+
+    def _payload(self, row: DeliveryRow, source: dict[str, Any] | None) -> tuple[Payload | None, str]:
+        if source is None:
+            what = f"document {row.document_id}" if row.document_id is not None else f"outbound {row.outbound_id}"
+            return None, f"{what} is no longer in the ledger"
+        common = {
+            "doc_type": row.doc_type,
+            "partner_id": row.partner_id,
+            "correlation_id": row.correlation_id,
+            "idempotency_key": row.idempotency_key,
+            "delivery_id": row.id,
+            "file_id": row.file_id,
+            "attempt": row.attempts + 1,
+        }
+        if source["kind"] == "document":
+            canonical = str(source["canonical"])
+            return (
+                Payload(
+                    kind="document",
+                    document_id=row.document_id,
+                    position=int(source["position"]),
+                    business_key=source["business_key"],
+                    document=json.loads(canonical),
+                    data=canonical.encode("utf-8"),
+                    **common,
+                ),
+                "",
+            )
+        data = self.archive.read(str(source["sha256"]))
+        return (
+            Payload(kind="outbound", control_number=source["control_number"], data=data, **common),
+            "",
+        )
+
+    def _result(
+        self, row: DeliveryRow, outcome: Outcome, started: datetime, payload: Payload | None, counts: DeliveryCounts
+    ) -> AttemptResult:
+        finished = self.clock()
+        response = dict(outcome.response)
+        if isinstance(outcome, Delivered):
+            counts.delivered += 1
+            counts.by_destination[row.destination] += 1
+            return AttemptResult(row.id, DeliveryOutcome.DELIVERED, started, finished, None, response)
+        retry_at = None
+        if isinstance(outcome, RetryLater | _Raised):
+            first = row.first_attempt_at or started
+            wish = outcome.delay if isinstance(outcome, RetryLater) else None
+            retry_at = next_attempt(self.policy(row.destination), row.attempts + 1, first, finished, wish)
+        kind = (
+            DeliveryOutcome.ERROR
+            if isinstance(outcome, _Raised)
+            else DeliveryOutcome.RETRY
+            if isinstance(outcome, RetryLater)
+            else DeliveryOutcome.REJECTED
+        )
+        if isinstance(outcome, _Raised):
+            response = {"trace": outcome.trace}
+        error = outcome.reason[:EXCERPT]
+        sha = None
+        if retry_at is None:
+            counts.dead += 1
+            if payload is not None and payload.data is not None:
+                sha = self.archive.put(payload.data)  # a dead letter keeps its payload as last tried
+            log.error("delivery %s to %s: dead letter after %s attempt(s): %s", row.id, row.destination,
+                      row.attempts + 1, error)  # fmt: skip
+        else:
+            counts.retrying += 1
+            log.warning("delivery %s to %s: %s; retry at %s", row.id, row.destination, error, retry_at.isoformat())
+        return AttemptResult(row.id, kind, started, finished, error, response, retry_at, sha)
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """A destination raised instead of answering: retried under the policy, with the trace kept."""
+
+    reason: str
+    trace: str
+    response: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,90 @@
+"""The ``files`` destination: templated names, temp-then-rename, identical bytes not rewritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.components import BuildContext, build_destinations, default_registry
+from gateway.delivery.base import Delivered, Payload, RetryLater
+from gateway.delivery.files import FilesConfig, FilesDestination
+
+
+def payload(n: int = 1, data: bytes = b'{"a":1}', partner: str | None = "medsupply", **kw: object) -> Payload:
+    values: dict[str, object] = {
+        "kind": "document",
+        "doc_type": "invoice",
+        "partner_id": partner,
+        "correlation_id": f"c-{n}",
+        "idempotency_key": f"k-{n}",
+        "delivery_id": n,
+        "file_id": 7,
+        "position": n,
+        "data": data,
+    }
+    values.update(kw)
+    return Payload(**values)  # type: ignore[arg-type]
+
+
+def test_writes_under_the_template_and_leaves_no_temporaries(tmp_path: Path) -> None:
+    dest = FilesDestination("out", tmp_path, "{partner}/{doc_type}-{file_id}-{position}.json")
+    outcomes = dest.deliver_batch([payload(1), payload(2, b"{}")])
+    assert all(isinstance(o, Delivered) for o in outcomes)
+    assert (tmp_path / "medsupply" / "invoice-7-1.json").read_bytes() == b'{"a":1}'
+    assert (tmp_path / "medsupply" / "invoice-7-2.json").read_bytes() == b"{}"
+    assert not any((tmp_path / ".tmp").iterdir())
+
+
+def test_identical_bytes_are_not_rewritten_and_different_ones_replace(tmp_path: Path) -> None:
+    dest = FilesDestination("out", tmp_path, "{partner}/{position}.json")
+    dest.deliver(payload(1))
+    target = tmp_path / "medsupply" / "1.json"
+    inode = target.stat().st_ino
+    again = dest.deliver(payload(1))
+    assert isinstance(again, Delivered) and again.response.get("unchanged") is True
+    assert target.stat().st_ino == inode, "an identical redelivery rewrote the file"
+    changed = dest.deliver(payload(1, b'{"a":2}'))
+    assert isinstance(changed, Delivered) and "unchanged" not in changed.response
+    assert target.read_bytes() == b'{"a":2}'
+
+
+def test_values_cannot_escape_the_folder(tmp_path: Path) -> None:
+    dest = FilesDestination("out", tmp_path / "box", "{partner}/{control}.x12")
+    dest.deliver(payload(1, b"ISA", partner="../../etc", control_number="../x"))
+    written = [p for p in (tmp_path / "box").rglob("*") if p.is_file()]
+    assert len(written) == 1 and (tmp_path / "box") in written[0].parents
+
+
+def test_an_unwritable_folder_is_a_retry_not_an_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "box"
+    blocker.write_text("a file where the folder should be")
+    outcome = FilesDestination("out", blocker, "{position}.json").deliver(payload())
+    assert isinstance(outcome, RetryLater) and str(blocker) in outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("{partner}/{nope}.json", "unknown field"), ("/abs/{position}", "inside the folder"), ("../{position}", "inside")],
+)
+def test_bad_templates_are_refused_with_the_reason(name: str, why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        FilesConfig(name=name)
+
+
+def test_unknown_keys_are_refused() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        FilesConfig.model_validate({"type": "files", "folder": "x", "colour": "blue"})
+
+
+def test_the_built_in_destinations_exist_and_can_be_redefined(tmp_path: Path) -> None:
+    built, policies = build_destinations({}, default_registry(), BuildContext(tmp_path))
+    assert set(built) == {"canonical-json", "partner-outbox"}
+    redefined, _ = build_destinations(
+        {"canonical-json": {"type": "files", "folder": "erp/in", "retry": {"delays": [1, 5]}}},
+        default_registry(),
+        BuildContext(tmp_path),
+    )
+    assert isinstance(redefined["canonical-json"], FilesDestination)
+    assert redefined["canonical-json"].folder == tmp_path / "erp/in"
