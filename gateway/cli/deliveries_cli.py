@@ -17,6 +17,7 @@ import click
 from gateway.cli.options import deployment_options, load_deployment, open_store_read_only
 from gateway.errors import GatewayError
 from gateway.runtime.fsutil import oneline
+from gateway.runtime.process import RELEASED
 from gateway.store.deliveries import DeliveryRow
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.statuses import DeliveryStatus
@@ -293,7 +294,8 @@ def _file_action(kind: str, file_id: int, reason: str, home: Path | None, config
                 f"error: file {file_id} is {row.status}: {kind} takes a file that is {' or '.join(allowed)}", err=True
             )
             raise SystemExit(1)
-        store.set_file_status(file_id, "received", f"{kind}: {reason}", actor())
+        prefix = RELEASED if kind == "release" else "requeued by an operator"
+        store.requeue_file(file_id, actor(), f"{prefix}: {reason}")
     except NotFoundError as exc:
         click.echo(f"no file {file_id} in the ledger at {store.url}", err=True)
         raise SystemExit(2) from exc
@@ -307,7 +309,7 @@ def _file_action(kind: str, file_id: int, reason: str, home: Path | None, config
 
 @click.command()
 @click.argument("file_id", type=int)
-@click.option("--reason", default="released by an operator", show_default=True)
+@click.option("--reason", default="its duplicates are wanted", show_default=True)
 @_options
 def release(file_id: int, reason: str, home: Path | None, config: Path | None, store_url: str | None) -> None:
     """Let a file held as a duplicate through: it is processed again, its duplicates allowed."""
@@ -316,7 +318,7 @@ def release(file_id: int, reason: str, home: Path | None, config: Path | None, s
 
 @click.command()
 @click.argument("file_id", type=int)
-@click.option("--reason", default="requeued by an operator", show_default=True)
+@click.option("--reason", default="its cause is fixed", show_default=True)
 @_options
 def requeue(file_id: int, reason: str, home: Path | None, config: Path | None, store_url: str | None) -> None:
     """Process a failed or quarantined file again, once its cause is fixed."""

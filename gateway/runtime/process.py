@@ -111,6 +111,9 @@ ACK_PREFIX = OLD_ACK_MARKER.format(control="")
 TMP_DIR = ".tmp"
 """Outputs were written here first by earlier versions (swept at start; destinations keep their own)."""
 
+RELEASED = "released by an operator"
+"""How ``gateway release`` marks a held file's reason: processed again, its duplicates let through."""
+
 CANONICAL_JSON = "canonical-json"
 """The shipped destination every inbound document is routed to by default (outbox/canonical/)."""
 PARTNER_OUTBOX = "partner-outbox"
@@ -191,6 +194,7 @@ class _Work:
     interchanges: int = 0
     bytes_duplicate_of: int | None = None
     owed: list[int] = field(default_factory=list)  # deliveries recorded for it, leased to this worker
+    released: bool = False  # an operator released it (`gateway release`): its duplicates are let through
     received_ta1s: list[DocPlan] = field(default_factory=list)  # TA1s read from the last interchange
     envelopes: dict[int, InterchangeReport] | None = None  # a big file's envelope reports, by ISA byte offset
 
@@ -422,6 +426,7 @@ class Processor:
     def _prepare(self, row: FileRow) -> _Work:
         """Step 1: the file's plan (or, when its results are already recorded, the outputs to write again)."""
         work = _Work(row, FileOutcome(row.id, "processed"), rerun=row.attempts > 1)
+        work.released = (row.reason or "").startswith(RELEASED)
         final = self.store.pending_final(row)
         if final is not None:
             self._from_ledger(work, final)
@@ -475,7 +480,7 @@ class Processor:
         return work
 
     def _new_plan(self, work: _Work, *, first: bool) -> FilePlan:
-        on_duplicate = _on_duplicate(_policy(work.profile))
+        on_duplicate = None if work.released else _on_duplicate(_policy(work.profile))
         return FilePlan(
             file_id=work.row.id,
             partner_id=work.row.partner_id,
@@ -684,7 +689,7 @@ class Processor:
             # nor does a rejected one (the partner's corrected resend may reuse its ISA13).
             isa13_key=f"{h.sender_qualifier}:{h.sender_id}:{h.control_number}" if window and claim else None,
             isa13_window=window,
-            on_duplicate=None if allow else "duplicate",
+            on_duplicate=None if allow or work.released else "duplicate",
             ack_marker=marker,
             ack_old_markers=(OLD_ACK_MARKER.format(control=h.control_number),),
         )
@@ -796,7 +801,7 @@ class Processor:
             business_key=business_key(doc),
             status="translated" if routes else "unrouted",
             reason=None if routes else str(decision.get("reason", "no routing rule matches it"))[:1000],
-            on_duplicate=_on_duplicate(policy),
+            on_duplicate=None if work.released else _on_duplicate(policy),
             warnings=[_warning_json(w) for w in item.warnings],  # BIZ-*: kept with it, it is still translated
             routes=routes,
             route=decision,

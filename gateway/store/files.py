@@ -433,6 +433,9 @@ class FileOps(StoreBase):
         worker: str | None,
         action: EventAction,
         details: Mapping[str, Any] | None,
+        *,
+        clear_results: bool = False,
+        actor: str | None = None,
     ) -> FileRow:
         now = self._now()
         with self._db.write(f"set file {file_id} {target}") as conn:
@@ -448,7 +451,14 @@ class FileOps(StoreBase):
                 conn.execute(
                     update(files)
                     .where(files.c.id == file_id)
-                    .values(status=target.value, reason=reason, lease_owner=None, lease_expires_at=None, updated_at=now)
+                    .values(
+                        status=target.value,
+                        reason=reason,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        updated_at=now,
+                        **({"results_at": None, "results": None} if clear_results else {}),
+                    )
                     .returning(*files.c)
                 )
                 .mappings()
@@ -466,9 +476,18 @@ class FileOps(StoreBase):
                 reason=reason,
                 details=details,
                 correlation_id=row["correlation_id"],
-                actor=worker,
+                actor=actor or worker,
             )
         return FileRow.from_mapping(updated)
+
+    def requeue_file(self, file_id: int, actor: str, reason: str) -> FileRow:
+        """An operator puts a held, failed or quarantined file back to ``received`` to be processed again
+        from its archived bytes (its earlier results are forgotten; its rows are redone on the next claim)."""
+        if not reason.strip():
+            raise StoreValueError("a reason is required")
+        return self._change_file(
+            file_id, FileStatus.RECEIVED, reason, None, EventAction.REQUEUE, None, clear_results=True, actor=actor
+        )
 
     def find_intake(self, sha256: str, origin: str) -> FileRow | None:
         """The file already recorded from this drop (same bytes, same ``origin``), or None.
