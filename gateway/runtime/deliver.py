@@ -30,7 +30,7 @@ from typing import Any
 from gateway.delivery.base import Delivered, Destination, Outcome, Payload, Rejected, RetryLater
 from gateway.delivery.policy import DEFAULT, Breaker, Policy, next_attempt
 from gateway.store import Archive
-from gateway.store.deliveries import AttemptResult, DeliveryRow
+from gateway.store.deliveries import AttemptResult, DeliveryRow, OwedDelivery
 from gateway.store.statuses import DeliveryOutcome
 from gateway.store.store import Store
 
@@ -116,8 +116,26 @@ class Deliverer:
 
     # --- rounds ---------------------------------------------------------------------------------
 
+    def deliver_recorded(self, owed: Sequence[OwedDelivery]) -> DeliveryCounts:
+        """The deliveries a results commit just created, leased to this worker in that commit: tried now
+        from what the worker holds in memory (no claim, no read); a paused destination's are let go for
+        the delivery loop."""
+        paused = set(self.paused())
+        counts = DeliveryCounts()
+        later = [o.id for o in owed if o.destination in paused and o.id is not None]
+        if later:
+            self.store.release_deliveries(self.worker, later)
+            counts.paused += len(later)
+        ready = [o for o in owed if o.destination not in paused]
+        for start in range(0, len(ready), self.batch):
+            chunk = ready[start : start + self.batch]
+            rows = [o.row(self.worker) for o in chunk]
+            sources = {r.id: o.source for r, o in zip(rows, chunk, strict=True) if o.source is not None}
+            counts.add(self._round(rows, sources))
+        return counts
+
     def deliver_owed(self, ids: Sequence[int]) -> DeliveryCounts:
-        """The deliveries a results commit just created (leased to this worker): try them now."""
+        """Deliveries this worker took over (a file whose worker died after recording it): try them now."""
         counts = DeliveryCounts()
         for start in range(0, len(ids), self.batch):
             chunk = list(ids[start : start + self.batch])
@@ -146,12 +164,13 @@ class Deliverer:
 
     # --- one round ------------------------------------------------------------------------------
 
-    def _round(self, rows: list[DeliveryRow]) -> DeliveryCounts:
+    def _round(self, rows: list[DeliveryRow], sources: dict[int, dict[str, Any]] | None = None) -> DeliveryCounts:
         counts = DeliveryCounts()
         if not rows:
             return counts
         counts.touched.update(r.id for r in rows)
-        sources = self.store.delivery_sources(rows)
+        if sources is None or len(sources) < len(rows):
+            sources = {**self.store.delivery_sources(rows), **(sources or {})}
         results: list[AttemptResult] = []
         release: list[int] = []
         by_destination: dict[str, list[DeliveryRow]] = {}
@@ -247,7 +266,7 @@ class Deliverer:
                 ),
                 "",
             )
-        data = self.archive.read(str(source["sha256"]))
+        data = source.get("data") or self.archive.read(str(source["sha256"]))
         return (
             Payload(kind="outbound", control_number=source["control_number"], data=data, **common),
             "",

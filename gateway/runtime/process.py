@@ -61,6 +61,7 @@ from gateway.partners.profile import DuplicatePolicy, Profile
 from gateway.runtime.deliver import DeliveryCounts, Deliverer
 from gateway.store import Archive
 from gateway.store.durable import SyncGroup, sweep
+from gateway.store.deliveries import OwedDelivery
 from gateway.store.errors import (
     ArchiveError,
     BlobCorruptError,
@@ -146,7 +147,6 @@ class FileOutcome:
     acks: list[str] = field(default_factory=list)
     acknowledgments: int = 0  # inbound 997/999/TA1 read and kept
     unrouted: int = 0  # documents no routing rule matched (kept, an exception for an operator)
-    delivered: int = 0  # deliveries made right after recording (the rest wait for the delivery loop)
 
     def details(self) -> dict[str, Any]:
         """What the file's final event keeps of this outcome."""
@@ -193,7 +193,8 @@ class _Work:
     final: FileFinal | None = None
     interchanges: int = 0
     bytes_duplicate_of: int | None = None
-    owed: list[int] = field(default_factory=list)  # deliveries recorded for it, leased to this worker
+    owed: list[OwedDelivery] = field(default_factory=list)  # deliveries recorded for it, leased to this worker
+    adopted: list[int] = field(default_factory=list)  # deliveries taken over from a worker that died
     released: bool = False  # an operator released it (`gateway release`): its duplicates are let through
     received_ta1s: list[DocPlan] = field(default_factory=list)  # TA1s read from the last interchange
     envelopes: dict[int, InterchangeReport] | None = None  # a big file's envelope reports, by ISA byte offset
@@ -393,7 +394,7 @@ class Processor:
         for work in works:
             plan = by_file.get(work.row.id)
             if plan is not None:
-                work.owed.extend(d.id for d in plan.owed if d.mine and d.id is not None)
+                work.owed.extend(d for d in plan.owed if d.mine and d.id is not None)
 
     def _publish(self, works: list[_Work]) -> None:
         """Deliver what the recorded files are owed (their canonical documents to the routed destinations,
@@ -413,13 +414,14 @@ class Processor:
         else:
             held = set(self.store.leased_to(ids, self.worker))
         owed = [d for w in works if w.row.id in held for d in w.owed]
+        adopted = [i for w in works if w.row.id in held for i in w.adopted]
         for work in works:
-            work.owed = []  # a big file's next chunk starts afresh
-        if owed and self.deliverer is not None:
-            counts = self.deliverer.deliver_owed(owed)
-            for work in works:
-                work.outcome.delivered += counts.delivered
-            self.delivery_counts.add(counts)
+            work.owed, work.adopted = [], []  # a big file's next chunk starts afresh
+        if self.deliverer is not None:
+            if owed:
+                self.delivery_counts.add(self.deliverer.deliver_recorded(owed))
+            if adopted:
+                self.delivery_counts.add(self.deliverer.deliver_owed(adopted))
 
     # --- one file ---------------------------------------------------------------------------
 
@@ -612,7 +614,7 @@ class Processor:
         deliveries not yet delivered are taken over (they keep their idempotency keys) and delivered."""
         work.final = final
         work.outcome = FileOutcome.from_final(final)
-        work.owed = self.store.adopt_deliveries(work.row.id, self.worker, self.delivery_lease)
+        work.adopted = self.store.adopt_deliveries(work.row.id, self.worker, self.delivery_lease)
 
     @staticmethod
     def _final(outcome: FileOutcome) -> None:

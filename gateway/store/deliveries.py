@@ -58,6 +58,18 @@ class OwedDelivery:
     rule: str | None = None
     id: int | None = None
     mine: bool = False
+    source: dict[str, Any] | None = None  # what it carries, as delivery_sources gives it (kept in memory)
+    created_at: datetime | None = None
+
+    def row(self, worker: str) -> DeliveryRow:
+        """The row as recorded (a delivery just recorded by ``worker``, never tried)."""
+        assert self.id is not None and self.created_at is not None
+        at = self.created_at
+        return DeliveryRow(
+            self.id, self.file_id, self.document_id, self.outbound_id, self.partner_id, self.doc_type,
+            self.destination, self.rule, idempotency_key(self.subject, self.destination), "pending", 0, at,
+            worker, None, None, None, None, None, None, self.correlation_id, at, at,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +167,7 @@ class DeliveryOps(StoreBase):
         for o, values in zip(owed, rows, strict=True):
             r = conn.execute(stmt, values).one()  # one by one: RETURNING with ON CONFLICT is per row
             o.id = int(r.id)
+            o.created_at = now
             o.mine = r.status == DeliveryStatus.PENDING.value and r.lease_owner == worker and r.attempts == 0
             if o.mine:
                 events.append(
