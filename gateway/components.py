@@ -27,7 +27,11 @@ from gateway.errors import ConfigError
 __all__ = ["BUILTIN_DESTINATIONS", "BuildContext", "build_destinations", "configured_destinations", "default_registry"]
 
 BUILTIN_DESTINATIONS: dict[str, dict[str, Any]] = {
-    "canonical-json": {"type": "files", "folder": "outbox/canonical", "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
+    "canonical-json": {
+        "type": "files",
+        "folder": "outbox/canonical",
+        "name": "{partner}/{doc_type}-{file_id}-{position}.json",
+    },
     "partner-outbox": {"type": "files", "folder": "outbox", "name": "{partner}/{doc_type}-{control}.x12"},
 }
 """Destinations every deployment has (``gateway.yaml`` may redefine them under the same names)."""

@@ -2,12 +2,20 @@
 
 ::
 
-    GatewayError                      root; every error carries ``code``
-    ├── ConfigError                   fix the configuration; exit 2
+    GatewayError                      root; every error carries ``code`` and ``disposition``
+    ├── ConfigError                   CONFIG: fix the configuration; exit 2
     │   └── DefinitionError           a transaction-set definition or overlay is wrong
-    ├── DocumentError                 terminal for that document: quarantine, negative ack
-    ├── TransientDeliveryError        retry with backoff (later issues)
-    └── RejectedDeliveryError         dead letter (later issues)
+    ├── DocumentError                 FAIL: terminal for that document: quarantine, negative ack
+    ├── TransientDeliveryError        RETRY: retry with backoff
+    ├── RejectedDeliveryError         REJECT: dead letter
+    └── StoreError (gateway.store)    FAIL, or RETRY for StoreUnavailableError/ArchiveError,
+                                      CONFIG for SchemaError (run ``gateway db upgrade``)
+
+**One classification.** What the caller must do is the error's ``disposition``
+(:class:`Disposition`), a class attribute, and :func:`disposition` reads it for any exception
+(an ``OSError`` from the disk is RETRY; anything else not ours is a BUG: logged with its
+traceback, the file failed, never retried silently). The processing loop, the delivery loop
+and the CLI all switch on that one value.
 
 Problems *found in* a document (a missing segment, a bad code value) are not
 exceptions: the validator collects them as :class:`gateway.x12.findings.Finding`
@@ -21,6 +29,8 @@ Each error has a stable ``code`` and, where it applies, a structured
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,16 @@ def location_dict(location: Location) -> dict[str, object]:
     return {f.name: v for f in fields(location) if (v := getattr(location, f.name)) is not None}
 
 
+class Disposition(StrEnum):
+    """What the caller of a failed step must do."""
+
+    RETRY = "retry"  # may pass by itself (a database restarting, a full disk, a receiver down): try later
+    FAIL = "fail"  # terminal for this document or file: record it failed/quarantined with the reason
+    REJECT = "reject"  # a receiver refused it for good: dead letter
+    CONFIG = "config"  # the configuration or the installation is wrong: exit 2, fix, then retry
+    BUG = "bug"  # not a classified error: log the traceback, fail the file, never retry silently
+
+
 @dataclass(eq=False)
 class GatewayError(Exception):
     """Root of the gateway's exceptions."""
@@ -99,6 +119,7 @@ class GatewayError(Exception):
     message: str
     code: str = "GW000"
     location: Location = field(default_factory=Location)
+    disposition: ClassVar[Disposition] = Disposition.FAIL
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -113,6 +134,8 @@ class GatewayError(Exception):
 class ConfigError(GatewayError):
     """The configuration is wrong; the operator must fix it (exit 2)."""
 
+    disposition: ClassVar[Disposition] = Disposition.CONFIG
+
 
 class DefinitionError(ConfigError):
     """A transaction-set definition or implementation-guide overlay is wrong."""
@@ -125,6 +148,20 @@ class DocumentError(GatewayError):
 class TransientDeliveryError(GatewayError):
     """A delivery failed in a way that may succeed later: retry with backoff."""
 
+    disposition: ClassVar[Disposition] = Disposition.RETRY
+
 
 class RejectedDeliveryError(GatewayError):
     """The destination refused a delivery for good: dead-letter it."""
+
+    disposition: ClassVar[Disposition] = Disposition.REJECT
+
+
+def disposition(exc: BaseException) -> Disposition:
+    """What to do about ``exc``: a gateway error says it itself; a disk or network ``OSError`` may pass
+    (RETRY); anything else is a bug."""
+    if isinstance(exc, GatewayError):
+        return exc.disposition
+    if isinstance(exc, OSError):
+        return Disposition.RETRY
+    return Disposition.BUG

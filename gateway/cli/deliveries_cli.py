@@ -239,7 +239,9 @@ def _act(kind: str, ids: tuple[int, ...], reason: str, home: Path | None, config
 @click.argument("ids", nargs=-1, type=int, required=True)
 @click.option("--reason", default="retried by an operator", show_default=True, help="Recorded with the retry.")
 @_options
-def retry_dead(ids: tuple[int, ...], reason: str, home: Path | None, config: Path | None, store_url: str | None) -> None:
+def retry_dead(
+    ids: tuple[int, ...], reason: str, home: Path | None, config: Path | None, store_url: str | None
+) -> None:
     """Put dead letters back in the queue, due now (the running gateway, or `gateway deliver`, sends them)."""
     _act("retry", ids, reason, home, config, store_url)
 

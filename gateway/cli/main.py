@@ -14,9 +14,9 @@ from pathlib import Path
 import click
 
 from gateway.canonical import SCHEMAS
-from gateway.cli.deliveries_cli import deadletters, deliver, deliveries, release, requeue, retransmit
 from gateway.cli.db import db
 from gateway.cli.decided import decide_file
+from gateway.cli.deliveries_cli import deadletters, deliver, deliveries, release, requeue, retransmit
 from gateway.cli.init_cli import init
 from gateway.cli.maps_cli import HOME_HELP, open_workspace, partners, translate
 from gateway.cli.render_cli import render

@@ -179,12 +179,19 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
     click.echo(
         f"processed    {processed} file(s): " + (", ".join(f"{n} {k}" for k, n in sorted(s.statuses.items())) or "none")
     )
-    click.echo(f"translated   {s.documents} document(s)" + (f", {s.unrouted} matched no route (unrouted)" if s.unrouted else ""))
+    click.echo(
+        f"translated   {s.documents} document(s)"
+        + (f", {s.unrouted} matched no route (unrouted)" if s.unrouted else "")
+    )
     d = s.deliveries
     line = f"delivered    {d.delivered} delivery(ies)"
     if d.by_destination:
         line += " (" + ", ".join(f"{n} to {k}" for k, n in sorted(d.by_destination.items())) + ")"
-    click.echo(line + (f"; {d.retrying} waiting for a retry" if d.retrying else "") + (f"; {d.dead} dead letter(s)" if d.dead else ""))
+    click.echo(
+        line
+        + (f"; {d.retrying} waiting for a retry" if d.retrying else "")
+        + (f"; {d.dead} dead letter(s)" if d.dead else "")
+    )
     if d.retrying or d.dead:
         click.echo("  see `gateway deliveries list --status pending` / `gateway deadletters list`")
     click.echo(f"acks read    {s.acknowledgments} acknowledgment(s) received (997/999/TA1), kept, not answered")

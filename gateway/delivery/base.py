@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict
 from gateway.errors import ConfigError
 
 __all__ = [
-    "SecretRef",
     "Delivered",
     "Destination",
     "DestinationConfig",
@@ -35,6 +34,7 @@ __all__ = [
     "Payload",
     "Rejected",
     "RetryLater",
+    "SecretRef",
 ]
 
 

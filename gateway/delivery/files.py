@@ -106,8 +106,7 @@ class FilesDestination:
             group.discard()
             return [RetryLater(f"cannot write to {self.folder}: {exc}") for _ in payloads]
         return [
-            Delivered({"path": str(path), "unchanged": True} if same else {"path": str(path)})
-            for path, same in targets
+            Delivered({"path": str(path), "unchanged": True} if same else {"path": str(path)}) for path, same in targets
         ]
 
     def close(self) -> None:

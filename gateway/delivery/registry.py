@@ -25,7 +25,7 @@ class Component:
     """A registered kind: its config model, its factory ``(name, config, context) -> instance``, a summary."""
 
     kind: str
-    type: str
+    type_name: str
     config: type[BaseModel]
     factory: Callable[[str, Any, Any], Any]
     summary: str

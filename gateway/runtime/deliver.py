@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from gateway.delivery.base import Delivered, Destination, Outcome, Payload, Rejected, RetryLater
@@ -34,7 +35,7 @@ from gateway.store.deliveries import AttemptResult, DeliveryRow, OwedDelivery
 from gateway.store.statuses import DeliveryOutcome
 from gateway.store.store import Store
 
-__all__ = ["DeliveryCounts", "Deliverer"]
+__all__ = ["Deliverer", "DeliveryCounts"]
 
 log = logging.getLogger("gateway.deliveries")
 
@@ -198,10 +199,10 @@ class Deliverer:
         destination: Destination | None,
         rows: list[DeliveryRow],
         sources: dict[int, dict[str, Any]],
-    ) -> list[tuple[DeliveryRow, Outcome, datetime, Payload | None]]:
+    ) -> list[tuple[DeliveryRow, Outcome | _Raised, datetime, Payload | None]]:
         """Hand the rows to their destination; every row gets an outcome (missing parts are rejections)."""
         started = self.clock()
-        out: list[tuple[DeliveryRow, Outcome, datetime, Payload | None]] = []
+        out: list[tuple[DeliveryRow, Outcome | _Raised, datetime, Payload | None]] = []
         ready: list[tuple[DeliveryRow, Payload]] = []
         for row in rows:
             if destination is None:
@@ -217,17 +218,17 @@ class Deliverer:
             return out
         batch_deliver = getattr(destination, "deliver_batch", None)
         if callable(batch_deliver):
-            outcomes = self._guarded(lambda: batch_deliver([p for _, p in ready]), len(ready), name)
+            outcomes = self._guarded(partial(batch_deliver, [p for _, p in ready]), len(ready), name)
             out.extend((row, o, started, p) for (row, p), o in zip(ready, outcomes, strict=True))
             return out
         for row, payload in ready:
             one_started = self.clock()
-            (outcome,) = self._guarded(lambda p=payload: [destination.deliver(p)], 1, name)
+            (outcome,) = self._guarded(partial(_one, destination, payload), 1, name)
             out.append((row, outcome, one_started, payload))
         return out
 
     @staticmethod
-    def _guarded(call: Callable[[], list[Outcome]], n: int, name: str) -> list[Outcome]:
+    def _guarded(call: Callable[[], list[Outcome]], n: int, name: str) -> list[Outcome | _Raised]:
         """Run a destination; if it raises, every payload of the call gets a retry carrying the trace."""
         try:
             outcomes = call()
@@ -237,13 +238,13 @@ class Deliverer:
             return [_Raised(f"{type(exc).__name__}: {exc}", trace) for _ in range(n)]
         if len(outcomes) != n:
             raise RuntimeError(f"destination {name} returned {len(outcomes)} outcomes for {n} payloads")
-        return outcomes
+        return list(outcomes)
 
     def _payload(self, row: DeliveryRow, source: dict[str, Any] | None) -> tuple[Payload | None, str]:
         if source is None:
             what = f"document {row.document_id}" if row.document_id is not None else f"outbound {row.outbound_id}"
             return None, f"{what} is no longer in the ledger"
-        common = {
+        common: dict[str, Any] = {
             "doc_type": row.doc_type,
             "partner_id": row.partner_id,
             "correlation_id": row.correlation_id,
@@ -273,7 +274,12 @@ class Deliverer:
         )
 
     def _result(
-        self, row: DeliveryRow, outcome: Outcome, started: datetime, payload: Payload | None, counts: DeliveryCounts
+        self,
+        row: DeliveryRow,
+        outcome: Outcome | _Raised,
+        started: datetime,
+        payload: Payload | None,
+        counts: DeliveryCounts,
     ) -> AttemptResult:
         finished = self.clock()
         response = dict(outcome.response)
@@ -316,3 +322,7 @@ class _Raised:
     reason: str
     trace: str
     response: dict[str, Any] = field(default_factory=dict)
+
+
+def _one(destination: Destination, payload: Payload) -> list[Outcome]:
+    return [destination.deliver(payload)]

@@ -55,21 +55,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.errors import DocumentError, GatewayError, location_dict
+from gateway.errors import Disposition, DocumentError, GatewayError, disposition, location_dict
 from gateway.mapping.checks import DocumentWarning
 from gateway.partners.profile import DuplicatePolicy, Profile
-from gateway.runtime.deliver import DeliveryCounts, Deliverer
+from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.store import Archive
-from gateway.store.durable import SyncGroup, sweep
 from gateway.store.deliveries import OwedDelivery
+from gateway.store.durable import SyncGroup, sweep
 from gateway.store.errors import (
-    ArchiveError,
-    BlobCorruptError,
-    BlobNotFoundError,
-    InvalidDigestError,
     LeaseError,
-    SchemaError,
-    StoreUnavailableError,
 )
 from gateway.store.results import (
     AckBuilder,
@@ -120,7 +114,9 @@ CANONICAL_JSON = "canonical-json"
 PARTNER_OUTBOX = "partner-outbox"
 """The shipped destination our acknowledgments go to (outbox/<partner>/)."""
 
-Router = Callable[[str | None, str, bool, Callable[[], dict[str, Any]]], tuple[list[tuple[str, str | None]], dict[str, Any]]]
+Router = Callable[
+    [str | None, str, bool, Callable[[], dict[str, Any]]], tuple[list[tuple[str, str | None]], dict[str, Any]]
+]
 """Routing: (partner, document type, test, the canonical JSON on demand) -> the (destination, rule) pairs
 it is owed to (empty: unrouted) and the decision to keep with it."""
 
@@ -837,10 +833,9 @@ def _has_group(ack: bytes) -> bool:
 def transient(exc: BaseException) -> bool:
     """Whether a failure may pass by itself (the database restarting, a full disk): the file is released
     for a retry. Otherwise (a blob missing from the archive, a value the store refuses, a bug) retrying
-    the same file cannot help: it is failed with the reason, for an operator."""
-    if isinstance(exc, BlobNotFoundError | BlobCorruptError | InvalidDigestError):
-        return False
-    return isinstance(exc, StoreUnavailableError | SchemaError | ArchiveError | OSError)
+    the same file cannot help: it is failed with the reason, for an operator. Read from the one
+    classification, :func:`gateway.errors.disposition`."""
+    return disposition(exc) is Disposition.RETRY
 
 
 def _pending_sets(plan: FilePlan) -> int:

@@ -37,13 +37,13 @@ from pathlib import Path
 from types import FrameType
 
 from gateway.channels.inbox import Candidate, Inbox
+from gateway.components import BuildContext, build_destinations, configured_destinations, default_registry
+from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
+from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
 from gateway.runtime.intake import Intake, Taken
-from gateway.components import BuildContext, build_destinations, configured_destinations, default_registry
-from gateway.delivery.registry import Registry
-from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.process import FileOutcome, Processor, Router, transient
 from gateway.settings import Deployment
 from gateway.store import Archive
@@ -193,7 +193,9 @@ class Service:
             sync=cfg.processing.sync,
         )
         destinations, policies = build_destinations(
-            configured_destinations(deployment), registry or default_registry(), BuildContext(deployment.home, cfg.processing.sync)
+            configured_destinations(deployment),
+            registry or default_registry(),
+            BuildContext(deployment.home, cfg.processing.sync),
         )
         self.deliverer = Deliverer(
             store,
@@ -613,7 +615,7 @@ class Service:
                 log.error("deliveries: store unavailable (%s); retrying in 5 s", exc)
                 self.stopping.wait(5)
                 continue
-            except Exception:  # noqa: BLE001 - a bug in one round must not end deliveries for good
+            except Exception:
                 log.exception("deliveries: internal error; retrying in 5 s")
                 self.stopping.wait(5)
                 continue

@@ -101,7 +101,7 @@ class DeliveryRow:
 
     @classmethod
     def of(cls, row: Any) -> DeliveryRow:
-        values = {name: row[name] for name in cls.__slots__}  # type: ignore[attr-defined]
+        values = {name: row[name] for name in cls.__slots__}
         raw = values["last_response"]
         values["last_response"] = json.loads(raw) if raw else None
         return cls(**values)
@@ -400,7 +400,9 @@ class DeliveryOps(StoreBase):
         if destination is not None:
             where.append(deliveries.c.destination == destination)
         with self._db.write("make pending deliveries due") as conn:
-            return int(conn.execute(update(deliveries).where(*where).values(next_attempt_at=now, updated_at=now)).rowcount)
+            return int(
+                conn.execute(update(deliveries).where(*where).values(next_attempt_at=now, updated_at=now)).rowcount
+            )
 
     def release_deliveries(self, worker: str, ids: Sequence[int]) -> None:
         """Give back leased deliveries not tried (a worker stopping, a paused destination)."""
@@ -485,7 +487,9 @@ class DeliveryOps(StoreBase):
 
     def retry_deliveries(self, ids: Sequence[int], actor: str, reason: str) -> list[int]:
         """Put dead letters back in the queue, due now, with their attempts counted afresh."""
-        return self._operator(ids, actor, reason, EventAction.RETRY, DeliveryStatus.PENDING, (DeliveryStatus.DEAD_LETTER,))
+        return self._operator(
+            ids, actor, reason, EventAction.RETRY, DeliveryStatus.PENDING, (DeliveryStatus.DEAD_LETTER,)
+        )
 
     def discard_deliveries(self, ids: Sequence[int], actor: str, reason: str) -> list[int]:
         """Give up dead letters (or pending deliveries) for good, with a reason."""
@@ -554,9 +558,13 @@ class DeliveryOps(StoreBase):
         now = self._now()
         with self._db.write(f"retransmit document {document_id}") as conn:
             doc = self._get(conn, documents, document_id)
-            earlier = conn.execute(
-                select(deliveries).where(deliveries.c.document_id == document_id).order_by(deliveries.c.id)
-            ).mappings().all()
+            earlier = (
+                conn.execute(
+                    select(deliveries).where(deliveries.c.document_id == document_id).order_by(deliveries.c.id)
+                )
+                .mappings()
+                .all()
+            )
             latest: dict[str, Any] = {}
             for r in earlier:
                 latest[r["destination"]] = r

@@ -327,27 +327,49 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
             for doc in [*docs, *plan.documents]:
                 if doc.id is None or doc.status != "translated" or doc.duplicate_of is not None:
                     continue
-                source = {"kind": "document", "canonical": doc.canonical, "business_key": doc.business_key,
-                          "position": doc.position}  # fmt: skip
+                source: dict[str, Any] = {
+                    "kind": "document",
+                    "canonical": doc.canonical,
+                    "business_key": doc.business_key,
+                    "position": doc.position,
+                }
                 for destination, rule in doc.routes:
                     plan.owed.append(
                         OwedDelivery(
-                            destination, doc.doc_type, doc.partner_id, doc.correlation_id, doc.correlation_id,
-                            file_id=plan.file_id, document_id=doc.id, rule=rule, source=source,
-                        )  # fmt: skip
+                            destination,
+                            doc.doc_type,
+                            doc.partner_id,
+                            doc.correlation_id,
+                            doc.correlation_id,
+                            file_id=plan.file_id,
+                            document_id=doc.id,
+                            rule=rule,
+                            source=source,
+                        )
                     )
             for ic in plan.interchanges:
                 out = ic.outbound
                 if out is None or out.id is None:
                     continue
-                source = {"kind": "outbound", "sha256": out.sha256, "control_number": out.control_number,
-                          "data": out.data}  # fmt: skip
+                source = {
+                    "kind": "outbound",
+                    "sha256": out.sha256,
+                    "control_number": out.control_number,
+                    "data": out.data,
+                }
                 for destination in ic.ack_destinations:
                     plan.owed.append(
                         OwedDelivery(
-                            destination, out.kind, out.partner_id, correlations[plan.file_id], f"outbound:{out.id}",
-                            file_id=plan.file_id, outbound_id=out.id, rule="partner", source=source,
-                        )  # fmt: skip
+                            destination,
+                            out.kind,
+                            out.partner_id,
+                            correlations[plan.file_id],
+                            f"outbound:{out.id}",
+                            file_id=plan.file_id,
+                            outbound_id=out.id,
+                            rule="partner",
+                            source=source,
+                        )
                     )
             every.extend(plan.owed)
         self.deliveries_on(conn, every, worker, lease)

@@ -14,8 +14,8 @@ from collections import defaultdict
 
 from sqlalchemy import Connection, Table, delete, select
 
-from gateway.store.deliveries import DeliveryOps
 from gateway.store.base import as_enum
+from gateway.store.deliveries import DeliveryOps
 from gateway.store.errors import TransitionError
 from gateway.store.files import FileOps, _check_lease
 from gateway.store.rows import (

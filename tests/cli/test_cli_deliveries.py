@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-from runtimekit import Home, case, gateway, make_home  # noqa: E402
+from runtimekit import Home, case, gateway, make_home
 
 INVOICE = case("medsupply", "810-invoice.edi")
 

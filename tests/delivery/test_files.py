@@ -79,7 +79,7 @@ def test_unknown_keys_are_refused() -> None:
 
 
 def test_the_built_in_destinations_exist_and_can_be_redefined(tmp_path: Path) -> None:
-    built, policies = build_destinations({}, default_registry(), BuildContext(tmp_path))
+    built, _ = build_destinations({}, default_registry(), BuildContext(tmp_path))
     assert set(built) == {"canonical-json", "partner-outbox"}
     redefined, _ = build_destinations(
         {"canonical-json": {"type": "files", "folder": "erp/in", "retry": {"delays": [1, 5]}}},
