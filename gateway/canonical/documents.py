@@ -163,6 +163,10 @@ class PurchaseOrderLine(CanonicalModel):
 class PurchaseOrder(DocumentHeader):
     """A purchase order (850, cXML OrderRequest, CSV order)."""
 
+    def business_key(self) -> str:
+        """The duplicate key per partner: PO number and purpose (a change order is not a duplicate)."""
+        return f"850:{self.po_number}:{self.purpose}"
+
     document_type: Literal["purchase_order"] = "purchase_order"
     po_number: str
     order_date: date
@@ -229,6 +233,10 @@ class AcknowledgmentLine(CanonicalModel):
 class PurchaseOrderAcknowledgment(DocumentHeader):
     """A PO acknowledgment (855, cXML ConfirmationRequest)."""
 
+    def business_key(self) -> str:
+        """The duplicate key per partner: PO number, acknowledgment date and purpose."""
+        return f"855:{self.po_number}:{self.acknowledgment_date}:{self.purpose}"
+
     document_type: Literal["po_acknowledgment"] = "po_acknowledgment"
     po_number: str
     acknowledgment_date: date
@@ -279,6 +287,10 @@ class ShippedOrder(CanonicalModel):
 class ShipNotice(DocumentHeader):
     """An advance ship notice (856, cXML ShipNoticeRequest); one notice may cover several POs."""
 
+    def business_key(self) -> str:
+        """The duplicate key per partner: shipment id and purpose."""
+        return f"856:{self.shipment_id}:{self.purpose}"
+
     document_type: Literal["ship_notice"] = "ship_notice"
     shipment_id: str
     notice_date: date
@@ -310,6 +322,10 @@ class InvoiceLine(CanonicalModel):
 
 class Invoice(DocumentHeader):
     """An invoice or credit memo (810, cXML InvoiceDetailRequest)."""
+
+    def business_key(self) -> str:
+        """The duplicate key per supplier: the invoice number."""
+        return f"810:{self.invoice_number}"
 
     document_type: Literal["invoice"] = "invoice"
     invoice_number: str = Field(description="The duplicate key per supplier.")

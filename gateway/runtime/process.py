@@ -82,6 +82,7 @@ from gateway.verdict import AckPlan, SetVerdict, decide, group_refusals, sender_
 from gateway.x12.ack.answers import Answers
 from gateway.x12.ack.build import ta1_blocker
 from gateway.x12.ack.read import FunctionalAck, TA1Ack, ack_dict
+from gateway.x12.ack.sent import carries_group, interchange_control
 from gateway.x12.findings import Finding
 from gateway.x12.model import GroupHeader, InterchangeHeader
 from gateway.x12.validate.report import InterchangeReport
@@ -216,17 +217,9 @@ another GatewayError: the store or archive failed; anything else: a bug)."""
 
 
 def business_key(doc: BaseModel) -> str | None:
-    """The duplicate key per partner: PO number + purpose, ASN id, invoice number, PO number + ack date."""
-    kind = getattr(doc, "document_type", "")
-    if kind == "purchase_order":
-        return f"850:{doc.po_number}:{doc.purpose}"  # type: ignore[attr-defined]
-    if kind == "ship_notice":
-        return f"856:{doc.shipment_id}:{doc.purpose}"  # type: ignore[attr-defined]
-    if kind == "invoice":
-        return f"810:{doc.invoice_number}"  # type: ignore[attr-defined]
-    if kind == "po_acknowledgment":
-        return f"855:{doc.po_number}:{doc.acknowledgment_date}:{doc.purpose}"  # type: ignore[attr-defined]
-    return None
+    """The document's duplicate key per partner (each canonical document type says its own), or None."""
+    key = getattr(doc, "business_key", None)
+    return key() if callable(key) else None
 
 
 def _errors_json(errors: list[GatewayError]) -> list[dict[str, Any]]:
@@ -753,8 +746,8 @@ class Processor:
             if data is None:
                 return None
             sha = self.archive.stage(data, self._blobs)
-            control = data[90:99].decode("latin-1")
-            sent = ack.kind if _has_group(data) else "TA1"  # a rejected or duplicate interchange gets its TA1 alone
+            control = interchange_control(data)
+            sent = ack.kind if carries_group(data) else "TA1"  # a rejected or duplicate interchange gets its TA1 alone
             return OutboundPlan(ack.partner, sent, sha, control, marker, data=data)
 
         return build
@@ -822,12 +815,6 @@ def _group_plan(h: GroupHeader, status: str, position: int) -> GroupPlan:
         receiver_code=h.receiver_id,
         position=position,
     )
-
-
-def _has_group(ack: bytes) -> bool:
-    """True when an outbound ack interchange carries a functional group (not only a TA1)."""
-    el, term = ack[3:4], ack[105:106]
-    return any(term + gap + b"GS" + el in ack for gap in (b"", b"\n", b"\r\n"))
 
 
 def transient(exc: BaseException) -> bool:
