@@ -35,11 +35,11 @@ class StoreError(GatewayError):
     """A database statement failed; not expected to succeed if retried as is."""
 
     code: str = "STORE-001"
+    transient: ClassVar[bool] = False  # kept equal to ``disposition is RETRY`` by __init_subclass__
 
-    @property
-    def transient(self) -> bool:
-        """Whether retrying the same call later may succeed."""
-        return self.disposition is Disposition.RETRY
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.transient = cls.disposition is Disposition.RETRY
 
 
 @dataclass(eq=False)
