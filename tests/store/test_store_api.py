@@ -77,7 +77,9 @@ def test_errors_have_distinct_codes_under_gateway_error() -> None:
     assert len(classes) == 11 and len(set(codes)) == len(codes)
     assert all(code.startswith("STORE-") for code in codes)
     assert all(issubclass(cls, GatewayError) for cls in classes)
-    assert StoreUnavailableError.transient and not StoreError.transient and not ArchiveError.transient
+    # One classification: the runtime and the store agree (a disk failure may pass; a missing blob will not).
+    assert StoreUnavailableError.transient and not StoreError.transient and ArchiveError.transient
+    assert not store_errors.BlobNotFoundError.transient and not store_errors.BlobCorruptError.transient
     assert str(SchemaError("run it")) == "[STORE-003] run it"
 
 
