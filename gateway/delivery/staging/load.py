@@ -113,8 +113,8 @@ def _problem(table: Table, values: dict[str, Any]) -> str | None:
         kind = column.type
         if isinstance(kind, ExactDecimal) and not fits_decimal(Decimal(value)):
             return (
-                f"{table.name}.{name}: {value} does not fit NUMERIC({DECIMAL_DIGITS}, {DECIMAL_SCALE}) exactly "
-                f"(at most {DECIMAL_SCALE} decimals and {DECIMAL_DIGITS - DECIMAL_SCALE} integer digits)"
+                f"{table.name}.{name}: {Decimal(value):f} does not fit NUMERIC({DECIMAL_DIGITS}, {DECIMAL_SCALE}) "
+                f"exactly (at most {DECIMAL_SCALE} decimals and {DECIMAL_DIGITS - DECIMAL_SCALE} integer digits)"
             )
         if isinstance(kind, String) and kind.length is not None and len(str(value)) > kind.length:
             size = len(str(value))
