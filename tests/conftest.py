@@ -95,7 +95,7 @@ PG_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql+psycopg://postgres@12
 
 
 def unavailable(reason: str) -> None:
-    """Skip, or fail under CI=true, where PostgreSQL must be there."""
+    """Skip, or fail under CI=true, where the database servers must be there."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true and {reason}")
     pytest.skip(reason)
@@ -117,6 +117,29 @@ def pg_admin_fixture() -> Iterator[Engine]:
     except OperationalError as exc:
         engine.dispose()
         unavailable(f"PostgreSQL is not reachable at {PG_URL}: {str(exc.orig).strip().splitlines()[0]}")
+    yield engine
+    engine.dispose()
+
+
+# --- MariaDB/MySQL for the staging loader's tests ---------------------------------------------
+
+MYSQL_URL = os.environ.get("GATEWAY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4")
+
+
+@pytest.fixture(scope="session", name="mysql_admin")
+def mysql_admin_fixture() -> Iterator[Engine]:
+    """An engine on the MariaDB/MySQL test database; skips (fails under CI=true) when it is absent."""
+    try:
+        import pymysql  # noqa: F401 - the driver comes with the test extra
+    except ImportError:
+        unavailable("PyMySQL is not installed (pip install -e '.[test]')")
+    engine = create_engine(make_url(MYSQL_URL).update_query_dict({"connect_timeout": "3"}), poolclass=NullPool)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        engine.dispose()
+        unavailable(f"MariaDB/MySQL is not reachable at {MYSQL_URL}: {str(exc.orig).strip().splitlines()[0]}")
     yield engine
     engine.dispose()
 

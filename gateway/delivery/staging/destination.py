@@ -1,0 +1,140 @@
+"""The ``sql`` destination: canonical documents into the ERP's staging tables, one transaction each.
+
+Outcomes (:mod:`gateway.delivery.base`):
+
+- :class:`Delivered` with ``{"action": inserted|updated|unchanged, "version", "header_id",
+  "doc_key", "rows": {table: rows written}}``; the loader is exactly-once by its upsert, so the
+  loop may retry freely;
+- :class:`RetryLater`: the database is unreachable, a lock was not granted in time (lock timeout,
+  deadlock), a statement timed out, two deliveries of one new document raced, or the staging
+  tables are missing (an operator migrates; nothing is lost meanwhile);
+- :class:`Rejected`: not a canonical document these tables hold (an unknown ``doc_type``, outbound
+  bytes, invalid JSON), a value no column can hold exactly, or a row the database refuses; the
+  reason names the table and the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.delivery.base import Delivered, Outcome, Payload, Rejected, RetryLater
+from gateway.delivery.staging import migrate
+from gateway.delivery.staging.config import StagingConfig
+from gateway.delivery.staging.engine import classify, make_engine
+from gateway.delivery.staging.load import Loaded, RowRefused, Stamp, Tables, header_values, load, problems
+from gateway.delivery.staging.rows import NotLoadable, plan
+from gateway.errors import ConfigError
+
+__all__ = ["StagingDestination"]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StagingDestination:
+    """Loads canonical documents into staging tables (see the module docstring for the outcomes)."""
+
+    def __init__(self, name: str, config: StagingConfig, clock: Callable[[], datetime] | None = None) -> None:
+        """Phase two: connect and migrate (``upgrade: true``) or check the revision.
+
+        An unreachable database does not stop the gateway: the check runs again at the next
+        delivery, which is retried meanwhile. Tables at another revision are a ConfigError.
+        """
+        self.name = name
+        self.config = config
+        self.tables = Tables(config.table_prefix)
+        self._clock = clock or _utc_now
+        self.engine: Engine = make_engine(config, config.engine_url())
+        self._ready = False
+        self._prepare()
+
+    def _prepare(self) -> str | None:
+        """Make sure the tables are at HEAD; None when they are, else why not (a transient reason)."""
+        if self._ready:
+            return None
+        prefix = self.config.table_prefix
+        try:
+            with self.engine.begin() as conn:
+                if self.config.upgrade:
+                    if migrate.current_revision(conn, prefix) != migrate.HEAD:
+                        migrate.upgrade(conn, prefix)
+                else:
+                    found = migrate.current_revision(conn, prefix)
+                    if found != migrate.HEAD:
+                        raise ConfigError(
+                            f"destination {self.name!r}: the staging tables ({prefix}*) are at revision "
+                            f"{found or '(none)'}, the code needs {migrate.HEAD}: set upgrade: true, or have "
+                            "the DBA run the staging migrations (docs/erp-staging.md)",
+                            code="STG-001",
+                        )
+        except SQLAlchemyError as exc:
+            verdict = classify(exc)
+            if verdict.action != "retry":
+                raise
+            return verdict.reason
+        self._ready = True
+        return None
+
+    def deliver(self, payload: Payload) -> Outcome:
+        """Load one canonical document in one transaction and say what happened."""
+        if payload.kind != "document":
+            return Rejected(f"the sql loader takes canonical documents, not {payload.kind} {payload.doc_type} bytes")
+        if not payload.partner_id:
+            return Rejected("a document without a partner: the staging key is per partner")
+        try:
+            rows = plan(payload.doc_type, payload.document)
+        except NotLoadable as exc:
+            return Rejected(str(exc))
+        stamp = Stamp(
+            partner_id=payload.partner_id,
+            idempotency_key=payload.idempotency_key,
+            correlation_id=payload.correlation_id,
+            document_text=payload.document_bytes().decode("utf-8"),
+            now=self._clock().astimezone(UTC).replace(tzinfo=None),
+            ledger_document_id=payload.document_id,
+            ledger_delivery_id=payload.delivery_id,
+            ledger_file_id=payload.file_id,
+        )
+        why = problems(self.tables, rows, header_values(rows, stamp))
+        if why is not None:
+            return Rejected(why)
+        waiting = self._prepare()
+        if waiting is not None:
+            return RetryLater(waiting)
+        try:
+            with self.engine.begin() as conn:
+                loaded = load(conn, self.tables, rows, stamp)
+        except RowRefused as exc:
+            if exc.race:
+                return RetryLater(f"another delivery of {rows.doc_type} {rows.key} was loading at the same time")
+            return Rejected(f"the staging database refused the row: {exc}")
+        except SQLAlchemyError as exc:
+            verdict = classify(exc)
+            if verdict.action == "bug":
+                raise
+            if verdict.action == "reject":
+                return Rejected(f"the staging database refused the document: {verdict.reason}")
+            return RetryLater(verdict.reason)
+        return Delivered(self._response(rows.key, loaded))
+
+    def _response(self, key: str, loaded: Loaded) -> dict[str, Any]:
+        response: dict[str, Any] = {
+            "action": loaded.action,
+            "version": loaded.version,
+            "header_id": loaded.header_id,
+            "doc_key": key,
+            "rows": loaded.rows,
+        }
+        if loaded.note:
+            response["note"] = loaded.note
+        return response
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.engine.dispose()

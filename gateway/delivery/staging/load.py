@@ -1,0 +1,214 @@
+"""One document into the staging tables, inside the caller's transaction: inserted, updated in place
+(version + 1, the previous version kept in ``{prefix}document_history``), or left unchanged.
+
+The rules (``docs/erp-staging.md`` states them for ERP teams):
+
+- the header row of ``(partner_id, doc_type, doc_key)`` is read ``FOR UPDATE``, so two deliveries
+  of one document take turns;
+- none: the header and its child rows are inserted as version 1;
+- the same delivery again (its idempotency key is the header's, or one of its history rows': a
+  retry whose first attempt committed but whose answer was lost) or the same content (the hash
+  leaves out the envelope's control numbers): nothing is written;
+- other content: the header's previous state goes to the history table, the header is updated in
+  place with version + 1, and the child rows are deleted and written anew for the new version.
+
+Why a history table rather than versioned child rows: the ERP reads current data with plain joins
+on ``header_id``, no ``version`` filter to forget; the previous versions stay whole in their
+canonical JSON, which an audit or a dispute needs, and which no later schema change can break.
+
+Every value is checked against its column first (:func:`problems`), so a value a column cannot
+hold exactly is refused the same way on every backend, naming the table and the column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Executable, String, Table, delete, select, update
+from sqlalchemy.exc import DataError, IntegrityError
+
+from gateway.delivery.staging.engine import first_line
+from gateway.delivery.staging.rows import Rows
+from gateway.delivery.staging.schema import CHILD_TABLES, build_metadata
+from gateway.delivery.staging.types import DECIMAL_DIGITS, DECIMAL_SCALE, ExactDecimal, fits_decimal
+
+__all__ = ["Loaded", "RowRefused", "Stamp", "Tables", "load", "problems"]
+
+_COLUMN = re.compile(r"column\s+[`'\"]?(?:\w+[`'\"]?\.[`'\"]?)*(\w+)|failed: \w+\.(\w+)", re.I)
+
+
+class Tables:
+    """The staging tables of one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.metadata = build_metadata(prefix)
+        self.document = self.metadata.tables[f"{prefix}document"]
+        self.history = self.metadata.tables[f"{prefix}document_history"]
+        self.children = {name: self.metadata.tables[f"{prefix}{name}"] for name in CHILD_TABLES}
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What the delivery adds to the document's own rows: who, which delivery, when (naive UTC)."""
+
+    partner_id: str
+    idempotency_key: str
+    correlation_id: str
+    document_text: str
+    now: datetime
+    ledger_document_id: int | None = None
+    ledger_delivery_id: int | None = None
+    ledger_file_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a load did: ``action`` is ``inserted``, ``updated`` or ``unchanged``; ``rows`` counts rows written."""
+
+    header_id: int
+    version: int
+    action: str
+    rows: dict[str, int]
+    note: str | None = None
+
+
+class RowRefused(Exception):
+    """The database refused a row; ``race`` when it was a concurrent insert of the same key."""
+
+    def __init__(self, table: str, column: str | None, message: str, race: bool = False) -> None:
+        where = f"{table}.{column}" if column else table
+        super().__init__(f"{where}: {message}")
+        self.table, self.column, self.race = table, column, race
+
+
+def _column(exc: IntegrityError | DataError) -> str | None:
+    diag = getattr(exc.orig, "diag", None)  # psycopg names the column of a NOT NULL violation
+    if diag is not None and getattr(diag, "column_name", None):
+        return str(diag.column_name)
+    match = _COLUMN.search(first_line(exc))
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def _write(conn: Connection, table: Table, statement: Executable, params: Any = None, header: bool = False) -> Any:
+    try:
+        return conn.execute(statement, params) if params is not None else conn.execute(statement)
+    except (IntegrityError, DataError) as exc:
+        text = first_line(exc)
+        race = header and isinstance(exc, IntegrityError) and re.search(r"unique|duplicate", text, re.I) is not None
+        raise RowRefused(table.name, _column(exc), text, race=race) from exc
+
+
+def _problem(table: Table, values: dict[str, Any]) -> str | None:
+    for name, value in values.items():
+        column = table.c[name]
+        if value is None:
+            if not column.nullable and not column.primary_key:
+                return f"{table.name}.{name}: no value, and the column requires one"
+            continue
+        kind = column.type
+        if isinstance(kind, ExactDecimal) and not fits_decimal(Decimal(value)):
+            return (
+                f"{table.name}.{name}: {Decimal(value):f} does not fit NUMERIC({DECIMAL_DIGITS}, {DECIMAL_SCALE}) "
+                f"exactly (at most {DECIMAL_SCALE} decimals and {DECIMAL_DIGITS - DECIMAL_SCALE} integer digits)"
+            )
+        if isinstance(kind, String) and kind.length is not None and len(str(value)) > kind.length:
+            size = len(str(value))
+            return f"{table.name}.{name}: {size} characters, the column holds {kind.length} ({str(value)[:40]!r}...)"
+    return None
+
+
+def problems(tables: Tables, rows: Rows, header: dict[str, Any]) -> str | None:
+    """The first value a column cannot hold exactly (``table.column: why``), or None."""
+    found = _problem(tables.document, header)
+    if found:
+        return found
+    for name, items in rows.children.items():
+        for n, item in enumerate(items, 1):
+            found = _problem(tables.children[name], item)
+            if found:
+                return f"{found} (row {n})"
+    return None
+
+
+def header_values(rows: Rows, stamp: Stamp) -> dict[str, Any]:
+    """The header row's values, bookkeeping included (``version`` and ``created_at`` are set by :func:`load`)."""
+    return {
+        **rows.header,
+        "partner_id": stamp.partner_id,
+        "doc_type": rows.doc_type,
+        "doc_key": rows.key,
+        "content_sha256": rows.content_sha256,
+        "idempotency_key": stamp.idempotency_key,
+        "correlation_id": stamp.correlation_id,
+        "ledger_document_id": stamp.ledger_document_id,
+        "ledger_delivery_id": stamp.ledger_delivery_id,
+        "ledger_file_id": stamp.ledger_file_id,
+        "document": stamp.document_text,
+        "updated_at": stamp.now,
+    }
+
+
+def _children(conn: Connection, tables: Tables, rows: Rows, header_id: int) -> dict[str, int]:
+    counts = {}
+    for name in CHILD_TABLES:
+        items = rows.children.get(name)
+        if not items:
+            continue
+        table = tables.children[name]
+        _write(conn, table, table.insert(), [{"header_id": header_id, **item} for item in items])
+        counts[table.name] = len(items)
+    return counts
+
+
+def load(conn: Connection, tables: Tables, rows: Rows, stamp: Stamp) -> Loaded:
+    """Write ``rows`` by the rules above, in ``conn``'s transaction (the caller commits)."""
+    doc, history = tables.document, tables.history
+    values = header_values(rows, stamp)
+    key = (doc.c.partner_id == stamp.partner_id) & (doc.c.doc_type == rows.doc_type) & (doc.c.doc_key == rows.key)
+    current = conn.execute(select(doc).where(key).with_for_update()).mappings().first()
+    if current is None:
+        result = _write(conn, doc, doc.insert().values(**values, version=1, created_at=stamp.now), header=True)
+        header_id = int(result.inserted_primary_key[0])
+        counts = {doc.name: 1, **_children(conn, tables, rows, header_id)}
+        return Loaded(header_id, 1, "inserted", counts)
+    header_id, version = int(current["id"]), int(current["version"])
+    if current["idempotency_key"] == stamp.idempotency_key:
+        return Loaded(header_id, version, "unchanged", {}, "this delivery was loaded before")
+    if current["content_sha256"] == rows.content_sha256:
+        return Loaded(header_id, version, "unchanged", {}, f"same content as version {version}")
+    earlier = conn.execute(
+        select(history.c.version).where(
+            (history.c.header_id == header_id) & (history.c.idempotency_key == stamp.idempotency_key)
+        )
+    ).scalar()
+    if earlier is not None:
+        return Loaded(
+            header_id, version, "unchanged", {}, f"this delivery was loaded as version {earlier}, since superseded"
+        )
+    _write(
+        conn,
+        history,
+        history.insert().values(
+            header_id=header_id,
+            version=version,
+            content_sha256=current["content_sha256"],
+            idempotency_key=current["idempotency_key"],
+            correlation_id=current["correlation_id"],
+            ledger_document_id=current["ledger_document_id"],
+            purpose=current["purpose"],
+            loaded_at=current["updated_at"],
+            superseded_at=stamp.now,
+            document=current["document"],
+        ),
+    )
+    for name in reversed(CHILD_TABLES):
+        table = tables.children[name]
+        conn.execute(delete(table).where(table.c.header_id == header_id))
+    _write(conn, doc, update(doc).where(doc.c.id == header_id).values(**values, version=version + 1))
+    counts = {doc.name: 1, history.name: 1, **_children(conn, tables, rows, header_id)}
+    return Loaded(header_id, version + 1, "updated", counts)

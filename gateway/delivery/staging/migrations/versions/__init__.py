@@ -1,0 +1,1 @@
+"""One module per staging schema revision; each must keep working unchanged once released."""
