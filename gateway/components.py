@@ -12,13 +12,15 @@ sends everything) and ``partner-outbox`` (our acknowledgments in ``outbox/<partn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from gateway.delivery import files
+from gateway.delivery import files, staging
 from gateway.delivery.base import Destination
 from gateway.delivery.policy import DEFAULT, Policy
 from gateway.delivery.registry import Registry
@@ -39,16 +41,18 @@ BUILTIN_DESTINATIONS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True, slots=True)
 class BuildContext:
-    """What a component's factory may use: the deployment folder (relative paths) and the sync mode."""
+    """What a component's factory may use: the deployment folder (relative paths), the sync mode, the clock."""
 
     home: Path
     sync: str = "group"
+    clock: Callable[[], datetime] | None = None
 
 
 def default_registry() -> Registry:
     """The registry the gateway runs with: every shipped component, registered by name."""
     registry = Registry()
     files.register(registry)
+    staging.register(registry)
     return registry
 
 
