@@ -16,8 +16,8 @@ import click
 
 from gateway.cli.options import deployment_options, load_deployment, open_store_read_only
 from gateway.errors import GatewayError
+from gateway.planning import RELEASED
 from gateway.runtime.fsutil import oneline
-from gateway.runtime.process import RELEASED
 from gateway.store.deliveries import DeliveryRow
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.statuses import DeliveryStatus

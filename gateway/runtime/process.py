@@ -44,20 +44,42 @@ than ``stream_bytes`` is read from the archive as it is translated.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel
-
-from gateway.errors import Disposition, DocumentError, GatewayError, disposition, location_dict
-from gateway.mapping.checks import DocumentWarning
+from gateway.errors import Disposition, DocumentError, disposition
 from gateway.partners.profile import DuplicatePolicy, Profile
+from gateway.planning import (
+    ACKNOWLEDGMENT,
+    PARTNER_OUTBOX,
+    RELEASED,
+    AckBuilder,
+    DocPlan,
+    FileFinal,
+    FileOutcome,
+    FilePlan,
+    GroupPlan,
+    InterchangePlan,
+    OutboundPlan,
+    Router,
+    SetPlan,
+    acknowledgment_plan,
+    business_key,
+    default_router,
+    document_plan,
+    errors_json,
+    failed_document_plan,
+    finding_json,
+    group_plan,
+    no_ta1,
+    on_duplicate_status,
+    pending_sets,
+    policy_of,
+)
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.store import Archive
 from gateway.store.deliveries import OwedDelivery
@@ -65,30 +87,15 @@ from gateway.store.durable import SyncGroup, sweep
 from gateway.store.errors import (
     LeaseError,
 )
-from gateway.store.results import (
-    AckBuilder,
-    DocPlan,
-    FileFinal,
-    FilePlan,
-    GroupPlan,
-    InterchangePlan,
-    OutboundPlan,
-    SetPlan,
-)
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
 from gateway.verdict import AckPlan, SetVerdict, decide, group_refusals, sender_refusal, set_verdict
 from gateway.x12.ack.answers import Answers
-from gateway.x12.ack.build import ta1_blocker
-from gateway.x12.ack.read import FunctionalAck, TA1Ack, ack_dict
+from gateway.x12.ack.read import FunctionalAck, TA1Ack
 from gateway.x12.ack.sent import carries_group, interchange_control
-from gateway.x12.findings import Finding
-from gateway.x12.model import GroupHeader, InterchangeHeader
+from gateway.x12.model import InterchangeHeader
 from gateway.x12.validate.report import InterchangeReport
-
-ACKNOWLEDGMENT = "acknowledgment"
-"""The document type an inbound 997/999/TA1 is kept under (read, never translated or acknowledged)."""
 
 CHUNK_SETS = 64
 """A big file's results are recorded (and its outputs written) each time this many sets are pending (at the
@@ -106,75 +113,6 @@ ACK_PREFIX = OLD_ACK_MARKER.format(control="")
 
 TMP_DIR = ".tmp"
 """Outputs were written here first by earlier versions (swept at start; destinations keep their own)."""
-
-RELEASED = "released by an operator"
-"""How ``gateway release`` marks a held file's reason: processed again, its duplicates let through."""
-
-CANONICAL_JSON = "canonical-json"
-"""The shipped destination every inbound document is routed to by default (outbox/canonical/)."""
-PARTNER_OUTBOX = "partner-outbox"
-"""The shipped destination our acknowledgments go to (outbox/<partner>/)."""
-
-Router = Callable[
-    [str | None, str, bool, Callable[[], dict[str, Any]]], tuple[list[tuple[str, str | None]], dict[str, Any]]
-]
-"""Routing: (partner, document type, test, the canonical JSON on demand) -> the (destination, rule) pairs
-it is owed to (empty: unrouted) and the decision to keep with it."""
-
-
-def default_router(
-    partner: str | None, doc_type: str, test: bool, document: Callable[[], dict[str, Any]]
-) -> tuple[list[tuple[str, str | None]], dict[str, Any]]:
-    """Every document to the canonical JSON files (the shipped default)."""
-    return [(CANONICAL_JSON, "default")], {"rules": ["default"], "destinations": [CANONICAL_JSON]}
-
-
-@dataclass(slots=True)
-class FileOutcome:
-    """What processing did with one file, for the run summary."""
-
-    file_id: int
-    status: str
-    reason: str | None = None
-    sets: int = 0
-    documents: int = 0
-    failed: int = 0
-    duplicates: int = 0  # duplicate or held sets/documents
-    held: int = 0
-    acks: list[str] = field(default_factory=list)
-    acknowledgments: int = 0  # inbound 997/999/TA1 read and kept
-    unrouted: int = 0  # documents no routing rule matched (kept, an exception for an operator)
-
-    def details(self) -> dict[str, Any]:
-        """What the file's final event keeps of this outcome."""
-        return {
-            "sets": self.sets,
-            "documents": self.documents,
-            "failed": self.failed,
-            "duplicates": self.duplicates,
-            "held": self.held,
-            "acks": self.acks,
-            "acknowledgments": self.acknowledgments,
-            "unrouted": self.unrouted,
-        }
-
-    @classmethod
-    def from_final(cls, final: FileFinal) -> FileOutcome:
-        """The outcome recorded with a file's results (a rerun that only writes its outputs)."""
-        d = final.details or {}
-        return cls(
-            final.file_id,
-            final.status,
-            final.reason,
-            sets=int(d.get("sets", 0)),
-            documents=int(d.get("documents", 0)),
-            failed=int(d.get("failed", 0)),
-            duplicates=int(d.get("duplicates", 0)),
-            held=int(d.get("held", 0)),
-            acks=[str(a) for a in d.get("acks", [])],
-            acknowledgments=int(d.get("acknowledgments", 0)),
-            unrouted=int(d.get("unrouted", 0)),
-        )
 
 
 @dataclass(slots=True)
@@ -214,44 +152,6 @@ class _Open:
 Result = FileOutcome | Exception
 """A file's result in a batch: its outcome, or why it was not finished (LeaseError: taken over;
 another GatewayError: the store or archive failed; anything else: a bug)."""
-
-
-def business_key(doc: BaseModel) -> str | None:
-    """The document's duplicate key per partner (each canonical document type says its own), or None."""
-    key = getattr(doc, "business_key", None)
-    return key() if callable(key) else None
-
-
-def _errors_json(errors: list[GatewayError]) -> list[dict[str, Any]]:
-    out = []
-    for e in errors:
-        item: dict[str, Any] = {"code": e.code, "message": e.message}
-        if e.location is not None:
-            item["where"] = e.location.describe()
-            item["location"] = location_dict(e.location)
-        out.append(item)
-    return out
-
-
-def _finding_json(f: Finding) -> dict[str, Any]:
-    """An accepted finding as the ledger keeps it beside a set's errors (``severity: warning``)."""
-    return {
-        "code": f.code,
-        "message": f.message,
-        "severity": f.severity.value,
-        "accepted": f.waived,
-        "where": f.location.describe(),
-        "location": location_dict(f.location),
-    }
-
-
-def _warning_json(w: DocumentWarning) -> dict[str, Any]:
-    """A business-level warning as the ledger keeps it with its document (``severity: warning``)."""
-    item: dict[str, Any] = {"code": w.code, "message": w.message, "severity": "warning"}
-    if w.location is not None:
-        item["where"] = w.location.describe()
-        item["location"] = location_dict(w.location)
-    return item
 
 
 class Processor:
@@ -458,7 +358,7 @@ class Processor:
                     pending.append(item)
                 else:
                     plan.documents.append(self._loose(work, item))
-                if _pending_sets(plan) >= self.chunk_sets:
+                if pending_sets(plan) >= self.chunk_sets:
                     self._flush_chunk(work, plan)
                     plan = self._new_plan(work, first=False)
                     if work.bytes_duplicate_of is not None:
@@ -471,7 +371,7 @@ class Processor:
         return work
 
     def _new_plan(self, work: _Work, *, first: bool) -> FilePlan:
-        on_duplicate = None if work.released else _on_duplicate(_policy(work.profile))
+        on_duplicate = None if work.released else on_duplicate_status(policy_of(work.profile))
         return FilePlan(
             file_id=work.row.id,
             partner_id=work.row.partner_id,
@@ -525,7 +425,7 @@ class Processor:
             key = gh.segment.offset or 0
             gp = opened.groups.get(key)
             if gp is None:
-                gp = opened.groups[key] = _group_plan(gh, "received", opened.positions.get(key, len(opened.groups) + 1))
+                gp = opened.groups[key] = group_plan(gh, "received", opened.positions.get(key, len(opened.groups) + 1))
             if not any(g is gp for g in ic.groups):
                 ic.groups.append(gp)
             gp.sets.append(self._set(work, set_verdict(item, opened.mismatch or opened.refusals.get(key))))
@@ -546,8 +446,8 @@ class Processor:
         outcome = work.outcome
         first = plan.bytes_duplicate_of or work.bytes_duplicate_of
         if first is not None:
-            policy = _policy(work.profile)
-            outcome.status = _on_duplicate(policy) or "duplicate"  # (bytes are only claimed when not allowed)
+            policy = policy_of(work.profile)
+            outcome.status = on_duplicate_status(policy) or "duplicate"  # (bytes are only claimed when not allowed)
             outcome.reason = f"same bytes as file {first} (policy {policy})"
             outcome.duplicates = 1
         else:
@@ -641,7 +541,7 @@ class Processor:
         if opened.plan is not None and not verdict.claims_isa13:
             plan.release_isa13 = True  # claimed at its first chunk, rejected at its trailer
         plan.status = verdict.status
-        plan.reason = "; ".join(r for r in (verdict.reason, *_no_ta1(ic)) if r) or None
+        plan.reason = "; ".join(r for r in (verdict.reason, *no_ta1(ic)) if r) or None
         # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
         plan.ack = self._ack_builder(verdict.ack if work.row.partner_id else None, plan.ack_marker or "")
         if plan.ack is not None and self.partner_destination is not None:
@@ -649,7 +549,7 @@ class Processor:
         plan.groups = []
         for number, gv in enumerate(verdict.groups, 1):
             key = gv.report.header.segment.offset or 0
-            gp = opened.groups.get(key) or _group_plan(gv.report.header, "", number)
+            gp = opened.groups.get(key) or group_plan(gv.report.header, "", number)
             gp.status = gv.status
             plan.groups.append(gp)
             gp.sets.extend(self._set(work, sv) for sv in gv.sets)
@@ -690,7 +590,7 @@ class Processor:
         assert item.set_id is not None and item.set_control is not None
         if verdict.status == "translated":
             # Findings the partner's profile accepts stay visible with the set (``messages show``).
-            warnings = [_finding_json(f) for f in verdict.warnings]
+            warnings = [finding_json(f) for f in verdict.warnings]
             return SetPlan(
                 item.set_id, item.set_control, "translated", errors=warnings, document=self._document(work, item)
             )
@@ -701,23 +601,14 @@ class Processor:
             item.set_id,
             item.set_control,
             verdict.status,
-            errors=_errors_json(verdict.errors),
+            errors=errors_json(verdict.errors),
             reason=verdict.reason,
         )
 
     def _acknowledgment(self, work: _Work, ack: FunctionalAck | TA1Ack, name: str, position: int) -> DocPlan:
         """An inbound 997/999/TA1 kept as read (an ``acknowledgment`` document: no output, no dedupe key)."""
         assert work.seed is not None
-        data = ack_dict(ack)
-        return DocPlan(
-            doc_type=ACKNOWLEDGMENT,
-            canonical=json.dumps(data),
-            correlation_id=str(uuid.uuid5(work.seed, name)),
-            position=position,
-            partner_id=work.row.partner_id,
-            reason=str(data["summary"])[:1000],
-            on_duplicate=None,
-        )
+        return acknowledgment_plan(ack, str(uuid.uuid5(work.seed, name)), position, work.row.partner_id)
 
     def _ack_builder(self, ack: AckPlan | None, marker: str) -> AckBuilder | None:
         """What builds the acknowledgment inside the results transaction (None: the partner gets none)."""
@@ -760,61 +651,16 @@ class Processor:
             return self._document(work, item)
         if item.errors:
             work.outcome.reason = work.outcome.reason or f"{item.errors[0].code} {item.errors[0].message}"
-        # A failed document is kept in the ledger with its located errors (there is no set row for CSV/XML).
         assert work.seed is not None
-        return DocPlan(
-            doc_type=item.document_type or "unknown",
-            canonical=json.dumps({"errors": _errors_json(item.errors)}),
-            correlation_id=str(uuid.uuid5(work.seed, f"doc-{item.index}")),
-            position=item.index,
-            partner_id=item.partner,
-            status="failed",
-            reason="; ".join(f"{e.code} {e.message}" for e in item.errors[:3])[:1000] or "failed",
-        )
+        return failed_document_plan(item, str(uuid.uuid5(work.seed, f"doc-{item.index}")))
 
     def _document(self, work: _Work, item: Translation) -> DocPlan:
         """The document's ledger plan, with a correlation id and content a rerun reproduces exactly."""
-        doc = item.document
-        assert doc is not None and work.seed is not None
+        assert work.seed is not None
+        policy = policy_of(self.partners.get(item.partner) if item.partner else None)
+        on_duplicate = None if work.released else on_duplicate_status(policy)
         correlation = str(uuid.uuid5(work.seed, f"doc-{item.index}"))
-        doc.provenance.correlation_id = correlation  # type: ignore[attr-defined]
-        policy = _policy(self.partners.get(item.partner) if item.partner else None)
-        canonical = doc.model_dump_json(exclude_none=True)
-        doc_type = item.document_type or "unknown"
-        test = bool(getattr(getattr(doc, "provenance", None), "test", False))
-        routes, decision = self.router(item.partner, doc_type, test, lambda: json.loads(canonical))
-        return DocPlan(
-            doc_type=doc_type,
-            canonical=canonical,
-            correlation_id=correlation,
-            position=item.index,
-            partner_id=item.partner,
-            business_key=business_key(doc),
-            status="translated" if routes else "unrouted",
-            reason=None if routes else str(decision.get("reason", "no routing rule matches it"))[:1000],
-            on_duplicate=None if work.released else _on_duplicate(policy),
-            warnings=[_warning_json(w) for w in item.warnings],  # BIZ-*: kept with it, it is still translated
-            routes=routes,
-            route=decision,
-        )
-
-
-def _no_ta1(ic: InterchangeReport) -> list[str]:
-    """Why no TA1 can answer a rejected interchange, for its reason (X12-A002), else nothing."""
-    blocker = ta1_blocker(ic) if not ic.accepted else None
-    return [] if blocker is None else [f"{blocker.code} {blocker.message}"]
-
-
-def _group_plan(h: GroupHeader, status: str, position: int) -> GroupPlan:
-    return GroupPlan(
-        functional_id=h.functional_id,
-        control_number=h.control_number,
-        version=h.version,
-        status=status,
-        sender_code=h.sender_id,
-        receiver_code=h.receiver_id,
-        position=position,
-    )
+        return document_plan(item, correlation, on_duplicate, self.router)
 
 
 def transient(exc: BaseException) -> bool:
@@ -823,22 +669,6 @@ def transient(exc: BaseException) -> bool:
     the same file cannot help: it is failed with the reason, for an operator. Read from the one
     classification, :func:`gateway.errors.disposition`."""
     return disposition(exc) is Disposition.RETRY
-
-
-def _pending_sets(plan: FilePlan) -> int:
-    return len(plan.documents) + sum(len(g.sets) for ic in plan.interchanges for g in ic.groups)
-
-
-def _policy(profile: Profile | None) -> DuplicatePolicy:
-    """The partner's duplicate policy (reject when the partner is unknown)."""
-    return profile.duplicates.policy if profile else DuplicatePolicy.REJECT
-
-
-def _on_duplicate(policy: DuplicatePolicy) -> str | None:
-    """The status a duplicate gets under ``policy`` (reject: duplicate, hold: held; allow: None, let through)."""
-    if policy is DuplicatePolicy.ALLOW:
-        return None
-    return "held" if policy is DuplicatePolicy.HOLD else "duplicate"
 
 
 def _is_uuid(value: str | None) -> bool:

@@ -40,11 +40,12 @@ from gateway.channels.inbox import Candidate, Inbox
 from gateway.components import BuildContext, build_destinations, configured_destinations, default_registry
 from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
+from gateway.planning import Router
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
 from gateway.runtime.intake import Intake, Taken
-from gateway.runtime.process import FileOutcome, Processor, Router, transient
+from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.settings import Deployment
 from gateway.store import Archive
 from gateway.store.errors import LeaseError, StoreError

@@ -29,6 +29,16 @@ from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, select, text, update
 
+from gateway.planning import (
+    AckBuilder,
+    DocPlan,
+    FileFinal,
+    FilePlan,
+    GroupPlan,
+    InterchangePlan,
+    OutboundPlan,
+    SetPlan,
+)
 from gateway.store.base import EVENT_INSERT, as_enum, to_json
 from gateway.store.deliveries import DeliveryOps, OwedDelivery
 from gateway.store.errors import LeaseError, NotFoundError, StoreValueError, TransitionError
@@ -51,144 +61,6 @@ __all__ = [
     "ResultOps",
     "SetPlan",
 ]
-
-
-@dataclass(slots=True)
-class DocPlan:
-    """A canonical document to record. ``on_duplicate``: the status a duplicate business key gives
-    (``duplicate`` or ``held``), or None to let it through. ``duplicate_of`` is filled in."""
-
-    doc_type: str
-    canonical: str
-    correlation_id: str
-    position: int = 0
-    partner_id: str | None = None
-    business_key: str | None = None
-    status: str = "translated"
-    reason: str | None = None
-    on_duplicate: str | None = "duplicate"
-    duplicate_of: int | None = None
-    id: int | None = None
-    warnings: list[dict[str, Any]] = field(default_factory=list)  # business-level (BIZ-*), located
-    routes: list[tuple[str, str | None]] = field(default_factory=list)  # (destination, rule) it is owed to
-    route: dict[str, Any] | None = None  # the routing decision, kept with it (documents.route)
-
-
-@dataclass(slots=True)
-class SetPlan:
-    """A transaction set and its document (None when it failed)."""
-
-    set_id: str
-    control_number: str
-    status: str
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    reason: str | None = None
-    document: DocPlan | None = None
-
-
-@dataclass(slots=True)
-class GroupPlan:
-    """A functional group and its sets."""
-
-    functional_id: str
-    control_number: str
-    version: str
-    status: str
-    sender_code: str | None = None
-    receiver_code: str | None = None
-    sets: list[SetPlan] = field(default_factory=list)
-    first: int = 0  # sets of the group recorded by earlier chunks (the positions of ``sets`` follow them)
-    position: int = 0  # its place in the interchange (0: its place in the plan's ``groups``)
-    id: int | None = None  # set once recorded; a later chunk adds sets to it and updates its status
-    stored: str | None = None  # the status recorded
-
-
-@dataclass(slots=True)
-class OutboundPlan:
-    """An acknowledgment recorded with the results that owe it. ``data`` is its bytes when built in
-    this transaction; None when an earlier attempt's acknowledgment was found and is sent again."""
-
-    partner_id: str
-    kind: str
-    sha256: str
-    control_number: str | None
-    reason: str
-    data: bytes | None = None
-    id: int | None = None
-
-
-AckBuilder = Callable[[Callable[[], int], bool], OutboundPlan | None]
-"""Builds (and archives) an interchange's acknowledgment inside the results transaction: called with
-``draw`` (the partner's next ``ack`` sequence value, in that transaction) and whether the interchange
-turned out to be a duplicate; returns what to record, or None when nothing is sent."""
-
-
-@dataclass(slots=True)
-class InterchangePlan:
-    """An interchange; ``isa13_key`` is claimed within ``isa13_window`` seconds (None: forever).
-
-    ``ack`` builds its acknowledgment once its duplicate check is done; ``ack_marker`` names it among
-    the file's outbound rows, so a rerun after a crash sends the recorded one again instead of a new one.
-
-    A big interchange comes in several chunks, the same plan each time with the chunk's groups and sets:
-    the first records it (``id`` is then set, its ISA13 claimed), later ones add their sets to it and
-    update its status and its groups' (the last one, at its trailer, carries ``ack``).
-    """
-
-    sender_qualifier: str
-    sender_id: str
-    receiver_qualifier: str
-    receiver_id: str
-    control_number: str
-    version: str
-    status: str
-    position: int = 1
-    test: bool = False
-    reason: str | None = None
-    isa13_key: str | None = None
-    isa13_window: float | None = None
-    on_duplicate: str | None = "duplicate"
-    groups: list[GroupPlan] = field(default_factory=list)
-    ack: AckBuilder | None = None
-    ack_marker: str | None = None
-    ack_old_markers: tuple[str, ...] = ()  # how earlier versions named the same acknowledgment
-    ack_destinations: list[str] = field(default_factory=list)  # where its acknowledgment is delivered
-    duplicate_of: int | None = None
-    outbound: OutboundPlan | None = None
-    id: int | None = None
-    stored: str | None = None  # the status recorded; a later chunk of a big interchange updates it
-    release_isa13: bool = False  # a big interchange claimed its ISA13 at its first chunk and ended rejected
-
-
-@dataclass(slots=True)
-class FilePlan:
-    """What one leased file yielded (or one chunk of a big file). ``complete``: the file's last chunk,
-    after which its results count as recorded (``results_at``). ``bytes_key``: the file's sha256, claimed
-    first; a duplicate (``bytes_duplicate_of``) records nothing else. ``rerun``: an earlier attempt may
-    have recorded acknowledgments to send again. ``lost`` says why the plan was not recorded."""
-
-    file_id: int
-    partner_id: str | None = None
-    interchanges: list[InterchangePlan] = field(default_factory=list)
-    documents: list[DocPlan] = field(default_factory=list)
-    complete: bool = True
-    bytes_key: str | None = None
-    on_bytes_duplicate: str | None = "duplicate"
-    bytes_duplicate_of: int | None = None
-    rerun: bool = False
-    conclude: Callable[[FilePlan], FileFinal] | None = None
-    lost: str | None = None
-    owed: list[OwedDelivery] = field(default_factory=list)  # filled in: the deliveries recorded with it
-
-
-@dataclass(slots=True)
-class FileFinal:
-    """A file's final status, set once its outputs are written."""
-
-    file_id: int
-    status: str
-    reason: str | None = None
-    details: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
