@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from gateway.x12.validate.validator import Validator
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
+
+# The parsed-definitions cache of this test session (and of the commands it starts): not the user's
+# ~/.cache, and every load after the first goes through the cache, as a user's commands do.
+os.environ.setdefault("GATEWAY_CACHE_DIR", tempfile.mkdtemp(prefix="gateway-test-cache-"))
 
 
 @pytest.fixture(scope="session")

@@ -14,21 +14,34 @@ from pathlib import Path
 import click
 
 from gateway.canonical import SCHEMAS
-from gateway.cli.db import db
 from gateway.cli.decided import decide_file
-from gateway.cli.deliveries_cli import deadletters, deliver, deliveries, release, requeue, retransmit
-from gateway.cli.init_cli import init
+from gateway.cli.lazy import LazyGroup
 from gateway.cli.maps_cli import HOME_HELP, open_workspace, partners, translate
-from gateway.cli.render_cli import render
-from gateway.cli.run_cli import messages, run, status
 from gateway.errors import GatewayError
 from gateway.translate import Translator
 from gateway.workspace import Workspace
 from gateway.x12.ack.build import TA1Policy
 from gateway.x12.validate.export import file_dict, file_lines
 
+# The commands that need the store, the runtime or the outbound renderer, imported only when run: a
+# `translate` or `validate` never loads SQLAlchemy (about a second of every process otherwise).
+LAZY_COMMANDS = {
+    "run": "gateway.cli.run_cli:run",
+    "status": "gateway.cli.run_cli:status",
+    "messages": "gateway.cli.run_cli:messages",
+    "db": "gateway.cli.db:db",
+    "render": "gateway.cli.render_cli:render",
+    "init": "gateway.cli.init_cli:init",
+    "deliveries": "gateway.cli.deliveries_cli:deliveries",
+    "deadletters": "gateway.cli.deliveries_cli:deadletters",
+    "deliver": "gateway.cli.deliveries_cli:deliver",
+    "retransmit": "gateway.cli.deliveries_cli:retransmit",
+    "release": "gateway.cli.deliveries_cli:release",
+    "requeue": "gateway.cli.deliveries_cli:requeue",
+}
 
-@click.group()
+
+@click.group(cls=LazyGroup, lazy_commands=LAZY_COMMANDS)
 @click.version_option(package_name="hospital-edi-gateway")
 def main() -> None:
     """EDI gateway for hospital supply chains: X12 850/855/856/810 with 997/999/TA1."""
@@ -191,18 +204,6 @@ def ack(
 
 main.add_command(translate)
 main.add_command(partners)
-main.add_command(run)
-main.add_command(status)
-main.add_command(messages)
-main.add_command(db)
-main.add_command(render)
-main.add_command(init)
-main.add_command(deliveries)
-main.add_command(deadletters)
-main.add_command(deliver)
-main.add_command(retransmit)
-main.add_command(release)
-main.add_command(requeue)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
-from gateway.cases import find_cases, run_case
 from gateway.cli.decided import StreamedFile
-from gateway.cli.lint import NothingToLint, lint_path
 from gateway.errors import GatewayError, location_dict
 from gateway.formats.encoding import describe_content
 from gateway.mapping.checks import DocumentWarning
@@ -217,6 +215,8 @@ def lint(path: Path | None) -> None:
     Every problem at once, located ``file:line:col``, each once at its cause. Exit 0 clean,
     2 problems found or nothing to check under PATH.
     """
+    from gateway.cli.lint import NothingToLint, lint_path  # the outbound maps' code: not for `translate`
+
     try:
         report = lint_path(path or Path.cwd())
     except NothingToLint as exc:
@@ -250,6 +250,8 @@ def test_cases(partner_id: str | None, update: bool, home: Path | None) -> None:
     A partner's run counts only ``partners/<id>/cases/``, not the base maps' cases. Exit 1 when
     a case fails or none was found.
     """
+    from gateway.cases import find_cases, run_case  # imported when run, like the store (gateway.cli.lazy)
+
     ws = open_workspace(home)
     if partner_id is not None and ws.partners.get(partner_id) is None:
         raise click.UsageError(f"no partner {partner_id!r}")
