@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from gateway.canonical import SCHEMAS
+from gateway.cli.config_cli import config
 from gateway.cli.db import db
 from gateway.cli.decided import decide_file
 from gateway.cli.init_cli import init
@@ -196,6 +197,7 @@ main.add_command(messages)
 main.add_command(db)
 main.add_command(render)
 main.add_command(init)
+main.add_command(config)
 
 
 if __name__ == "__main__":
