@@ -35,10 +35,11 @@ regular-expression search (anchor it with ``^...$``).
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -74,6 +75,7 @@ class Step:
     selectors: tuple[tuple[str, str], ...] = ()
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_path(path: str) -> tuple[Step, ...]:
     """``parties[role=ship_to].ids[qualifier=92].value`` as steps; ValueError saying what is wrong."""
     if not path or not path.strip():
@@ -126,6 +128,8 @@ class Predicate(_Strict):
         if not all(v is None or isinstance(v, _SCALARS) for v in items):
             raise ValueError("a value is a text, a number, a boolean or a list of them")
         op = info.data.get("op")
+        if op is None:  # the op itself is wrong: that is the problem to report
+            return value
         if op in ("exists", "missing") and value is not None:
             raise ValueError(f"op {op} takes no value")
         if op in ("in", "not_in") and value is not None and not isinstance(value, list):
@@ -335,6 +339,7 @@ def _text(value: Any) -> str:
 
 
 _PADDED = re.compile(r"[+-]?0\d")
+_NUMERAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def _number(value: Any) -> Decimal | None:
@@ -345,13 +350,13 @@ def _number(value: Any) -> Decimal | None:
         return Decimal(value)
     if isinstance(value, float):
         return Decimal(str(value))
-    if not isinstance(value, str) or _PADDED.match(value.strip()):
+    if not isinstance(value, str):
         return None
-    try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
+    text = value.strip()
+    # A pattern first: most values compared are codes and names, and a failed Decimal() raises.
+    if _PADDED.match(text) or not _NUMERAL.fullmatch(text):
         return None
-    return number if number.is_finite() else None
+    return Decimal(text)
 
 
 def _equal(found: Any, wanted: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,16 @@ def test_partners_lint_runs_the_configuration_check(tmp_path: Path, stand_in: No
     (home / "gateway.yaml").write_text(BROKEN, "utf-8")
     result = CliRunner().invoke(main, ["partners", "lint", str(profile)])
     assert result.exit_code == 2 and "'nowhere'" in result.output and "gateway.yaml" not in result.output
+
+
+def test_the_examples_in_docs_routing_md_are_valid() -> None:
+    text = (REPO / "docs" / "routing.md").read_text("utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    doc = "\n".join(blocks).replace("destinations:\n", "destinations:\n  ap-review: {type: files}\n", 1)
+    doc = doc.replace(
+        "  canonical-json:\n", "  billing-api: {type: files}\n  erp-staging: {type: files}\n  canonical-json:\n"
+    )
+    checked = check_config(load_marked(doc, "docs/routing.md"), registry(), None)
+    assert not checked.problems.items, [str(p) for p in checked.problems.items]
+    assert (checked.destinations, checked.routes) == (4, 3)
