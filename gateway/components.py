@@ -25,8 +25,17 @@ from gateway.delivery.base import Destination
 from gateway.delivery.policy import DEFAULT, Policy
 from gateway.delivery.registry import Registry
 from gateway.errors import ConfigError
+from gateway.planning import Router
+from gateway.routing import RouteInput, Rule, route, rules_for
 
-__all__ = ["BUILTIN_DESTINATIONS", "BuildContext", "build_destinations", "configured_destinations", "default_registry"]
+__all__ = [
+    "BUILTIN_DESTINATIONS",
+    "BuildContext",
+    "build_destinations",
+    "configured_destinations",
+    "default_registry",
+    "make_router",
+]
 
 BUILTIN_DESTINATIONS: dict[str, dict[str, Any]] = {
     "canonical-json": {
@@ -85,3 +94,24 @@ def configured_destinations(deployment: Any) -> dict[str, dict[str, Any]]:
     """The ``destinations:`` of a deployment's settings, as plain mappings (none: the built-ins only)."""
     configured = getattr(deployment.settings, "destinations", None) or {}
     return {name: dict(raw) if not hasattr(raw, "model_dump") else raw.model_dump() for name, raw in configured.items()}
+
+
+def make_router(rules: list[Rule], profile_rules: Callable[[str | None], list[Rule]]) -> Router:
+    """The runtime's router: a partner's own rules first, then ``rules`` (:func:`gateway.routing.route`).
+    The canonical JSON is parsed only when a rule that could match has predicates."""
+
+    def router(
+        partner: str | None, doc_type: str, test: bool, document: Callable[[], dict[str, Any]]
+    ) -> tuple[list[tuple[str, str | None]], dict[str, Any]]:
+        every = rules_for(partner, profile_rules(partner), rules)
+        needs = any(r.match.where for r in every)
+        decision = route(RouteInput(partner, doc_type, "inbound", test), document() if needs else None, every)
+        by_rule = {r.name: r for r in every}
+        pairs: list[tuple[str, str | None]] = []
+        for name in decision.rules:
+            for dest in by_rule[name].to:
+                if all(dest != d for d, _ in pairs):
+                    pairs.append((dest, name))
+        return pairs, decision.as_dict()
+
+    return router

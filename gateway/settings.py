@@ -9,12 +9,13 @@ writes it and ``docs/deploy.md`` shows it (a test keeps the three in step).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
 from gateway.mapping.problems import Problems, validate_marked
+from gateway.routing import Match, Rule
 
 #: A complete ``gateway.yaml``: every key, each at its default, with what it does.
 EXAMPLE = """\
@@ -48,6 +49,16 @@ processing:
   store_timeout_seconds: 90             # ... and cut this long (then retried after a back-off)
 duplicates:
   isa13_window_days: 30                 # partner profiles may override; 0 turns the ISA13 check off
+destinations:                           # where documents go, by name (see docs/routing.md); replaces the default
+  canonical-json:
+    type: files                         # a component: `gateway config lint` lists what is wrong with each
+    folder: outbox/canonical            # relative to this file's folder
+    name: "{partner}/{doc_type}-{file_id}-{position}.json"
+routes:                                 # tried in order (a partner profile's routes first, for its documents)
+  - name: default
+    match: {direction: inbound}         # also partner, doc_type, test, where: [{path, op, value}]
+    to: [canonical-json]                # one or more destinations
+    stop: true                          # the first matching rule wins; false: later rules may add destinations
 """
 
 
@@ -98,6 +109,22 @@ class Duplicates(_Strict):
     isa13_window_days: int = Field(default=30, ge=0)
 
 
+def default_destinations() -> dict[str, dict[str, Any]]:
+    """The shipped destinations: canonical JSON files in ``outbox/canonical/``, as before routing."""
+    return {
+        "canonical-json": {
+            "type": "files",
+            "folder": "outbox/canonical",
+            "name": "{partner}/{doc_type}-{file_id}-{position}.json",
+        }
+    }
+
+
+def default_routes() -> list[Rule]:
+    """The shipped route: every inbound document to ``canonical-json``."""
+    return [Rule(name="default", match=Match(direction="inbound"), to=["canonical-json"])]
+
+
 class Settings(_Strict):
     """The whole ``gateway.yaml``."""
 
@@ -106,6 +133,12 @@ class Settings(_Strict):
     intake: Intake = Field(default_factory=Intake)
     processing: Processing = Field(default_factory=Processing)
     duplicates: Duplicates = Field(default_factory=Duplicates)
+    destinations: dict[str, dict[str, Any]] = Field(
+        default_factory=default_destinations,
+        description="Destinations by name: `type` names the component, the other keys are its settings "
+        "(checked against the component's model by `gateway config lint`).",
+    )
+    routes: list[Rule] = Field(default_factory=default_routes, description="Routing rules, tried in order.")
 
 
 class Deployment:

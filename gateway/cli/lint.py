@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.cli.config_cli import default_registry, lint_config
 from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
 from gateway.mapping.problems import MapLoadError, Problem, Problems
 from gateway.outbound.functions import outbound_functions
@@ -106,8 +107,16 @@ def _lint(root: Path, only: Path) -> LintReport:
         if whole or str(profile) in inside:
             report.broken.append(pid)
             report.problems.extend(p for p in causes if p not in report.problems)
+    for problem in lint_config(root, default_registry()).problems.items:
+        if (whole or (problem.mark is not None and _source(problem, root) in inside)) and not _known(problem, report):
+            report.problems.append(problem)
     report.problems.sort(key=lambda p: (p.mark.source, p.mark.line, p.mark.column) if p.mark else ("", 0, 0))
     return report
+
+
+def _known(problem: Problem, report: LintReport) -> bool:
+    """Whether the same mistake is already reported (a profile's route fails its model in both checks)."""
+    return any(p.mark == problem.mark and p.message == problem.message for p in report.problems)
 
 
 def _outbound(root: Path, ws: Workspace) -> tuple[int, list[Problem]]:

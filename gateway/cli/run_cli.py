@@ -108,6 +108,7 @@ def run(
     """
     _configure_logging(verbose, log_format)
     deployment = _deployment(home, config)
+    _check_routing(deployment, config)
     ensure_folders(deployment)
     workspace = open_workspace(deployment.home, partial=True, deployment=deployment)
     deployment = _hold_broken(deployment, workspace)
@@ -141,6 +142,23 @@ def run(
         elif code:
             click.echo(f"exit {code}: {EXIT_CODES[code]}", err=True)
         raise SystemExit(code)
+
+
+def _check_routing(deployment: Deployment, config: Path | None) -> None:
+    """Phase one of destinations and routes (as `gateway config lint`), before anything is built or
+    connected: every problem printed, exit 2."""
+    from gateway.cli.config_cli import default_registry, lint_config, sorted_problems
+
+    checked = lint_config(deployment.home, default_registry(), config)
+    if checked.problems.items:
+        for problem in sorted_problems(checked.problems):
+            click.echo(str(problem), err=True)
+        click.echo(
+            f"{len(checked.problems.items)} problem(s) in destinations or routes: nothing was started "
+            "(`gateway config lint` checks them)",
+            err=True,
+        )
+        raise SystemExit(2)
 
 
 def _hold_broken(deployment: Deployment, workspace: Workspace) -> Deployment:

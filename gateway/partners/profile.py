@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.routing import Rule
 from gateway.x12.findings import RULES, Finding
 
 
@@ -204,6 +205,11 @@ class Profile(_Strict):
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
     accepted_findings: list[AcceptedFinding] = Field(
         default_factory=list, description="Validation errors accepted with a warning for this partner."
+    )
+    routes: list[Rule] = Field(
+        default_factory=list,
+        description="Routing rules for this partner's documents only, tried before gateway.yaml's `routes` "
+        "(recorded as `<id>/<name>`; see docs/routing.md).",
     )
     notes: str | None = None
 

@@ -64,6 +64,8 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if annotation is Any:
+        return "any value"
     if origin is Literal:
         return " \\| ".join(f"`{a}`" if a else '`""`' for a in args).replace("\n", "\\n").replace("\r", "\\r")
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):

@@ -37,7 +37,12 @@ from pathlib import Path
 from types import FrameType
 
 from gateway.channels.inbox import Candidate, Inbox
-from gateway.components import BuildContext, build_destinations, configured_destinations, default_registry
+from gateway.components import (
+    BuildContext,
+    build_destinations,
+    configured_destinations,
+    default_registry,
+)
 from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
 from gateway.planning import Router

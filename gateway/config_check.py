@@ -1,0 +1,248 @@
+"""Phase one of the deployment's configuration: ``gateway.yaml``'s destinations and routes, and the
+partners' own routes, checked without building anything (STYLE.md convention 3).
+
+Every problem is reported at once, each at its ``file:line:col`` with its key path: settings that
+fail their model; a destination without a ``type`` or with one no component registers (did you
+mean...?), or whose settings fail that component's model, or whose ``retry`` fails
+:class:`~gateway.delivery.policy.Policy`, or that refers to a secret that is not set; a route naming
+a destination that does not exist or a partner without a profile; two rules with one name; a rule
+that can never match because an earlier rule takes everything it would (it stops and has no
+predicates, and its conditions include the later rule's). Only then does phase two build the
+components and open connections.
+
+Nothing here reads files or opens connections; whether a secret is set is asked of the
+``secret_problem`` function (by default :meth:`SecretRef.problem`: the environment and the file
+system, read-only), so tests pass their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from gateway.delivery.base import SecretRef
+from gateway.delivery.policy import Policy
+from gateway.delivery.registry import Registry
+from gateway.mapping.marked import Mark, MDict, MList, key_mark, mark_of
+from gateway.mapping.problems import Problems, did_you_mean, validate_marked
+from gateway.routing import Rule
+from gateway.settings import Settings
+
+__all__ = ["CheckedConfig", "check_config"]
+
+SecretCheck = Callable[[SecretRef], str | None]
+
+
+@dataclass(slots=True)
+class CheckedConfig:
+    """What phase one found: the problems, and counts for a clean run's summary line."""
+
+    problems: Problems
+    destinations: int = 0
+    routes: int = 0
+    partner_routes: int = 0
+
+
+def check_config(
+    raw: Any,
+    registry: Registry,
+    partners: Mapping[str, Any] | None = None,
+    *,
+    secret_problem: SecretCheck = SecretRef.problem,
+) -> CheckedConfig:
+    """Check ``raw`` (the marked ``gateway.yaml``; None: absent). Without ``destinations:`` the shipped
+    ones apply and are not checked again (they are the gateway's, pinned by its tests); routes are
+    checked against them.
+
+    ``partners`` maps each partner id to its marked profile (None: the partners are not known,
+    so route ``partner:`` names are not checked); a profile's ``routes:`` are checked too.
+    """
+    problems = Problems()
+    if raw is not None and not isinstance(raw, MDict):
+        problems.add("CFG-003", "gateway.yaml must be a mapping", mark_of(raw))
+        return CheckedConfig(problems)
+    settings = validate_marked(Settings, raw or {}, problems, "CFG-004")
+    defaults = Settings()
+    names = list(defaults.destinations)
+    # The shipped destinations are the gateway's own (a test pins them to the registry); what is
+    # checked here is what the operator wrote, so that every problem points at a line to fix.
+    raw_destinations = raw.get("destinations") if raw is not None else None
+    if isinstance(raw_destinations, dict):
+        names = [str(name) for name in raw_destinations]
+        for name, config in raw_destinations.items():
+            _check_destination(str(name), config, raw_destinations, registry, problems, secret_problem)
+    checked = CheckedConfig(problems, destinations=len(names))
+    known_partners = None if partners is None else sorted(partners)
+    raw_routes = raw.get("routes") if raw is not None and "routes" in raw else None
+    if raw_routes is None:
+        routes = [(rule, None) for rule in (settings or defaults).routes]
+    else:
+        routes = list(_rules(raw_routes, Problems()))
+    checked.routes = len(raw_routes) if isinstance(raw_routes, list) else len(routes)
+    _check_routes(routes, "routes", names, known_partners, None, problems)
+    for pid, profile in sorted((partners or {}).items()):
+        if not isinstance(profile, MDict) or not isinstance(profile.get("routes"), MList):
+            continue
+        # A profile's rules are checked here too (``gateway config lint`` loads no profile), with the
+        # code and message the profile loader gives them, so that ``partners lint`` shows each once.
+        own = list(_rules(profile["routes"], problems, "PRT-003"))
+        checked.partner_routes += len(profile["routes"])
+        _check_routes(own, "routes", names, known_partners, pid, problems)
+    return checked
+
+
+def _check_destination(
+    name: str,
+    config: Any,
+    parent: Mapping[str, Any],
+    registry: Registry,
+    problems: Problems,
+    secret_problem: SecretCheck,
+) -> None:
+    path = f"destinations.{name}"
+    where = key_mark(parent, name)
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        problems.add("CFG-015", f"destination name {name!r}: letters, digits, '-', '_' and '.' only", where, path)
+    if not isinstance(config, dict):
+        problems.add("CFG-010", f"destination {name!r} is a mapping with a `type`", mark_of(config, where), path)
+        return
+    kind = config.get("type")
+    if not isinstance(kind, str) or not kind:
+        problems.add("CFG-010", f"destination {name!r} has no `type`", mark_of(config, where), path)
+        return
+    model = registry.config_model("destination", kind)
+    if model is None:
+        known = registry.types("destination")
+        message = f"destination {name!r}: unknown type {kind!r}{did_you_mean(kind, known)}"
+        message += f" (known: {', '.join(known)})" if known else " (no destination types are registered)"
+        problems.add("CFG-011", message, mark_of(kind, key_mark(config, "type")), f"{path}.type")
+        return
+    validated = validate_marked(model, config, problems, "CFG-012", prefix=path)
+    retry = config.get("retry")
+    if retry is not None:
+        validate_marked(Policy, retry, problems, "CFG-013", prefix=f"{path}.retry")
+    if validated is not None:
+        for keys, ref in _secrets(validated, ()):
+            why = secret_problem(ref)
+            if why is not None:
+                dotted = ".".join(str(k) for k in keys)
+                problems.add(
+                    "CFG-014", f"destination {name!r}: {why}", _mark_at(config, keys, where), f"{path}.{dotted}"
+                )
+
+
+def _secrets(value: Any, keys: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], SecretRef]]:
+    """Every :class:`SecretRef` inside a validated config, with the keys that reach it."""
+    if isinstance(value, SecretRef):
+        yield keys, value
+    elif isinstance(value, BaseModel):
+        for field in type(value).model_fields:
+            yield from _secrets(getattr(value, field), (*keys, field))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _secrets(v, (*keys, k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _secrets(v, (*keys, i))
+
+
+def _mark_at(raw: Any, keys: tuple[Any, ...], fallback: Mark | None) -> Mark | None:
+    """The mark of the value at ``keys`` under ``raw`` (the nearest one found on the way)."""
+    mark = mark_of(raw, fallback)
+    node = raw
+    for key in keys:
+        if isinstance(node, dict) and key in node:
+            mark = key_mark(node, str(key)) or mark
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            mark = mark_of(node[key], mark)
+            node = node[key]
+        else:
+            break
+    return mark
+
+
+def _value_mark(raw: Any, keys: tuple[Any, ...], value: str) -> Mark | None:
+    """The mark of ``value`` written at ``keys`` (alone or in a list), else of the key."""
+    mark = _mark_at(raw, keys, None)
+    node = raw
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    for candidate in node if isinstance(node, list) else [node]:
+        if candidate == value:
+            return mark_of(candidate, mark)
+    return mark
+
+
+def _rules(raw_routes: Any, problems: Problems, code: str = "CFG-004") -> Iterator[tuple[Rule, Any]]:
+    """The rules that pass their model, with their marked source; the others' problems to ``problems``."""
+    if not isinstance(raw_routes, list):
+        return
+    for index, item in enumerate(raw_routes):
+        rule = validate_marked(Rule, item, problems, code, prefix=f"routes.{index}")
+        if rule is not None:
+            yield rule, item
+
+
+def _check_routes(
+    routes: list[tuple[Rule, Any]],
+    path: str,
+    destinations: list[str],
+    partners: list[str] | None,
+    owner: str | None,
+    problems: Problems,
+) -> None:
+    """Cross-references and reachability of one list of rules (``owner``: the profile's partner)."""
+    seen: dict[str, int] = {}
+    for index, (rule, item) in enumerate(routes):
+        at = f"{path}.{index}"
+        if rule.name in seen:
+            problems.add(
+                "CFG-018",
+                f"rule {rule.name!r} is defined twice (also {path}.{seen[rule.name]})",
+                _mark_at(item, ("name",), None),
+                f"{at}.name",
+            )
+        seen.setdefault(rule.name, index)
+        for position, target in enumerate(rule.to):
+            if target not in destinations:
+                hint = did_you_mean(target, destinations)
+                known = f" (defined: {', '.join(destinations)})" if destinations else " (no destinations are defined)"
+                problems.add(
+                    "CFG-016",
+                    f"rule {rule.name!r} sends to {target!r}, which is not a destination{hint or known}",
+                    _mark_at(item, ("to", position), None),
+                    f"{at}.to.{position}",
+                )
+        named = rule.match.partners()
+        if owner is not None and named is not None:
+            problems.add(
+                "CFG-021",
+                f"partner {owner}'s rule {rule.name!r} names partners: a profile's rules route that partner's "
+                "documents only; remove `partner:`",
+                _mark_at(item, ("match", "partner"), None),
+                f"{at}.match.partner",
+            )
+        elif partners is not None and named is not None:
+            for pid in sorted(named - set(partners)):
+                problems.add(
+                    "CFG-019",
+                    f"rule {rule.name!r} matches partner {pid!r}, which has no profile{did_you_mean(pid, partners)}",
+                    _value_mark(item, ("match", "partner"), pid),
+                    f"{at}.match.partner",
+                )
+        for earlier, earlier_item in routes[:index]:
+            if earlier.stop and earlier.match.covers(rule.match):
+                line = mark_of(earlier_item)
+                there = f" (line {line.line})" if line is not None else ""
+                problems.add(
+                    "CFG-017",
+                    f"rule {rule.name!r} is never reached: rule {earlier.name!r}{there} comes first, matches every "
+                    "document it would and stops (move it after, or give the earlier one `stop: false`)",
+                    _mark_at(item, ("name",), None),
+                    f"{at}",
+                )
+                break
