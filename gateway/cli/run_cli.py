@@ -245,6 +245,8 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
     counts = store.counts_by_status()
     oldest = store.oldest_pending()
     quarantined = store.list_files(status="quarantined", limit=20)
+    backlog = store.delivery_backlog()
+    unrouted = store.list_documents(status="unrouted", limit=20)
     store.close()
     reported = read_problems(deployment.path("run"))
     # A folder the service already reported is named once, by the service's report.
@@ -258,6 +260,8 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
                     if oldest is None
                     else {"id": oldest.id, "name": oldest.name, "since": oldest.received_at.isoformat()},
                     "quarantined": [{"id": f.id, "name": f.name, "reason": f.reason} for f in quarantined],
+                    "destinations": backlog,
+                    "unrouted": [{"id": d.id, "file_id": d.file_id, "reason": d.reason} for d in unrouted],
                     "problems": problems,
                 },
                 indent=2,
@@ -277,6 +281,13 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
     click.echo(f"quarantined        {len(quarantined)}")
     for f in quarantined:
         click.echo(f"  file {f.id} {printable(f.name)}: {oneline(f.reason or '')}")
+    for name, by_status in sorted(backlog.items()):
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
+        click.echo(f"destination        {name}: {parts}")
+    if unrouted:
+        click.echo(f"unrouted           {len(unrouted)} document(s) matched no route:")
+        for d in unrouted:
+            click.echo(f"  document {d.id} (file {d.file_id}): {oneline(d.reason or '')[:200]}")
     for problem in problems:
         click.echo(f"problem            {problem}")
 
@@ -350,6 +361,7 @@ def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | 
         tree = store.file_tree(file_id)
         events = store.events_for_file(file_id)
         sent = store.list_outbound(file_id=file_id, limit=100)
+        delivered = store.list_deliveries(file_id=file_id, limit=1000)
     except NotFoundError as exc:
         click.echo(f"no file {file_id} in the ledger at {store.url} (see `gateway messages list`)", err=True)
         raise SystemExit(2) from exc
@@ -360,7 +372,12 @@ def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | 
     if as_json:
         click.echo(
             json.dumps(
-                {"tree": _plain(tree), "events": [_plain(e) for e in events], "outbound": [_plain(o) for o in sent]},
+                {
+                    "tree": _plain(tree),
+                    "events": [_plain(e) for e in events],
+                    "outbound": [_plain(o) for o in sent],
+                    "deliveries": [_plain(d) for d in delivered],
+                },
                 indent=2,
                 default=str,
             )
@@ -397,6 +414,15 @@ def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | 
         _echo_warnings(d, "    ")
     for o in sent:
         click.echo(f"  sent {o.kind} {o.control_number or ''} to {o.partner_id} ({o.status})")
+    for dv in sorted(delivered, key=lambda d: d.id):
+        what = (
+            f"document {dv.document_id}" if dv.document_id is not None else f"{dv.doc_type} (outbound {dv.outbound_id})"
+        )
+        error = f": {oneline(dv.last_error)[:160]}" if dv.last_error and dv.status != "delivered" else ""
+        click.echo(
+            f"  delivery {dv.id} {what} -> {dv.destination} {dv.status} after {dv.attempts} attempt(s)"
+            f" (rule {dv.rule or '-'}){error}"
+        )
     click.echo("  events:")
     for e in events:
         click.echo(

@@ -42,10 +42,12 @@ from gateway.components import (
     build_destinations,
     configured_destinations,
     default_registry,
+    make_router,
 )
 from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
 from gateway.planning import Router
+from gateway.routing import Rule
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
@@ -201,8 +203,16 @@ class Service:
         destinations, policies = build_destinations(
             configured_destinations(deployment),
             registry or default_registry(),
-            BuildContext(deployment.home, cfg.processing.sync),
+            BuildContext(deployment.home, cfg.processing.sync, clock),
         )
+        if router is None:
+            profiles = workspace.partners
+
+            def own_rules(partner: str | None) -> list[Rule]:
+                profile = profiles.get(partner) if partner else None
+                return list(profile.routes) if profile is not None else []
+
+            router = make_router(list(cfg.routes), own_rules)
         self.deliverer = Deliverer(
             store,
             self.archive,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from gateway.planning import ACKNOWLEDGMENT
 from gateway.store.base import StoreBase, as_enum
-from gateway.store.rows import FileRow
+from gateway.store.rows import DocumentRow, FileRow
 from gateway.store.schema import STATUS_TABLES, documents, files
 from gateway.store.statuses import FileStatus
 
@@ -13,9 +14,6 @@ __all__ = ["PENDING", "QueryOps"]
 
 PENDING = (FileStatus.RECEIVED.value, FileStatus.PROCESSING.value)
 """File statuses that still need a worker."""
-
-ACKNOWLEDGMENT = "acknowledgment"
-"""The document type inbound 997/999/TA1 are kept under (``gateway.runtime.process.ACKNOWLEDGMENT``)."""
 
 
 class QueryOps(StoreBase):
@@ -38,6 +36,14 @@ class QueryOps(StoreBase):
             n = int(conn.execute(received).scalar_one())
             counts["acknowledgments"] = {"received": n} if n else {}
         return counts
+
+    def list_documents(self, *, status: str | None = None, limit: int = 100) -> list[DocumentRow]:
+        """Documents (not inbound acknowledgments), newest first, optionally in one status."""
+        query = select(documents).where(documents.c.doc_type != ACKNOWLEDGMENT).order_by(documents.c.id.desc())
+        if status is not None:
+            query = query.where(documents.c.status == status)
+        with self._db.read("list documents") as conn:
+            return [DocumentRow.from_mapping(r) for r in conn.execute(query.limit(limit)).mappings()]
 
     def oldest_pending(self) -> FileRow | None:
         """The longest-waiting file still ``received`` or ``processing`` (a stuck intake shows here), or None."""

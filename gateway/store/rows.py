@@ -149,12 +149,14 @@ class DocumentRow:
     created_at: datetime
     updated_at: datetime
     warnings: list[dict[str, Any]]
+    route: dict[str, Any] | None = None  # the routing decision (rules matched, destinations); None before 0004
 
     @classmethod
     def from_mapping(cls, row: Record) -> DocumentRow:
-        values = {f.name: row[f.name] for f in fields(cls)}
+        values = {f.name: row[f.name] for f in fields(cls) if f.name != "route"}
         values["warnings"] = json.loads(row["warnings"]) if row["warnings"] else []
-        return cls(**values)
+        raw = row.get("route") if hasattr(row, "get") else None
+        return cls(**values, route=json.loads(raw) if raw else None)
 
 
 @dataclass(frozen=True, slots=True)

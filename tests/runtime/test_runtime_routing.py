@@ -1,0 +1,87 @@
+"""Routing end to end, as a user runs it: rules in gateway.yaml send documents to destinations by
+partner, type and canonical fields (fan-out), the decision is kept with each document, and a
+document no rule matches is an exception shown by `status` and `messages`, never dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtimekit import Home, case, gateway, make_home
+
+from gateway.store import Store
+
+INVOICE = case("medsupply", "810-invoice.edi")
+ACK855 = case("medsupply", "855-split-backorder.edi")
+
+
+def home_with(tmp_path: Path, destinations: dict[str, object], routes: list[object]) -> Home:
+    return make_home(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}",
+        stable_seconds=0,
+        extra={"destinations": destinations, "routes": routes},
+    )
+
+
+def test_rules_fan_out_by_canonical_fields_and_keep_the_decision(tmp_path: Path) -> None:
+    home = home_with(
+        tmp_path,
+        {
+            "canonical-json": {"type": "files", "folder": "outbox/canonical"},
+            "ap-files": {"type": "files", "folder": "erp/ap", "name": "{partner}-{business_key}.json"},
+        },
+        [
+            {
+                "name": "dock-2-invoices",
+                "match": {
+                    "doc_type": "invoice",
+                    "where": [{"path": "parties[role=ship_to].ids[qualifier=92].value", "op": "eq", "value": "MGH-DOCK2"}],
+                },
+                "to": ["ap-files", "canonical-json"],
+            },
+            {"name": "everything-else", "match": {"direction": "inbound"}, "to": ["canonical-json"]},
+        ],
+    )
+    home.drop("810.edi", INVOICE, "medsupply")
+    home.drop("855.edi", ACK855, "medsupply")
+    run = gateway(home, "run", "--once")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [p.name for p in (home.path / "erp" / "ap").iterdir() if p.is_file()] == ["medsupply-810-INV-0042377.json"]
+    assert len(list((home.outbox / "canonical" / "medsupply").glob("*.json"))) == 2
+    with Store(home.store_url) as store:
+        by_type = {d.doc_type: d for d in store.list_documents()}
+        rules = {t: {x.rule for x in store.list_deliveries(document_id=d.id)} for t, d in by_type.items()}
+    assert rules == {"invoice": {"dock-2-invoices"}, "po_acknowledgment": {"everything-else"}}
+    assert by_type["invoice"].route == {"rules": ["dock-2-invoices"], "destinations": ["ap-files", "canonical-json"]}
+    shown = gateway(home, "messages", "show", str(by_type["invoice"].file_id))
+    assert "dock-2-invoices" in shown.stdout
+
+
+def test_a_document_no_rule_matches_is_unrouted_and_shown(tmp_path: Path) -> None:
+    home = home_with(
+        tmp_path,
+        {"canonical-json": {"type": "files"}},
+        [{"name": "invoices-only", "match": {"doc_type": "invoice"}, "to": ["canonical-json"]}],
+    )
+    home.drop("855.edi", ACK855, "medsupply")
+    run = gateway(home, "run", "--once")
+    assert run.returncode == 6, run.stdout + run.stderr
+    assert "1 matched no route (unrouted)" in run.stdout
+    status = gateway(home, "status")
+    assert "unrouted           1 document(s) matched no route" in status.stdout, status.stdout
+    assert "invoices-only: document type is po_acknowledgment, not invoice" in status.stdout
+    assert not (home.outbox / "canonical").exists() or not any((home.outbox / "canonical").rglob("*.json"))
+    assert list((home.outbox / "medsupply").glob("997-*.x12")), "the partner still gets its acknowledgment"
+
+
+def test_a_route_to_an_unknown_destination_stops_run_before_anything_starts(tmp_path: Path) -> None:
+    home = home_with(
+        tmp_path,
+        {"canonical-json": {"type": "files"}},
+        [{"name": "typo", "to": ["canonical-jsno"]}],
+    )
+    home.drop("855.edi", ACK855, "medsupply")
+    run = gateway(home, "run", "--once")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "gateway.yaml:" in run.stderr and "canonical-jsno" in run.stderr and "canonical-json" in run.stderr
+    assert (home.path / "inbox" / "medsupply" / "855.edi").exists(), "a file was taken with a broken config"
