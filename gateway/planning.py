@@ -69,6 +69,7 @@ class DocPlan:
     duplicate_of: int | None = None
     id: int | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)  # business-level (BIZ-*), located
+    parent_id: int | None = None  # a reprocessing: the document it replaces
     routes: list[tuple[str, str | None]] = field(default_factory=list)  # (destination, rule) it is owed to
     route: dict[str, Any] | None = None  # the routing decision, kept with it (documents.route)
 

@@ -38,6 +38,7 @@ LAZY_COMMANDS = {
     "retransmit": "gateway.cli.deliveries_cli:retransmit",
     "release": "gateway.cli.deliveries_cli:release",
     "requeue": "gateway.cli.deliveries_cli:requeue",
+    "reprocess": "gateway.cli.deliveries_cli:reprocess",
     "config": "gateway.cli.config_cli:config",
 }
 

@@ -131,6 +131,7 @@ class _Work:
     owed: list[OwedDelivery] = field(default_factory=list)  # deliveries recorded for it, leased to this worker
     adopted: list[int] = field(default_factory=list)  # deliveries taken over from a worker that died
     released: bool = False  # an operator released it (`gateway release`): its duplicates are let through
+    parents: dict[int, int] = field(default_factory=dict)  # a reprocessing: the earlier file's documents by position
     received_ta1s: list[DocPlan] = field(default_factory=list)  # TA1s read from the last interchange
     envelopes: dict[int, InterchangeReport] | None = None  # a big file's envelope reports, by ISA byte offset
 
@@ -317,7 +318,10 @@ class Processor:
     def _prepare(self, row: FileRow) -> _Work:
         """Step 1: the file's plan (or, when its results are already recorded, the outputs to write again)."""
         work = _Work(row, FileOutcome(row.id, "processed"), rerun=row.attempts > 1)
-        work.released = (row.reason or "").startswith(RELEASED)
+        # Released by an operator, or a reprocessing (a new row for earlier bytes): duplicates let through.
+        work.released = (row.reason or "").startswith(RELEASED) or row.parent_id is not None
+        if row.parent_id is not None:
+            work.parents = self.store.document_ids_by_position(row.parent_id)
         final = self.store.pending_final(row)
         if final is not None:
             self._from_ledger(work, final)
@@ -660,7 +664,9 @@ class Processor:
         policy = policy_of(self.partners.get(item.partner) if item.partner else None)
         on_duplicate = None if work.released else on_duplicate_status(policy)
         correlation = str(uuid.uuid5(work.seed, f"doc-{item.index}"))
-        return document_plan(item, correlation, on_duplicate, self.router)
+        plan = document_plan(item, correlation, on_duplicate, self.router)
+        plan.parent_id = work.parents.get(item.index)
+        return plan
 
 
 def transient(exc: BaseException) -> bool:

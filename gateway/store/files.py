@@ -489,6 +489,42 @@ class FileOps(StoreBase):
             file_id, FileStatus.RECEIVED, reason, None, EventAction.REQUEUE, None, clear_results=True, actor=actor
         )
 
+    def reprocess_file(self, file_id: int, actor: str, reason: str) -> FileRow:
+        """A new file row for a file's archived bytes (``parent_id`` to it), ``received``: the runtime
+        translates it again with the current maps and profiles, its duplicates let through, its documents
+        linked to the earlier ones. The earlier file gets a ``reprocess`` event naming who and why."""
+        if not reason.strip():
+            raise StoreValueError("a reason is required")
+        old = self.get_file(file_id)
+        if old.status in (FileStatus.RECEIVED, FileStatus.PROCESSING):
+            raise TransitionError(f"file {file_id} is {old.status}: it has not been processed yet")
+        new = self.record_file(
+            old.sha256,
+            old.size,
+            old.name,
+            f"reprocess of file {file_id}",
+            old.partner_id,
+            old.format,
+            parent_id=file_id,
+            reason=f"reprocess of file {file_id}: {reason}",
+        )
+        with self._db.write(f"note the reprocessing of file {file_id}") as conn:
+            self._event(
+                conn,
+                kind=EntityKind.FILE,
+                entity_id=file_id,
+                file_id=file_id,
+                action=EventAction.REPROCESS,
+                from_status=old.status,
+                to_status=old.status,
+                at=self._now(),
+                reason=reason,
+                details={"new_file_id": new.id},
+                correlation_id=old.correlation_id,
+                actor=actor,
+            )
+        return new
+
     def find_intake(self, sha256: str, origin: str) -> FileRow | None:
         """The file already recorded from this drop (same bytes, same ``origin``), or None.
 

@@ -45,6 +45,14 @@ class QueryOps(StoreBase):
         with self._db.read("list documents") as conn:
             return [DocumentRow.from_mapping(r) for r in conn.execute(query.limit(limit)).mappings()]
 
+    def document_ids_by_position(self, file_id: int) -> dict[int, int]:
+        """A file's documents (not inbound acknowledgments) by their position in it: id."""
+        query = select(documents.c.position, documents.c.id).where(
+            documents.c.file_id == file_id, documents.c.doc_type != ACKNOWLEDGMENT
+        )
+        with self._db.read(f"read the documents of file {file_id}") as conn:
+            return {int(pos): int(i) for pos, i in conn.execute(query)}
+
     def oldest_pending(self) -> FileRow | None:
         """The longest-waiting file still ``received`` or ``processing`` (a stuck intake shows here), or None."""
         query = select(files).where(files.c.status.in_(PENDING)).order_by(files.c.received_at, files.c.id).limit(1)

@@ -589,7 +589,7 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
                     "reason": doc.reason,
                     "canonical": doc.canonical,
                     "correlation_id": doc.correlation_id,
-                    "parent_id": None,
+                    "parent_id": doc.parent_id,
                     "warnings": to_json(doc.warnings, "document warnings") if doc.warnings else None,
                     "route": to_json(doc.route, "routing decision") if doc.route else None,
                 }

@@ -90,3 +90,28 @@ def test_a_held_duplicate_released_goes_through(tmp_path: Path) -> None:
     files = json.loads(gateway(home, "messages", "list", "--json").stdout)
     assert next(f for f in files if f["id"] == second["id"])["status"] == "processed"
     assert len(list((home.outbox / "canonical" / "medsupply").glob("invoice-*.json"))) == 2
+
+
+def test_reprocess_translates_again_as_a_linked_file_and_delivers_again(tmp_path: Path) -> None:
+    from gateway.store import Store
+
+    home = sqlite_home(tmp_path, stable_seconds=0)
+    home.drop("810.edi", INVOICE, "medsupply")
+    assert gateway(home, "run", "--once").returncode == 0
+    done = gateway(home, "reprocess", "1", "--reason", "map fixed")
+    assert done.returncode == 0 and "reprocessed as file 2" in done.stdout, done.stdout + done.stderr
+    run = gateway(home, "run", "--once")
+    assert run.returncode == 0, run.stdout + run.stderr
+    with Store(home.store_url) as store:
+        second = store.get_file(2)
+        assert (second.status, second.parent_id) == ("processed", 1)
+        old = store.document_ids_by_position(1)
+        (new,) = [d for d in store.list_documents() if d.file_id == 2]
+        assert new.parent_id == old[new.position] and new.status == "translated"
+        keys = {d.idempotency_key for d in store.list_deliveries(destination="canonical-json")}
+        assert len(keys) == 2, "the reprocessed document was not delivered under a new key"
+        actions = [(e.action, e.actor is not None) for e in store.events_for("file", 1)]
+    assert ("reprocess", True) in actions
+    assert len(list((home.outbox / "canonical" / "medsupply").glob("invoice-*.json"))) == 2
+    refused = gateway(home, "reprocess", "99")
+    assert refused.returncode == 2
