@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from conftest import REPO
 from pydantic import ValidationError
 
 from gateway.delivery.rest import RestDestination, classify, render_url, retry_after
@@ -164,3 +167,13 @@ def test_signature_known_vector() -> None:
     # printf 'msg_1.1700000000.{"a":1}' | openssl dgst -sha256 -hmac 0123456789abcdef0123456789abcdef -binary | base64
     key = b"0123456789abcdef0123456789abcdef"
     assert signature(key, "msg_1", 1700000000, b'{"a":1}') == "v1,rkwp5YuvdrMkcu0ZhuMsXoTg44mHAr1Q0+FFgFpXsjY="
+
+
+def test_the_documented_example_is_a_valid_config() -> None:
+    text = (REPO / "docs" / "destinations-rest.md").read_text("utf-8")
+    found = re.search(r"<!-- rest-example -->\n```yaml\n(.*?)```\n<!-- /rest-example -->", text, re.S)
+    assert found, "docs/destinations-rest.md lost its rest-example block"
+    example = yaml.safe_load(found.group(1))["destinations"]["ap-invoices"]
+    parsed = RestConfig.model_validate(example)
+    assert parsed.auth.type == "hmac"
+    assert set(example) == set(RestConfig.model_fields), "the example shows every key"
