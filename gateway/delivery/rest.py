@@ -43,6 +43,12 @@ __all__ = ["RestConfig", "RestDestination", "classify", "register", "render_url"
 USER_AGENT = "hospital-edi-gateway"
 RETRY_STATUSES = frozenset({408, 425, 429})
 REDACTED = "[redacted]"
+_TIMEOUT_PHASES: dict[type[Exception], str] = {
+    httpx.ConnectTimeout: "connect",
+    httpx.ReadTimeout: "read",
+    httpx.WriteTimeout: "write",
+    httpx.PoolTimeout: "pool",
+}
 
 
 def register(registry: Registry) -> None:
@@ -87,7 +93,7 @@ def classify(status: int, response: dict[str, Any], conflict_is_delivered: bool,
         wish = retry_after(response.get("retry_after"), now)
         return RetryLater(f"HTTP {status}", delay=wish, response=response)
     if 300 <= status < 400:
-        where = response["headers"].get("location")
+        where = response.get("location")
         target = f" to {where}" if where else ""
         return Rejected(
             f"HTTP {status}: redirect{target} not followed; set the destination's url to the final address",
@@ -166,7 +172,7 @@ class RestDestination:
             with self._client.stream(config.method, url, content=body, headers=headers) as answer:
                 response = self._record(answer, sent)
         except httpx.TimeoutException as exc:
-            phase = type(exc).__name__.removesuffix("Timeout").lower() or "request"
+            phase = _TIMEOUT_PHASES.get(type(exc), "request")
             limit = config.connect_timeout_seconds if phase in ("connect", "pool") else config.read_timeout_seconds
             return RetryLater(f"{phase} timeout after {limit:g} s", response={**sent, "error": type(exc).__name__})
         except httpx.TransportError as exc:  # refused, reset, dropped, TLS handshake, protocol errors
@@ -202,6 +208,8 @@ class RestDestination:
             response["excerpt_error"] = error
         if "retry-after" in answer.headers:
             response["retry_after"] = answer.headers["retry-after"]
+        if answer.is_redirect:  # recorded whatever response_headers says: the reason names it
+            response["location"] = answer.headers["location"]
         return response
 
     def _excerpt(self, answer: httpx.Response) -> tuple[str, bool, str | None]:

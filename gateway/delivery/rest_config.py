@@ -146,8 +146,8 @@ class RestConfig(DestinationConfig):
         for name, text in value.items():
             if not _TOKEN.match(name):
                 raise ValueError(f"header name {name!r} is not a valid HTTP field name")
-            if "\r" in text or "\n" in text:
-                raise ValueError(f"header {name!r}: a value cannot contain a line break")
+            if not text.isascii() or not text.isprintable():
+                raise ValueError(f"header {name!r}: a value is printable ASCII (no line break, no control character)")
             lower = name.lower()
             if lower == "authorization":
                 raise ValueError("an Authorization header in YAML is a secret in YAML: use auth (bearer or basic)")

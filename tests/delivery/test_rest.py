@@ -154,7 +154,7 @@ def test_other_4xx_rejected(receiver: Receiver, status: int) -> None:
 
 def test_redirect_not_followed(receiver: Receiver) -> None:
     receiver.script(Reply(301, {"Location": "https://elsewhere.example/in"}))
-    out = deliver(receiver.url)
+    out = deliver(receiver.url, response_headers=[])
     assert isinstance(out, Rejected)
     assert "redirect to https://elsewhere.example/in not followed" in out.reason
     assert len(receiver.received) == 1
