@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -56,9 +57,16 @@ def register(registry: Registry) -> None:
     registry.register("destination", "rest", RestConfig, build, "HTTP POST/PUT/PATCH of each document, with httpx")
 
 
-def build(name: str, config: RestConfig, context: Any) -> RestDestination:
-    """Registry factory (phase two): reads the secrets and opens the HTTP client. ``context`` is unused."""
-    return RestDestination(name, config)
+def build(name: str, config: RestConfig, context: object) -> RestDestination:
+    """Phase two: read the secrets, open the HTTP client.
+
+    From ``context`` (the composition root's BuildContext): ``clock`` (webhook timestamps, Retry-After
+    dates) and ``home``, against which a relative CA bundle path is taken.
+    """
+    home = getattr(context, "home", None)
+    if isinstance(config.verify, str) and home is not None and not Path(config.verify).is_absolute():
+        config = config.model_copy(update={"verify": str(Path(str(home)) / config.verify)})
+    return RestDestination(name, config, clock=getattr(context, "clock", None))
 
 
 def render_url(template: str, names: dict[str, str]) -> str:

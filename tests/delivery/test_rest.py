@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -356,3 +357,23 @@ def test_registered_and_built_through_the_registry(receiver: Receiver) -> None:
         assert isinstance(dest.deliver(payload()), Delivered)
     finally:
         dest.close()
+
+
+def test_build_takes_clock_and_home_from_the_context(receiver: Receiver, certificate: tuple[Path, Path]) -> None:
+    @dataclass
+    class Context:  # the shape of gateway.components.BuildContext, without importing the composition root
+        home: Path
+        clock: Any
+
+    registry = Registry()
+    register(registry)
+    cert = certificate[0]
+    config = RestConfig.model_validate({"type": "rest", "url": receiver.url, "verify": cert.name, **FAST})
+    with Receiver(tls=tls_context(certificate)) as server:
+        tls_config = config.model_copy(update={"url": server.url})
+        dest = registry.build("destination", "ap", tls_config, Context(cert.parent, lambda: NOW))
+        try:
+            hooked = dest.deliver(payload())
+        finally:
+            dest.close()
+    assert isinstance(hooked, Delivered)  # the relative CA bundle was found under home
