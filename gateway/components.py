@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway.delivery import files, staging
+from gateway.delivery import files, rest, staging
 from gateway.delivery.base import Destination
 from gateway.delivery.policy import DEFAULT, Policy
 from gateway.delivery.registry import Registry
@@ -61,6 +61,7 @@ def default_registry() -> Registry:
     """The registry the gateway runs with: every shipped component, registered by name."""
     registry = Registry()
     files.register(registry)
+    rest.register(registry)
     staging.register(registry)
     return registry
 
