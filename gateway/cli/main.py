@@ -31,6 +31,7 @@ LAZY_COMMANDS = {
     "messages": "gateway.cli.run_cli:messages",
     "db": "gateway.cli.db:db",
     "render": "gateway.cli.render_cli:render",
+    "send": "gateway.cli.render_cli:send",
     "init": "gateway.cli.init_cli:init",
     "deliveries": "gateway.cli.deliveries_cli:deliveries",
     "deadletters": "gateway.cli.deliveries_cli:deadletters",

@@ -207,7 +207,7 @@ def render(
         )
         written = [_checked(write, o, test_control + n, file, partner) for n, o in enumerate(orders)]
     else:
-        written = _drawn(deployment, store_url, profile, orders, write, file)
+        written = [data for data, _ in _drawn(deployment, store_url, profile, orders, write, file)]
     data = b"".join(written)
     if out is None:
         sys.stdout.write(data.decode("utf-8"))
@@ -251,29 +251,104 @@ def _drawn(
     orders: list[PurchaseOrder],
     write: Render,
     file: Path,
-) -> list[bytes]:
-    """Each order numbered from the partner's sequence, archived and recorded as an outbound 850."""
+    *,
+    command: str = "render",
+    deliver_to: list[str] | None = None,
+    worker: str | None = None,
+) -> list[tuple[bytes, int]]:
+    """Each order numbered from the partner's sequence, archived and recorded as an outbound 850 (with its
+    deliveries when ``deliver_to`` names destinations); the bytes and the outbound row id of each."""
     store = _open_store(deployment, store_url)
     archive = Archive(deployment.path("archive"))
-    written: list[bytes] = []
+    written: list[tuple[bytes, int]] = []
     try:
         for order in orders:
             number = store.next_interchange_number(profile.id)
             data = _checked(write, order, number, file, profile.id)
             sha = archive.put(data)
-            store.add_outbound(
+            row = store.add_outbound(
                 profile.id,
                 "850",
                 sha,
                 control_number=f"{number:09d}",
                 group_control_number=str(number),
-                reason=f"gateway render: PO {order.po_number}",
+                reason=f"gateway {command}: PO {order.po_number}",
                 expected_ack="pending",
+                deliver_to=deliver_to,
+                worker=worker,
             )
-            written.append(data)
+            written.append((data, row.id))
     finally:
         store.close()
     return written
 
 
-__all__ = ["ControlCounter", "orders_in", "read_order", "render"]
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--partner", required=True, help="The partner the purchase order goes to.")
+@_options
+def send(file: Path, partner: str, home: Path | None, config: Path | None, store_url: str | None) -> None:
+    """Send the purchase order(s) in FILE to PARTNER: written as its X12 850, numbered from its persisted
+    sequence, archived, recorded and delivered to its outbox (the `partner-outbox` destination, with the
+    same retries and dead letters as everything else). Exit 6 when the delivery has to wait for a retry."""
+    from gateway.components import BuildContext, build_destinations, configured_destinations, default_registry
+    from gateway.planning import PARTNER_OUTBOX
+    from gateway.runtime.deliver import Deliverer
+    from gateway.runtime.service import default_worker
+
+    deployment = _deployment(home, config)
+    ws = open_workspace(deployment.home)
+    profile = ws.partners.get(partner)
+    if profile is None:
+        raise click.UsageError(f"no partner profile {partner!r} (known: {', '.join(sorted(ws.partners.profiles))})")
+    cmap = _outbound_map(ws, profile)
+    text = sys.stdin.read() if str(file) == "-" else file.read_text("utf-8")
+    orders = orders_in(text, str(file))
+    now = datetime.now()
+
+    def write(order: PurchaseOrder, number: int) -> bytes:
+        return render_850(
+            order, profile, cmap, control_numbers=ControlCounter(number), when=now, xrefs=ws.xrefs.get(profile.id)
+        )
+
+    for order in orders:  # every problem before any number is drawn
+        _checked(write, order, 999_999_999, file, partner)
+    try:
+        destinations, policies = build_destinations(
+            configured_destinations(deployment),
+            default_registry(),
+            BuildContext(deployment.home, deployment.settings.processing.sync),
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    worker = default_worker()
+    _store(deployment, store_url).close()  # send is an operation of the deployment: its store is created as run does
+    sent = _drawn(
+        deployment, store_url, profile, orders, write, file, command="send", deliver_to=[PARTNER_OUTBOX], worker=worker
+    )
+    store = _open_store(deployment, store_url)
+    deliverer = Deliverer(
+        store, Archive(deployment.path("archive")), destinations, worker=worker, clock=store._clock, policies=policies
+    )
+    try:
+        ids = [
+            d.id
+            for _, out_id in sent
+            for d in store.list_deliveries(partner_id=partner, limit=20)
+            if d.outbound_id == out_id
+        ]
+        deliverer.deliver_owed(ids)
+        final = store.delivery_statuses(ids)
+    finally:
+        deliverer.close()
+        store.close()
+    for order, (data, _) in zip(orders, sent, strict=True):
+        click.echo(f"850 for {partner}, PO {order.po_number}, ISA13 {data[90:99].decode('latin-1')}")
+    waiting = [i for i, st in final.items() if st != "delivered"]
+    click.echo(f"delivered {len(final) - len(waiting)} of {len(final)} to {PARTNER_OUTBOX}")
+    if waiting:
+        click.echo(f"waiting: deliveries {' '.join(map(str, waiting))} (`gateway deliveries show ID`)", err=True)
+        raise SystemExit(6)
+
+
+__all__ = ["ControlCounter", "orders_in", "read_order", "render", "send"]

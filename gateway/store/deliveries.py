@@ -445,6 +445,7 @@ class DeliveryOps(StoreBase):
         partner_id: str | None = None,
         document_id: int | None = None,
         file_id: int | None = None,
+        outbound_id: int | None = None,
         limit: int = 100,
     ) -> list[DeliveryRow]:
         """Deliveries, newest first, filtered."""
@@ -459,6 +460,8 @@ class DeliveryOps(StoreBase):
             query = query.where(deliveries.c.document_id == document_id)
         if file_id is not None:
             query = query.where(deliveries.c.file_id == file_id)
+        if outbound_id is not None:
+            query = query.where(deliveries.c.outbound_id == outbound_id)
         with self._db.read("list deliveries") as conn:
             return [DeliveryRow.of(r) for r in conn.execute(query).mappings()]
 

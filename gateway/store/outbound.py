@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 
 from gateway.store.archive import Archive
 from gateway.store.base import as_enum, aware, new_correlation_id
+from gateway.store.deliveries import DeliveryOps, OwedDelivery
 from gateway.store.keys import KeyOps
 from gateway.store.rows import OutboundRow
 from gateway.store.schema import files, outbound
@@ -31,7 +32,7 @@ the first interchanges the gateway sent; documents draw from it too (renaming it
 numbering of every deployment)."""
 
 
-class OutboundOps(KeyOps):
+class OutboundOps(KeyOps, DeliveryOps):
     """Recording and listing outbound interchanges; the partner's interchange control numbers."""
 
     def next_interchange_number(self, partner_id: str) -> int:
@@ -53,13 +54,17 @@ class OutboundOps(KeyOps):
         expected_ack: str | None = None,
         ack_due_at: datetime | None = None,
         correlation_id: str | None = None,
+        deliver_to: list[str] | None = None,
+        worker: str | None = None,
     ) -> OutboundRow:
         """Record something we send to ``partner_id`` (``kind``: ``997``, ``999``, ``TA1``, ``850``...).
 
         ``sha256`` names its bytes in the archive; ``file_id`` is the received
         file it answers, if any (its correlation id is inherited);
         ``expected_ack`` (e.g. ``pending``) and ``ack_due_at`` say what
-        acknowledgment we wait for, and until when.
+        acknowledgment we wait for, and until when. ``deliver_to`` names the destinations it is owed to:
+        those deliveries are recorded in the same transaction (leased to ``worker`` for a minute, so it
+        can try them at once; anyone may after that).
         """
         Archive.check_digest(sha256)
         state = as_enum(OutboundStatus, status, "outbound status")
@@ -108,6 +113,21 @@ class OutboundOps(KeyOps):
                 details={"kind": kind, "partner_id": partner_id, "control_number": control_number, "sha256": sha256},
                 correlation_id=correlation,
             )
+            if deliver_to:
+                owed = [
+                    OwedDelivery(
+                        dest,
+                        kind,
+                        partner_id,
+                        correlation,
+                        f"outbound:{row['id']}",
+                        file_id=file_id,
+                        outbound_id=int(row["id"]),
+                        rule="partner",
+                    )
+                    for dest in deliver_to
+                ]
+                self.deliveries_on(conn, owed, worker or "send", 60.0)
         return OutboundRow.from_mapping(row)
 
     def list_outbound(
