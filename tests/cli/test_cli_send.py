@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-from runtimekit import GATEWAY, REPO, make_home  # noqa: E402
+from runtimekit import GATEWAY, REPO, make_home
 
-from gateway.x12.schema.catalog import Catalog  # noqa: E402
-from gateway.x12.validate.validator import Validator  # noqa: E402
+from gateway.x12.schema.catalog import Catalog
+from gateway.x12.validate.validator import Validator
 
 ORDER = REPO / "samples" / "canonical" / "purchase-order.json"
 
