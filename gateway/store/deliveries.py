@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.store.base import EVENT_INSERT, StoreBase, to_json
@@ -159,9 +159,18 @@ class DeliveryOps(StoreBase):
         ]
         dialect = postgresql if self.dialect == "postgresql" else sqlite
         stmt = dialect.insert(deliveries)
+        untried = and_(deliveries.c.status == DeliveryStatus.PENDING.value, deliveries.c.attempts == 0)
         stmt = stmt.on_conflict_do_update(
             index_elements=[deliveries.c.idempotency_key],
-            set_={"document_id": stmt.excluded.document_id, "updated_at": stmt.excluded.updated_at},
+            set_={
+                "document_id": stmt.excluded.document_id,
+                "updated_at": stmt.excluded.updated_at,
+                # Never tried (its earlier worker died first): the worker redoing the file takes it over.
+                "lease_owner": case((untried, stmt.excluded.lease_owner), else_=deliveries.c.lease_owner),
+                "lease_expires_at": case(
+                    (untried, stmt.excluded.lease_expires_at), else_=deliveries.c.lease_expires_at
+                ),
+            },
         ).returning(deliveries.c.id, deliveries.c.status, deliveries.c.lease_owner, deliveries.c.attempts)
         events = []
         for o, values in zip(owed, rows, strict=True):
