@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.channels import inbox
 from gateway.delivery import files, rest, staging
 from gateway.delivery.base import Destination
 from gateway.delivery.policy import DEFAULT, Policy
@@ -60,6 +61,7 @@ class BuildContext:
 def default_registry() -> Registry:
     """The registry the gateway runs with: every shipped component, registered by name."""
     registry = Registry()
+    inbox.register(registry)
     files.register(registry)
     rest.register(registry)
     staging.register(registry)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
 from watchdog.events import (
     FileAttribEvent,
     FileClosedEvent,
@@ -43,6 +44,8 @@ from watchdog.events import (
     FileSystemMovedEvent,
 )
 from watchdog.observers import Observer
+
+from gateway.delivery.registry import Registry
 
 
 @dataclass(slots=True)
@@ -308,3 +311,36 @@ class Inbox:
             waiting = [self.stable_time(c.partner) for c in self.pending.values()]
         until_scan = max(0.0, self.rescan_seconds - (self.clock() - self._last_scan))
         return min(until_scan, min(waiting) / 2 or 0.05) if waiting else until_scan
+
+
+class InboxConfig(BaseModel):
+    """``type: inbox``: a watched folder (``intake:`` in ``gateway.yaml`` gives these values today)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = "inbox"
+    folder: str = "inbox"
+    stable_seconds: float = Field(default=30.0, ge=0)
+    rescan_seconds: float = Field(default=5.0, gt=0)
+    retry_seconds: float = Field(default=300.0, gt=0)
+    ignore: list[str] = Field(default_factory=lambda: [".*", "*.part", "*.tmp", "*.filepart", "*.partial"])
+    stable_for: dict[str, float] = Field(default_factory=dict, description="Per partner folder (profiles).")
+
+
+def build(name: str, config: InboxConfig, context: object) -> Inbox:
+    """Phase two: the folder is taken from the deployment folder (``context.home``)."""
+    home = Path(str(getattr(context, "home", ".")))
+    folder = Path(config.folder)
+    return Inbox(
+        folder if folder.is_absolute() else home / folder,
+        stable_seconds=config.stable_seconds,
+        rescan_seconds=config.rescan_seconds,
+        ignore=config.ignore,
+        stable_for=config.stable_for,
+        retry_seconds=config.retry_seconds,
+    )
+
+
+def register(registry: Registry) -> None:
+    """Register ``inbox`` as a channel."""
+    registry.register("channel", "inbox", InboxConfig, build, "a watched local folder")

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from gateway.channels.inbox import Candidate, Inbox
+from gateway.channels.inbox import Candidate, Inbox, InboxConfig
 from gateway.components import (
     BuildContext,
     build_destinations,
@@ -181,14 +181,16 @@ class Service:
             for p in workspace.partners.profiles.values()
             if p.inbound is not None and p.inbound.stable_seconds is not None
         }
-        self.inbox = Inbox(
-            deployment.path("inbox"),
+        components = registry or default_registry()
+        channel = InboxConfig(
+            folder=str(deployment.path("inbox")),
             stable_seconds=cfg.intake.stable_seconds,
             rescan_seconds=cfg.intake.rescan_seconds,
             ignore=cfg.intake.ignore,
             stable_for=stable_for,
             retry_seconds=cfg.intake.retry_seconds,
         )
+        self.inbox: Inbox = components.build("channel", "inbox", channel, BuildContext(deployment.home))
         self.intake = Intake(
             store,
             self.archive,
@@ -202,7 +204,7 @@ class Service:
         )
         destinations, policies = build_destinations(
             configured_destinations(deployment),
-            registry or default_registry(),
+            components,
             BuildContext(deployment.home, cfg.processing.sync, clock),
         )
         if router is None:
