@@ -215,11 +215,22 @@ def test_partners_lint_runs_the_configuration_check(tmp_path: Path, stand_in: No
     assert result.exit_code == 2 and "'nowhere'" in result.output and "gateway.yaml" not in result.output
 
 
-def test_the_examples_in_docs_routing_md_are_valid() -> None:
+def test_the_examples_in_docs_routing_md_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.components import default_registry
+
     text = (REPO / "docs" / "routing.md").read_text("utf-8")
     blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
-    assert len(blocks) == 2
-    doc = "\n".join(blocks).replace("destinations:\n", "destinations:\n  ap-review: {type: files}\n", 1)
+    assert len(blocks) == 4
+    # The retry-policy example and the worked example, with the real components and their secrets set.
+    monkeypatch.setenv("AP_WEBHOOK_SECRET", "whsec_c2VjcmV0")
+    monkeypatch.setenv("ERP_DB_PASSWORD", "x")
+    token = tmp_path / "billing-token"
+    token.write_text("t")
+    worked = blocks[3].replace("/etc/gateway/billing-token", str(token))
+    for example in (blocks[2], worked):
+        checked = check_config(load_marked(example, "docs/routing.md"), default_registry(), None)
+        assert not checked.problems.items, [str(p) for p in checked.problems.items]
+    doc = "\n".join(blocks[:2]).replace("destinations:\n", "destinations:\n  ap-review: {type: files}\n", 1)
     doc = doc.replace(
         "  canonical-json:\n", "  billing-api: {type: files}\n  erp-staging: {type: files}\n  canonical-json:\n"
     )
