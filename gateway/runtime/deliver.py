@@ -8,7 +8,8 @@ service calls between batches and ``gateway deliver`` calls on its own.
 
 Per destination, in order: its circuit breaker (:class:`~gateway.delivery.policy.Breaker`; an open
 one leaves its deliveries leased to nobody and due, so other destinations go on), then the
-destination's ``deliver_batch`` when it has one, else ``deliver`` one by one. The outcome and the
+destination's ``deliver_batch`` when it has one, else ``deliver`` one by one, the breaker checked
+before each (one that opens midway, or a failed probe after a pause, leaves the rest untried). The outcome and the
 destination's policy decide the next step: delivered; pending again at the policy's next time
 (honouring the receiver's ``Retry-After``); or a dead letter, whose payload is archived as it was last
 tried. A destination that raises is a bug or a broken component: the exception is recorded with the
@@ -178,16 +179,11 @@ class Deliverer:
         for row in rows:
             by_destination.setdefault(row.destination, []).append(row)
         for name, group in by_destination.items():
-            destination = self.destinations.get(name)
-            breaker = self.breakers.get(name)
-            if breaker is not None and not breaker.allows(time.monotonic()):
-                release.extend(r.id for r in group)
-                counts.paused += len(group)
-                continue
-            for row, outcome, started, payload in self._try(name, destination, group, sources):
+            tried, untried = self._try(name, self.destinations.get(name), group, sources, self.breakers.get(name))
+            release.extend(r.id for r in untried)
+            counts.paused += len(untried)
+            for row, outcome, started, payload in tried:
                 results.append(self._result(row, outcome, started, payload, counts))
-                if breaker is not None:
-                    breaker.record(isinstance(outcome, Delivered | Rejected), time.monotonic())
         lost = self.store.record_attempts(self.worker, results)
         counts.lost = len(lost)
         self.store.release_deliveries(self.worker, release)
@@ -199,8 +195,22 @@ class Deliverer:
         destination: Destination | None,
         rows: list[DeliveryRow],
         sources: dict[int, dict[str, Any]],
-    ) -> list[tuple[DeliveryRow, Outcome | _Raised, datetime, Payload | None]]:
-        """Hand the rows to their destination; every row gets an outcome (missing parts are rejections)."""
+        breaker: Breaker | None = None,
+    ) -> tuple[list[tuple[DeliveryRow, Outcome | _Raised, datetime, Payload | None]], list[DeliveryRow]]:
+        """Hand the rows to their destination; every row tried gets an outcome (missing parts are
+        rejections). Returns those and the rows not tried because the destination's breaker is open:
+        checked before each one, so a destination that opens it midway (or fails the probe after its
+        pause) costs the other rows nothing more than its ``breaker_failures`` (or one) failures."""
+
+        def closed() -> bool:
+            return breaker is None or breaker.allows(time.monotonic())
+
+        def count(outcome: Outcome | _Raised) -> None:
+            if breaker is not None:
+                breaker.record(isinstance(outcome, Delivered | Rejected), time.monotonic())
+
+        if not closed():
+            return [], list(rows)
         started = self.clock()
         out: list[tuple[DeliveryRow, Outcome | _Raised, datetime, Payload | None]] = []
         ready: list[tuple[DeliveryRow, Payload]] = []
@@ -215,17 +225,24 @@ class Deliverer:
             else:
                 ready.append((row, payload))
         if not ready or destination is None:
-            return out
+            return out, []
         batch_deliver = getattr(destination, "deliver_batch", None)
         if callable(batch_deliver):
             outcomes = self._guarded(partial(batch_deliver, [p for _, p in ready]), len(ready), name)
-            out.extend((row, o, started, p) for (row, p), o in zip(ready, outcomes, strict=True))
-            return out
+            for (row, p), o in zip(ready, outcomes, strict=True):
+                out.append((row, o, started, p))
+                count(o)
+            return out, []
+        untried: list[DeliveryRow] = []
         for row, payload in ready:
+            if not closed():
+                untried.append(row)
+                continue
             one_started = self.clock()
             (outcome,) = self._guarded(partial(_one, destination, payload), 1, name)
             out.append((row, outcome, one_started, payload))
-        return out
+            count(outcome)
+        return out, untried
 
     @staticmethod
     def _guarded(call: Callable[[], list[Outcome]], n: int, name: str) -> list[Outcome | _Raised]:

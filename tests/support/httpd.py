@@ -1,8 +1,9 @@
 """A scripted HTTP receiver on loopback: real sockets, real HTTP/1.1, answers chosen by the test.
 
-``Receiver`` serves on ``127.0.0.1`` on a free port in a thread. The test queues :class:`Reply`
-values; each request takes the next one (or a plain 200 when none is queued) and is recorded as a
-:class:`Received`, so a test asserts what the receiver saw. A reply can also answer late (``delay``),
+``Receiver`` serves on ``127.0.0.1`` on a free port (or a given one) in a thread. The test queues
+:class:`Reply` values; each request takes the next one (or the receiver's default: a plain 200, a
+fixed :class:`Reply`, or a function of the request) and is recorded as a :class:`Received` with its
+arrival time, so a test asserts what the receiver saw and when. A reply can also answer late (``delay``),
 close the socket without answering (``drop``) or reset it (``reset``), and can serve over TLS.
 """
 
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -47,6 +49,12 @@ class Received:
     headers: dict[str, str]
     body: bytes
     peer_port: int
+    at: float = 0.0  # time.time() when the request was read
+
+    @property
+    def key(self) -> str | None:
+        """Its ``Idempotency-Key``."""
+        return self.headers.get("idempotency-key")
 
 
 class _Server(ThreadingHTTPServer):
@@ -70,8 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        receiver.received.append(Received(self.command, self.path, headers, body, self.client_address[1]))
-        reply = receiver.next_reply()
+        got = Received(self.command, self.path, headers, body, self.client_address[1], time.time())
+        receiver.received.append(got)
+        reply = receiver.next_reply(got)
         if reply.delay:
             time.sleep(reply.delay)
         if reply.drop or reply.reset:
@@ -82,7 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         out = json.dumps(headers).encode() if reply.echo else reply.body
         self.send_response(reply.status)
-        extra = {"X-Echoed-Authorization": headers["authorization"]} if reply.echo and "authorization" in headers else {}
+        extra = (
+            {"X-Echoed-Authorization": headers["authorization"]} if reply.echo and "authorization" in headers else {}
+        )
         for name, value in {**reply.headers, **extra}.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(out)))
@@ -95,12 +106,19 @@ class _Handler(BaseHTTPRequestHandler):
 class Receiver:
     """Context manager: a scripted HTTP(S) server on 127.0.0.1; ``url`` is its base address."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        tls: ssl.SSLContext | None = None,
+        *,
+        port: int = 0,
+        default: Reply | Callable[[Received], Reply] | None = None,
+    ) -> None:
         self.received: list[Received] = []
         self.errors: list[str] = []
+        self.default = default or Reply()
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.receiver = self
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
@@ -113,9 +131,16 @@ class Receiver:
         with self._lock:
             self._replies.extend(replies)
 
-    def next_reply(self) -> Reply:
+    def next_reply(self, request: Received) -> Reply:
+        """The next scripted answer, else the default for ``request``."""
         with self._lock:
-            return self._replies.popleft() if self._replies else Reply()
+            if self._replies:
+                return self._replies.popleft()
+        return self.default(request) if callable(self.default) else self.default
+
+    def keys(self, path_prefix: str = "") -> list[str]:
+        """The ``Idempotency-Key`` of every request (under ``path_prefix``), repeats included, in arrival order."""
+        return [r.key for r in list(self.received) if r.key is not None and r.path.startswith(path_prefix)]
 
     def __enter__(self) -> Receiver:
         self._thread.start()
