@@ -203,9 +203,10 @@ def test_a_destination_down_for_30s_gets_everything_later_and_the_other_is_not_d
     with Store(home.store_url) as store:
         a_rows = store.list_deliveries(destination="a", limit=1000)
         b_rows = store.list_deliveries(destination="b", limit=1000)
-    # Those recorded while A's breaker was open were left for later untried; the others failed first.
-    retried_rows = [d for d in a_rows if d.attempts > 1]
-    assert len(retried_rows) >= len(a_rows) // 2, sorted(d.attempts for d in a_rows)
+    # Those recorded while A's breaker was open waited untried (how many depends on the machine's
+    # pace); the first ones opened it, and each pause ended with a probe that failed again.
+    failed_tries = sum(d.attempts - 1 for d in a_rows)
+    assert failed_tries >= 5 + OUTAGE / 2 / 2, sorted(d.attempts for d in a_rows)
     assert all(d.attempts == 1 for d in b_rows)
     # B's documents went out as they were recorded, not held behind A's retries.
     lags = sorted((d.delivered_at - d.created_at).total_seconds() for d in b_rows if d.delivered_at)
