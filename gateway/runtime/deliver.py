@@ -128,9 +128,16 @@ class Deliverer:
         if later:
             self.store.release_deliveries(self.worker, later)
             counts.paused += len(later)
-        ready = [o for o in owed if o.destination not in paused]
-        for start in range(0, len(ready), self.batch):
-            chunk = ready[start : start + self.batch]
+        # Rounds take up to `batch` deliveries of EACH destination, so a processing batch (32 files
+        # times N destinations) is one round: one ledger transaction for its attempts and one call per
+        # destination, where chunks of `batch` mixed deliveries split every destination's share in two.
+        by_destination: dict[str, list[OwedDelivery]] = {}
+        for o in owed:
+            if o.destination not in paused:
+                by_destination.setdefault(o.destination, []).append(o)
+        longest = max((len(group) for group in by_destination.values()), default=0)
+        for start in range(0, longest, self.batch):
+            chunk = [o for group in by_destination.values() for o in group[start : start + self.batch]]
             rows = [o.row(self.worker) for o in chunk]
             sources = {r.id: o.source for r, o in zip(rows, chunk, strict=True) if o.source is not None}
             counts.add(self._round(rows, sources))

@@ -1,0 +1,345 @@
+"""End-to-end delivery benchmark: files/s and drop-to-delivered latency of `gateway run` with routing.
+
+    python bench/bench_delivery.py throughput --files 1000 [--repeat 1]
+    python bench/bench_delivery.py latency --rate 50 --seconds 20
+
+Files are bench_runtime's single-PO 855s (medsupply, 3 lines, unique PO number and ISA13).
+
+`throughput` times the whole `gateway run --once` process (a subprocess, as a user runs it) over the
+same files in two configurations, back to back in one invocation:
+
+- processing: the shipped default route (canonical JSON files under outbox/canonical);
+- delivery: every document routed to a REST destination on a loopback receiver (a threaded HTTP
+  server in this process answering 200 at once and counting distinct Idempotency-Keys) AND to the
+  `sql` staging destination on a SQLite file (`upgrade: true`).
+
+It prints files/s for each (with and without start-up, timed first on the empty inbox, as
+bench_runtime does), the ratio delivery/processing, the gateway's peak RSS (with /usr/bin/time -v
+when present), and checks that in the delivery run every document reached both destinations: the
+receiver's distinct keys and the staging header rows both equal the number of files.
+
+`latency` runs `gateway run` as a service with the delivery configuration and drops files at a
+steady rate (temporary name, then rename). A file's drop-to-delivered time runs from the rename to
+the later of its REST arrival (recorded by the receiver, keyed by PO number) and its staging
+delivery's ``delivered_at`` in the ledger's deliveries table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_runtime import REPO, x855
+
+TIME = "/usr/bin/time"
+
+
+class Receiver:
+    """A loopback REST receiver: answers 200 at once; records each distinct Idempotency-Key and when
+    each PO number first arrived (wall clock, UTC)."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.requests = 0
+        self.arrived: dict[str, datetime] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: httpx reuses its connection as with a real API
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                now = datetime.now(UTC)
+                key = self.headers.get("Idempotency-Key", "")
+                po = _po_number(body)
+                with receiver.lock:
+                    receiver.requests += 1
+                    receiver.keys.add(key)
+                    if po is not None:
+                        receiver.arrived.setdefault(po, now)
+                # One write for the whole answer: headers and body sent apart meet Nagle's algorithm
+                # and the client's delayed ACK, 40 ms per request that no real server would add.
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/po-acks/{{business_key}}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+_PO = re.compile(rb'"po_number"\s*:\s*"([^"]+)"')
+
+
+def _po_number(body: bytes) -> str | None:
+    match = _PO.search(body)
+    return match.group(1).decode() if match else None
+
+
+DESTINATIONS = {
+    "rest": "  receiver:\n    type: rest\n    url: '{rest_url}'\n",
+    "sql": "  erp-staging:\n    type: sql\n    url: 'sqlite:///{home}/var/staging.sqlite'\n    upgrade: true\n",
+}
+ROUTED = {"rest": "receiver", "sql": "erp-staging"}
+TO = {"rest+sql": ("rest", "sql"), "rest": ("rest",), "sql": ("sql",)}
+
+
+def deployment(to: tuple[str, ...], rest_url: str | None, stable: float = 0.0) -> Path:
+    """A fresh deployment folder; with ``to`` (``rest``, ``sql``), every document goes there instead of
+    the shipped default route (acknowledgments go to partner-outbox either way)."""
+    home = Path(tempfile.mkdtemp(prefix="gw-bench-dlv-"))
+    shutil.copytree(REPO / "maps", home / "maps")
+    shutil.copytree(REPO / "partners", home / "partners", ignore=shutil.ignore_patterns("cases"))
+    (home / "var").mkdir()
+    text = f"store: 'sqlite:///var/gateway.db'\nintake: {{stable_seconds: {stable}, rescan_seconds: 2}}\n"
+    if to:
+        text += "destinations:\n" + "".join(DESTINATIONS[d].format(rest_url=rest_url, home=home) for d in to)
+        text += f"routes:\n  - name: everything\n    match: {{}}\n    to: [{', '.join(ROUTED[d] for d in to)}]\n"
+    (home / "gateway.yaml").write_text(text)
+    from gateway.store import Store
+
+    with Store(f"sqlite:///{home}/var/gateway.db") as st:
+        st.upgrade()
+    return home
+
+
+def gateway(*args: str, home: Path) -> list[str]:
+    return [sys.executable, "-m", "gateway.cli.main", *args, "--home", str(home)]
+
+
+def _timed(cmd: list[str], home: Path) -> tuple[float, float | None, int | None]:
+    """Run ``cmd`` to completion (its log to var/gateway.log): wall seconds, and CPU seconds (user +
+    system) and peak RSS in KiB when /usr/bin/time is there. CPU time is the steadier figure on a
+    shared machine: other processes stretch the wall clock, not the work done."""
+    rss_file = home / "var" / "time.txt"
+    wrapped = [TIME, "-v", "-o", str(rss_file), *cmd] if os.access(TIME, os.X_OK) else cmd
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open(home / "var" / "gateway.log", "ab") as log:
+        start = time.perf_counter()
+        subprocess.run(wrapped, stdout=subprocess.DEVNULL, stderr=log, cwd=home, check=True, env=env)
+        elapsed = time.perf_counter() - start
+    if not rss_file.exists():
+        return elapsed, None, None
+    text = rss_file.read_text()
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text))
+    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    return elapsed, cpu, int(found.group(1)) if found else None
+
+
+def _one_throughput(n: int, to: tuple[str, ...]) -> dict[str, Any]:
+    """One `gateway run --once` over ``n`` files routed ``to`` (empty: the shipped default)."""
+    receiver = Receiver() if "rest" in to else None
+    try:
+        home = deployment(to, receiver.url if receiver else None)
+        inbox = home / "inbox" / "medsupply"
+        inbox.mkdir(parents=True)
+        # Start-up alone (imports, maps, the store, destinations built: the staging migration runs
+        # here), on the empty inbox, as bench_runtime times it.
+        startup, startup_cpu, _ = _timed(gateway("run", "--once", home=home), home)
+        for i in range(n):
+            (inbox / f"855-{i:06d}.edi").write_bytes(x855(i + 1))
+        elapsed, cpu, rss = _timed(gateway("run", "--once", home=home), home)
+    finally:
+        if receiver is not None:
+            receiver.close()
+    out: dict[str, Any] = {
+        "seconds": elapsed,
+        "startup": startup,
+        "cpu_ms": None if cpu is None or startup_cpu is None else 1000 * (cpu - startup_cpu) / n,
+        "fps": n / elapsed,
+        "fps_steady": n / (elapsed - startup),
+        "rss_mib": None if rss is None else rss / 1024,
+        "processed": _processed(home),
+        "delivered": _delivered(home),
+    }
+    checks = [out["processed"] == n]
+    if receiver is not None:
+        out["keys"] = len(receiver.keys)
+        checks.append(out["keys"] == n)
+    if "sql" in to:
+        out["staged"] = _staged(home)
+        checks.append(out["staged"] == n)
+    out["ok"] = all(checks)
+    shutil.rmtree(home)
+    return out
+
+
+def _processed(home: Path) -> int:
+    with sqlite3.connect(home / "var" / "gateway.db") as conn:
+        return conn.execute("SELECT count(*) FROM files WHERE status = 'processed'").fetchone()[0]
+
+
+def _staged(home: Path) -> int:
+    with sqlite3.connect(home / "var" / "staging.sqlite") as conn:
+        return conn.execute("SELECT count(*) FROM stg_document").fetchone()[0]
+
+
+def _delivered(home: Path) -> dict[str, int]:
+    with sqlite3.connect(home / "var" / "gateway.db") as conn:
+        rows = conn.execute(
+            "SELECT destination, count(*) FROM deliveries WHERE status = 'delivered' GROUP BY destination"
+        ).fetchall()
+    return dict(rows)
+
+
+def _line(label: str, r: dict[str, Any]) -> str:
+    cpu = "" if r["cpu_ms"] is None else f" cpu={r['cpu_ms']:.2f}ms/file"
+    rss = "" if r["rss_mib"] is None else f" rss={r['rss_mib']:.0f}MiB"
+    return (
+        f"  {label:<11} seconds={r['seconds']:.2f} start-up={r['startup']:.2f}s files/s={r['fps']:.1f} "
+        f"files/s-after-start-up={r['fps_steady']:.1f}{cpu}{rss}"
+    )
+
+
+def throughput(n: int, repeat: int, to: tuple[str, ...]) -> int:
+    """Processing alone, then delivery ``to``, back to back, ``repeat`` times."""
+    failures = 0
+    for r in range(repeat):
+        base = _one_throughput(n, ())
+        dlv = _one_throughput(n, to)
+        failures += not (base["ok"] and dlv["ok"])
+        ratio = f"  ratio delivery/processing: files/s={dlv['fps'] / base['fps']:.3f} " + (
+            f"after start-up={dlv['fps_steady'] / base['fps_steady']:.3f}"
+        )
+        if base["cpu_ms"] and dlv["cpu_ms"]:
+            ratio += f" cpu/file={dlv['cpu_ms'] / base['cpu_ms']:.2f}x"
+        seen = " ".join(f"{k}={dlv[k]}" for k in ("keys", "staged") if k in dlv)
+        print(
+            f"throughput run={r + 1} files={n} to={'+'.join(to)}\n"
+            f"{_line('processing', base)}\n{_line('delivery', dlv)}\n{ratio}\n"
+            f"  check: processed={base['processed']}/{dlv['processed']} receiver/staging {seen} "
+            f"ledger delivered={dlv['delivered']} {'OK' if base['ok'] and dlv['ok'] else 'MISMATCH'}",
+            flush=True,
+        )
+    return 1 if failures else 0
+
+
+def _staging_delivered(home: Path) -> dict[str, datetime]:
+    """file name -> ``delivered_at`` of its staging delivery, from the ledger."""
+    with sqlite3.connect(home / "var" / "gateway.db") as conn:
+        rows = conn.execute(
+            "SELECT f.name, d.delivered_at FROM deliveries d JOIN files f ON f.id = d.file_id "
+            "WHERE d.destination = 'erp-staging' AND d.status = 'delivered'"
+        ).fetchall()
+    return {name: _utc(at) for name, at in rows}
+
+
+def _utc(value: str) -> datetime:
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def latency(rate: float, seconds: float, stable: float, to: tuple[str, ...]) -> int:
+    """`gateway run` as a service delivering ``to``; files dropped at ``rate``; drop-to-delivered."""
+    receiver = Receiver() if "rest" in to else None
+    home = deployment(to, receiver.url if receiver else None, stable)
+    inbox = home / "inbox" / "medsupply"
+    inbox.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = open(home / "var" / "gateway.log", "ab")  # noqa: SIM115 - open for the service's lifetime
+    proc = subprocess.Popen(gateway("run", home=home), stdout=subprocess.DEVNULL, stderr=log, cwd=home, env=env)
+    time.sleep(3.0)  # start-up (imports, maps, migrations) is not what is measured
+    dropped: dict[str, datetime] = {}
+    n = int(rate * seconds)
+    t0 = time.perf_counter()
+    for i in range(n):
+        due = t0 + i / rate
+        if (pause := due - time.perf_counter()) > 0:
+            time.sleep(pause)
+        name = f"855-{i:06d}.edi"
+        tmp = inbox / f".{name}.part"
+        tmp.write_bytes(x855(i + 1))
+        os.rename(tmp, inbox / name)
+        dropped[name] = datetime.now(UTC)
+    lag = time.perf_counter() - t0 - (n - 1) / rate  # how far the dropper itself fell behind
+    arrived: dict[str, dict[str, datetime]] = {}
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if receiver is not None:
+            with receiver.lock:  # the receiver keys by PO number; x855(i + 1) carries PO{i + 1:08d}
+                arrived["rest"] = {f"855-{int(po[2:]) - 1:06d}.edi": at for po, at in receiver.arrived.items()}
+        if "sql" in to:
+            arrived["sql"] = _staging_delivered(home)
+        if all(len(arrived[d]) >= n for d in to):
+            break
+        time.sleep(0.5)
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+    if receiver is not None:
+        receiver.close()
+    both = [name for name in dropped if all(name in arrived[d] for d in to)]
+    if not both:
+        print(f"latency rate={rate}/s files={n}: nothing delivered (see {home})")
+        return 1
+    lines = [
+        f"latency rate={rate}/s files={n} to={'+'.join(to)} delivered-everywhere={len(both)} "
+        f"stable_seconds={stable} dropper-lag={lag * 1000:.0f}ms",
+        f"  drop-to-delivered (the later):  {_summary([_later(arrived, to, k) - dropped[k] for k in both])}",
+    ]
+    for d in to:
+        lines.append(f"  drop-to-{d:<22} {_summary([arrived[d][k] - dropped[k] for k in both])}")
+    print("\n".join(lines), flush=True)
+    shutil.rmtree(home)
+    return 0 if len(both) == n else 1
+
+
+def _later(arrived: dict[str, dict[str, datetime]], to: tuple[str, ...], name: str) -> datetime:
+    return max(arrived[d][name] for d in to)
+
+
+def _summary(deltas: list[timedelta]) -> str:
+    values = sorted(d.total_seconds() for d in deltas)
+    p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
+    return f"p50={statistics.median(values) * 1000:.0f}ms p99={p99 * 1000:.0f}ms max={values[-1] * 1000:.0f}ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    t = sub.add_parser("throughput")
+    t.add_argument("--files", type=int, default=1000)
+    t.add_argument("--repeat", type=int, default=1, help="pairs of runs (processing, then delivery)")
+    lat = sub.add_parser("latency")
+    lat.add_argument("--rate", type=float, default=50)
+    lat.add_argument("--seconds", type=float, default=20)
+    lat.add_argument("--stable", type=float, default=0.5, help="intake.stable_seconds (0.5: the default)")
+    for p in (t, lat):
+        p.add_argument(
+            "--to", choices=sorted(TO), default="rest+sql", help="where documents go in the delivery configuration"
+        )
+    args = parser.parse_args()
+    to = TO[args.to]
+    if args.mode == "throughput":
+        return throughput(args.files, args.repeat, to)
+    return latency(args.rate, args.seconds, args.stable, to)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
