@@ -21,6 +21,7 @@ from gateway.cli.init_cli import init
 from gateway.cli.maps_cli import HOME_HELP, open_workspace, partners, translate
 from gateway.cli.render_cli import render
 from gateway.cli.run_cli import messages, run, status
+from gateway.cli.staging_cli import staging
 from gateway.errors import GatewayError
 from gateway.translate import Translator
 from gateway.workspace import Workspace
@@ -203,6 +204,7 @@ main.add_command(deliver)
 main.add_command(retransmit)
 main.add_command(release)
 main.add_command(requeue)
+main.add_command(staging)
 
 
 if __name__ == "__main__":
