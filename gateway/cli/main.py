@@ -40,6 +40,7 @@ LAZY_COMMANDS = {
     "release": "gateway.cli.deliveries_cli:release",
     "requeue": "gateway.cli.deliveries_cli:requeue",
     "reprocess": "gateway.cli.deliveries_cli:reprocess",
+    "staging": "gateway.cli.staging_cli:staging",
     "config": "gateway.cli.config_cli:config",
 }
 

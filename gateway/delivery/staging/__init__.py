@@ -10,7 +10,8 @@ charges, taxes, parties, references and dates. The package is small modules, one
 - :mod:`.schema`, :mod:`.types`: the tables, and the exact decimal every backend agrees on;
 - :mod:`.migrate` and ``migrations/``: the tables' own Alembic migrations and version table;
 - :mod:`.engine`: connections, timeouts and what a database error means;
-- :mod:`.load`: one document in one transaction (the upsert and version rules);
+- :mod:`.load`: one document inside a transaction (the upsert and version rules);
+- :mod:`.batch`: a batch of documents in one transaction, each in a savepoint;
 - :mod:`.destination`: the :class:`~gateway.delivery.base.Destination` itself.
 """
 
@@ -29,8 +30,9 @@ TYPE = "sql"
 
 
 def _build(name: str, config: StagingConfig, context: Any) -> StagingDestination:
-    # The composition root may hand a clock in its context; the loader's timestamps follow it.
-    return StagingDestination(name, config, clock=getattr(context, "clock", None))
+    # The composition root hands a clock (the loader's timestamps follow it) and the deployment folder
+    # (a relative SQLite path is taken from it, as the ledger's is).
+    return StagingDestination(name, config, clock=getattr(context, "clock", None), home=getattr(context, "home", None))
 
 
 def register(registry: Registry) -> None:

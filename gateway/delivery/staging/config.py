@@ -12,12 +12,15 @@ Example (``gateway.yaml``)::
 
 The password never sits in YAML: a URL carrying one is refused, and ``password`` names where it
 is kept (:class:`~gateway.delivery.base.SecretRef`); it is merged into the URL when the loader is
-built. ``postgresql://`` uses psycopg 3, ``mysql://`` and ``mariadb://`` use PyMySQL
-(``pip install 'hospital-edi-gateway[mysql]'``); another driver may be named explicitly.
+built. A relative SQLite path (``sqlite:///var/staging.db``) is taken from the deployment folder,
+as the ledger's is, never from the current directory. ``postgresql://`` uses psycopg 3,
+``mysql://`` and ``mariadb://`` use PyMySQL (``pip install 'hospital-edi-gateway[mysql]'``);
+another driver may be named explicitly.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -26,7 +29,7 @@ from sqlalchemy.exc import ArgumentError
 
 from gateway.delivery.base import DestinationConfig, SecretRef
 
-__all__ = ["BACKENDS", "StagingConfig", "normalize_url"]
+__all__ = ["BACKENDS", "StagingConfig", "normalize_url", "resolve_sqlite", "sqlite_file"]
 
 BACKENDS = {"sqlite": None, "postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql"}
 """Supported backends and the driver used when the URL names none."""
@@ -47,6 +50,22 @@ def normalize_url(url: str) -> URL:
     if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})  # names and descriptions are not all ASCII
     return parsed
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (None: another backend, in memory, or a ``file:`` URI)."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def resolve_sqlite(url: URL, home: Path | None) -> URL:
+    """``url`` with a relative SQLite file taken from ``home`` (the deployment folder); others unchanged."""
+    path = sqlite_file(url)
+    if home is None or path is None or path.is_absolute():
+        return url
+    return url.set(database=str(Path(home) / path))
 
 
 class StagingConfig(DestinationConfig):
@@ -84,9 +103,10 @@ class StagingConfig(DestinationConfig):
             raise ValueError("the URL carries a password: remove it and set password: {env: NAME}")
         return value
 
-    def engine_url(self) -> URL:
-        """The URL to connect with, driver set and the password read from its secret (phase two)."""
-        url = normalize_url(self.url)
+    def engine_url(self, home: Path | None = None) -> URL:
+        """The URL to connect with (phase two): driver set, a relative SQLite file under ``home``, the
+        password read from its secret."""
+        url = resolve_sqlite(normalize_url(self.url), home)
         if self.password is not None:
             url = url.set(password=self.password.value())
         return url

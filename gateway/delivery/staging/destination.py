@@ -1,4 +1,7 @@
-"""The ``sql`` destination: canonical documents into the ERP's staging tables, one transaction each.
+"""The ``sql`` destination: canonical documents into the ERP's staging tables.
+
+``deliver`` loads one document in a transaction of its own; ``deliver_batch`` (which the delivery
+loop prefers) loads a batch in one transaction, each document in a savepoint (:mod:`.batch`).
 
 Outcomes (:mod:`gateway.delivery.base`):
 
@@ -15,19 +18,20 @@ Outcomes (:mod:`gateway.delivery.base`):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.delivery.base import Delivered, Outcome, Payload, Rejected, RetryLater
+from gateway.delivery.base import Outcome, Payload, Rejected, RetryLater
 from gateway.delivery.staging import migrate
-from gateway.delivery.staging.config import StagingConfig
+from gateway.delivery.staging.batch import Work, delivered, load_batch, refused
+from gateway.delivery.staging.config import StagingConfig, sqlite_file
 from gateway.delivery.staging.engine import classify, make_engine
-from gateway.delivery.staging.load import Loaded, RowRefused, Stamp, Tables, header_values, load, problems
-from gateway.delivery.staging.rows import NotLoadable, plan
+from gateway.delivery.staging.load import RowRefused, Stamp, Tables, header_values, load, problems
+from gateway.delivery.staging.rows import NotLoadable, Rows, plan
 from gateway.errors import ConfigError
 
 __all__ = ["StagingDestination"]
@@ -40,8 +44,15 @@ def _utc_now() -> datetime:
 class StagingDestination:
     """Loads canonical documents into staging tables (see the module docstring for the outcomes)."""
 
-    def __init__(self, name: str, config: StagingConfig, clock: Callable[[], datetime] | None = None) -> None:
-        """Phase two: connect and migrate (``upgrade: true``) or check the revision.
+    def __init__(
+        self,
+        name: str,
+        config: StagingConfig,
+        clock: Callable[[], datetime] | None = None,
+        home: Path | None = None,
+    ) -> None:
+        """Phase two: connect and migrate (``upgrade: true``) or check the revision. A relative
+        SQLite path is taken from ``home`` (the deployment folder).
 
         An unreachable database does not stop the gateway: the check runs again at the next
         delivery, which is retried meanwhile. Tables at another revision are a ConfigError.
@@ -50,7 +61,11 @@ class StagingDestination:
         self.config = config
         self.tables = Tables(config.table_prefix)
         self._clock = clock or _utc_now
-        self.engine: Engine = make_engine(config, config.engine_url())
+        url = config.engine_url(home)
+        on_disk = sqlite_file(url)
+        if config.upgrade and on_disk is not None:
+            on_disk.parent.mkdir(parents=True, exist_ok=True)  # as the ledger does: upgrade creates the file
+        self.engine: Engine = make_engine(config, url)
         self._ready = False
         self._prepare()
 
@@ -82,7 +97,41 @@ class StagingDestination:
         return None
 
     def deliver(self, payload: Payload) -> Outcome:
-        """Load one canonical document in one transaction and say what happened."""
+        """Load one canonical document in a transaction of its own and say what happened."""
+        checked = self._check(payload)
+        if isinstance(checked, Rejected):
+            return checked
+        waiting = self._prepare()
+        if waiting is not None:
+            return RetryLater(waiting)
+        return self._load_one(checked)
+
+    def deliver_batch(self, payloads: Sequence[Payload]) -> list[Outcome]:
+        """Load ``payloads`` in one transaction, each document in a savepoint of its own; one outcome
+        per payload, in order (:mod:`.batch` states the rules)."""
+        outcomes: list[Outcome | None] = [None] * len(payloads)
+        work: list[Work] = []
+        for index, payload in enumerate(payloads):
+            checked = self._check(payload)
+            if isinstance(checked, Rejected):
+                outcomes[index] = checked
+            else:
+                work.append(Work(index, *checked))
+        if work:
+            waiting = self._prepare()
+            if waiting is not None:
+                for item in work:
+                    outcomes[item.index] = RetryLater(waiting)
+            else:
+                for index, outcome in load_batch(self.engine, self.tables, work, self._load_one).items():
+                    outcomes[index] = outcome
+        missing = [n for n, o in enumerate(outcomes) if o is None]
+        if missing:
+            raise RuntimeError(f"the staging batch left payloads {missing} without an outcome")
+        return [o for o in outcomes if o is not None]
+
+    def _check(self, payload: Payload) -> Rejected | tuple[Rows, Stamp]:
+        """The rows and stamp of ``payload``, or why no staging table can hold it (before any I/O)."""
         if payload.kind != "document":
             return Rejected(f"the sql loader takes canonical documents, not {payload.kind} {payload.doc_type} bytes")
         if not payload.partner_id:
@@ -104,16 +153,16 @@ class StagingDestination:
         why = problems(self.tables, rows, header_values(rows, stamp))
         if why is not None:
             return Rejected(why)
-        waiting = self._prepare()
-        if waiting is not None:
-            return RetryLater(waiting)
+        return rows, stamp
+
+    def _load_one(self, checked: tuple[Rows, Stamp]) -> Outcome:
+        """One document in one transaction (one commit)."""
+        rows, stamp = checked
         try:
             with self.engine.begin() as conn:
                 loaded = load(conn, self.tables, rows, stamp)
         except RowRefused as exc:
-            if exc.race:
-                return RetryLater(f"another delivery of {rows.doc_type} {rows.key} was loading at the same time")
-            return Rejected(f"the staging database refused the row: {exc}")
+            return refused(rows, exc)
         except SQLAlchemyError as exc:
             verdict = classify(exc)
             if verdict.action == "bug":
@@ -121,19 +170,7 @@ class StagingDestination:
             if verdict.action == "reject":
                 return Rejected(f"the staging database refused the document: {verdict.reason}")
             return RetryLater(verdict.reason)
-        return Delivered(self._response(rows.key, loaded))
-
-    def _response(self, key: str, loaded: Loaded) -> dict[str, Any]:
-        response: dict[str, Any] = {
-            "action": loaded.action,
-            "version": loaded.version,
-            "header_id": loaded.header_id,
-            "doc_key": key,
-            "rows": loaded.rows,
-        }
-        if loaded.note:
-            response["note"] = loaded.note
-        return response
+        return delivered(rows.key, loaded)
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -42,6 +42,10 @@ _MISSING = re.compile(r"no such (table|column)|doesn't exist|does not exist|Unkn
 _MISSING_SQLSTATES = {"42P01", "42703"}
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014", "57P01", "57P03", "08000", "08003", "08006"}
 _MYSQL_TRANSIENT = {1205, 1213, 2002, 2003, 2006, 2013, 1040, 1053}  # lock wait, deadlock, gone away...
+# Lock conflicts with another session (deadlock, lock or serialization timeout): the database is up
+# and other documents may well load; a batch falls back to one transaction per document.
+_CONFLICT_SQLSTATES = {"40001", "40P01", "55P03"}
+_MYSQL_CONFLICT = {1205, 1213}
 
 
 def _sqlite(engine: Engine, config: StagingConfig) -> None:
@@ -125,11 +129,16 @@ def make_engine(config: StagingConfig, url: URL) -> Engine:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """What a database error means for the delivery: ``retry``, ``reject`` or ``bug`` (re-raised)."""
+    """What a database error means for the delivery: ``retry``, ``reject`` or ``bug`` (re-raised).
+
+    ``conflict``: a retry because another session held a lock (deadlock, lock wait timeout,
+    serialization failure), as opposed to a database that is down, slow or missing its tables.
+    """
 
     action: Literal["retry", "reject", "bug"]
     reason: str
     missing_schema: bool = False
+    conflict: bool = False
 
 
 def first_line(exc: BaseException) -> str:
@@ -165,5 +174,7 @@ def classify(exc: SQLAlchemyError) -> Verdict:
         or sqlstate in _TRANSIENT_SQLSTATES
         or errno in _MYSQL_TRANSIENT
     ):
-        return Verdict("retry", f"the staging database did not answer or a lock was not granted: {text}")
+        conflict = sqlstate in _CONFLICT_SQLSTATES or errno in _MYSQL_CONFLICT
+        reason = f"the staging database did not answer or a lock was not granted: {text}"
+        return Verdict("retry", reason, conflict=conflict)
     return Verdict("bug", text)

@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Executable, String, Table, delete, select, update
+from sqlalchemy import Connection, Executable, String, Table, bindparam, delete, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.delivery.staging.engine import first_line
@@ -42,14 +42,38 @@ _COLUMN = re.compile(r"column\s+[`'\"]?(?:\w+[`'\"]?\.[`'\"]?)*(\w+)|failed: \w+
 
 
 class Tables:
-    """The staging tables of one prefix."""
+    """The staging tables of one prefix, and the statements :func:`load` runs on them.
+
+    The statements are built once, their values passed as parameters: SQLAlchemy then finds each one
+    compiled in its cache, where a statement built per document with its values inline costs more
+    than the database's own work (profiled: about 2 ms of 5 per document).
+    """
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.metadata = build_metadata(prefix)
-        self.document = self.metadata.tables[f"{prefix}document"]
-        self.history = self.metadata.tables[f"{prefix}document_history"]
+        doc = self.document = self.metadata.tables[f"{prefix}document"]
+        history = self.history = self.metadata.tables[f"{prefix}document_history"]
         self.children = {name: self.metadata.tables[f"{prefix}{name}"] for name in CHILD_TABLES}
+        self.current = (
+            select(doc)
+            .where(
+                (doc.c.partner_id == bindparam("k_partner"))
+                & (doc.c.doc_type == bindparam("k_type"))
+                & (doc.c.doc_key == bindparam("k_key"))
+            )
+            .with_for_update()
+        )
+        self.earlier = select(history.c.version).where(
+            (history.c.header_id == bindparam("k_header")) & (history.c.idempotency_key == bindparam("k_idem"))
+        )
+        self.update_header = update(doc).where(doc.c.id == bindparam("k_header"))
+        self.limits = {table.name: _limits(table) for table in self.metadata.tables.values()}
+        self.inserts = {table.name: table.insert() for table in (doc, history, *self.children.values())}
+        self.deletes = {
+            name: delete(table).where(table.c.header_id == bindparam("k_header"))
+            for name, table in self.children.items()
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,33 +127,54 @@ def _write(conn: Connection, table: Table, statement: Executable, params: Any = 
         raise RowRefused(table.name, _column(exc), text, race=race) from exc
 
 
-def _problem(table: Table, values: dict[str, Any]) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    """What a column can hold: a value required, an exact decimal, at most ``length`` characters."""
+
+    required: bool
+    decimal: bool
+    length: int | None
+
+
+def _limits(table: Table) -> dict[str, _Limit]:
+    return {
+        column.name: _Limit(
+            required=not column.nullable and not column.primary_key,
+            decimal=isinstance(column.type, ExactDecimal),
+            length=column.type.length if isinstance(column.type, String) else None,
+        )
+        for column in table.columns
+    }
+
+
+def _problem(table: str, limits: dict[str, _Limit], values: dict[str, Any]) -> str | None:
     for name, value in values.items():
-        column = table.c[name]
+        limit = limits[name]
         if value is None:
-            if not column.nullable and not column.primary_key:
-                return f"{table.name}.{name}: no value, and the column requires one"
+            if limit.required:
+                return f"{table}.{name}: no value, and the column requires one"
             continue
-        kind = column.type
-        if isinstance(kind, ExactDecimal) and not fits_decimal(Decimal(value)):
+        if limit.decimal and not fits_decimal(Decimal(value)):
             return (
-                f"{table.name}.{name}: {Decimal(value):f} does not fit NUMERIC({DECIMAL_DIGITS}, {DECIMAL_SCALE}) "
+                f"{table}.{name}: {Decimal(value):f} does not fit NUMERIC({DECIMAL_DIGITS}, {DECIMAL_SCALE}) "
                 f"exactly (at most {DECIMAL_SCALE} decimals and {DECIMAL_DIGITS - DECIMAL_SCALE} integer digits)"
             )
-        if isinstance(kind, String) and kind.length is not None and len(str(value)) > kind.length:
+        if limit.length is not None and len(str(value)) > limit.length:
             size = len(str(value))
-            return f"{table.name}.{name}: {size} characters, the column holds {kind.length} ({str(value)[:40]!r}...)"
+            return f"{table}.{name}: {size} characters, the column holds {limit.length} ({str(value)[:40]!r}...)"
     return None
 
 
 def problems(tables: Tables, rows: Rows, header: dict[str, Any]) -> str | None:
     """The first value a column cannot hold exactly (``table.column: why``), or None."""
-    found = _problem(tables.document, header)
+    doc = tables.document.name
+    found = _problem(doc, tables.limits[doc], header)
     if found:
         return found
     for name, items in rows.children.items():
+        table = tables.children[name].name
         for n, item in enumerate(items, 1):
-            found = _problem(tables.children[name], item)
+            found = _problem(table, tables.limits[table], item)
             if found:
                 return f"{found} (row {n})"
     return None
@@ -160,7 +205,7 @@ def _children(conn: Connection, tables: Tables, rows: Rows, header_id: int) -> d
         if not items:
             continue
         table = tables.children[name]
-        _write(conn, table, table.insert(), [{"header_id": header_id, **item} for item in items])
+        _write(conn, table, tables.inserts[table.name], [{"header_id": header_id, **item} for item in items])
         counts[table.name] = len(items)
     return counts
 
@@ -169,10 +214,11 @@ def load(conn: Connection, tables: Tables, rows: Rows, stamp: Stamp) -> Loaded:
     """Write ``rows`` by the rules above, in ``conn``'s transaction (the caller commits)."""
     doc, history = tables.document, tables.history
     values = header_values(rows, stamp)
-    key = (doc.c.partner_id == stamp.partner_id) & (doc.c.doc_type == rows.doc_type) & (doc.c.doc_key == rows.key)
-    current = conn.execute(select(doc).where(key).with_for_update()).mappings().first()
+    key = {"k_partner": stamp.partner_id, "k_type": rows.doc_type, "k_key": rows.key}
+    current = conn.execute(tables.current, key).mappings().first()
     if current is None:
-        result = _write(conn, doc, doc.insert().values(**values, version=1, created_at=stamp.now), header=True)
+        first = {**values, "version": 1, "created_at": stamp.now}
+        result = _write(conn, doc, tables.inserts[doc.name], first, header=True)
         header_id = int(result.inserted_primary_key[0])
         counts = {doc.name: 1, **_children(conn, tables, rows, header_id)}
         return Loaded(header_id, 1, "inserted", counts)
@@ -181,11 +227,7 @@ def load(conn: Connection, tables: Tables, rows: Rows, stamp: Stamp) -> Loaded:
         return Loaded(header_id, version, "unchanged", {}, "this delivery was loaded before")
     if current["content_sha256"] == rows.content_sha256:
         return Loaded(header_id, version, "unchanged", {}, f"same content as version {version}")
-    earlier = conn.execute(
-        select(history.c.version).where(
-            (history.c.header_id == header_id) & (history.c.idempotency_key == stamp.idempotency_key)
-        )
-    ).scalar()
+    earlier = conn.execute(tables.earlier, {"k_header": header_id, "k_idem": stamp.idempotency_key}).scalar()
     if earlier is not None:
         return Loaded(
             header_id, version, "unchanged", {}, f"this delivery was loaded as version {earlier}, since superseded"
@@ -193,22 +235,22 @@ def load(conn: Connection, tables: Tables, rows: Rows, stamp: Stamp) -> Loaded:
     _write(
         conn,
         history,
-        history.insert().values(
-            header_id=header_id,
-            version=version,
-            content_sha256=current["content_sha256"],
-            idempotency_key=current["idempotency_key"],
-            correlation_id=current["correlation_id"],
-            ledger_document_id=current["ledger_document_id"],
-            purpose=current["purpose"],
-            loaded_at=current["updated_at"],
-            superseded_at=stamp.now,
-            document=current["document"],
-        ),
+        tables.inserts[history.name],
+        {
+            "header_id": header_id,
+            "version": version,
+            "content_sha256": current["content_sha256"],
+            "idempotency_key": current["idempotency_key"],
+            "correlation_id": current["correlation_id"],
+            "ledger_document_id": current["ledger_document_id"],
+            "purpose": current["purpose"],
+            "loaded_at": current["updated_at"],
+            "superseded_at": stamp.now,
+            "document": current["document"],
+        },
     )
     for name in reversed(CHILD_TABLES):
-        table = tables.children[name]
-        conn.execute(delete(table).where(table.c.header_id == header_id))
-    _write(conn, doc, update(doc).where(doc.c.id == header_id).values(**values, version=version + 1))
+        conn.execute(tables.deletes[name], {"k_header": header_id})
+    _write(conn, doc, tables.update_header, {**values, "version": version + 1, "k_header": header_id})
     counts = {doc.name: 1, history.name: 1, **_children(conn, tables, rows, header_id)}
     return Loaded(header_id, version + 1, "updated", counts)

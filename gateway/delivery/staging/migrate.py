@@ -13,6 +13,7 @@ tables it created, and the next upgrade (the revision was not recorded) needs th
 
 from __future__ import annotations
 
+import io
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ __all__ = [
     "prefix_of",
     "script_location",
     "upgrade",
+    "upgrade_sql",
     "version_table",
 ]
 
@@ -104,3 +106,18 @@ def upgrade(connection: Connection, prefix: str = DEFAULT_PREFIX, revision: str 
         command.upgrade(alembic_config(connection, prefix), revision)
     except CommandError as exc:
         raise ConfigError(f"cannot upgrade the staging tables to {revision}: {exc}", code="STG-002") from exc
+
+
+def upgrade_sql(url: str, prefix: str = DEFAULT_PREFIX, revision: str = "head") -> str:
+    """The SQL that migrates the staging tables with ``prefix`` to ``revision`` on ``url``'s kind of
+    database, for a DBA to review and run (Alembic's offline mode: nothing is connected to)."""
+    from alembic import command
+    from alembic.util.exc import CommandError
+
+    config = alembic_config(prefix=prefix, url=url)
+    config.output_buffer = io.StringIO()
+    try:
+        command.upgrade(config, revision, sql=True)
+    except CommandError as exc:
+        raise ConfigError(f"cannot write the staging tables' SQL for {revision}: {exc}", code="STG-002") from exc
+    return config.output_buffer.getvalue()
