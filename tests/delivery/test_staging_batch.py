@@ -26,7 +26,7 @@ from stagingkit import (  # noqa: F401 - pytest fixtures
 
 from gateway.components import BuildContext, build_destinations, default_registry
 from gateway.delivery.base import Delivered, RetryLater
-from gateway.delivery.staging import StagingConfig, StagingDestination, batch, destination
+from gateway.delivery.staging import StagingConfig, StagingDestination, destination
 from gateway.delivery.staging.engine import classify
 from gateway.delivery.staging.load import Tables
 
@@ -246,10 +246,6 @@ def test_a_conflict_is_told_from_other_transient_errors() -> None:
     gone = verdict(Orig(2006, "MySQL server has gone away"))
     assert gone.action == "retry" and not gone.conflict
     assert not verdict(Orig("database is locked")).conflict  # SQLite: the batch's BEGIN IMMEDIATE waits
-
-
-def test_the_batch_module_is_what_the_destination_uses() -> None:
-    assert destination.load_batch is batch.load_batch
 
 
 def test_a_relative_sqlite_path_is_under_the_deployment_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
