@@ -232,7 +232,7 @@ class Translator:
         validator = self.validator(forced, keep_sets=False)
         validator.resolver = lambda *_: None
         validator.max_errors = 1
-        for item in validator.stream(X12Reader(source)):
+        for item in validator.stream(X12Reader(source, body=False)):  # set bodies are not looked at here
             if isinstance(item, InterchangeReport):
                 yield item
 

@@ -15,6 +15,7 @@ import click
 
 from gateway.canonical import SCHEMAS
 from gateway.cli.decided import decide_file
+from gateway.cli.heap import streaming_heap
 from gateway.cli.lazy import LazyGroup
 from gateway.cli.maps_cli import HOME_HELP, open_workspace, partners, translate
 from gateway.errors import GatewayError
@@ -93,7 +94,8 @@ def validate(
     totals = {"files": 0, "interchanges": 0, "sets": 0, "accepted": 0, "rejected": 0, "invalid_files": 0}
     documents = []
     for path in files:
-        decided = decide_file(translator, ws, path, partner, x12_only=True)
+        with streaming_heap():
+            decided = decide_file(translator, ws, path, partner, x12_only=True)
         report = decided.report
         totals["files"] += 1
         totals["interchanges"] += len(report.interchanges)

@@ -10,6 +10,7 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from gateway.cli.decided import StreamedFile
+from gateway.cli.heap import streaming_heap
 from gateway.errors import GatewayError, location_dict
 from gateway.formats.encoding import describe_content
 from gateway.mapping.checks import DocumentWarning
@@ -82,13 +83,14 @@ def translate(
     seen = 0
     if as_json:
         out.write(f'{{"file": {json.dumps(str(file), ensure_ascii=False)}, "results": [')
-    for r, v in streamed:
-        seen += 1
-        if as_json or as_jsonl:
-            line = _result_json(r, v)
-            out.write(line + "\n" if as_jsonl else ("\n" if seen == 1 else ",\n") + line)
-        else:
-            _print_result(out, file, r, v)
+    with streaming_heap():
+        for r, v in streamed:
+            seen += 1
+            if as_json or as_jsonl:
+                line = _result_json(r, v)
+                out.write(line + "\n" if as_jsonl else ("\n" if seen == 1 else ",\n") + line)
+            else:
+                _print_result(out, file, r, v)
     problems = streamed.problems
     if as_json:
         tail = json.dumps({"accepted": not problems, "problems": problems}, ensure_ascii=False)[1:]

@@ -171,17 +171,14 @@ class X12Adapter:
         stop = _pairs_end(segspec, start)
         where_ref = ElementRef(seg_id, start)
 
-        def pairs(scope: X12Scope, env: Env) -> list[tuple[str, str]]:
+        def segment(scope: X12Scope, env: Env) -> Segment | None:
             own = scope.own.get(seg_id)  # the usual place: the item's own LIN/PO1/IT1
-            seg: Segment | None
             if own is not None and (seg_id != "HL" or not scope.hierarchical):
-                seg = own[0]
-            else:
-                found = resolve(scope, (step,), env.sep)
-                seg = found.trigger if isinstance(found, X12Scope) else found
-                if seg is None:
-                    return []
-            env.where = (seg, where_ref)
+                return own[0]
+            found = resolve(scope, (step,), env.sep)
+            return found.trigger if isinstance(found, X12Scope) else found
+
+        def pairs_of(seg: Segment, env: Env) -> list[tuple[str, str]]:
             key = (id(seg), start)
             found_pairs: list[tuple[str, str]] | None = env.cache.get(key)
             if found_pairs is None:
@@ -191,14 +188,38 @@ class X12Adapter:
                 env.cache[key] = found_pairs
             return found_pairs
 
+        def pairs(scope: X12Scope, env: Env) -> list[tuple[str, str]]:
+            seg = segment(scope, env)
+            if seg is None:
+                return []
+            env.where = (seg, where_ref)
+            return pairs_of(seg, env)
+
         if kind == "id_pair":
+            firsts_key = ("first ids", seg_id, start)  # this extractor's memo in env.cache, by id(segment)
+            hl = seg_id == "HL"
 
             def one(scope: X12Scope, env: Env) -> str | None:
-                found = pairs(scope, env)
+                own = scope.own.get(seg_id)
+                found = own[0] if own is not None and (not hl or not scope.hierarchical) else segment(scope, env)
+                if found is None:
+                    return None
+                seg: Segment = found
+                env.where = (seg, where_ref)
+                # the first id of each qualifier, per segment and document: several fields read it
+                memo = env.cache.get(firsts_key)
+                if memo is None:
+                    memo = env.cache[firsts_key] = {}
+                firsts: dict[str, str] | None = memo.get(id(seg))
+                if firsts is None:
+                    firsts = {}
+                    memo[id(seg)] = firsts
+                    for q, v in pairs_of(seg, env):
+                        firsts.setdefault(q, v)
                 for want in wanted:  # qualifiers in order of preference; the first pair with it wins
-                    for q, v in found:
-                        if q == want:
-                            return v
+                    value = firsts.get(want)
+                    if value is not None:
+                        return value
                 return None
 
             return one

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.mapping.functions import EvalContext, FunctionFailed, FunctionSpec, Params
+from gateway.mapping.plan import object_function
 
 
 @dataclass(slots=True)
@@ -126,30 +127,44 @@ class Value(Node):
 
 @dataclass(slots=True, eq=False)
 class Obj(Node):
-    """Named fields; absent (None) when every field that reads the document is absent."""
+    """Named fields; absent (None) when every field that reads the document is absent.
+
+    Evaluated by one generated function (:mod:`gateway.mapping.plan`), written on first use;
+    :meth:`evaluate_fields` is the same evaluation field by field, the reference it is tested against.
+    """
 
     fields: dict[str, Node] = field(default_factory=dict)
     when: Condition | None = None
-    _plan: list[tuple[str, Callable[[Any, Env], Any], bool]] | None = None
+    _fn: Callable[[Any, Env], Any] | None = None
 
     def evaluate(self, scope: Any, env: Env) -> Any:
+        fn = self._fn
+        if fn is None:
+            fn = self.function()
+        return fn(scope, env)
+
+    def function(self) -> Callable[[Any, Env], Any]:
+        """The generated function that evaluates this object (written once)."""
+        if self._fn is None:
+            self._fn = object_function(self, _direct)
+        return self._fn
+
+    def evaluate_fields(self, scope: Any, env: Env) -> Any:
+        """:meth:`evaluate`, one field node at a time (the reference for the generated function)."""
         if self.when is not None and not self.when(scope, env):
             return None
-        plan = self._plan
-        if plan is None:  # (name, evaluate, reads the document): built once, on first use
-            plan = self._plan = [(name, _direct(node), not node.constant) for name, node in self.fields.items()]
         out: dict[str, Any] = {}
         found = False
-        for name, evaluate, reads in plan:
+        for name, node in self.fields.items():
             try:
-                value = evaluate(scope, env)
+                value = node.evaluate_fields(scope, env) if isinstance(node, Obj) else node.evaluate(scope, env)
             except EvalFailure as exc:
                 exc.trail.append(name)
                 raise
             if value is None or (value.__class__ is list and not value):
                 continue
             out[name] = value
-            if reads:
+            if not node.constant:
                 found = True
         return out if found else None
 
@@ -161,14 +176,18 @@ class Each(Node):
     select: Selector = field(default=lambda scope, env: [])
     value: Node = field(default_factory=Value)
     when: Condition | None = None
+    _value: Callable[[Any, Env], Any] | None = None
 
     def evaluate(self, scope: Any, env: Env) -> Any:
         if self.when is not None and not self.when(scope, env):
             return None
+        evaluate = self._value
+        if evaluate is None:
+            evaluate = self._value = _direct(self.value)
         out = []
         for i, inner in enumerate(self.select(scope, env)):
             try:
-                value = self.value.evaluate(inner, env)
+                value = evaluate(inner, env)
             except EvalFailure as exc:
                 exc.trail.append(f"[{i}]")
                 raise
@@ -218,4 +237,6 @@ def _direct(node: Node) -> Callable[[Any, Env], Any]:
         return node.getters[0]
     if isinstance(node, Special) and node.when is None:
         return node.fn
+    if isinstance(node, Obj):
+        return node.function()
     return node.evaluate

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import Location
+from gateway.mapping.plan import PLAIN_X12
 from gateway.mapping.problems import MappingError
 from gateway.x12.schema.compiled import LoopNode, SegmentNode, SetDefinition
 from gateway.x12.segment import Segment
@@ -330,6 +331,8 @@ def make_getter(steps: tuple[Step, ...], ref: ElementRef) -> GetterFn:  # noqa: 
             assert seg is not None
             return read(seg, env)
 
+        if comp is None:  # generated object functions read such an element in line (gateway.mapping.plan)
+            setattr(simple, PLAIN_X12, (sid, pos, where))
         return simple
 
     if len(steps) == 1 and steps[0].segment == sid and steps[0].filter is not None:

@@ -230,3 +230,37 @@ def test_a_set_too_big_to_collect_is_dropped_per_buffer_and_flagged_until_the_ne
             seen.append((ev.header.control_number, reader.overflowed, len(collected)))
     assert seen[0][1] and seen[0][2] < 2000, "the big set was not kept whole"
     assert seen[1] == ("0002", False, 1)
+
+
+def _tricky_inputs() -> list[bytes]:
+    """Layouts that take the reader's slow paths too: blank lines and indentation, wrapped lines,
+    several interchanges with their own delimiters, junk between them, a stray segment, no trailer."""
+    plain = interchange([PO_850, PO_850], term="~\r\n")
+    text = interchange([PO_850]).decode().replace("~\nREF", "~\n\n   REF").replace("~\nN1", "~\r\n\tN1")
+    flat = interchange([PO_850], term="~").decode()
+    wrapped = "\r\n".join(flat[i : i + 80] for i in range(0, len(flat), 80)).encode()
+    other = interchange([PO_850], term="\n").decode().replace("*", "|").replace("|>\n", "|^\n").encode()
+    stray = interchange([PO_850]).replace(b"ST*850", b"REF*ZZ*X~\nST*850", 1)
+    bad_count = interchange([PO_850]).replace(b"SE*9*", b"SE*7*")
+    return [
+        plain,
+        b"\xef\xbb\xbf" + text.encode() + b"\x1a",
+        wrapped,
+        plain + b"\r\n" + other,
+        plain + b"garbage here\n" + plain,
+        stray,
+        bad_count,
+        plain[: plain.rfind(b"GE*")],
+        interchange([["BEG*00*SA*1**20261123"] * 5, ["REF*DP*1"] + [" "] * 3]),
+    ]
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+@pytest.mark.parametrize("case", range(9))
+def test_envelopes_only_reader_gives_the_same_envelope_events(case: int, chunk: int) -> None:
+    """``body=False`` (the quick first pass over a big file) skips set bodies, nothing else."""
+    data = _tricky_inputs()[case]
+    full = [repr(ev) for ev in X12Reader(data, chunk_size=chunk) if type(ev) is not list]
+    quick = list(X12Reader(data, chunk_size=chunk, body=False))
+    assert all(type(ev) is not list for ev in quick)
+    assert [repr(ev) for ev in quick] == full
