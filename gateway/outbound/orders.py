@@ -52,8 +52,8 @@ def parse_orders(text: str, name: str) -> tuple[list[PurchaseOrder], list[str]]:
 
 def _candidates(value: Any) -> list[tuple[str, Any]]:
     """(where, document) pairs: translate results' purchase orders, else the value itself."""
-    if isinstance(value, list):
-        return [pair for item in value for pair in _candidates(item)]
+    if isinstance(value, list):  # each order located by its place in the list: [1].lines.0.quantity
+        return [(f"[{n}].{where}", doc) for n, item in enumerate(value) for where, doc in _candidates(item)]
     if isinstance(value, dict) and isinstance(value.get("results"), list):
         return [
             (f"results[{n}].document.", r["document"])
