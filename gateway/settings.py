@@ -24,6 +24,7 @@ store: sqlite:///var/gateway.db        # or postgresql+psycopg://gateway@db.exam
 folders:                                # relative to this file's folder
   inbox: inbox                          # inbox/<partner>/ and inbox/ itself
   outbox: outbox                        # acks to outbox/<partner>/, canonical JSON to outbox/canonical/
+  send: send                            # our canonical purchase orders (JSON) in send/<partner>/ go out as 850s
   archive: var/archive                  # content-addressed, never modified
   quarantine: var/quarantine            # files that could not be taken, with the reason in the ledger
   processed: var/processed              # where taken files go (after: move); may be on another file system
@@ -71,6 +72,10 @@ class Folders(_Strict):
 
     inbox: str = "inbox"
     outbox: str = "outbox"
+    send: str = Field(
+        default="send",
+        description="Canonical purchase orders (JSON) dropped in send/<partner>/ go out as that partner's 850.",
+    )
     archive: str = "var/archive"
     quarantine: str = "var/quarantine"
     processed: str = "var/processed"

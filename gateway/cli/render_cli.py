@@ -17,45 +17,27 @@ partner, map problems, no store).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from gateway.canonical import PurchaseOrder
 from gateway.cli.maps_cli import open_workspace
 from gateway.cli.run_cli import _deployment, _options, _store
 from gateway.errors import ConfigError
 from gateway.mapping.problems import MapLoadError
-from gateway.outbound import OutboundMap, RenderError, render_850
-from gateway.outbound_loader import load_outbound
+from gateway.outbound import OutboundMap
+from gateway.outbound.orders import parse_orders
 from gateway.partners.profile import Profile
+from gateway.runtime.send import OrderSender
 from gateway.settings import Deployment
 from gateway.store.archive import Archive
 from gateway.store.store import Store
-from gateway.workspace import Workspace
-
-
-class ControlCounter:
-    """Control numbers for one interchange: ISA13 and GS06 are ``number`` (as the runtime's acks),
-    ST02 counts from 1 inside the group."""
-
-    def __init__(self, number: int) -> None:
-        self.number = number
-        self.sets = 0
-
-    def __call__(self, kind: str) -> int:
-        if kind == "set":
-            self.sets += 1
-            return self.sets
-        return self.number
 
 
 def _problem(where: str, message: str) -> None:
@@ -63,59 +45,14 @@ def _problem(where: str, message: str) -> None:
 
 
 def orders_in(text: str, name: str) -> list[PurchaseOrder]:
-    """The purchase orders in ``text``: one canonical purchase order, a list of them, ``gateway translate
-    --json`` output (its results' documents that are purchase orders), or JSON Lines of any of these.
-    Exits 1 listing every problem with its key path."""
-    try:
-        values: list[Any] = [json.loads(text)]
-    except json.JSONDecodeError as exc:
-        lines = [line for line in text.splitlines() if line.strip()]
-        try:
-            values = [json.loads(line) for line in lines] if len(lines) > 1 else []
-        except json.JSONDecodeError:
-            values = []
-        if not values:
-            _problem(name, f"Invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-            raise SystemExit(1) from exc
-    candidates: list[tuple[str, Any]] = []
-    for value in values:
-        candidates.extend(_candidates(value))
-    orders: list[PurchaseOrder] = []
-    failed = False
-    for where, doc in candidates:
-        try:
-            orders.append(PurchaseOrder.model_validate(doc))
-        except ValidationError as exc:
-            failed = True
-            for err in exc.errors():
-                path = ".".join(str(p) for p in err["loc"]) or "(document)"
-                _problem(name, f"{where}{path}: {err['msg']}")
-    if failed:
-        raise SystemExit(1)
-    if not orders:
-        _problem(name, "no purchase order found (a canonical purchase order or `gateway translate --json` output)")
+    """The purchase orders in ``text`` (see :func:`~gateway.outbound.orders.parse_orders`). Exits 1 listing
+    every problem with its key path."""
+    orders, problems = parse_orders(text, name)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
         raise SystemExit(1)
     return orders
-
-
-def _candidates(value: Any) -> list[tuple[str, Any]]:
-    """(where, document) pairs: translate results' purchase orders, else the value itself."""
-    if isinstance(value, list):
-        return [pair for item in value for pair in _candidates(item)]
-    if isinstance(value, dict) and isinstance(value.get("results"), list):
-        return [
-            (f"results[{n}].document.", r["document"])
-            for n, r in enumerate(value["results"])
-            if isinstance(r, dict) and isinstance(r.get("document"), dict) and _is_order(r)
-        ]
-    if isinstance(value, dict) and isinstance(value.get("document"), dict) and "po_number" not in value:
-        return [("document.", value["document"])] if _is_order(value) else []
-    return [("", value)]
-
-
-def _is_order(result: dict[str, Any]) -> bool:
-    """A translate result holding a purchase order (from an 850, a cXML OrderRequest, a CSV order)."""
-    return bool(result["document"].get("document_type") == "purchase_order")
 
 
 def read_order(path: Path) -> PurchaseOrder:
@@ -185,29 +122,28 @@ def render(
     profile = ws.partners.get(partner)
     if profile is None:
         raise click.UsageError(f"no partner profile {partner!r} (known: {', '.join(sorted(ws.partners.profiles))})")
-    cmap = _outbound_map(ws, profile)
     text = sys.stdin.read() if str(file) == "-" else file.read_text("utf-8")
     orders = orders_in(text, str(file))
     if test_control is not None:
         orders = [o.model_copy(update={"provenance": o.provenance.model_copy(update={"test": True})}) for o in orders]
     now = datetime.now()
-
-    def write(order: PurchaseOrder, number: int) -> bytes:
-        return render_850(
-            order, profile, cmap, control_numbers=ControlCounter(number), when=now, xrefs=ws.xrefs.get(profile.id)
-        )
-
-    for order in orders:  # every problem before any number is drawn
-        _checked(write, order, 999_999_999, file, partner)
     if test_control is not None:
+        sender = OrderSender(ws, None, Archive(deployment.path("archive")), clock=lambda: now)
+        cmap = _checked_all(sender, profile, orders, file)
         click.echo(
             f"warning: test interchange(s) numbered from {test_control} (ISA15=T), drawn from no sequence and "
             "recorded nowhere: not for production",
             err=True,
         )
-        written = [_checked(write, o, test_control + n, file, partner) for n, o in enumerate(orders)]
+        written = [sender.render(profile, o, test_control + n, now) for n, o in enumerate(orders)]
     else:
-        written = [data for data, _ in _drawn(deployment, store_url, profile, orders, write, file)]
+        store = _open_store(deployment, store_url)
+        try:
+            sender = OrderSender(ws, store, Archive(deployment.path("archive")), clock=lambda: now)
+            cmap = _checked_all(sender, profile, orders, file)
+            written = [s.data for s in sender.record(profile, orders, command="render", deliver_to=None, worker=None)]
+        finally:
+            store.close()
     data = b"".join(written)
     if out is None:
         sys.stdout.write(data.decode("utf-8"))
@@ -218,69 +154,24 @@ def render(
         click.echo(f"{out}: 850 for {partner} (map {cmap.name}), PO {order.po_number}, {len(order.lines)} line(s)")
 
 
-def _outbound_map(ws: Workspace, profile: Profile) -> OutboundMap:
+def _checked_all(sender: OrderSender, profile: Profile, orders: list[PurchaseOrder], file: Path) -> OutboundMap:
+    """The partner's 850 map, after a trial render of every order: exits 2 on map or configuration
+    problems, 1 listing every problem of the orders (before any control number is drawn)."""
     try:
-        library = load_outbound(ws.root, ws.catalog, partners=ws.partners, profile_files=ws.profile_files)
-        return library.for_partner(profile, "850")
+        cmap = sender.outbound_map(profile)
+        problems = sender.problems(profile, orders, str(file))
     except MapLoadError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(2) from exc
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from exc
-
-
-def _checked(write: Render, order: PurchaseOrder, number: int, file: Path, partner: str) -> bytes:
-    """``write(order, number)``; exits 1 listing every problem, 2 on configuration errors."""
-    try:
-        return write(order, number)
-    except RenderError as exc:
-        click.echo(f"{file}: PO {order.po_number}: cannot write the 850 for {partner}:", err=True)
-        for e in exc.errors:
-            click.echo(f"  {e.location.path or e.location.describe()}: [{e.code}] {e.message}", err=True)
-        raise SystemExit(1) from exc
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from exc
-
-
-def _drawn(
-    deployment: Deployment,
-    store_url: str | None,
-    profile: Profile,
-    orders: list[PurchaseOrder],
-    write: Render,
-    file: Path,
-    *,
-    command: str = "render",
-    deliver_to: list[str] | None = None,
-    worker: str | None = None,
-) -> list[tuple[bytes, int]]:
-    """Each order numbered from the partner's sequence, archived and recorded as an outbound 850 (with its
-    deliveries when ``deliver_to`` names destinations); the bytes and the outbound row id of each."""
-    store = _open_store(deployment, store_url)
-    archive = Archive(deployment.path("archive"))
-    written: list[tuple[bytes, int]] = []
-    try:
-        for order in orders:
-            number = store.next_interchange_number(profile.id)
-            data = _checked(write, order, number, file, profile.id)
-            sha = archive.put(data)
-            row = store.add_outbound(
-                profile.id,
-                "850",
-                sha,
-                control_number=f"{number:09d}",
-                group_control_number=str(number),
-                reason=f"gateway {command}: PO {order.po_number}",
-                expected_ack="pending",
-                deliver_to=deliver_to,
-                worker=worker,
-            )
-            written.append((data, row.id))
-    finally:
-        store.close()
-    return written
+    if problems:
+        click.echo(f"{file}: cannot write the 850 for {profile.id}:", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(1)
+    return cmap
 
 
 @click.command()
@@ -301,18 +192,8 @@ def send(file: Path, partner: str, home: Path | None, config: Path | None, store
     profile = ws.partners.get(partner)
     if profile is None:
         raise click.UsageError(f"no partner profile {partner!r} (known: {', '.join(sorted(ws.partners.profiles))})")
-    cmap = _outbound_map(ws, profile)
     text = sys.stdin.read() if str(file) == "-" else file.read_text("utf-8")
     orders = orders_in(text, str(file))
-    now = datetime.now()
-
-    def write(order: PurchaseOrder, number: int) -> bytes:
-        return render_850(
-            order, profile, cmap, control_numbers=ControlCounter(number), when=now, xrefs=ws.xrefs.get(profile.id)
-        )
-
-    for order in orders:  # every problem before any number is drawn
-        _checked(write, order, 999_999_999, file, partner)
     try:
         destinations, policies = build_destinations(
             configured_destinations(deployment),
@@ -323,27 +204,21 @@ def send(file: Path, partner: str, home: Path | None, config: Path | None, store
         raise click.UsageError(str(exc)) from exc
     worker = default_worker()
     _store(deployment, store_url).close()  # send is an operation of the deployment: its store is created as run does
-    sent = _drawn(
-        deployment, store_url, profile, orders, write, file, command="send", deliver_to=[PARTNER_OUTBOX], worker=worker
-    )
     store = _open_store(deployment, store_url)
-    deliverer = Deliverer(
-        store, Archive(deployment.path("archive")), destinations, worker=worker, clock=store._clock, policies=policies
-    )
+    archive = Archive(deployment.path("archive"))
+    deliverer = Deliverer(store, archive, destinations, worker=worker, clock=store._clock, policies=policies)
     try:
-        ids = [
-            d.id
-            for _, out_id in sent
-            for d in store.list_deliveries(partner_id=partner, limit=20)
-            if d.outbound_id == out_id
-        ]
+        sender = OrderSender(ws, store, archive)
+        _checked_all(sender, profile, orders, file)
+        sent = sender.record(profile, orders, command="send", deliver_to=[PARTNER_OUTBOX], worker=worker)
+        ids = [i for s in sent for i in s.delivery_ids]
         deliverer.deliver_owed(ids)
         final = store.delivery_statuses(ids)
     finally:
         deliverer.close()
         store.close()
-    for order, (data, _) in zip(orders, sent, strict=True):
-        click.echo(f"850 for {partner}, PO {order.po_number}, ISA13 {data[90:99].decode('latin-1')}")
+    for s in sent:
+        click.echo(f"850 for {partner}, PO {s.po_number}, ISA13 {s.data[90:99].decode('latin-1')}")
     waiting = [i for i, st in final.items() if st != "delivered"]
     click.echo(f"delivered {len(final) - len(waiting)} of {len(final)} to {PARTNER_OUTBOX}")
     if waiting:
@@ -351,4 +226,4 @@ def send(file: Path, partner: str, home: Path | None, config: Path | None, store
         raise SystemExit(6)
 
 
-__all__ = ["ControlCounter", "orders_in", "read_order", "render", "send"]
+__all__ = ["orders_in", "read_order", "render", "send"]

@@ -212,6 +212,14 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
     )
     if d.retrying or d.dead:
         click.echo("  see `gateway deliveries list --status pending` / `gateway deadletters list`")
+    if s.orders_sent or s.send_refused or s.send_left:
+        click.echo(f"sent         {len(s.orders_sent)} purchase order(s) from {deployment.path('send')} as 850s")
+        for line in s.orders_sent:
+            click.echo(f"  {line}")
+        for line in s.send_refused:
+            click.echo(f"  refused (quarantined, nothing numbered): {oneline(line)}")
+        for line in s.send_left:
+            click.echo(f"  left in the send folder for a retry: {oneline(line)}")
     click.echo(f"acks read    {s.acknowledgments} acknowledgment(s) received (997/999/TA1), kept, not answered")
     click.echo(f"acknowledged {len(s.acks)} interchange(s)" + (f": {', '.join(s.acks)}" if s.acks else ""))
     click.echo(f"failed sets  {s.failed_sets}; duplicates {s.duplicates}")

@@ -53,6 +53,8 @@ from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
 from gateway.runtime.intake import Intake, Taken
 from gateway.runtime.process import FileOutcome, Processor, transient
+from gateway.runtime.send import OrderSender
+from gateway.runtime.sendfolder import SendFolder
 from gateway.settings import Deployment
 from gateway.store import Archive
 from gateway.store.errors import LeaseError, StoreError
@@ -100,6 +102,9 @@ class RunSummary:
     store_error: str | None = None
     deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
     unrouted: int = 0
+    orders_sent: list[str] = field(default_factory=list)  # send folder: "file: PO n ISA13 m" per order
+    send_refused: list[str] = field(default_factory=list)  # send folder files quarantined, with the problems
+    send_left: list[str] = field(default_factory=list)  # send folder files left for a retry (store, disk)
 
     def add(self, outcome: FileOutcome, name: str = "") -> None:
         """Count one processed file."""
@@ -123,8 +128,9 @@ EXIT_RETRY = 5
 EXIT_DELIVERY = 6
 EXIT_CODES = {
     EXIT_OK: "every file was taken and processed (some sets may have been rejected and acknowledged so)",
-    EXIT_FILES: "a file failed, was quarantined, or had part of it rejected (partial)",
-    EXIT_INTAKE: "a file could not be taken from the inbox or moved out of it (it is still there)",
+    EXIT_FILES: "a file failed, was quarantined, or had part of it rejected (partial), or a send-folder file was "
+    "refused",
+    EXIT_INTAKE: "a file could not be taken from the inbox (or the send folder) or moved out of it (it is still there)",
     EXIT_STORE: "the store could not be reached or stopped answering",
     EXIT_RETRY: "a recorded file could not be processed now (disk, outbox): it is left received for a retry",
     EXIT_DELIVERY: "a delivery failed: it waits for a retry (or became a dead letter), or a document matched no route",
@@ -136,13 +142,14 @@ def exit_code(summary: RunSummary) -> int:
     """The exit code of a ``--once`` run (the most serious condition wins)."""
     if summary.store_error is not None:
         return EXIT_STORE
-    if summary.not_taken:
+    if summary.not_taken or summary.send_left:
         return EXIT_INTAKE
     if summary.not_processed:
         return EXIT_RETRY
     if (
         summary.failed
         or summary.quarantined
+        or summary.send_refused
         or any(summary.statuses.get(s) for s in ("failed", "quarantined", "partial"))
     ):
         return EXIT_FILES
@@ -237,6 +244,19 @@ class Service:
             deliverer=self.deliverer,
             router=router,
         )
+        self.send_folder = SendFolder(
+            root=deployment.path("send"),
+            sender=OrderSender(workspace, store, self.archive),
+            archive=self.archive,
+            partners=workspace.partners,
+            processed=deployment.path("processed"),
+            quarantine=deployment.path("quarantine"),
+            worker=self.worker,
+            stable_seconds=cfg.intake.stable_seconds,
+            ignore=cfg.intake.ignore,
+            deliver=lambda ids: self.processor.delivery_counts.add(self.deliverer.deliver_owed(ids)),
+        )
+        self._sent_at = 0.0
         self.stopping = threading.Event()
         self.summary = RunSummary()
         self.backoff = False  # the last batch failed only for reasons that may pass: wait before the next
@@ -308,6 +328,31 @@ class Service:
                 signal.pthread_kill(self._main_thread, signal.SIGTERM)
 
     # --- steps ------------------------------------------------------------------------------
+
+    def send_orders(self, every: float = 0.0) -> int:
+        """Take the send folder's ready files (at most every ``every`` seconds); returns how many were
+        taken. A file left for a retry (store or disk) is named in the summary until a later poll sends it."""
+        now = time.monotonic()
+        if now - self._sent_at < every:
+            return 0
+        self._sent_at = now
+        taken = 0
+        for result in self.send_folder.poll():
+            where = f"{result.partner or '?'}/{result.path.name}"
+            if result.outcome == "sent":
+                taken += 1
+                self.summary.send_left = [x for x in self.summary.send_left if not x.startswith(f"{where}:")]
+                self.summary.orders_sent.extend(
+                    f"{where}: PO {o.po_number}, ISA13 {o.control_number}"
+                    + (" (recorded before a restart, not numbered again)" if o.earlier else "")
+                    for o in result.orders
+                )
+            elif result.outcome == "refused":
+                taken += 1
+                self.summary.send_refused.append(f"{where}: " + "; ".join(result.problems))
+            elif result.problems and result.problems[0] != "taken by another worker":
+                self.summary.send_left.append(f"{where}: {result.problems[0]}")
+        return taken
 
     def take_ready(self) -> int:
         """Take every ready inbox file, a batch at a time; returns how many were taken."""
@@ -524,6 +569,7 @@ class Service:
             self.processor.sweep()
             self.inbox.scan()
             deadline_idle = failing = 0
+            self.send_orders()
             while not self.stopping.is_set():
                 taken = self.take_ready()
                 done = self.process_claimed()
@@ -600,6 +646,7 @@ class Service:
                         recovered_at = time.monotonic()
                     taken = self.take_ready()
                     done = self.process_claimed()
+                    taken += self.send_orders(every=1.0)
                 except GatewayError as exc:
                     log.error("store unavailable (%s); retrying in 5 s", exc)
                     self.stopping.wait(5)
@@ -647,7 +694,7 @@ PRIVATE_FOLDERS = ("archive", "quarantine", "processed")
 
 def ensure_folders(deployment: Deployment) -> None:
     """Create the deployment's folders (first run on a fresh clone); those with partners' bytes 0700."""
-    for name in ("inbox", "outbox"):
+    for name in ("inbox", "outbox", "send"):
         deployment.path(name).mkdir(parents=True, exist_ok=True)
     for name in PRIVATE_FOLDERS:
         folder = deployment.path(name)

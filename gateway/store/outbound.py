@@ -136,10 +136,17 @@ class OutboundOps(KeyOps, DeliveryOps):
         file_id: int | None = None,
         partner_id: str | None = None,
         expected_ack: str | None = None,
+        kind: str | None = None,
+        reason: str | None = None,
         limit: int = 50,
     ) -> list[OutboundRow]:
-        """Outbound rows, newest first, filtered by the file they answer, partner or expected-ack status."""
+        """Outbound rows, newest first, filtered by the file they answer, partner, expected-ack status, kind
+        (``850``, ``997``...) or exact reason (the send folder finds what it already recorded by it)."""
         query = select(outbound).order_by(outbound.c.id.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(outbound.c.kind == kind)
+        if reason is not None:
+            query = query.where(outbound.c.reason == reason)
         if file_id is not None:
             query = query.where(outbound.c.file_id == file_id)
         if partner_id is not None:
