@@ -127,20 +127,21 @@ def render(
     if test_control is not None:
         orders = [o.model_copy(update={"provenance": o.provenance.model_copy(update={"test": True})}) for o in orders]
     now = datetime.now()
+    archive = Archive(deployment.path("archive"))
+    # the orders are checked before the store is opened: a bad order is the user's first problem
+    cmap = _checked_all(OrderSender(ws, None, archive, clock=lambda: now), profile, orders, file)
     if test_control is not None:
-        sender = OrderSender(ws, None, Archive(deployment.path("archive")), clock=lambda: now)
-        cmap = _checked_all(sender, profile, orders, file)
         click.echo(
             f"warning: test interchange(s) numbered from {test_control} (ISA15=T), drawn from no sequence and "
             "recorded nowhere: not for production",
             err=True,
         )
+        sender = OrderSender(ws, None, archive, clock=lambda: now)
         written = [sender.render(profile, o, test_control + n, now) for n, o in enumerate(orders)]
     else:
         store = _open_store(deployment, store_url)
         try:
-            sender = OrderSender(ws, store, Archive(deployment.path("archive")), clock=lambda: now)
-            cmap = _checked_all(sender, profile, orders, file)
+            sender = OrderSender(ws, store, archive, clock=lambda: now)
             written = [s.data for s in sender.record(profile, orders, command="render", deliver_to=None, worker=None)]
         finally:
             store.close()
