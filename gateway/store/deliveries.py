@@ -171,10 +171,27 @@ class DeliveryOps(StoreBase):
                     (untried, stmt.excluded.lease_expires_at), else_=deliveries.c.lease_expires_at
                 ),
             },
-        ).returning(deliveries.c.id, deliveries.c.status, deliveries.c.lease_owner, deliveries.c.attempts)
+        ).returning(
+            deliveries.c.id,
+            deliveries.c.status,
+            deliveries.c.lease_owner,
+            deliveries.c.attempts,
+            deliveries.c.idempotency_key,
+        )
+        # All rows in one executemany (SQLAlchemy batches them into multi-row INSERTs): the rows come back
+        # matched by their unique key, not by position. A key twice in one call cannot be upserted twice in
+        # one statement (PostgreSQL refuses it): then row by row, as the second is an update of the first.
+        keys = [values["idempotency_key"] for values in rows]
+        if len(set(keys)) == len(keys):
+            answers = {r.idempotency_key: r for r in conn.execute(stmt, rows)}
+        else:
+            answers = {}
+            for values in rows:
+                r = conn.execute(stmt, values).one()
+                answers[r.idempotency_key] = r
         events = []
         for o, values in zip(owed, rows, strict=True):
-            r = conn.execute(stmt, values).one()  # one by one: RETURNING with ON CONFLICT is per row
+            r = answers[values["idempotency_key"]]
             o.id = int(r.id)
             o.created_at = now
             o.mine = r.status == DeliveryStatus.PENDING.value and r.lease_owner == worker and r.attempts == 0
