@@ -507,7 +507,9 @@ class Processor:
         deliveries not yet delivered are taken over (they keep their idempotency keys) and delivered."""
         work.final = final
         work.outcome = FileOutcome.from_final(final)
-        work.adopted = self.store.adopt_deliveries(work.row.id, self.worker, self.delivery_lease)
+        work.adopted = self.store.adopt_deliveries(
+            work.row.id, self.worker, self.delivery_lease, work.row.previous_owner
+        )
 
     @staticmethod
     def _final(outcome: FileOutcome) -> None:

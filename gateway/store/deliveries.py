@@ -390,14 +390,30 @@ class DeliveryOps(StoreBase):
                 conn.execute(EVENT_INSERT, events)
         return lost
 
-    def adopt_deliveries(self, file_id: int, worker: str, lease_seconds: float) -> list[int]:
-        """Take over a file's pending deliveries (its earlier worker died after recording them, and
-        ``worker`` now holds the file): leased to ``worker``, due now; returns their ids."""
+    def adopt_deliveries(
+        self, file_id: int, worker: str, lease_seconds: float, previous_owner: str | None = None
+    ) -> list[int]:
+        """Take over a file's pending deliveries (its earlier worker, ``previous_owner``, died after
+        recording them, and ``worker`` now holds the file): leased to ``worker``, due now; returns their
+        ids. A delivery another live worker holds (its lease not expired, not the dead owner's) is left
+        to it: taking it would send the payload twice at once."""
         now = self._now()
+        free = [
+            deliveries.c.lease_owner.is_(None),
+            deliveries.c.lease_expires_at.is_(None),
+            deliveries.c.lease_expires_at <= now,
+            deliveries.c.lease_owner == worker,
+        ]
+        if previous_owner is not None:
+            free.append(deliveries.c.lease_owner == previous_owner)
         with self._db.write(f"adopt the deliveries of file {file_id}") as conn:
             rows = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.file_id == file_id, deliveries.c.status == DeliveryStatus.PENDING.value)
+                .where(
+                    deliveries.c.file_id == file_id,
+                    deliveries.c.status == DeliveryStatus.PENDING.value,
+                    or_(*free),
+                )
                 .values(lease_owner=worker, lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
                 .returning(deliveries.c.id, deliveries.c.next_attempt_at)
             )

@@ -303,7 +303,15 @@ class FileOps(StoreBase):
                     )
                 )
             conn.execute(EVENT_INSERT, claimed)
-        return sorted((FileRow.from_mapping(r) for r in rows), key=lambda f: (f.received_at, f.id))
+        previous = {
+            file_id: before["lease_owner"]
+            for file_id, before in chosen.items()
+            if before["status"] == FileStatus.PROCESSING
+        }
+        return sorted(
+            (FileRow.from_mapping({**r, "previous_owner": previous.get(r["id"])}) for r in rows),
+            key=lambda f: (f.received_at, f.id),
+        )
 
     @staticmethod
     def _deaths(conn: Connection, candidate: Record) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from typing import Any, Self
 
@@ -39,7 +39,8 @@ class _Row:
 
     @classmethod
     def from_mapping(cls, row: Record) -> Self:
-        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        # A field with a default may be absent from the row (it is not a column: see FileRow.previous_owner).
+        names = [f.name for f in fields(cls) if f.name in row or f.default is MISSING]  # type: ignore[arg-type]
         return cls(**{name: row[name] for name in names})
 
 
@@ -65,6 +66,7 @@ class FileRow(_Row):
     attempts: int
     results_at: datetime | None = None
     results: str | None = None  # JSON: the final status waiting for the outputs (see FileOps.pending_final)
+    previous_owner: str | None = None  # not a column: the worker whose lease expired, on a file claimed again
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,34 @@ def test_a_worker_killed_after_recording_results_is_finished_from_the_ledger(
     assert actions == ["create", "claim", "reclaim", "status"], "redone instead of finished from the ledger"
 
 
+def test_a_rerun_leaves_a_delivery_another_live_worker_holds(
+    service: tuple[Home, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """w1 recorded A's results and died; w3 then leased one of A's deliveries (their leases had run out)
+    and is sending it: w2, finishing A from the ledger, takes the dead w1's deliveries, not w3's."""
+    home, svc = service
+    (a_id,) = received(home, svc, ("a.edi", x12(TEMPLATE, 532)))
+    (first,) = svc.store.claim_files("w1", 1, 0.2)
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("killed after the results commit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Processor, "_publish", die)
+        with pytest.raises(KeyboardInterrupt):
+            processor(svc, "w1", lease_seconds=0.2).process(first)
+    owed = sorted(svc.store.list_deliveries(file_id=a_id), key=lambda d: d.id)
+    assert len(owed) >= 2 and {d.lease_owner for d in owed} == {"w1"}
+    time.sleep(0.3)
+    (held,) = svc.store.claim_deliveries("w3", 1, 30, ids=[owed[0].id])
+    (rerun,) = svc.store.claim_files("w2", 1, 30)
+    assert rerun.previous_owner == "w1"
+    processor(svc, "w2").process(rerun)
+    after = {d.id: d for d in svc.store.list_deliveries(file_id=a_id)}
+    assert (after[held.id].status, after[held.id].lease_owner) == ("pending", "w3"), "w3's delivery was taken"
+    assert {after[d.id].status for d in owed[1:]} == {"delivered"}, "the dead worker's deliveries were left"
+
+
 class DieOnSecondInterchange:
     """A translator whose worker is killed when it reaches the file's second interchange."""
 
