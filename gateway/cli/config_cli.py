@@ -15,7 +15,7 @@ import click
 from gateway.config_check import CheckedConfig, check_config
 from gateway.delivery.registry import Registry
 from gateway.mapping.marked import Mark, MarkedYamlError, load_marked
-from gateway.mapping.problems import Problems
+from gateway.mapping.problems import MapLoadError, Problem, Problems
 from gateway.settings import Settings
 
 __all__ = ["config", "default_registry", "lint_config"]
@@ -65,7 +65,21 @@ def lint_config(home: Path, registry: Registry, config: Path | None = None) -> C
         return CheckedConfig(read)
     folder = home / _partners_folder(raw)
     profiles = {p.stem: _read(p, home, Problems(), "PRT-001") for p in sorted(folder.glob("*.yaml"))}
-    return check_config(raw, registry, profiles)
+    layouts, broken = _layouts(home)
+    checked = check_config(raw, registry, profiles, layouts=layouts)
+    checked.problems.items.extend(broken)
+    return checked
+
+
+def _layouts(home: Path) -> tuple[dict[str, str] | None, list[Problem]]:
+    """The export layouts (name -> document type) of the deployment, or None and their problems."""
+    from gateway.outbound_loader import load_layouts  # compiles maps: only when linting
+
+    try:
+        return {name: layout.document for name, layout in load_layouts(home).items()}, []
+    except MapLoadError as exc:
+        summary = Problem("CFG-042", "the export layouts do not compile, so layout names were not checked", None)
+        return None, [summary, *exc.problems]
 
 
 def _partners_folder(raw: Any) -> str:

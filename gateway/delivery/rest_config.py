@@ -90,7 +90,10 @@ class RestConfig(DestinationConfig):
     url: str = Field(description="URL template, e.g. https://ap.example/invoices/{business_key}")
     method: Literal["POST", "PUT", "PATCH"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict, description="Static, non-secret headers.")
-    body: str = Field(default="canonical", description="canonical: the canonical JSON (documents) or bytes as sent")
+    body: str = Field(
+        default="canonical",
+        description="canonical: the canonical JSON (documents) or bytes as sent; else an export layout's name",
+    )
     auth: Auth = Field(default_factory=NoAuth)
     verify: bool | str = Field(default=True, description="TLS verification; a path: a CA bundle (PEM)")
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -133,11 +136,8 @@ class RestConfig(DestinationConfig):
     @field_validator("body")
     @classmethod
     def _body(cls, value: str) -> str:
-        if value != "canonical":
-            raise ValueError(
-                f"body {value!r} is not implemented: only 'canonical' (the canonical JSON) is; "
-                "a body mapped through an outbound map is a later step of issue 10"
-            )
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+            raise ValueError(f"body is 'canonical' or the name of an export layout (maps/outbound), not {value!r}")
         return value
 
     @field_validator("headers")
