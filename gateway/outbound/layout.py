@@ -17,7 +17,8 @@ given a formatting function. ``docs/exports.md`` describes the format; in short:
 
 Fixed-width fields add ``width``, ``align`` (left/right) and ``pad``; several record types are
 ``records: [{name, each?, when?, fields}]``. An XML layout gives ``root: {name, attributes,
-value, children, each, when}``. Rendering is :mod:`gateway.outbound.layout_render`.
+value, children, each, when}``. The compiled form is :mod:`gateway.outbound.layout_nodes`, rendering
+:mod:`gateway.outbound.layout_render`.
 
 Problem codes: ``MAP-640`` target, ``MAP-641`` top-level keys, ``MAP-642`` a field or record,
 ``MAP-643`` fixed-width settings, ``MAP-644`` ``each`` is not a list, ``MAP-645`` CSV header
@@ -30,10 +31,7 @@ import codecs
 import re
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import Any
 
 from gateway.canonical import SCHEMAS
 from gateway.mapping.compiler import code_table
@@ -42,6 +40,7 @@ from gateway.mapping.library import load_tables, load_yaml_file
 from gateway.mapping.marked import Mark, MDict, key_mark, mark_of
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.outbound.compiler import ValueCompiler
+from gateway.outbound.layout_nodes import Layout, LayoutField, Record, XmlNode
 from gateway.outbound.nodes import Cond, Elem
 from gateway.outbound.paths import FieldPath
 
@@ -58,7 +57,6 @@ __all__ = [
 
 FORMATS = ("csv", "fixed", "xml")
 EXTENSIONS = {"csv": "csv", "fixed": "txt", "xml": "xml"}
-MEDIA_TYPES = {"csv": "text/csv", "fixed": "text/plain", "xml": "application/xml"}
 TOP_KEYS = ("map", "document", "description", "target", "tables", "each", "when", "fields", "records", "root")
 TARGET_KEYS = {
     "csv": {"format", "extension", "encoding", "line_ending", "delimiter", "header", "quoting"},
@@ -70,69 +68,6 @@ RECORD_KEYS = {"name", "each", "when", "fields", "description"}
 XML_KEYS = {"name", "value", "attributes", "children", "each", "when", "required", "description"}
 LINE_ENDINGS = {"crlf": "\r\n", "lf": "\n"}
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-
-
-@dataclass(slots=True)
-class LayoutField:
-    """One CSV column or fixed-width field: a header name, a value, and for fixed width its box."""
-
-    name: str
-    value: Elem
-    required: bool = False
-    width: int | None = None
-    align: Literal["left", "right"] = "left"
-    pad: str = " "
-
-
-@dataclass(slots=True)
-class Record:
-    """One kind of row: written once (optionally ``when``) or once per item of ``each``."""
-
-    name: str
-    fields: list[LayoutField]
-    each: FieldPath | None = None
-    when: Cond | None = None
-
-
-@dataclass(slots=True)
-class XmlNode:
-    """One XML element: text from ``value``, attributes, children; repeated per item of ``each``."""
-
-    name: str
-    value: Elem | None = None
-    attributes: list[tuple[str, Elem]] = field(default_factory=list)
-    children: list[XmlNode] = field(default_factory=list)
-    each: FieldPath | None = None
-    when: Cond | None = None
-    required: bool = False
-
-
-@dataclass(slots=True)
-class Layout:
-    """A checked layout: what it writes (``format``) and how; ``tables`` are the code tables it sees."""
-
-    name: str
-    document: str
-    model: type[BaseModel]
-    format: str
-    origin: str
-    records: list[Record] = field(default_factory=list)
-    root: XmlNode | None = None
-    extension: str = "csv"
-    encoding: str = "utf-8"
-    line_ending: str = "\r\n"
-    delimiter: str = ","
-    header: bool = True
-    quoting: Literal["minimal", "all"] = "minimal"
-    namespace: str | None = None
-    declaration: bool = True
-    indent: bool = True
-    tables: dict[str, CodeTable] = field(default_factory=dict)
-
-    @property
-    def media_type(self) -> str:
-        """The Content-Type of the written bytes (with the charset for text)."""
-        return f"{MEDIA_TYPES[self.format]}; charset={self.encoding}"
 
 
 def is_layout(raw: Any) -> bool:
