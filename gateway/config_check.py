@@ -12,7 +12,8 @@ components and open connections.
 
 Nothing here reads files or opens connections; whether a secret is set is asked of the
 ``secret_problem`` function (by default :meth:`SecretRef.problem`: the environment and the file
-system, read-only), so tests pass their own.
+system, read-only), so tests pass their own; so is what a destination's build would refuse
+(``build_problems``: a REST destination's CA bundle or HMAC secret, CFG-043).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from gateway.settings import Settings
 __all__ = ["CheckedConfig", "check_config"]
 
 SecretCheck = Callable[[SecretRef], str | None]
+BuildCheck = Callable[[BaseModel], list[tuple[tuple[str, ...], str]]]
 
 
 @dataclass(slots=True)
@@ -54,6 +56,7 @@ def check_config(
     *,
     secret_problem: SecretCheck = SecretRef.problem,
     layouts: Mapping[str, str] | None = None,
+    build_problems: BuildCheck | None = None,
 ) -> CheckedConfig:
     """Check ``raw`` (the marked ``gateway.yaml``; None: absent). Without ``destinations:`` the shipped
     ones apply and are not checked again (they are the gateway's, pinned by its tests); routes are
@@ -62,6 +65,8 @@ def check_config(
     ``partners`` maps each partner id to its marked profile (None: the partners are not known,
     so route ``partner:`` names are not checked); a profile's ``routes:`` are checked too.
     ``layouts`` maps each export layout to the document type it writes (None: layout names are not checked).
+    ``build_problems`` (from the edge: it reads files) gives what a validated destination's build would
+    refuse, as ``(keys, why)``: each is a CFG-043 at those keys.
     """
     problems = Problems()
     if raw is not None and not isinstance(raw, MDict):
@@ -83,6 +88,9 @@ def check_config(
             )  # fmt: skip
             if doc is not None:
                 writes[str(name)] = doc
+            for keys, why in build_problems(validated) if validated is not None and build_problems else []:
+                where = _mark_at(config, keys, key_mark(raw_destinations, name))
+                problems.add("CFG-043", f"destination {name!r}: {why}", where, ".".join(("destinations", name, *keys)))
     checked = CheckedConfig(problems, destinations=len(names))
     known_partners = None if partners is None else sorted(partners)
     raw_routes = raw.get("routes") if raw is not None and "routes" in raw else None

@@ -7,10 +7,12 @@ built and no connection is opened. ``gateway partners lint`` runs the same check
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import BaseModel
 
 from gateway.config_check import CheckedConfig, check_config
 from gateway.delivery.registry import Registry
@@ -66,9 +68,20 @@ def lint_config(home: Path, registry: Registry, config: Path | None = None) -> C
     folder = home / _partners_folder(raw)
     profiles = {p.stem: _read(p, home, Problems(), "PRT-001") for p in sorted(folder.glob("*.yaml"))}
     layouts, broken = _layouts(home)
-    checked = check_config(raw, registry, profiles, layouts=layouts)
+    checked = check_config(raw, registry, profiles, layouts=layouts, build_problems=_build_problems(home))
     checked.problems.items.extend(broken)
     return checked
+
+
+def _build_problems(home: Path) -> Callable[[BaseModel], list[tuple[tuple[str, ...], str]]]:
+    """What a destination's build would refuse, asked of its config's ``lint(home)`` (REST: CA bundle,
+    HMAC secret) when it has one."""
+
+    def check(config: BaseModel) -> list[tuple[tuple[str, ...], str]]:
+        lint = getattr(config, "lint", None)
+        return list(lint(str(home))) if callable(lint) else []
+
+    return check
 
 
 def _layouts(home: Path) -> tuple[dict[str, str] | None, list[Problem]]:
