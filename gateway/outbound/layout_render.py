@@ -15,6 +15,7 @@ character the layout's encoding cannot write, ``LAY-007`` the document is not th
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import replace
 from enum import Enum
 from typing import Any
@@ -29,6 +30,9 @@ from gateway.outbound.nodes import Elem, ValueFailed
 from gateway.outbound.render import RenderError
 
 __all__ = ["parse_document", "render_layout"]
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # a line break or control character: no place in a fixed record
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not even escaped in XML 1.0
 
 
 class _Lines:
@@ -73,7 +77,8 @@ class _Run:
         if required and not text:
             self.fail("LAY-004", "is required but empty", source, name)
         try:
-            text.encode(self.layout.encoding)
+            if not text.isascii():  # ASCII is in every encoding a layout may name
+                text.encode(self.layout.encoding)
         except UnicodeEncodeError as exc:
             bad = text[exc.start : exc.end]
             self.fail("LAY-006", f"{bad!r} cannot be written in {self.layout.encoding}", source, name)
@@ -122,7 +127,7 @@ class _Run:
 
     def box(self, f: LayoutField, text: str, source: str) -> str:
         """``text`` aligned and padded to the field's width (counted in encoded bytes); never cut."""
-        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        if _CONTROL.search(text) is not None:
             self.fail("LAY-005", f"{text!r} holds a line break or control character", source, f.name)
             return ""
         width = f.width or 0
@@ -171,30 +176,36 @@ class _Run:
         return out
 
     def one(self, node: XmlNode, item: Any, prefix: str) -> etree._Element | None:
-        tag = f"{{{self.layout.namespace}}}{node.name}" if self.layout.namespace else node.name
-        el = etree.Element(tag, nsmap={None: self.layout.namespace} if self.layout.namespace else None)
+        """The element for one item, or None when it would hold nothing (no text, attribute or child)."""
+        attrib = {}
         for attr, elem in node.attributes:
             text, source = self.text(elem, item, prefix, f"{node.name}@{attr}", False)
             if text and self.xml_ok(text, source, f"{node.name}@{attr}"):
-                el.set(attr, text)
+                attrib[attr] = text
+        value = ""
         if node.value is not None:
             text, source = self.text(node.value, item, prefix, node.name, node.required)
-            if text and self.xml_ok(text, source, node.name):
-                el.text = text
-        for child in node.children:
-            el.extend(self.element(child, item, prefix))
-        if el.text is None and not len(el) and not el.attrib:
+            value = text if text and self.xml_ok(text, source, node.name) else ""
+        children = [el for child in node.children for el in self.element(child, item, prefix)]
+        if not value and not children and not attrib:
             if node.required and node.value is None:
                 self.fail("LAY-004", "is required but the document gives it nothing", prefix, node.name)
             return None
+        namespace = self.layout.namespace
+        tag = f"{{{namespace}}}{node.name}" if namespace else node.name
+        # The namespace is declared once, on the root; the children's qualified tags inherit it.
+        el = etree.Element(tag, attrib, nsmap={None: namespace} if namespace and node is self.layout.root else None)
+        if value:
+            el.text = value
+        el.extend(children)
         return el
 
     def xml_ok(self, text: str, source: str, name: str) -> bool:
         """XML 1.0 cannot carry most control characters, even escaped."""
-        if any((ord(c) < 32 and c not in "\t\n\r") or 0xFFFE <= ord(c) <= 0xFFFF for c in text):
-            self.fail("LAY-005", f"{text!r} holds a control character XML cannot carry", source, name)
-            return False
-        return True
+        if _NOT_XML.search(text) is None:
+            return True
+        self.fail("LAY-005", f"{text!r} holds a control character XML cannot carry", source, name)
+        return False
 
 
 def parse_document(layout: Layout, document: dict[str, Any], location: Location | None = None) -> BaseModel:
