@@ -49,7 +49,7 @@ class FilesConfig(DestinationConfig):
 
     type: Literal["files"] = "files"
     folder: str = "outbox/canonical"
-    name: str = "{partner}/{doc_type}-{file_id}-{position}.json"
+    name: str = "{partner}/{doc_type}-{file_id}-{position}.{ext}"  # ext: json, x12 or the layout's
     sync: Literal["group", "each"] = Field(default="group", description="How the batch is made durable.")
     layout: str | None = Field(default=None, description="An export layout (maps/outbound): CSV, fixed width, XML.")
 
