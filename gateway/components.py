@@ -12,8 +12,8 @@ sends everything) and ``partner-outbox`` (our acknowledgments in ``outbox/<partn
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ from gateway.delivery.base import Destination
 from gateway.delivery.policy import DEFAULT, Policy
 from gateway.delivery.registry import Registry
 from gateway.errors import ConfigError
+from gateway.outbound.layout import Layout
+from gateway.outbound_loader import load_layouts
 from gateway.planning import Router
 from gateway.routing import RouteInput, Rule, route, rules_for
 
@@ -56,6 +58,8 @@ class BuildContext:
     home: Path
     sync: str = "group"
     clock: Callable[[], datetime] | None = None
+    #: export layouts by name (``files`` ``layout:``, ``rest`` ``body:``); None: loaded from ``home`` when named
+    layouts: Mapping[str, Layout] | None = None
 
 
 def default_registry() -> Registry:
@@ -75,6 +79,9 @@ def build_destinations(
     the destination for a config the pure check should have refused (a caller that skipped it)."""
     built: dict[str, Destination] = {}
     policies: dict[str, Policy] = {}
+    if context.layouts is None and any(raw.get("layout") or raw.get("body", "canonical") != "canonical"
+                                       for raw in configured.values()):  # fmt: skip
+        context = replace(context, layouts=load_layouts(context.home))  # MapLoadError: a ConfigError, exit 2
     for name, raw in {**BUILTIN_DESTINATIONS, **configured}.items():
         type_name = str(raw.get("type", ""))
         model = registry.config_model("destination", type_name)

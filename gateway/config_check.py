@@ -12,7 +12,8 @@ components and open connections.
 
 Nothing here reads files or opens connections; whether a secret is set is asked of the
 ``secret_problem`` function (by default :meth:`SecretRef.problem`: the environment and the file
-system, read-only), so tests pass their own.
+system, read-only), so tests pass their own; so is what a destination's build would refuse
+(``build_problems``: a REST destination's CA bundle or HMAC secret, CFG-043).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gateway.config_layouts import check_layout_name, check_layout_routes
 from gateway.delivery.base import SecretRef
 from gateway.delivery.policy import Policy
 from gateway.delivery.registry import Registry
@@ -34,6 +36,7 @@ from gateway.settings import Settings
 __all__ = ["CheckedConfig", "check_config"]
 
 SecretCheck = Callable[[SecretRef], str | None]
+BuildCheck = Callable[[BaseModel], list[tuple[tuple[str, ...], str]]]
 
 
 @dataclass(slots=True)
@@ -52,6 +55,8 @@ def check_config(
     partners: Mapping[str, Any] | None = None,
     *,
     secret_problem: SecretCheck = SecretRef.problem,
+    layouts: Mapping[str, str] | None = None,
+    build_problems: BuildCheck | None = None,
 ) -> CheckedConfig:
     """Check ``raw`` (the marked ``gateway.yaml``; None: absent). Without ``destinations:`` the shipped
     ones apply and are not checked again (they are the gateway's, pinned by its tests); routes are
@@ -59,6 +64,9 @@ def check_config(
 
     ``partners`` maps each partner id to its marked profile (None: the partners are not known,
     so route ``partner:`` names are not checked); a profile's ``routes:`` are checked too.
+    ``layouts`` maps each export layout to the document type it writes (None: layout names are not checked).
+    ``build_problems`` (from the edge: it reads files) gives what a validated destination's build would
+    refuse, as ``(keys, why)``: each is a CFG-043 at those keys.
     """
     problems = Problems()
     if raw is not None and not isinstance(raw, MDict):
@@ -70,10 +78,19 @@ def check_config(
     # The shipped destinations are the gateway's own (a test pins them to the registry); what is
     # checked here is what the operator wrote, so that every problem points at a line to fix.
     raw_destinations = raw.get("destinations") if raw is not None else None
+    writes: dict[str, str] = {}  # destination -> the document type its export layout writes
     if isinstance(raw_destinations, dict):
         names = [str(name) for name in raw_destinations]
         for name, config in raw_destinations.items():
-            _check_destination(str(name), config, raw_destinations, registry, problems, secret_problem)
+            validated = _check_destination(str(name), config, raw_destinations, registry, problems, secret_problem)
+            doc = None if validated is None or layouts is None else check_layout_name(
+                str(name), validated, config, layouts, problems
+            )  # fmt: skip
+            if doc is not None:
+                writes[str(name)] = doc
+            for keys, why in build_problems(validated) if validated is not None and build_problems else []:
+                where = _mark_at(config, keys, key_mark(raw_destinations, name))
+                problems.add("CFG-043", f"destination {name!r}: {why}", where, ".".join(("destinations", name, *keys)))
     checked = CheckedConfig(problems, destinations=len(names))
     known_partners = None if partners is None else sorted(partners)
     raw_routes = raw.get("routes") if raw is not None and "routes" in raw else None
@@ -83,6 +100,7 @@ def check_config(
         routes = list(_rules(raw_routes, Problems()))
     checked.routes = len(raw_routes) if isinstance(raw_routes, list) else len(routes)
     _check_routes(routes, "routes", names, known_partners, None, problems)
+    check_layout_routes(routes, "routes", writes, problems)
     for pid, profile in sorted((partners or {}).items()):
         if not isinstance(profile, MDict) or not isinstance(profile.get("routes"), MList):
             continue
@@ -91,6 +109,7 @@ def check_config(
         own = list(_rules(profile["routes"], problems, "PRT-003"))
         checked.partner_routes += len(profile["routes"])
         _check_routes(own, "routes", names, known_partners, pid, problems)
+        check_layout_routes(own, "routes", writes, problems)
     return checked
 
 
@@ -101,25 +120,25 @@ def _check_destination(
     registry: Registry,
     problems: Problems,
     secret_problem: SecretCheck,
-) -> None:
+) -> BaseModel | None:
     path = f"destinations.{name}"
     where = key_mark(parent, name)
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         problems.add("CFG-015", f"destination name {name!r}: letters, digits, '-', '_' and '.' only", where, path)
     if not isinstance(config, dict):
         problems.add("CFG-010", f"destination {name!r} is a mapping with a `type`", mark_of(config, where), path)
-        return
+        return None
     kind = config.get("type")
     if not isinstance(kind, str) or not kind:
         problems.add("CFG-010", f"destination {name!r} has no `type`", mark_of(config, where), path)
-        return
+        return None
     model = registry.config_model("destination", kind)
     if model is None:
         known = registry.types("destination")
         message = f"destination {name!r}: unknown type {kind!r}{did_you_mean(kind, known)}"
         message += f" (known: {', '.join(known)})" if known else " (no destination types are registered)"
         problems.add("CFG-011", message, mark_of(kind, key_mark(config, "type")), f"{path}.type")
-        return
+        return None
     validated = validate_marked(model, config, problems, "CFG-012", prefix=path)
     retry = config.get("retry")
     if retry is not None:
@@ -132,6 +151,7 @@ def _check_destination(
                 problems.add(
                     "CFG-014", f"destination {name!r}: {why}", _mark_at(config, keys, where), f"{path}.{dotted}"
                 )
+    return validated
 
 
 def _secrets(value: Any, keys: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], SecretRef]]:

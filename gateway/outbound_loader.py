@@ -17,6 +17,7 @@ from gateway.mapping.functions import FunctionRegistry
 from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
 from gateway.mapping.problems import MapLoadError, Problems
 from gateway.outbound.functions import outbound_functions
+from gateway.outbound.layout import Layout, build_layouts
 from gateway.outbound.library import OutboundLibrary
 from gateway.partners.profile import PartnerDirectory
 from gateway.resources import maps_folder
@@ -91,3 +92,14 @@ def profile_raw(path: Path | None, root: Path) -> MDict | None:
     except (OSError, MarkedYamlError):
         return None
     return raw if isinstance(raw, MDict) else None
+
+
+def load_layouts(root: Path, *, registry: FunctionRegistry | None = None) -> dict[str, Layout]:
+    """The export layouts among ``root``'s outbound maps (``maps/outbound``, ``partners/*/outbound``), by
+    name; raises MapLoadError listing every problem in every layout. Needs no X12 catalog."""
+    map_paths, table_paths = outbound_files(maps_folder(root) / "outbound", root / "partners")
+    return build_layouts(
+        {rel_path(p, root): p.read_text("utf-8") for p in map_paths.values()},
+        {rel_path(p, root): p.read_text("utf-8") for p in table_paths.values()},
+        registry or outbound_functions(),
+    )

@@ -7,15 +7,17 @@ built and no connection is opened. ``gateway partners lint`` runs the same check
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import BaseModel
 
 from gateway.config_check import CheckedConfig, check_config
 from gateway.delivery.registry import Registry
 from gateway.mapping.marked import Mark, MarkedYamlError, load_marked
-from gateway.mapping.problems import Problems
+from gateway.mapping.problems import MapLoadError, Problem, Problems
 from gateway.settings import Settings
 
 __all__ = ["config", "default_registry", "lint_config"]
@@ -65,7 +67,32 @@ def lint_config(home: Path, registry: Registry, config: Path | None = None) -> C
         return CheckedConfig(read)
     folder = home / _partners_folder(raw)
     profiles = {p.stem: _read(p, home, Problems(), "PRT-001") for p in sorted(folder.glob("*.yaml"))}
-    return check_config(raw, registry, profiles)
+    layouts, broken = _layouts(home)
+    checked = check_config(raw, registry, profiles, layouts=layouts, build_problems=_build_problems(home))
+    checked.problems.items.extend(broken)
+    return checked
+
+
+def _build_problems(home: Path) -> Callable[[BaseModel], list[tuple[tuple[str, ...], str]]]:
+    """What a destination's build would refuse, asked of its config's ``lint(home)`` (REST: CA bundle,
+    HMAC secret) when it has one."""
+
+    def check(config: BaseModel) -> list[tuple[tuple[str, ...], str]]:
+        lint = getattr(config, "lint", None)
+        return list(lint(str(home))) if callable(lint) else []
+
+    return check
+
+
+def _layouts(home: Path) -> tuple[dict[str, str] | None, list[Problem]]:
+    """The export layouts (name -> document type) of the deployment, or None and their problems."""
+    from gateway.outbound_loader import load_layouts  # compiles maps: only when linting
+
+    try:
+        return {name: layout.document for name, layout in load_layouts(home).items()}, []
+    except MapLoadError as exc:
+        summary = Problem("CFG-042", "the export layouts do not compile, so layout names were not checked", None)
+        return None, [summary, *exc.problems]
 
 
 def _partners_folder(raw: Any) -> str:

@@ -8,10 +8,13 @@ Canonical documents are written as their canonical JSON; outbound interchanges (
 exact bytes archived when they were recorded. ``name`` is a template over
 :meth:`~gateway.delivery.base.Payload.names` (``{partner}``, ``{doc_type}``, ``{file_id}``,
 ``{position}``, ``{control}``, ``{business_key}``, ``{document_id}``, ``{delivery_id}``,
-``{correlation_id}``); it may hold sub-folders. A batch is made durable together
-(:class:`~gateway.store.durable.SyncGroup`: one ``syncfs`` for the batch) before it is reported
-delivered. A target already holding exactly those bytes is not written again (a redelivery after a
-crash hands the ERP nothing new); different bytes under the same name replace it.
+``{correlation_id}``, ``{ext}``); it may hold sub-folders. With ``layout: NAME`` each canonical
+document is written through that export layout (CSV, fixed width or XML: :mod:`gateway.delivery.layouts`)
+and ``{ext}`` is the layout's extension (otherwise ``json`` for documents, ``x12`` for interchanges).
+A batch is made durable together (:class:`~gateway.store.durable.SyncGroup`: one ``syncfs`` for the
+batch) before it is reported delivered. A target already holding exactly those bytes is not written
+again (a redelivery after a crash hands the ERP nothing new); different bytes under the same name
+replace it.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from gateway.delivery.base import Delivered, DestinationConfig, Outcome, Payload, RetryLater
+from gateway.delivery.base import Delivered, DestinationConfig, Outcome, Payload, Rejected, RetryLater
+from gateway.delivery.layouts import find_layout, lay_out
 from gateway.delivery.registry import Registry
 from gateway.errors import ConfigError
+from gateway.outbound.layout import Layout
 from gateway.store.durable import SyncGroup
 
 __all__ = ["FilesConfig", "FilesDestination", "register"]
@@ -35,7 +40,7 @@ TMP_DIR = ".tmp"
 
 NAME_FIELDS = frozenset(
     {"partner", "doc_type", "file_id", "position", "document_id", "delivery_id", "control", "correlation_id",
-     "business_key"}
+     "business_key", "ext"}
 )  # fmt: skip
 
 
@@ -44,8 +49,9 @@ class FilesConfig(DestinationConfig):
 
     type: Literal["files"] = "files"
     folder: str = "outbox/canonical"
-    name: str = "{partner}/{doc_type}-{file_id}-{position}.json"
+    name: str = "{partner}/{doc_type}-{file_id}-{position}.{ext}"  # ext: json, x12 or the layout's
     sync: Literal["group", "each"] = Field(default="group", description="How the batch is made durable.")
+    layout: str | None = Field(default=None, description="An export layout (maps/outbound): CSV, fixed width, XML.")
 
     @field_validator("name")
     @classmethod
@@ -75,10 +81,12 @@ class FilesDestination:
     folder: Path
     template: str
     sync: str = "group"
+    layout: Layout | None = None
 
     def target(self, payload: Payload) -> Path:
         """Where ``payload`` goes (path parts made safe: no separators or leading dots from values)."""
-        safe = {k: _safe(v) for k, v in payload.names().items()}
+        ext = self.layout.extension if self.layout is not None else "json" if payload.kind == "document" else "x12"
+        safe = {k: _safe(v) for k, v in {**payload.names(), "ext": ext}.items()}
         relative = self.template.format(**safe)
         path = (self.folder / relative).resolve()
         if self.folder.resolve() not in path.parents:
@@ -92,11 +100,14 @@ class FilesDestination:
     def deliver_batch(self, payloads: list[Payload]) -> list[Outcome]:
         """Write many payloads and make them durable together; a disk error is a retry for all of them."""
         group = SyncGroup(self.sync)
-        targets: list[tuple[Path, bool]] = []
+        targets: list[tuple[Path, bool] | Rejected] = []
         try:
             for payload in payloads:
+                data = payload.document_bytes() if self.layout is None else lay_out(self.layout, payload)
+                if isinstance(data, Rejected):  # this document cannot be laid out; its siblings still are
+                    targets.append(data)
+                    continue
                 path = self.target(payload)
-                data = payload.document_bytes()
                 same = _holds(path, data)
                 if not same:
                     group.write(path, data, self.folder / TMP_DIR)
@@ -105,12 +116,17 @@ class FilesDestination:
         except OSError as exc:
             group.discard()
             return [RetryLater(f"cannot write to {self.folder}: {exc}") for _ in payloads]
-        return [
-            Delivered({"path": str(path), "unchanged": True} if same else {"path": str(path)}) for path, same in targets
-        ]
+        return [_written(target) for target in targets]
 
     def close(self) -> None:
         """Nothing held between batches."""
+
+
+def _written(target: tuple[Path, bool] | Rejected) -> Outcome:
+    if isinstance(target, Rejected):
+        return target
+    path, same = target
+    return Delivered({"path": str(path), "unchanged": True} if same else {"path": str(path)})
 
 
 def _safe(value: str) -> str:
@@ -131,7 +147,8 @@ def build(name: str, config: FilesConfig, context: object) -> FilesDestination:
     """Phase two: the folder is taken from the deployment folder (``context.home``)."""
     home = Path(str(getattr(context, "home", ".")))
     folder = Path(config.folder)
-    return FilesDestination(name, folder if folder.is_absolute() else home / folder, config.name, config.sync)
+    layout = find_layout(name, config.layout, context) if config.layout is not None else None
+    return FilesDestination(name, folder if folder.is_absolute() else home / folder, config.name, config.sync, layout)
 
 
 def register(registry: Registry) -> None:

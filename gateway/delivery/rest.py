@@ -34,10 +34,12 @@ from urllib.parse import quote
 import httpx
 
 from gateway.delivery.base import Delivered, Outcome, Payload, Rejected, RetryLater
+from gateway.delivery.layouts import find_layout, lay_out
 from gateway.delivery.registry import Registry
 from gateway.delivery.rest_config import BasicAuth, BearerAuth, HmacAuth, RestConfig
 from gateway.delivery.webhooks import webhook_headers, webhook_key
 from gateway.errors import ConfigError
+from gateway.outbound.layout import Layout
 
 __all__ = ["RestConfig", "RestDestination", "classify", "register", "render_url", "retry_after"]
 
@@ -66,7 +68,8 @@ def build(name: str, config: RestConfig, context: object) -> RestDestination:
     home = getattr(context, "home", None)
     if isinstance(config.verify, str) and home is not None and not Path(config.verify).is_absolute():
         config = config.model_copy(update={"verify": str(Path(str(home)) / config.verify)})
-    return RestDestination(name, config, clock=getattr(context, "clock", None))
+    layout = find_layout(name, config.body, context) if config.body != "canonical" else None
+    return RestDestination(name, config, clock=getattr(context, "clock", None), layout=layout)
 
 
 def render_url(template: str, names: dict[str, str]) -> str:
@@ -113,10 +116,19 @@ def classify(status: int, response: dict[str, Any], conflict_is_delivered: bool,
 class RestDestination:
     """Delivers payloads to one HTTP endpoint; one httpx client (a connection pool) per instance."""
 
-    def __init__(self, name: str, config: RestConfig, *, clock: Callable[[], datetime] | None = None) -> None:
-        """Read the secrets and open the client; a ConfigError names what is missing (never its value)."""
+    def __init__(
+        self,
+        name: str,
+        config: RestConfig,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        layout: Layout | None = None,
+    ) -> None:
+        """Read the secrets and open the client; a ConfigError names what is missing (never its value).
+        ``layout``: the export layout the body is written through (``body: NAME``); None: canonical JSON."""
         self.name = name
         self._config = config
+        self._layout = layout
         self._clock = clock or (lambda: datetime.now(UTC))
         self._authorization: str | None = None
         self._hmac_key: bytes | None = None
@@ -173,7 +185,9 @@ class RestDestination:
         """Send ``payload`` once and say what happened; never raises for a network failure."""
         config = self._config
         url = render_url(config.url, payload.names())
-        body = payload.document_bytes()
+        body = payload.document_bytes() if self._layout is None else lay_out(self._layout, payload)
+        if isinstance(body, Rejected):  # the document cannot be written through the layout: nothing is sent
+            return body
         headers = self._headers(payload, body)
         sent = {"method": config.method, "url": url}
         started = time.monotonic()
@@ -192,8 +206,9 @@ class RestDestination:
         return classify(response["status"], response, config.conflict_is_delivered, self._clock())
 
     def _headers(self, payload: Payload, body: bytes) -> dict[str, str]:
+        kind = "application/json" if payload.kind == "document" else "application/edi-x12"
         headers = {
-            "content-type": "application/json" if payload.kind == "document" else "application/edi-x12",
+            "content-type": kind if self._layout is None else self._layout.media_type,
             **self._config.headers,
             "idempotency-key": payload.idempotency_key,
             "x-correlation-id": payload.correlation_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import ssl
 import string
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.delivery.base import DestinationConfig, Payload, SecretRef
+from gateway.delivery.webhooks import webhook_key
 
 __all__ = ["TEMPLATE_NAMES", "Auth", "BasicAuth", "BearerAuth", "HmacAuth", "NoAuth", "RestConfig"]
 
@@ -90,7 +92,10 @@ class RestConfig(DestinationConfig):
     url: str = Field(description="URL template, e.g. https://ap.example/invoices/{business_key}")
     method: Literal["POST", "PUT", "PATCH"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict, description="Static, non-secret headers.")
-    body: str = Field(default="canonical", description="canonical: the canonical JSON (documents) or bytes as sent")
+    body: str = Field(
+        default="canonical",
+        description="canonical: the canonical JSON (documents) or bytes as sent; else an export layout's name",
+    )
     auth: Auth = Field(default_factory=NoAuth)
     verify: bool | str = Field(default=True, description="TLS verification; a path: a CA bundle (PEM)")
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -133,11 +138,8 @@ class RestConfig(DestinationConfig):
     @field_validator("body")
     @classmethod
     def _body(cls, value: str) -> str:
-        if value != "canonical":
-            raise ValueError(
-                f"body {value!r} is not implemented: only 'canonical' (the canonical JSON) is; "
-                "a body mapped through an outbound map is a later step of issue 10"
-            )
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+            raise ValueError(f"body is 'canonical' or the name of an export layout (maps/outbound), not {value!r}")
         return value
 
     @field_validator("headers")
@@ -188,8 +190,28 @@ class RestConfig(DestinationConfig):
         model validation; the build raises a ConfigError for the same causes.
         """
         found = [why for ref in self.secrets() if (why := ref.problem()) is not None]
-        if isinstance(self.verify, str) and not os.path.isfile(self.verify):
-            found.append(f"CA bundle {self.verify} does not exist")
+        return found + [why for _keys, why in self.lint()]
+
+    def lint(self, home: str | None = None) -> list[tuple[tuple[str, ...], str]]:
+        """What the build would refuse beyond an unreadable secret, with the keys it sits at: a CA bundle
+        that is missing or not PEM (a relative path taken from ``home``, as the build does), an HMAC
+        secret that is set but is not a Standard Webhooks secret. Reads files; for lint, not validation."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        if isinstance(self.verify, str):
+            path = self.verify if home is None or os.path.isabs(self.verify) else os.path.join(home, self.verify)
+            if not os.path.isfile(path):
+                found.append((("verify",), f"CA bundle {path} does not exist"))
+            else:
+                try:
+                    ssl.create_default_context(cafile=path)
+                except (OSError, ssl.SSLError) as exc:
+                    found.append((("verify",), f"cannot load the CA bundle {path}: {exc}"))
+        auth = self.auth
+        if isinstance(auth, HmacAuth) and auth.secret.problem() is None:
+            try:
+                webhook_key(auth.secret.value())
+            except ValueError as exc:  # its message never contains the secret
+                found.append((("auth", "secret"), str(exc)))
         return found
 
 

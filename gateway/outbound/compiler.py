@@ -46,25 +46,23 @@ class _Place:
         self.used: set[int] = {0}  # the trigger (or ST) is always there
 
 
-class OutboundCompiler:
-    """Compiles one outbound map's ``segments`` against the canonical model and the set definition."""
+class ValueCompiler:
+    """Field paths, ``when`` conditions and element values checked against the canonical model.
+
+    Shared by the X12 compiler below and the export layouts (:mod:`gateway.outbound.layout`), so that
+    every outbound map reads the document with one value language. ``medium`` names what a value is
+    written as, in the message that asks for a formatting function.
+    """
+
+    medium = "X12 text"
 
     def __init__(
-        self,
-        model: type[BaseModel],
-        definition: SetDefinition,
-        segments: Mapping[str, SegmentSpec],
-        registry: FunctionRegistry,
-        tables: set[str],
-        problems: Problems,
+        self, model: type[BaseModel], registry: FunctionRegistry, tables: set[str], problems: Problems
     ) -> None:
         self.model = model
-        self.definition = definition
-        self.segments = segments
         self.registry = registry
         self.tables = tables
         self.problems = problems
-        self.what = f"{definition.id} {definition.version}"
 
     # paths and conditions
 
@@ -134,7 +132,9 @@ class OutboundCompiler:
         if not node.calls and kind not in ("str", "int"):
             fix = {"date": "format_date", "decimal": "format_decimal", "list": "count"}.get(kind, "a function")
             text = node.path.text if node.path is not None else ""
-            self.problems.add("MAP-612", f"{text!r} is a {kind}: give `fn: {fix}` to write it as X12 text", mark, key)
+            self.problems.add(
+                "MAP-612", f"{text!r} is a {kind}: give `fn: {fix}` to write it as {self.medium}", mark, key
+            )
             return None
         return node
 
@@ -144,6 +144,24 @@ class OutboundCompiler:
         calls, ok = compile_calls(spec, params, self.registry, set(self.tables), self.problems, key)
         node.calls.extend(calls)
         return ok
+
+
+class OutboundCompiler(ValueCompiler):
+    """Compiles one outbound map's ``segments`` against the canonical model and the set definition."""
+
+    def __init__(
+        self,
+        model: type[BaseModel],
+        definition: SetDefinition,
+        segments: Mapping[str, SegmentSpec],
+        registry: FunctionRegistry,
+        tables: set[str],
+        problems: Problems,
+    ) -> None:
+        super().__init__(model, registry, tables, problems)
+        self.definition = definition
+        self.segments = segments
+        self.what = f"{definition.id} {definition.version}"
 
     # segments and groups
 

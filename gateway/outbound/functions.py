@@ -80,6 +80,37 @@ def _format_implied(value: Any, params: FormatImpliedParams, ctx: EvalContext) -
     return str(int(scaled))
 
 
+class FormatNumberParams(Params):
+    """``places``: exactly this many decimal places (12.5 with 2: ``12.50``); None: as few as needed."""
+
+    places: int | None = None
+
+
+def _format_number(value: Any, params: FormatNumberParams, ctx: EvalContext) -> str:
+    """A decimal in plain notation with a fixed number of places; a finer value fails rather than rounds."""
+    text = format_decimal(value)
+    if params.places is None:
+        return text
+    number = Decimal(text)
+    fixed = number.quantize(Decimal(1).scaleb(-params.places))
+    if fixed != number:
+        raise FunctionFailed(f"{text} has more than {params.places} decimal places")
+    return format(fixed, "f")
+
+
+class FormatBoolParams(Params):
+    """What true and false are written as (``Y``/``N`` by default)."""
+
+    true: str = "Y"
+    false: str = "N"
+
+
+def _format_bool(value: Any, params: FormatBoolParams, ctx: EvalContext) -> str:
+    if not isinstance(value, bool):
+        raise FunctionFailed(f"{value!r} is not true or false")
+    return params.true if value else params.false
+
+
 def _count(value: Any, params: Params, ctx: EvalContext) -> int:
     return len(value) if isinstance(value, list) else (0 if value is None else 1)
 
@@ -94,6 +125,10 @@ def outbound_functions(base: FunctionRegistry | None = None) -> FunctionRegistry
             "format_implied", _format_implied, FormatImpliedParams, doc="A Decimal as X12 N2 digits (TDS, ITD08)."
         ),
         FunctionSpec("count", _count, takes_none=True, doc="How many items a list has (CTT01)."),
+        FunctionSpec(
+            "format_number", _format_number, FormatNumberParams, doc="A Decimal with a fixed number of places."
+        ),
+        FunctionSpec("format_bool", _format_bool, FormatBoolParams, doc="true/false as two codes (Y/N)."),
     ):
         reg.add(spec)
     return reg

@@ -16,6 +16,7 @@ from gateway.mapping.marked import MDict, key_mark
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.outbound.compiler import compile_outbound
 from gateway.outbound.extends import resolve_outbound
+from gateway.outbound.layout import is_layout
 from gateway.outbound.nodes import OutboundMap
 from gateway.partners.profile import DocumentSettings, Profile
 from gateway.x12.schema.catalog import Catalog
@@ -124,7 +125,7 @@ class OutboundLibrary:
         unnamed: list[tuple[MDict, str]] = []
         for origin, text in sorted(map_texts.items()):
             raw = load_yaml_file(text, origin, problems)
-            if raw is None:
+            if raw is None or is_layout(raw):  # export layouts: gateway.outbound.layout.build_layouts
                 continue
             name = str(raw.get("map") or "")
             if not name:

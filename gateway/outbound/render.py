@@ -36,7 +36,8 @@ class RenderError(DocumentError):
     ``code`` and ``location`` are the first problem's. Codes: ``OUT-001`` a value holds a delimiter
     or control character, ``OUT-002`` a function failed, ``OUT-003`` a value needs a formatting
     function, ``OUT-004`` an item id the map has no qualifier for, ``OUT-005`` more item ids than
-    the segment holds, ``X12-…`` the written set breaks the standard (the validator's finding).
+    the segment holds, ``X12-…`` the written set breaks the standard (the validator's finding);
+    ``LAY-…`` for a document written through an export layout (:mod:`gateway.outbound.layout_render`).
     """
 
     def __init__(self, errors: Sequence[DocumentError], what: str) -> None:

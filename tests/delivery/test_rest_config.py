@@ -66,9 +66,9 @@ def test_bad_urls(url: str, words: str) -> None:
     assert words in refused(url=url)
 
 
-def test_mapped_body_is_not_implemented_and_says_so() -> None:
-    message = refused(body="ap-invoice-csv")
-    assert "not implemented" in message and "outbound map" in message
+def test_a_body_is_canonical_or_a_layout_name() -> None:
+    message = refused(body="ap invoice/csv")
+    assert "canonical" in message and "export layout" in message
 
 
 @pytest.mark.parametrize("method", ["DELETE", "GET"])
