@@ -193,7 +193,9 @@ class RestDestination:
 
     def _headers(self, payload: Payload, body: bytes) -> dict[str, str]:
         headers = {
-            "content-type": "application/json" if payload.kind == "document" else "application/edi-x12",
+            "content-type": "application/json"
+            if payload.kind == "document" or _alert(payload)
+            else "application/edi-x12",
             **self._config.headers,
             "idempotency-key": payload.idempotency_key,
             "x-correlation-id": payload.correlation_id,
@@ -260,3 +262,8 @@ def _transport_reason(exc: httpx.TransportError) -> str:
     else:
         kind = "transport error"
     return f"{kind}: {detail}"
+
+
+def _alert(payload: Payload) -> bool:
+    """An acknowledgment-tracking alert (``ack_overdue``...): JSON, though recorded as an outbound item."""
+    return payload.doc_type.startswith("ack_")
