@@ -123,7 +123,7 @@ class AckOps(KeyOps):
             stmt = self._insert()(E).on_conflict_do_nothing(
                 index_elements=[E.c.outbound_id, E.c.group_control, E.c.set_control]
             )
-            added = conn.execute(stmt, values).rowcount
+            added = len(conn.execute(stmt.returning(E.c.id), values).all())
             if added:
                 names = ", ".join(f"{s.set_id} {s.group_control}/{s.set_control}" for s, _ in sets[:20])
                 details = {"sets": len(sets), "resent_from": resent_from}
@@ -136,7 +136,7 @@ class AckOps(KeyOps):
                     reason or f"waiting for the acknowledgment of {names}",
                     details,
                 )
-            return int(added or 0)
+            return added
 
     def start_ack_clocks(self, limit: int = 500) -> int:
         """Start the deadline of tracked sets whose clock has not started: from the first delivery of their

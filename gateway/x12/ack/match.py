@@ -251,8 +251,9 @@ def _functional(ack: FunctionalAck, owed: Sequence[Owed], received_at: datetime,
     for o in group:
         if o.key in named:
             continue
-        # No AK2 for it: the group's verdict answers it (a partial group without a list cannot say which).
-        status = set_status(ack.code) if ack.code != "P" else "accepted_with_errors"
+        # No AK2 for it: the group's verdict answers it. A partial group lists its sets in error, so one it
+        # leaves out was accepted; without any list it cannot say which: accepted with errors.
+        status = set_status(ack.code) if ack.code != "P" else ("accepted" if ack.sets else "accepted_with_errors")
         note = () if ack.sets == [] or ack.code in ("A", "E") else ("not listed in the acknowledgment",)
         rec.sets.append(_answer(o, status, g_status, note + tuple(rec.group_errors), received_at))
     _outcome(rec)
