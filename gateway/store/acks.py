@@ -33,7 +33,6 @@ __all__ = ["ACK_DOC_TYPE", "AckOps", "AckToMatch"]
 ACK_DOC_TYPE = "acknowledgment"
 """The document type the runtime keeps inbound 997/999/TA1 under (:data:`gateway.planning.ACKNOWLEDGMENT`)."""
 
-_OPEN = (OwedAckStatus.WAITING.value, OwedAckStatus.OVERDUE.value)
 E = ack_expectations
 
 
@@ -251,8 +250,9 @@ class AckOps(KeyOps):
                     created_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=[ack_receipts.c.document_id])
-            ).rowcount
-            if not claimed:
+                .returning(ack_receipts.c.id)
+            ).first()
+            if claimed is None:
                 return None
             query = select(E).where(E.c.partner_id == (ack.partner_id or ""))
             if kind == "TA1":
@@ -297,7 +297,7 @@ class AckOps(KeyOps):
                 by_outbound.setdefault(s.outbound_id, []).append(f"set {s.key}: duplicate acknowledgment")
                 continue
             values: dict[str, Any] = {"updated_at": now, "ta1_code": s.ta1_code} if s.ta1_code else {"updated_at": now}
-            if not (rec.kind == "TA1" and s.status in _OPEN):
+            if s.changes:
                 values.update(
                     status=s.status,
                     group_status=s.group_status,
@@ -432,6 +432,14 @@ class AckOps(KeyOps):
             query = query.where(E.c.outbound_id == outbound_id)
         with self._db.read("list acknowledgments owed") as conn:
             return [_plain(r) for r in conn.execute(query).mappings()]
+
+    def owed_ack_counts(self, partner_id: str | None = None) -> dict[str, int]:
+        """Tracked sets by status (``waiting``, ``overdue``...), for dashboards and metrics; one indexed query."""
+        query = select(E.c.status, func.count()).group_by(E.c.status)
+        if partner_id is not None:
+            query = query.where(E.c.partner_id == partner_id)
+        with self._db.read("count acknowledgments owed") as conn:
+            return {str(status): int(n) for status, n in conn.execute(query)}
 
     def list_ack_receipts(
         self,

@@ -434,6 +434,14 @@ ack_expectations = Table(
     sqlite_autoincrement=True,
 )
 
+# The inbound 997/999/TA1 documents only (partial): what the tracker looks for each minute.
+Index(
+    "ix_documents_acknowledgments",
+    documents.c.id,
+    sqlite_where=documents.c.doc_type == "acknowledgment",
+    postgresql_where=documents.c.doc_type == "acknowledgment",
+)
+
 ack_receipts = Table(
     "ack_receipts",
     metadata,

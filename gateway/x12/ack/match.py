@@ -95,6 +95,7 @@ class SetOutcome:
     late: bool = False
     duplicate: bool = False
     ta1_code: str | None = None
+    changes: bool = True  # False: only noted (a TA1 accepting an interchange whose sets wait on)
 
 
 @dataclass(slots=True)
@@ -120,7 +121,7 @@ class Reconciliation:
     @property
     def rejected(self) -> list[SetOutcome]:
         """The sets this acknowledgment rejects (applied ones)."""
-        return [s for s in self.applied if s.status == "rejected"]
+        return [s for s in self.applied if s.status == "rejected" and s.changes]
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the ledger and ``--json``."""
@@ -201,16 +202,9 @@ def _ta1(ack: TA1Ack, owed: Sequence[Owed], received_at: datetime, words: CodeWo
         if ack.accepted or o.status in ANSWERED or repeat:
             # Accepted: the sets still wait for their 997/999; answered ones keep their answer.
             rec.sets.append(
-                SetOutcome(
-                    o.key,
-                    o.outbound_id,
-                    o.status,
-                    None,
-                    errors if not ack.accepted else (),
-                    duplicate=repeat,
-                    ta1_code=ack.code,
-                )
-            )
+                SetOutcome(o.key, o.outbound_id, o.status, None, () if ack.accepted else errors, duplicate=repeat,
+                           ta1_code=ack.code, changes=False)
+            )  # fmt: skip
         else:
             rec.sets.append(
                 SetOutcome(o.key, o.outbound_id, "rejected", None, errors, _late(o, received_at), ta1_code=ack.code)

@@ -6,7 +6,8 @@ Create Date: 2026-12-06
 
 Acknowledgment tracking: one ``ack_expectations`` row per transaction set we sent that a 997/999 must
 answer (its control numbers, deadline, verdict, lateness, resend links), and one ``ack_receipts`` row
-per inbound 997/999/TA1 document once it was matched (or found to match nothing, or to repeat an
+per inbound 997/999/TA1 document once it was matched (found through a partial index of the
+acknowledgment documents) (or found to match nothing, or to repeat an
 answer): matching survives restarts and never counts one acknowledgment twice. Self-contained like
 0001: the status lists are literals.
 """
@@ -105,8 +106,14 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_ack_receipts_outcome"), "ack_receipts", ["outcome"])
+    acknowledgments = sa.text("doc_type = 'acknowledgment'")
+    op.create_index(
+        op.f("ix_documents_acknowledgments"), "documents", ["id"],
+        sqlite_where=acknowledgments, postgresql_where=acknowledgments,
+    )  # fmt: skip
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_documents_acknowledgments"), "documents")
     op.drop_table("ack_receipts")
     op.drop_table("ack_expectations")
