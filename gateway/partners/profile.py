@@ -196,6 +196,14 @@ class AckTracking(_Strict):
         default_factory=dict, description="Hours per group type or set id (e.g. {PO: 4}), overriding deadline_hours."
     )
 
+    @field_validator("expect", "deadlines")
+    @classmethod
+    def _names(cls, value: list[str] | dict[str, float] | None) -> list[str] | dict[str, float] | None:
+        bad = [k for k in value or () if not (len(k) == 3 and k.isdigit()) and not (len(k) == 2 and k.isalpha())]
+        if bad:
+            raise ValueError(f"name transaction sets (850) or group types (PO), not {', '.join(map(repr, bad))}")
+        return value
+
     def expects(self, set_id: str, functional_id: str) -> bool:
         """Whether a set ``set_id`` in a ``functional_id`` group must be acknowledged."""
         if set_id in ("997", "999") or functional_id == "FA":

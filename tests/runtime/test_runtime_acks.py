@@ -221,3 +221,12 @@ def test_the_whole_exchange(store_url: str, tmp_path: Path, catalog: Catalog) ->
         assert shown.exit_code == 0 and "IK304 8" in shown.output and f"resent as {resent.row.id}" in shown.output
         unmatched = runner.invoke(acks, ["--unmatched", "--home", str(home.path)])
         assert "777777" in unmatched.output and "duplicate" in unmatched.output, unmatched.output
+        # A resend can be resent in turn, from the command: a new number again, the chain kept.
+        again = runner.invoke(
+            acks, ["resend", str(resent.row.id), "--reason", "still no 997", "--home", str(home.path)]
+        )
+        assert again.exit_code == 0, again.output
+        assert f"resends {resent.row.id}" in again.output and "delivered 1 of 1" in again.output
+        newest = max((home.outbox / "medsupply").glob("850-*.x12"))
+        assert Validator(catalog).validate(newest.read_bytes()).valid
+        assert int(newest.read_bytes()[90:99]) == int(resent.row.control_number or 0) + 1
