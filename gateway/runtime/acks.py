@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from gateway.partners.profile import AckTracking, PartnerDirectory
@@ -37,8 +38,8 @@ from gateway.store import Archive
 from gateway.store.acks import AckToMatch
 from gateway.store.rows import OutboundRow
 from gateway.store.store import Store
-from gateway.x12.ack.match import CodeWords, Reconciliation, ack_from_dict, reconcile
-from gateway.x12.ack.sent import sent_sets
+from gateway.x12.ack.match import CodeWords, Owed, Reconciliation, ack_from_dict, reconcile
+from gateway.x12.ack.sent import SentSet, sent_sets
 from gateway.x12.schema.catalog import Catalog
 
 __all__ = ["ALERT_TYPES", "AckCheck", "AckTracker", "code_words"]
@@ -150,19 +151,25 @@ class AckTracker:
     def _track(self, out: AckCheck) -> None:
         while True:
             rows = self.store.outbound_to_track()
-            for row in rows:
-                out.tracked += self.track(row)
-            if len(rows) < 200:
+            items = [item for item in (self._owed(row) for row in rows) if item is not None]
+            if items:
+                out.tracked += self.store.track_many(items)
+            if len(rows) < 200 or not items:
                 return
 
     def track(self, row: OutboundRow, resent_from: int | None = None) -> int:
         """Track the sets of ``row`` its partner expects an answer for; returns how many."""
+        item = self._owed(row)
+        return 0 if item is None else self.store.track_sets(row, item[1], resent_from=resent_from, reason=item[2])
+
+    def _owed(self, row: OutboundRow) -> tuple[OutboundRow, list[tuple[SentSet, int]], str | None] | None:
+        """The sets of ``row`` owed an answer, each with its deadline, and why none is (None: its bytes
+        cannot be read now; it stays pending for the next check)."""
         try:
             data = self.archive.read(row.sha256)
         except OSError as exc:
-            # The archive is unreadable now (a mount gone): left pending, tried at the next check.
             log.error("outbound %s: cannot read its bytes to track its acknowledgment: %s", row.id, exc)
-            return 0
+            return None
         settings = self.settings(row.partner_id)
         found = sent_sets(data)
         owed = [
@@ -173,31 +180,43 @@ class AckTracker:
         why = None if owed else f"partner {row.partner_id} expects no acknowledgment of {row.kind}"
         if not found:
             why = f"outbound {row.id} holds no transaction set to acknowledge"
-        return self.store.track_sets(row, owed, resent_from=resent_from, reason=why)
+        return row, owed, why
 
     def _match(self, out: AckCheck, floor: int) -> None:
         after = floor
         while True:
             batch = self.store.acks_to_match(after=after)
-            for ack in batch:
-                after = ack.document_id
-                rec = self.match(ack, out)
-                if rec is not None:
-                    self._alert_answer(ack, rec, out)
+            for start in range(0, len(batch), 50):  # 50 acknowledgments a transaction
+                chunk = batch[start : start + 50]
+                for ack, rec in zip(chunk, self.match(chunk, out), strict=True):
+                    if rec is not None:
+                        self._alert_answer(ack, rec, out)
             if len(batch) < 200:
                 return
+            after = batch[-1].document_id
 
-    def match(self, ack: AckToMatch, out: AckCheck) -> Reconciliation | None:
-        """Match one acknowledgment document and count what it came to."""
-        try:
-            parsed = ack_from_dict(ack.data)
-        except (KeyError, TypeError, ValueError) as exc:
-            out.problems.append(f"acknowledgment document {ack.document_id} cannot be read back: {exc}")
-            log.error("%s", out.problems[-1])
-            return None
-        rec = self.store.match_ack(ack, lambda owed: reconcile(parsed, owed, ack.received_at, self.words))
-        if rec is None:
-            return None
+    def match(self, acks: list[AckToMatch], out: AckCheck) -> list[Reconciliation | None]:
+        """Match acknowledgment documents (one transaction) and count what they came to."""
+        items: list[tuple[AckToMatch, Callable[[list[Owed]], Reconciliation]]] = []
+        readable: list[int] = []
+        for n, ack in enumerate(acks):
+            try:
+                parsed = ack_from_dict(ack.data)
+            except (KeyError, TypeError, ValueError) as exc:
+                out.problems.append(f"acknowledgment document {ack.document_id} cannot be read back: {exc}")
+                log.error("%s", out.problems[-1])
+                continue
+            items.append((ack, partial(reconcile, parsed, received_at=ack.received_at, words=self.words)))
+            readable.append(n)
+        found: list[Reconciliation | None] = [None] * len(acks)
+        for n, rec in zip(readable, self.store.match_acks(items) if items else [], strict=True):
+            found[n] = rec
+            if rec is not None:
+                self._count(acks[n], rec, out)
+        return found
+
+    @staticmethod
+    def _count(ack: AckToMatch, rec: Reconciliation, out: AckCheck) -> None:
         out.matched += rec.outcome in ("matched", "partly_matched")
         out.unmatched += rec.outcome == "unmatched"
         out.duplicates += rec.outcome == "duplicate"
@@ -205,7 +224,6 @@ class AckTracker:
         out.late += sum(1 for s in rec.applied if s.late)
         level = logging.WARNING if rec.outcome != "matched" or rec.rejected else logging.INFO
         log.log(level, "acknowledgment document %s from %s: %s", ack.document_id, ack.partner_id, rec.summary)
-        return rec
 
     # --- alerts -------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.engine import Connection
 
+from gateway.store.base import EVENT_INSERT
 from gateway.store.errors import NotFoundError
 from gateway.store.keys import KeyOps
 from gateway.store.rows import OutboundRow
@@ -94,59 +95,84 @@ class AckOps(KeyOps):
         """Track ``sets`` of the outbound interchange ``row``, each with its deadline in seconds; none:
         nothing of it expects an answer (``expected_ack`` is cleared, with ``reason``). Idempotent (a set
         already tracked is left as it is). Returns the sets newly tracked."""
+        return self.track_many([(row, sets, reason)], resent_from=resent_from)
+
+    def track_many(
+        self,
+        items: Sequence[tuple[OutboundRow, Sequence[tuple[SentSet, int]], str | None]],
+        *,
+        resent_from: int | None = None,
+    ) -> int:
+        """:meth:`track_sets` for several interchanges ``(row, sets, reason)``, in one transaction."""
         now = self._now()
-        with self._db.write(f"track acknowledgments owed for outbound {row.id}") as conn:
-            if not sets:
-                conn.execute(update(outbound).where(outbound.c.id == row.id).values(expected_ack=None, updated_at=now))
-                self._owed_event(conn, row.id, row.correlation_id, now, "none", reason or "no set expects an answer")
-                return 0
-            values = [
-                {
-                    "outbound_id": row.id,
-                    "partner_id": row.partner_id,
-                    "interchange_control": s.interchange,
-                    "functional_id": s.functional_id,
-                    "group_control": s.group_control,
-                    "version": s.version,
-                    "set_id": s.set_id,
-                    "set_control": s.set_control,
-                    "status": OwedAckStatus.WAITING.value,
-                    "deadline_seconds": int(seconds),
-                    "late": False,
-                    "resent_from": resent_from,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for s, seconds in sets
-            ]
-            stmt = self._insert()(E).on_conflict_do_nothing(
-                index_elements=[E.c.outbound_id, E.c.group_control, E.c.set_control]
+        with self._db.write(f"track acknowledgments owed for {len(items)} outbound interchange(s)") as conn:
+            return sum(self._track_on(conn, row, sets, reason, resent_from, now) for row, sets, reason in items)
+
+    def _track_on(
+        self,
+        conn: Connection,
+        row: OutboundRow,
+        sets: Sequence[tuple[SentSet, int]],
+        reason: str | None,
+        resent_from: int | None,
+        now: datetime,
+    ) -> int:
+        if not sets:
+            conn.execute(update(outbound).where(outbound.c.id == row.id).values(expected_ack=None, updated_at=now))
+            self._owed_event(conn, row.id, row.correlation_id, now, "none", reason or "no set expects an answer")
+            return 0
+        values = [
+            {
+                "outbound_id": row.id,
+                "partner_id": row.partner_id,
+                "interchange_control": s.interchange,
+                "functional_id": s.functional_id,
+                "group_control": s.group_control,
+                "version": s.version,
+                "set_id": s.set_id,
+                "set_control": s.set_control,
+                "status": OwedAckStatus.WAITING.value,
+                "deadline_seconds": int(seconds),
+                "late": False,
+                "resent_from": resent_from,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for s, seconds in sets
+        ]
+        stmt = self._insert()(E).on_conflict_do_nothing(
+            index_elements=[E.c.outbound_id, E.c.group_control, E.c.set_control]
+        )
+        added = len(conn.execute(stmt.returning(E.c.id), values).all())
+        if added:
+            names = ", ".join(f"{s.set_id} {s.group_control}/{s.set_control}" for s, _ in sets[:20])
+            details = {"sets": len(sets), "resent_from": resent_from}
+            self._owed_event(
+                conn,
+                row.id,
+                row.correlation_id,
+                now,
+                OwedAckStatus.WAITING.value,
+                reason or f"waiting for the acknowledgment of {names}",
+                details,
             )
-            added = len(conn.execute(stmt.returning(E.c.id), values).all())
-            if added:
-                names = ", ".join(f"{s.set_id} {s.group_control}/{s.set_control}" for s, _ in sets[:20])
-                details = {"sets": len(sets), "resent_from": resent_from}
-                self._owed_event(
-                    conn,
-                    row.id,
-                    row.correlation_id,
-                    now,
-                    OwedAckStatus.WAITING.value,
-                    reason or f"waiting for the acknowledgment of {names}",
-                    details,
-                )
-            return added
+        return added
 
     def start_ack_clocks(self, limit: int = 500) -> int:
         """Start the deadline of tracked sets whose clock has not started: from the first delivery of their
         interchange, or from when it was recorded when nothing delivers it. Returns the sets started."""
         now = self._now()
+        # Only sets still waiting need a clock (one answered before its delivery is final has its answer).
+        waiting = (E.c.status == OwedAckStatus.WAITING.value, E.c.due_at.is_(None))
+        with self._db.read("find acknowledgment deadlines to start") as conn:
+            if conn.execute(select(E.c.id).where(*waiting).limit(1)).first() is None:
+                return 0  # the usual case: a read, no write lock
         with self._db.write("start acknowledgment deadlines") as conn:
             pending = (
                 conn.execute(
                     select(E.c.outbound_id, E.c.deadline_seconds, outbound.c.created_at)
                     .join(outbound, outbound.c.id == E.c.outbound_id)
-                    .where(E.c.tracked_from.is_(None))
+                    .where(*waiting)
                     .distinct()
                     .limit(limit)
                 )
@@ -233,38 +259,49 @@ class AckOps(KeyOps):
         """Match ``ack`` in one transaction: the sets it may answer are read (locked), ``decide`` (pure)
         says what it means for them, and the outcome is recorded: set statuses, a receipt, events.
         Returns None when another worker matched it first."""
+        return self.match_acks([(ack, decide)])[0]
+
+    def match_acks(
+        self, items: Sequence[tuple[AckToMatch, Callable[[list[Owed]], Reconciliation]]]
+    ) -> list[Reconciliation | None]:
+        """:meth:`match_ack` for several acknowledgments, one after the other in one transaction."""
+        now = self._now()
+        with self._db.write(f"match {len(items)} acknowledgment(s)") as conn:
+            return [self._match_on(conn, ack, decide, now) for ack, decide in items]
+
+    def _match_on(
+        self, conn: Connection, ack: AckToMatch, decide: Callable[[list[Owed]], Reconciliation], now: datetime
+    ) -> Reconciliation | None:
         data = ack.data
         kind = "TA1" if data.get("kind") == "TA1" else str(data.get("kind", ""))
-        now = self._now()
-        with self._db.write(f"match acknowledgment document {ack.document_id}") as conn:
-            claimed = conn.execute(
-                self._insert()(ack_receipts)
-                .values(
-                    document_id=ack.document_id,
-                    file_id=ack.file_id,
-                    partner_id=ack.partner_id,
-                    kind=kind[:8],
-                    control_number=str(data.get("control_number" if kind == "TA1" else "group_control", ""))[:32],
-                    outcome="unmatched",
-                    received_at=ack.received_at,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=[ack_receipts.c.document_id])
-                .returning(ack_receipts.c.id)
-            ).first()
-            if claimed is None:
-                return None
-            query = select(E).where(E.c.partner_id == (ack.partner_id or ""))
-            if kind == "TA1":
-                query = query.where(E.c.interchange_control == str(data.get("control_number", "")))
-            else:
-                query = query.where(E.c.group_control == str(data.get("group_control", "")))
-            if self.dialect == "postgresql":
-                query = query.with_for_update()
-            owed = [_owed(r) for r in conn.execute(query.order_by(E.c.id)).mappings()]
-            rec = decide(owed)
-            self._apply(conn, ack, rec, now)
-            return rec
+        claimed = conn.execute(
+            self._insert()(ack_receipts)
+            .values(
+                document_id=ack.document_id,
+                file_id=ack.file_id,
+                partner_id=ack.partner_id,
+                kind=kind[:8],
+                control_number=str(data.get("control_number" if kind == "TA1" else "group_control", ""))[:32],
+                outcome="unmatched",
+                received_at=ack.received_at,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[ack_receipts.c.document_id])
+            .returning(ack_receipts.c.id)
+        ).first()
+        if claimed is None:
+            return None
+        query = select(E).where(E.c.partner_id == (ack.partner_id or ""))
+        if kind == "TA1":
+            query = query.where(E.c.interchange_control == str(data.get("control_number", "")))
+        else:
+            query = query.where(E.c.group_control == str(data.get("group_control", "")))
+        if self.dialect == "postgresql":
+            query = query.with_for_update()
+        owed = [_owed(r) for r in conn.execute(query.order_by(E.c.id)).mappings()]
+        rec = decide(owed)
+        self._apply(conn, ack, rec, now)
+        return rec
 
     def _apply(self, conn: Connection, ack: AckToMatch, rec: Reconciliation, now: datetime) -> None:
         first_outbound = next((s.outbound_id for s in rec.sets), None)
@@ -374,34 +411,54 @@ class AckOps(KeyOps):
         """Sets still waiting past their deadline become ``overdue`` (one event per interchange). Returns
         them (with their interchange's correlation id), for alerts. A cheap indexed query when none is."""
         now = self._now()
+        late = (E.c.status == OwedAckStatus.WAITING.value, E.c.due_at < now)
+        with self._db.read("find overdue acknowledgments") as conn:
+            if conn.execute(select(E.c.id).where(*late).limit(1)).first() is None:
+                return []  # the usual case: a read, no write lock
         with self._db.write("mark overdue acknowledgments") as conn:
             rows = (
                 conn.execute(
-                    update(E)
-                    .where(E.c.status == OwedAckStatus.WAITING.value, E.c.due_at < now)
-                    .values(status=OwedAckStatus.OVERDUE.value, updated_at=now)
-                    .returning(*E.c)
+                    update(E).where(*late).values(status=OwedAckStatus.OVERDUE.value, updated_at=now).returning(*E.c)
                 )
                 .mappings()
                 .all()
             )
             out = [dict(r) for r in rows]
-            for outbound_id in sorted({r["outbound_id"] for r in out}):
-                mine = [r for r in out if r["outbound_id"] == outbound_id]
-                row = self._get(conn, outbound, outbound_id)
-                self._summarize(conn, outbound_id, now)
-                due = min(r["due_at"] for r in mine)
-                self._owed_event(
-                    conn,
-                    outbound_id,
-                    row["correlation_id"],
-                    now,
-                    OwedAckStatus.OVERDUE.value,
-                    f"no acknowledgment of {len(mine)} set(s) by {due.isoformat()}",
-                    {"sets": [r["id"] for r in mine]},
+            by_outbound: dict[int, list[dict[str, Any]]] = {}
+            for r in out:
+                by_outbound.setdefault(int(r["outbound_id"]), []).append(r)
+            ids = sorted(by_outbound)
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+                correlation = dict(
+                    conn.execute(select(outbound.c.id, outbound.c.correlation_id).where(outbound.c.id.in_(chunk))).all()
                 )
-                for r in mine:
-                    r["correlation_id"] = row["correlation_id"]
+                # A set overdue makes its interchange overdue, whatever its other sets say (see _summarize).
+                conn.execute(
+                    update(outbound)
+                    .where(outbound.c.id.in_(chunk))
+                    .values(expected_ack=ExpectedAck.OVERDUE.value, updated_at=now)
+                )
+                events = []
+                for outbound_id in chunk:
+                    mine = by_outbound[outbound_id]
+                    due = min(r["due_at"] for r in mine)
+                    for r in mine:
+                        r["correlation_id"] = correlation.get(outbound_id)
+                    events.append(
+                        self.event_row(
+                            kind=EntityKind.OUTBOUND,
+                            entity_id=outbound_id,
+                            file_id=None,
+                            action=EventAction.STATUS,
+                            from_status=None,
+                            to_status=f"ack_{OwedAckStatus.OVERDUE.value}",
+                            at=now,
+                            reason=f"no acknowledgment of {len(mine)} set(s) by {due.isoformat()}",
+                            details={"sets": [r["id"] for r in mine]},
+                            correlation_id=correlation.get(outbound_id),
+                        )
+                    )
+                conn.execute(EVENT_INSERT, events)
             return out
 
     # --- reading ------------------------------------------------------------------------------
