@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from gateway.errors import GatewayError
 from gateway.partners.profile import AckTracking, PartnerDirectory
 from gateway.routing import RouteInput, Rule, route, rules_for
 from gateway.store import Archive
@@ -171,7 +172,10 @@ class AckTracker:
             log.error("outbound %s: cannot read its bytes to track its acknowledgment: %s", row.id, exc)
             return None
         settings = self.settings(row.partner_id)
-        found = sent_sets(data)
+        try:
+            found = sent_sets(data)
+        except GatewayError as exc:  # not X12 we can read back: said in its event, never retried
+            return row, [], f"outbound {row.id} cannot be read back as X12 to track its acknowledgment: {exc}"
         owed = [
             (s, settings.deadline_seconds(s.set_id, s.functional_id))
             for s in found

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.store.base import EVENT_INSERT
@@ -161,63 +161,65 @@ class AckOps(KeyOps):
     def start_ack_clocks(self, limit: int = 500) -> int:
         """Start the deadline of tracked sets whose clock has not started: from the first delivery of their
         interchange, or from when it was recorded when nothing delivers it. Returns the sets started."""
-        now = self._now()
-        # Only sets still waiting need a clock (one answered before its delivery is final has its answer).
-        waiting = (E.c.status == OwedAckStatus.WAITING.value, E.c.due_at.is_(None))
+        # Only sets still waiting need a clock (one answered before its delivery is final has its answer),
+        # and only those whose interchange was delivered, or is owed to no destination, can start one.
+        owed = exists().where(deliveries.c.outbound_id == E.c.outbound_id)
+        delivered = exists().where(deliveries.c.outbound_id == E.c.outbound_id, deliveries.c.delivered_at.is_not(None))
+        ready = (E.c.status == OwedAckStatus.WAITING.value, E.c.due_at.is_(None), or_(~owed, delivered))
         with self._db.read("find acknowledgment deadlines to start") as conn:
-            if conn.execute(select(E.c.id).where(*waiting).limit(1)).first() is None:
+            if conn.execute(select(E.c.id).where(*ready).limit(1)).first() is None:
                 return 0  # the usual case: a read, no write lock
-        with self._db.write("start acknowledgment deadlines") as conn:
-            pending = (
-                conn.execute(
-                    select(E.c.outbound_id, E.c.deadline_seconds, outbound.c.created_at)
-                    .join(outbound, outbound.c.id == E.c.outbound_id)
-                    .where(*waiting)
-                    .distinct()
-                    .limit(limit)
-                )
-                .mappings()
-                .all()
-            )
-            if not pending:
-                return 0
-            ids = sorted({int(r["outbound_id"]) for r in pending})
-            counts = {
-                int(r.outbound_id): (int(r.n), r.first)
-                for r in conn.execute(
-                    select(
-                        deliveries.c.outbound_id,
-                        func.count().label("n"),
-                        func.min(deliveries.c.delivered_at).label("first"),
-                    )
-                    .where(deliveries.c.outbound_id.in_(ids))
-                    .group_by(deliveries.c.outbound_id)
-                )
-            }
-            started = 0
-            for r in pending:
-                n, first = counts.get(int(r["outbound_id"]), (0, None))
-                start = r["created_at"] if n == 0 else first
-                if start is None:
-                    continue  # owed to a destination, not delivered yet: the clock waits
-                start = self._aware(start)
-                due = start + timedelta(seconds=int(r["deadline_seconds"]))
-                result = conn.execute(
-                    update(E)
-                    .where(
-                        E.c.outbound_id == r["outbound_id"],
-                        E.c.deadline_seconds == r["deadline_seconds"],
-                        E.c.tracked_from.is_(None),
-                    )
-                    .values(tracked_from=start, due_at=due, updated_at=now)
-                )
-                started += int(result.rowcount or 0)
-                earlier = conn.execute(select(outbound.c.ack_due_at).where(outbound.c.id == r["outbound_id"])).scalar()
-                if earlier is None or self._aware(earlier) > due:
+        started = 0
+        while True:
+            with self._db.write("start acknowledgment deadlines") as conn:
+                pending = (
                     conn.execute(
-                        update(outbound).where(outbound.c.id == r["outbound_id"]).values(ack_due_at=due, updated_at=now)
+                        select(E.c.outbound_id, E.c.deadline_seconds, outbound.c.created_at)
+                        .join(outbound, outbound.c.id == E.c.outbound_id)
+                        .where(*ready)
+                        .distinct()
+                        .limit(limit)
                     )
-            return started
+                    .mappings()
+                    .all()
+                )
+                started += self._start_clocks(conn, pending)
+            if len(pending) < limit:
+                return started
+
+    def _start_clocks(self, conn: Connection, pending: Sequence[Any]) -> int:
+        if not pending:
+            return 0
+        now = self._now()
+        ids = sorted({int(r["outbound_id"]) for r in pending})
+        first_delivered = dict(
+            conn.execute(
+                select(deliveries.c.outbound_id, func.min(deliveries.c.delivered_at))
+                .where(deliveries.c.outbound_id.in_(ids))
+                .group_by(deliveries.c.outbound_id)
+            ).all()
+        )
+        started = 0
+        for r in pending:
+            # Delivered: from its first delivery; owed nowhere: from when it was recorded.
+            start = self._aware(first_delivered.get(r["outbound_id"]) or r["created_at"])
+            due = start + timedelta(seconds=int(r["deadline_seconds"]))
+            result = conn.execute(
+                update(E)
+                .where(
+                    E.c.outbound_id == r["outbound_id"],
+                    E.c.deadline_seconds == r["deadline_seconds"],
+                    E.c.due_at.is_(None),
+                )
+                .values(tracked_from=start, due_at=due, updated_at=now)
+            )
+            started += int(result.rowcount or 0)
+            earlier = conn.execute(select(outbound.c.ack_due_at).where(outbound.c.id == r["outbound_id"])).scalar()
+            if earlier is None or self._aware(earlier) > due:
+                conn.execute(
+                    update(outbound).where(outbound.c.id == r["outbound_id"]).values(ack_due_at=due, updated_at=now)
+                )
+        return started
 
     @staticmethod
     def _aware(value: datetime) -> datetime:
