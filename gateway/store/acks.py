@@ -21,7 +21,6 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.store.base import EVENT_INSERT
-from gateway.store.errors import NotFoundError
 from gateway.store.keys import KeyOps
 from gateway.store.rows import OutboundRow
 from gateway.store.schema import ack_expectations, ack_receipts, deliveries, documents, files, outbound
@@ -348,6 +347,10 @@ class AckOps(KeyOps):
                 by_outbound.setdefault(s.outbound_id, []).append(
                     f"set {s.key}: {s.status}{' (late)' if s.late else ''}"
                 )
+            else:
+                by_outbound.setdefault(s.outbound_id, []).append(
+                    f"set {s.key}: TA1 {s.ta1_code} noted, still {s.status}"
+                )
             conn.execute(update(E).where(E.c.id == s.key), values)
         for outbound_id, lines in by_outbound.items():
             summary = self._summarize(conn, outbound_id, now)
@@ -463,71 +466,6 @@ class AckOps(KeyOps):
                 conn.execute(EVENT_INSERT, events)
             return out
 
-    # --- reading ------------------------------------------------------------------------------
-
-    def list_owed_acks(
-        self,
-        *,
-        status: Sequence[str] | None = None,
-        partner_id: str | None = None,
-        outbound_id: int | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Tracked sets, newest first, with their interchange's kind and status, filtered by status(es),
-        partner or interchange."""
-        query = (
-            select(
-                E, outbound.c.kind, outbound.c.status.label("outbound_status"), outbound.c.created_at.label("sent_at")
-            )
-            .join(outbound, outbound.c.id == E.c.outbound_id)
-            .order_by(E.c.id.desc())
-            .limit(limit)
-        )
-        if status:
-            query = query.where(E.c.status.in_([OwedAckStatus(s).value for s in status]))
-        if partner_id is not None:
-            query = query.where(E.c.partner_id == partner_id)
-        if outbound_id is not None:
-            query = query.where(E.c.outbound_id == outbound_id)
-        with self._db.read("list acknowledgments owed") as conn:
-            return [_plain(r) for r in conn.execute(query).mappings()]
-
-    def owed_ack_counts(self, partner_id: str | None = None) -> dict[str, int]:
-        """Tracked sets by status (``waiting``, ``overdue``...), for dashboards and metrics; one indexed query."""
-        query = select(E.c.status, func.count()).group_by(E.c.status)
-        if partner_id is not None:
-            query = query.where(E.c.partner_id == partner_id)
-        with self._db.read("count acknowledgments owed") as conn:
-            return {str(status): int(n) for status, n in conn.execute(query)}
-
-    def list_ack_receipts(
-        self,
-        *,
-        outcome: Sequence[str] | None = None,
-        partner_id: str | None = None,
-        outbound_id: int | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Inbound acknowledgments matched (or not), newest first."""
-        query = select(ack_receipts).order_by(ack_receipts.c.id.desc()).limit(limit)
-        if outcome:
-            query = query.where(ack_receipts.c.outcome.in_(list(outcome)))
-        if partner_id is not None:
-            query = query.where(ack_receipts.c.partner_id == partner_id)
-        if outbound_id is not None:
-            answered = select(E.c.ack_document_id).where(E.c.outbound_id == outbound_id)
-            query = query.where((ack_receipts.c.outbound_id == outbound_id) | ack_receipts.c.document_id.in_(answered))
-        with self._db.read("list acknowledgments received") as conn:
-            return [_plain(r) for r in conn.execute(query).mappings()]
-
-    def get_outbound(self, outbound_id: int) -> OutboundRow:
-        """The outbound interchange ``outbound_id``; NotFoundError when there is none."""
-        with self._db.read(f"read outbound {outbound_id}") as conn:
-            row = conn.execute(select(outbound).where(outbound.c.id == outbound_id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"no outbound interchange {outbound_id}")
-        return OutboundRow.from_mapping(row)
-
     def link_resend(self, original: OutboundRow, resend: OutboundRow, actor: str, reason: str) -> None:
         """Record that ``resend`` sends ``original`` again: its tracked sets point back at the original
         (``resent_from``), the original's at it (``resent_as``), and a ``retransmit`` event names who, when
@@ -558,11 +496,3 @@ class AckOps(KeyOps):
                     actor,
                     EventAction.RETRANSMIT,
                 )
-
-
-def _plain(row: Any) -> dict[str, Any]:
-    out = dict(row)
-    for key in ("errors", "details"):
-        if isinstance(out.get(key), str):
-            out[key] = json.loads(out[key])
-    return out
