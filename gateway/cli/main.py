@@ -44,6 +44,7 @@ LAZY_COMMANDS = {
     "staging": "gateway.cli.staging_cli:staging",
     "config": "gateway.cli.config_cli:config",
     "export": "gateway.cli.export_cli:export",
+    "acks": "gateway.cli.acks_cli:acks",
 }
 
 

@@ -206,7 +206,7 @@ class RestDestination:
         return classify(response["status"], response, config.conflict_is_delivered, self._clock())
 
     def _headers(self, payload: Payload, body: bytes) -> dict[str, str]:
-        kind = "application/json" if payload.kind == "document" else "application/edi-x12"
+        kind = "application/json" if payload.kind == "document" or _alert(payload) else "application/edi-x12"
         headers = {
             "content-type": kind if self._layout is None else self._layout.media_type,
             **self._config.headers,
@@ -275,3 +275,8 @@ def _transport_reason(exc: httpx.TransportError) -> str:
     else:
         kind = "transport error"
     return f"{kind}: {detail}"
+
+
+def _alert(payload: Payload) -> bool:
+    """An acknowledgment-tracking alert (``ack_overdue``...): JSON, though recorded as an outbound item."""
+    return payload.doc_type.startswith("ack_")

@@ -183,6 +183,39 @@ class AcceptedFinding(_Strict):
         return self.element is None or finding.location.element == self.element
 
 
+class AckTracking(_Strict):
+    """Which interchanges we send this partner must be answered by a 997/999, and how soon."""
+
+    expect: list[str] | None = Field(
+        default=None,
+        description="Set ids (850) or group types (PO) we expect a 997/999 for; default: every document we "
+        "send (never our 997/999/TA1); [] expects none.",
+    )
+    deadline_hours: float = Field(default=24, gt=0, description="Hours from delivery to the acknowledgment.")
+    deadlines: dict[str, float] = Field(
+        default_factory=dict, description="Hours per group type or set id (e.g. {PO: 4}), overriding deadline_hours."
+    )
+
+    @field_validator("expect", "deadlines")
+    @classmethod
+    def _names(cls, value: list[str] | dict[str, float] | None) -> list[str] | dict[str, float] | None:
+        bad = [k for k in value or () if not (len(k) == 3 and k.isdigit()) and not (len(k) == 2 and k.isalpha())]
+        if bad:
+            raise ValueError(f"name transaction sets (850) or group types (PO), not {', '.join(map(repr, bad))}")
+        return value
+
+    def expects(self, set_id: str, functional_id: str) -> bool:
+        """Whether a set ``set_id`` in a ``functional_id`` group must be acknowledged."""
+        if set_id in ("997", "999") or functional_id == "FA":
+            return False
+        return self.expect is None or set_id in self.expect or functional_id in self.expect
+
+    def deadline_seconds(self, set_id: str, functional_id: str) -> int:
+        """The deadline for such a set, in seconds."""
+        hours = self.deadlines.get(set_id, self.deadlines.get(functional_id, self.deadline_hours))
+        return int(hours * 3600)
+
+
 class Profile(_Strict):
     """A trading partner."""
 
@@ -210,6 +243,9 @@ class Profile(_Strict):
         default_factory=list,
         description="Routing rules for this partner's documents only, tried before gateway.yaml's `routes` "
         "(recorded as `<id>/<name>`; see docs/routing.md).",
+    )
+    acks: AckTracking = Field(
+        default_factory=AckTracking, description="The 997/999 we are owed for what we send (docs/acks.md)."
     )
     notes: str | None = None
 

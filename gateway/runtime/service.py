@@ -48,6 +48,7 @@ from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
 from gateway.planning import Router
 from gateway.routing import Rule
+from gateway.runtime.acks import AckTracker
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
@@ -222,6 +223,10 @@ class Service:
                 return list(profile.routes) if profile is not None else []
 
             router = make_router(list(cfg.routes), own_rules)
+        # Acknowledgments owed for what we send: checked beside the deliveries (see deliver_due).
+        self.acks = AckTracker(
+            store, self.archive, workspace.partners, workspace.catalog, rules=cfg.routes, worker=self.worker
+        )
         self.deliverer = Deliverer(
             store,
             self.archive,
@@ -605,6 +610,9 @@ class Service:
 
     def deliver_due(self) -> DeliveryCounts:
         """Try every delivery due now (any worker's whose lease is free); counted into the summary."""
+        check = self.acks.maybe_check()  # overdue acks, acks matched, alerts routed: at most once a minute
+        if check is not None and check.alerts:
+            self.processor.delivery_counts.add(self.deliverer.deliver_owed(check.alerts))
         counts = self.deliverer.run_due()
         self.processor.delivery_counts.add(counts)
         return counts

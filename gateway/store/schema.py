@@ -46,6 +46,7 @@ from sqlalchemy.types import TypeEngine
 
 from gateway.store.errors import StoreValueError
 from gateway.store.statuses import (
+    AckReceiptOutcome,
     DedupeKind,
     DeliveryOutcome,
     DeliveryStatus,
@@ -57,12 +58,15 @@ from gateway.store.statuses import (
     FileFormat,
     FileStatus,
     OutboundStatus,
+    OwedAckStatus,
     SetStatus,
 )
 
 __all__ = [
     "NAMING_CONVENTION",
     "UTCDateTime",
+    "ack_expectations",
+    "ack_receipts",
     "dedupe_keys",
     "deliveries",
     "delivery_attempts",
@@ -391,6 +395,71 @@ delivery_attempts = Table(
     Column("response", Text),
     _one_of("outcome", DeliveryOutcome),
     Index("ix_delivery_attempts_delivery_id", "delivery_id", "number"),
+    sqlite_autoincrement=True,
+)
+
+# Acknowledgment tracking (migration 0005): one row per transaction set we sent that is owed a 997/999,
+# and one per inbound 997/999/TA1 document matched against them (so a restart never matches one twice).
+ack_expectations = Table(
+    "ack_expectations",
+    metadata,
+    _pk(),
+    Column("outbound_id", ID, ForeignKey("outbound.id"), nullable=False),
+    Column("partner_id", String(PARTNER), nullable=False),
+    Column("interchange_control", String(CONTROL), nullable=False),
+    Column("functional_id", String(8), nullable=False),
+    Column("group_control", String(CONTROL), nullable=False),
+    Column("version", String(16), nullable=False),
+    Column("set_id", String(8), nullable=False),
+    Column("set_control", String(CONTROL), nullable=False),
+    Column("status", String(STATUS), nullable=False),
+    Column("group_status", String(STATUS)),
+    Column("deadline_seconds", Integer, nullable=False),
+    _ts("tracked_from", nullable=True),  # delivered (or recorded, when nothing delivers it): the clock starts
+    _ts("due_at", nullable=True),
+    _ts("acked_at", nullable=True),
+    Column("late", Boolean, nullable=False),
+    Column("ack_document_id", ID),
+    Column("ta1_code", String(4)),
+    Column("errors", Text),  # JSON list of what the partner reported, codes in words
+    Column("resent_from", ID),  # the outbound interchange this one resends (its parent)
+    Column("resent_as", ID),  # the latest resend of this one
+    _ts("created_at"),
+    _ts("updated_at"),
+    UniqueConstraint("outbound_id", "group_control", "set_control"),
+    _one_of("status", OwedAckStatus),
+    Index("ix_ack_expectations_status_due_at", "status", "due_at"),
+    Index("ix_ack_expectations_partner_group", "partner_id", "group_control"),
+    Index("ix_ack_expectations_partner_interchange", "partner_id", "interchange_control"),
+    sqlite_autoincrement=True,
+)
+
+# The inbound 997/999/TA1 documents only (partial): what the tracker looks for each minute.
+Index(
+    "ix_documents_acknowledgments",
+    documents.c.id,
+    sqlite_where=documents.c.doc_type == "acknowledgment",
+    postgresql_where=documents.c.doc_type == "acknowledgment",
+)
+
+ack_receipts = Table(
+    "ack_receipts",
+    metadata,
+    _pk(),
+    Column("document_id", ID, nullable=False),
+    Column("file_id", ID, ForeignKey("files.id")),
+    Column("partner_id", String(PARTNER)),
+    Column("kind", String(8), nullable=False),
+    Column("control_number", String(CONTROL)),
+    Column("outcome", String(STATUS), nullable=False),
+    Column("outbound_id", ID),
+    Column("summary", Text),
+    Column("details", Text),
+    _ts("received_at"),
+    _ts("created_at"),
+    UniqueConstraint("document_id"),
+    _one_of("outcome", AckReceiptOutcome),
+    Index("ix_ack_receipts_outcome", "outcome"),
     sqlite_autoincrement=True,
 )
 

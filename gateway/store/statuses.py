@@ -14,6 +14,7 @@ from enum import StrEnum
 __all__ = [
     "FILE_FINAL",
     "FILE_TRANSITIONS",
+    "AckReceiptOutcome",
     "DedupeKind",
     "DeliveryOutcome",
     "DeliveryStatus",
@@ -25,6 +26,7 @@ __all__ = [
     "FileFormat",
     "FileStatus",
     "OutboundStatus",
+    "OwedAckStatus",
     "SetStatus",
 ]
 
@@ -183,3 +185,22 @@ FILE_TRANSITIONS: dict[FileStatus, frozenset[FileStatus]] = {
 
 FILE_FINAL: frozenset[FileStatus] = frozenset({_F.PROCESSED, _F.PARTIAL, _F.DUPLICATE})
 """File statuses that are never left; their children are never reset."""
+
+
+class OwedAckStatus(StrEnum):
+    """Where one transaction set we sent stands with the 997/999 we are owed for it (``ack_expectations``)."""
+
+    WAITING = "waiting"
+    ACCEPTED = "accepted"
+    ACCEPTED_WITH_ERRORS = "accepted_with_errors"
+    REJECTED = "rejected"
+    OVERDUE = "overdue"
+
+
+class AckReceiptOutcome(StrEnum):
+    """What an inbound 997/999/TA1 came to when matched against what we sent (``ack_receipts``)."""
+
+    MATCHED = "matched"
+    PARTLY_MATCHED = "partly_matched"  # some sets it names are ours, others are not (or already answered)
+    UNMATCHED = "unmatched"  # names nothing we sent: reported, never dropped
+    DUPLICATE = "duplicate"  # everything it answers was answered already

@@ -5,7 +5,8 @@ Operations are grouped by concern in mixins: :mod:`~gateway.store.files`
 (adding interchanges, groups, sets, documents; statuses), :mod:`~gateway.store.tree` (a file's
 tree and events; resets),
 :mod:`~gateway.store.keys` (sequences, dedupe keys),
-:mod:`~gateway.store.outbound` and :mod:`~gateway.store.queries`. Every
+:mod:`~gateway.store.outbound`, :mod:`~gateway.store.queries`, :mod:`~gateway.store.acks` and
+:mod:`~gateway.store.ackviews`. Every
 public method is one transaction, and every status change in it appends
 an event in that same transaction.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 from types import TracebackType
 
 from gateway.store import migrate
+from gateway.store.acks import AckOps
+from gateway.store.ackviews import AckQueryOps
 from gateway.store.base import Clock
 from gateway.store.errors import SchemaError
 from gateway.store.keys import KeyOps  # noqa: F401 - part of ResultOps
@@ -30,7 +33,7 @@ DEFAULT_URL = "sqlite:///var/gateway.db"
 (the same default as the runtime's settings)."""
 
 
-class Store(ResultOps, TreeOps, OutboundOps, QueryOps):
+class Store(ResultOps, TreeOps, OutboundOps, QueryOps, AckOps, AckQueryOps):
     """The ledger at ``url``: ``sqlite:///path/to/file.sqlite`` or ``postgresql+psycopg://user@host/db``.
 
     ``clock`` returns the current aware datetime (default: the wall clock in

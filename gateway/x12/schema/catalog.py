@@ -121,6 +121,13 @@ class Catalog:
         """True when definitions exist for ``version`` (already resolved)."""
         return version in self._versions
 
+    def code_names(self, version: str, element: str) -> dict[str, str]:
+        """The code list of data element ``element`` in ``version``: code -> its words (empty: none known)."""
+        data = self._versions.get(version)
+        if data is None:
+            return {}
+        return dict(data.codes.codes.get(element) or data.codes.common.get(element) or {})
+
     def segment(self, version: str, seg_id: str) -> SegmentSpec | None:
         """The segment dictionary entry (envelope segments included)."""
         data = self._versions.get(version)
