@@ -29,7 +29,8 @@ from gateway.x12.validate.export import file_dict, file_lines
 LAZY_COMMANDS = {
     "run": "gateway.cli.run_cli:run",
     "status": "gateway.cli.run_cli:status",
-    "messages": "gateway.cli.run_cli:messages",
+    "messages": "gateway.cli.messages_cli:messages",
+    "find": "gateway.cli.messages_cli:find",
     "db": "gateway.cli.db:db",
     "render": "gateway.cli.render_cli:render",
     "send": "gateway.cli.render_cli:send",

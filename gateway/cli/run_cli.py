@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,7 @@ from gateway.runtime.service import (
     exit_code,
 )
 from gateway.settings import Deployment
-from gateway.store.errors import NotFoundError, StoreUnavailableError
-from gateway.store.rows import FileRow
+from gateway.store.errors import StoreUnavailableError
 from gateway.store.store import Store
 from gateway.workspace import Workspace
 
@@ -298,159 +296,3 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
             click.echo(f"  document {d.id} (file {d.file_id}): {oneline(d.reason or '')[:200]}")
     for problem in problems:
         click.echo(f"problem            {problem}")
-
-
-@click.group()
-def messages() -> None:
-    """Received files and what became of them."""
-
-
-@messages.command("list")
-@click.option("--status", "status_filter", help="Only files in this status.")
-@click.option("--partner", help="Only this partner's files.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of files.")
-@_read_options
-def list_messages(
-    status_filter: str | None,
-    partner: str | None,
-    limit: int,
-    as_json: bool,
-    home: Path | None,
-    config: Path | None,
-    store_url: str | None,
-) -> None:
-    """Files newest first: id, status, partner, name, reason."""
-    deployment = _deployment(home, config)
-    store = open_store_read_only(deployment, store_url)
-    try:
-        rows = store.list_files(status=status_filter, partner=partner, limit=limit)
-    except GatewayError as exc:
-        raise click.UsageError(str(exc)) from exc
-    finally:
-        store.close()
-    if as_json:
-        click.echo(json.dumps([_file_dict(f) for f in rows], indent=2))
-        return
-    for f in rows:
-        click.echo(
-            f"{f.id:>6} {f.status:<12} {f.partner_id or '-':<12} {f.received_at:%Y-%m-%d %H:%M:%S} {f.name}"
-            + (f"  ({f.reason})" if f.reason else "")
-        )
-
-
-def _file_dict(f: FileRow) -> dict[str, object]:
-    """One file of ``messages list --json``."""
-    return {
-        "id": f.id,
-        "status": f.status,
-        "partner": f.partner_id,
-        "format": f.format,
-        "name": f.name,
-        "size": f.size,
-        "sha256": f.sha256,
-        "received_at": f.received_at.isoformat(),
-        "reason": f.reason,
-    }
-
-
-@messages.command("show")
-@click.argument("file_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@_read_options
-def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | None, store_url: str | None) -> None:
-    """One file: lineage (interchanges, groups, sets, documents), errors with locations, events.
-
-    Exit 2 when the ledger has no file FILE_ID (it says so, in words).
-    """
-    deployment = _deployment(home, config)
-    store = open_store_read_only(deployment, store_url)
-    try:
-        tree = store.file_tree(file_id)
-        events = store.events_for_file(file_id)
-        sent = store.list_outbound(file_id=file_id, limit=100)
-        delivered = store.list_deliveries(file_id=file_id, limit=1000)
-    except NotFoundError as exc:
-        click.echo(f"no file {file_id} in the ledger at {store.url} (see `gateway messages list`)", err=True)
-        raise SystemExit(2) from exc
-    except GatewayError as exc:
-        raise click.UsageError(str(exc)) from exc
-    finally:
-        store.close()
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "tree": _plain(tree),
-                    "events": [_plain(e) for e in events],
-                    "outbound": [_plain(o) for o in sent],
-                    "deliveries": [_plain(d) for d in delivered],
-                },
-                indent=2,
-                default=str,
-            )
-        )
-        return
-    f = tree.file
-    click.echo(f"file {f.id} {f.name}  status {f.status}" + (f" ({f.reason})" if f.reason else ""))
-    click.echo(f"  partner {f.partner_id or '-'}  format {f.format}  {f.size} bytes  sha256 {f.sha256}")
-    click.echo(f"  origin {f.origin}  correlation {f.correlation_id}  attempts {f.attempts}")
-    for ic in tree.interchanges:
-        i = ic.row
-        click.echo(
-            f"  interchange {i.control_number} {i.sender_qualifier}:{i.sender_id} -> "
-            f"{i.receiver_qualifier}:{i.receiver_id} {i.status}" + (f" ({i.reason})" if i.reason else "")
-        )
-        for g in ic.groups:
-            gr = g.row
-            click.echo(f"    group {gr.functional_id} {gr.control_number} {gr.status}")
-            for st in g.sets:
-                s = st.row
-                click.echo(
-                    f"      set {s.set_id} {s.control_number} {s.status}" + (f" ({s.reason})" if s.reason else "")
-                )
-                for err in s.errors:
-                    line = f"{err.get('code')} {err.get('where', '')}: {err.get('message')}"
-                    if err.get("severity") == "warning":
-                        line = f"warning {line}" + (f" (accepted: {err['accepted']})" if err.get("accepted") else "")
-                    click.echo(f"        {line}")
-                for d in st.documents:
-                    click.echo(f"        {_document_line(d)}")
-                    _echo_warnings(d, "          ")
-    for d in tree.documents:
-        click.echo(f"  {_document_line(d)}")
-        _echo_warnings(d, "    ")
-    for o in sent:
-        click.echo(f"  sent {o.kind} {o.control_number or ''} to {o.partner_id} ({o.status})")
-    for dv in sorted(delivered, key=lambda d: d.id):
-        what = (
-            f"document {dv.document_id}" if dv.document_id is not None else f"{dv.doc_type} (outbound {dv.outbound_id})"
-        )
-        error = f": {oneline(dv.last_error)[:160]}" if dv.last_error and dv.status != "delivered" else ""
-        click.echo(
-            f"  delivery {dv.id} {what} -> {dv.destination} {dv.status} after {dv.attempts} attempt(s)"
-            f" (rule {dv.rule or '-'}){error}"
-        )
-    click.echo("  events:")
-    for e in events:
-        click.echo(
-            f"    {e.at:%Y-%m-%d %H:%M:%S} {e.entity_kind} {e.entity_id} {e.from_status or '-'} -> {e.to_status or '-'}"
-            + (f" ({e.reason})" if e.reason else "")
-        )
-
-
-def _document_line(d: Any) -> str:
-    """A document of ``messages show``; an inbound 997/999/TA1 says what it accepts or rejects."""
-    if d.doc_type == "acknowledgment":
-        return f"acknowledgment received {d.id}: {d.reason or ''}"
-    return f"document {d.id} {d.doc_type} {d.business_key or ''} {d.status}" + (f" ({d.reason})" if d.reason else "")
-
-
-def _echo_warnings(d: Any, indent: str) -> None:
-    """A document's business-level warnings (``BIZ-*``), each located: it was translated all the same."""
-    for w in d.warnings:
-        click.echo(f"{indent}warning {w.get('code')} {w.get('where', '')}: {w.get('message')}")
-
-
-def _plain(obj: object) -> object:
-    return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj

@@ -73,6 +73,7 @@ __all__ = [
     "interchanges",
     "metadata",
     "outbound",
+    "search_keys",
     "sequences",
     "transaction_sets",
 ]
@@ -165,6 +166,7 @@ files = Table(
     Index("ix_files_partner_id_received_at", "partner_id", "received_at"),
     Index("ix_files_parent_id", "parent_id"),
     Index("ix_files_correlation_id", "correlation_id"),
+    Index("ix_files_received_at", "received_at"),  # migration 0006: date ranges of `messages list`
     sqlite_autoincrement=True,
 )
 
@@ -188,6 +190,7 @@ interchanges = Table(
     _one_of("status", EnvelopeStatus),
     Index("ix_interchanges_file_id", "file_id"),
     Index("ix_interchanges_sender_control", "sender_qualifier", "sender_id", "control_number"),
+    Index("ix_interchanges_control_number", "control_number"),  # migration 0006: `gateway find`
     sqlite_autoincrement=True,
 )
 
@@ -210,6 +213,7 @@ groups = Table(
     _one_of("status", EnvelopeStatus),
     Index("ix_groups_file_id", "file_id"),
     Index("ix_groups_interchange_id", "interchange_id"),
+    Index("ix_groups_control_number", "control_number"),  # migration 0006
     sqlite_autoincrement=True,
 )
 
@@ -230,6 +234,7 @@ transaction_sets = Table(
     _one_of("status", SetStatus),
     Index("ix_transaction_sets_file_id", "file_id"),
     Index("ix_transaction_sets_group_id", "group_id"),
+    Index("ix_transaction_sets_control_number", "control_number"),  # migration 0006
     sqlite_autoincrement=True,
 )
 
@@ -258,6 +263,7 @@ documents = Table(
     Index("ix_documents_business_key", "partner_id", "doc_type", "business_key"),
     Index("ix_documents_parent_id", "parent_id"),
     Index("ix_documents_correlation_id", "correlation_id"),
+    Index("ix_documents_doc_type_status", "doc_type", "status"),  # migration 0006: filters and metrics
     sqlite_autoincrement=True,
 )
 
@@ -336,6 +342,8 @@ outbound = Table(
     Index("ix_outbound_file_id", "file_id"),
     Index("ix_outbound_partner_control", "partner_id", "control_number"),
     Index("ix_outbound_expected_ack", "expected_ack", "ack_due_at"),
+    Index("ix_outbound_created_at", "created_at"),  # migration 0006
+    Index("ix_outbound_correlation_id", "correlation_id"),  # migration 0006
     sqlite_autoincrement=True,
 )
 
@@ -391,6 +399,26 @@ delivery_attempts = Table(
     Column("response", Text),
     _one_of("outcome", DeliveryOutcome),
     Index("ix_delivery_attempts_delivery_id", "delivery_id", "number"),
+    sqlite_autoincrement=True,
+)
+
+search_keys = Table(
+    "search_keys",
+    metadata,
+    _pk(),
+    # What `gateway find` and `messages list` look documents and outbound interchanges up by (migration 0006):
+    # PO, invoice and ASN numbers, lots, serials... (``kind``), upper-cased in ``value``. No foreign keys, as
+    # events: a reset deletes a file's documents and their keys with them (see tree.py).
+    Column("file_id", ID),
+    Column("document_id", ID),
+    Column("outbound_id", ID),
+    Column("partner_id", String(PARTNER)),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(256), nullable=False),
+    Index("ix_search_keys_value", "value", "kind"),
+    Index("ix_search_keys_document_id", "document_id"),
+    Index("ix_search_keys_file_id", "file_id"),
+    Index("ix_search_keys_outbound_id", "outbound_id"),
     sqlite_autoincrement=True,
 )
 
