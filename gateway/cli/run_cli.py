@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
+from gateway.cli.logs import FORMATS, configure_logging
 from gateway.cli.maps_cli import open_workspace
+from gateway.cli.observers import Observers
 from gateway.cli.options import deployment_options, load_deployment, open_store_read_only, resolve_store_url
 from gateway.errors import GatewayError
 from gateway.runtime.fsutil import oneline, printable
@@ -46,46 +45,30 @@ _read_options = deployment_options(read_only=True)
 _deployment = load_deployment
 
 
-class JsonLines(logging.Formatter):
-    """One JSON object per log record: time, level, logger, message, and a per-file line's fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        item: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "gateway", None)
-        if isinstance(fields, dict):
-            item.update(fields)
-        if record.exc_info:
-            item["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(item, default=str, ensure_ascii=False)
-
-
-def _configure_logging(verbose: int, log_format: str) -> None:
-    handler = logging.StreamHandler()
-    if log_format == "json":
-        handler.setFormatter(JsonLines())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING - 10 * min(verbose, 2))
-    logging.getLogger("gateway.files").setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
-
-
 @click.command()
 @click.option("--once", is_flag=True, help="Process everything pending, print a summary and exit (cron/batch).")
 @click.option("--worker", help="This process's name in leases (default host:pid).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.option(
     "--log-format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(FORMATS),
     default="text",
     show_default=True,
-    help="Log lines as text or as JSON objects, one a line (stderr).",
+    envvar="GATEWAY_LOG_FORMAT",
+    help="Log lines as text or as JSON objects, one a line (stderr); env GATEWAY_LOG_FORMAT.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    envvar="GATEWAY_METRICS_PORT",
+    help="Serve Prometheus /metrics and /healthz on this port (0: any free port, logged).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="GATEWAY_METRICS_HOST",
+    help="The address /metrics and /healthz listen on (0.0.0.0: every interface).",
 )
 @_options
 def run(
@@ -93,6 +76,8 @@ def run(
     worker: str | None,
     verbose: int,
     log_format: str,
+    metrics_port: int | None,
+    metrics_host: str,
     home: Path | None,
     config: Path | None,
     store_url: str | None,
@@ -104,13 +89,14 @@ def run(
     taken from the inbox or moved out of it; 4 the store could not be reached; 5 a recorded file
     could not be processed now (left received for a retry); 2 configuration.
     """
-    _configure_logging(verbose, log_format)
+    configure_logging(verbose, log_format)
     deployment = _deployment(home, config)
     _check_routing(deployment, config)
     ensure_folders(deployment)
     workspace = open_workspace(deployment.home, partial=True, deployment=deployment)
     deployment = _hold_broken(deployment, workspace)
-    store = Store(resolve_store_url(deployment, store_url))
+    url = resolve_store_url(deployment, store_url)
+    store = Store(url)
     service = Service(deployment, workspace, store, worker=worker)
     service.install_signal_handlers()
     service.start_watchdog()  # the schema check below may meet a store that hangs
@@ -126,7 +112,11 @@ def run(
         except Interrupted as exc:
             click.echo(f"store {store.url}: {exc}", err=True)
             raise SystemExit(EXIT_STORE if once else 0) from exc
-        summary = service.run_once() if once else service.run_forever()
+        observers = Observers.start(service, deployment, url, metrics_host, metrics_port, state=not once)
+        try:
+            summary = service.run_once() if once else service.run_forever()
+        finally:
+            observers.stop()
     finally:
         service.stop_watchdog()
         store.close()
