@@ -28,7 +28,7 @@ from gateway.x12.validate.export import file_dict, file_lines
 # `translate` or `validate` never loads SQLAlchemy (about a second of every process otherwise).
 LAZY_COMMANDS = {
     "run": "gateway.cli.run_cli:run",
-    "status": "gateway.cli.run_cli:status",
+    "status": "gateway.cli.status_cli:status",
     "messages": "gateway.cli.messages_cli:messages",
     "find": "gateway.cli.messages_cli:find",
     "db": "gateway.cli.db:db",

@@ -1,8 +1,7 @@
-"""``gateway run``, ``gateway status`` and ``gateway messages``: the runtime from the command line."""
+"""``gateway run``: the runtime from the command line (``status`` and ``messages`` have their own modules)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,10 +9,9 @@ import click
 from gateway.cli.logs import FORMATS, configure_logging
 from gateway.cli.maps_cli import open_workspace
 from gateway.cli.observers import Observers
-from gateway.cli.options import deployment_options, load_deployment, open_store_read_only, resolve_store_url
+from gateway.cli.options import deployment_options, load_deployment, resolve_store_url
 from gateway.errors import GatewayError
 from gateway.runtime.fsutil import oneline, printable
-from gateway.runtime.health import folder_problems, read_problems
 from gateway.runtime.service import (
     EXIT_CODES,
     EXIT_STORE,
@@ -229,60 +227,3 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
             click.echo(f"  {why}")
     if s.store_error:
         click.echo(f"store        {s.store_error}")
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True)
-@_read_options
-def status(as_json: bool, home: Path | None, config: Path | None, store_url: str | None) -> None:
-    """Counts by state, the oldest pending file, and quarantined files."""
-    deployment = _deployment(home, config)
-    store = open_store_read_only(deployment, store_url)
-    counts = store.counts_by_status()
-    oldest = store.oldest_pending()
-    quarantined = store.list_files(status="quarantined", limit=20)
-    backlog = store.delivery_backlog()
-    unrouted = store.list_documents(status="unrouted", limit=20)
-    store.close()
-    reported = read_problems(deployment.path("run"))
-    # A folder the service already reported is named once, by the service's report.
-    problems = [m for f, m in folder_problems(deployment) if not any(str(f) in r for r in reported)] + reported
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "counts": counts,
-                    "oldest_pending": None
-                    if oldest is None
-                    else {"id": oldest.id, "name": oldest.name, "since": oldest.received_at.isoformat()},
-                    "quarantined": [{"id": f.id, "name": f.name, "reason": f.reason} for f in quarantined],
-                    "destinations": backlog,
-                    "unrouted": [{"id": d.id, "file_id": d.file_id, "reason": d.reason} for d in unrouted],
-                    "problems": problems,
-                },
-                indent=2,
-            )
-        )
-        return
-    for table, by_status in counts.items():
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none"
-        click.echo(f"{table:<18} {parts}")
-    if oldest is None:
-        click.echo("oldest pending     none")
-    else:
-        click.echo(
-            f"oldest pending     file {oldest.id} {printable(oldest.name)} "
-            f"({oldest.status} since {oldest.received_at:%Y-%m-%d %H:%M:%S})"
-        )
-    click.echo(f"quarantined        {len(quarantined)}")
-    for f in quarantined:
-        click.echo(f"  file {f.id} {printable(f.name)}: {oneline(f.reason or '')}")
-    for name, by_status in sorted(backlog.items()):
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
-        click.echo(f"destination        {name}: {parts}")
-    if unrouted:
-        click.echo(f"unrouted           {len(unrouted)} document(s) matched no route:")
-        for d in unrouted:
-            click.echo(f"  document {d.id} (file {d.file_id}): {oneline(d.reason or '')[:200]}")
-    for problem in problems:
-        click.echo(f"problem            {problem}")

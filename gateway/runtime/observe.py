@@ -342,7 +342,7 @@ class StateFile:
     """The service's live state for ``gateway status``, rewritten every ``every`` seconds from a thread
     (temp file, then rename) and removed when the service stops."""
 
-    def __init__(self, folder: Path, view: ServiceView, every: float = 5.0, extra: dict[str, Any] | None = None):
+    def __init__(self, folder: Path, view: ServiceView, every: float = 2.0, extra: dict[str, Any] | None = None):
         self.path = folder / f"service-{socket.gethostname()}-{os.getpid()}.json"
         self.view = view
         self.every = every
