@@ -53,7 +53,6 @@ INDEXES_0006 = [
     ("outbound", "ix_outbound_created_at"),
     ("outbound", "ix_outbound_correlation_id"),
     ("search_keys", "ix_search_keys_value"),
-    ("search_keys", "ix_search_keys_document_id"),
     ("search_keys", "ix_search_keys_file_id"),
     ("search_keys", "ix_search_keys_outbound_id"),
 ]

@@ -417,7 +417,6 @@ search_keys = Table(
     Column("kind", String(16), nullable=False),
     Column("value", String(256), nullable=False),
     Index("ix_search_keys_value", "value", "kind"),
-    Index("ix_search_keys_document_id", "document_id"),
     Index("ix_search_keys_file_id", "file_id"),
     Index("ix_search_keys_outbound_id", "outbound_id"),
     sqlite_autoincrement=True,

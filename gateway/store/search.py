@@ -272,11 +272,7 @@ class SearchOps(StoreBase):
                 )
             )
         if f.types:
-            query = query.where(
-                exists().where(documents.c.file_id == files.c.id, documents.c.doc_type.in_(f.types))
-                if f.since is not None or f.partner is not None or f.key is not None
-                else files.c.id.in_(select(documents.c.file_id).where(documents.c.doc_type.in_(f.types)))
-            )
+            query = query.where(exists().where(documents.c.file_id == files.c.id, documents.c.doc_type.in_(f.types)))
         if f.control is not None:
             cands = control_candidates(f.control)
             query = query.where(

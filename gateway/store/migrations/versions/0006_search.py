@@ -37,8 +37,7 @@ INDEXES = {
     "documents": {"doc_type_status": ["doc_type", "status"], "created_at": ["created_at"]},
     "outbound": {"created_at": ["created_at"], "correlation_id": ["correlation_id"]},
 }
-KEY_INDEXES = {"value": ["value", "kind"], "document_id": ["document_id"], "file_id": ["file_id"],
-               "outbound_id": ["outbound_id"]}  # fmt: skip
+KEY_INDEXES = {"value": ["value", "kind"], "file_id": ["file_id"], "outbound_id": ["outbound_id"]}
 _PO = re.compile(r"\bPO (\S+)")
 _BATCH = 2000
 
