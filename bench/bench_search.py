@@ -48,7 +48,7 @@ INDEXES_0006 = [
     ("interchanges", "ix_interchanges_control_number"),
     ("groups", "ix_groups_control_number"),
     ("transaction_sets", "ix_transaction_sets_control_number"),
-    ("documents", "ix_documents_doc_type_status"),
+    ("documents", "ix_documents_status"),
     ("documents", "ix_documents_created_at"),
     ("outbound", "ix_outbound_created_at"),
     ("outbound", "ix_outbound_correlation_id"),

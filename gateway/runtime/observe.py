@@ -194,13 +194,18 @@ class LedgerMetrics(Collector):
             yield g
             by_dest: dict[str, dict[str, int]] = {}
             oldest: dict[str, datetime] = {}
-            for dest, status, n, first in conn.execute(
-                select(deliveries.c.destination, deliveries.c.status, func.count(), func.min(deliveries.c.created_at))
+            for dest, status, n in conn.execute(
+                select(deliveries.c.destination, deliveries.c.status, func.count())
                 .group_by(deliveries.c.destination, deliveries.c.status)
             ):  # fmt: skip
                 by_dest.setdefault(dest, {})[status] = int(n)
-                if status == "pending" and first is not None:
-                    oldest[dest] = first if first.tzinfo else first.replace(tzinfo=UTC)
+            for dest, first in conn.execute(
+                select(deliveries.c.destination, func.min(deliveries.c.created_at))
+                .where(deliveries.c.status == "pending")
+                .group_by(deliveries.c.destination)
+            ):  # fmt: skip
+                if first is not None:
+                    oldest[dest] = first.astimezone(UTC)
             pairs = {(d, s): n for d, st in by_dest.items() for s, n in st.items()}
             yield _family(
                 "gateway_deliveries", "Deliveries by destination and status.", ["destination", "status"], pairs

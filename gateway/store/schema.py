@@ -263,7 +263,7 @@ documents = Table(
     Index("ix_documents_business_key", "partner_id", "doc_type", "business_key"),
     Index("ix_documents_parent_id", "parent_id"),
     Index("ix_documents_correlation_id", "correlation_id"),
-    Index("ix_documents_doc_type_status", "doc_type", "status"),  # migration 0006: filters and metrics
+    Index("ix_documents_status", "status", "doc_type", "file_id"),  # migration 0006: filters, counts, metrics
     Index("ix_documents_created_at", "created_at"),  # migration 0006: `gateway status`, today's traffic
     sqlite_autoincrement=True,
 )

@@ -39,6 +39,7 @@ from gateway.store.statuses import (
     DeliveryStatus,
     DocumentStatus,
     EnvelopeStatus,
+    ExpectedAck,
     FileStatus,
     OutboundStatus,
     SetStatus,
@@ -85,12 +86,20 @@ _ALIASES = {"850": "purchase_order", "po": "purchase_order", "855": "po_acknowle
 STATUSES = sorted(
     {
         s.value
-        for e in (FileStatus, SetStatus, EnvelopeStatus, DocumentStatus, DeliveryStatus, OutboundStatus)
+        for e in (FileStatus, SetStatus, EnvelopeStatus, DocumentStatus, DeliveryStatus, OutboundStatus, ExpectedAck)
         for s in e
     }
 )
-"""Every status a message, its sets, documents or deliveries can be in (``messages list --status``)."""
+"""Every status a message, its sets, documents or deliveries, or the ack we expect, can be in (``--status``)."""
 
+_FILE_STATUSES = frozenset(s.value for s in FileStatus)
+_STATUS_HOLDERS = (
+    (documents, frozenset(s.value for s in DocumentStatus)),
+    (transaction_sets, frozenset(s.value for s in SetStatus)),
+    (deliveries, frozenset(s.value for s in DeliveryStatus)),
+    (interchanges, frozenset(s.value for s in EnvelopeStatus)),
+)
+"""The tables a file's parts are in, with the statuses each can take (``messages list --status``)."""
 _OUT_ID = re.compile(r"(?i)^out-?(\d+)$")
 _UUID = re.compile(r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -263,14 +272,14 @@ class SearchOps(StoreBase):
         if f.until is not None:
             query = query.where(files.c.received_at < f.until)
         if f.status is not None:
-            query = query.where(
-                or_(
-                    files.c.status == f.status,
-                    files.c.id.in_(select(documents.c.file_id).where(documents.c.status == f.status)),
-                    files.c.id.in_(select(transaction_sets.c.file_id).where(transaction_sets.c.status == f.status)),
-                    files.c.id.in_(select(deliveries.c.file_id).where(deliveries.c.status == f.status)),
-                )
-            )
+            # Only the tables that can hold the status are asked: each is an indexed lookup or a short scan.
+            held = [files.c.status == f.status] if f.status in _FILE_STATUSES else []
+            held += [
+                files.c.id.in_(select(table.c.file_id).where(table.c.status == f.status, table.c.file_id.is_not(None)))
+                for table, statuses in _STATUS_HOLDERS
+                if f.status in statuses
+            ]
+            query = query.where(or_(*held) if held else files.c.id.is_(None))
         if f.types:
             query = query.where(exists().where(documents.c.file_id == files.c.id, documents.c.doc_type.in_(f.types)))
         if f.control is not None:

@@ -34,7 +34,7 @@ INDEXES = {
     "interchanges": {"control_number": ["control_number"]},
     "groups": {"control_number": ["control_number"]},
     "transaction_sets": {"control_number": ["control_number"]},
-    "documents": {"doc_type_status": ["doc_type", "status"], "created_at": ["created_at"]},
+    "documents": {"status": ["status", "doc_type", "file_id"], "created_at": ["created_at"]},
     "outbound": {"created_at": ["created_at"], "correlation_id": ["correlation_id"]},
 }
 KEY_INDEXES = {"value": ["value", "kind"], "file_id": ["file_id"], "outbound_id": ["outbound_id"]}
