@@ -52,6 +52,8 @@ INDEXES_0006 = [
     ("documents", "ix_documents_created_at"),
     ("outbound", "ix_outbound_created_at"),
     ("outbound", "ix_outbound_correlation_id"),
+    ("outbound", "ix_outbound_control_number"),
+    ("outbound", "ix_outbound_group_control_number"),
     ("search_keys", "ix_search_keys_value"),
     ("search_keys", "ix_search_keys_file_id"),
     ("search_keys", "ix_search_keys_outbound_id"),

@@ -26,6 +26,8 @@ from gateway.runtime.observe import read_states
 __all__ = ["status"]
 
 _read_options = deployment_options(read_only=True)
+DELIVERY_STATES = ("dead_letter", "delivered", "discarded", "pending")
+"""The statuses of ``status``'s per-destination lines (a destination's counts read once, for both views)."""
 
 
 @click.command()
@@ -46,10 +48,10 @@ def status(
         counts = store.counts_by_status()
         oldest = store.oldest_pending()
         quarantined = store.list_files(status="quarantined", limit=20)
-        backlog = store.delivery_backlog()
         unrouted = store.list_documents(status="unrouted", limit=20)
         traffic = store.traffic(since)
         destinations = store.destinations(now)
+        backlog = {d["destination"]: {k: d[k] for k in DELIVERY_STATES if d[k]} for d in destinations}
         indicators = store.indicators(now)
         failures = [f for s in ("failed", "partial") for f in store.list_files(status=s, limit=10)]
     finally:

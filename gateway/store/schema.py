@@ -344,6 +344,8 @@ outbound = Table(
     Index("ix_outbound_partner_control", "partner_id", "control_number"),
     Index("ix_outbound_expected_ack", "expected_ack", "ack_due_at"),
     Index("ix_outbound_created_at", "created_at"),  # migration 0006
+    Index("ix_outbound_control_number", "control_number"),  # migration 0006: `gateway find`
+    Index("ix_outbound_group_control_number", "group_control_number"),  # migration 0006
     Index("ix_outbound_correlation_id", "correlation_id"),  # migration 0006
     sqlite_autoincrement=True,
 )

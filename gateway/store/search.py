@@ -451,7 +451,9 @@ class SearchOps(StoreBase):
                 select(table, files.c.partner_id.label("file_partner"), files.c.received_at)
                 .join(files, files.c.id == table.c.file_id)
                 .where(table.c.control_number.in_(cands))
-                .order_by(table.c.id.desc())
+                # (control number, id) is the index's own order: newest first without scanning every set when
+                # the number is as common as ST02 0001
+                .order_by(table.c.control_number.desc(), table.c.id.desc())
                 .limit(limit)
             )
             for r in conn.execute(query).mappings():

@@ -35,7 +35,12 @@ INDEXES = {
     "groups": {"control_number": ["control_number"]},
     "transaction_sets": {"control_number": ["control_number"]},
     "documents": {"status": ["status", "doc_type", "file_id"], "created_at": ["created_at"]},
-    "outbound": {"created_at": ["created_at"], "correlation_id": ["correlation_id"]},
+    "outbound": {
+        "created_at": ["created_at"],
+        "correlation_id": ["correlation_id"],
+        "control_number": ["control_number"],
+        "group_control_number": ["group_control_number"],
+    },
 }
 KEY_INDEXES = {"value": ["value", "kind"], "file_id": ["file_id"], "outbound_id": ["outbound_id"]}
 _PO = re.compile(r"\bPO (\S+)")
