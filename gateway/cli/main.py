@@ -28,8 +28,9 @@ from gateway.x12.validate.export import file_dict, file_lines
 # `translate` or `validate` never loads SQLAlchemy (about a second of every process otherwise).
 LAZY_COMMANDS = {
     "run": "gateway.cli.run_cli:run",
-    "status": "gateway.cli.run_cli:status",
-    "messages": "gateway.cli.run_cli:messages",
+    "status": "gateway.cli.status_cli:status",
+    "messages": "gateway.cli.messages_cli:messages",
+    "find": "gateway.cli.messages_cli:find",
     "db": "gateway.cli.db:db",
     "render": "gateway.cli.render_cli:render",
     "send": "gateway.cli.render_cli:send",

@@ -1,21 +1,17 @@
-"""``gateway run``, ``gateway status`` and ``gateway messages``: the runtime from the command line."""
+"""``gateway run``: the runtime from the command line (``status`` and ``messages`` have their own modules)."""
 
 from __future__ import annotations
 
-import json
-import logging
-from dataclasses import asdict, is_dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
+from gateway.cli.logs import FORMATS, configure_logging
 from gateway.cli.maps_cli import open_workspace
-from gateway.cli.options import deployment_options, load_deployment, open_store_read_only, resolve_store_url
+from gateway.cli.observers import Observers
+from gateway.cli.options import deployment_options, load_deployment, resolve_store_url
 from gateway.errors import GatewayError
 from gateway.runtime.fsutil import oneline, printable
-from gateway.runtime.health import folder_problems, read_problems
 from gateway.runtime.service import (
     EXIT_CODES,
     EXIT_STORE,
@@ -26,8 +22,7 @@ from gateway.runtime.service import (
     exit_code,
 )
 from gateway.settings import Deployment
-from gateway.store.errors import NotFoundError, StoreUnavailableError
-from gateway.store.rows import FileRow
+from gateway.store.errors import StoreUnavailableError
 from gateway.store.store import Store
 from gateway.workspace import Workspace
 
@@ -48,46 +43,30 @@ _read_options = deployment_options(read_only=True)
 _deployment = load_deployment
 
 
-class JsonLines(logging.Formatter):
-    """One JSON object per log record: time, level, logger, message, and a per-file line's fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        item: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "gateway", None)
-        if isinstance(fields, dict):
-            item.update(fields)
-        if record.exc_info:
-            item["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(item, default=str, ensure_ascii=False)
-
-
-def _configure_logging(verbose: int, log_format: str) -> None:
-    handler = logging.StreamHandler()
-    if log_format == "json":
-        handler.setFormatter(JsonLines())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING - 10 * min(verbose, 2))
-    logging.getLogger("gateway.files").setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
-
-
 @click.command()
 @click.option("--once", is_flag=True, help="Process everything pending, print a summary and exit (cron/batch).")
 @click.option("--worker", help="This process's name in leases (default host:pid).")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.option(
     "--log-format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(FORMATS),
     default="text",
     show_default=True,
-    help="Log lines as text or as JSON objects, one a line (stderr).",
+    envvar="GATEWAY_LOG_FORMAT",
+    help="Log lines as text or as JSON objects, one a line (stderr); env GATEWAY_LOG_FORMAT.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    envvar="GATEWAY_METRICS_PORT",
+    help="Serve Prometheus /metrics and /healthz on this port (0: any free port, logged).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="GATEWAY_METRICS_HOST",
+    help="The address /metrics and /healthz listen on (0.0.0.0: every interface).",
 )
 @_options
 def run(
@@ -95,6 +74,8 @@ def run(
     worker: str | None,
     verbose: int,
     log_format: str,
+    metrics_port: int | None,
+    metrics_host: str,
     home: Path | None,
     config: Path | None,
     store_url: str | None,
@@ -106,13 +87,14 @@ def run(
     taken from the inbox or moved out of it; 4 the store could not be reached; 5 a recorded file
     could not be processed now (left received for a retry); 2 configuration.
     """
-    _configure_logging(verbose, log_format)
+    configure_logging(verbose, log_format)
     deployment = _deployment(home, config)
     _check_routing(deployment, config)
     ensure_folders(deployment)
     workspace = open_workspace(deployment.home, partial=True, deployment=deployment)
     deployment = _hold_broken(deployment, workspace)
-    store = Store(resolve_store_url(deployment, store_url))
+    url = resolve_store_url(deployment, store_url)
+    store = Store(url)
     service = Service(deployment, workspace, store, worker=worker)
     service.install_signal_handlers()
     service.start_watchdog()  # the schema check below may meet a store that hangs
@@ -128,7 +110,11 @@ def run(
         except Interrupted as exc:
             click.echo(f"store {store.url}: {exc}", err=True)
             raise SystemExit(EXIT_STORE if once else 0) from exc
-        summary = service.run_once() if once else service.run_forever()
+        observers = Observers.start(service, deployment, url, metrics_host, metrics_port, state=not once)
+        try:
+            summary = service.run_once() if once else service.run_forever()
+        finally:
+            observers.stop()
     finally:
         service.stop_watchdog()
         store.close()
@@ -241,216 +227,3 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
             click.echo(f"  {why}")
     if s.store_error:
         click.echo(f"store        {s.store_error}")
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True)
-@_read_options
-def status(as_json: bool, home: Path | None, config: Path | None, store_url: str | None) -> None:
-    """Counts by state, the oldest pending file, and quarantined files."""
-    deployment = _deployment(home, config)
-    store = open_store_read_only(deployment, store_url)
-    counts = store.counts_by_status()
-    oldest = store.oldest_pending()
-    quarantined = store.list_files(status="quarantined", limit=20)
-    backlog = store.delivery_backlog()
-    unrouted = store.list_documents(status="unrouted", limit=20)
-    store.close()
-    reported = read_problems(deployment.path("run"))
-    # A folder the service already reported is named once, by the service's report.
-    problems = [m for f, m in folder_problems(deployment) if not any(str(f) in r for r in reported)] + reported
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "counts": counts,
-                    "oldest_pending": None
-                    if oldest is None
-                    else {"id": oldest.id, "name": oldest.name, "since": oldest.received_at.isoformat()},
-                    "quarantined": [{"id": f.id, "name": f.name, "reason": f.reason} for f in quarantined],
-                    "destinations": backlog,
-                    "unrouted": [{"id": d.id, "file_id": d.file_id, "reason": d.reason} for d in unrouted],
-                    "problems": problems,
-                },
-                indent=2,
-            )
-        )
-        return
-    for table, by_status in counts.items():
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none"
-        click.echo(f"{table:<18} {parts}")
-    if oldest is None:
-        click.echo("oldest pending     none")
-    else:
-        click.echo(
-            f"oldest pending     file {oldest.id} {printable(oldest.name)} "
-            f"({oldest.status} since {oldest.received_at:%Y-%m-%d %H:%M:%S})"
-        )
-    click.echo(f"quarantined        {len(quarantined)}")
-    for f in quarantined:
-        click.echo(f"  file {f.id} {printable(f.name)}: {oneline(f.reason or '')}")
-    for name, by_status in sorted(backlog.items()):
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
-        click.echo(f"destination        {name}: {parts}")
-    if unrouted:
-        click.echo(f"unrouted           {len(unrouted)} document(s) matched no route:")
-        for d in unrouted:
-            click.echo(f"  document {d.id} (file {d.file_id}): {oneline(d.reason or '')[:200]}")
-    for problem in problems:
-        click.echo(f"problem            {problem}")
-
-
-@click.group()
-def messages() -> None:
-    """Received files and what became of them."""
-
-
-@messages.command("list")
-@click.option("--status", "status_filter", help="Only files in this status.")
-@click.option("--partner", help="Only this partner's files.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of files.")
-@_read_options
-def list_messages(
-    status_filter: str | None,
-    partner: str | None,
-    limit: int,
-    as_json: bool,
-    home: Path | None,
-    config: Path | None,
-    store_url: str | None,
-) -> None:
-    """Files newest first: id, status, partner, name, reason."""
-    deployment = _deployment(home, config)
-    store = open_store_read_only(deployment, store_url)
-    try:
-        rows = store.list_files(status=status_filter, partner=partner, limit=limit)
-    except GatewayError as exc:
-        raise click.UsageError(str(exc)) from exc
-    finally:
-        store.close()
-    if as_json:
-        click.echo(json.dumps([_file_dict(f) for f in rows], indent=2))
-        return
-    for f in rows:
-        click.echo(
-            f"{f.id:>6} {f.status:<12} {f.partner_id or '-':<12} {f.received_at:%Y-%m-%d %H:%M:%S} {f.name}"
-            + (f"  ({f.reason})" if f.reason else "")
-        )
-
-
-def _file_dict(f: FileRow) -> dict[str, object]:
-    """One file of ``messages list --json``."""
-    return {
-        "id": f.id,
-        "status": f.status,
-        "partner": f.partner_id,
-        "format": f.format,
-        "name": f.name,
-        "size": f.size,
-        "sha256": f.sha256,
-        "received_at": f.received_at.isoformat(),
-        "reason": f.reason,
-    }
-
-
-@messages.command("show")
-@click.argument("file_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@_read_options
-def show_message(file_id: int, as_json: bool, home: Path | None, config: Path | None, store_url: str | None) -> None:
-    """One file: lineage (interchanges, groups, sets, documents), errors with locations, events.
-
-    Exit 2 when the ledger has no file FILE_ID (it says so, in words).
-    """
-    deployment = _deployment(home, config)
-    store = open_store_read_only(deployment, store_url)
-    try:
-        tree = store.file_tree(file_id)
-        events = store.events_for_file(file_id)
-        sent = store.list_outbound(file_id=file_id, limit=100)
-        delivered = store.list_deliveries(file_id=file_id, limit=1000)
-    except NotFoundError as exc:
-        click.echo(f"no file {file_id} in the ledger at {store.url} (see `gateway messages list`)", err=True)
-        raise SystemExit(2) from exc
-    except GatewayError as exc:
-        raise click.UsageError(str(exc)) from exc
-    finally:
-        store.close()
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "tree": _plain(tree),
-                    "events": [_plain(e) for e in events],
-                    "outbound": [_plain(o) for o in sent],
-                    "deliveries": [_plain(d) for d in delivered],
-                },
-                indent=2,
-                default=str,
-            )
-        )
-        return
-    f = tree.file
-    click.echo(f"file {f.id} {f.name}  status {f.status}" + (f" ({f.reason})" if f.reason else ""))
-    click.echo(f"  partner {f.partner_id or '-'}  format {f.format}  {f.size} bytes  sha256 {f.sha256}")
-    click.echo(f"  origin {f.origin}  correlation {f.correlation_id}  attempts {f.attempts}")
-    for ic in tree.interchanges:
-        i = ic.row
-        click.echo(
-            f"  interchange {i.control_number} {i.sender_qualifier}:{i.sender_id} -> "
-            f"{i.receiver_qualifier}:{i.receiver_id} {i.status}" + (f" ({i.reason})" if i.reason else "")
-        )
-        for g in ic.groups:
-            gr = g.row
-            click.echo(f"    group {gr.functional_id} {gr.control_number} {gr.status}")
-            for st in g.sets:
-                s = st.row
-                click.echo(
-                    f"      set {s.set_id} {s.control_number} {s.status}" + (f" ({s.reason})" if s.reason else "")
-                )
-                for err in s.errors:
-                    line = f"{err.get('code')} {err.get('where', '')}: {err.get('message')}"
-                    if err.get("severity") == "warning":
-                        line = f"warning {line}" + (f" (accepted: {err['accepted']})" if err.get("accepted") else "")
-                    click.echo(f"        {line}")
-                for d in st.documents:
-                    click.echo(f"        {_document_line(d)}")
-                    _echo_warnings(d, "          ")
-    for d in tree.documents:
-        click.echo(f"  {_document_line(d)}")
-        _echo_warnings(d, "    ")
-    for o in sent:
-        click.echo(f"  sent {o.kind} {o.control_number or ''} to {o.partner_id} ({o.status})")
-    for dv in sorted(delivered, key=lambda d: d.id):
-        what = (
-            f"document {dv.document_id}" if dv.document_id is not None else f"{dv.doc_type} (outbound {dv.outbound_id})"
-        )
-        error = f": {oneline(dv.last_error)[:160]}" if dv.last_error and dv.status != "delivered" else ""
-        click.echo(
-            f"  delivery {dv.id} {what} -> {dv.destination} {dv.status} after {dv.attempts} attempt(s)"
-            f" (rule {dv.rule or '-'}){error}"
-        )
-    click.echo("  events:")
-    for e in events:
-        click.echo(
-            f"    {e.at:%Y-%m-%d %H:%M:%S} {e.entity_kind} {e.entity_id} {e.from_status or '-'} -> {e.to_status or '-'}"
-            + (f" ({e.reason})" if e.reason else "")
-        )
-
-
-def _document_line(d: Any) -> str:
-    """A document of ``messages show``; an inbound 997/999/TA1 says what it accepts or rejects."""
-    if d.doc_type == "acknowledgment":
-        return f"acknowledgment received {d.id}: {d.reason or ''}"
-    return f"document {d.id} {d.doc_type} {d.business_key or ''} {d.status}" + (f" ({d.reason})" if d.reason else "")
-
-
-def _echo_warnings(d: Any, indent: str) -> None:
-    """A document's business-level warnings (``BIZ-*``), each located: it was translated all the same."""
-    for w in d.warnings:
-        click.echo(f"{indent}warning {w.get('code')} {w.get('where', '')}: {w.get('message')}")
-
-
-def _plain(obj: object) -> object:
-    return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj

@@ -332,10 +332,11 @@ class Deliverer:
             if payload is not None and payload.data is not None:
                 sha = self.archive.put(payload.data)  # a dead letter keeps its payload as last tried
             log.error("delivery %s to %s: dead letter after %s attempt(s): %s", row.id, row.destination,
-                      row.attempts + 1, error)  # fmt: skip
+                      row.attempts + 1, error, extra=_fields(row, "delivery.dead_letter"))  # fmt: skip
         else:
             counts.retrying += 1
-            log.warning("delivery %s to %s: %s; retry at %s", row.id, row.destination, error, retry_at.isoformat())
+            log.warning("delivery %s to %s: %s; retry at %s", row.id, row.destination, error, retry_at.isoformat(),
+                        extra=_fields(row, "delivery.retry"))  # fmt: skip
         return AttemptResult(row.id, kind, started, finished, error, response, retry_at, sha)
 
 
@@ -346,6 +347,13 @@ class _Raised:
     reason: str
     trace: str
     response: dict[str, Any] = field(default_factory=dict)
+
+
+def _fields(row: DeliveryRow, event: str) -> dict[str, object]:
+    """Structured fields of a delivery's log line (``--log-format json`` prints them)."""
+    return {"gateway": {"event": event, "delivery_id": row.id, "destination": row.destination,
+                        "document_id": row.document_id, "file_id": row.file_id, "partner": row.partner_id,
+                        "correlation_id": row.correlation_id}}  # fmt: skip
 
 
 def _one(destination: Destination, payload: Payload) -> list[Outcome]:

@@ -21,6 +21,7 @@ from gateway.outbound.library import OutboundLibrary
 from gateway.outbound_loader import load_outbound
 from gateway.partners.profile import Profile
 from gateway.store import Archive
+from gateway.store.search import keys_of
 from gateway.store.store import Store
 from gateway.workspace import Workspace
 
@@ -148,6 +149,7 @@ class OrderSender:
                 expected_ack="pending",
                 deliver_to=deliver_to,
                 worker=worker,
+                keys=keys_of(order.model_dump(mode="json")),
             )
             sent.append(self._sent(order, row.id, row.control_number, sha, False, data))
         return sent

@@ -59,6 +59,7 @@ from gateway.runtime.sendfolder import SendFolder
 from gateway.settings import Deployment
 from gateway.store import Archive
 from gateway.store.errors import LeaseError, StoreError
+from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.workspace import Workspace
 
@@ -271,6 +272,7 @@ class Service:
         self._main_thread = threading.get_ident()
         self._watchdog: threading.Thread | None = None
         self._watch_done = threading.Event()
+        self.beats: dict[str, float] = {}  # step → wall time of its last success: /healthz, metrics, status
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask the loop to stop after the file in hand; while the store hangs, at once."""
@@ -416,7 +418,9 @@ class Service:
                         row.id,
                         row.format,
                         f", {row.partner_id}" if row.partner_id else "",
-                        extra=_fields(row.id, shown, "received", None, partner=row.partner_id),
+                        extra=_fields(
+                            row.id, shown, "received", None, partner=row.partner_id, correlation_id=row.correlation_id
+                        ),
                     )
             elif result.outcome == "changed":
                 self.inbox.release(cand.path)  # still being written: looked at again once it is stable
@@ -492,7 +496,7 @@ class Service:
         for row, result in zip(rows, results, strict=False):
             if isinstance(result, FileOutcome):
                 self.summary.add(result, printable(row.name))
-                self._report(row.id, printable(row.name), result)
+                self._report(row.id, printable(row.name), result, row)
                 done += 1
             elif isinstance(result, LeaseError):
                 log.warning("file %s: lease lost, another worker has it: %s", row.id, result)
@@ -533,7 +537,7 @@ class Service:
         )
 
     @staticmethod
-    def _report(file_id: int, name: str, outcome: FileOutcome) -> None:
+    def _report(file_id: int, name: str, outcome: FileOutcome, row: FileRow | None = None) -> None:
         details = f"{outcome.documents} document(s)"
         if outcome.failed:
             details += f", {outcome.failed} failed set(s)"
@@ -558,6 +562,8 @@ class Service:
                 documents=outcome.documents,
                 failed_sets=outcome.failed,
                 acks=outcome.acks,
+                partner=row.partner_id if row else None,
+                correlation_id=row.correlation_id if row else None,
             ),
         )
 
@@ -578,6 +584,7 @@ class Service:
             while not self.stopping.is_set():
                 taken = self.take_ready()
                 done = self.process_claimed()
+                self.beats.update(dict.fromkeys(("loop", "inbox"), time.time()))
                 if taken or done:
                     deadline_idle = failing = 0
                     continue
@@ -655,6 +662,7 @@ class Service:
                     taken = self.take_ready()
                     done = self.process_claimed()
                     taken += self.send_orders(every=1.0)
+                    self.beats.update(dict.fromkeys(("loop", "inbox", "send"), time.time()))
                 except GatewayError as exc:
                     log.error("store unavailable (%s); retrying in 5 s", exc)
                     self.stopping.wait(5)
@@ -684,6 +692,7 @@ class Service:
         while not self.stopping.is_set():
             try:
                 counts = self.deliver_due()
+                self.beats["deliveries"] = time.time()
             except GatewayError as exc:
                 log.error("deliveries: store unavailable (%s); retrying in 5 s", exc)
                 self.stopping.wait(5)

@@ -32,6 +32,7 @@ from gateway.store.schema import (
     interchanges,
     transaction_sets,
 )
+from gateway.store.search import insert_keys, search_rows
 from gateway.store.statuses import (
     DocumentStatus,
     EntityKind,
@@ -235,6 +236,9 @@ class LineageOps(FileOps):
                 "parent_id": parent_id,
             }
             row = self._add(conn, documents, EntityKind.DOCUMENT, values, correlation, reason)
+            insert_keys(
+                conn, search_rows(canonical, file_id=file_id, document_id=row["id"], partner_id=row["partner_id"])
+            )
         return DocumentRow.from_mapping(row)
 
     def set_status(

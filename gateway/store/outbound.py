@@ -12,6 +12,7 @@ match acknowledgments to what we sent and flag overdue ones
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -22,6 +23,7 @@ from gateway.store.deliveries import DeliveryOps, OwedDelivery
 from gateway.store.keys import KeyOps
 from gateway.store.rows import OutboundRow
 from gateway.store.schema import files, outbound
+from gateway.store.search import insert_keys, normalize
 from gateway.store.statuses import EntityKind, EventAction, ExpectedAck, OutboundStatus
 
 __all__ = ["INTERCHANGE_SEQUENCE", "OutboundOps"]
@@ -56,6 +58,7 @@ class OutboundOps(KeyOps, DeliveryOps):
         correlation_id: str | None = None,
         deliver_to: list[str] | None = None,
         worker: str | None = None,
+        keys: Sequence[tuple[str, str]] = (),
     ) -> OutboundRow:
         """Record something we send to ``partner_id`` (``kind``: ``997``, ``999``, ``TA1``, ``850``...).
 
@@ -64,7 +67,8 @@ class OutboundOps(KeyOps, DeliveryOps):
         ``expected_ack`` (e.g. ``pending``) and ``ack_due_at`` say what
         acknowledgment we wait for, and until when. ``deliver_to`` names the destinations it is owed to:
         those deliveries are recorded in the same transaction (leased to ``worker`` for a minute, so it
-        can try them at once; anyone may after that).
+        can try them at once; anyone may after that). ``keys`` are its business keys (``("po", "4500012345")``)
+        for ``gateway find``.
         """
         Archive.check_digest(sha256)
         state = as_enum(OutboundStatus, status, "outbound status")
@@ -113,6 +117,8 @@ class OutboundOps(KeyOps, DeliveryOps):
                 details={"kind": kind, "partner_id": partner_id, "control_number": control_number, "sha256": sha256},
                 correlation_id=correlation,
             )
+            keyed = [{"outbound_id": row["id"], "kind": k, "value": normalize(v)} for k, v in keys]
+            insert_keys(conn, [{"file_id": file_id, "document_id": None, "partner_id": partner_id, **k} for k in keyed])
             if deliver_to:
                 owed = [
                     OwedDelivery(

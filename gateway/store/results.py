@@ -48,6 +48,7 @@ from gateway.store.lineage import LineageOps
 from gateway.store.outbound import INTERCHANGE_SEQUENCE
 from gateway.store.rows import DedupeRow, FileRow, Record
 from gateway.store.schema import dedupe_keys, documents, files, groups, interchanges, outbound, transaction_sets
+from gateway.store.search import insert_keys, search_rows
 from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileStatus, OutboundStatus
 
 __all__ = [
@@ -599,6 +600,8 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
         )
         for (_, _, doc), new_id in zip(docs, doc_ids, strict=True):
             doc.id = new_id
+        insert_keys(batch.conn, [k for p, _, d in docs for k in search_rows(d.canonical, file_id=p.file_id,
+                                  document_id=d.id, partner_id=d.partner_id)])  # fmt: skip
         keyed = [(p, doc) for p, _, doc in docs if doc.business_key is not None and doc.status == "translated"]
         claims = [
             _Claim("business", doc.partner_id, str(doc.business_key), "document", int(doc.id or 0)) for _, doc in keyed

@@ -77,6 +77,7 @@ __all__ = [
     "interchanges",
     "metadata",
     "outbound",
+    "search_keys",
     "sequences",
     "transaction_sets",
 ]
@@ -169,6 +170,7 @@ files = Table(
     Index("ix_files_partner_id_received_at", "partner_id", "received_at"),
     Index("ix_files_parent_id", "parent_id"),
     Index("ix_files_correlation_id", "correlation_id"),
+    Index("ix_files_received_at", "received_at"),  # migration 0006: date ranges of `messages list`
     sqlite_autoincrement=True,
 )
 
@@ -192,6 +194,7 @@ interchanges = Table(
     _one_of("status", EnvelopeStatus),
     Index("ix_interchanges_file_id", "file_id"),
     Index("ix_interchanges_sender_control", "sender_qualifier", "sender_id", "control_number"),
+    Index("ix_interchanges_control_number", "control_number"),  # migration 0006: `gateway find`
     sqlite_autoincrement=True,
 )
 
@@ -214,6 +217,7 @@ groups = Table(
     _one_of("status", EnvelopeStatus),
     Index("ix_groups_file_id", "file_id"),
     Index("ix_groups_interchange_id", "interchange_id"),
+    Index("ix_groups_control_number", "control_number"),  # migration 0006
     sqlite_autoincrement=True,
 )
 
@@ -234,6 +238,7 @@ transaction_sets = Table(
     _one_of("status", SetStatus),
     Index("ix_transaction_sets_file_id", "file_id"),
     Index("ix_transaction_sets_group_id", "group_id"),
+    Index("ix_transaction_sets_control_number", "control_number"),  # migration 0006
     sqlite_autoincrement=True,
 )
 
@@ -262,6 +267,8 @@ documents = Table(
     Index("ix_documents_business_key", "partner_id", "doc_type", "business_key"),
     Index("ix_documents_parent_id", "parent_id"),
     Index("ix_documents_correlation_id", "correlation_id"),
+    Index("ix_documents_status", "status", "doc_type", "file_id"),  # migration 0006: filters, counts, metrics
+    Index("ix_documents_created_at", "created_at"),  # migration 0006: `gateway status`, today's traffic
     sqlite_autoincrement=True,
 )
 
@@ -340,6 +347,10 @@ outbound = Table(
     Index("ix_outbound_file_id", "file_id"),
     Index("ix_outbound_partner_control", "partner_id", "control_number"),
     Index("ix_outbound_expected_ack", "expected_ack", "ack_due_at"),
+    Index("ix_outbound_created_at", "created_at"),  # migration 0006
+    Index("ix_outbound_control_number", "control_number"),  # migration 0006: `gateway find`
+    Index("ix_outbound_group_control_number", "group_control_number"),  # migration 0006
+    Index("ix_outbound_correlation_id", "correlation_id"),  # migration 0006
     sqlite_autoincrement=True,
 )
 
@@ -460,6 +471,25 @@ ack_receipts = Table(
     UniqueConstraint("document_id"),
     _one_of("outcome", AckReceiptOutcome),
     Index("ix_ack_receipts_outcome", "outcome"),
+    sqlite_autoincrement=True,
+)
+
+search_keys = Table(
+    "search_keys",
+    metadata,
+    _pk(),
+    # What `gateway find` and `messages list` look documents and outbound interchanges up by (migration 0006):
+    # PO, invoice and ASN numbers, lots, serials... (``kind``), upper-cased in ``value``. No foreign keys, as
+    # events: a reset deletes a file's documents and their keys with them (see tree.py).
+    Column("file_id", ID),
+    Column("document_id", ID),
+    Column("outbound_id", ID),
+    Column("partner_id", String(PARTNER)),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(256), nullable=False),
+    Index("ix_search_keys_value", "value", "kind"),
+    Index("ix_search_keys_file_id", "file_id"),
+    Index("ix_search_keys_outbound_id", "outbound_id"),
     sqlite_autoincrement=True,
 )
 

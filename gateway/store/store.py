@@ -22,8 +22,10 @@ from gateway.store.base import Clock
 from gateway.store.errors import SchemaError
 from gateway.store.keys import KeyOps  # noqa: F401 - part of ResultOps
 from gateway.store.outbound import OutboundOps
+from gateway.store.overview import OverviewOps
 from gateway.store.queries import QueryOps
 from gateway.store.results import ResultOps
+from gateway.store.search import SearchOps
 from gateway.store.tree import TreeOps
 
 __all__ = ["DEFAULT_URL", "Store"]
@@ -33,7 +35,7 @@ DEFAULT_URL = "sqlite:///var/gateway.db"
 (the same default as the runtime's settings)."""
 
 
-class Store(ResultOps, TreeOps, OutboundOps, QueryOps, AckOps, AckQueryOps):
+class Store(ResultOps, TreeOps, OutboundOps, QueryOps, AckOps, AckQueryOps, SearchOps, OverviewOps):
     """The ledger at ``url``: ``sqlite:///path/to/file.sqlite`` or ``postgresql+psycopg://user@host/db``.
 
     ``clock`` returns the current aware datetime (default: the wall clock in

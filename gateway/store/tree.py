@@ -30,7 +30,16 @@ from gateway.store.rows import (
     SetNode,
     SetRow,
 )
-from gateway.store.schema import dedupe_keys, documents, events, files, groups, interchanges, transaction_sets
+from gateway.store.schema import (
+    dedupe_keys,
+    documents,
+    events,
+    files,
+    groups,
+    interchanges,
+    search_keys,
+    transaction_sets,
+)
 from gateway.store.statuses import FILE_FINAL, EntityKind, EventAction, FileStatus
 
 __all__ = ["TreeOps"]
@@ -125,6 +134,7 @@ class TreeOps(FileOps):
             _check_lease(row, worker, "reset")
             deleted = {"dedupe_keys": self._forget_keys(conn, file_id)}
             deleted["deliveries"] = DeliveryOps.forget_untried_deliveries(conn, file_id)
+            conn.execute(delete(search_keys).where(search_keys.c.file_id == file_id))  # the documents' keys
             for _, table in CHILD_TABLES:
                 deleted[table.name] = conn.execute(delete(table).where(table.c.file_id == file_id)).rowcount
             self._event(

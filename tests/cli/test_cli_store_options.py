@@ -85,12 +85,12 @@ def ran_deployment(tmp_path: Path) -> Path:
 
 def test_messages_list_json_and_unknown_id(tmp_path: Path) -> None:
     home = ran_deployment(tmp_path)
-    code, out = gateway("messages", "list", "--json", "--home", str(home))
+    code, out = gateway("messages", "list", "--json", "--direction", "in", "--home", str(home))
     assert code == 0, out
     rows = json.loads(out)
     assert len(rows) == 1
     assert rows[0]["name"] == "855-4010-medsupply-ack.edi" and rows[0]["partner"] == "medsupply"
-    assert rows[0]["status"] == "processed" and isinstance(rows[0]["id"], int) and rows[0]["received_at"]
+    assert rows[0]["status"] == "processed" and rows[0]["id"].isdigit() and rows[0]["at"]
     code, out = gateway("messages", "list", "--json", "--status", "quarantined", "--home", str(home))
     assert code == 0 and json.loads(out) == []
     code, out = gateway("messages", "show", "4242", "--home", str(home))

@@ -180,7 +180,7 @@ def check_commands(home: Home, files: dict) -> None:
     assert counts["outbound"] == {
         "created": 9
     }  # 10 X12 interchanges; orthosupply's clean 810 gets none (ack: on_error)
-    listing = cli("messages", "list").splitlines()
+    listing = cli("messages", "list", "--direction", "in").splitlines()
     assert len(listing) == len(files)
     assert all(
         f" {row.status} " in next(line for line in listing if line.endswith(name) or f" {name}  (" in line)

@@ -1,0 +1,116 @@
+"""The ledger at a glance, for ``gateway status``: each partner's traffic since a time, each destination's
+queue, and the business indicators an operator watches (dead-lettered invoices, overdue acknowledgments).
+
+A handful of grouped counts over indexed columns (``files.received_at``, ``deliveries.destination``,
+``outbound.expected_ack``), so the dashboard stays quick on a big ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from gateway.store.base import StoreBase
+from gateway.store.schema import deliveries, documents, files, outbound
+
+__all__ = ["OverviewOps"]
+
+FAILED_FILES = ("failed", "quarantined", "partial")
+
+
+class OverviewOps(StoreBase):
+    """``gateway status``'s counts."""
+
+    def traffic(self, since: datetime) -> list[dict[str, Any]]:
+        """Per partner, files received since ``since``: how many, in which statuses, documents, failures and
+        the last receipt; partners without traffic are not listed."""
+        out: dict[str, dict[str, Any]] = {}
+        with self._db.read("count traffic per partner") as conn:
+            query = (
+                select(files.c.partner_id, files.c.status, func.count(), func.max(files.c.received_at))
+                .where(files.c.received_at >= since)
+                .group_by(files.c.partner_id, files.c.status)
+            )
+            for partner, status, n, last in conn.execute(query):
+                item = out.setdefault(
+                    partner or "(unknown)",
+                    {"partner": partner or "(unknown)", "files": 0, "statuses": {}, "failed_files": 0,
+                     "documents": 0, "failed_documents": 0, "last_received": None},
+                )  # fmt: skip
+                item["files"] += int(n)
+                item["statuses"][status] = int(n)
+                item["failed_files"] += int(n) if status in FAILED_FILES else 0
+                if last is not None and (item["last_received"] is None or last > item["last_received"]):
+                    item["last_received"] = last
+            docs = (
+                select(documents.c.partner_id, documents.c.status, func.count())
+                .where(documents.c.created_at >= since, documents.c.doc_type != "acknowledgment")
+                .group_by(documents.c.partner_id, documents.c.status)
+            )
+            for partner, status, n in conn.execute(docs):
+                seen = out.get(partner or "(unknown)")
+                if seen is None:
+                    continue  # documents of a file received before ``since``
+                seen["documents"] += int(n)
+                seen["failed_documents"] += int(n) if status in ("failed", "dead_letter") else 0
+        return sorted(out.values(), key=lambda x: x["partner"])
+
+    def destinations(self, now: datetime) -> list[dict[str, Any]]:
+        """Per destination: deliveries pending, due now, dead letters, delivered, and the oldest pending's age."""
+        out: dict[str, dict[str, Any]] = {}
+        with self._db.read("count deliveries per destination") as conn:
+            # Counted from the (destination, status) index; the pending ones (few) read for their age and due time.
+            query = select(deliveries.c.destination, deliveries.c.status, func.count()).group_by(
+                deliveries.c.destination, deliveries.c.status
+            )
+            for dest, status, n in conn.execute(query):
+                item = out.setdefault(
+                    dest, {"destination": dest, "pending": 0, "due": 0, "dead_letter": 0, "delivered": 0,
+                           "discarded": 0, "oldest_pending_seconds": None},
+                )  # fmt: skip
+                item[status] = int(n)
+            pending = (
+                select(deliveries.c.destination, func.min(deliveries.c.created_at), func.count())
+                .where(deliveries.c.status == "pending")
+                .group_by(deliveries.c.destination)
+            )
+            for dest, first, _n in conn.execute(pending):
+                if first is not None:
+                    out[dest]["oldest_pending_seconds"] = round((now - first.astimezone(UTC)).total_seconds(), 1)
+            due = (
+                select(deliveries.c.destination, func.count())
+                .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+                .group_by(deliveries.c.destination)
+            )
+            for dest, n in conn.execute(due):
+                out[dest]["due"] = int(n)
+        return sorted(out.values(), key=lambda x: x["destination"])
+
+    def indicators(self, now: datetime) -> dict[str, int]:
+        """Business indicators: invoices whose delivery is a dead letter, documents failed or unrouted, acks
+        overdue (pending past their due time, or marked overdue), interchanges we sent awaiting an ack."""
+        with self._db.read("count business indicators") as conn:
+
+            def count(query: Any) -> int:
+                return int(conn.execute(query).scalar_one())
+
+            return {
+                "invoices_dead_lettered": count(
+                    select(func.count(func.distinct(deliveries.c.document_id))).where(
+                        deliveries.c.status == "dead_letter", deliveries.c.doc_type == "invoice"
+                    )
+                ),
+                "documents_failed": count(select(func.count()).where(documents.c.status == "failed")),
+                "documents_unrouted": count(select(func.count()).where(documents.c.status == "unrouted")),
+                "acks_overdue": count(
+                    select(func.count()).where(
+                        or_(
+                            outbound.c.expected_ack == "overdue",
+                            (outbound.c.expected_ack == "pending") & (outbound.c.ack_due_at < now),
+                        )
+                    )
+                ),
+                "acks_awaited": count(select(func.count()).where(outbound.c.expected_ack == "pending")),
+            }
