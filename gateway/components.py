@@ -79,8 +79,7 @@ def build_destinations(
     the destination for a config the pure check should have refused (a caller that skipped it)."""
     built: dict[str, Destination] = {}
     policies: dict[str, Policy] = {}
-    if context.layouts is None and any(raw.get("layout") or raw.get("body", "canonical") != "canonical"
-                                       for raw in configured.values()):  # fmt: skip
+    if context.layouts is None and any(_names_layout(raw) for raw in configured.values()):
         context = replace(context, layouts=load_layouts(context.home))  # MapLoadError: a ConfigError, exit 2
     for name, raw in {**BUILTIN_DESTINATIONS, **configured}.items():
         type_name = str(raw.get("type", ""))
@@ -98,6 +97,11 @@ def build_destinations(
         built[name] = registry.build("destination", name, config, context)
         policies[name] = policy
     return built, policies
+
+
+def _names_layout(raw: Mapping[str, Any]) -> bool:
+    """Whether a destination's settings name an export layout (``files``: layout; ``rest``: body)."""
+    return bool(raw.get("layout")) or raw.get("body", "canonical") != "canonical"
 
 
 def configured_destinations(deployment: Any) -> dict[str, dict[str, Any]]:

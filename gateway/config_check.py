@@ -83,12 +83,12 @@ def check_config(
         names = [str(name) for name in raw_destinations]
         for name, config in raw_destinations.items():
             validated = _check_destination(str(name), config, raw_destinations, registry, problems, secret_problem)
-            doc = None if validated is None or layouts is None else check_layout_name(
-                str(name), validated, config, layouts, problems
-            )  # fmt: skip
+            if validated is None:
+                continue
+            doc = check_layout_name(str(name), validated, config, layouts, problems) if layouts is not None else None
             if doc is not None:
                 writes[str(name)] = doc
-            for keys, why in build_problems(validated) if validated is not None and build_problems else []:
+            for keys, why in build_problems(validated) if build_problems else []:
                 where = _mark_at(config, keys, key_mark(raw_destinations, name))
                 problems.add("CFG-043", f"destination {name!r}: {why}", where, ".".join(("destinations", name, *keys)))
     checked = CheckedConfig(problems, destinations=len(names))

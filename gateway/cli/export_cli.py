@@ -156,5 +156,7 @@ def _run_cases(root: Path, layouts: dict[str, Layout]) -> int:
         click.echo(f"{'FAIL' if problems else 'ok  '} {case.parent.name}/{case.stem}")
         for line in problems:
             click.echo(f"    {line}")
+    if not total:
+        click.echo(f"no layout cases under {folder} (<layout>/<case>.json beside <case>.expected)", err=True)
     click.echo(f"{total - failed} of {total} layout case(s) passed", err=True)
     return 1 if failed or not total else 0

@@ -27,23 +27,36 @@ Usage::
     library = OutboundLibrary.build(map_texts, table_texts, catalog, outbound_functions())
     cmap = library.for_partner(profile, "850")
     data = render_850(po, profile, cmap, control_numbers=sequence, when=now)
+
+An outbound map whose target is ``csv``, ``fixed`` or ``xml`` is an export layout
+(:mod:`gateway.outbound.layout`)::
+
+    layouts = build_layouts(map_texts, table_texts, outbound_functions())
+    layout = layouts["ap-invoice-lines-csv"]
+    data = render_layout(layout, parse_document(layout, canonical_json))
 """
 
 from __future__ import annotations
 
 from gateway.outbound.compiler import compile_outbound
 from gateway.outbound.functions import format_decimal, outbound_functions
+from gateway.outbound.layout import Layout, build_layouts
+from gateway.outbound.layout_render import parse_document, render_layout
 from gateway.outbound.library import OutboundLibrary
 from gateway.outbound.nodes import OutboundMap
 from gateway.outbound.render import RenderError, render, render_850
 
 __all__ = [
+    "Layout",
     "OutboundLibrary",
     "OutboundMap",
     "RenderError",
+    "build_layouts",
     "compile_outbound",
     "format_decimal",
     "outbound_functions",
+    "parse_document",
     "render",
     "render_850",
+    "render_layout",
 ]
