@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.reconcile.config import ReconciliationConfig
 from gateway.routing import Rule
 from gateway.x12.findings import RULES, Finding
 
@@ -210,6 +211,11 @@ class Profile(_Strict):
         default_factory=list,
         description="Routing rules for this partner's documents only, tried before gateway.yaml's `routes` "
         "(recorded as `<id>/<name>`; see docs/routing.md).",
+    )
+    reconciliation: ReconciliationConfig | None = Field(
+        default=None,
+        description="Tolerances, SLAs, unit conversions, item id order, lot-tracked items and allowed charges "
+        "for this partner's PO chains, over gateway.yaml's (see docs/reconciliation.md).",
     )
     notes: str | None = None
 

@@ -9,10 +9,12 @@ one it already holds, and one that a later document put right from one still sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 __all__ = ["KIND_SEVERITY", "Discrepancy", "Kind", "Severity"]
+
+CENT = Decimal("0.01")
 
 
 class Severity(StrEnum):
@@ -128,4 +130,6 @@ class Discrepancy:
         subject: str = "",
     ) -> Discrepancy:
         """A discrepancy with the kind's severity."""
+        if amount is not None:
+            amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
         return cls(kind, po_number, line, documents, expected, actual, amount, reason, subject, KIND_SEVERITY[kind])

@@ -183,3 +183,11 @@ FILE_TRANSITIONS: dict[FileStatus, frozenset[FileStatus]] = {
 
 FILE_FINAL: frozenset[FileStatus] = frozenset({_F.PROCESSED, _F.PARTIAL, _F.DUPLICATE})
 """File statuses that are never left; their children are never reset."""
+
+
+class ExceptionStatus(StrEnum):
+    """A reconciliation exception's life: open until a later document or an operator settles it."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"  # by a later document (resolved_by document) or an operator (resolved_by operator)
+    WAIVED = "waived"  # an operator accepted it as it is, with a reason

@@ -20,6 +20,7 @@ from gateway.store.errors import SchemaError
 from gateway.store.keys import KeyOps  # noqa: F401 - part of ResultOps
 from gateway.store.outbound import OutboundOps
 from gateway.store.queries import QueryOps
+from gateway.store.recon import ReconOps
 from gateway.store.results import ResultOps
 from gateway.store.tree import TreeOps
 
@@ -30,7 +31,7 @@ DEFAULT_URL = "sqlite:///var/gateway.db"
 (the same default as the runtime's settings)."""
 
 
-class Store(ResultOps, TreeOps, OutboundOps, QueryOps):
+class Store(ResultOps, TreeOps, OutboundOps, QueryOps, ReconOps):
     """The ledger at ``url``: ``sqlite:///path/to/file.sqlite`` or ``postgresql+psycopg://user@host/db``.
 
     ``clock`` returns the current aware datetime (default: the wall clock in
