@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text, tuple_, update
+from sqlalchemy import Connection, String, cast, func, insert, literal, select, text, tuple_, update
 
 from gateway.reconcile.model import Discrepancy
 from gateway.store.base import StoreBase
@@ -30,6 +30,9 @@ from gateway.store.statuses import ExceptionStatus
 __all__ = ["ChainData", "ExceptionEvent", "ExceptionRow", "LinkedDoc", "ReconOps", "po_numbers"]
 
 CHAIN_TYPES = ("purchase_order", "po_acknowledgment", "ship_notice", "invoice")
+RESCAN = 1000
+"""How many document ids before the index's cursor are looked at again (see ``index_new_documents``)."""
+_DOC_REF = literal("document:") + cast(documents.c.id, String)
 Key = tuple[str, str]
 Compute = Callable[[list["ChainData"]], dict[Key, list[Discrepancy]]]
 
@@ -136,9 +139,13 @@ class ReconOps(StoreBase):
 
     # --- the index --------------------------------------------------------------------------------
 
-    def _cursor(self, conn: Connection, name: str) -> int:
+    def _lock(self, conn: Connection) -> None:
+        """Writers of the index and of exceptions take turns (SQLite's write lock does this by itself)."""
         if self.dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('gateway recon'))"))
+
+    def _cursor(self, conn: Connection, name: str) -> int:
+        self._lock(conn)
         value = conn.execute(select(recon_cursors.c.value).where(recon_cursors.c.name == name)).scalar()
         if value is None:
             conn.execute(insert(recon_cursors).values(name=name, value=0, updated_at=self._now()))
@@ -151,9 +158,16 @@ class ReconOps(StoreBase):
         )
 
     def index_new_documents(self, batch: int = 2000) -> int:
-        """Link the documents recorded since the last call to their POs; returns how many were read."""
+        """Link the documents recorded since the last call to their POs; returns how many were read.
+
+        Ids are handed out before commit, so on PostgreSQL a document may commit after one with a higher
+        id was indexed: the last :data:`RESCAN` ids before the cursor are looked at again, for chain
+        documents that have no link yet."""
         with self._db.write("index documents for reconciliation") as conn:
             start = self._cursor(conn, "documents")
+            unlinked = ~select(recon_links.c.id).where(recon_links.c.ref == _DOC_REF).exists()
+            newer = documents.c.id > start
+            missed = (documents.c.id > start - RESCAN) & documents.c.doc_type.in_(CHAIN_TYPES) & unlinked
             rows = conn.execute(
                 select(
                     documents.c.id,
@@ -163,7 +177,7 @@ class ReconOps(StoreBase):
                     documents.c.status,
                     documents.c.created_at,
                 )
-                .where(documents.c.id > start)
+                .where(newer | missed if start else newer)
                 .order_by(documents.c.id)
                 .limit(batch)
             ).all()
@@ -189,14 +203,17 @@ class ReconOps(StoreBase):
                     )
             if links:
                 conn.execute(insert(recon_links), links)
-            self._advance(conn, "documents", int(rows[-1][0]))
-            return len(rows)
+            last = int(rows[-1][0])
+            if last > start:
+                self._advance(conn, "documents", last)
+            return sum(1 for r in rows if int(r[0]) > start)  # re-read old ones (no PO number) do not count
 
     def index_sent_order(self, partner_id: str, po_number: str, canonical: str, outbound_id: int) -> None:
         """Link a purchase order we sent (its canonical JSON kept here: no document row holds it);
         recording it twice is harmless."""
         ref = f"outbound:{outbound_id}"
         with self._db.write("index a sent order for reconciliation") as conn:
+            self._lock(conn)
             found = conn.execute(
                 select(recon_links.c.id).where(
                     recon_links.c.partner_id == partner_id,

@@ -308,3 +308,21 @@ def test_time_slas(acks, notices, invoices, now, kind, reason) -> None:  # type:
     found = reconcile(chain(po, [a] if acks else [], [s] if notices else [], [i] if invoices else []), POLICY, now)
     assert only(found, kind).reason == reason
     assert len(found) == 1
+
+
+def test_the_documented_settings_parse_and_unknown_keys_are_refused() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+    from pydantic import ValidationError
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "reconciliation.md").read_text("utf-8")
+    block = re.search(r"```yaml\n(reconciliation:.*?)```", text, re.S)
+    assert block is not None
+    config = ReconciliationConfig.model_validate(yaml.safe_load(block.group(1))["reconciliation"])
+    policy = layered(config)
+    assert policy.limits(["SYR-10ML-LL"]).price == Limit(upper_percent=D("1"))
+    assert policy.is_lot_tracked(["IMP-HIP-52"]) and policy.allowed_charges == {"D240"}
+    with pytest.raises(ValidationError, match="tolerence"):
+        ReconciliationConfig.model_validate({"tolerence": {}})
