@@ -114,6 +114,6 @@ class Reconciler:
     def rerun(self, keys: Sequence[Key] | None = None, partner: str | None = None) -> int:
         """Reconcile again (the given chains, or every chain of ``partner``, or all): SLAs move with time,
         and settings may have changed."""
-        self.catch_up()
-        chosen = list(keys) if keys is not None else self.store.chain_keys(partner)
-        return self.store.reconcile_chains(chosen, self.compute, self.actor)
+        while self.store.index_new_documents():
+            pass
+        return self.store.reconcile_chains(keys, self.compute, self.actor, partner_id=partner)

@@ -267,13 +267,24 @@ class ReconOps(StoreBase):
                 self._advance(conn, "links", last)
                 done += len(keys)
 
-    def reconcile_chains(self, keys: Sequence[Key], compute: Compute, actor: str, chains: int = 500) -> int:
-        """Reconcile the given chains again (``gateway recon run``), ``chains`` per transaction."""
-        for part in _chunks(list(keys), chains):
+    def reconcile_chains(
+        self, keys: Sequence[Key] | None, compute: Compute, actor: str, chains: int = 500, partner_id: str | None = None
+    ) -> int:
+        """Reconcile chains again (``gateway recon run``), ``chains`` per transaction: ``keys``, or all of
+        ``partner_id``'s, or (both None) every chain, after which the runtime's pending links are done too."""
+        everything = keys is None and partner_id is None
+        with self._db.read("read the index's end") as conn:
+            upto = conn.execute(select(func.max(recon_links.c.id))).scalar() if everything else None
+        chosen = list(keys) if keys is not None else self.chain_keys(partner_id)
+        for part in _chunks(chosen, chains):
             with self._db.write("reconcile PO chains") as conn:
                 self._cursor(conn, "links")  # the same lock as the runtime's runs
                 self._reconcile_on(conn, list(part), compute, actor)
-        return len(keys)
+        if upto is not None:
+            with self._db.write("move the index's cursor") as conn:
+                if self._cursor(conn, "links") < upto:
+                    self._advance(conn, "links", int(upto))
+        return len(chosen)
 
     def chain_data(self, partner_id: str, po_number: str) -> ChainData:
         """One chain's documents (``gateway recon show``)."""
