@@ -2,6 +2,7 @@
 
     python bench/bench_recon.py [--pos 10000] [--lines 5] [--store sqlite|pg]
     python bench/bench_recon.py incremental [--pos 200] [--base COMMIT]
+    python bench/bench_recon.py share [--pos 200]
 
 A deployment is made in a temporary folder and its store filled directly (SQLAlchemy Core on the
 store's own tables, as `gateway run` would leave it: one file row, then for each PO an 850, an 855,
@@ -21,7 +22,10 @@ shipped over; the invoices bill what was ordered, so the over-shipment causes no
 ``--pos`` canonical POs dropped in send/medsupply/ (sent as 850s) and, per PO, an 855, an 856 and an
 810 X12 file in inbox/medsupply/, processed by one `gateway run --once` (SQLite, whole process),
 with this tree and with ``--base`` (default: the commit before reconciliation, extracted with
-`git archive` into a temporary folder), alternately, three times each.
+`git archive` into a temporary folder), alternately, three times each. On a loaded machine the
+wall times swing more than the difference, so `share` also measures it in one process: the same
+files through the runtime's `Service.run_once`, timing the calls that index and reconcile after each
+batch against the whole run.
 """
 
 from __future__ import annotations
@@ -187,9 +191,70 @@ def supplier_files(n: int) -> dict[str, bytes]:
     }
 
 
+def _home(pos: int, name: str) -> tuple[Path, str]:
+    """A deployment with ``pos`` orders in send/medsupply/ and their 855/856/810 in inbox/medsupply/."""
+    order = json.loads((REPO / "samples" / "canonical" / "purchase-order.json").read_text("utf-8"))
+    home = Path(tempfile.mkdtemp(prefix=f"bench-recon-{name}-"))
+    (home / "maps").symlink_to(REPO / "maps", target_is_directory=True)
+    shutil.copytree(REPO / "partners", home / "partners", ignore=shutil.ignore_patterns("cases"))
+    url = f"sqlite:///{home / 'var' / 'gateway.db'}"
+    settings = {"store": url, "intake": {"stable_seconds": 0}, "processing": {"batch": 32}}
+    (home / "gateway.yaml").write_text(json.dumps(settings), "utf-8")
+    send = home / "send" / "medsupply"
+    send.mkdir(parents=True)
+    # Asked for by the end of next year: the order alone is not late while its chain comes in.
+    later = f"{datetime.now(UTC).year + 1}-12-31"
+    orders = [{**order, "po_number": f"PO{n:08d}", "requested_delivery": later} for n in range(1, pos + 1)]
+    (send / "orders.json").write_text(json.dumps(orders), "utf-8")
+    inbox = home / "inbox" / "medsupply"
+    inbox.mkdir(parents=True)
+    for n in range(1, pos + 1):
+        for file, data in supplier_files(n).items():
+            (inbox / file).write_bytes(data)
+    return home, url
+
+
+def share(pos: int) -> None:
+    """In one process: the time the runtime spends reconciling after each batch, against the whole run."""
+    from gateway.runtime.service import Service, ensure_folders
+    from gateway.settings import load_settings
+    from gateway.workspace import load_workspace
+
+    home, url = _home(pos, "share")
+    try:
+        deployment, _ = load_settings(home)
+        ensure_folders(deployment)
+        store = Store(url)
+        store.upgrade()
+        service = Service(deployment, load_workspace(home), store, worker="bench")
+        spent = [0.0, 0]
+        catch_up = service.reconciler.catch_up
+
+        def timed_catch_up() -> int:
+            start = time.perf_counter()
+            try:
+                return catch_up()
+            finally:
+                spent[0] += time.perf_counter() - start
+                spent[1] += 1
+
+        service.reconciler.catch_up = timed_catch_up  # type: ignore[method-assign]
+        start = time.perf_counter()
+        service.run_once()
+        total = time.perf_counter() - start
+        found = store.list_exceptions(limit=None)
+        print(
+            f"{pos} POs ({4 * pos} documents): run {total:.1f} s, of which reconciling {spent[0]:.2f} s "
+            f"in {spent[1]} call(s): {100 * spent[0] / (total - spent[0]):.1f} % added to processing; "
+            f"{len(store.chain_keys())} chains, {len(found)} exception(s)"
+        )
+        store.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def incremental(pos: int, base: str) -> None:
     """`gateway run --once` over ``pos`` full chains, this tree against ``base``, alternately."""
-    order = json.loads((REPO / "samples" / "canonical" / "purchase-order.json").read_text("utf-8"))
     trees = {"base": Path(tempfile.mkdtemp(prefix="bench-recon-base-")), "recon": REPO}
     archive = subprocess.run(["git", "-C", str(REPO), "archive", base], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(trees["base"])], input=archive, check=True)
@@ -197,30 +262,12 @@ def incremental(pos: int, base: str) -> None:
     try:
         for _ in range(3):
             for name, tree in trees.items():
-                home = Path(tempfile.mkdtemp(prefix=f"bench-recon-{name}-"))
-                (home / "maps").symlink_to(REPO / "maps", target_is_directory=True)
-                shutil.copytree(REPO / "partners", home / "partners", ignore=shutil.ignore_patterns("cases"))
-                settings = {"store": f"sqlite:///{home / 'var' / 'gateway.db'}", "intake": {"stable_seconds": 0},
-                            "processing": {"batch": 32}}  # fmt: skip
-                (home / "gateway.yaml").write_text(json.dumps(settings), "utf-8")
-                send = home / "send" / "medsupply"
-                send.mkdir(parents=True)
-                # Asked for by the end of next year: the order alone is not late while its chain comes in.
-                orders = [
-                    {**order, "po_number": f"PO{n:08d}", "requested_delivery": f"{datetime.now(UTC).year + 1}-12-31"}
-                    for n in range(1, pos + 1)
-                ]
-                (send / "orders.json").write_text(json.dumps(orders), "utf-8")
-                inbox = home / "inbox" / "medsupply"
-                inbox.mkdir(parents=True)
-                for n in range(1, pos + 1):
-                    for file, data in supplier_files(n).items():
-                        (inbox / file).write_bytes(data)
+                home, url = _home(pos, name)
                 wall, rss, out = timed(home, "run", "--once", repo=tree)
                 figures[name].append(wall)
                 print(f"{name}: {wall:.1f} s, peak RSS {rss} MB ({out.splitlines()[0] if out else ''})")
                 if name == "recon":
-                    with Store(settings["store"]) as store:
+                    with Store(url) as store:
                         found = store.list_exceptions(limit=None)
                         chains = len(store.chain_keys())
                     print(f"  {chains} chains indexed, {len(found)} exception(s): {[e.reason for e in found][:3]}")
@@ -232,6 +279,12 @@ def incremental(pos: int, base: str) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["share"]:
+        parser = argparse.ArgumentParser(description="the share of a run spent reconciling")
+        parser.add_argument("share")
+        parser.add_argument("--pos", type=int, default=200)
+        share(parser.parse_args().pos)
+        return
     if sys.argv[1:2] == ["incremental"]:
         parser = argparse.ArgumentParser(description="what reconciling as documents are recorded adds")
         parser.add_argument("incremental")

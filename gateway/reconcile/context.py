@@ -16,6 +16,8 @@ from gateway.reconcile.units import Units
 
 __all__ = ["Context", "Converted"]
 
+ONE = Decimal(1)
+
 
 @dataclass(frozen=True, slots=True)
 class Converted:
@@ -77,6 +79,8 @@ class Context:
 
     def limits(self, line: PurchaseOrderLine) -> Tolerances:
         """The tolerances for an order line's item."""
+        if not self.policy.items:  # no item overrides: no need to look at the item's ids
+            return self.policy.tolerances
         return self.policy.limits(item_values(line.item))
 
     def line_key(self, line: PurchaseOrderLine) -> str:
@@ -88,6 +92,8 @@ class Context:
         """``quantity`` in the order line's unit (factor None: no conversion declared)."""
         if quantity is None:
             return Converted(None, Decimal(1))
+        if quantity.uom == line.quantity.uom or quantity.uom is None or line.quantity.uom is None:
+            return Converted(quantity.value, ONE)
         factor = self.units.factor(quantity.uom, line.quantity.uom, self.ids(line, other))
         if factor is None:
             return Converted(None, None)

@@ -141,6 +141,8 @@ def _check_over(ctx: Context, line: PurchaseOrderLine, total: Decimal, refs: tup
 
 
 def _check_lot(ctx: Context, notice: ChainDoc[ShipNotice], item: ShippedItem, line: PurchaseOrderLine | None) -> None:
+    if not ctx.policy.lot_tracked and not ctx.policy.items:
+        return  # nothing is lot-tracked for this partner
     ids = item_values(item.item) + (item_values(line.item) if line is not None else [])
     if not ctx.policy.is_lot_tracked(ids) or (item.lot and item.expiration_date):
         return
