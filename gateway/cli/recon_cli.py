@@ -24,7 +24,7 @@ from gateway.cli.deliveries_cli import actor
 from gateway.cli.options import deployment_options, load_deployment, open_store_read_only
 from gateway.errors import GatewayError
 from gateway.reconcile import Kind, Severity
-from gateway.reconcile.grid import GridLine, grid
+from gateway.reconcile.grid import GridLine, grid, rates
 from gateway.reconcile.words import money, qty
 from gateway.runtime.recon import Reconciler, build_chain
 from gateway.settings import Deployment
@@ -179,6 +179,12 @@ def show(
         click.echo(f"\nsettled ({len(closed)}): " + ", ".join(f"[{e.id}] {e.kind} {e.status}" for e in closed))
 
 
+def _empty(partner_id: str) -> dict[str, Any]:
+    return {"partner": partner_id, "exceptions": 0, "open": 0, "at_stake": Decimal(0), "price_variance": Decimal(0),
+            "invoices_on_hold": set(), "by_kind": defaultdict(int), "lines_ordered": 0, "fill_rate": None,
+            "backorder_rate": None}  # fmt: skip
+
+
 def _q(value: Decimal | None) -> str:
     return "-" if value is None else qty(value)
 
@@ -288,17 +294,27 @@ def run(home: Path | None, config: Path | None, store_url: str | None, partner: 
 @click.option("--month", required=True, help="The month, e.g. 2026-11 (exceptions found in it).")
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
 def summary(home: Path | None, config: Path | None, store_url: str | None, month: str, as_json: bool) -> None:
-    """A month's exceptions by partner: how many, still open, amount at stake, price variance, invoices on hold."""
+    """A month's exceptions by partner: how many, still open, amount at stake, price variance, invoices on hold;
+    and of the orders sent or received that month, the fill rate (lines shipped in full) and backorder rate."""
     start, end = _month(month)
-    with _Env(home, config, store_url).store as store:
+    env = _Env(home, config, store_url)
+    with env.store as store:
         rows = store.list_exceptions(since=start, until=end, limit=None)
+        lines: dict[str, list[GridLine]] = defaultdict(list)
+        reconciler = env.reconciler()
+        now = datetime.now(UTC)
+        for data in store.chains(store.orders_recorded(start, end)):
+            lines[data.partner_id] += grid(build_chain(data), reconciler.policy(data.partner_id)[0], now)
     by_partner: dict[str, dict[str, Any]] = {}
+    for partner_id, partner_lines in lines.items():
+        ordered, full, held = rates(partner_lines)
+        by_partner[partner_id] = _empty(partner_id) | {
+            "lines_ordered": ordered,
+            "fill_rate": f"{100 * full / ordered:.1f}" if ordered else None,
+            "backorder_rate": f"{100 * held / ordered:.1f}" if ordered else None,
+        }
     for r in rows:
-        s = by_partner.setdefault(
-            r.partner_id,
-            {"partner": r.partner_id, "exceptions": 0, "open": 0, "at_stake": Decimal(0),
-             "price_variance": Decimal(0), "invoices_on_hold": set(), "by_kind": defaultdict(int)},
-        )  # fmt: skip
+        s = by_partner.setdefault(r.partner_id, _empty(r.partner_id))
         s["exceptions"] += 1
         s["by_kind"][r.kind] += 1
         if r.status != "open":
@@ -318,12 +334,16 @@ def summary(home: Path | None, config: Path | None, store_url: str | None, month
     if as_json:
         click.echo(json.dumps({"month": month, "partners": out}, indent=2))
         return
-    click.echo(f"{month}: exceptions found by partner (open amounts at stake)")
-    click.echo(f"{'partner':<14} {'found':>6} {'open':>6} {'at stake':>12} {'price var.':>12} {'inv. on hold':>12}")
+    click.echo(f"{month}: exceptions found by partner (open amounts at stake); rates of the lines ordered")
+    click.echo(
+        f"{'partner':<14} {'found':>6} {'open':>6} {'at stake':>12} {'price var.':>12} {'inv. on hold':>12} "
+        f"{'lines':>7} {'fill %':>7} {'backord. %':>10}"
+    )
     for s in out:
         click.echo(
             f"{s['partner'] or '-':<14} {s['exceptions']:>6} {s['open']:>6} {s['at_stake']:>12} "
-            f"{s['price_variance']:>12} {s['invoices_on_hold']:>12}"
+            f"{s['price_variance']:>12} {s['invoices_on_hold']:>12} {s['lines_ordered']:>7} "
+            f"{s['fill_rate'] or '-':>7} {s['backorder_rate'] or '-':>10}"
         )
     if not out:
         click.echo(f"no exceptions found in {month} (before {date(end.year, end.month, 1)})")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from gateway.canonical.documents import AckBucket
 from gateway.reconcile.acks import acknowledged, latest_ack
 from gateway.reconcile.chain import Chain
 from gateway.reconcile.config import Policy
@@ -15,7 +16,7 @@ from gateway.reconcile.matching import LineIndex, label
 from gateway.reconcile.notices import live_notices, shipped_items
 from gateway.reconcile.units import Units
 
-__all__ = ["GridLine", "grid"]
+__all__ = ["GridLine", "grid", "rates"]
 
 
 @dataclass
@@ -30,6 +31,7 @@ class GridLine:
     acknowledged: Decimal | None = None
     shipped: Decimal | None = None
     invoiced: Decimal | None = None
+    backordered: Decimal | None = None
     invoiced_prices: list[Decimal] = field(default_factory=list)
     lots: list[str] = field(default_factory=list)
 
@@ -55,6 +57,11 @@ def grid(chain: Chain, policy: Policy, now: datetime) -> list[GridLine]:
         line = index.find(ack_line.line_number, ack_line.item)
         if line is not None:
             rows[id(line)].acknowledged = acknowledged(ctx, ack_line, line)
+            held = [s for s in ack_line.statuses if s.bucket is AckBucket.BACKORDERED]
+            if held:
+                rows[id(line)].backordered = sum(
+                    (ctx.in_order_unit(s.quantity, line, ack_line.item).value or Decimal(0) for s in held), Decimal(0)
+                )
     for notice in live_notices(ctx):
         for item in shipped_items(notice.doc, chain.po_number):
             line = index.find(item.line_number, item.item)
@@ -78,3 +85,10 @@ def grid(chain: Chain, policy: Policy, now: datetime) -> list[GridLine]:
             if not inv.doc.credit_memo:
                 row.invoiced_prices.append(inv_line.unit_price.amount / converted.factor)
     return list(rows.values())
+
+
+def rates(lines: list[GridLine]) -> tuple[int, int, int]:
+    """(lines ordered, lines shipped in full, lines with a backorder) of one or more chains' grids."""
+    full = sum(1 for g in lines if g.shipped is not None and g.shipped >= g.ordered)
+    held = sum(1 for g in lines if g.backordered)
+    return len(lines), full, held

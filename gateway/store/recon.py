@@ -13,7 +13,7 @@ resolved it) or an operator resolves or waives it; every change appends a ``reco
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -285,6 +285,26 @@ class ReconOps(StoreBase):
                 if self._cursor(conn, "links") < upto:
                     self._advance(conn, "links", int(upto))
         return len(chosen)
+
+    def orders_recorded(self, since: datetime, until: datetime) -> list[Key]:
+        """The chains whose order was sent or received in [since, until)."""
+        query = (
+            select(recon_links.c.partner_id, recon_links.c.po_number)
+            .where(
+                recon_links.c.doc_type == "purchase_order",
+                recon_links.c.received_at >= since,
+                recon_links.c.received_at < until,
+            )
+            .distinct()
+        )
+        with self._db.read("list the orders of a period") as conn:
+            return sorted((str(p), str(n)) for p, n in conn.execute(query))
+
+    def chains(self, keys: Sequence[Key], chunk: int = 500) -> Iterator[ChainData]:
+        """The chains ``keys`` with their documents, read ``chunk`` at a time."""
+        for part in _chunks(list(keys), chunk):
+            with self._db.read("read PO chains") as conn:
+                yield from self._load(conn, list(part)).values()
 
     def chain_data(self, partner_id: str, po_number: str) -> ChainData:
         """One chain's documents (``gateway recon show``)."""

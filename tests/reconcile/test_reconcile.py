@@ -326,3 +326,31 @@ def test_the_documented_settings_parse_and_unknown_keys_are_refused() -> None:
     assert policy.is_lot_tracked(["IMP-HIP-52"]) and policy.allowed_charges == {"D240"}
     with pytest.raises(ValidationError, match="tolerence"):
         ReconciliationConfig.model_validate({"tolerence": {}})
+
+
+def test_issue_scenario_backorder_price_change_partial_shipments_price_and_freight() -> None:
+    """850 → 855 with a backorder and a price change → 856 partial with lots → second 856 → 810 with a
+    price outside tolerance and freight: exactly these exceptions."""
+    po = order(GLOVES, SYRINGES, ("3", 2, "EA", "1450.00", "HIP-52"))
+    a = ack(
+        ack_line("1", 40, "BX", "11.95", "GLV-M", (AckBucket.ACCEPTED, 40, date(2026, 11, 5))),
+        ack_line("2", 4, "CA", "121.00", "SYR-10", (AckBucket.ACCEPTED_WITH_CHANGE, 4, date(2026, 11, 5))),
+        ack_line("3", 2, "EA", "1450.00", "HIP-52", (AckBucket.ACCEPTED, 1, date(2026, 11, 5)),
+                 (AckBucket.BACKORDERED, 1, date(2026, 11, 20))),
+    )  # fmt: skip
+    lot = {"lot": "L1", "expiration_date": date(2030, 1, 1)}
+    first = notice("SH1", ("PO1", [item("1", 20, "BX", "GLV-M", **lot), item("3", 1, "EA", "HIP-52", **lot)]))
+    second = notice("SH2", ("PO1", [item("1", 20, "BX", "GLV-M", **lot), item("2", 4, "CA", "SYR-10", **lot)]), day=6)
+    freight = Charge(kind="charge", code="D240", amount=m("25.00"))
+    inv = invoice(
+        "INV1", ("1", 40, "BX", "12.40", "GLV-M"), ("2", 4, "CA", "118.00", "SYR-10"), ("3", 1, "EA", "1450.00", "HIP-52"),
+        total="2443.00", charges=[freight], day=7,
+    )  # fmt: skip
+    tracked = layered(ReconciliationConfig(lot_tracked=["HIP-52"]))
+    found = reconcile(chain(po, [a], [first, second], [inv]), tracked, NOW)
+    assert sorted((f.kind.value, f.line) for f in found) == [
+        ("ack_backorder", "3"), ("ack_price", "2"), ("invoice_charge", None), ("invoice_price", "1"),
+    ]  # fmt: skip
+    assert only(found, Kind.ACK_PRICE).reason == (
+        "acknowledged 121.00 a case, ordered at 118.00: 3.00 over on 4 cases = 12.00"
+    )

@@ -134,3 +134,4 @@ def test_chain_with_mismatches_then_a_credit_memo(tmp_path: Path, store_url: str
     summary = recon(home, "summary", "--month", f"{datetime.now(UTC):%Y-%m}", "--json")
     (row,) = json.loads(summary.stdout)["partners"]
     assert row["partner"] == "medsupply" and row["open"] == 2 and row["at_stake"] == "3136.00"  # 236 + 2900
+    assert (row["lines_ordered"], row["fill_rate"], row["backorder_rate"]) == (3, "66.7", "33.3")  # line 2: 2 of 4
