@@ -100,6 +100,10 @@ def test_chain_with_mismatches_then_a_credit_memo(tmp_path: Path, store_url: str
     assert found["invoice_charge:-"]["reason"] == (
         "invoice INV-0042213 charges freight 15.00, which the partner's terms do not allow"
     )
+    listed = recon(home, "list", "--open", "--severity", "high", "--csv")
+    rows = listed.stdout.splitlines()
+    assert rows[0].startswith("id,partner_id,po_number,kind,severity,status,line,documents,")
+    assert sorted(r.split(",")[3] for r in rows[1:]) == ["invoice_charge", "invoice_price", "ship_lot_missing"]
     shown = recon(home, "show", "4500012345", "--partner", "medsupply")
     assert shown.exit_code == 0, shown.output
     grid = {line.split()[0]: line for line in shown.stdout.splitlines() if re.match(r"^[123] ", line)}
