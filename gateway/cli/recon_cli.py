@@ -233,7 +233,7 @@ def _settle(env: _Env, exception_id: int, status: str, reason: str) -> None:
 @click.argument("exception_id", type=int)
 @click.option("--reason", required=True, help="Why (kept in the exception's history).")
 def resolve(home: Path | None, config: Path | None, store_url: str | None, exception_id: int, reason: str) -> None:
-    """Mark an open exception resolved (e.g. settled with the supplier outside EDI)."""
+    """Mark an open exception resolved: settled with the supplier outside EDI, say."""
     _settle(_Env(home, config, store_url), exception_id, "resolved", reason)
 
 
