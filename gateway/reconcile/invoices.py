@@ -4,7 +4,8 @@ ordered, invoices for unknown orders, invoice numbers used twice, charges the te
 Which invoices count: for each invoice number the first original, or the latest replacement of it; a
 cancelled number counts for nothing. Credit memos count against the lines they name: a credit at the
 invoiced unit price gives back quantity (a return), any other credits money (a price correction) and
-is set against that line's price exceptions, which it resolves once what is left is within tolerance.
+is set against that line's price exceptions, which it resolves once what is left is within tolerance;
+a credit memo with a total and no lines is set against the PO's price exceptions in turn.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ class _Billed:
     quantity: Decimal
     refs: list[str]
     price_credit: Decimal
+
+
+@dataclass
+class _Pool:
+    """Credit memos for the whole PO (a total, no lines): set against its price exceptions in turn."""
+
+    amount: Decimal
 
 
 def invoice_amount(invoice: Invoice) -> Decimal:
@@ -92,14 +100,17 @@ def check_invoices(ctx: Context, shipped: dict[int, Decimal], any_notice: bool) 
         for line in doc.lines:
             if _mine(ctx, doc, line) and not doc.credit_memo:
                 _bill(ctx, inv, line, billed)
+    pool = _Pool(Decimal(0))
     for inv in counting:
         if inv.doc.credit_memo and ctx.index is not None:
             for line in inv.doc.lines:
                 if _mine(ctx, inv.doc, line):
                     _credit(ctx, inv, line, billed)
+            if not inv.doc.lines and inv.doc.po_number == ctx.po and inv.doc.total is not None:
+                pool.amount += abs(inv.doc.total.amount)  # a credit for the PO as a whole, no lines named
     for inv in counting:
         if not inv.doc.credit_memo and ctx.index is not None:
-            _check_prices(ctx, inv, billed)
+            _check_prices(ctx, inv, billed, pool)
     for key, bill in billed.items():
         _check_quantity(ctx, bill, shipped.get(key) if any_notice else None)
 
@@ -160,7 +171,7 @@ def _credit(ctx: Context, inv: ChainDoc[Invoice], line: InvoiceLine, billed: dic
     bill.refs.append(inv.ref)
 
 
-def _check_prices(ctx: Context, inv: ChainDoc[Invoice], billed: dict[int, _Billed]) -> None:
+def _check_prices(ctx: Context, inv: ChainDoc[Invoice], billed: dict[int, _Billed], pool: _Pool) -> None:
     assert ctx.index is not None
     for line in inv.doc.lines:
         order_line = ctx.index.find(line.line_number, line.item) if _mine(ctx, inv.doc, line) else None
@@ -180,6 +191,9 @@ def _check_prices(ctx: Context, inv: ChainDoc[Invoice], billed: dict[int, _Bille
         bill = billed[id(order_line)]
         credit = min(bill.price_credit, at_stake) if at_stake > 0 else Decimal(0)
         bill.price_credit -= credit
+        whole = min(pool.amount, at_stake - credit) if at_stake > 0 else Decimal(0)
+        pool.amount -= whole
+        credit += whole
         left = at_stake - credit
         if credit and limits.amount is not None and limits.amount.allows(Decimal(0), left):
             continue
@@ -233,7 +247,7 @@ def _check_header(ctx: Context, inv: ChainDoc[Invoice]) -> None:
     doc = inv.doc
     refs = (inv.ref, *ctx.order_ref)
     amount_limit = ctx.policy.tolerances.amount
-    if doc.total is not None and amount_limit is not None:
+    if doc.total is not None and amount_limit is not None and (doc.lines or not doc.credit_memo):
         computed = invoice_amount(doc)
         stated = doc.total.amount
         if not amount_limit.allows(computed, stated):

@@ -354,3 +354,13 @@ def test_issue_scenario_backorder_price_change_partial_shipments_price_and_freig
     assert only(found, Kind.ACK_PRICE).reason == (
         "acknowledged 121.00 a case, ordered at 118.00: 3.00 over on 4 cases = 12.00"
     )
+
+
+def test_credit_memo_for_the_whole_po_resolves_price_exceptions() -> None:
+    po, a, s, _ = clean_chain()
+    i = invoice("INV1", ("1", 40, "BX", "12.40", "GLV-M"), ("2", 4, "CA", "118.00", "SYR-10"))
+    half = invoice("CM1", total="10.00", credit=True)
+    hit = only(reconcile(chain(po, [a], [s], [i, half]), POLICY, NOW), Kind.INVOICE_PRICE)
+    assert hit.amount == Decimal("8.00") and hit.reason.endswith("; credited 10.00, 8.00 still at stake")
+    full = invoice("CM1", total="18.00", credit=True)
+    assert reconcile(chain(po, [a], [s], [i, full]), POLICY, NOW) == []
