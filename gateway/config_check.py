@@ -30,6 +30,7 @@ from gateway.delivery.policy import Policy
 from gateway.delivery.registry import Registry
 from gateway.mapping.marked import Mark, MDict, MList, key_mark, mark_of
 from gateway.mapping.problems import Problems, did_you_mean, validate_marked
+from gateway.recon_lint import check_reconciliation
 from gateway.routing import Rule
 from gateway.settings import Settings
 
@@ -101,7 +102,11 @@ def check_config(
     checked.routes = len(raw_routes) if isinstance(raw_routes, list) else len(routes)
     _check_routes(routes, "routes", names, known_partners, None, problems)
     check_layout_routes(routes, "routes", writes, problems)
+    if raw is not None:
+        check_reconciliation(raw.get("reconciliation"), None, problems)
     for pid, profile in sorted((partners or {}).items()):
+        if isinstance(profile, MDict):
+            check_reconciliation(profile.get("reconciliation"), pid, problems)
         if not isinstance(profile, MDict) or not isinstance(profile.get("routes"), MList):
             continue
         # A profile's rules are checked here too (``gateway config lint`` loads no profile), with the

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
 from gateway.mapping.problems import Problems, validate_marked
+from gateway.reconcile.config import ReconciliationConfig
 from gateway.routing import Match, Rule
 
 #: A complete ``gateway.yaml``: every key, each at its default, with what it does.
@@ -60,6 +61,7 @@ routes:                                 # tried in order (a partner profile's ro
     match: {direction: inbound}         # also partner, doc_type, test, where: [{path, op, value}]
     to: [canonical-json]                # one or more destinations
     stop: true                          # the first matching rule wins; false: later rules may add destinations
+reconciliation: null                    # PO/855/856/810 tolerances, SLAs, unit conversions (docs/reconciliation.md)
 """
 
 
@@ -144,6 +146,9 @@ class Settings(_Strict):
         "(checked against the component's model by `gateway config lint`).",
     )
     routes: list[Rule] = Field(default_factory=default_routes, description="Routing rules, tried in order.")
+    reconciliation: ReconciliationConfig | None = Field(
+        default=None, description="Global reconciliation settings; partner profiles layer theirs over these."
+    )
 
 
 class Deployment:

@@ -131,6 +131,13 @@ def load_workspace(
     return ws
 
 
+def load_profiles(partners_dir: Path, root: Path) -> dict[str, Profile]:
+    """The partner profiles that load, by id, without compiling any map (``gateway recon`` needs only
+    their settings); their problems are `gateway config lint`'s to report."""
+    profiles, _ = _profiles(partners_dir, root, Problems(), {})
+    return {p.id: p for p in profiles}
+
+
 def _profiles(
     partners_dir: Path, root: Path, problems: Problems, broken: dict[str, list[Problem]]
 ) -> tuple[list[Profile], dict[str, Path]]:

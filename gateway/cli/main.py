@@ -46,6 +46,7 @@ LAZY_COMMANDS = {
     "config": "gateway.cli.config_cli:config",
     "export": "gateway.cli.export_cli:export",
     "acks": "gateway.cli.acks_cli:acks",
+    "recon": "gateway.cli.recon_cli:recon",
 }
 
 

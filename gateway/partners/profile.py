@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.reconcile.config import ReconciliationConfig
 from gateway.routing import Rule
 from gateway.x12.findings import RULES, Finding
 
@@ -246,6 +247,11 @@ class Profile(_Strict):
     )
     acks: AckTracking = Field(
         default_factory=AckTracking, description="The 997/999 we are owed for what we send (docs/acks.md)."
+    )
+    reconciliation: ReconciliationConfig | None = Field(
+        default=None,
+        description="Tolerances, SLAs, unit conversions, item id order, lot-tracked items and allowed charges "
+        "for this partner's PO chains, over gateway.yaml's (see docs/reconciliation.md).",
     )
     notes: str | None = None
 

@@ -134,7 +134,9 @@ class OrderSender:
                 reason += f" ({origin}, order {n} of {len(orders)})"
                 found = self.store.list_outbound(partner_id=profile.id, kind="850", reason=reason, limit=1)
                 if found:
-                    sent.append(self._sent(order, found[0].id, found[0].control_number, found[0].sha256, True))
+                    sent.append(
+                        self._sent(profile.id, order, found[0].id, found[0].control_number, found[0].sha256, True)
+                    )
                     continue
             number = self.store.next_interchange_number(profile.id)
             data = self.render(profile, order, number, when)
@@ -151,11 +153,12 @@ class OrderSender:
                 worker=worker,
                 keys=keys_of(order.model_dump(mode="json")),
             )
-            sent.append(self._sent(order, row.id, row.control_number, sha, False, data))
+            sent.append(self._sent(profile.id, order, row.id, row.control_number, sha, False, data))
         return sent
 
     def _sent(
         self,
+        partner: str,
         order: PurchaseOrder,
         outbound_id: int,
         control: str | None,
@@ -164,6 +167,8 @@ class OrderSender:
         data: bytes | None = None,
     ) -> SentOrder:
         assert self.store is not None
+        # Our own 850 is the chain's order: indexed for reconciliation (again, harmlessly, after a restart).
+        self.store.index_sent_order(partner, order.po_number, order.model_dump_json(), outbound_id)
         deliveries = self.store.list_deliveries(outbound_id=outbound_id, limit=100)
         return SentOrder(
             po_number=order.po_number,

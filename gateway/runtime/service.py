@@ -54,6 +54,7 @@ from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
 from gateway.runtime.intake import Intake, Taken
 from gateway.runtime.process import FileOutcome, Processor, transient
+from gateway.runtime.recon import Reconciler
 from gateway.runtime.send import OrderSender
 from gateway.runtime.sendfolder import SendFolder
 from gateway.settings import Deployment
@@ -262,6 +263,7 @@ class Service:
             ignore=cfg.intake.ignore,
             deliver=lambda ids: self.processor.delivery_counts.add(self.deliverer.deliver_owed(ids)),
         )
+        self.reconciler = Reconciler(store, cfg.reconciliation, workspace.partners.get, actor=self.worker, clock=clock)
         self._sent_at = 0.0
         self.stopping = threading.Event()
         self.summary = RunSummary()
@@ -348,6 +350,7 @@ class Service:
             where = f"{result.partner or '?'}/{result.path.name}"
             if result.outcome == "sent":
                 taken += 1
+                self.reconcile_recorded()
                 self.summary.send_left = [x for x in self.summary.send_left if not x.startswith(f"{where}:")]
                 self.summary.orders_sent.extend(
                     f"{where}: PO {o.po_number}, ISA13 {o.control_number}"
@@ -517,7 +520,20 @@ class Service:
         for rest in rows[len(results) :]:  # stopping: not started
             self._release_quietly(rest.id, "worker stopping")
         self.backoff = released > 0 and done == 0
+        if done:
+            self.reconcile_recorded()
         return done
+
+    def reconcile_recorded(self) -> None:
+        """Reconcile the PO chains the documents just recorded (or orders just sent) touched. The documents
+        are recorded already: a failure here is logged and retried with the next batch (the index keeps
+        its place), never a reason to stop processing."""
+        try:
+            self.reconciler.catch_up()
+        except GatewayError as exc:
+            log.error("reconciliation not brought up to date (retried after the next batch): %s", exc)
+        except Exception:  # a bug in a check must not stop the service: logged with its traceback
+            log.exception("reconciliation failed (retried after the next batch)")
 
     def _release_quietly(self, file_id: int, reason: str) -> None:
         try:

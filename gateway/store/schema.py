@@ -54,6 +54,7 @@ from gateway.store.statuses import (
     EntityKind,
     EnvelopeStatus,
     EventAction,
+    ExceptionStatus,
     ExpectedAck,
     FileFormat,
     FileStatus,
@@ -491,6 +492,77 @@ search_keys = Table(
     Index("ix_search_keys_file_id", "file_id"),
     Index("ix_search_keys_outbound_id", "outbound_id"),
     sqlite_autoincrement=True,
+)
+
+# --- reconciliation (migration 0008): the PO chain index, exceptions and their events ---
+
+recon_links = Table(
+    "recon_links",
+    metadata,
+    _pk(),
+    Column("partner_id", String(PARTNER), nullable=False),  # '' when no profile matched
+    Column("po_number", String(128), nullable=False),
+    Column("doc_type", String(32), nullable=False),  # the canonical document_type
+    Column("ref", String(48), nullable=False),  # document:<id> or outbound:<id> (our sent 850s)
+    Column("number", String(128)),  # invoice number or shipment id: duplicates are found by it
+    Column("purpose", String(16)),
+    Column("canonical", Text),  # our sent 850s only: documents keep their own
+    _ts("received_at"),
+    UniqueConstraint("partner_id", "po_number", "ref"),
+    Index("ix_recon_links_number", "partner_id", "doc_type", "number"),
+    Index("ix_recon_links_ref", "ref"),
+    sqlite_autoincrement=True,
+)
+
+recon_exceptions = Table(
+    "recon_exceptions",
+    metadata,
+    _pk(),
+    Column("partner_id", String(PARTNER), nullable=False),
+    Column("po_number", String(128), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("status", String(STATUS), nullable=False),
+    Column("line", String(64)),
+    Column("documents", Text, nullable=False),  # JSON list of refs, the one it is about first
+    Column("expected", Text, nullable=False),
+    Column("actual", Text, nullable=False),
+    Column("amount", String(40)),  # a Decimal as text: exact on every database
+    Column("reason", Text, nullable=False),
+    Column("resolved_by", String(16)),  # document or operator
+    Column("resolution", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("resolved_at", nullable=True),
+    UniqueConstraint("partner_id", "po_number", "key"),
+    _one_of("status", ExceptionStatus),
+    Index("ix_recon_exceptions_status_partner_id", "status", "partner_id"),
+    Index("ix_recon_exceptions_created_at", "created_at"),
+    sqlite_autoincrement=True,
+)
+
+recon_events = Table(
+    "recon_events",
+    metadata,
+    _pk(),
+    Column("exception_id", ID, ForeignKey("recon_exceptions.id"), nullable=False),
+    Column("action", String(16), nullable=False),  # open, update, resolve, waive, reopen
+    Column("from_status", String(STATUS)),
+    Column("to_status", String(STATUS), nullable=False),
+    Column("reason", Text),
+    Column("actor", String(128)),
+    _ts("at"),
+    Index("ix_recon_events_exception_id", "exception_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+recon_cursors = Table(
+    "recon_cursors",
+    metadata,
+    Column("name", String(32), primary_key=True),  # documents, links: how far the index has read
+    Column("value", BigInteger, nullable=False),
+    _ts("updated_at"),
 )
 
 STATUS_TABLES: dict[EntityKind, Table] = {

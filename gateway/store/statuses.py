@@ -204,3 +204,11 @@ class AckReceiptOutcome(StrEnum):
     PARTLY_MATCHED = "partly_matched"  # some sets it names are ours, others are not (or already answered)
     UNMATCHED = "unmatched"  # names nothing we sent: reported, never dropped
     DUPLICATE = "duplicate"  # everything it answers was answered already
+
+
+class ExceptionStatus(StrEnum):
+    """A reconciliation exception's life: open until a later document or an operator settles it."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"  # by a later document (resolved_by document) or an operator (resolved_by operator)
+    WAIVED = "waived"  # an operator accepted it as it is, with a reason

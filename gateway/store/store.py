@@ -24,6 +24,7 @@ from gateway.store.keys import KeyOps  # noqa: F401 - part of ResultOps
 from gateway.store.outbound import OutboundOps
 from gateway.store.overview import OverviewOps
 from gateway.store.queries import QueryOps
+from gateway.store.recon import ReconOps
 from gateway.store.results import ResultOps
 from gateway.store.search import SearchOps
 from gateway.store.tree import TreeOps
@@ -35,7 +36,7 @@ DEFAULT_URL = "sqlite:///var/gateway.db"
 (the same default as the runtime's settings)."""
 
 
-class Store(ResultOps, TreeOps, OutboundOps, QueryOps, AckOps, AckQueryOps, SearchOps, OverviewOps):
+class Store(ResultOps, TreeOps, OutboundOps, QueryOps, AckOps, AckQueryOps, SearchOps, OverviewOps, ReconOps):
     """The ledger at ``url``: ``sqlite:///path/to/file.sqlite`` or ``postgresql+psycopg://user@host/db``.
 
     ``clock`` returns the current aware datetime (default: the wall clock in

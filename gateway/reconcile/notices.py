@@ -1,0 +1,164 @@
+"""Ship notices against order and acknowledgment: over-shipments, items not ordered, lot-tracked items
+shipped without lot or expiry. One notice may cover several POs: only its part for this PO is read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from gateway.canonical.documents import Pack, PurchaseOrderLine, Purpose, ShipNotice, ShippedItem
+from gateway.reconcile.acks import acknowledged, latest_ack
+from gateway.reconcile.chain import ChainDoc
+from gateway.reconcile.context import Context
+from gateway.reconcile.matching import item_values, label
+from gateway.reconcile.model import Kind
+from gateway.reconcile.words import money, units
+
+__all__ = ["check_notices", "live_notices", "shipped_items"]
+
+
+def live_notices(ctx: Context) -> list[ChainDoc[ShipNotice]]:
+    """The notices that count: a cancelled one does not, nor one a replacement with its id supersedes."""
+    latest: dict[str, ChainDoc[ShipNotice]] = {}
+    for notice in sorted(ctx.chain.notices, key=lambda n: (n.received_at, n.ref)):
+        latest[notice.doc.shipment_id] = notice
+    return [n for n in latest.values() if n.doc.purpose is not Purpose.CANCEL]
+
+
+def _walk(packs: list[Pack]) -> Iterator[ShippedItem]:
+    for pack in packs:
+        yield from pack.items
+        yield from _walk(pack.packs)
+
+
+def shipped_items(notice: ShipNotice, po_number: str) -> Iterator[ShippedItem]:
+    """Every item the notice ships against ``po_number``, loose or packed."""
+    for order in notice.orders:
+        if order.po_number == po_number:
+            yield from order.items
+            yield from _walk(order.packs)
+
+
+def check_notices(ctx: Context) -> dict[int, Decimal]:
+    """Check every notice of the chain; returns the quantity shipped per order line (by ``id`` of the line),
+    in the order's unit, for the invoice checks."""
+    shipped: dict[int, Decimal] = {}
+    refs_of: dict[int, list[str]] = {}
+    lines: dict[int, PurchaseOrderLine] = {}
+    for notice in live_notices(ctx):
+        doc = notice.doc
+        if ctx.index is None:
+            ctx.add(
+                Kind.SHIP_UNKNOWN_ORDER,
+                None,
+                (notice.ref,),
+                expected=f"purchase order {ctx.po}",
+                actual=f"ship notice {doc.shipment_id}",
+                amount=None,
+                reason=f"ship notice {doc.shipment_id} ships against PO {ctx.po}, which was never sent or received",
+                subject=doc.shipment_id,
+            )
+        for item in shipped_items(doc, ctx.po):
+            line = ctx.index.find(item.line_number, item.item) if ctx.index is not None else None
+            _check_lot(ctx, notice, item, line)
+            if ctx.index is None:
+                continue
+            if line is None:
+                ctx.add(
+                    Kind.SHIP_NOT_ORDERED,
+                    item.line_number,
+                    (notice.ref, *ctx.order_ref),
+                    expected="a line of the order",
+                    actual=f"{units(item.quantity.value, item.quantity.uom)} of {label(item.item)}",
+                    amount=None,
+                    reason=f"ship notice {doc.shipment_id} ships {units(item.quantity.value, item.quantity.uom)} "
+                    f"of {label(item.item)}, which is not on the order",
+                    subject=f"{doc.shipment_id}:{label(item.item)}",
+                )
+                continue
+            converted = ctx.in_order_unit(item.quantity, line, item.item)
+            if converted.value is None:
+                ctx.add(
+                    Kind.SHIP_UNIT,
+                    ctx.line_key(line),
+                    (notice.ref, *ctx.order_ref),
+                    expected=str(line.quantity.uom),
+                    actual=str(item.quantity.uom),
+                    amount=None,
+                    reason=f"shipped in {item.quantity.uom}, ordered in {line.quantity.uom}, "
+                    "and no conversion between them is declared",
+                    subject=doc.shipment_id,
+                )
+                continue
+            shipped[id(line)] = shipped.get(id(line), Decimal(0)) + converted.value
+            refs_of.setdefault(id(line), []).append(notice.ref)
+            lines[id(line)] = line
+    for key, total in shipped.items():
+        _check_over(ctx, lines[key], total, tuple(dict.fromkeys(refs_of[key])))
+    return shipped
+
+
+def _check_over(ctx: Context, line: PurchaseOrderLine, total: Decimal, refs: tuple[str, ...]) -> None:
+    limits = ctx.limits(line).quantity
+    ordered, uom = line.quantity.value, line.quantity.uom
+    price = line.unit_price.amount if line.unit_price else None
+    if limits is None:
+        return
+    if total > ordered and not limits.allows(ordered, total):
+        extra = total - ordered
+        value = extra * price if price is not None else None
+        ctx.add(
+            Kind.SHIP_OVER_ORDERED,
+            ctx.line_key(line),
+            (*refs, *ctx.order_ref),
+            expected=units(ordered, uom),
+            actual=units(total, uom),
+            amount=value,
+            reason=f"shipped {units(total, uom)}, ordered {units(ordered, uom)}: {units(extra, uom)} more"
+            + (f" ({money(value)})" if value is not None else ""),
+        )
+        return
+    ack = latest_ack(ctx)
+    if ack is None or ctx.index is None:
+        return
+    for ack_line in ack.doc.lines:
+        if ctx.index.find(ack_line.line_number, ack_line.item) is not line:
+            continue
+        acked = acknowledged(ctx, ack_line, line)
+        if acked is not None and total > acked and not limits.allows(acked, total):
+            extra = total - acked
+            value = extra * price if price is not None else None
+            ctx.add(
+                Kind.SHIP_OVER_ACKNOWLEDGED,
+                ctx.line_key(line),
+                (*refs, ack.ref, *ctx.order_ref),
+                expected=units(acked, uom),
+                actual=units(total, uom),
+                amount=value,
+                reason=f"shipped {units(total, uom)}, acknowledged {units(acked, uom)}: {units(extra, uom)} more",
+            )
+        return
+
+
+def _check_lot(ctx: Context, notice: ChainDoc[ShipNotice], item: ShippedItem, line: PurchaseOrderLine | None) -> None:
+    if not ctx.policy.lot_tracked and not ctx.policy.items:
+        return  # nothing is lot-tracked for this partner
+    ids = item_values(item.item) + (item_values(line.item) if line is not None else [])
+    if not ctx.policy.is_lot_tracked(ids) or (item.lot and item.expiration_date):
+        return
+    missing = " and ".join(
+        what for what, value in (("lot", item.lot), ("expiry date", item.expiration_date)) if not value
+    )
+    price = line.unit_price.amount if line is not None and line.unit_price else None
+    value = item.quantity.value * price if price is not None and line is not None else None
+    key = ctx.line_key(line) if line is not None and ctx.index is not None else item.line_number
+    ctx.add(
+        Kind.SHIP_LOT_MISSING,
+        key,
+        (notice.ref, *ctx.order_ref),
+        expected="lot and expiry date",
+        actual=f"no {missing}",
+        amount=value,
+        reason=f"lot-tracked item {label(item.item)} shipped on {notice.doc.shipment_id} without {missing}",
+        subject=f"{notice.doc.shipment_id}:{label(item.item)}",
+    )

@@ -1,0 +1,535 @@
+"""Reconciliation's state: the PO chain index, the exceptions and their events (tables in migration 0008).
+
+The index links every purchase order, acknowledgment, ship notice and invoice to its partner and PO
+number (``recon_links``; an 856 or an 810 may name several POs). It is filled from the documents table
+past a cursor (:meth:`ReconOps.index_new_documents`), and from our own sent 850s
+(:meth:`ReconOps.index_sent_order`). :meth:`ReconOps.reconcile_pending` takes the chains whose links
+are new, hands their documents to a ``compute`` function (the pure :func:`gateway.reconcile.reconcile`,
+wired by the runtime) and writes what it found, in one transaction with the cursor, so a crash
+re-reconciles rather than skips. An exception is open until it is no longer found (a later document
+resolved it) or an operator resolves or waives it; every change appends a ``recon_events`` row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, String, cast, func, insert, literal, select, text, tuple_, update
+
+from gateway.reconcile.model import Discrepancy
+from gateway.store.base import StoreBase
+from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
+from gateway.store.rows import Record
+from gateway.store.schema import documents, recon_cursors, recon_events, recon_exceptions, recon_links
+from gateway.store.statuses import ExceptionStatus
+
+__all__ = ["ChainData", "ExceptionEvent", "ExceptionRow", "LinkedDoc", "ReconOps", "po_numbers"]
+
+CHAIN_TYPES = ("purchase_order", "po_acknowledgment", "ship_notice", "invoice")
+RESCAN = 1000
+"""How many document ids before the index's cursor are looked at again (see ``index_new_documents``)."""
+_DOC_REF = literal("document:") + cast(documents.c.id, String)
+Key = tuple[str, str]
+Compute = Callable[[list["ChainData"]], dict[Key, list[Discrepancy]]]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedDoc:
+    """One document of a chain, as the index holds it: canonical JSON text and when it was recorded."""
+
+    ref: str
+    doc_type: str
+    canonical: str
+    received_at: datetime
+    number: str | None = None
+    purpose: str | None = None
+    po_number: str | None = None
+
+
+@dataclass
+class ChainData:
+    """A chain's documents, and the partner's invoices sharing a number with the chain's invoices."""
+
+    partner_id: str
+    po_number: str
+    docs: list[LinkedDoc] = field(default_factory=list)
+    invoices_seen: dict[str, list[LinkedDoc]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionRow:
+    """A stored exception."""
+
+    id: int
+    partner_id: str
+    po_number: str
+    key: str
+    kind: str
+    severity: str
+    status: str
+    line: str | None
+    documents: list[str]
+    expected: str
+    actual: str
+    amount: str | None
+    reason: str
+    resolved_by: str | None
+    resolution: str | None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+
+    @classmethod
+    def from_mapping(cls, row: Record) -> ExceptionRow:
+        values = dict(row)
+        values["documents"] = json.loads(values["documents"])
+        return cls(**values)
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready (timestamps ISO 8601, the amount as a string)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__}
+        for name in ("created_at", "updated_at", "resolved_at"):
+            out[name] = out[name].isoformat() if out[name] is not None else None
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionEvent:
+    """One change in an exception's life."""
+
+    id: int
+    exception_id: int
+    action: str
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    actor: str | None
+    at: datetime
+
+
+def po_numbers(doc_type: str, doc: dict[str, Any]) -> set[str]:
+    """The PO numbers a canonical document (as parsed JSON) refers to."""
+    if doc_type == "ship_notice":
+        return {o["po_number"] for o in doc.get("orders", ()) if o.get("po_number")}
+    found = {doc["po_number"]} if doc.get("po_number") else set()
+    if doc_type == "invoice":
+        found |= {line["po_number"] for line in doc.get("lines", ()) if line.get("po_number")}
+    return found
+
+
+def _number(doc_type: str, doc: dict[str, Any]) -> str | None:
+    if doc_type == "invoice":
+        return str(doc.get("invoice_number") or "") or None
+    if doc_type == "ship_notice":
+        return str(doc.get("shipment_id") or "") or None
+    return None
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class ReconOps(StoreBase):
+    """The chain index and the exceptions' life."""
+
+    # --- the index --------------------------------------------------------------------------------
+
+    def _lock(self, conn: Connection) -> None:
+        """Writers of the index and of exceptions take turns (SQLite's write lock does this by itself)."""
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('gateway recon'))"))
+
+    def _cursor(self, conn: Connection, name: str) -> int:
+        self._lock(conn)
+        value = conn.execute(select(recon_cursors.c.value).where(recon_cursors.c.name == name)).scalar()
+        if value is None:
+            conn.execute(insert(recon_cursors).values(name=name, value=0, updated_at=self._now()))
+            return 0
+        return int(value)
+
+    def _advance(self, conn: Connection, name: str, value: int) -> None:
+        conn.execute(
+            update(recon_cursors).where(recon_cursors.c.name == name).values(value=value, updated_at=self._now())
+        )
+
+    def index_new_documents(self, batch: int = 2000) -> int:
+        """Link the documents recorded since the last call to their POs; returns how many were read.
+
+        Ids are handed out before commit, so on PostgreSQL a document may commit after one with a higher
+        id was indexed: the last :data:`RESCAN` ids before the cursor are looked at again, for chain
+        documents that have no link yet."""
+        with self._db.write("index documents for reconciliation") as conn:
+            start = self._cursor(conn, "documents")
+            unlinked = ~select(recon_links.c.id).where(recon_links.c.ref == _DOC_REF).exists()
+            newer = documents.c.id > start
+            missed = (documents.c.id > start - RESCAN) & documents.c.doc_type.in_(CHAIN_TYPES) & unlinked
+            rows = conn.execute(
+                select(
+                    documents.c.id,
+                    documents.c.partner_id,
+                    documents.c.doc_type,
+                    documents.c.canonical,
+                    documents.c.status,
+                    documents.c.created_at,
+                )
+                .where(newer | missed if start else newer)
+                .order_by(documents.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return 0
+            links: list[dict[str, Any]] = []
+            for doc_id, partner, doc_type, canonical, status, created in rows:
+                if doc_type not in CHAIN_TYPES or status == "failed":
+                    continue
+                doc = json.loads(canonical)
+                for po in sorted(po_numbers(doc_type, doc)):
+                    links.append(
+                        {
+                            "partner_id": partner or "",
+                            "po_number": po[:128],
+                            "doc_type": doc_type,
+                            "ref": f"document:{doc_id}",
+                            "number": (_number(doc_type, doc) or "")[:128] or None,
+                            "purpose": str(doc.get("purpose") or "original")[:16],
+                            "canonical": None,
+                            "received_at": created,
+                        }
+                    )
+            if links:
+                conn.execute(insert(recon_links), links)
+            last = int(rows[-1][0])
+            if last > start:
+                self._advance(conn, "documents", last)
+            return sum(1 for r in rows if int(r[0]) > start)  # re-read old ones (no PO number) do not count
+
+    def index_sent_order(self, partner_id: str, po_number: str, canonical: str, outbound_id: int) -> None:
+        """Link a purchase order we sent (its canonical JSON kept here: no document row holds it);
+        recording it twice is harmless."""
+        ref = f"outbound:{outbound_id}"
+        with self._db.write("index a sent order for reconciliation") as conn:
+            self._lock(conn)
+            found = conn.execute(
+                select(recon_links.c.id).where(
+                    recon_links.c.partner_id == partner_id,
+                    recon_links.c.po_number == po_number,
+                    recon_links.c.ref == ref,
+                )
+            ).first()
+            if found is None:
+                conn.execute(
+                    insert(recon_links).values(
+                        partner_id=partner_id,
+                        po_number=po_number,
+                        doc_type="purchase_order",
+                        ref=ref,
+                        number=None,
+                        purpose="original",
+                        canonical=canonical,
+                        received_at=self._now(),
+                    )
+                )
+
+    def chain_keys(self, partner_id: str | None = None) -> list[Key]:
+        """Every (partner, PO number) the index knows, in order."""
+        query = select(recon_links.c.partner_id, recon_links.c.po_number).distinct()
+        if partner_id is not None:
+            query = query.where(recon_links.c.partner_id == partner_id)
+        with self._db.read("list PO chains") as conn:
+            return sorted((str(p), str(n)) for p, n in conn.execute(query))
+
+    # --- reconciling --------------------------------------------------------------------------------
+
+    def reconcile_pending(self, compute: Compute, actor: str, chains: int = 500) -> int:
+        """Reconcile the chains with links newer than the last run, ``chains`` per transaction; returns how
+        many chains were reconciled."""
+        done = 0
+        while True:
+            with self._db.write("reconcile new PO chains") as conn:
+                start = self._cursor(conn, "links")
+                rows = conn.execute(
+                    select(recon_links.c.id, recon_links.c.partner_id, recon_links.c.po_number)
+                    .where(recon_links.c.id > start)
+                    .order_by(recon_links.c.id)
+                    .limit(chains * 4)
+                ).all()
+                if not rows:
+                    return done
+                keys = list(dict.fromkeys((str(p), str(n)) for _, p, n in rows))[:chains]
+                wanted = set(keys)
+                last = max(int(i) for i, p, n in rows if (p, n) in wanted)
+                self._reconcile_on(conn, keys, compute, actor)
+                self._advance(conn, "links", last)
+                done += len(keys)
+
+    def reconcile_chains(
+        self, keys: Sequence[Key] | None, compute: Compute, actor: str, chains: int = 500, partner_id: str | None = None
+    ) -> int:
+        """Reconcile chains again (``gateway recon run``), ``chains`` per transaction: ``keys``, or all of
+        ``partner_id``'s, or (both None) every chain, after which the runtime's pending links are done too."""
+        everything = keys is None and partner_id is None
+        with self._db.read("read the index's end") as conn:
+            upto = conn.execute(select(func.max(recon_links.c.id))).scalar() if everything else None
+        chosen = list(keys) if keys is not None else self.chain_keys(partner_id)
+        for part in _chunks(chosen, chains):
+            with self._db.write("reconcile PO chains") as conn:
+                self._cursor(conn, "links")  # the same lock as the runtime's runs
+                self._reconcile_on(conn, list(part), compute, actor)
+        if upto is not None:
+            with self._db.write("move the index's cursor") as conn:
+                if self._cursor(conn, "links") < upto:
+                    self._advance(conn, "links", int(upto))
+        return len(chosen)
+
+    def orders_recorded(self, since: datetime, until: datetime) -> list[Key]:
+        """The chains whose order was sent or received in [since, until)."""
+        query = (
+            select(recon_links.c.partner_id, recon_links.c.po_number)
+            .where(
+                recon_links.c.doc_type == "purchase_order",
+                recon_links.c.received_at >= since,
+                recon_links.c.received_at < until,
+            )
+            .distinct()
+        )
+        with self._db.read("list the orders of a period") as conn:
+            return sorted((str(p), str(n)) for p, n in conn.execute(query))
+
+    def chains(self, keys: Sequence[Key], chunk: int = 500) -> Iterator[ChainData]:
+        """The chains ``keys`` with their documents, read ``chunk`` at a time."""
+        for part in _chunks(list(keys), chunk):
+            with self._db.read("read PO chains") as conn:
+                yield from self._load(conn, list(part)).values()
+
+    def chain_data(self, partner_id: str, po_number: str) -> ChainData:
+        """One chain's documents (``gateway recon show``)."""
+        with self._db.read("read a PO chain") as conn:
+            return self._load(conn, [(partner_id, po_number)])[(partner_id, po_number)]
+
+    def _load(self, conn: Connection, keys: list[Key]) -> dict[Key, ChainData]:
+        out = {k: ChainData(*k) for k in keys}
+        links = conn.execute(
+            select(recon_links)
+            .where(tuple_(recon_links.c.partner_id, recon_links.c.po_number).in_(keys))
+            .order_by(recon_links.c.id)
+        ).mappings().all()  # fmt: skip
+        ids = {int(r["ref"].split(":")[1]) for r in links if r["ref"].startswith("document:")}
+        texts: dict[int, str] = {}
+        for part in _chunks(sorted(ids), 900):
+            texts.update(
+                (int(i), str(c))
+                for i, c in conn.execute(select(documents.c.id, documents.c.canonical).where(documents.c.id.in_(part)))
+            )
+        numbers: set[tuple[str, str]] = set()
+        for r in links:
+            canonical = r["canonical"] if r["ref"].startswith("outbound:") else texts.get(int(r["ref"].split(":")[1]))
+            if canonical is None:
+                continue  # a document replaced by a rerun: its new copy has its own link
+            out[(r["partner_id"], r["po_number"])].docs.append(_linked(r, canonical))
+            if r["doc_type"] == "invoice" and r["number"]:
+                numbers.add((r["partner_id"], r["number"]))
+        if numbers:
+            seen = conn.execute(
+                select(recon_links).where(
+                    recon_links.c.doc_type == "invoice",
+                    tuple_(recon_links.c.partner_id, recon_links.c.number).in_(sorted(numbers)),
+                )
+            ).mappings().all()  # fmt: skip
+            by_number: dict[tuple[str, str], list[LinkedDoc]] = {}
+            for r in seen:
+                by_number.setdefault((r["partner_id"], r["number"]), []).append(_linked(r, ""))
+            for chain in out.values():
+                for doc in chain.docs:
+                    if doc.doc_type == "invoice" and doc.number:
+                        chain.invoices_seen[doc.number] = by_number.get((chain.partner_id, doc.number), [])
+        return out
+
+    def _reconcile_on(self, conn: Connection, keys: list[Key], compute: Compute, actor: str) -> None:
+        chains = self._load(conn, keys)
+        found = compute(list(chains.values()))
+        existing: dict[Key, dict[str, Record]] = {k: {} for k in keys}
+        query = select(recon_exceptions).where(
+            tuple_(recon_exceptions.c.partner_id, recon_exceptions.c.po_number).in_(keys)
+        )
+        for stored in conn.execute(query).mappings():
+            existing[(stored["partner_id"], stored["po_number"])][stored["key"]] = stored
+        now = self._now()
+        inserts: list[dict[str, Any]] = []
+        updates: list[tuple[Record, dict[str, Any], str, str | None]] = []
+        for key in keys:
+            chain = chains[key]
+            latest = max(chain.docs, key=lambda d: (d.received_at, d.ref), default=None)
+            have = existing[key]
+            now_found = {d.key: d for d in found.get(key, [])}
+            for k, d in now_found.items():
+                values = _values(d)
+                row: Record | None = have.get(k)
+                if row is None:
+                    inserts.append(
+                        {**values, "partner_id": key[0], "po_number": key[1], "key": k[:512],
+                         "status": ExceptionStatus.OPEN.value, "resolved_by": None, "resolution": None,
+                         "created_at": now, "updated_at": now, "resolved_at": None}
+                    )  # fmt: skip
+                elif row["status"] == ExceptionStatus.OPEN.value:
+                    if (row["reason"], row["amount"], row["documents"]) != (
+                        values["reason"],
+                        values["amount"],
+                        values["documents"],
+                    ):
+                        updates.append((row, values, "update", values["reason"]))
+                elif row["resolved_by"] == "document":
+                    values.update(
+                        status=ExceptionStatus.OPEN.value, resolved_by=None, resolution=None, resolved_at=None
+                    )
+                    updates.append((row, values, "reopen", f"found again: {values['reason']}"))
+            for k, old in have.items():
+                if k not in now_found and old["status"] == ExceptionStatus.OPEN.value:
+                    why = "no longer found" + (f" once {latest.ref} ({_what(latest)}) was recorded" if latest else "")
+                    values = {
+                        "status": ExceptionStatus.RESOLVED.value,
+                        "resolved_by": "document",
+                        "resolution": why,
+                        "resolved_at": now,
+                    }
+                    updates.append((old, values, "resolve", why))
+        events: list[dict[str, Any]] = []
+        if inserts:
+            ids = conn.execute(
+                insert(recon_exceptions).returning(recon_exceptions.c.id, sort_by_parameter_order=True), inserts
+            ).scalars().all()  # fmt: skip
+            events += [
+                {"exception_id": int(i), "action": "open", "from_status": None, "to_status": "open",
+                 "reason": v["reason"], "actor": actor, "at": now}
+                for i, v in zip(ids, inserts, strict=True)
+            ]  # fmt: skip
+        for changed, values, action, reason in updates:
+            conn.execute(
+                update(recon_exceptions).where(recon_exceptions.c.id == changed["id"]).values(**values, updated_at=now)
+            )
+            events.append(
+                {"exception_id": changed["id"], "action": action, "from_status": changed["status"],
+                 "to_status": values.get("status", changed["status"]), "reason": reason, "actor": actor, "at": now}
+            )  # fmt: skip
+        if events:
+            conn.execute(insert(recon_events), events)
+
+    # --- reading and settling -----------------------------------------------------------------------
+
+    def list_exceptions(
+        self,
+        *,
+        partner_id: str | None = None,
+        po_number: str | None = None,
+        kind: str | None = None,
+        severity: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = 1000,
+    ) -> list[ExceptionRow]:
+        """Exceptions, oldest first, filtered."""
+        query = select(recon_exceptions).order_by(recon_exceptions.c.id)
+        for column, value in (
+            (recon_exceptions.c.partner_id, partner_id),
+            (recon_exceptions.c.po_number, po_number),
+            (recon_exceptions.c.kind, kind),
+            (recon_exceptions.c.severity, severity),
+            (recon_exceptions.c.status, status),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(recon_exceptions.c.created_at >= since)
+        if until is not None:
+            query = query.where(recon_exceptions.c.created_at < until)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._db.read("list reconciliation exceptions") as conn:
+            return [ExceptionRow.from_mapping(r) for r in conn.execute(query).mappings()]
+
+    def get_exception(self, exception_id: int) -> ExceptionRow:
+        """One exception; NotFoundError when there is none with that id."""
+        with self._db.read("read a reconciliation exception") as conn:
+            row = conn.execute(select(recon_exceptions).where(recon_exceptions.c.id == exception_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no reconciliation exception {exception_id}")
+        return ExceptionRow.from_mapping(row)
+
+    def count_exceptions(self) -> dict[str, int]:
+        """Exceptions by status."""
+        query = select(recon_exceptions.c.status, func.count()).group_by(recon_exceptions.c.status)
+        with self._db.read("count reconciliation exceptions") as conn:
+            return {str(s): int(n) for s, n in conn.execute(query)}
+
+    def exception_events(self, exception_id: int) -> list[ExceptionEvent]:
+        """An exception's life, oldest first."""
+        query = select(recon_events).where(recon_events.c.exception_id == exception_id).order_by(recon_events.c.id)
+        with self._db.read("read an exception's events") as conn:
+            return [ExceptionEvent(**dict(r)) for r in conn.execute(query).mappings()]
+
+    def settle_exception(self, exception_id: int, status: str, reason: str, actor: str) -> ExceptionRow:
+        """An operator resolves or waives an open exception, with a reason (an event records it)."""
+        if status not in (ExceptionStatus.RESOLVED.value, ExceptionStatus.WAIVED.value):
+            raise StoreValueError(f"an operator may resolve or waive an exception, not set it {status!r}")
+        if not reason.strip():
+            raise StoreValueError("a reason is required")
+        now = self._now()
+        with self._db.write(f"{status} exception {exception_id}") as conn:
+            row = conn.execute(
+                select(recon_exceptions).where(recon_exceptions.c.id == exception_id).with_for_update()
+            ).mappings().first()  # fmt: skip
+            if row is None:
+                raise NotFoundError(f"no reconciliation exception {exception_id}")
+            if row["status"] != ExceptionStatus.OPEN.value:
+                raise TransitionError(
+                    f"exception {exception_id} is {row['status']} ({row['resolution']}), not open: "
+                    f"it cannot be {status}"
+                )
+            values = {"status": status, "resolved_by": "operator", "resolution": reason, "resolved_at": now}
+            conn.execute(
+                update(recon_exceptions).where(recon_exceptions.c.id == exception_id).values(**values, updated_at=now)
+            )
+            conn.execute(
+                insert(recon_events).values(
+                    exception_id=exception_id, action=status[:-1] if status.endswith("d") else status,
+                    from_status=row["status"], to_status=status, reason=reason, actor=actor, at=now,
+                )
+            )  # fmt: skip
+            updated = conn.execute(select(recon_exceptions).where(recon_exceptions.c.id == exception_id)).mappings()
+            return ExceptionRow.from_mapping(updated.one())
+
+
+def _linked(r: Record, canonical: str) -> LinkedDoc:
+    return LinkedDoc(
+        ref=r["ref"],
+        doc_type=r["doc_type"],
+        canonical=canonical,
+        received_at=r["received_at"],
+        number=r["number"],
+        purpose=r["purpose"],
+        po_number=r["po_number"],
+    )
+
+
+def _what(doc: LinkedDoc) -> str:
+    names = {"purchase_order": "order", "po_acknowledgment": "acknowledgment", "ship_notice": "ship notice"}
+    name = names.get(doc.doc_type, doc.doc_type)
+    return f"{name} {doc.number}" if doc.number else name
+
+
+def _values(d: Discrepancy) -> dict[str, Any]:
+    return {
+        "kind": d.kind.value,
+        "severity": d.severity.value,
+        "line": d.line,
+        "documents": json.dumps(list(d.documents)),
+        "expected": d.expected,
+        "actual": d.actual,
+        "amount": None if d.amount is None else str(d.amount),
+        "reason": d.reason,
+    }
