@@ -16,6 +16,7 @@ from types import TracebackType
 
 from gateway.store import migrate
 from gateway.store.base import Clock
+from gateway.store.bulk import BulkOps
 from gateway.store.errors import SchemaError
 from gateway.store.keys import KeyOps  # noqa: F401 - part of ResultOps
 from gateway.store.outbound import OutboundOps
@@ -30,7 +31,7 @@ DEFAULT_URL = "sqlite:///var/gateway.db"
 (the same default as the runtime's settings)."""
 
 
-class Store(ResultOps, TreeOps, OutboundOps, QueryOps):
+class Store(ResultOps, TreeOps, OutboundOps, QueryOps, BulkOps):
     """The ledger at ``url``: ``sqlite:///path/to/file.sqlite`` or ``postgresql+psycopg://user@host/db``.
 
     ``clock`` returns the current aware datetime (default: the wall clock in
