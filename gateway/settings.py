@@ -60,6 +60,8 @@ routes:                                 # tried in order (a partner profile's ro
     match: {direction: inbound}         # also partner, doc_type, test, where: [{path, op, value}]
     to: [canonical-json]                # one or more destinations
     stop: true                          # the first matching rule wins; false: later rules may add destinations
+retention:
+  keep_days: 0                          # `gateway archive purge` never purges files younger (profiles: retention)
 """
 
 
@@ -114,6 +116,12 @@ class Duplicates(_Strict):
     isa13_window_days: int = Field(default=30, ge=0)
 
 
+class Retention(_Strict):
+    """How long archived bytes and ledger detail are kept at least (see docs/retention.md)."""
+
+    keep_days: int = Field(default=0, ge=0)
+
+
 def default_destinations() -> dict[str, dict[str, Any]]:
     """The shipped destinations: canonical JSON files in ``outbox/canonical/``, as before routing."""
     return {
@@ -144,6 +152,7 @@ class Settings(_Strict):
         "(checked against the component's model by `gateway config lint`).",
     )
     routes: list[Rule] = Field(default_factory=default_routes, description="Routing rules, tried in order.")
+    retention: Retention = Field(default_factory=lambda: Retention())
 
 
 class Deployment:

@@ -43,6 +43,7 @@ LAZY_COMMANDS = {
     "reprocess": "gateway.cli.bulk_cli:reprocess",
     "staging": "gateway.cli.staging_cli:staging",
     "config": "gateway.cli.config_cli:config",
+    "archive": "gateway.cli.archive_cli:archive",
 }
 
 

@@ -183,6 +183,12 @@ class AcceptedFinding(_Strict):
         return self.element is None or finding.location.element == self.element
 
 
+class RetentionSettings(_Strict):
+    """How long this partner's files are kept at least before `gateway archive purge` may remove them."""
+
+    keep_days: int = Field(ge=0, description="Days a file is kept at least (a contract or the law may say 7 years).")
+
+
 class Profile(_Strict):
     """A trading partner."""
 
@@ -212,6 +218,9 @@ class Profile(_Strict):
         "(recorded as `<id>/<name>`; see docs/routing.md).",
     )
     notes: str | None = None
+    retention: RetentionSettings | None = Field(
+        default=None, description="This partner's retention policy; overrides gateway.yaml's `retention`."
+    )
 
     @field_validator("documents")
     @classmethod

@@ -22,6 +22,7 @@ from gateway.store.keys import KeyOps  # noqa: F401 - part of ResultOps
 from gateway.store.outbound import OutboundOps
 from gateway.store.queries import QueryOps
 from gateway.store.results import ResultOps
+from gateway.store.retention import RetentionOps
 from gateway.store.tree import TreeOps
 
 __all__ = ["DEFAULT_URL", "Store"]
@@ -31,7 +32,7 @@ DEFAULT_URL = "sqlite:///var/gateway.db"
 (the same default as the runtime's settings)."""
 
 
-class Store(ResultOps, TreeOps, OutboundOps, QueryOps, BulkOps):
+class Store(ResultOps, TreeOps, OutboundOps, QueryOps, BulkOps, RetentionOps):
     """The ledger at ``url``: ``sqlite:///path/to/file.sqlite`` or ``postgresql+psycopg://user@host/db``.
 
     ``clock`` returns the current aware datetime (default: the wall clock in
