@@ -227,23 +227,17 @@ class RetentionOps(StoreBase):
             ("deliveries", deliveries.c.file_id, deliveries),
         ]
         for name, column, table in per_file:
-            found: dict[int, int] = dict(
-                conn.execute(select(column, func.count()).select_from(table).where(column.in_(chosen)).group_by(column))
-                .tuples()
-                .all()
-            )
+            query = select(column, func.count()).select_from(table).where(column.in_(chosen)).group_by(column)
+            found = {int(k): int(n) for k, n in conn.execute(query)}
             for i in chosen:
                 counts[i][name] = int(found.get(i, 0))
-        attempts: dict[int, int] = dict(
-            conn.execute(
-                select(deliveries.c.file_id, func.count())
-                .select_from(delivery_attempts.join(deliveries, delivery_attempts.c.delivery_id == deliveries.c.id))
-                .where(deliveries.c.file_id.in_(chosen))
-                .group_by(deliveries.c.file_id)
-            )
-            .tuples()
-            .all()
+        query = (
+            select(deliveries.c.file_id, func.count())
+            .select_from(delivery_attempts.join(deliveries, delivery_attempts.c.delivery_id == deliveries.c.id))
+            .where(deliveries.c.file_id.in_(chosen))
+            .group_by(deliveries.c.file_id)
         )
+        attempts = {int(k): int(n) for k, n in conn.execute(query)}
         for i in chosen:
             counts[i]["attempts"] = int(attempts.get(i, 0))
         return counts
