@@ -183,6 +183,9 @@ def retransmit(
 
 def _one_document(store: Any, document_id: int, destinations: tuple[str, ...], reason: str, dry_run: bool) -> None:
     """The by-document form: one new delivery per destination the document went to (or ``destinations``)."""
+    if store.file_purged(document_id):
+        click.echo(f"error: document {document_id}'s file was purged past the retention policy", err=True)
+        raise SystemExit(1)
     if dry_run:
         earlier = {d.destination for d in store.list_deliveries(document_id=document_id, limit=1000)}
         targets = list(destinations) or sorted(earlier)

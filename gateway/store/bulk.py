@@ -134,12 +134,12 @@ class BulkOps(FileOps):
                 int(r["id"]): r
                 for r in conn.execute(select(deliveries).where(deliveries.c.id.in_(list(ids)))).mappings()
             }
-            purged = {
-                int(i)
-                for i in conn.execute(
-                    select(purges.c.file_id).where(purges.c.file_id.in_({r["file_id"] for r in rows.values()}))
-                ).scalars()
-            }
+            file_ids = sorted({int(r["file_id"]) for r in rows.values() if r["file_id"] is not None})
+            # Shared locks on their files: a purge (which locks them for update) finishes first, or waits.
+            conn.execute(
+                select(files.c.id).where(files.c.id.in_(file_ids)).order_by(files.c.id).with_for_update(read=True)
+            ).all()
+            purged = set(conn.execute(select(purges.c.file_id).where(purges.c.file_id.in_(file_ids))).scalars())
             for i in ids:
                 if i not in rows:
                     raise NotFoundError(f"no delivery {i}")
@@ -239,3 +239,9 @@ class BulkOps(FileOps):
                 )
             conn.execute(EVENT_INSERT, events)
         return done
+
+    def file_purged(self, document_id: int) -> bool:
+        """Whether the file of document ``document_id`` was purged (False when there is no such document)."""
+        query = select(purges.c.id).join(documents, documents.c.file_id == purges.c.file_id)
+        with self._db.read(f"is document {document_id} purged") as conn:
+            return conn.execute(query.where(documents.c.id == document_id)).first() is not None

@@ -144,7 +144,9 @@ class RetentionOps(StoreBase):
         ]
         if partner is not None:
             base.append(files.c.partner_id == partner)
-        query = select(files).where(and_(*base)).order_by(files.c.id).with_for_update()
+        # FOR NO KEY UPDATE: a reprocess inserting a child file (a key share on its parent) is not blocked,
+        # so it can finish while this waits for its blob lock; a retransmit's share lock waits.
+        query = select(files).where(and_(*base)).order_by(files.c.id).with_for_update(key_share=True)
         candidates = {int(r["id"]): r for r in conn.execute(query).mappings()}
         report.kept_by_policy = [i for i, r in candidates.items() if r["received_at"] >= now - keep(r["partner_id"])]
         held: set[int] = set()
