@@ -145,6 +145,17 @@ def test_a_partner_policy_keeps_its_files_longer(tmp_path: Path, store_url: str)
     assert purge_json(home, "--dry-run", "--partner", "coastal")[1]["purged"] == []
 
 
+def test_an_unrouted_document_holds_its_file(tmp_path: Path, store_url: str) -> None:
+    routes = [
+        {"name": "orders", "match": {"direction": "inbound", "doc_type": "purchase_order"}, "to": ["canonical-json"]}
+    ]
+    home = make_home(tmp_path, store_url, stable_seconds=0, extra={"routes": routes})
+    home.drop("810-1.edi", invoice(1), "medsupply")
+    assert gateway(home, "run", "--once").returncode == 6  # the invoice matched no route
+    code, report = purge_json(home, "--yes")
+    assert code == 3 and report["refused"] == {"unrouted": [1]} and report["purged"] == []
+
+
 def test_durations_and_the_hold_registry() -> None:
     assert parse_duration("90d").days == 90 and parse_duration("1y30d").days == 395
     assert parse_duration("36h").total_seconds() == 36 * 3600
