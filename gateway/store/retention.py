@@ -31,11 +31,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, select, update
 
 from gateway.store.archive import Archive
-from gateway.store.base import StoreBase, to_json
+from gateway.store.base import EVENT_INSERT, StoreBase, to_json
 from gateway.store.bulk import blob_lock
 from gateway.store.errors import ArchiveError, StoreValueError
 from gateway.store.holds import HOLDS
 from gateway.store.schema import deliveries, delivery_attempts, documents, files, outbound, purges, transaction_sets
+from gateway.store.statuses import EntityKind, EventAction
 
 __all__ = ["PurgeReport", "PurgedFile", "RetentionOps"]
 
@@ -193,6 +194,24 @@ class RetentionOps(StoreBase):
                 for p in report.purged
             ],
         )
+        # The file's own history says it too (``gateway messages show``): an event with who, when and why.
+        events = [
+            self.event_row(
+                kind=EntityKind.FILE,
+                entity_id=p.file_id,
+                file_id=p.file_id,
+                action=EventAction.STATUS,
+                from_status=candidates[p.file_id]["status"],
+                to_status=candidates[p.file_id]["status"],
+                at=now,
+                reason=f"purged (older than {label}): {reason}",
+                details={"purge_run": report.run_id, "blob_removed": p.blob_removed, **p.counts},
+                correlation_id=candidates[p.file_id]["correlation_id"],
+                actor=actor,
+            )
+            for p in report.purged
+        ]
+        conn.execute(EVENT_INSERT, events)
         for sha in sorted(removable):
             aside = _withdraw(archive, sha)
             if aside is not None:

@@ -107,6 +107,8 @@ def test_purge_refuses_held_files_audits_the_rest_and_verify_finds_damage(tmp_pa
     with Store(home.store_url) as store:
         doc = next(d for d in store.list_documents() if d.file_id == ids["810-2.edi"])
         assert doc.canonical == "null" and doc.business_key  # the detail went, the lineage stayed
+        (event,) = [e for e in store.events_for("file", ids["810-2.edi"]) if e.reason and "purged" in e.reason]
+        assert event.actor and event.reason == "purged (older than 0d): seven years are over"
     assert purge_json(home, "--dry-run")[1]["purged"] == [], "a purged file was offered again"
     refused = cli(home, "reprocess", str(ids["810-2.edi"]))
     assert refused.exit_code == 1 and "purged" in refused.stderr
