@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select, text
+from sqlalchemy import ColumnElement, Connection, and_, exists, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from gateway.store.base import EVENT_INSERT
@@ -124,6 +124,7 @@ class BulkOps(FileOps):
     def retransmit_deliveries(self, ids: Sequence[int], actor: str, reason: str) -> list[tuple[int, int]]:
         """Send each delivery ``ids`` names again: a new pending delivery, due now, to the same destination
         with the same document (or outbound interchange), a new idempotency key and ``parent_id`` to it.
+        A dead letter sent again is discarded, its event naming the new delivery (it leaves the queue).
         Returns ``(parent, new)`` pairs. Refuses (nothing recorded) a pending one or a purged file's."""
         if not reason.strip():
             raise StoreValueError("a reason is required")
@@ -179,6 +180,28 @@ class BulkOps(FileOps):
                         reason=reason,
                         details={"destination": row["destination"], "parent_id": i, "document_id": row["document_id"]},
                         correlation_id=row["correlation_id"],
+                        actor=actor,
+                    )
+                )
+            # A dead letter sent again is settled: it leaves the dead-letter queue, pointing at its successor.
+            dead = [(i, n) for i, n in done if rows[i]["status"] == DeliveryStatus.DEAD_LETTER.value]
+            for i, n in dead:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == i)
+                    .values(status=DeliveryStatus.DISCARDED.value, updated_at=now, lease_owner=None)
+                )
+                events.append(
+                    self.event_row(
+                        kind=EntityKind.DELIVERY,
+                        entity_id=i,
+                        file_id=rows[i]["file_id"],
+                        action=EventAction.DISCARD,
+                        from_status=DeliveryStatus.DEAD_LETTER.value,
+                        to_status=DeliveryStatus.DISCARDED.value,
+                        at=now,
+                        reason=f"retransmitted as delivery {n}: {reason}",
+                        correlation_id=rows[i]["correlation_id"],
                         actor=actor,
                     )
                 )

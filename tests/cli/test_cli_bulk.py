@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from click.testing import CliRunner, Result
 from runtimekit import (  # noqa: F401 (pytest fixtures)
     Home,
@@ -18,6 +19,7 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
     pg_url_fixture,
     store_url_fixture,
 )
+from support.httpd import Receiver, Reply
 
 from gateway.cli.main import main
 from gateway.store import Store
@@ -112,3 +114,30 @@ def test_bulk_reprocess_after_a_profile_fix_makes_linked_documents(tmp_path: Pat
     picked = {int(line.split()[1]) for line in again.stdout.splitlines()[1:]}
     assert picked == {f.id for f in children}, again.stdout
     assert cli(home, "reprocess").exit_code == 2  # no id, no filter: a usage error, not "everything"
+
+
+def test_dead_letters_retransmitted_in_bulk_reach_a_loopback_receiver(tmp_path: Path, store_url: str) -> None:
+    with Receiver() as erp:
+        erp.script(Reply(422, body=b"unknown vendor"), Reply(422, body=b"unknown vendor"))  # rejected: dead letters
+        destinations = {"erp": {"type": "rest", "url": erp.url + "/{doc_type}/{business_key}"}}
+        routes = [{"name": "erp", "match": {"direction": "inbound"}, "to": ["erp"]}]
+        home = make_home(tmp_path, store_url, stable_seconds=0, extra={"destinations": destinations, "routes": routes})
+        home.drop("810-a.edi", INVOICE, "medsupply")
+        home.drop("810-b.edi", SECOND, "medsupply")
+        assert gateway(home, "run", "--once").returncode == 6  # two dead letters
+        dry = cli(home, "retransmit", "--status", "dead_letter", "--destination", "erp", "--dry-run")
+        assert "2 delivery(ies) would retransmit" in dry.stdout, dry.stdout
+        done = cli(
+            home, "retransmit", "--status", "dead_letter", "--destination", "erp", "--yes", "--reason", "vendor added"
+        )
+        assert done.exit_code == 0 and "2 new delivery(ies)" in done.stdout, done.stdout
+        assert cli(home, "deliver").exit_code == 0
+        keys = erp.keys()
+    assert len(keys) == 4 and len(set(keys)) == 4, "each retransmission must carry its own idempotency key"
+    with Store(home.store_url) as store:
+        rows = {d.id: d for d in store.list_deliveries(destination="erp")}
+        new = [d for d in rows.values() if d.parent_id is not None]
+        assert len(new) == 2 and {d.status for d in new} == {"delivered"}
+        assert {rows[d.parent_id].status for d in new if d.parent_id} == {"discarded"}  # out of the dead-letter queue
+        assert store.list_deliveries(status="dead_letter") == []
+    assert cli(home, "retransmit", "--status", "dead_letter", "--dry-run").stdout.startswith("0 delivery(ies)")
