@@ -26,6 +26,7 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
 )
 
 from gateway.cli.archive_cli import parse_duration
+from gateway.cli.bulk_cli import progress_chunks
 from gateway.cli.main import main
 from gateway.store import Archive, Store
 from gateway.store.holds import hold_names
@@ -165,3 +166,9 @@ def test_durations_and_the_hold_registry() -> None:
         with pytest.raises(ValueError, match="not a duration"):
             parse_duration(bad)
     assert hold_names()[:4] == ["unprocessed", "unresolved", "undelivered", "dead_letter"]
+
+
+def test_bulk_work_goes_in_chunks() -> None:
+    chunks: list[int] = []
+    progress_chunks(list(range(120)), "working", lambda chunk: chunks.append(len(chunk)))
+    assert chunks == [50, 50, 20]
