@@ -375,6 +375,7 @@ deliveries = Table(
     Index("ix_deliveries_document_id", "document_id"),
     Index("ix_deliveries_file_id", "file_id"),
     Index("ix_deliveries_outbound_id", "outbound_id"),
+    Index("ix_deliveries_parent_id", "parent_id"),  # migration 0007: a chain's latest link, found by anti-join
     sqlite_autoincrement=True,
 )
 

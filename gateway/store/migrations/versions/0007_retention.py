@@ -1,4 +1,4 @@
-"""purges: the audit record of retention (``gateway archive purge``).
+"""purges: the audit record of retention (``gateway archive purge``); deliveries.parent_id indexed.
 
 Revision ID: 0007
 Revises: 0004
@@ -54,7 +54,10 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_purges_purged_at"), "purges", ["purged_at"])
     op.create_index(op.f("ix_purges_sha256"), "purges", ["sha256"])
+    # Bulk retransmit picks the latest link of each chain: deliveries no other delivery points at.
+    op.create_index(op.f("ix_deliveries_parent_id"), "deliveries", ["parent_id"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_deliveries_parent_id"), table_name="deliveries")
     op.drop_table("purges")
