@@ -104,6 +104,7 @@ def purge(
                                  partner=partner)  # fmt: skip
         else:
             report = plan
+            report.dry_run = dry_run  # nothing to purge: the plan is the outcome
     except (StoreValueError, ArchiveError) as exc:
         click.echo(f"error: {exc.message}", err=True)
         raise SystemExit(1) from exc

@@ -29,7 +29,7 @@ from gateway.store.deliveries import DeliveryRow
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.files import FileOps, Intake
 from gateway.store.rows import FileRow
-from gateway.store.schema import deliveries, documents, files, purges, transaction_sets
+from gateway.store.schema import deliveries, documents, files, outbound, purges, transaction_sets
 from gateway.store.statuses import DeliveryStatus, EntityKind, EventAction, FileFormat, FileStatus
 
 __all__ = ["BulkOps", "Selection", "blob_lock"]
@@ -81,7 +81,13 @@ class BulkOps(FileOps):
         if sel.partner is not None:
             where.append(deliveries.c.partner_id == sel.partner)
         if sel.doc_type is not None:
-            where.append(deliveries.c.doc_type == sel.doc_type)
+            by_set = exists().where(
+                documents.c.id == deliveries.c.document_id,
+                transaction_sets.c.id == documents.c.transaction_set_id,
+                transaction_sets.c.set_id == sel.doc_type,
+            )
+            by_kind = exists().where(outbound.c.id == deliveries.c.outbound_id, outbound.c.kind == sel.doc_type)
+            where.append(or_(deliveries.c.doc_type == sel.doc_type, by_set, by_kind))
         if sel.status is not None:
             where.append(deliveries.c.status == sel.status)
         if sel.destination is not None:

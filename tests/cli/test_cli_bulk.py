@@ -51,6 +51,8 @@ def test_bulk_retransmit_counts_asks_links_and_delivers_again(tmp_path: Path, st
     for p in written:
         p.unlink()
     filters = ["--partner", "medsupply", "--type", "invoice", "--destination", "canonical-json"]
+    by_set = cli(home, "retransmit", "--type", "810", "--destination", "canonical-json", "--dry-run")
+    assert "2 delivery(ies) would retransmit" in by_set.stdout, by_set.stdout  # the X12 set id works too
     dry = cli(home, "retransmit", *filters, "--dry-run")
     assert dry.exit_code == 0 and "2 delivery(ies) would retransmit" in dry.stdout, dry.stdout + dry.stderr
     unconfirmed = cli(home, "retransmit", *filters)  # no terminal, no --yes: refused, nothing done
