@@ -62,6 +62,8 @@ routes:                                 # tried in order (a partner profile's ro
     to: [canonical-json]                # one or more destinations
     stop: true                          # the first matching rule wins; false: later rules may add destinations
 reconciliation: null                    # PO/855/856/810 tolerances, SLAs, unit conversions (docs/reconciliation.md)
+retention:
+  keep_days: 0                          # `gateway archive purge` never purges files younger (profiles: retention)
 """
 
 
@@ -116,6 +118,12 @@ class Duplicates(_Strict):
     isa13_window_days: int = Field(default=30, ge=0)
 
 
+class Retention(_Strict):
+    """How long archived bytes and ledger detail are kept at least (see docs/retention.md)."""
+
+    keep_days: int = Field(default=0, ge=0)
+
+
 def default_destinations() -> dict[str, dict[str, Any]]:
     """The shipped destinations: canonical JSON files in ``outbox/canonical/``, as before routing."""
     return {
@@ -149,6 +157,7 @@ class Settings(_Strict):
     reconciliation: ReconciliationConfig | None = Field(
         default=None, description="Global reconciliation settings; partner profiles layer theirs over these."
     )
+    retention: Retention = Field(default_factory=lambda: Retention())
 
 
 class Deployment:

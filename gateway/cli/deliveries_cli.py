@@ -1,4 +1,4 @@
-"""Operators' commands for deliveries: list and show them, retry or discard dead letters, retransmit,
+"""Operators' commands for deliveries: list and show them, retry or discard dead letters,
 deliver what is due now, and put files back (release a held duplicate, requeue a failed file).
 
 Every command that changes something records who (the OS user), when and why as a ledger event,
@@ -22,7 +22,7 @@ from gateway.store.deliveries import DeliveryRow
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.statuses import DeliveryStatus
 
-__all__ = ["deadletters", "deliver", "deliveries", "release", "reprocess", "requeue", "retransmit"]
+__all__ = ["deadletters", "deliver", "deliveries", "release", "requeue"]
 
 EXIT_WAITING = 6
 """``gateway deliver``: a delivery still waits for a retry, or became a dead letter (as ``run --once``)."""
@@ -257,35 +257,6 @@ def discard_dead(
     _act("discard", ids, reason, home, config, store_url)
 
 
-@click.command()
-@click.argument("document_id", type=int)
-@click.option("--destination", "destinations", multiple=True, help="Only to this destination (repeatable).")
-@click.option("--reason", default="retransmitted by an operator", show_default=True)
-@_options
-def retransmit(
-    document_id: int,
-    destinations: tuple[str, ...],
-    reason: str,
-    home: Path | None,
-    config: Path | None,
-    store_url: str | None,
-) -> None:
-    """Deliver a document again: a new delivery per destination (a new idempotency key), linked to the
-    earlier one. The running gateway (or `gateway deliver`) sends it."""
-    store = _open(home, config, store_url)
-    try:
-        new = store.retransmit(document_id, actor(), reason, list(destinations) or None)
-    except NotFoundError as exc:
-        click.echo(f"no document {document_id} in the ledger at {store.url}", err=True)
-        raise SystemExit(2) from exc
-    except (TransitionError, StoreValueError) as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        raise SystemExit(1) from exc
-    finally:
-        store.close()
-    click.echo(f"document {document_id}: {len(new)} new delivery(ies) {' '.join(map(str, new))}")
-
-
 def _file_action(kind: str, file_id: int, reason: str, home: Path | None, config: Path | None, url: str | None) -> None:
     store = _open(home, config, url)
     try:
@@ -380,25 +351,3 @@ def deliver(
     click.echo(f"delivered {delivered}; waiting for a retry {waiting}; dead letters {dead}; paused {counts.paused}")
     if waiting or dead or counts.paused:
         raise SystemExit(EXIT_WAITING)
-
-
-@click.command()
-@click.argument("file_id", type=int)
-@click.option("--reason", default="translated again after a map or profile fix", show_default=True)
-@_options
-def reprocess(file_id: int, reason: str, home: Path | None, config: Path | None, store_url: str | None) -> None:
-    """Translate a processed file again from its archived bytes with the current maps and profiles, as a
-    new file whose documents are linked to the earlier ones; routing and delivery follow (the running
-    gateway, or `gateway run --once`, processes it)."""
-    store = _open(home, config, store_url)
-    try:
-        new = store.reprocess_file(file_id, actor(), reason)
-    except NotFoundError as exc:
-        click.echo(f"no file {file_id} in the ledger at {store.url}", err=True)
-        raise SystemExit(2) from exc
-    except (TransitionError, StoreValueError) as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        raise SystemExit(1) from exc
-    finally:
-        store.close()
-    click.echo(f"file {file_id} {new.name}: reprocessed as file {new.id} (received)")

@@ -38,15 +38,16 @@ LAZY_COMMANDS = {
     "deliveries": "gateway.cli.deliveries_cli:deliveries",
     "deadletters": "gateway.cli.deliveries_cli:deadletters",
     "deliver": "gateway.cli.deliveries_cli:deliver",
-    "retransmit": "gateway.cli.deliveries_cli:retransmit",
+    "retransmit": "gateway.cli.bulk_cli:retransmit",
     "release": "gateway.cli.deliveries_cli:release",
     "requeue": "gateway.cli.deliveries_cli:requeue",
-    "reprocess": "gateway.cli.deliveries_cli:reprocess",
+    "reprocess": "gateway.cli.bulk_cli:reprocess",
     "staging": "gateway.cli.staging_cli:staging",
     "config": "gateway.cli.config_cli:config",
     "export": "gateway.cli.export_cli:export",
     "acks": "gateway.cli.acks_cli:acks",
     "recon": "gateway.cli.recon_cli:recon",
+    "archive": "gateway.cli.archive_cli:archive",
 }
 
 

@@ -217,6 +217,12 @@ class AckTracking(_Strict):
         return int(hours * 3600)
 
 
+class RetentionSettings(_Strict):
+    """How long this partner's files are kept at least before `gateway archive purge` may remove them."""
+
+    keep_days: int = Field(ge=0, description="Days a file is kept at least (a contract or the law may say 7 years).")
+
+
 class Profile(_Strict):
     """A trading partner."""
 
@@ -254,6 +260,9 @@ class Profile(_Strict):
         "for this partner's PO chains, over gateway.yaml's (see docs/reconciliation.md).",
     )
     notes: str | None = None
+    retention: RetentionSettings | None = Field(
+        default=None, description="This partner's retention policy; overrides gateway.yaml's `retention`."
+    )
 
     @field_validator("documents")
     @classmethod

@@ -442,9 +442,32 @@ class DeliveryOps(StoreBase):
         if destination is not None:
             where.append(deliveries.c.destination == destination)
         with self._db.write("make pending deliveries due") as conn:
-            return int(
-                conn.execute(update(deliveries).where(*where).values(next_attempt_at=now, updated_at=now)).rowcount
-            )
+            rows = conn.execute(
+                update(deliveries)
+                .where(*where)
+                .values(next_attempt_at=now, updated_at=now)
+                .returning(deliveries.c.id, deliveries.c.file_id, deliveries.c.correlation_id)
+            ).all()
+            if rows:  # who cut the waits short, and when: an event per delivery
+                conn.execute(
+                    EVENT_INSERT,
+                    [
+                        self.event_row(
+                            kind=EntityKind.DELIVERY,
+                            entity_id=r.id,
+                            file_id=r.file_id,
+                            action=EventAction.RETRY,
+                            from_status=DeliveryStatus.PENDING.value,
+                            to_status=DeliveryStatus.PENDING.value,
+                            at=now,
+                            reason="made due now by an operator (gateway deliver --now)",
+                            correlation_id=r.correlation_id,
+                            actor=actor,
+                        )
+                        for r in rows
+                    ],
+                )
+            return len(rows)
 
     def release_deliveries(self, worker: str, ids: Sequence[int]) -> None:
         """Give back leased deliveries not tried (a worker stopping, a paused destination)."""

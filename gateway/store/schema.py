@@ -78,6 +78,7 @@ __all__ = [
     "interchanges",
     "metadata",
     "outbound",
+    "purges",
     "search_keys",
     "sequences",
     "transaction_sets",
@@ -390,6 +391,7 @@ deliveries = Table(
     Index("ix_deliveries_document_id", "document_id"),
     Index("ix_deliveries_file_id", "file_id"),
     Index("ix_deliveries_outbound_id", "outbound_id"),
+    Index("ix_deliveries_parent_id", "parent_id"),  # migration 0007: a chain's latest link, found by anti-join
     sqlite_autoincrement=True,
 )
 
@@ -586,3 +588,28 @@ STATUS_ENUMS: dict[EntityKind, type[StrEnum]] = {
     EntityKind.DELIVERY: DeliveryStatus,
 }
 """The statuses each kind of entity may take."""
+
+purges = Table(
+    "purges",
+    metadata,
+    # The audit record of retention (migration 0007): one row per file whose archived bytes and ledger
+    # detail ``gateway archive purge`` removed; what it was (hash, size, dates) and how much went.
+    _pk(),
+    Column("run_id", String(UUID), nullable=False),
+    Column("file_id", ID, ForeignKey("files.id"), nullable=False),
+    Column("partner_id", String(PARTNER)),
+    Column("sha256", String(DIGEST), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("name", String(1024), nullable=False),
+    _ts("received_at"),
+    Column("blob_removed", Boolean, nullable=False),
+    Column("counts", Text, nullable=False),  # JSON: documents, sets, deliveries, attempts, events cleared
+    Column("older_than", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    _ts("purged_at"),
+    UniqueConstraint("file_id"),
+    Index("ix_purges_purged_at", "purged_at"),
+    Index("ix_purges_sha256", "sha256"),
+    sqlite_autoincrement=True,
+)

@@ -19,6 +19,7 @@ from gateway.store import migrate
 from gateway.store.acks import AckOps
 from gateway.store.ackviews import AckQueryOps
 from gateway.store.base import Clock
+from gateway.store.bulk import BulkOps
 from gateway.store.errors import SchemaError
 from gateway.store.keys import KeyOps  # noqa: F401 - part of ResultOps
 from gateway.store.outbound import OutboundOps
@@ -26,6 +27,7 @@ from gateway.store.overview import OverviewOps
 from gateway.store.queries import QueryOps
 from gateway.store.recon import ReconOps
 from gateway.store.results import ResultOps
+from gateway.store.retention import RetentionOps
 from gateway.store.search import SearchOps
 from gateway.store.tree import TreeOps
 
@@ -36,7 +38,19 @@ DEFAULT_URL = "sqlite:///var/gateway.db"
 (the same default as the runtime's settings)."""
 
 
-class Store(ResultOps, TreeOps, OutboundOps, QueryOps, AckOps, AckQueryOps, SearchOps, OverviewOps, ReconOps):
+class Store(
+    ResultOps,
+    TreeOps,
+    OutboundOps,
+    QueryOps,
+    AckOps,
+    AckQueryOps,
+    SearchOps,
+    OverviewOps,
+    ReconOps,
+    BulkOps,
+    RetentionOps,
+):
     """The ledger at ``url``: ``sqlite:///path/to/file.sqlite`` or ``postgresql+psycopg://user@host/db``.
 
     ``clock`` returns the current aware datetime (default: the wall clock in

@@ -1,0 +1,269 @@
+"""``gateway retransmit`` and ``gateway reprocess``: by id, or in bulk by filter.
+
+By filter (``--partner``, ``--type``, ``--status``, ``--since``, ``--until``; ``--destination`` for
+retransmit) they act on the latest link of each chain (see :mod:`gateway.store.bulk`). ``--dry-run``
+counts and lists what would happen and changes nothing; otherwise the command asks for a confirmation
+unless ``--yes``, then works in chunks with a progress bar (rich) on a terminal. Every new delivery or
+file links to its parent, and every one is an event naming who (the OS user), when and ``--reason``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from gateway.cli.deliveries_cli import actor
+from gateway.cli.options import deployment_options, load_deployment, open_store_read_only
+from gateway.runtime.fsutil import oneline
+from gateway.store.bulk import Selection
+from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
+from gateway.store.statuses import DeliveryStatus, FileStatus
+
+__all__ = ["confirm_or_stop", "progress_chunks", "reprocess", "retransmit"]
+
+CHUNK = 50
+"""Items per transaction in a bulk run: progress moves, and one bad item stops before much is done."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+_options = deployment_options(read_only=True)
+_DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A date from the command line, read as UTC (the ledger's zone) unless it names its own."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _filters(statuses: Sequence[str], status_help: str) -> Callable[[F], F]:
+    def decorate(fn: F) -> F:
+        for option in reversed(
+            [
+                click.option("--partner", help="Only this partner's."),
+                click.option("--type", "doc_type", help="Only this document type (invoice, or an X12 set id: 810)."),
+                click.option("--status", type=click.Choice(list(statuses)), help=status_help),
+                click.option("--since", type=_DATE, help="From this date or time (UTC), inclusive."),
+                click.option("--until", type=_DATE, help="Before this date or time (UTC)."),
+                click.option("--dry-run", is_flag=True, help="Count and list what would happen; change nothing."),
+                click.option("--yes", "-y", is_flag=True, help="Do not ask for a confirmation."),
+                click.option("--limit", type=click.IntRange(min=1), help="At most this many (oldest first)."),
+            ]
+        ):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def confirm_or_stop(question: str, yes: bool) -> None:
+    """Go on when ``yes``; ask on a terminal; anywhere else stop (exit 2): a script must say ``--yes``."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        click.echo(f"{question} -- not confirmed: pass --yes to run without a terminal", err=True)
+        raise SystemExit(2)
+    if not click.confirm(question, default=False):
+        click.echo("nothing done", err=True)
+        raise SystemExit(1)
+
+
+def progress_chunks(items: Sequence[Any], label: str, work: Callable[[Sequence[Any]], None]) -> None:
+    """Call ``work`` on ``items`` a :data:`CHUNK` at a time, with a rich progress bar on a terminal."""
+    chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+    if not sys.stderr.isatty() or len(chunks) < 2:
+        for chunk in chunks:
+            work(chunk)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(label, total=len(items))
+        for chunk in chunks:
+            work(chunk)
+            bar.advance(task, len(chunk))
+
+
+def _selection(
+    partner: str | None,
+    doc_type: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    destination: str | None = None,
+) -> Selection:
+    return Selection(partner, doc_type, status, _utc(since), _utc(until), destination)
+
+
+def _fail(exc: NotFoundError | TransitionError | StoreValueError, code: int) -> SystemExit:
+    click.echo(f"error: {exc.message}", err=True)
+    return SystemExit(code)
+
+
+@click.command()
+@click.argument("document_id", type=int, required=False)
+@click.option("--delivery", "delivery_ids", type=int, multiple=True, help="Resend this delivery (repeatable).")
+@click.option("--destination", "destinations", multiple=True, help="Only to this destination (repeatable).")
+@_filters([s.value for s in DeliveryStatus if s is not DeliveryStatus.PENDING], "Only deliveries in this status.")
+@click.option("--reason", default="retransmitted by an operator", show_default=True, help="Recorded with each.")
+@_options
+def retransmit(
+    document_id: int | None,
+    delivery_ids: tuple[int, ...],
+    destinations: tuple[str, ...],
+    partner: str | None,
+    doc_type: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    dry_run: bool,
+    yes: bool,
+    limit: int | None,
+    reason: str,
+    home: Path | None,
+    config: Path | None,
+    store_url: str | None,
+) -> None:
+    """Deliver again: a new delivery (a new idempotency key) linked to the one it repeats; the running
+    gateway (or `gateway deliver`) sends it.
+
+    DOCUMENT_ID: that document, to every destination it went to (or --destination). --delivery ID: that
+    link of a chain. Otherwise by filter: the latest delivery of each chain matching --partner, --type,
+    --status, --destination, --since, --until (a pending one is on its way and never picked).
+    """
+    sel = _selection(partner, doc_type, status, since, until, destinations[0] if len(destinations) == 1 else None)
+    bulk = document_id is None and not delivery_ids
+    if bulk and sel.is_empty():
+        raise click.UsageError("name a DOCUMENT_ID, a --delivery, or at least one filter (--partner, --type, ...)")
+    if len(destinations) > 1 and bulk:
+        raise click.UsageError("in bulk, name at most one --destination")
+    store = open_store_read_only(load_deployment(home, config), store_url)
+    try:
+        if document_id is not None:
+            _one_document(store, document_id, destinations, reason, dry_run)
+            return
+        try:
+            rows = store.select_deliveries(sel, limit) if bulk else [store.get_delivery(i) for i in delivery_ids]
+        except NotFoundError as exc:
+            raise _fail(exc, 2) from exc
+        verb = "would retransmit" if dry_run else "to retransmit"
+        click.echo(f"{len(rows)} delivery(ies) {verb}")
+        for d in rows:
+            what = f"document {d.document_id}" if d.document_id is not None else f"outbound {d.outbound_id}"
+            last = f": {oneline(d.last_error)[:100]}" if d.last_error and d.status != "delivered" else ""
+            click.echo(
+                f"  delivery {d.id:>6} {d.status:<11} {d.destination:<20} {d.partner_id or '-':<14} "
+                f"{d.doc_type:<16} {what}{last}"
+            )
+        if dry_run or not rows:
+            return
+        confirm_or_stop(f"retransmit {len(rows)} delivery(ies)?", yes or not bulk)
+        done: list[tuple[int, int]] = []
+        try:
+            progress_chunks(
+                [d.id for d in rows],
+                "retransmitting",
+                lambda chunk: done.extend(store.retransmit_deliveries(chunk, actor(), reason)),
+            )
+        except (NotFoundError, TransitionError, StoreValueError) as exc:
+            click.echo(f"{len(done)} retransmitted before the error", err=True)
+            raise _fail(exc, 1) from exc
+    finally:
+        store.close()
+    for parent, new in done:
+        click.echo(f"  delivery {parent} -> {new}")
+    click.echo(f"{len(done)} new delivery(ies), due now")
+
+
+def _one_document(store: Any, document_id: int, destinations: tuple[str, ...], reason: str, dry_run: bool) -> None:
+    """The by-document form: one new delivery per destination the document went to (or ``destinations``)."""
+    if store.file_purged(document_id):
+        click.echo(f"error: document {document_id}'s file was purged past the retention policy", err=True)
+        raise SystemExit(1)
+    if dry_run:
+        earlier = {d.destination for d in store.list_deliveries(document_id=document_id, limit=1000)}
+        targets = list(destinations) or sorted(earlier)
+        click.echo(f"document {document_id}: would retransmit to {', '.join(targets) or 'nothing (never routed)'}")
+        return
+    try:
+        new = store.retransmit(document_id, actor(), reason, list(destinations) or None)
+    except NotFoundError as exc:
+        click.echo(f"no document {document_id} in the ledger at {store.url}", err=True)
+        raise SystemExit(2) from exc
+    except (TransitionError, StoreValueError) as exc:
+        raise _fail(exc, 1) from exc
+    click.echo(f"document {document_id}: {len(new)} new delivery(ies) {' '.join(map(str, new))}")
+
+
+@click.command()
+@click.argument("file_ids", type=int, nargs=-1)
+@_filters([s.value for s in FileStatus if s.value not in ("received", "processing")], "Only files in this status.")
+@click.option("--reason", default="translated again after a map or profile fix", show_default=True)
+@_options
+def reprocess(
+    file_ids: tuple[int, ...],
+    partner: str | None,
+    doc_type: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    dry_run: bool,
+    yes: bool,
+    limit: int | None,
+    reason: str,
+    home: Path | None,
+    config: Path | None,
+    store_url: str | None,
+) -> None:
+    """Translate files again from their archived bytes with the current maps and profiles, each as a new
+    file linked to the earlier one (its documents linked to the earlier documents); routing and delivery
+    follow (the running gateway, or `gateway run --once`, processes them).
+
+    FILE_IDS: those files. Otherwise by filter: the latest copy of each processed file matching
+    --partner, --type (a document type or X12 set id in it), --status, --since, --until (received).
+    """
+    sel = _selection(partner, doc_type, status, since, until)
+    bulk = not file_ids
+    if bulk and sel.is_empty():
+        raise click.UsageError("name FILE_IDS or at least one filter (--partner, --type, --status, --since, --until)")
+    store = open_store_read_only(load_deployment(home, config), store_url)
+    try:
+        try:
+            rows = store.select_files(sel, limit) if bulk else [store.get_file(i) for i in file_ids]
+        except NotFoundError as exc:
+            click.echo(f"error: {exc.message} in the ledger at {store.url}", err=True)
+            raise SystemExit(2) from exc
+        if bulk or dry_run:
+            click.echo(f"{len(rows)} file(s) {'would be reprocessed' if dry_run else 'to reprocess'}")
+            for f in rows:
+                click.echo(
+                    f"  file {f.id:>6} {f.status:<11} {f.partner_id or '-':<14} "
+                    f"{f.received_at:%Y-%m-%d %H:%M:%S} {f.name}"
+                )
+        if dry_run or not rows:
+            return
+        confirm_or_stop(f"reprocess {len(rows)} file(s)?", yes or not bulk)
+        done: list[tuple[int, int]] = []
+        try:
+            progress_chunks(
+                [f.id for f in rows],
+                "reprocessing",
+                lambda chunk: done.extend(store.reprocess_files(chunk, actor(), reason)),
+            )
+        except (NotFoundError, TransitionError, StoreValueError) as exc:
+            if done:
+                click.echo(f"{len(done)} reprocessed before the error", err=True)
+            raise _fail(exc, 1) from exc
+    finally:
+        store.close()
+    names = {f.id: f.name for f in rows}
+    for parent, new in done:
+        click.echo(f"file {parent} {names[parent]}: reprocessed as file {new} (received)")
+    if bulk:
+        click.echo(f"{len(done)} file(s) queued to be translated again")
