@@ -47,6 +47,7 @@ LAZY_COMMANDS = {
     "export": "gateway.cli.export_cli:export",
     "acks": "gateway.cli.acks_cli:acks",
     "recon": "gateway.cli.recon_cli:recon",
+    "reconcile": "gateway.cli.recon_cli:reconcile",
     "archive": "gateway.cli.archive_cli:archive",
 }
 

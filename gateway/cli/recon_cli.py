@@ -34,7 +34,7 @@ from gateway.store.statuses import ExceptionStatus
 from gateway.store.store import Store
 from gateway.workspace import load_profiles
 
-__all__ = ["recon"]
+__all__ = ["recon", "reconcile"]
 
 _options = deployment_options(read_only=True)
 
@@ -347,3 +347,21 @@ def summary(home: Path | None, config: Path | None, store_url: str | None, month
         )
     if not out:
         click.echo(f"no exceptions found in {month} (before {date(end.year, end.month, 1)})")
+
+
+@click.pass_context
+def _reconcile(ctx: click.Context, **options: Any) -> None:
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_, **options)
+
+
+reconcile = click.Group(
+    "reconcile",
+    params=list(list_.params),
+    callback=_reconcile,
+    invoke_without_command=True,
+    help="Reconciliation (the same as `gateway recon`): with no subcommand, the exceptions as `recon list` "
+    "gives them (`gateway reconcile --open --partner P`), then the open ones summed by partner.",
+)
+for _name, _command in recon.commands.items():
+    reconcile.add_command(_command, _name)

@@ -104,6 +104,9 @@ def test_chain_with_mismatches_then_a_credit_memo(tmp_path: Path, store_url: str
     rows = listed.stdout.splitlines()
     assert rows[0].startswith("id,partner_id,po_number,kind,severity,status,line,documents,")
     assert sorted(r.split(",")[3] for r in rows[1:]) == ["invoice_charge", "invoice_price", "ship_lot_missing"]
+    # `gateway reconcile` (the name) with no subcommand lists as `recon list` does.
+    same = CliRunner().invoke(main, ["reconcile", "--open", "--severity", "high", "--csv", "--home", str(home.path)])
+    assert same.exit_code == 0 and same.stdout == listed.stdout, same.output
     shown = recon(home, "show", "4500012345", "--partner", "medsupply")
     assert shown.exit_code == 0, shown.output
     grid = {line.split()[0]: line for line in shown.stdout.splitlines() if re.match(r"^[123] ", line)}
