@@ -350,7 +350,7 @@ def summary(home: Path | None, config: Path | None, store_url: str | None, month
 
 
 @click.pass_context
-def _reconcile(ctx: click.Context, **options: Any) -> None:
+def _reconcile(ctx: click.Context, /, **options: Any) -> None:
     if ctx.invoked_subcommand is None:
         ctx.invoke(list_, **options)
 
