@@ -200,23 +200,23 @@ class AckTracker:
             after = batch[-1].document_id
 
     def match(self, acks: list[AckToMatch], out: AckCheck) -> list[Reconciliation | None]:
-        """Match acknowledgment documents (one transaction) and count what they came to."""
+        """Match acknowledgment documents (one transaction) and count what they came to. One that cannot
+        be read back is recorded as unmatched, saying why: reported once, not read again every check."""
         items: list[tuple[AckToMatch, Callable[[list[Owed]], Reconciliation]]] = []
-        readable: list[int] = []
-        for n, ack in enumerate(acks):
+        for ack in acks:
             try:
                 parsed = ack_from_dict(ack.data)
             except (KeyError, TypeError, ValueError) as exc:
-                out.problems.append(f"acknowledgment document {ack.document_id} cannot be read back: {exc}")
-                log.error("%s", out.problems[-1])
+                why = f"acknowledgment document {ack.document_id} cannot be read back: {type(exc).__name__} {exc}"
+                out.problems.append(why)
+                log.error("%s", why)
+                items.append((ack, partial(_unreadable, str(ack.data.get("kind", "?")), why)))
                 continue
             items.append((ack, partial(reconcile, parsed, received_at=ack.received_at, words=self.words)))
-            readable.append(n)
-        found: list[Reconciliation | None] = [None] * len(acks)
-        for n, rec in zip(readable, self.store.match_acks(items) if items else [], strict=True):
-            found[n] = rec
+        found = self.store.match_acks(items) if items else []
+        for ack, rec in zip(acks, found, strict=True):
             if rec is not None:
-                self._count(acks[n], rec, out)
+                self._count(ack, rec, out)
         return found
 
     @staticmethod
@@ -284,6 +284,11 @@ class AckTracker:
             partner, kind, sha, reason=summary[:1000], deliver_to=list(decision.destinations), worker=self.worker
         )
         out.alerts.extend(d.id for d in self.store.list_deliveries(outbound_id=row.id, limit=100))
+
+
+def _unreadable(kind: str, why: str, owed: list[Owed]) -> Reconciliation:
+    """What an acknowledgment that cannot be read back comes to: unmatched, saying why."""
+    return Reconciliation(kind, "", "unmatched", why, unmatched=[why])
 
 
 def _names_alerts(rule: Rule) -> bool:

@@ -16,11 +16,14 @@ from storekit import (  # noqa: F401 - pytest fixtures
     store_fixture,
 )
 
+from gateway.partners.profile import PartnerDirectory
+from gateway.runtime.acks import AckCheck, AckTracker
 from gateway.store import Archive, Store
 from gateway.store.acks import AckToMatch
 from gateway.x12.ack.match import reconcile
 from gateway.x12.ack.read import FunctionalAck, TA1Ack, ack_dict
 from gateway.x12.ack.sent import SentSet
+from gateway.x12.schema.catalog import Catalog
 
 
 def inbound(store: Store, document_id: int, ack: FunctionalAck | TA1Ack) -> AckToMatch:
@@ -62,3 +65,17 @@ def test_tracking_matching_and_deadlines(store: Store, archive: Archive, clock: 
     assert store.get_outbound(other.id).expected_ack == "overdue"
     assert store.owed_ack_counts() == {"accepted": 2, "overdue": 1}
     assert any(e.to_status == "ack_overdue" for e in store.events_for("outbound", other.id))
+
+
+def test_an_acknowledgment_that_cannot_be_read_back_is_reported_once(
+    store: Store, archive: Archive, catalog: Catalog
+) -> None:
+    tracker = AckTracker(store, archive, PartnerDirectory([]), catalog)
+    broken = AckToMatch({"id": 77, "file_id": None, "partner_id": "medsupply", "canonical": json.dumps({"kind": "TA1"}),
+                         "received_at": store._now(), "correlation_id": "c"})  # fmt: skip
+    out = AckCheck()
+    (rec,) = tracker.match([broken], out)
+    assert rec is not None and rec.outcome == "unmatched" and "cannot be read back" in rec.summary
+    assert out.problems and out.unmatched == 1
+    assert tracker.match([broken], AckCheck()) == [None]  # recorded: not read again
+    assert store.list_ack_receipts(outcome=["unmatched"])[0]["document_id"] == 77
