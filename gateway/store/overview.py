@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from gateway.store.base import StoreBase
-from gateway.store.schema import deliveries, documents, files, outbound
+from gateway.store.schema import ack_expectations, deliveries, documents, files, outbound, recon_exceptions
+from gateway.store.statuses import ExceptionStatus, OwedAckStatus
 
 __all__ = ["OverviewOps"]
 
@@ -96,6 +97,12 @@ class OverviewOps(StoreBase):
             def count(query: Any) -> int:
                 return int(conn.execute(query).scalar_one())
 
+            def open_exceptions(kind: str | None) -> int:
+                query = select(func.count()).where(recon_exceptions.c.status == ExceptionStatus.OPEN.value)
+                if kind is not None:
+                    query = query.where(recon_exceptions.c.kind == kind)
+                return count(query)
+
             return {
                 "invoices_dead_lettered": count(
                     select(func.count(func.distinct(deliveries.c.document_id))).where(
@@ -113,4 +120,12 @@ class OverviewOps(StoreBase):
                     )
                 ),
                 "acks_awaited": count(select(func.count()).where(outbound.c.expected_ack == "pending")),
+                "acks_rejected": count(
+                    select(func.count()).where(ack_expectations.c.status == OwedAckStatus.REJECTED.value)
+                ),
+                # Reconciliation's time-based exceptions, still open: the chain is late somewhere.
+                "pos_without_855": open_exceptions("ack_late"),
+                "pos_without_856": open_exceptions("ship_late"),
+                "asns_without_invoice": open_exceptions("invoice_late"),
+                "recon_exceptions_open": open_exceptions(None),
             }

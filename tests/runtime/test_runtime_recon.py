@@ -107,6 +107,10 @@ def test_chain_with_mismatches_then_a_credit_memo(tmp_path: Path, store_url: str
     # `gateway reconcile` (the name) with no subcommand lists as `recon list` does.
     same = CliRunner().invoke(main, ["reconcile", "--open", "--severity", "high", "--csv", "--home", str(home.path)])
     assert same.exit_code == 0 and same.stdout == listed.stdout, same.output
+    status = CliRunner().invoke(main, ["status", "--json", "--home", str(home.path)])
+    assert status.exit_code == 0, status.output
+    indicators = json.loads(status.stdout)["indicators"]
+    assert indicators["recon_exceptions_open"] == sum(e["status"] == "open" for e in found.values())
     shown = recon(home, "show", "4500012345", "--partner", "medsupply")
     assert shown.exit_code == 0, shown.output
     grid = {line.split()[0]: line for line in shown.stdout.splitlines() if re.match(r"^[123] ", line)}
