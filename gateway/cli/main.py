@@ -43,6 +43,7 @@ LAZY_COMMANDS = {
     "reprocess": "gateway.cli.deliveries_cli:reprocess",
     "staging": "gateway.cli.staging_cli:staging",
     "config": "gateway.cli.config_cli:config",
+    "channels": "gateway.cli.channels_cli:channels",
 }
 
 

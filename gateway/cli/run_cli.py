@@ -25,6 +25,7 @@ from gateway.runtime.service import (
     ensure_folders,
     exit_code,
 )
+from gateway.runtime.sftp_pull import channel_line, read_states
 from gateway.settings import Deployment
 from gateway.store.errors import NotFoundError, StoreUnavailableError
 from gateway.store.rows import FileRow
@@ -259,6 +260,7 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
     reported = read_problems(deployment.path("run"))
     # A folder the service already reported is named once, by the service's report.
     problems = [m for f, m in folder_problems(deployment) if not any(str(f) in r for r in reported)] + reported
+    channels = read_states(deployment.path("run"))  # SFTP partners' last poll (docs/sftp.md)
     if as_json:
         click.echo(
             json.dumps(
@@ -271,6 +273,7 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
                     "destinations": backlog,
                     "unrouted": [{"id": d.id, "file_id": d.file_id, "reason": d.reason} for d in unrouted],
                     "problems": problems,
+                    "channels": channels,
                 },
                 indent=2,
             )
@@ -298,6 +301,8 @@ def status(as_json: bool, home: Path | None, config: Path | None, store_url: str
             click.echo(f"  document {d.id} (file {d.file_id}): {oneline(d.reason or '')[:200]}")
     for problem in problems:
         click.echo(f"problem            {problem}")
+    for partner, state in sorted(channels.items()):
+        click.echo(f"channel            {partner}: {channel_line(state)}")
 
 
 @click.group()

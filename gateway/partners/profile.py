@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.partners.sftp_options import SftpOptions
 from gateway.routing import Rule
 from gateway.x12.findings import RULES, Finding
 
@@ -120,6 +121,7 @@ class ChannelSettings(_Strict):
         description="inbound: seconds a file must stay unchanged before it is taken, when the platform gives no "
         "close-after-write event (default: gateway.yaml's intake.stable_seconds).",
     )
+    sftp: SftpOptions | None = Field(default=None, description="channel sftp: see docs/sftp.md.")
 
 
 class DuplicatePolicy(StrEnum):

@@ -55,6 +55,7 @@ from gateway.runtime.intake import Intake, Taken
 from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.runtime.send import OrderSender
 from gateway.runtime.sendfolder import SendFolder
+from gateway.runtime.sftp_pull import make_poller
 from gateway.settings import Deployment
 from gateway.store import Archive
 from gateway.store.errors import LeaseError, StoreError
@@ -257,6 +258,14 @@ class Service:
             deliver=lambda ids: self.processor.delivery_counts.add(self.deliverer.deliver_owed(ids)),
         )
         self._sent_at = 0.0
+        self.sftp = make_poller(
+            workspace.partners,
+            store,
+            self.archive,
+            home=deployment.home,
+            run_folder=deployment.path("run"),
+            sync=cfg.processing.sync,
+        )  # partners with `inbound: {channel: sftp}` (docs/sftp.md); None when there is none
         self.stopping = threading.Event()
         self.summary = RunSummary()
         self.backoff = False  # the last batch failed only for reasons that may pass: wait before the next
@@ -568,6 +577,8 @@ class Service:
             self.intake.recover_claims()
             self.processor.sweep()
             self.inbox.scan()
+            if self.sftp is not None:
+                self.sftp.poll_all()  # every SFTP partner once, concurrently; errors are in `gateway status`
             deadline_idle = failing = 0
             self.send_orders()
             while not self.stopping.is_set():
@@ -601,6 +612,8 @@ class Service:
         finally:
             self.stop_watchdog()
             self.deliverer.close()
+            if self.sftp is not None:
+                self.sftp.close()
         return self.summary
 
     def deliver_due(self) -> DeliveryCounts:
@@ -634,6 +647,8 @@ class Service:
         log.info("worker %s watching %s (store %s)", self.worker, self.inbox.root, self.store.url)
         delivering = threading.Thread(target=self._deliver_forever, name="deliveries", daemon=True)
         delivering.start()
+        if self.sftp is not None:
+            threading.Thread(target=self.sftp.run, args=(self.stopping,), name="sftp-poller", daemon=True).start()
         interrupted = False
         poll = self.deployment.settings.processing.poll_seconds
         recovered_at = time.monotonic()
@@ -665,6 +680,8 @@ class Service:
         finally:
             self.stop_watchdog()
             self.inbox.stop()
+            if self.sftp is not None:
+                self.sftp.close()
             if not interrupted:  # the store hangs: the delivery round hangs on it too; cut it like a crash
                 delivering.join(timeout=5)
                 self.deliverer.close()

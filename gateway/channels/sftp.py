@@ -1,0 +1,540 @@
+"""An SFTP session with a hard deadline on every step, pinned host keys, and prefetching downloads (paramiko).
+
+paramiko has no timeout on key exchange or on opening the SFTP subsystem, and a read from a peer that
+stops answering waits forever. Here every step (TCP connect, banner and key exchange, authentication,
+opening SFTP, each listing, each read or write) runs under a :class:`_Watchdog`: when a step overruns
+its deadline the watchdog closes the socket, whatever paramiko was waiting for fails, and the step
+raises :class:`SftpTimeout` naming what stalled. One watchdog thread per session.
+
+The server's host key is checked against a pin (the channel's ``host_key``, or a ``known_hosts`` file)
+before anything else is sent: an unknown or changed key raises :class:`HostKeyRefused` naming both
+fingerprints. Nothing is ever added to a known_hosts file.
+
+Downloads use paramiko's prefetch (many read requests in flight, ``max_requests``) and stream to a
+local file a chunk at a time, hashing as they go; uploads write to a temporary name, check the remote
+size, then rename. Remote names are never used as local paths unchecked: :func:`local_name` makes any
+remote name a single safe file name.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import posixpath
+import re
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import paramiko
+
+from gateway.delivery.base import SecretRef
+from gateway.partners.profile import ChannelSettings
+from gateway.partners.sftp_options import Secret, SftpOptions
+
+__all__ = [
+    "Endpoint",
+    "HostKeyRefused",
+    "RemoteFile",
+    "Session",
+    "SftpError",
+    "SftpTimeout",
+    "connect",
+    "fingerprint",
+    "local_name",
+]
+
+CHUNK = 1 << 20
+"""Bytes asked of a prefetching download per read (paramiko assembles them from its 32 KiB requests)."""
+WINDOW = 1 << 27
+"""The SSH channel window we grant the server: large, so a fast link never waits on window adjusts."""
+MAX_NAME_BYTES = 200
+
+
+class SftpError(Exception):
+    """An SFTP step failed; ``kind`` says which way (connect, timeout, host_key, auth, permission, remote)."""
+
+    def __init__(self, message: str, kind: str = "remote") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class SftpTimeout(SftpError):
+    """A step overran its deadline: the connection was abandoned."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "timeout")
+
+
+class HostKeyRefused(SftpError):
+    """The server's host key is not the pinned one (or nothing is pinned): nothing was sent."""
+
+    def __init__(self, message: str, offered: str, pinned: list[str]) -> None:
+        super().__init__(message, "host_key")
+        self.offered = offered
+        self.pinned = pinned
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and how to connect (resolved from a channel or a destination's settings)."""
+
+    host: str
+    port: int = 22
+    username: str = ""
+    host_key: str | None = None  # "ssh-ed25519 AAAA..." (a known_hosts line's key part)
+    known_hosts: Path | None = None
+    key_file: Path | None = None
+    passphrase: Secret | None = None
+    password: Secret | None = None
+    timeout: float = 30.0
+    max_requests: int = 128
+
+    @property
+    def label(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}"
+
+
+def endpoint(channel: ChannelSettings, home: Path) -> Endpoint:
+    """The endpoint of a partner's ``channel: sftp`` settings; relative file paths are under ``home``."""
+    options = channel.sftp or SftpOptions()
+    return endpoint_of(
+        host=channel.host or "",
+        port=channel.port,
+        username=channel.username or "",
+        host_key=channel.host_key,
+        options=options,
+        home=home,
+    )
+
+
+def endpoint_of(
+    *, host: str, port: int, username: str, host_key: str | None, options: SftpOptions, home: Path
+) -> Endpoint:
+    def path(value: str | None) -> Path | None:
+        return None if value is None else (home / value if not os.path.isabs(value) else Path(value))
+
+    return Endpoint(
+        host=host,
+        port=port,
+        username=username,
+        host_key=host_key,
+        known_hosts=path(options.known_hosts),
+        key_file=path(options.key_file),
+        passphrase=options.passphrase,
+        password=options.password,
+        timeout=options.timeout_seconds,
+        max_requests=options.max_requests,
+    )
+
+
+def read_secret(secret: Secret) -> str:
+    """The secret's value (read now, never kept in YAML); SftpError when it cannot be read."""
+    ref = SecretRef(env=secret.env, file=secret.file)
+    why = ref.problem()
+    if why is not None:
+        raise SftpError(why, "auth")
+    return ref.value()
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's ``SHA256:...`` fingerprint of a key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def _parse_key(text: str) -> paramiko.PKey:
+    parts = text.split()
+    if len(parts) < 2:
+        raise SftpError(f"host_key {text!r} is not '<type> <base64>' (a known_hosts line's key part)", "host_key")
+    try:
+        return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1]))
+    except (ValueError, paramiko.SSHException, TypeError) as exc:
+        raise SftpError(f"host_key {parts[0]} ...: not a readable public key ({exc})", "host_key") from exc
+
+
+def pinned_keys(ep: Endpoint) -> list[paramiko.PKey]:
+    """The host keys pinned for this endpoint (empty: none pinned, every key is refused)."""
+    keys = [_parse_key(ep.host_key)] if ep.host_key else []
+    if ep.known_hosts is not None:
+        try:
+            known = paramiko.HostKeys(str(ep.known_hosts))
+        except OSError as exc:
+            raise SftpError(f"known_hosts {ep.known_hosts}: {exc.strerror or exc}", "host_key") from exc
+        names = [ep.host] if ep.port == 22 else [f"[{ep.host}]:{ep.port}"]
+        for name in names:
+            entry = known.lookup(name)
+            if entry is not None:
+                keys.extend(entry.values())
+    return keys
+
+
+def check_host_key(ep: Endpoint, offered: paramiko.PKey) -> None:
+    """Raise :class:`HostKeyRefused` unless ``offered`` is pinned for ``ep``."""
+    pinned = pinned_keys(ep)
+    got = f"{offered.get_name()} {fingerprint(offered)}"
+    if any(k.get_name() == offered.get_name() and k.asbytes() == offered.asbytes() for k in pinned):
+        return
+    if not pinned:
+        where = f"known_hosts {ep.known_hosts}" if ep.known_hosts else "the profile (host_key)"
+        raise HostKeyRefused(
+            f"{ep.label}: unknown host key {got}; nothing is pinned for this host in {where}: "
+            "verify the fingerprint with the partner and pin it (never added automatically)",
+            got,
+            [],
+        )
+    want = [f"{k.get_name()} {fingerprint(k)}" for k in pinned]
+    raise HostKeyRefused(
+        f"{ep.label}: HOST KEY CHANGED: the server offered {got} but {', '.join(want)} is pinned; "
+        "connection refused, nothing transferred (a new server key, or someone in between)",
+        got,
+        want,
+    )
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def local_name(remote: str) -> str:
+    """A single safe local file name for a remote path: its last part, control characters and separators
+    replaced, never ``.``/``..`` or hidden, at most ``MAX_NAME_BYTES`` bytes (a long one keeps a hash)."""
+    base = posixpath.basename(remote.rstrip("/")) or "unnamed"
+    name = _UNSAFE.sub("_", base).lstrip(".") or "unnamed"
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) > MAX_NAME_BYTES:
+        digest = hashlib.sha256(encoded).hexdigest()[:12]
+        stem = encoded[: MAX_NAME_BYTES - 13].decode("utf-8", "ignore")
+        name = f"{stem}-{digest}"
+    return name
+
+
+def remote_join(folder: str, name: str) -> str:
+    """``folder/name``, refusing names that would leave ``folder`` (``..``, ``/``, control characters)."""
+    if not name or name in (".", "..") or "/" in name or _UNSAFE.search(name):
+        raise SftpError(f"remote name {name!r} is not a plain file name", "remote")
+    return posixpath.join(folder, name)
+
+
+class _Watchdog:
+    """Closes the session's socket when the armed step overruns its deadline."""
+
+    def __init__(self, close: Callable[[], None]) -> None:
+        self._close = close
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._what = ""
+        self.fired: str | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="sftp-watchdog", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stop:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self.fired = self._what
+                self._deadline = None
+                break
+        if self.fired is not None:
+            self._close()
+
+    def arm(self, seconds: float, what: str) -> None:
+        with self._cond:
+            if self.fired is None:
+                self._deadline = time.monotonic() + seconds
+                self._what = what
+                self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._deadline = None
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+
+
+class _Step:
+    """``with session.step("list /in"):`` the step runs under the deadline; an overrun raises SftpTimeout."""
+
+    def __init__(self, dog: _Watchdog, seconds: float, what: str, label: str) -> None:
+        self.dog, self.seconds, self.what, self.label = dog, seconds, what, label
+
+    def __enter__(self) -> None:
+        if self.dog.fired is not None:
+            raise SftpTimeout(f"{self.label}: connection abandoned after {self.dog.fired} stalled")
+        self.dog.arm(self.seconds, self.what)
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.dog.disarm()
+        if self.dog.fired is not None:
+            raise SftpTimeout(
+                f"{self.label}: {self.dog.fired} got no answer within {self.seconds:g} s; connection abandoned"
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """A regular file in a listing: its path, size and mtime (seconds)."""
+
+    path: str
+    size: int
+    mtime: int
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
+
+
+class Session:
+    """A connected, authenticated SFTP session; use as a context manager (closing it closes the socket)."""
+
+    def __init__(self, ep: Endpoint, sock: socket.socket) -> None:
+        self.ep = ep
+        self.sock = sock
+        self.transport: paramiko.Transport | None = None
+        self.sftp: paramiko.SFTPClient | None = None
+        self.offered: paramiko.PKey | None = None
+        self.dog = _Watchdog(self._abandon)
+
+    def _abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        if self.transport is not None:
+            self.transport.close()
+
+    def step(self, what: str, seconds: float | None = None) -> _Step:
+        return _Step(self.dog, self.ep.timeout if seconds is None else seconds, what, self.ep.label)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.dog.stop()
+        try:
+            if self.sftp is not None:
+                self.sftp.close()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+        if self.transport is not None:
+            self.transport.close()
+        self.sock.close()
+
+    @property
+    def client(self) -> paramiko.SFTPClient:
+        if self.sftp is None:
+            raise SftpError(f"{self.ep.label}: not connected")
+        return self.sftp
+
+    # --- remote operations -----------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        with self.step(what):
+            try:
+                return fn()
+            except PermissionError as exc:
+                raise SftpError(f"{self.ep.label}: {what}: permission denied", "permission") from exc
+            except FileNotFoundError as exc:
+                raise SftpError(f"{self.ep.label}: {what}: no such file or folder", "missing") from exc
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                if self.dog.fired is not None:
+                    raise  # the step's __exit__ reports the timeout
+                raise SftpError(f"{self.ep.label}: {what}: {exc}", "remote") from exc
+
+    def listdir(self, folder: str) -> list[paramiko.SFTPAttributes]:
+        return list(self._call(f"list {folder}", lambda: self.client.listdir_attr(folder)))
+
+    def walk(self, folder: str, *, recursive: bool, skip: set[str] | None = None) -> Iterator[RemoteFile]:
+        """Regular files in ``folder`` (and below when ``recursive``; folders in ``skip`` are not entered)."""
+        for attr in self.listdir(folder):
+            name = attr.filename
+            if name in (".", ".."):
+                continue
+            path = posixpath.join(folder, name)
+            mode = attr.st_mode or 0
+            if stat.S_ISDIR(mode):
+                if recursive and path not in (skip or set()):
+                    yield from self.walk(path, recursive=True, skip=skip)
+                continue
+            if stat.S_ISREG(mode):
+                yield RemoteFile(path, int(attr.st_size or 0), int(attr.st_mtime or 0))
+
+    def stat(self, path: str) -> paramiko.SFTPAttributes:
+        return self._call(f"stat {path}", lambda: self.client.stat(path))
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except SftpError as exc:
+            if exc.kind == "missing":
+                return False
+            raise
+        return True
+
+    def rename(self, old: str, new: str) -> None:
+        self._call(f"rename {old} to {new}", lambda: self.client.posix_rename(old, new))
+
+    def remove(self, path: str) -> None:
+        self._call(f"remove {path}", lambda: self.client.remove(path))
+
+    def makedirs(self, folder: str) -> None:
+        """Create ``folder`` and its parents where missing."""
+        if folder in ("", "/", ".") or self.exists(folder):
+            return
+        self.makedirs(posixpath.dirname(folder.rstrip("/")))
+        self._call(f"mkdir {folder}", lambda: self.client.mkdir(folder))
+
+    def download(self, remote: RemoteFile, target: Path) -> str:
+        """Stream ``remote`` into ``target`` (created, truncated) with prefetch; returns its sha256. Raises
+        SftpError when fewer or more bytes than listed arrive, SftpTimeout when a read stalls."""
+        sha = hashlib.sha256()
+        got = 0
+        with self.step(f"open {remote.path}"):
+            try:
+                handle = self.client.open(remote.path, "rb", bufsize=CHUNK)
+            except PermissionError as exc:
+                raise SftpError(f"{self.ep.label}: read {remote.path}: permission denied", "permission") from exc
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                raise SftpError(f"{self.ep.label}: open {remote.path}: {exc}", "remote") from exc
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out, handle:
+                if remote.size:
+                    handle.prefetch(remote.size, max_concurrent_requests=self.ep.max_requests)
+                while True:
+                    with self.step(f"read {remote.path} at byte {got}"):
+                        try:
+                            chunk = handle.read(CHUNK)
+                        except (OSError, EOFError, paramiko.SSHException) as exc:
+                            if self.dog.fired is not None:
+                                raise
+                            raise SftpError(f"{self.ep.label}: read {remote.path} at byte {got}: {exc}") from exc
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    sha.update(chunk)
+                    got += len(chunk)
+                    if got > remote.size:
+                        break  # grew since listed: not the file that was judged complete
+        except OSError as exc:
+            if isinstance(exc, SftpError):
+                raise
+            raise SftpError(f"{self.ep.label}: read {remote.path}: {exc}") from exc
+        if got != remote.size:
+            raise SftpError(f"{self.ep.label}: {remote.path}: read {got} bytes, listed {remote.size} (it changed)")
+        return sha.hexdigest()
+
+    def upload(self, data: bytes, folder: str, name: str, temp: str) -> int:
+        """Write ``data`` to ``folder/temp``, check its remote size, rename it to ``folder/name``; its size.
+        A file already there under ``name`` is replaced (a retry after an unanswered rename)."""
+        final = remote_join(folder, name)
+        part = remote_join(folder, temp)
+
+        def write() -> None:
+            with self.client.open(part, "wb") as out:
+                out.set_pipelined(True)
+                view = memoryview(data)
+                for start in range(0, len(data), 32768):
+                    out.write(view[start : start + 32768])
+
+        self._call(f"write {part}", write)
+        size = self.stat(part).st_size
+        if size != len(data):
+            raise SftpError(f"{self.ep.label}: {part}: the server holds {size} bytes, {len(data)} were written")
+        self.rename(part, final)
+        return len(data)
+
+
+def connect(ep: Endpoint) -> Session:
+    """Connect, check the host key, authenticate and open SFTP, each under ``ep.timeout``."""
+    try:
+        sock = socket.create_connection((ep.host, ep.port), timeout=ep.timeout)
+    except TimeoutError as exc:
+        raise SftpTimeout(f"{ep.label}: TCP connect got no answer within {ep.timeout:g} s") from exc
+    except OSError as exc:
+        raise SftpError(f"{ep.label}: cannot connect: {exc.strerror or exc}", "connect") from exc
+    session = Session(ep, sock)
+    try:
+        _open(session)
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+def _open(session: Session) -> None:
+    ep = session.ep
+    with session.step("banner and key exchange"):
+        try:
+            transport = paramiko.Transport(session.sock, default_window_size=WINDOW)
+            session.transport = transport
+            transport.banner_timeout = transport.handshake_timeout = transport.auth_timeout = ep.timeout
+            transport.start_client(timeout=ep.timeout)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            if session.dog.fired is not None:
+                raise
+            raise SftpError(f"{ep.label}: SSH handshake failed: {exc}", "connect") from exc
+    session.offered = transport.get_remote_server_key()
+    check_host_key(ep, session.offered)
+    with session.step("authentication"):
+        _authenticate(session, transport)
+    with session.step("open sftp"):
+        try:
+            channel = transport.open_session(timeout=ep.timeout)
+            channel.settimeout(ep.timeout)
+            channel.invoke_subsystem("sftp")
+            session.sftp = paramiko.SFTPClient(channel)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            if session.dog.fired is not None:
+                raise
+            raise SftpError(f"{ep.label}: cannot open SFTP: {exc}", "remote") from exc
+
+
+def _authenticate(session: Session, transport: paramiko.Transport) -> None:
+    ep = session.ep
+    attempts: list[tuple[str, Callable[[], object]]] = []
+    if ep.key_file is not None:
+        passphrase = read_secret(ep.passphrase) if ep.passphrase is not None else None
+        try:
+            key = paramiko.PKey.from_path(str(ep.key_file), passphrase)
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise SftpError(f"{ep.label}: cannot read key {ep.key_file}: {exc}", "auth") from exc
+        attempts.append(
+            (f"key {ep.key_file.name} ({key.get_name()})", lambda: transport.auth_publickey(ep.username, key))
+        )
+    if ep.password is not None:
+        password = read_secret(ep.password)
+        attempts.append(("password", lambda: transport.auth_password(ep.username, password)))
+    if not attempts:
+        raise SftpError(f"{ep.label}: no key_file or password configured", "auth")
+    tried: list[str] = []
+    for label, attempt in attempts:
+        try:
+            attempt()
+            return
+        except paramiko.AuthenticationException as exc:
+            tried.append(f"{label}: {exc}")
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            if session.dog.fired is not None:
+                raise
+            raise SftpError(f"{ep.label}: authentication failed: {exc}", "auth") from exc
+    raise SftpError(f"{ep.label}: authentication refused ({'; '.join(tried)})", "auth")
