@@ -219,7 +219,7 @@ def local_name(remote: str) -> str:
 def remote_join(folder: str, name: str) -> str:
     """``folder/name``, refusing names that would leave ``folder`` (``..``, ``/``, control characters)."""
     if not name or name in (".", "..") or "/" in name or _UNSAFE.search(name):
-        raise SftpError(f"remote name {name!r} is not a plain file name", "remote")
+        raise SftpError(f"remote name {name!r} is not a plain file name", "name")
     return posixpath.join(folder, name)
 
 
@@ -443,23 +443,30 @@ class Session:
             raise SftpError(f"{self.ep.label}: {remote.path}: read {got} bytes, listed {remote.size} (it changed)")
         return sha.hexdigest()
 
-    def upload(self, data: bytes, folder: str, name: str, temp: str) -> int:
-        """Write ``data`` to ``folder/temp``, check its remote size, rename it to ``folder/name``; its size.
-        A file already there under ``name`` is replaced (a retry after an unanswered rename)."""
-        final = remote_join(folder, name)
-        part = remote_join(folder, temp)
-
+    def _write(self, path: str, data: bytes) -> None:
         def write() -> None:
-            with self.client.open(part, "wb") as out:
+            with self.client.open(path, "wb") as out:
                 out.set_pipelined(True)
                 view = memoryview(data)
                 for start in range(0, len(data), 32768):
                     out.write(view[start : start + 32768])
 
-        self._call(f"write {part}", write)
-        size = self.stat(part).st_size
+        self._call(f"write {path}", write)
+        size = self.stat(path).st_size
         if size != len(data):
-            raise SftpError(f"{self.ep.label}: {part}: the server holds {size} bytes, {len(data)} were written")
+            raise SftpError(f"{self.ep.label}: {path}: the server holds {size} bytes, {len(data)} were written")
+
+    def upload_in_place(self, data: bytes, folder: str, name: str) -> int:
+        """Write ``data`` to ``folder/name`` directly and check its remote size (no rename)."""
+        self._write(remote_join(folder, name), data)
+        return len(data)
+
+    def upload(self, data: bytes, folder: str, name: str, temp: str) -> int:
+        """Write ``data`` to ``folder/temp``, check its remote size, rename it to ``folder/name``; its size.
+        A file already there under ``name`` is replaced (a retry after an unanswered rename)."""
+        final = remote_join(folder, name)
+        part = remote_join(folder, temp)
+        self._write(part, data)
         self.rename(part, final)
         return len(data)
 
@@ -515,8 +522,8 @@ def _authenticate(session: Session, transport: paramiko.Transport) -> None:
     if ep.key_file is not None:
         passphrase = read_secret(ep.passphrase) if ep.passphrase is not None else None
         try:
-            key = paramiko.PKey.from_path(str(ep.key_file), passphrase)
-        except (OSError, paramiko.SSHException, ValueError) as exc:
+            key = paramiko.PKey.from_path(str(ep.key_file), passphrase.encode() if passphrase else None)
+        except (OSError, paramiko.SSHException, ValueError, TypeError) as exc:
             raise SftpError(f"{ep.label}: cannot read key {ep.key_file}: {exc}", "auth") from exc
         attempts.append(
             (f"key {ep.key_file.name} ({key.get_name()})", lambda: transport.auth_publickey(ep.username, key))

@@ -65,7 +65,7 @@ def lint_config(home: Path, registry: Registry, config: Path | None = None) -> C
         return CheckedConfig(read)
     folder = home / _partners_folder(raw)
     profiles = {p.stem: _read(p, home, Problems(), "PRT-001") for p in sorted(folder.glob("*.yaml"))}
-    return check_config(raw, registry, profiles)
+    return check_config(raw, registry, profiles, file_exists=lambda name: (home / name).exists())
 
 
 def _partners_folder(raw: Any) -> str:

@@ -7,11 +7,14 @@ YAML; the edges (:mod:`gateway.channels.sftp`) read them when connecting. See do
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Secret", "SftpOptions"]
+__all__ = ["Secret", "SftpOptions", "host_key_problem", "sftp_problems"]
 
 
 class Secret(BaseModel):
@@ -68,3 +71,75 @@ class SftpOptions(BaseModel):
     max_requests: int = Field(
         default=128, ge=1, le=1024, description="Read requests in flight per download (prefetch)."
     )
+
+
+HOST_KEY_TYPES = frozenset(
+    {"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}
+)
+
+Problem = tuple[str, str, tuple[str, ...]]
+"""``(code, message, key path under the channel or destination)``."""
+
+
+def host_key_problem(text: str) -> str | None:
+    """Why ``text`` is not a known_hosts key part (``ssh-ed25519 AAAA...``), or None."""
+    parts = text.split()
+    if len(parts) < 2:
+        return f"host_key {text!r} is not '<type> <base64>' (the key part of a known_hosts line)"
+    if parts[0] not in HOST_KEY_TYPES:
+        return f"host_key type {parts[0]!r} is not one of {', '.join(sorted(HOST_KEY_TYPES))}"
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (ValueError, binascii.Error):
+        return f"host_key {parts[0]} ...: the key is not base64"
+    if parts[0].encode() not in blob[:40]:
+        return f"host_key {parts[0]} ...: the base64 key is not a {parts[0]} key"
+    return None
+
+
+def sftp_problems(
+    *,
+    host: str | None,
+    username: str | None,
+    remote_dir: str | None,
+    host_key: str | None,
+    options: SftpOptions | None,
+    codes: tuple[str, str, str, str, str],
+    file_exists: Callable[[str], bool],
+    secret_problem: Callable[[Secret], str | None],
+) -> list[Problem]:
+    """What stops an SFTP channel or destination from connecting safely, found without connecting.
+
+    ``codes``: (missing setting, no host key pinned, bad host key, no or unreadable authentication,
+    a file that is not there). ``file_exists`` and ``secret_problem`` are the only looks outside.
+    """
+    missing, unpinned, bad_key, no_auth, no_file = codes
+    opts = options or SftpOptions()
+    out: list[Problem] = []
+    for key, value in (("host", host), ("username", username), ("remote_dir", remote_dir)):
+        if not value:
+            out.append((missing, f"sftp needs `{key}`", (key,)))
+    if not host_key and not opts.known_hosts:
+        out.append(
+            (
+                unpinned,
+                "no host key pinned (`host_key` or `sftp.known_hosts`): every connection would be refused; "
+                "get the server's key fingerprint from the partner and pin it",
+                ("host_key",),
+            )
+        )
+    if host_key:
+        why = host_key_problem(host_key)
+        if why:
+            out.append((bad_key, why, ("host_key",)))
+    if not opts.key_file and opts.password is None:
+        out.append((no_auth, "no authentication: give `sftp.key_file` or `sftp.password`", ("sftp",)))
+    for key, path in (("known_hosts", opts.known_hosts), ("key_file", opts.key_file)):
+        if path and not file_exists(path):
+            out.append((no_file, f"sftp.{key} {path} does not exist", ("sftp", key)))
+    for key, secret in (("passphrase", opts.passphrase), ("password", opts.password)):
+        if secret is not None:
+            why = secret_problem(secret)
+            if why:
+                out.append((no_auth, f"sftp.{key}: {why}", ("sftp", key)))
+    return out

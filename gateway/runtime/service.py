@@ -213,7 +213,7 @@ class Service:
         destinations, policies = build_destinations(
             configured_destinations(deployment),
             components,
-            BuildContext(deployment.home, cfg.processing.sync, clock),
+            BuildContext(deployment.home, cfg.processing.sync, clock, workspace.partners),
         )
         if router is None:
             profiles = workspace.partners
