@@ -58,14 +58,14 @@ def keygen(path: Path, kind: str = "ed25519", passphrase: str = "") -> Path:
 class Sshd:
     """A running ``sshd`` for one test session (or one test, with its own ``extra`` config lines)."""
 
-    def __init__(self, root: Path, extra: str = "") -> None:
+    def __init__(self, root: Path, extra: str = "", *, port: int | None = None) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.host_key = keygen(root / "host_ed25519")
         self.user_key = keygen(root / "user_ed25519")
         self.authorized = root / "authorized_keys"
         self.authorized.write_text((root / "user_ed25519.pub").read_text())
-        self.port = free_port()
+        self.port = port or free_port()
         self.user = os.environ.get("USER") or _whoami()
         self.log = root / "sshd.log"
         self.config = root / "sshd_config"
