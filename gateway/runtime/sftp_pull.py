@@ -54,6 +54,8 @@ from gateway.store.store import Store
 log = logging.getLogger("gateway.sftp")
 
 MAX_BACKOFF_SECONDS = 900.0
+PARALLEL = 8
+"""SFTP channels one pull uses at once (on one connection): many small files' round trips overlap."""
 
 
 def origin_of(partner: str, remote: RemoteFile) -> str:
@@ -165,62 +167,84 @@ class Puller:
                 )
                 ready = self.rule.complete(listed, time.time())
                 result.backlog = sum(1 for f in listed if matches(f.name, self.options))
-                for remote in sorted(ready, key=lambda f: (f.mtime, f.path)):  # oldest first
-                    file_id = self.take(session, remote)
-                    result.taken.append(file_id)
-                    result.moved += 1
-                    result.backlog -= 1
+                ordered = sorted(ready, key=lambda f: (f.mtime, f.path))  # oldest first
+                for batch in batches(ordered):
+                    ids = self.take_batch(session, batch)
+                    result.taken.extend(ids)
+                    result.moved += len(ids)
+                    result.backlog -= len(ids)
         except SftpError as exc:
             result.error, result.kind = str(exc), exc.kind
         except OSError as exc:  # the local disk (spool, archive): reported, retried at the next poll
             result.error, result.kind = f"partner {self.partner}: local file system: {exc}", "local"
         return result
 
-    def take(self, session: Session, remote: RemoteFile) -> int:
-        """Download, archive, record, then move (or delete) one remote file; the file id recorded."""
+    def take_batch(self, session: Session, batch: list[RemoteFile]) -> list[int]:
+        """Download ``batch``, archive and record it (one durable flush, one transaction), then move (or
+        delete) each remote file; the file ids recorded. A failed download ends the batch: what came
+        whole before it is still recorded and let go, then the error is raised."""
         self.spool.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partial = self.spool / f".{local_name(remote.path)}.part"
-        try:
-            sha = session.download(remote, partial)
-            origin = origin_of(self.partner, remote)
-            row = self.store.find_intake(sha, origin)
-            if row is None:
-                row_id = self._record(partial, remote, sha, origin)
-            else:
-                row_id = row.id  # recorded before a crash that left the remote file in place: only let it go
-                log.info("partner %s: %s already recorded as file %s; letting it go", self.partner, remote.path, row_id)
-        finally:
-            partial.unlink(missing_ok=True)
-        self._let_go(session, remote)
-        return row_id
 
-    def _record(self, partial: Path, remote: RemoteFile, sha: str, origin: str) -> int:
-        group = SyncGroup(self.sync)
+        def fetch(item: tuple[int, RemoteFile]) -> tuple[RemoteFile, Path, str] | SftpError:
+            n, remote = item
+            partial = self.spool / f".{n}.{local_name(remote.path)}.part"
+            try:
+                return remote, partial, session.download(remote, partial)
+            except SftpError as exc:
+                partial.unlink(missing_ok=True)
+                return exc
+
+        fetched = session.map(fetch, list(enumerate(batch)), PARALLEL)
+        got = [f for f in fetched if not isinstance(f, SftpError)]
+        failure = next((f for f in fetched if isinstance(f, SftpError)), None)
         try:
-            with partial.open("rb") as stream:
-                staged, size = self.archive.stage_stream(stream, group)
-                stream.seek(0)
-                head = stream.read(IDENTIFY_BYTES)
+            ids = self._record(got) if got else []
+        finally:
+            for _, partial, _ in got:
+                partial.unlink(missing_ok=True)
+        if got and self.options.after == "move":
+            session.makedirs(done_folder(self.channel))
+        session.map(self._let_go_in(session), [remote for remote, _, _ in got], PARALLEL)
+        if failure is not None:
+            raise failure
+        return ids
+
+    def _let_go_in(self, session: Session) -> Callable[[RemoteFile], None]:
+        return lambda remote: self._let_go(session, remote)
+
+    def _record(self, got: list[tuple[RemoteFile, Path, str]]) -> list[int]:
+        """Archive the downloaded files (durable together) and record them in one transaction. A file
+        recorded before (same sha256 and origin: a crash before its remote move) keeps its row."""
+        group = SyncGroup(self.sync)
+        intakes = []
+        try:
+            for remote, partial, sha in got:
+                with partial.open("rb") as stream:
+                    staged, size = self.archive.stage_stream(stream, group)
+                    stream.seek(0)
+                    head = stream.read(IDENTIFY_BYTES)
+                if staged != sha or size != remote.size:
+                    raise SftpError(
+                        f"partner {self.partner}: {remote.path}: the partial file changed under us", "local"
+                    )
+                fmt, partner, reason = identify(head, self.partner, self.partners)
+                status = "quarantined" if reason else "received"
+                origin = origin_of(self.partner, remote)
+                intakes.append(StoreIntake(sha, size, local_name(remote.path), origin, partner, fmt, status, reason))
             group.flush()
         finally:
             group.discard()
-        if staged != sha or size != remote.size:
-            raise SftpError(f"partner {self.partner}: {remote.path}: the partial file changed under us", "local")
-        fmt, partner, reason = identify(head, self.partner, self.partners)
-        status = "quarantined" if reason else "received"
-        row = self.store.record_files(
-            [StoreIntake(sha, size, local_name(remote.path), origin, partner, fmt, status, reason)]
-        )[0]
-        log.info("partner %s: pulled %s (%d bytes) as file %s", self.partner, remote.path, size, row.id)
-        return row.id
+        rows = self.store.record_files(intakes)
+        for (remote, _, _), row in zip(got, rows, strict=True):
+            log.info("partner %s: pulled %s (%d bytes) as file %s", self.partner, remote.path, remote.size, row.id)
+        return [row.id for row in rows]
 
     def _let_go(self, session: Session, remote: RemoteFile) -> None:
         marker = remote.path + self.options.marker_suffix if self.options.complete == "marker" else None
         if self.options.after == "delete":
             session.remove(remote.path)
-        else:
+        else:  # done_folder exists (made once per batch)
             folder = done_folder(self.channel)
-            session.makedirs(folder)
             session.rename(remote.path, posixpath.join(folder, posixpath.basename(remote.path)))
         if marker is not None and session.exists(marker):
             session.remove(marker)
@@ -287,6 +311,23 @@ def channel_line(state: dict[str, Any]) -> str:
     if state.get("error"):
         parts.append(f"ERROR ({state.get('error_kind')}) at {state.get('last_error')}: {state['error']}")
     return ", ".join(parts)
+
+
+BATCH_FILES = 200
+BATCH_BYTES = 256 << 20
+
+
+def batches(files: list[RemoteFile]) -> list[list[RemoteFile]]:
+    """``files`` in batches of at most ``BATCH_FILES`` files and about ``BATCH_BYTES`` (a bigger file alone)."""
+    out: list[list[RemoteFile]] = []
+    size = 0
+    for f in files:
+        if not out or len(out[-1]) >= BATCH_FILES or (size + f.size > BATCH_BYTES and out[-1]):
+            out.append([])
+            size = 0
+        out[-1].append(f)
+        size += f.size
+    return out
 
 
 def backoff(failures: int, poll: float, rand: Callable[[], float] = random.random) -> float:
