@@ -1,6 +1,6 @@
 """SFTP pull throughput on loopback: the gateway (paramiko) against OpenSSH's own ``sftp`` client, same run.
 
-``python bench/bench_sftp.py [--size-mb 200] [--small 1000] [--repeat 3] [--requests 128] [--read-size 32768]``
+``python bench/bench_sftp.py [--size-mb 200] [--small 1000] [--repeat 3] [--requests N] [--read-size BYTES]``
 
 starts OpenSSH's ``sshd`` on a loopback port (throwaway keys, ``internal-sftp``; the tests' server,
 ``tests/support/sshd.py``), writes one large file of random bytes and ``--small`` files of ~2 KB (an
@@ -91,12 +91,6 @@ def child(args: argparse.Namespace) -> None:
         workspace.partners.profiles["medsupply"], store, Archive(home / "var" / "archive"), workspace.partners,
         home=home, spool=home / "var" / "run" / "sftp",
     )  # fmt: skip
-    puller.endpoint = puller.endpoint.__class__(
-        **{
-            **{f: getattr(puller.endpoint, f) for f in puller.endpoint.__dataclass_fields__},
-            "read_size": spec["read_size"],
-        }
-    )
     start = time.perf_counter()
     result = puller.poll()
     print(f"transfer seconds: {time.perf_counter() - start:.3f}")
@@ -105,7 +99,7 @@ def child(args: argparse.Namespace) -> None:
     print(len(result.taken))
 
 
-def deployment(root: Path, server: Sshd, remote: Path, requests: int) -> Path:
+def deployment(root: Path, server: Sshd, remote: Path, requests: int | None, read_size: int | None) -> Path:
     import yaml
 
     if root.exists():
@@ -119,7 +113,7 @@ def deployment(root: Path, server: Sshd, remote: Path, requests: int) -> Path:
     profile["inbound"] = {
         "channel": "sftp", "host": "127.0.0.1", "port": server.port, "username": server.user,
         "remote_dir": str(remote), "host_key": server.host_public,
-        "sftp": {"key_file": str(server.user_key), "complete": "age", "max_requests": requests},
+        "sftp": {"key_file": str(server.user_key), "complete": "age", "max_requests": requests, "read_size": read_size},
     }  # fmt: skip
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
     return root
@@ -139,8 +133,8 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=128, help="read requests in flight (max_requests)")
-    parser.add_argument("--read-size", type=int, default=32768, help="bytes per read request")
+    parser.add_argument("--requests", type=int, default=None, help="read requests in flight (default: the gateway's)")
+    parser.add_argument("--read-size", type=int, default=None, help="bytes per read request (default: the gateway's)")
     parser.add_argument("--work", type=Path, default=None, help="a folder (default: a temporary one)")
     parser.add_argument("--child", choices=("download", "pull"), help=argparse.SUPPRESS)
     parser.add_argument("--child-spec", help=argparse.SUPPRESS)
@@ -201,7 +195,7 @@ def run(args: argparse.Namespace, work: Path, server: Sshd) -> None:
             )
         )
         target.unlink()
-        home = deployment(work / "home-large", server, large_dir, args.requests)
+        home = deployment(work / "home-large", server, large_dir, args.requests, args.read_size)
         results.setdefault("gateway pull large", []).append(
             timed([*me, "--child", "pull", "--child-spec", json.dumps({**spec, "home": str(home), "expect": 1})])
         )
@@ -211,7 +205,7 @@ def run(args: argparse.Namespace, work: Path, server: Sshd) -> None:
         results.setdefault("openssh small", []).append(
             timed(openssh(server, known, ""), f"get {small_dir}/* {local}/\n")
         )
-        home = deployment(work / "home-small", server, small_dir, args.requests)
+        home = deployment(work / "home-small", server, small_dir, args.requests, args.read_size)
         results.setdefault("gateway pull small", []).append(
             timed(
                 [*me, "--child", "pull", "--child-spec", json.dumps({**spec, "home": str(home), "expect": args.small})]
@@ -227,7 +221,7 @@ def report(results: dict[str, list[tuple[float, float, int, float]]], args: argp
 
     print(
         f"SFTP pull on loopback: {args.size_mb} MB file, {args.small} small files; {args.repeat} runs interleaved; "
-        f"gateway: {args.requests} requests of {args.read_size} bytes in flight"
+        f"gateway: {args.requests or 'default'} requests of {args.read_size or 'default'} bytes in flight"
     )
     print(f"{'':<20} {'process s':>10} {'all runs':>20} {'in-process s':>13} {'CPU s':>7} {'rate':>12} {'peak RSS':>9}")
     for name, runs in results.items():

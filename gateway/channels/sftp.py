@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import posixpath
 import queue
@@ -57,12 +58,38 @@ __all__ = [
 T = TypeVar("T")
 R = TypeVar("R")
 
-CHUNK = 1 << 20
-"""Bytes asked of a prefetching download per read (paramiko assembles them from its 32 KiB requests)."""
 WINDOW = 1 << 27
 """The SSH channel window we grant the server: large, so a fast link never waits on window adjusts."""
 MAX_NAME_BYTES = 200
+MAX_READ = 261120
+"""The largest read request OpenSSH's sftp-server answers whole (its SFTP_MAX_READ_LENGTH)."""
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+log = logging.getLogger("gateway.sftp")
+_hook_lock = threading.Lock()
+_hooked = False
+
+
+def _quiet_prefetch_threads() -> None:
+    """paramiko's prefetch thread raises "Socket is closed" when the connection it reads for is abandoned
+    (a stall, a drop): that is the expected end of an abandoned download, already reported by the step
+    that abandoned it, not a crash to print. Other threads' exceptions go to the previous hook."""
+    global _hooked
+    with _hook_lock:
+        if _hooked:
+            return
+        previous = threading.excepthook
+
+        def hook(args: threading.ExceptHookArgs) -> None:
+            name = args.thread.name if args.thread is not None else ""
+            if "_prefetch_thread" in name and isinstance(args.exc_value, OSError | EOFError | paramiko.SSHException):
+                log.debug("prefetch of an abandoned SFTP download ended: %s", args.exc_value)
+                return
+            previous(args)
+
+        threading.excepthook = hook
+        _hooked = True
 
 
 class SftpError(Exception):
@@ -102,8 +129,8 @@ class Endpoint:
     passphrase: Secret | None = None
     password: Secret | None = None
     timeout: float = 30.0
-    max_requests: int = 128
-    read_size: int = 32768  # bytes per read request (paramiko's default; OpenSSH answers up to 255 KiB)
+    max_requests: int | None = None  # read requests in flight per download (None: see :meth:`Session.reads`)
+    read_size: int | None = None  # bytes per read request (None: see :meth:`Session.reads`)
 
     @property
     def label(self) -> str:
@@ -140,6 +167,7 @@ def endpoint_of(
         password=options.password,
         timeout=options.timeout_seconds,
         max_requests=options.max_requests,
+        read_size=options.read_size,
     )
 
 
@@ -428,6 +456,16 @@ class Session:
             if stat.S_ISREG(mode):
                 yield RemoteFile(path, int(attr.st_size or 0), int(attr.st_mtime or 0))
 
+    def reads(self) -> tuple[int, int]:
+        """``(bytes per read request, requests in flight)`` for downloads. The endpoint's when set; else
+        255 KiB x 16 from an OpenSSH 9 or later server (its sftp-server answers reads up to 255 KiB; eight
+        times fewer packets and responses than 32 KiB ones, which is most of paramiko's CPU), and 32 KiB x
+        128 from any other (every server answers 32 KiB; one answering less would end the prefetch)."""
+        version = re.match(r"SSH-2\.0-OpenSSH_(\d+)", self.transport.remote_version if self.transport else "")
+        big = version is not None and int(version[1]) >= 9
+        size = self.ep.read_size or (MAX_READ if big else 32768)
+        return size, self.ep.max_requests or max(4, (4 << 20) // size if big else 128)
+
     def stat(self, path: str) -> paramiko.SFTPAttributes:
         return self._call(f"stat {path}", lambda: self.client.stat(path))
 
@@ -460,7 +498,7 @@ class Session:
         got = 0
         with self.step(f"open {remote.path}"):
             try:
-                handle = self.client.open(remote.path, "rb", bufsize=CHUNK)
+                handle = self.client.open(remote.path, "rb")
             except PermissionError as exc:
                 raise SftpError(f"{self.ep.label}: read {remote.path}: permission denied", "permission") from exc
             except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -468,13 +506,17 @@ class Session:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
             with os.fdopen(fd, "wb") as out, handle:
-                handle.MAX_REQUEST_SIZE = self.ep.read_size
-                if remote.size > self.ep.read_size:  # a small file is one request: no prefetch thread for it
-                    handle.prefetch(remote.size, max_concurrent_requests=self.ep.max_requests)
+                read_size, requests = self.reads()
+                handle.MAX_REQUEST_SIZE = read_size
+                if remote.size > read_size:  # a small file is one request: no prefetch thread for it
+                    _quiet_prefetch_threads()
+                    handle.prefetch(remote.size, max_concurrent_requests=requests)
                 while True:
                     with self.step(f"read {remote.path} at byte {got}"):
                         try:
-                            chunk = handle.read(CHUNK)
+                            # One request's worth per read: paramiko's read() of more appends the pieces
+                            # to a bytes buffer one by one (copying it each time).
+                            chunk = handle.read(read_size)
                         except (OSError, EOFError, paramiko.SSHException) as exc:
                             if self.dog.fired is not None:
                                 raise
@@ -544,7 +586,7 @@ def _open(session: Session) -> None:
     with session.step("banner and key exchange"):
         try:
             transport = paramiko.Transport(
-                session.sock, default_window_size=WINDOW, default_max_packet_size=max(32768, ep.read_size + 1024)
+                session.sock, default_window_size=WINDOW, default_max_packet_size=MAX_READ + 1024
             )
             session.transport = transport
             options = transport.get_security_options()

@@ -105,7 +105,7 @@ class XrefSettings(_Strict):
 
 
 class ChannelSettings(_Strict):
-    """Where files come from or go to. Only ``inbox``/``outbox`` folders run today; SFTP is a later issue."""
+    """Where files come from or go to: the ``inbox``/``outbox`` folders, or a partner's SFTP server (docs/sftp.md)."""
 
     channel: Literal["inbox", "outbox", "sftp"] = "inbox"
     path: str | None = None

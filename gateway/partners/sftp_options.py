@@ -68,8 +68,15 @@ class SftpOptions(BaseModel):
         description="Deadline of every SSH step (connect, key exchange, auth, "
         "open, list, each read or write): a peer silent for longer is abandoned and retried.",
     )
-    max_requests: int = Field(
-        default=128, ge=1, le=1024, description="Read requests in flight per download (prefetch)."
+    max_requests: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Read requests in flight per download (prefetch; default: 16 of 255 KiB from OpenSSH 9 or "
+        "later, else 128 of 32 KiB).",
+    )
+    read_size: int | None = Field(
+        default=None, ge=4096, le=261120, description="Bytes per read request (default: see max_requests)."
     )
 
 

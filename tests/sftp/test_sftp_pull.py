@@ -145,6 +145,7 @@ def test_known_hosts_file_pins_the_key(tmp_path: Path, sshd: Sshd) -> None:
     assert known.read_text().count("\n") == 1  # never added to
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # paramiko's prefetch thread
 def test_a_connection_dropped_mid_transfer_records_nothing_and_is_fetched_again(tmp_path: Path, sshd: Sshd) -> None:
     home, remote = sftp_home(tmp_path, sshd, complete="age", max_requests=4)
     big = SAMPLE_856 + b"\n" * (24 << 20)
@@ -174,6 +175,7 @@ def test_a_connection_dropped_mid_transfer_records_nothing_and_is_fetched_again(
     assert Archive(home.archive).path(_files(store)[0]["sha256"]).read_bytes() == big
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # paramiko's prefetch thread
 def test_a_stalled_transfer_is_abandoned_within_its_deadline(tmp_path: Path, sshd: Sshd) -> None:
     (tmp_path / "stall.edi").write_bytes(b"x" * (24 << 20))
     ep = endpoint_for(sshd, timeout=1.0, max_requests=2)
