@@ -395,8 +395,8 @@ class Poller:
                 if running is not None and not running.done():
                     continue
                 if due <= now:
+                    self.due[partner] = float("inf")  # before the submit: a quick poll sets its next due time
                     self.running[partner] = self.pool.submit(self._run, partner)
-                    self.due[partner] = float("inf")
                     started += 1
         return started
 

@@ -20,7 +20,7 @@ from conftest import unavailable
 from runtimekit import REPO, Home, gateway, make_home
 
 from gateway.channels.sftp import Endpoint
-from tests.support.sshd import Sshd, sshd_missing
+from tests.support.sshd import Sshd, free_port, sshd_missing
 
 __all__ = ["REPO", "Home", "endpoint_for", "gateway", "sftp_home", "sshd_fixture"]
 
@@ -32,7 +32,12 @@ def sshd_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     missing = sshd_missing()
     if missing:
         unavailable(missing)
-    server = Sshd(tmp_path_factory.mktemp("sshd"))
+    read_only = free_port()  # the same server, read-only on a second port (permission denied on writes)
+    server = Sshd(
+        tmp_path_factory.mktemp("sshd"),
+        f"Port {read_only}\nMatch LocalPort {read_only}\n    ForceCommand internal-sftp -R",
+    )
+    server.read_only_port = read_only
     yield server
     server.stop()
 

@@ -52,3 +52,12 @@ def test_channels_test_reports_a_missing_folder(tmp_path: Path, sshd: Sshd) -> N
     done = gateway(home, "channels", "test", "medsupply")
     assert done.returncode == 1
     assert "list          FAILED" in done.stdout and "no such file" in done.stdout
+
+
+def test_channels_test_reports_permission_denied_on_write(tmp_path: Path, sshd: Sshd) -> None:
+    home, remote = sftp_home(tmp_path, sshd)
+    set_inbound(home, "medsupply", channel(sshd, remote, port=sshd.read_only_port))
+    done = gateway(home, "channels", "test", "medsupply")
+    assert done.returncode == 1
+    assert "matches the pin" in done.stdout and "0 file(s)" in done.stdout
+    assert "write" in done.stdout and "FAILED" in done.stdout and "permission denied" in done.stdout

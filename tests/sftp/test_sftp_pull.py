@@ -289,3 +289,19 @@ def test_an_overlong_remote_name_is_cut_with_a_hash() -> None:
 def test_upload_rejects_names_that_leave_the_folder(tmp_path: Path, sshd: Sshd) -> None:
     with connect(endpoint_for(sshd)) as session, pytest.raises(SftpError, match="not a plain file name"):
         session.upload(b"x", str(tmp_path), "../escape", ".tmp")
+
+
+def test_permission_denied_on_the_remote_move_is_reported_and_nothing_recorded_twice(
+    tmp_path: Path, sshd: Sshd
+) -> None:
+    home, remote = sftp_home(tmp_path, sshd, complete="age")
+    set_inbound(home, "medsupply", channel(sshd, remote, port=sshd.read_only_port, complete="age"))
+    (remote / "a.edi").write_bytes(SAMPLE_856)
+    (remote / "done").mkdir()
+    puller, store = _puller(home)
+    result = puller.poll()
+    assert result.kind == "permission", result
+    assert "permission denied" in (result.error or "") and "rename" in (result.error or "")
+    assert len(_files(store)) == 1 and (remote / "a.edi").exists()  # recorded; left where it was
+    again = puller.poll()
+    assert again.kind == "permission" and len(_files(store)) == 1  # fetched again, recorded once

@@ -66,6 +66,7 @@ class Sshd:
         self.authorized = root / "authorized_keys"
         self.authorized.write_text((root / "user_ed25519.pub").read_text())
         self.port = port or free_port()
+        self.read_only_port: int | None = None  # a second port, when the config makes one (see sftpkit)
         self.user = os.environ.get("USER") or _whoami()
         self.log = root / "sshd.log"
         self.config = root / "sshd_config"
