@@ -38,6 +38,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import paramiko
+from paramiko.sftp import CMD_DATA, CMD_READ, int64
 
 from gateway.delivery.base import SecretRef
 from gateway.partners.profile import ChannelSettings
@@ -67,29 +68,6 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
 log = logging.getLogger("gateway.sftp")
-_hook_lock = threading.Lock()
-_hooked = False
-
-
-def _quiet_prefetch_threads() -> None:
-    """paramiko's prefetch thread raises "Socket is closed" when the connection it reads for is abandoned
-    (a stall, a drop): that is the expected end of an abandoned download, already reported by the step
-    that abandoned it, not a crash to print. Other threads' exceptions go to the previous hook."""
-    global _hooked
-    with _hook_lock:
-        if _hooked:
-            return
-        previous = threading.excepthook
-
-        def hook(args: threading.ExceptHookArgs) -> None:
-            name = args.thread.name if args.thread is not None else ""
-            if "_prefetch_thread" in name and isinstance(args.exc_value, OSError | EOFError | paramiko.SSHException):
-                log.debug("prefetch of an abandoned SFTP download ended: %s", args.exc_value)
-                return
-            previous(args)
-
-        threading.excepthook = hook
-        _hooked = True
 
 
 class SftpError(Exception):
@@ -322,6 +300,90 @@ class _Step:
             ) from exc
 
 
+class _Pipelined:
+    """A file's bytes in order, with up to ``window`` read requests in flight (requested and not yet
+    handed out), in the caller's thread: memory stays within ``window x size`` however slow the caller.
+
+    paramiko's own ``prefetch(max_concurrent_requests=...)`` declares itself done whenever every
+    request sent so far is answered (which a reader keeping up makes happen between two batches of
+    its prefetch thread), then falls back to one synchronous request at a time while that thread goes
+    on fetching into a buffer nobody reads: slow, and memory grows with the file. So the requests are
+    sent here with ``SFTPClient._async_request`` and their answers, read with ``_read_response``, come
+    back to :meth:`_async_response` (paramiko's own protocol for asynchronous requests). A short
+    answer (a server reading less than asked) gets its gap asked for at once. One extra request past
+    the listed size tells whether the file has grown since it was listed.
+    """
+
+    def __init__(self, client: paramiko.SFTPClient, handle: bytes, size: int, read_size: int, window: int) -> None:
+        self.client, self.handle, self.size, self.read_size, self.window = client, handle, size, read_size, window
+        self.pending: dict[int, tuple[int, int]] = {}  # request number -> (offset, length)
+        self.answers: dict[int, bytes] = {}  # offset -> bytes
+        self.eof: set[int] = set()  # offsets answered "end of file"
+        self.error: BaseException | None = None
+        self.sent = 0  # the next offset to ask for
+        self.want = 0  # the next offset to hand out
+        self.probed = False
+        self.grew = False
+
+    def _ask(self, offset: int, length: int) -> None:
+        num = self.client._async_request(self, CMD_READ, self.handle, int64(offset), int(length))
+        self.pending[num] = (offset, length)
+
+    def _async_response(self, t: int, msg: paramiko.Message, num: int) -> None:
+        offset, _ = self.pending.pop(num)
+        if t == CMD_DATA:
+            self.answers[offset] = msg.get_string()
+            return
+        try:
+            self.client._convert_status(msg)  # raises the server's error (EOFError: end of file)
+            self.error = SftpError(f"unexpected answer {t} to a read")
+        except EOFError:
+            self.eof.add(offset)
+        except (OSError, paramiko.SSHException) as exc:
+            self.error = exc
+
+    def _fill(self) -> None:
+        while len(self.pending) + len(self.answers) < self.window and self.sent < self.size:
+            length = min(self.read_size, self.size - self.sent)
+            self._ask(self.sent, length)
+            self.sent += length
+        if self.sent >= self.size and not self.probed:
+            self._ask(self.size, 1)  # past the listed end: EOF unless the file grew
+            self.probed = True
+
+    def next(self) -> bytes | None:
+        """The next piece of the file, or None at the listed size."""
+        while True:
+            if self.error is not None:
+                raise self.error
+            if self.want >= self.size:
+                return None
+            self._fill()
+            data = self.answers.pop(self.want, None)
+            if data is not None:
+                if not data:
+                    raise EOFError(f"empty answer at byte {self.want}")
+                end = self.want + len(data)
+                if end < self.size and end not in self.answers and not self._asked(end):
+                    self._ask(end, min(self.read_size, self.size - end))  # a short answer: ask for the gap
+                self.want = end
+                return data
+            if self.want in self.eof:
+                raise EOFError(f"end of file at byte {self.want} of {self.size}: it shrank since it was listed")
+            self.client._read_response()  # one answer, dispatched to _async_response
+
+    def _asked(self, offset: int) -> bool:
+        return any(start == offset for start, _ in self.pending.values())
+
+    def drain(self) -> None:
+        """Read the answers still due (the probe past the end among them) so the channel stays in step."""
+        while self.pending:
+            self.client._read_response()
+        self.grew = any(offset >= self.size for offset in self.answers)
+        if self.error is not None and not isinstance(self.error, EOFError):
+            raise self.error
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteFile:
     """A regular file in a listing: its path, size and mtime (seconds)."""
@@ -507,31 +569,27 @@ class Session:
         try:
             with os.fdopen(fd, "wb") as out, handle:
                 read_size, requests = self.reads()
-                handle.MAX_REQUEST_SIZE = read_size
-                if remote.size > read_size:  # a small file is one request: no prefetch thread for it
-                    _quiet_prefetch_threads()
-                    handle.prefetch(remote.size, max_concurrent_requests=requests)
+                reads = _Pipelined(self.client, handle.handle, remote.size, read_size, requests)
                 while True:
                     with self.step(f"read {remote.path} at byte {got}"):
                         try:
-                            # One request's worth per read: paramiko's read() of more appends the pieces
-                            # to a bytes buffer one by one (copying it each time).
-                            chunk = handle.read(read_size)
+                            chunk = reads.next()
                         except (OSError, EOFError, paramiko.SSHException) as exc:
                             if self.dog.fired is not None:
                                 raise
                             raise SftpError(f"{self.ep.label}: read {remote.path} at byte {got}: {exc}") from exc
-                    if not chunk:
+                    if chunk is None:
                         break
                     out.write(chunk)
                     sha.update(chunk)
                     got += len(chunk)
-                    if got > remote.size:
-                        break  # grew since listed: not the file that was judged complete
+                reads.drain()
         except OSError as exc:
             if isinstance(exc, SftpError):
                 raise
             raise SftpError(f"{self.ep.label}: read {remote.path}: {exc}") from exc
+        if reads.grew:
+            raise SftpError(f"{self.ep.label}: {remote.path}: longer than the {remote.size} bytes listed (it changed)")
         if got != remote.size:
             raise SftpError(f"{self.ep.label}: {remote.path}: read {got} bytes, listed {remote.size} (it changed)")
         return sha.hexdigest()

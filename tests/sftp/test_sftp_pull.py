@@ -145,10 +145,9 @@ def test_known_hosts_file_pins_the_key(tmp_path: Path, sshd: Sshd) -> None:
     assert known.read_text().count("\n") == 1  # never added to
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # paramiko's prefetch thread
 def test_a_connection_dropped_mid_transfer_records_nothing_and_is_fetched_again(tmp_path: Path, sshd: Sshd) -> None:
     home, remote = sftp_home(tmp_path, sshd, complete="age", max_requests=4)
-    big = SAMPLE_856 + b"\n" * (24 << 20)
+    big = SAMPLE_856 + b"\n" * (48 << 20)
     (remote / "big.edi").write_bytes(big)
     spool = home.path / "var" / "run" / "sftp" / "medsupply"
 
@@ -175,9 +174,9 @@ def test_a_connection_dropped_mid_transfer_records_nothing_and_is_fetched_again(
     assert Archive(home.archive).path(_files(store)[0]["sha256"]).read_bytes() == big
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # paramiko's prefetch thread
 def test_a_stalled_transfer_is_abandoned_within_its_deadline(tmp_path: Path, sshd: Sshd) -> None:
-    (tmp_path / "stall.edi").write_bytes(b"x" * (24 << 20))
+    with (tmp_path / "stall.edi").open("wb") as sparse:
+        sparse.truncate(256 << 20)  # long enough that the freeze always lands mid-transfer
     ep = endpoint_for(sshd, timeout=1.0, max_requests=2)
     target = tmp_path / "got.part"
     stopped: list[int] = []
@@ -197,7 +196,7 @@ def test_a_stalled_transfer_is_abandoned_within_its_deadline(tmp_path: Path, ssh
         freezer.start()
         started = time.monotonic()
         with pytest.raises(SftpTimeout, match=r"read .*stall.edi at byte .* no answer within 1 s"):
-            session.download(RemoteFile(str(tmp_path / "stall.edi"), 24 << 20, 0), target)
+            session.download(RemoteFile(str(tmp_path / "stall.edi"), 256 << 20, 0), target)
         assert time.monotonic() - started < 5
     freezer.join()
     assert stopped
@@ -305,3 +304,24 @@ def test_permission_denied_on_the_remote_move_is_reported_and_nothing_recorded_t
     assert len(_files(store)) == 1 and (remote / "a.edi").exists()  # recorded; left where it was
     again = puller.poll()
     assert again.kind == "permission" and len(_files(store)) == 1  # fetched again, recorded once
+    set_inbound(home, "medsupply", channel(sshd, remote, complete="age"))  # the partner fixes its server
+    fixed, store = _puller(home)
+    assert fixed.poll().error is None
+    assert len(_files(store)) == 1 and (remote / "done" / "a.edi").exists() and not (remote / "a.edi").exists()
+
+
+def test_downloads_ask_for_the_gap_after_a_short_answer_and_notice_a_changed_size(tmp_path: Path, sshd: Sshd) -> None:
+    import hashlib
+
+    data = os.urandom(5 << 20) + b"tail"
+    (tmp_path / "f.bin").write_bytes(data)
+    path = str(tmp_path / "f.bin")
+    # 1 MiB asked per request: OpenSSH answers at most 255 KiB, so every answer is short.
+    with connect(endpoint_for(sshd, read_size=1 << 20, max_requests=3)) as session:
+        assert session.download(RemoteFile(path, len(data), 0), tmp_path / "a.part") == hashlib.sha256(data).hexdigest()
+        assert (tmp_path / "a.part").read_bytes() == data
+        with pytest.raises(SftpError, match="longer than the 100 bytes listed"):
+            session.download(RemoteFile(path, 100, 0), tmp_path / "b.part")
+        with pytest.raises(SftpError, match="shrank since it was listed"):
+            session.download(RemoteFile(path, len(data) + 10, 0), tmp_path / "c.part")
+        assert session.listdir(str(tmp_path))  # the channel is still in step after both
