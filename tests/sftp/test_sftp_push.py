@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import yaml
 from ackcheck import check_ack
+from click.testing import CliRunner
 from sftpkit import REPO, SAMPLE_856, channel, endpoint_for, gateway, sftp_home, sshd_fixture  # noqa: F401
 
 from gateway.channels.sftp import SftpError, connect
+from gateway.cli.main import main
 from gateway.delivery.base import Delivered, Payload, Rejected, RetryLater
 from gateway.delivery.sftp import SftpConfig, build
 from tests.support.sshd import Sshd, free_port
@@ -34,20 +36,20 @@ def test_the_997_waits_while_the_server_is_down_then_is_uploaded(tmp_path: Path,
     upload.mkdir()
     _set_outbound(home, "medsupply", channel(sshd, upload, port=free_port()))
     home.drop("asn.edi", SAMPLE_856, "medsupply")
-    first = gateway(home, "run", "--once")
-    listed = json.loads(gateway(home, "deliveries", "list", "--json").stdout)
+    first = home.service().run_once()
+    listed = json.loads(CliRunner().invoke(main, ["deliveries", "list", "--json", "--home", str(home.path)]).output)
     waiting = [d for d in listed if d["destination"] == "partner-outbox"]
-    assert [d["status"] for d in waiting] == ["pending"], first.stdout + first.stderr
+    assert [d["status"] for d in waiting] == ["pending"], first
     assert "cannot connect" in (waiting[0]["last_error"] or "")
     _set_outbound(home, "medsupply", channel(sshd, upload))
     assert not list(upload.iterdir())
-    again = gateway(home, "deliver", "--now")
-    assert again.returncode == 0, again.stdout + again.stderr
+    again = CliRunner().invoke(main, ["deliver", "--now", "--home", str(home.path)])
+    assert again.exit_code == 0, again.output
     sent = sorted(upload.iterdir())
     assert [p.name.split("-")[0] for p in sent] == ["997"], sent  # renamed into place: no temp name left
     check_ack(sent[0].read_bytes())
     assert not list((home.outbox / "medsupply").glob("*.x12"))  # went to the server, not the local outbox
-    listed = json.loads(gateway(home, "deliveries", "list", "--json").stdout)
+    listed = json.loads(CliRunner().invoke(main, ["deliveries", "list", "--json", "--home", str(home.path)]).output)
     assert [d["status"] for d in listed if d["destination"] == "partner-outbox"] == ["delivered"]
 
 
