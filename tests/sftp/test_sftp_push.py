@@ -134,3 +134,21 @@ def test_a_key_the_server_does_not_know_is_refused_clearly(tmp_path: Path, sshd:
         connect(endpoint_for(sshd, key_file=stranger))
     assert caught.value.kind == "auth"
     assert REPO.exists()
+
+
+def test_gateway_send_uploads_the_850_to_the_partners_server(tmp_path: Path, sshd: Sshd) -> None:
+    from gateway.resources import load_catalog
+    from gateway.x12.validate.validator import Validator
+
+    home, remote = sftp_home(tmp_path, sshd)
+    upload = remote / "orders"
+    upload.mkdir()
+    _set_outbound(home, "medsupply", channel(sshd, upload))
+    order = REPO / "samples" / "canonical" / "purchase-order.json"
+    done = CliRunner().invoke(main, ["send", "--partner", "medsupply", str(order), "--home", str(home.path)])
+    assert done.exit_code == 0, done.output
+    sent = sorted(upload.iterdir())
+    assert [p.name.split("-")[0] for p in sent] == ["850"], sent
+    report = Validator(load_catalog()).validate(sent[0].read_bytes())
+    assert report.valid and [s.header.set_id for s in report.sets()] == ["850"]
+    assert not list((home.outbox / "medsupply").glob("*.x12"))
