@@ -17,12 +17,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 
 from conftest import unavailable
-from runtimekit import REPO, Home, gateway, make_home
+from runtimekit import REPO, Home, Running, gateway, make_home, wait_for
 
 from gateway.channels.sftp import Endpoint
 from tests.support.sshd import Sshd, free_port, sshd_missing
 
-__all__ = ["REPO", "Home", "endpoint_for", "gateway", "sftp_home", "sshd_fixture"]
+__all__ = ["REPO", "Home", "Running", "endpoint_for", "gateway", "sftp_home", "sshd_fixture", "wait_for"]
 
 SAMPLE_856 = (REPO / "samples" / "x12" / "856-4010-medsupply-asn.edi").read_bytes()
 
