@@ -203,7 +203,8 @@ class Puller:
             for _, partial, _ in got:
                 partial.unlink(missing_ok=True)
         if got and self.options.after == "move":
-            session.makedirs(done_folder(self.channel))
+            for folder in sorted({posixpath.dirname(self.done_path(remote)) for remote, _, _ in got}):
+                session.makedirs(folder)
         session.map(self._let_go_in(session), [remote for remote, _, _ in got], PARALLEL)
         if failure is not None:
             raise failure
@@ -239,13 +240,20 @@ class Puller:
             log.info("partner %s: pulled %s (%d bytes) as file %s", self.partner, remote.path, remote.size, row.id)
         return [row.id for row in rows]
 
+    def done_path(self, remote: RemoteFile) -> str:
+        """Where ``remote`` goes once taken: ``done_dir`` plus its path below ``remote_dir`` (a recursive pull
+        keeps its subfolders there, so two ``x.edi`` of two subfolders never replace one another)."""
+        below = posixpath.relpath(remote.path, self.remote_dir)
+        if below.startswith(".."):
+            below = posixpath.basename(remote.path)
+        return posixpath.join(done_folder(self.channel), below)
+
     def _let_go(self, session: Session, remote: RemoteFile) -> None:
         marker = remote.path + self.options.marker_suffix if self.options.complete == "marker" else None
         if self.options.after == "delete":
             session.remove(remote.path)
-        else:  # done_folder exists (made once per batch)
-            folder = done_folder(self.channel)
-            session.rename(remote.path, posixpath.join(folder, posixpath.basename(remote.path)))
+        else:  # its folder exists (made once per batch)
+            session.rename(remote.path, self.done_path(remote))
         if marker is not None and session.exists(marker):
             session.remove(marker)
 

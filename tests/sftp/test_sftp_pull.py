@@ -97,9 +97,11 @@ def test_recursive_listing_skips_the_done_folder(tmp_path: Path, sshd: Sshd) -> 
     home, remote = sftp_home(tmp_path, sshd, complete="age", recursive=True)
     (remote / "sub").mkdir()
     (remote / "sub" / "deep.edi").write_bytes(SAMPLE_856)
+    (remote / "deep.edi").write_bytes(SAMPLE_856.replace(b"000000001", b"000000009"))  # same name, other folder
     puller, _store = _puller(home)
-    assert len(puller.poll().taken) == 1
-    assert (remote / "done" / "deep.edi").exists()
+    assert len(puller.poll().taken) == 2
+    assert (remote / "done" / "sub" / "deep.edi").read_bytes() == SAMPLE_856
+    assert (remote / "done" / "deep.edi").exists()  # neither replaced the other
     assert puller.poll().taken == []  # done/ is not listed again
 
 
