@@ -29,6 +29,7 @@ def test_run_once_pulls_processes_and_reports(tmp_path: Path, sshd: Sshd) -> Non
     assert status["counts"]["files"] == {"processed": 1}
     assert status["channels"]["medsupply"]["taken"] == 1 and status["channels"]["medsupply"]["backlog"] == 0
     assert list((home.outbox / "medsupply").glob("997-*.x12"))  # its 997 went out like any inbox file's
+    assert "channel            medsupply: sftp, last poll " in cli(home, "status").output
     text = cli(home, "channels", "status").output
     assert "medsupply" in text and "taken 1" in text and "ERROR" not in text
 
