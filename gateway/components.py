@@ -22,13 +22,15 @@ from pydantic import ValidationError
 
 from gateway.channels import inbox
 from gateway.delivery import files, rest, staging
+from gateway.delivery import sftp as sftp_destination
 from gateway.delivery.base import Destination
 from gateway.delivery.policy import DEFAULT, Policy
 from gateway.delivery.registry import Registry
 from gateway.errors import ConfigError
 from gateway.outbound.layout import Layout
 from gateway.outbound_loader import load_layouts
-from gateway.planning import Router
+from gateway.partners.profile import PartnerDirectory
+from gateway.planning import PARTNER_OUTBOX, Router
 from gateway.routing import RouteInput, Rule, route, rules_for
 
 __all__ = [
@@ -60,6 +62,7 @@ class BuildContext:
     clock: Callable[[], datetime] | None = None
     #: export layouts by name (``files`` ``layout:``, ``rest`` ``body:``); None: loaded from ``home`` when named
     layouts: Mapping[str, Layout] | None = None
+    partners: PartnerDirectory | None = None  # given: partners with `outbound: {channel: sftp}` get theirs there
 
 
 def default_registry() -> Registry:
@@ -69,6 +72,7 @@ def default_registry() -> Registry:
     files.register(registry)
     rest.register(registry)
     staging.register(registry)
+    sftp_destination.register(registry)
     return registry
 
 
@@ -96,6 +100,10 @@ def build_destinations(
             config = config.model_copy(update={"sync": context.sync})
         built[name] = registry.build("destination", name, config, context)
         policies[name] = policy
+    if context.partners is not None:
+        built[PARTNER_OUTBOX] = sftp_destination.by_partner(
+            PARTNER_OUTBOX, built[PARTNER_OUTBOX], context.partners, context.home
+        )
     return built, policies
 
 

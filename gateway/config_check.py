@@ -30,6 +30,8 @@ from gateway.delivery.policy import Policy
 from gateway.delivery.registry import Registry
 from gateway.mapping.marked import Mark, MDict, MList, key_mark, mark_of
 from gateway.mapping.problems import Problems, did_you_mean, validate_marked
+from gateway.partners.profile import ChannelSettings
+from gateway.partners.sftp_options import Secret, sftp_problems
 from gateway.recon_lint import check_reconciliation
 from gateway.routing import Rule
 from gateway.settings import Settings
@@ -58,6 +60,7 @@ def check_config(
     secret_problem: SecretCheck = SecretRef.problem,
     layouts: Mapping[str, str] | None = None,
     build_problems: BuildCheck | None = None,
+    file_exists: Callable[[str], bool] | None = None,
 ) -> CheckedConfig:
     """Check ``raw`` (the marked ``gateway.yaml``; None: absent). Without ``destinations:`` the shipped
     ones apply and are not checked again (they are the gateway's, pinned by its tests); routes are
@@ -115,6 +118,8 @@ def check_config(
         checked.partner_routes += len(profile["routes"])
         _check_routes(own, "routes", names, known_partners, pid, problems)
         check_layout_routes(own, "routes", writes, problems)
+    for pid, profile in sorted((partners or {}).items()):
+        _check_sftp_channels(pid, profile, problems, secret_problem, file_exists)
     return checked
 
 
@@ -148,6 +153,16 @@ def _check_destination(
     retry = config.get("retry")
     if retry is not None:
         validate_marked(Policy, retry, problems, "CFG-013", prefix=f"{path}.retry")
+    if validated is not None and kind == "sftp":
+        sftp: Any = validated
+        _add_sftp(
+            sftp_problems(
+                host=sftp.host, username=sftp.username, remote_dir=sftp.remote_dir,
+                host_key=sftp.host_key, options=sftp.sftp, codes=SFTP_DESTINATION_CODES,
+                file_exists=lambda _: True, secret_problem=_secret_check(secret_problem),
+            ),
+            f"destination {name!r}", config, where, path, problems,
+        )  # fmt: skip
     if validated is not None:
         for keys, ref in _secrets(validated, ()):
             why = secret_problem(ref)
@@ -157,6 +172,42 @@ def _check_destination(
                     "CFG-014", f"destination {name!r}: {why}", _mark_at(config, keys, where), f"{path}.{dotted}"
                 )
     return validated
+
+
+SFTP_PROFILE_CODES = ("PRT-050", "PRT-051", "PRT-052", "PRT-053", "PRT-054")
+SFTP_DESTINATION_CODES = ("CFG-070", "CFG-071", "CFG-072", "CFG-073", "CFG-074")
+"""(missing setting, no host key pinned, bad host key, no or unreadable authentication, missing file)."""
+
+
+def _secret_check(secret_problem: SecretCheck) -> Callable[[Secret], str | None]:
+    return lambda secret: secret_problem(SecretRef(env=secret.env, file=secret.file))
+
+
+def _check_sftp_channels(
+    pid: str, profile: Any, problems: Problems, secret_problem: SecretCheck, file_exists: Callable[[str], bool] | None
+) -> None:
+    """A profile's ``inbound``/``outbound: {channel: sftp}``: what would stop it connecting safely."""
+    if not isinstance(profile, MDict):
+        return
+    for direction in ("inbound", "outbound"):
+        raw = profile.get(direction)
+        if not isinstance(raw, MDict) or raw.get("channel") != "sftp":
+            continue
+        channel = validate_marked(ChannelSettings, raw, Problems(), "PRT-001")  # its own errors: partners lint
+        if channel is None:
+            continue
+        found = sftp_problems(
+            host=channel.host, username=channel.username, remote_dir=channel.remote_dir or (
+                "." if direction == "outbound" and channel.sftp and channel.sftp.upload_dir else None
+            ), host_key=channel.host_key, options=channel.sftp, codes=SFTP_PROFILE_CODES,
+            file_exists=file_exists or (lambda _: True), secret_problem=_secret_check(secret_problem),
+        )  # fmt: skip
+        _add_sftp(found, f"partner {pid} {direction}", raw, key_mark(profile, direction), direction, problems)
+
+
+def _add_sftp(found: list[Any], who: str, raw: Any, where: Mark | None, path: str, problems: Problems) -> None:
+    for code, message, keys in found:
+        problems.add(code, f"{who}: {message}", _mark_at(raw, keys, where), ".".join((path, *keys)))
 
 
 def _secrets(value: Any, keys: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], SecretRef]]:

@@ -194,6 +194,7 @@ def resend(
 ) -> None:
     """Send outbound interchange OUTBOUND_ID again with new control numbers (ISA13, GS06, ST02), drawn
     from the partner's sequence and linked to the original. Exit 6 when delivery has to wait for a retry."""
+    from gateway.cli.deliveries_cli import partner_profiles
     from gateway.components import BuildContext, build_destinations, configured_destinations, default_registry
     from gateway.runtime.ackresend import resend_outbound
     from gateway.runtime.deliver import Deliverer
@@ -204,7 +205,9 @@ def resend(
             built, policies = build_destinations(
                 configured_destinations(deployment),
                 default_registry(),
-                BuildContext(deployment.home, deployment.settings.processing.sync),
+                BuildContext(
+                    deployment.home, deployment.settings.processing.sync, partners=partner_profiles(deployment)
+                ),
             )
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc

@@ -68,7 +68,14 @@ def lint_config(home: Path, registry: Registry, config: Path | None = None) -> C
     folder = home / _partners_folder(raw)
     profiles = {p.stem: _read(p, home, Problems(), "PRT-001") for p in sorted(folder.glob("*.yaml"))}
     layouts, broken = _layouts(home)
-    checked = check_config(raw, registry, profiles, layouts=layouts, build_problems=_build_problems(home))
+    checked = check_config(
+        raw,
+        registry,
+        profiles,
+        layouts=layouts,
+        build_problems=_build_problems(home),
+        file_exists=lambda name: (home / name).exists(),
+    )
     checked.problems.items.extend(broken)
     return checked
 

@@ -38,6 +38,13 @@ def actor() -> str:
         return "unknown"
 
 
+def partner_profiles(deployment: Any) -> Any:
+    """The partner profiles (their ``outbound: {channel: sftp}`` servers are where their acks go)."""
+    from gateway.cli.maps_cli import open_workspace
+
+    return open_workspace(deployment.home, partial=True, deployment=deployment).partners
+
+
 def _open(home: Path | None, config: Path | None, store_url: str | None) -> Any:
     return open_store_read_only(load_deployment(home, config), store_url)
 
@@ -323,7 +330,7 @@ def deliver(
         destinations, policies = build_destinations(
             configured_destinations(deployment),
             default_registry(),
-            BuildContext(deployment.home, deployment.settings.processing.sync),
+            BuildContext(deployment.home, deployment.settings.processing.sync, partners=partner_profiles(deployment)),
         )
     except GatewayError as exc:
         store.close()

@@ -49,6 +49,7 @@ LAZY_COMMANDS = {
     "recon": "gateway.cli.recon_cli:recon",
     "reconcile": "gateway.cli.recon_cli:reconcile",
     "archive": "gateway.cli.archive_cli:archive",
+    "channels": "gateway.cli.channels_cli:channels",
 }
 
 

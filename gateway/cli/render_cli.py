@@ -199,7 +199,7 @@ def send(file: Path, partner: str, home: Path | None, config: Path | None, store
         destinations, policies = build_destinations(
             configured_destinations(deployment),
             default_registry(),
-            BuildContext(deployment.home, deployment.settings.processing.sync),
+            BuildContext(deployment.home, deployment.settings.processing.sync, partners=ws.partners),
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc

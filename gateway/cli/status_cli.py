@@ -22,6 +22,8 @@ from gateway.cli.options import deployment_options, load_deployment, open_store_
 from gateway.runtime.fsutil import oneline, printable
 from gateway.runtime.health import folder_problems, read_problems
 from gateway.runtime.observe import read_states
+from gateway.runtime.sftp_pull import channel_line
+from gateway.runtime.sftp_pull import read_states as read_channel_states
 
 __all__ = ["status"]
 
@@ -60,6 +62,7 @@ def status(
     # A folder the service already reported is named once, by the service's report.
     problems = [m for f, m in folder_problems(deployment) if not any(str(f) in r for r in reported)] + reported
     services = _services(read_states(deployment.path("run")))
+    channels = read_channel_states(deployment.path("run"))  # SFTP partners' last poll (docs/sftp.md)
     paused = sorted({d for s in services if s["alive"] for d in s["paused"]})
     for d in destinations:
         d["paused"] = d["destination"] in paused
@@ -86,6 +89,7 @@ def status(
                     "paused_destinations": paused,
                     "indicators": indicators,
                     "services": services,
+                    "channels": channels,
                 },
                 indent=2,
                 default=str,
@@ -93,6 +97,8 @@ def status(
         )
         return
     _echo_ledger(counts, oldest, quarantined, backlog, unrouted, problems)
+    for partner, state in sorted(channels.items()):
+        click.echo(f"channel            {partner}: {channel_line(state)}")
     _dashboard(since, traffic, failures, destinations, indicators, services)
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.partners.sftp_options import SftpOptions
 from gateway.reconcile.config import ReconciliationConfig
 from gateway.routing import Rule
 from gateway.x12.findings import RULES, Finding
@@ -105,7 +106,7 @@ class XrefSettings(_Strict):
 
 
 class ChannelSettings(_Strict):
-    """Where files come from or go to. Only ``inbox``/``outbox`` folders run today; SFTP is a later issue."""
+    """Where files come from or go to: the ``inbox``/``outbox`` folders, or a partner's SFTP server (docs/sftp.md)."""
 
     channel: Literal["inbox", "outbox", "sftp"] = "inbox"
     path: str | None = None
@@ -121,6 +122,7 @@ class ChannelSettings(_Strict):
         description="inbound: seconds a file must stay unchanged before it is taken, when the platform gives no "
         "close-after-write event (default: gateway.yaml's intake.stable_seconds).",
     )
+    sftp: SftpOptions | None = Field(default=None, description="channel sftp: see docs/sftp.md.")
 
 
 class DuplicatePolicy(StrEnum):

@@ -57,6 +57,7 @@ from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.runtime.recon import Reconciler
 from gateway.runtime.send import OrderSender
 from gateway.runtime.sendfolder import SendFolder
+from gateway.runtime.sftp_pull import make_poller
 from gateway.settings import Deployment
 from gateway.store import Archive
 from gateway.store.errors import LeaseError, StoreError
@@ -215,7 +216,7 @@ class Service:
         destinations, policies = build_destinations(
             configured_destinations(deployment),
             components,
-            BuildContext(deployment.home, cfg.processing.sync, clock),
+            BuildContext(deployment.home, cfg.processing.sync, clock, partners=workspace.partners),
         )
         if router is None:
             profiles = workspace.partners
@@ -265,6 +266,14 @@ class Service:
         )
         self.reconciler = Reconciler(store, cfg.reconciliation, workspace.partners.get, actor=self.worker, clock=clock)
         self._sent_at = 0.0
+        self.sftp = make_poller(
+            workspace.partners,
+            store,
+            self.archive,
+            home=deployment.home,
+            run_folder=deployment.path("run"),
+            sync=cfg.processing.sync,
+        )  # partners with `inbound: {channel: sftp}` (docs/sftp.md); None when there is none
         self.stopping = threading.Event()
         self.summary = RunSummary()
         self.backoff = False  # the last batch failed only for reasons that may pass: wait before the next
@@ -595,6 +604,8 @@ class Service:
             self.intake.recover_claims()
             self.processor.sweep()
             self.inbox.scan()
+            if self.sftp is not None:
+                self.sftp.poll_all()  # every SFTP partner once, concurrently; errors are in `gateway status`
             deadline_idle = failing = 0
             self.send_orders()
             while not self.stopping.is_set():
@@ -629,6 +640,8 @@ class Service:
         finally:
             self.stop_watchdog()
             self.deliverer.close()
+            if self.sftp is not None:
+                self.sftp.close()
         return self.summary
 
     def deliver_due(self) -> DeliveryCounts:
@@ -665,6 +678,8 @@ class Service:
         log.info("worker %s watching %s (store %s)", self.worker, self.inbox.root, self.store.url)
         delivering = threading.Thread(target=self._deliver_forever, name="deliveries", daemon=True)
         delivering.start()
+        if self.sftp is not None:
+            threading.Thread(target=self.sftp.run, args=(self.stopping,), name="sftp-poller", daemon=True).start()
         interrupted = False
         poll = self.deployment.settings.processing.poll_seconds
         recovered_at = time.monotonic()
@@ -697,6 +712,8 @@ class Service:
         finally:
             self.stop_watchdog()
             self.inbox.stop()
+            if self.sftp is not None:
+                self.sftp.close()
             if not interrupted:  # the store hangs: the delivery round hangs on it too; cut it like a crash
                 delivering.join(timeout=5)
                 self.deliverer.close()

@@ -275,7 +275,9 @@ def test_basic_header(receiver: Receiver, secrets: None) -> None:
     ],
     ids=["bearer", "basic", "hmac"],
 )
-def test_recorded_response_has_no_secret(receiver: Receiver, secrets: None, auth: dict[str, Any], secret_text: str) -> None:
+def test_recorded_response_has_no_secret(
+    receiver: Receiver, secrets: None, auth: dict[str, Any], secret_text: str
+) -> None:
     # A receiver that echoes the request's headers back, in its body and in a header of interest.
     receiver.script(Reply(400, echo=True))
     out = deliver(receiver.url, auth=auth, response_headers=["x-echoed-authorization"])

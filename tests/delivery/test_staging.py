@@ -104,7 +104,9 @@ def test_a_corrected_acknowledgment_updates_in_place(loader: StagingDestination,
     first = delivered(loader.deliver(payload(doc, key="idem-1")))
     corrected = copy.deepcopy(doc)
     corrected["acknowledgment_date"] = "2026-12-09"
-    corrected["lines"][0]["statuses"] = [{"bucket": "rejected", "raw_code": "IR", "quantity": {"value": "3", "uom": "EA"}}]
+    corrected["lines"][0]["statuses"] = [
+        {"bucket": "rejected", "raw_code": "IR", "quantity": {"value": "3", "uom": "EA"}}
+    ]
     second = delivered(loader.deliver(payload(corrected, key="idem-2")))
     assert second["action"] == "updated" and second["version"] == 2
     assert second["header_id"] == first["header_id"]
@@ -157,14 +159,22 @@ def test_the_ship_notice_hierarchy_lands(loader: StagingDestination, conn: Conne
     delivered(loader.deliver(payload(doc)))
     t = loader.tables.children
     packs = conn.execute(select(t["ship_pack"]).order_by(t["ship_pack"].c.pack_seq)).mappings().all()
-    assert [(p["pack_seq"], p["parent_pack_seq"], p["level"]) for p in packs] == [(1, None, "tare"), (2, 1, "pack"), (3, None, "pack")]
+    assert [(p["pack_seq"], p["parent_pack_seq"], p["level"]) for p in packs] == [
+        (1, None, "tare"),
+        (2, 1, "pack"),
+        (3, None, "pack"),
+    ]
     assert packs[0]["sscc"] == "00088812340000077101"
     item, pack = t["ship_item"], t["ship_pack"]
-    first = conn.execute(
-        select(item, pack.c.sscc)
-        .join(pack, (pack.c.header_id == item.c.header_id) & (pack.c.pack_seq == item.c.pack_seq))
-        .where(item.c.item_seq == 1)
-    ).mappings().one()
+    first = (
+        conn.execute(
+            select(item, pack.c.sscc)
+            .join(pack, (pack.c.header_id == item.c.header_id) & (pack.c.pack_seq == item.c.pack_seq))
+            .where(item.c.item_seq == 1)
+        )
+        .mappings()
+        .one()
+    )
     assert first["lot"] == "HS12-26K41" and first["serial"] == "HS12-000981"
     assert first["expiration_date"] == date(2031, 11, 30) and first["production_date"] == date(2026, 11, 5)
     assert first["gtin"] == "00888123400112" and first["sscc"] == "00088812340000077118"

@@ -101,7 +101,9 @@ def test_the_offline_script_a_dba_can_review(capsys: object) -> None:
 def test_every_column_is_documented() -> None:
     doc = (REPO / "docs" / "erp-staging.md").read_text("utf-8")
     sections = re.split(r"^### `stg_(\w+)`", doc, flags=re.M)
-    documented = {sections[i]: set(re.findall(r"^\| `(\w+)` \|", sections[i + 1], re.M)) for i in range(1, len(sections), 2)}
+    documented = {
+        sections[i]: set(re.findall(r"^\| `(\w+)` \|", sections[i + 1], re.M)) for i in range(1, len(sections), 2)
+    }
     metadata = build_metadata("stg_")
     expected = {name.removeprefix("stg_"): {c.name for c in table.columns} for name, table in metadata.tables.items()}
     assert documented == expected

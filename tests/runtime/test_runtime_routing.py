@@ -35,7 +35,9 @@ def test_rules_fan_out_by_canonical_fields_and_keep_the_decision(tmp_path: Path)
                 "name": "dock-2-invoices",
                 "match": {
                     "doc_type": "invoice",
-                    "where": [{"path": "parties[role=ship_to].ids[qualifier=92].value", "op": "eq", "value": "MGH-DOCK2"}],
+                    "where": [
+                        {"path": "parties[role=ship_to].ids[qualifier=92].value", "op": "eq", "value": "MGH-DOCK2"}
+                    ],
                 },
                 "to": ["ap-files", "canonical-json"],
             },

@@ -166,7 +166,14 @@ def test_reset_lets_a_crashed_file_be_redone_without_duplicates(store: Store, cl
     with pytest.raises(LeaseError):
         store.reset_file_children(file_id, worker="w1")
     deleted = store.reset_file_children(file_id, worker="w2")
-    assert deleted == {"dedupe_keys": 2, "deliveries": 0, "documents": 1, "transaction_sets": 2, "groups": 1, "interchanges": 1}
+    assert deleted == {
+        "dedupe_keys": 2,
+        "deliveries": 0,
+        "documents": 1,
+        "transaction_sets": 2,
+        "groups": 1,
+        "interchanges": 1,
+    }
     tree = store.file_tree(file_id)
     assert tree.interchanges == () and tree.documents == ()
     # Redo: the file's own byte key is still its own; the keys of deleted rows are free again.
