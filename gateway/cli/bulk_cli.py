@@ -109,13 +109,23 @@ def _fail(exc: NotFoundError | TransitionError | StoreValueError, code: int) -> 
 @click.command()
 @click.argument("document_id", type=int, required=False)
 @click.option("--delivery", "delivery_ids", type=int, multiple=True, help="Resend this delivery (repeatable).")
+@click.option(
+    "--outbound",
+    "outbound_id",
+    type=int,
+    help="An interchange we sent (850, 997...): again with new control numbers from the partner's sequence, "
+    "linked to the original (as `gateway acks resend`).",
+)
 @click.option("--destination", "destinations", multiple=True, help="Only to this destination (repeatable).")
 @_filters([s.value for s in DeliveryStatus if s is not DeliveryStatus.PENDING], "Only deliveries in this status.")
 @click.option("--reason", default="retransmitted by an operator", show_default=True, help="Recorded with each.")
 @_options
+@click.pass_context
 def retransmit(
+    ctx: click.Context,
     document_id: int | None,
     delivery_ids: tuple[int, ...],
+    outbound_id: int | None,
     destinations: tuple[str, ...],
     partner: str | None,
     doc_type: str | None,
@@ -137,6 +147,16 @@ def retransmit(
     link of a chain. Otherwise by filter: the latest delivery of each chain matching --partner, --type,
     --status, --destination, --since, --until (a pending one is on its way and never picked).
     """
+    if outbound_id is not None:
+        if document_id is not None or delivery_ids or dry_run:
+            raise click.UsageError("--outbound resends one interchange: no DOCUMENT_ID, --delivery, --dry-run")
+        from gateway.cli.acks_cli import resend  # one code path with `gateway acks resend`
+
+        ctx.invoke(
+            resend, outbound_id=outbound_id, reason=reason, destinations=destinations, home=home, config=config,
+            store_url=store_url,
+        )  # fmt: skip
+        return
     sel = _selection(partner, doc_type, status, since, until, destinations[0] if len(destinations) == 1 else None)
     bulk = document_id is None and not delivery_ids
     if bulk and sel.is_empty():

@@ -22,6 +22,7 @@ from support.httpd import Receiver
 
 from gateway.canonical import PurchaseOrder
 from gateway.cli.acks_cli import acks
+from gateway.cli.main import main
 from gateway.planning import PARTNER_OUTBOX
 from gateway.runtime.ackresend import resend_outbound
 from gateway.runtime.send import OrderSender
@@ -230,3 +231,12 @@ def test_the_whole_exchange(store_url: str, tmp_path: Path, catalog: Catalog) ->
         newest = max((home.outbox / "medsupply").glob("850-*.x12"))
         assert Validator(catalog).validate(newest.read_bytes()).valid
         assert int(newest.read_bytes()[90:99]) == int(resent.row.control_number or 0) + 1
+        # `gateway retransmit --outbound` is the same resend (the command): a third number, linked.
+        third = runner.invoke(
+            main, ["retransmit", "--outbound", str(resent.row.id), "--reason", "third try", "--home", str(home.path)]
+        )
+        assert third.exit_code == 0, third.output
+        assert f"resends {resent.row.id}" in third.output
+        latest = max((home.outbox / "medsupply").glob("850-*.x12"))
+        assert Validator(catalog).validate(latest.read_bytes()).valid
+        assert int(latest.read_bytes()[90:99]) == int(resent.row.control_number or 0) + 2
