@@ -63,11 +63,17 @@ class ServiceView:
     beats: dict[str, float] = field(default_factory=dict)  # step → wall time of its last success
     paused: Callable[[], list[str]] = list
     stale_seconds: float = 300.0
+    busy: Callable[[], float | None] = lambda: None  # seconds since a long round last showed progress
 
     def loop_age(self, now: float) -> float | None:
-        """Seconds since the main loop last completed a round (None before its first)."""
+        """Seconds since the main loop last completed a round, or a round in hand (a long batch) last made
+        progress, whichever is later (None before its first round)."""
         beat = self.beats.get("loop")
-        return None if beat is None else max(0.0, now - beat)
+        if beat is None:
+            return None
+        age = max(0.0, now - beat)
+        busy = self.busy()
+        return age if busy is None else min(age, max(0.0, busy))
 
 
 class LedgerMetrics(Collector):

@@ -108,6 +108,8 @@ def test_health_fails_for_a_stuck_loop_or_an_unreachable_store(tmp_path: Path) -
     stuck = ServiceView("w1", {"loop": time.time() - 600}, stale_seconds=60)
     ok, report = health(stuck, good)
     assert not ok and report["loop"]["error"] == "the loop is stuck" and report["store"]["ok"]
+    busy = ServiceView("w1", {"loop": time.time() - 600}, stale_seconds=60, busy=lambda: 5.0)
+    assert health(busy, good)[0], "a long batch renewing its leases is progress, not a stuck loop"
     alive = ServiceView("w1", {"loop": time.time()}, lambda: ["erp"], stale_seconds=60)
     down = Store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     server = HealthServer("127.0.0.1", 0, LedgerMetrics(down, alive), alive, down).start()
