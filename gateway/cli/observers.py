@@ -40,7 +40,10 @@ class Observers:
             return time.monotonic() - processor.renewed_at if processor.renewed_at else None
 
         stale = max(60.0, 2 * cfg.lease_seconds)
-        view = ServiceView(service.worker, service.beats, service.deliverer.paused, stale, busy)
+        inbox = service.inbox
+        view = ServiceView(
+            service.worker, service.beats, service.deliverer.paused, stale, busy, lambda: len(dict(inbox.pending))
+        )
         out = cls()
         if port is not None:
             out.store = Store(url)  # its own pool: a scrape never waits behind the service, nor is cut with it

@@ -77,6 +77,7 @@ def test_metrics_health_and_json_logs_of_a_running_gateway(tmp_path: Path) -> No
     assert value(m, "gateway_delivery_attempt_seconds_count", destination="partner-outbox") == 2
     assert value(m, "gateway_dead_letters", destination="canonical-json") == 0
     assert value(m, "gateway_inbox_backlog") == 0 and value(m, "gateway_acks_overdue") == 0
+    assert ("gateway_inbox_files_waiting", ()) in m and value(m, "gateway_inbox_files_waiting") == 0
     assert value(m, "gateway_store_up") == 1 and value(m, "gateway_loop_healthy") == 1
     assert time.time() - value(m, "gateway_channel_last_success_timestamp_seconds", channel="inbox") < 30
     assert time.time() - value(m, "gateway_channel_last_success_timestamp_seconds", channel="deliveries") < 30
