@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import click
@@ -33,7 +34,16 @@ class Observers:
         """Start the state file (``state``) and the metrics server (``port`` given). The loop counts as stuck
         after twice the lease (a file processed longer than its lease is taken over anyway), a minute at least."""
         cfg = deployment.settings.processing
-        view = ServiceView(service.worker, service.beats, service.deliverer.paused, max(60.0, 2 * cfg.lease_seconds))
+        processor = service.processor
+
+        def busy() -> float | None:
+            return time.monotonic() - processor.renewed_at if processor.renewed_at else None
+
+        stale = max(60.0, 2 * cfg.lease_seconds)
+        inbox = service.inbox
+        view = ServiceView(
+            service.worker, service.beats, service.deliverer.paused, stale, busy, lambda: len(dict(inbox.pending))
+        )
         out = cls()
         if port is not None:
             out.store = Store(url)  # its own pool: a scrape never waits behind the service, nor is cut with it

@@ -63,11 +63,18 @@ class ServiceView:
     beats: dict[str, float] = field(default_factory=dict)  # step → wall time of its last success
     paused: Callable[[], list[str]] = list
     stale_seconds: float = 300.0
+    busy: Callable[[], float | None] = lambda: None  # seconds since a long round last showed progress
+    waiting: Callable[[], int] = lambda: 0  # files seen in the inbox, not yet taken (being written, or held)
 
     def loop_age(self, now: float) -> float | None:
-        """Seconds since the main loop last completed a round (None before its first)."""
+        """Seconds since the main loop last completed a round, or a round in hand (a long batch) last made
+        progress, whichever is later (None before its first round)."""
         beat = self.beats.get("loop")
-        return None if beat is None else max(0.0, now - beat)
+        if beat is None:
+            return None
+        age = max(0.0, now - beat)
+        busy = self.busy()
+        return age if busy is None else min(age, max(0.0, busy))
 
 
 class LedgerMetrics(Collector):
@@ -247,6 +254,10 @@ class LedgerMetrics(Collector):
         age = view.loop_age(now)
         g = GaugeMetricFamily("gateway_loop_healthy", "1 when the service loop beat within its stale limit.")
         g.add_metric([], 1.0 if age is not None and age <= view.stale_seconds else 0.0)
+        yield g
+        g = GaugeMetricFamily("gateway_inbox_files_waiting", "Files this service sees in its inbox and has not "
+                              "taken yet (still being written, or held after a failure).")  # fmt: skip
+        g.add_metric([], view.waiting())
         yield g
         paused = view.paused()
         g = GaugeMetricFamily("gateway_destination_paused", "1 for each destination whose circuit breaker is open.",

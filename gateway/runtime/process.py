@@ -245,6 +245,12 @@ class Processor:
                     results.setdefault(work.row.id, exc)
         return [results[r.id] for r in rows if r.id in results]
 
+    @property
+    def renewed_at(self) -> float:
+        """When (``time.monotonic()``) the batch in hand last started or renewed its leases: a long batch is
+        progress, not a stuck loop (``/healthz``)."""
+        return self._renewed
+
     def _keep_leases(self) -> None:
         """Renew the batch's leases every third of their length, so a long batch is not taken over."""
         if self.lease_seconds is None or time.monotonic() - self._renewed < self.lease_seconds / 3:

@@ -77,6 +77,7 @@ def test_metrics_health_and_json_logs_of_a_running_gateway(tmp_path: Path) -> No
     assert value(m, "gateway_delivery_attempt_seconds_count", destination="partner-outbox") == 2
     assert value(m, "gateway_dead_letters", destination="canonical-json") == 0
     assert value(m, "gateway_inbox_backlog") == 0 and value(m, "gateway_acks_overdue") == 0
+    assert ("gateway_inbox_files_waiting", ()) in m and value(m, "gateway_inbox_files_waiting") == 0
     assert value(m, "gateway_store_up") == 1 and value(m, "gateway_loop_healthy") == 1
     assert time.time() - value(m, "gateway_channel_last_success_timestamp_seconds", channel="inbox") < 30
     assert time.time() - value(m, "gateway_channel_last_success_timestamp_seconds", channel="deliveries") < 30
@@ -108,6 +109,8 @@ def test_health_fails_for_a_stuck_loop_or_an_unreachable_store(tmp_path: Path) -
     stuck = ServiceView("w1", {"loop": time.time() - 600}, stale_seconds=60)
     ok, report = health(stuck, good)
     assert not ok and report["loop"]["error"] == "the loop is stuck" and report["store"]["ok"]
+    busy = ServiceView("w1", {"loop": time.time() - 600}, stale_seconds=60, busy=lambda: 5.0)
+    assert health(busy, good)[0], "a long batch renewing its leases is progress, not a stuck loop"
     alive = ServiceView("w1", {"loop": time.time()}, lambda: ["erp"], stale_seconds=60)
     down = Store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     server = HealthServer("127.0.0.1", 0, LedgerMetrics(down, alive), alive, down).start()
