@@ -403,12 +403,14 @@ class StateFile:
 
 def read_states(folder: Path) -> list[dict[str, Any]]:
     """The state files of the services running on this deployment's ``run`` folder (``gateway status``);
-    each with ``age`` (seconds since written). Unreadable ones are skipped."""
-    out = []
+    each with ``age`` (seconds since written). An unreadable one is listed with its ``error`` (never
+    alive), not skipped: the operator sees that a service's state is missing."""
+    out: list[dict[str, Any]] = []
     for path in sorted(folder.glob("service-*.json")) if folder.is_dir() else []:
         try:
             state = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            out.append({"worker": path.stem, "error": f"state file {path} unreadable: {exc}", "age": 1e9})
             continue
         if isinstance(state, dict):
             state["age"] = max(0.0, time.time() - float(state.get("written_at", 0)))
