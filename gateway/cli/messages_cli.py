@@ -265,6 +265,9 @@ def _outbound_view(store: Store, outbound_id: int) -> dict[str, Any]:
         events += store.events_for("delivery", d.id)
     return {
         "outbound": row,
+        # What the partner answered, set by set, and the 997/999/TA1 documents that said it (docs/acks.md).
+        "acknowledgments": store.list_owed_acks(outbound_id=outbound_id, limit=1000),
+        "acks_received": store.list_ack_receipts(outbound_id=outbound_id, limit=100),
         "keys": store.keys_of_outbound(outbound_id),
         "deliveries": [dict(_plain(d), tries=attempts[d.id]) for d in sorted(delivered, key=lambda d: d.id)],
         "events": [_plain(e) for e in sorted(events, key=lambda e: e.id)],
@@ -466,6 +469,16 @@ def _echo_outbound(view: dict[str, Any], archive: Archive, limit: int) -> None:
             _echo_segments({"segments": text.segments, "total": text.total, "found": text.found}, "  ")
     for dv in view["deliveries"]:
         _echo_delivery(dv, "  ")
+    for a in view["acknowledgments"]:
+        late = " (late)" if a["late"] else ""
+        click.echo(
+            f"  set {a['set_id']} {a['group_control']}/{a['set_control']}: {a['status']}{late}, "
+            f"due {_at(a['due_at'])}, answered {_at(a['acked_at'])}"
+        )
+        for error in a.get("errors") or []:
+            click.echo(f"    {error}")
+    for r in view["acks_received"]:
+        click.echo(f"  acknowledgment document {r['document_id']} ({r['kind']}, {r['outcome']}): {r['summary']}")
     _echo_events(view["events"])
 
 

@@ -220,6 +220,9 @@ def test_the_whole_exchange(store_url: str, tmp_path: Path, catalog: Catalog) ->
         assert [r["outbound_id"] for r in json.loads(listed.output)["rows"]] == [ids[1]]
         shown = runner.invoke(acks, ["show", str(ids[1]), "--home", str(home.path)])
         assert shown.exit_code == 0 and "IK304 8" in shown.output and f"resent as {resent.row.id}" in shown.output
+        lineage = runner.invoke(main, ["messages", "show", f"out-{ids[1]}", "--home", str(home.path)])
+        assert lineage.exit_code == 0, lineage.output
+        assert ": rejected" in lineage.output and "IK304 8" in lineage.output, lineage.output
         unmatched = runner.invoke(acks, ["--unmatched", "--home", str(home.path)])
         assert "777777" in unmatched.output and "duplicate" in unmatched.output, unmatched.output
         # A resend can be resent in turn, from the command: a new number again, the chain kept.
