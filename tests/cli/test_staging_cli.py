@@ -31,6 +31,9 @@ from gateway.delivery.base import Delivered
 from gateway.delivery.staging import StagingDestination
 from gateway.delivery.staging.migrate import HEAD
 
+# One MariaDB database is shared: its tests run on one xdist worker, never two at once.
+pytestmark = pytest.mark.xdist_group("mariadb")
+
 
 def configure(monkeypatch: pytest.MonkeyPatch, destinations: dict[str, dict[str, Any]]) -> None:
     """What ``gateway.yaml``'s ``destinations:`` will say (the built-in files ones included)."""

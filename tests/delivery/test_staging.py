@@ -31,6 +31,9 @@ from gateway.delivery.staging.load import Tables
 from gateway.delivery.staging.rows import plan
 from gateway.errors import ConfigError
 
+# One MariaDB database is shared: its tests run on one xdist worker, never two at once.
+pytestmark = pytest.mark.xdist_group("mariadb")
+
 ACK = "medsupply/cases/855-split-backorder.json"
 ASN = "orthosupply/cases/856-implants-tare.json"
 INVOICE = "medsupply/cases/810-invoice.json"

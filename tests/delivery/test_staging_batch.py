@@ -30,6 +30,9 @@ from gateway.delivery.staging import StagingConfig, StagingDestination, destinat
 from gateway.delivery.staging.engine import classify
 from gateway.delivery.staging.load import Tables
 
+# One MariaDB database is shared: its tests run on one xdist worker, never two at once.
+pytestmark = pytest.mark.xdist_group("mariadb")
+
 ACK = "medsupply/cases/855-split-backorder.json"
 INVOICE = "medsupply/cases/810-invoice.json"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -14,6 +15,9 @@ from stagingkit import Target, mysql_admin_fixture, pg_admin_fixture, target_fix
 
 from gateway.delivery.staging import migrate
 from gateway.delivery.staging.schema import build_metadata
+
+# One MariaDB database is shared: its tests run on one xdist worker, never two at once.
+pytestmark = pytest.mark.xdist_group("mariadb")
 
 
 def _ours(conn: Connection, prefix: str) -> set[str]:
