@@ -23,8 +23,9 @@ PRICE_KINDS = frozenset({Kind.ACK_PRICE.value, Kind.INVOICE_PRICE.value})
 
 @dataclass(frozen=True, slots=True)
 class BillingLine:
-    """One chargeable ship-notice line. ``key`` identifies it for good (notice, PO, position in the
-    notice's part for the PO); ``line`` is the PO line's key in exceptions (None: no order line matched)."""
+    """One chargeable ship-notice line. ``key`` identifies it for good (shipment id, PO, position in the
+    notice's part for the PO: a replacement notice for the shipment does not bill its lines again);
+    ``line`` is the PO line's key in exceptions (None: no order line matched)."""
 
     key: str
     partner: str
@@ -81,7 +82,7 @@ def billing_lines(chain: Chain, policy: Policy) -> list[BillingLine]:
             currency = line.unit_price.currency if line is not None and line.unit_price is not None else None
             out.append(
                 BillingLine(
-                    key=f"{notice.ref.split(':')[-1]}:{chain.po_number}:{n}",
+                    key=f"{notice.doc.shipment_id}:{chain.po_number}:{n}"[:256],
                     partner=chain.partner,
                     po_number=chain.po_number,
                     line=LineIndex.key(line, index.lines) if line is not None and index is not None else None,
