@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,7 +33,7 @@ from gateway.mapping.marked import Mark, MDict, MList, key_mark, mark_of
 from gateway.mapping.problems import Problems, did_you_mean, validate_marked
 from gateway.partners.profile import ChannelSettings
 from gateway.partners.sftp_options import Secret, sftp_problems
-from gateway.recon_lint import check_reconciliation
+from gateway.recon_lint import check_billing_routes, check_reconciliation
 from gateway.routing import Rule
 from gateway.settings import Settings
 
@@ -120,7 +121,16 @@ def check_config(
         check_layout_routes(own, "routes", writes, problems)
     for pid, profile in sorted((partners or {}).items()):
         _check_sftp_channels(pid, profile, problems, secret_problem, file_exists)
+    check_billing_routes(raw, partners, partial(_names_billing, routes, partners or {}), problems)
     return checked
+
+
+def _names_billing(routes: list[tuple[Rule, Any]], partners: Mapping[str, Any], partner: str | None) -> bool:
+    """Whether a global rule, or ``partner``'s own, names ``billing_event``."""
+    profile = partners.get(partner) if partner else None
+    own = profile.get("routes") if isinstance(profile, MDict) else None
+    rules = [r for r, _ in routes] + [r for r, _ in _rules(own, Problems())]
+    return any("billing_event" in (r.match.doc_types() or ()) for r in rules)
 
 
 def _check_destination(

@@ -9,11 +9,19 @@ Codes: global settings CFG-060..065, a partner profile's PRT-040..045, same orde
 - 063/043 an allowed charge that is not a SAC02 code (a letter and three digits, e.g. D240);
 - 064/044 an ``items:`` entry that overrides nothing;
 - 065/045 a lower percent limit of 100 or more (it allows any value down to zero and below).
+
+Chargeable supplies (``chargeable:``, global or a partner's, all CFG- codes):
+
+- CFG-066 ``chargeable: {items: []}``: nothing is billed;
+- CFG-067 a chargeable item listed twice;
+- CFG-068 chargeable items but no routing rule (global or the partner's) names ``billing_event``: their
+  billing events would never be recorded (:func:`check_billing_routes`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +29,7 @@ from gateway.mapping.marked import MDict, MList, key_mark, mark_of
 from gateway.mapping.problems import Problems
 from gateway.reconcile.config import ReconciliationConfig, Tolerances
 
-__all__ = ["check_reconciliation"]
+__all__ = ["check_billing_routes", "check_reconciliation"]
 
 _SAC = re.compile(r"^[A-Z]\d{3}$")
 
@@ -86,6 +94,45 @@ def check_reconciliation(raw: Any, partner: str | None, problems: Problems) -> N
     ]
     for path, tolerances in layers:
         _check_percent(tolerances, path, partner, raw, problems, where)
+    if config.chargeable is not None:
+        _check_chargeable(config.chargeable.items, raw, problems, where)
+
+
+def _check_chargeable(items: list[str], raw: MDict, problems: Problems, where: str) -> None:
+    mark = key_mark(raw, "chargeable")
+    if not items:
+        problems.add("CFG-066", f"{where}chargeable lists no item: nothing is billed", mark, "chargeable.items")
+    twice = sorted({item for item in items if items.count(item) > 1})
+    if twice:
+        problems.add(
+            "CFG-067", f"{where}chargeable lists {', '.join(twice)} twice", mark, "chargeable.items"
+        )  # fmt: skip
+
+
+def _chargeable(raw: Any) -> bool:
+    if not isinstance(raw, MDict):
+        return False
+    section = raw.get("reconciliation")
+    found = section.get("chargeable") if isinstance(section, MDict) else None
+    return isinstance(found, MDict) and bool(found.get("items"))
+
+
+def check_billing_routes(
+    raw: Any, partners: Mapping[str, Any] | None, names_billing: Callable[[str | None], bool], problems: Problems
+) -> None:
+    """CFG-068: chargeable items (in ``raw``, gateway.yaml, or a partner's profile) with no rule naming
+    ``billing_event`` for that partner (``names_billing(partner)``; None: the global rules)."""
+    layers: list[tuple[str | None, Any]] = [(None, raw), *sorted((partners or {}).items())]
+    for pid, doc in layers:
+        if _chargeable(doc) and not names_billing(pid):
+            where = f"partner {pid}: " if pid else ""
+            problems.add(
+                "CFG-068",
+                f"{where}chargeable items, but no routing rule names doc_type billing_event: their billing "
+                "events are never recorded (add a rule `match: {doc_type: billing_event}`)",
+                key_mark(doc["reconciliation"], "chargeable"),
+                "reconciliation.chargeable",
+            )
 
 
 def _check_percent(

@@ -60,7 +60,7 @@ __all__ = [
 #: The document types a rule may name: the canonical types, then what we send partners, then the
 #: acknowledgment-tracking alerts (routed only by rules that name them: see gateway.runtime.acks).
 DOC_TYPES = ("purchase_order", "po_acknowledgment", "ship_notice", "invoice", "997", "999", "TA1", "850",
-             "ack_overdue", "ack_rejected", "ack_unmatched")  # fmt: skip
+             "ack_overdue", "ack_rejected", "ack_unmatched", "recon_exception", "billing_event")  # fmt: skip
 
 Op = Literal["eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "exists", "missing", "matches"]
 OPS: tuple[str, ...] = Op.__args__  # type: ignore[attr-defined]

@@ -23,11 +23,15 @@ import click
 from gateway.cli.deliveries_cli import actor
 from gateway.cli.options import deployment_options, load_deployment, open_store_read_only
 from gateway.errors import GatewayError
+from gateway.partners.profile import PartnerDirectory
 from gateway.reconcile import Kind, Severity
 from gateway.reconcile.grid import GridLine, grid, rates
 from gateway.reconcile.words import money, qty
+from gateway.runtime.acks import AlertSink
 from gateway.runtime.recon import Reconciler, build_chain
+from gateway.runtime.recon_alerts import ReconOutputs
 from gateway.settings import Deployment
+from gateway.store import Archive
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.recon import ExceptionRow
 from gateway.store.statuses import ExceptionStatus
@@ -47,6 +51,41 @@ class _Env:
     def reconciler(self) -> Reconciler:
         profiles = load_profiles(self.deployment.path("partners"), self.deployment.home)
         return Reconciler(self.store, self.deployment.settings.reconciliation, profiles.get, actor=actor())
+
+    def outputs(self, reconciler: Reconciler) -> ReconOutputs:
+        """Exception alerts and billing events for ``reconciler``'s runs (delivered by ``gateway run``)."""
+        profiles = load_profiles(self.deployment.path("partners"), self.deployment.home)
+        archive = Archive(self.deployment.path("archive"))
+        partners = PartnerDirectory(list(profiles.values()))
+        sink = AlertSink(self.store, archive, partners, list(self.deployment.settings.routes), f"recon:{actor()}")
+        return ReconOutputs.attach(reconciler, sink)
+
+    def deliver(self, outputs: ReconOutputs) -> None:
+        """Try the alerts and billing events ``outputs`` recorded now (what fails waits for a retry by
+        ``gateway run`` or ``gateway deliver``)."""
+        owed = outputs.take_owed()
+        if not owed:
+            return
+        from gateway.cli.deliveries_cli import partner_profiles
+        from gateway.components import BuildContext, build_destinations, configured_destinations, default_registry
+        from gateway.runtime.deliver import Deliverer
+
+        built, policies = build_destinations(
+            configured_destinations(self.deployment),
+            default_registry(),
+            BuildContext(
+                self.deployment.home, self.deployment.settings.processing.sync,
+                partners=partner_profiles(self.deployment),
+            ),
+        )  # fmt: skip
+        archive = Archive(self.deployment.path("archive"))
+        deliverer = Deliverer(
+            self.store, archive, built, worker=outputs.sink.worker, clock=self.store._clock, policies=policies
+        )
+        try:
+            deliverer.deliver_owed(owed)
+        finally:
+            deliverer.close()
 
 
 def _month(value: str) -> tuple[datetime, datetime]:
@@ -225,7 +264,12 @@ def _settle(env: _Env, exception_id: int, status: str, reason: str) -> None:
             raise click.ClickException(str(exc)) from exc
         except (TransitionError, StoreValueError) as exc:
             raise click.UsageError(str(exc)) from exc
+        outputs = env.outputs(env.reconciler())
+        outputs.after([(row.partner_id, row.po_number)])  # billing withheld for this exception is released
+        env.deliver(outputs)
     click.echo(f"exception {row.id} {row.status}: {row.kind} on PO {row.po_number} ({row.partner_id}): {reason}")
+    if outputs.events:
+        click.echo(f"{outputs.events} billing event(s) released")
 
 
 @recon.command()
@@ -278,8 +322,11 @@ def run(home: Path | None, config: Path | None, store_url: str | None, partner: 
     env = _Env(home, config, store_url)
     with env.store as store:
         before = store.count_exceptions()
+        reconciler = env.reconciler()
+        outputs = env.outputs(reconciler)
         try:
-            chains = env.reconciler().rerun(partner=partner)
+            chains = reconciler.rerun(partner=partner)
+            env.deliver(outputs)
         except GatewayError as exc:
             raise click.ClickException(str(exc)) from exc
         after = store.count_exceptions()
@@ -287,6 +334,8 @@ def run(home: Path | None, config: Path | None, store_url: str | None, partner: 
         f"reconciled {chains} PO chain(s): {after.get('open', 0)} open exception(s) "
         f"(was {before.get('open', 0)}), {after.get('resolved', 0)} resolved, {after.get('waived', 0)} waived"
     )
+    if outputs.alerts or outputs.events:
+        click.echo(f"recorded {outputs.alerts} exception alert(s) and {outputs.events} billing event(s) to deliver")
 
 
 @recon.command()

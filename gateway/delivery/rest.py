@@ -278,5 +278,6 @@ def _transport_reason(exc: httpx.TransportError) -> str:
 
 
 def _alert(payload: Payload) -> bool:
-    """An acknowledgment-tracking alert (``ack_overdue``...): JSON, though recorded as an outbound item."""
-    return payload.doc_type.startswith("ack_")
+    """An alert (``ack_overdue``..., ``recon_exception``, ``billing_event``): JSON, though recorded as an
+    outbound item."""
+    return payload.doc_type.startswith("ack_") or payload.doc_type in ("recon_exception", "billing_event")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "DEFAULT_ITEM_ORDER",
+    "Chargeable",
     "DateLimit",
     "ItemRule",
     "Limit",
@@ -105,6 +106,13 @@ class ItemRule(_Model):
     lot_tracked: bool | None = None
 
 
+class Chargeable(_Model):
+    """Supplies billed to the patient or the case (implants, high-value consumables): each ship-notice line
+    of one of these items produces a ``billing_event`` (docs/reconciliation.md)."""
+
+    items: list[str] = Field(default_factory=list, description="Item ids (any kind) of chargeable supplies.")
+
+
 class ReconciliationConfig(_Model):
     """``reconciliation:`` in gateway.yaml or a partner profile."""
 
@@ -118,6 +126,7 @@ class ReconciliationConfig(_Model):
         default=None, description="SAC02 charge codes the terms allow (e.g. D240 freight); others are exceptions."
     )
     items: dict[str, ItemRule] = Field(default_factory=dict, description="Per item id overrides.")
+    chargeable: Chargeable | None = Field(default=None, description="Supplies that produce billing events.")
 
 
 DEFAULT_TOLERANCES = Tolerances(
@@ -153,6 +162,7 @@ class Policy:
     allowed_charges: frozenset[str] = frozenset()
     items: dict[str, ItemRule] = field(default_factory=dict)
     enabled: bool = True
+    chargeable: frozenset[str] = frozenset()
 
     def rule(self, ids: Iterable[str]) -> ItemRule | None:
         """The item entry naming any of ``ids``."""
@@ -202,5 +212,6 @@ def layered(*layers: ReconciliationConfig | None) -> Policy:
             else policy.allowed_charges,
             items={**policy.items, **layer.items},
             enabled=layer.enabled if layer.enabled is not None else policy.enabled,
+            chargeable=frozenset(layer.chargeable.items) if layer.chargeable is not None else policy.chargeable,
         )
     return policy

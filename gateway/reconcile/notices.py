@@ -8,19 +8,24 @@ from decimal import Decimal
 
 from gateway.canonical.documents import Pack, PurchaseOrderLine, Purpose, ShipNotice, ShippedItem
 from gateway.reconcile.acks import acknowledged, latest_ack
-from gateway.reconcile.chain import ChainDoc
+from gateway.reconcile.chain import Chain, ChainDoc
 from gateway.reconcile.context import Context
 from gateway.reconcile.matching import item_values, label
 from gateway.reconcile.model import Kind
 from gateway.reconcile.words import money, units
 
-__all__ = ["check_notices", "live_notices", "shipped_items"]
+__all__ = ["chain_notices", "check_notices", "live_notices", "shipped_items"]
 
 
 def live_notices(ctx: Context) -> list[ChainDoc[ShipNotice]]:
     """The notices that count: a cancelled one does not, nor one a replacement with its id supersedes."""
+    return chain_notices(ctx.chain)
+
+
+def chain_notices(chain: Chain) -> list[ChainDoc[ShipNotice]]:
+    """:func:`live_notices` of a chain."""
     latest: dict[str, ChainDoc[ShipNotice]] = {}
-    for notice in sorted(ctx.chain.notices, key=lambda n: (n.received_at, n.ref)):
+    for notice in sorted(chain.notices, key=lambda n: (n.received_at, n.ref)):
         latest[notice.doc.shipment_id] = notice
     return [n for n in latest.values() if n.doc.purpose is not Purpose.CANCEL]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -43,11 +43,11 @@ from gateway.x12.ack.match import CodeWords, Owed, Reconciliation, ack_from_dict
 from gateway.x12.ack.sent import SentSet, sent_sets
 from gateway.x12.schema.catalog import Catalog
 
-__all__ = ["ALERT_TYPES", "AckCheck", "AckTracker", "code_words"]
+__all__ = ["ALERT_TYPES", "AckCheck", "AckTracker", "AlertSink", "code_words"]
 
 log = logging.getLogger("gateway.acks")
 
-ALERT_TYPES = ("ack_overdue", "ack_rejected", "ack_unmatched")
+ALERT_TYPES = ("ack_overdue", "ack_rejected", "ack_unmatched", "recon_exception", "billing_event")
 """The alert types a routing rule may name."""
 
 _WORDED = ("715", "716", "717", "718", "720", "723", "618", "620", "621", "I17", "I18")
@@ -273,17 +273,53 @@ class AckTracker:
     def _alert(self, kind: str, partner: str, body: dict[str, Any], summary: str, out: AckCheck) -> None:
         """Record an alert owed to the destinations the rules naming ``kind`` give; none: nothing to send
         (the event and the tracking row say it all)."""
+        sink = AlertSink(self.store, self.archive, self.partners, self.rules, self.worker)
+        out.alerts.extend(sink.record(kind, partner, body, summary))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSink:
+    """Records alerts (acknowledgment tracking's, reconciliation's) as outbound items owed to the
+    destinations of the routing rules that name their type."""
+
+    store: Store
+    archive: Archive
+    partners: PartnerDirectory
+    rules: list[Rule]
+    worker: str
+
+    def routes(self, kind: str) -> bool:
+        """Whether some rule names ``kind`` (none: no alert of that kind is ever recorded)."""
+        named = (r.match.doc_types() for r in self.rules)
+        if any(kinds is not None and kind in kinds for kinds in named):
+            return True
+        return any(
+            kinds is not None and kind in kinds
+            for profile in self.partners.profiles.values()
+            for kinds in (r.match.doc_types() for r in profile.routes)
+        )
+
+    def record(
+        self, kind: str, partner: str, body: dict[str, Any], summary: str, keys: Sequence[tuple[str, str]] = ()
+    ) -> list[int]:
+        """Record one alert; returns the ids of its deliveries (none: no rule routes it, nothing recorded)."""
         profile = self.partners.get(partner)
         every = [r for r in rules_for(partner, profile.routes if profile else [], self.rules) if _names_alerts(r)]
         decision = route(RouteInput(partner, kind, "outbound", False), body, every)
         if decision.unrouted:
-            return
+            return []
         data = json.dumps(body, sort_keys=True, default=str).encode("utf-8")
         sha = self.archive.put(data)
         row = self.store.add_outbound(
-            partner, kind, sha, reason=summary[:1000], deliver_to=list(decision.destinations), worker=self.worker
+            partner,
+            kind,
+            sha,
+            reason=summary[:1000],
+            deliver_to=list(decision.destinations),
+            worker=self.worker,
+            keys=keys,
         )
-        out.alerts.extend(d.id for d in self.store.list_deliveries(outbound_id=row.id, limit=100))
+        return [d.id for d in self.store.list_deliveries(outbound_id=row.id, limit=100)]
 
 
 def _unreadable(kind: str, why: str, owed: list[Owed]) -> Reconciliation:

@@ -78,6 +78,7 @@ class Reconciler:
         *,
         actor: str = "gateway",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        outputs: Callable[[Sequence[Key] | None], object] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -85,6 +86,8 @@ class Reconciler:
         self.actor = actor
         self.clock = clock
         self._policies: dict[str, tuple[Policy, Units]] = {}
+        self.outputs = outputs  # alerts and billing events after each run (gateway.runtime.recon_alerts)
+        self._touched: list[Key] = []
 
     def policy(self, partner: str) -> tuple[Policy, Units]:
         """The partner's policy (gateway.yaml's layer, then the profile's) and its unit table."""
@@ -102,6 +105,7 @@ class Reconciler:
         for data in chains:
             policy, units = self.policy(data.partner_id)
             out[(data.partner_id, data.po_number)] = reconcile(build_chain(data), policy, now, units)
+        self._touched.extend(out)
         return out
 
     def catch_up(self) -> int:
@@ -109,11 +113,19 @@ class Reconciler:
         chains of orders sent since); returns how many chains were reconciled."""
         while self.store.index_new_documents():
             pass
-        return self.store.reconcile_pending(self.compute, self.actor)
+        self._touched = []
+        done = self.store.reconcile_pending(self.compute, self.actor)
+        if done and self.outputs is not None:
+            self.outputs(list(dict.fromkeys(self._touched)))
+        return done
 
     def rerun(self, keys: Sequence[Key] | None = None, partner: str | None = None) -> int:
         """Reconcile again (the given chains, or every chain of ``partner``, or all): SLAs move with time,
         and settings may have changed."""
         while self.store.index_new_documents():
             pass
-        return self.store.reconcile_chains(keys, self.compute, self.actor, partner_id=partner)
+        self._touched = []
+        done = self.store.reconcile_chains(keys, self.compute, self.actor, partner_id=partner)
+        if self.outputs is not None:
+            self.outputs(None if keys is None and partner is None else list(dict.fromkeys(self._touched)))
+        return done

@@ -48,13 +48,14 @@ from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
 from gateway.planning import Router
 from gateway.routing import Rule
-from gateway.runtime.acks import AckTracker
+from gateway.runtime.acks import AckTracker, AlertSink
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
 from gateway.runtime.intake import Intake, Taken
 from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.runtime.recon import Reconciler
+from gateway.runtime.recon_alerts import ReconOutputs
 from gateway.runtime.send import OrderSender
 from gateway.runtime.sendfolder import SendFolder
 from gateway.runtime.sftp_pull import make_poller
@@ -265,6 +266,8 @@ class Service:
             deliver=lambda ids: self.processor.delivery_counts.add(self.deliverer.deliver_owed(ids)),
         )
         self.reconciler = Reconciler(store, cfg.reconciliation, workspace.partners.get, actor=self.worker, clock=clock)
+        sink = AlertSink(store, self.archive, workspace.partners, list(cfg.routes), self.worker)
+        self.recon_outputs = ReconOutputs.attach(self.reconciler, sink)  # alerts, billing (docs/reconciliation.md)
         self._sent_at = 0.0
         self.sftp = make_poller(
             workspace.partners,
@@ -539,6 +542,9 @@ class Service:
         its place), never a reason to stop processing."""
         try:
             self.reconciler.catch_up()
+            owed = self.recon_outputs.take_owed()
+            if owed:  # exception alerts and billing events just recorded
+                self.processor.delivery_counts.add(self.deliverer.deliver_owed(owed))
         except GatewayError as exc:
             log.error("reconciliation not brought up to date (retried after the next batch): %s", exc)
         except Exception:  # a bug in a check must not stop the service: logged with its traceback

@@ -24,7 +24,7 @@ from gateway.reconcile.model import Discrepancy
 from gateway.store.base import StoreBase
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.rows import Record
-from gateway.store.schema import documents, recon_cursors, recon_events, recon_exceptions, recon_links
+from gateway.store.schema import documents, recon_cursors, recon_events, recon_exceptions, recon_links, search_keys
 from gateway.store.statuses import ExceptionStatus
 
 __all__ = ["ChainData", "ExceptionEvent", "ExceptionRow", "LinkedDoc", "ReconOps", "po_numbers"]
@@ -502,6 +502,61 @@ class ReconOps(StoreBase):
             )  # fmt: skip
             updated = conn.execute(select(recon_exceptions).where(recon_exceptions.c.id == exception_id)).mappings()
             return ExceptionRow.from_mapping(updated.one())
+
+    # --- alerts and billing (gateway.runtime.recon_alerts) -------------------------------------------
+
+    def claim_openings(self, batch: int = 500) -> list[ExceptionRow]:
+        """The exceptions opened or reopened since the last claim (each opening once, oldest first); the
+        claim moves the ``alerts`` cursor in the same transaction, under the lock reconciliation writes
+        take, so two workers never both alert one opening."""
+        with self._db.write("claim opened exceptions for alerts") as conn:
+            start = self._cursor(conn, "alerts")
+            rows = conn.execute(
+                select(recon_events.c.id, recon_events.c.exception_id)
+                .where(recon_events.c.id > start, recon_events.c.action.in_(("open", "reopen")))
+                .order_by(recon_events.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return []
+            self._advance(conn, "alerts", int(rows[-1][0]))
+            ids = [int(r[1]) for r in rows]
+            found = {
+                int(r["id"]): ExceptionRow.from_mapping(r)
+                for r in conn.execute(select(recon_exceptions).where(recon_exceptions.c.id.in_(ids))).mappings()
+            }
+            return [found[i] for i in ids if i in found]
+
+    def skip_openings(self) -> None:
+        """Move the ``alerts`` cursor past every event (no rule routes exception alerts)."""
+        with self._db.write("skip opened exceptions") as conn:
+            start = self._cursor(conn, "alerts")
+            last = conn.execute(select(func.max(recon_events.c.id))).scalar()
+            if last is not None and int(last) > start:
+                self._advance(conn, "alerts", int(last))
+
+    def open_exceptions(self, keys: Sequence[Key]) -> list[ExceptionRow]:
+        """The open exceptions of the chains ``keys``."""
+        out: list[ExceptionRow] = []
+        for part in _chunks(list(keys), 500):
+            query = select(recon_exceptions).where(
+                tuple_(recon_exceptions.c.partner_id, recon_exceptions.c.po_number).in_(list(part)),
+                recon_exceptions.c.status == ExceptionStatus.OPEN.value,
+            )
+            with self._db.read("read open exceptions") as conn:
+                out += [ExceptionRow.from_mapping(r) for r in conn.execute(query).mappings()]
+        return out
+
+    def keys_recorded(self, kind: str, values: Sequence[str]) -> set[str]:
+        """Which of ``values`` (normalized) some outbound item holds as a search key of ``kind``."""
+        found: set[str] = set()
+        for part in _chunks([v.strip().upper() for v in values], 900):
+            query = select(search_keys.c.value).where(
+                search_keys.c.kind == kind, search_keys.c.value.in_(part), search_keys.c.outbound_id.is_not(None)
+            )
+            with self._db.read("look up recorded keys") as conn:
+                found.update(str(v) for v in conn.execute(query).scalars())
+        return found
 
 
 def _linked(r: Record, canonical: str) -> LinkedDoc:

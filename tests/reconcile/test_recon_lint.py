@@ -61,3 +61,18 @@ def test_config_lint_command_reports_them(tmp_path) -> None:  # type: ignore[no-
     result = CliRunner().invoke(main, ["config", "lint", "--home", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert "CFG-062" in result.output and "item_id_order lists gtin twice" in result.output
+
+
+def test_chargeable_supplies_are_linted() -> None:
+    chargeable = "reconciliation:\n  chargeable: {items: [IMP-HIP-52, IMP-HIP-52]}\n"
+    found = _codes(chargeable)
+    assert [f.split()[0] for f in found] == ["CFG-067", "CFG-068"], found
+    assert found[0] == "CFG-067 2 chargeable lists IMP-HIP-52 twice"
+    assert "no routing rule names doc_type billing_event" in found[1]
+    routed = chargeable + "routes:\n  - {name: bill, match: {doc_type: billing_event}, to: [x]}\ndestinations:\n"
+    routed += "  x: {type: files, folder: out}\n"
+    assert [f.split()[0] for f in _codes(routed) if f.startswith("CFG-06")] == ["CFG-067"]
+    partner = "id: medsupply\nreconciliation:\n  chargeable: {items: []}\n"
+    assert [f.split()[0] for f in _codes("{}", partner)] == ["CFG-066"]  # nothing chargeable: nothing to route
+    partner = "id: medsupply\nreconciliation:\n  chargeable: {items: [IMP-HIP-52]}\n"
+    assert _codes("{}", partner)[0].startswith("CFG-068 3 partner medsupply: chargeable items, but no routing rule")

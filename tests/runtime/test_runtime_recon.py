@@ -90,6 +90,8 @@ def test_chain_with_mismatches_then_a_credit_memo(tmp_path: Path, store_url: str
     assert done.returncode == 0, done.stdout + done.stderr
 
     found = _open(home)
+    listed = CliRunner().invoke(main, ["messages", "list", "--home", str(home.path)])
+    assert listed.exit_code == 0 and "recon_exception" not in listed.stdout  # no rule names them: none recorded
     opened = {k for k, e in found.items() if e["status"] == "open"}
     assert opened == {"ack_backorder:2", "ship_lot_missing:3", "invoice_price:1", "invoice_charge:-"}, found
     price = found["invoice_price:1"]
