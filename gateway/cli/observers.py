@@ -11,6 +11,7 @@ import click
 
 from gateway.runtime.observe import HealthServer, LedgerMetrics, ServiceView, StateFile
 from gateway.runtime.service import Service
+from gateway.runtime.sftp_pull import read_states as read_channel_states
 from gateway.settings import Deployment
 from gateway.store.store import Store
 
@@ -41,8 +42,15 @@ class Observers:
 
         stale = max(60.0, 2 * cfg.lease_seconds)
         inbox = service.inbox
+        run_folder = deployment.path("run")
         view = ServiceView(
-            service.worker, service.beats, service.deliverer.paused, stale, busy, lambda: len(dict(inbox.pending))
+            service.worker,
+            service.beats,
+            service.deliverer.paused,
+            stale,
+            busy,
+            lambda: len(dict(inbox.pending)),
+            lambda: read_channel_states(run_folder),
         )
         out = cls()
         if port is not None:

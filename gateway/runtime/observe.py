@@ -65,6 +65,7 @@ class ServiceView:
     stale_seconds: float = 300.0
     busy: Callable[[], float | None] = lambda: None  # seconds since a long round last showed progress
     waiting: Callable[[], int] = lambda: 0  # files seen in the inbox, not yet taken (being written, or held)
+    channels: Callable[[], dict[str, dict[str, Any]]] = dict  # SFTP partners' states (sftp_pull.ChannelStates)
 
     def loop_age(self, now: float) -> float | None:
         """Seconds since the main loop last completed a round, or a round in hand (a long batch) last made
@@ -191,13 +192,14 @@ class LedgerMetrics(Collector):
             g = GaugeMetricFamily("gateway_inbox_backlog", "Files received and not yet processed (all workers).")
             g.add_metric([], pending)
             yield g
-            g = GaugeMetricFamily("gateway_documents", "Documents by type and status.", labels=["type", "status"])
-            for doc_type, status, n in conn.execute(
-                select(documents.c.doc_type, documents.c.status, func.count()).group_by(
-                    documents.c.doc_type, documents.c.status
+            g = GaugeMetricFamily("gateway_documents", "Documents by partner, type and status.",
+                                  labels=["partner", "type", "status"])  # fmt: skip
+            for partner, doc_type, status, n in conn.execute(
+                select(documents.c.partner_id, documents.c.doc_type, documents.c.status, func.count()).group_by(
+                    documents.c.partner_id, documents.c.doc_type, documents.c.status
                 )
             ):
-                g.add_metric([doc_type, status], int(n))
+                g.add_metric([partner or "unknown", doc_type, status], int(n))
             yield g
             by_dest: dict[str, dict[str, int]] = {}
             oldest: dict[str, datetime] = {}
@@ -259,6 +261,7 @@ class LedgerMetrics(Collector):
                               "taken yet (still being written, or held after a failure).")  # fmt: skip
         g.add_metric([], view.waiting())
         yield g
+        yield from _channel_families(view.channels())
         paused = view.paused()
         g = GaugeMetricFamily("gateway_destination_paused", "1 for each destination whose circuit breaker is open.",
                               labels=["destination"])  # fmt: skip
@@ -416,3 +419,33 @@ def read_states(folder: Path) -> list[dict[str, Any]]:
             state["age"] = max(0.0, time.time() - float(state.get("written_at", 0)))
             out.append(state)
     return out
+
+
+def _epoch(stamp: object) -> float | None:
+    """An ISO time written by the channel states, as seconds since the epoch (None when absent or unreadable)."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
+
+
+def _channel_families(states: dict[str, dict[str, Any]]) -> Iterator[Metric]:
+    """Channel health per SFTP partner: last successful poll, whether the last poll failed, remote backlog."""
+    last = GaugeMetricFamily("gateway_sftp_last_success_timestamp_seconds", "When each partner's SFTP server "
+                             "was last polled successfully.", labels=["partner"])  # fmt: skip
+    failing = GaugeMetricFamily("gateway_sftp_failing", "1 when a partner's last SFTP poll failed (its error is in "
+                                "`gateway channels status`).", labels=["partner"])  # fmt: skip
+    backlog = GaugeMetricFamily("gateway_sftp_backlog", "Files waiting on a partner's SFTP server at the last poll.",
+                                labels=["partner"])  # fmt: skip
+    for partner, state in sorted(states.items()):
+        success = _epoch(state.get("last_success"))
+        if success is not None:
+            last.add_metric([partner], success)
+        failing.add_metric([partner], 1.0 if state.get("error") or not state.get("last_success") else 0.0)
+        if isinstance(state.get("backlog"), int):
+            backlog.add_metric([partner], float(state["backlog"]))
+    yield last
+    yield failing
+    yield backlog

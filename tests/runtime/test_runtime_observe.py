@@ -69,7 +69,7 @@ def test_metrics_health_and_json_logs_of_a_running_gateway(tmp_path: Path) -> No
     assert value(m, "gateway_files_received_total", partner="medsupply", format="x12") == 1
     assert value(m, "gateway_files_finished_total", partner="orthosupply", format="x12", status="failed") == 1
     assert value(m, "gateway_processing_seconds_count", partner="medsupply") == 1
-    assert value(m, "gateway_documents", type="invoice", status="translated") == 1
+    assert value(m, "gateway_documents", partner="medsupply", type="invoice", status="translated") == 1
     assert value(m, "gateway_deliveries", destination="canonical-json", status="delivered") == 1
     assert value(m, "gateway_deliveries", destination="partner-outbox", status="delivered") == 2  # 997 and 999
     assert value(m, "gateway_delivery_attempts_total", destination="partner-outbox", outcome="delivered") == 2
@@ -138,3 +138,27 @@ def test_health_needs_the_schema_this_code_ships(tmp_path: Path, fresh: bool) ->
     assert ok is not fresh
     if fresh:
         assert "revision (none)" in report["store"]["error"]
+
+
+def test_sftp_channel_health_is_scraped(tmp_path: Path) -> None:
+    """Each SFTP partner's last success, failure and remote backlog, as `gateway channels status` has them."""
+    store = Store(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    store.upgrade()
+    states = {
+        "medsupply": {"channel": "sftp", "last_poll": "2026-12-06T10:00:05+00:00",
+                      "last_success": "2026-12-06T10:00:05+00:00", "backlog": 3},
+        "orthosupply": {"channel": "sftp", "last_poll": "2026-12-06T10:00:07+00:00",
+                        "error": "host key changed", "backlog": 0},
+    }  # fmt: skip
+    view = ServiceView("w1", {"loop": time.time()}, channels=lambda: states)
+    server = HealthServer("127.0.0.1", 0, LedgerMetrics(store, view), view, store).start()
+    try:
+        m = scrape(f"http://127.0.0.1:{server.port}/metrics")
+    finally:
+        server.stop()
+        store.close()
+    assert value(m, "gateway_sftp_last_success_timestamp_seconds", partner="medsupply") == 1796551205.0
+    assert ("gateway_sftp_last_success_timestamp_seconds", (("partner", "orthosupply"),)) not in m
+    assert value(m, "gateway_sftp_failing", partner="medsupply") == 0
+    assert value(m, "gateway_sftp_failing", partner="orthosupply") == 1
+    assert value(m, "gateway_sftp_backlog", partner="medsupply") == 3
