@@ -338,15 +338,22 @@ def run(home: Path | None, config: Path | None, store_url: str | None, partner: 
         click.echo(f"recorded {outputs.alerts} exception alert(s) and {outputs.events} billing event(s) to deliver")
 
 
-@recon.command()
-@_options
-@click.option("--month", required=True, help="The month, e.g. 2026-11 (exceptions found in it).")
-@click.option("--json", "as_json", is_flag=True, help="As JSON.")
-def summary(home: Path | None, config: Path | None, store_url: str | None, month: str, as_json: bool) -> None:
-    """A month's exceptions by partner: how many, still open, amount at stake, price variance, invoices on hold;
-    and of the orders sent or received that month, the fill rate (lines shipped in full) and backorder rate."""
-    start, end = _month(month)
-    env = _Env(home, config, store_url)
+def _echo_by_partner(out: list[dict[str, Any]]) -> None:
+    click.echo(
+        f"{'partner':<14} {'found':>6} {'open':>6} {'at stake':>12} {'price var.':>12} {'inv. on hold':>12} "
+        f"{'lines':>7} {'fill %':>7} {'backord. %':>10}"
+    )
+    for s in out:
+        click.echo(
+            f"{s['partner'] or '-':<14} {s['exceptions']:>6} {s['open']:>6} {s['at_stake']:>12} "
+            f"{s['price_variance']:>12} {s['invoices_on_hold']:>12} {s['lines_ordered']:>7} "
+            f"{s['fill_rate'] or '-':>7} {s['backorder_rate'] or '-':>10}"
+        )
+
+
+def _by_partner(env: _Env, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Exceptions found in [start, end) by partner (how many, open, at stake, price variance, invoices on
+    hold) and, of the orders recorded then, the fill and backorder rates."""
     with env.store as store:
         rows = store.list_exceptions(since=start, until=end, limit=None)
         lines: dict[str, list[GridLine]] = defaultdict(list)
@@ -380,20 +387,23 @@ def summary(home: Path | None, config: Path | None, store_url: str | None, month
          "invoices_on_hold": len(s["invoices_on_hold"]), "by_kind": dict(sorted(s["by_kind"].items()))}
         for _, s in sorted(by_partner.items())
     ]  # fmt: skip
+    return out
+
+
+@recon.command()
+@_options
+@click.option("--month", required=True, help="The month, e.g. 2026-11 (exceptions found in it).")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def summary(home: Path | None, config: Path | None, store_url: str | None, month: str, as_json: bool) -> None:
+    """A month's exceptions by partner: how many, still open, amount at stake, price variance, invoices on hold;
+    and of the orders sent or received that month, the fill rate (lines shipped in full) and backorder rate."""
+    start, end = _month(month)
+    out = _by_partner(_Env(home, config, store_url), start, end)
     if as_json:
         click.echo(json.dumps({"month": month, "partners": out}, indent=2))
         return
     click.echo(f"{month}: exceptions found by partner (open amounts at stake); rates of the lines ordered")
-    click.echo(
-        f"{'partner':<14} {'found':>6} {'open':>6} {'at stake':>12} {'price var.':>12} {'inv. on hold':>12} "
-        f"{'lines':>7} {'fill %':>7} {'backord. %':>10}"
-    )
-    for s in out:
-        click.echo(
-            f"{s['partner'] or '-':<14} {s['exceptions']:>6} {s['open']:>6} {s['at_stake']:>12} "
-            f"{s['price_variance']:>12} {s['invoices_on_hold']:>12} {s['lines_ordered']:>7} "
-            f"{s['fill_rate'] or '-':>7} {s['backorder_rate'] or '-':>10}"
-        )
+    _echo_by_partner(out)
     if not out:
         click.echo(f"no exceptions found in {month} (before {date(end.year, end.month, 1)})")
 
@@ -402,6 +412,16 @@ def summary(home: Path | None, config: Path | None, store_url: str | None, month
 def _reconcile(ctx: click.Context, /, **options: Any) -> None:
     if ctx.invoked_subcommand is None:
         ctx.invoke(list_, **options)
+        if options["as_json"] or options["as_csv"]:
+            return
+        since = options["since"].replace(tzinfo=UTC) if options["since"] else datetime(1970, 1, 1, tzinfo=UTC)
+        out = _by_partner(_Env(options["home"], options["config"], options["store_url"]), since, datetime.now(UTC))
+        if options["partner"]:
+            out = [s for s in out if s["partner"] == options["partner"]]
+        click.echo(
+            f"since {since:%Y-%m-%d}: exceptions found by partner (open amounts at stake); rates of the lines ordered"
+        )
+        _echo_by_partner(out)
 
 
 reconcile = click.Group(

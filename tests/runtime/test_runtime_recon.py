@@ -109,6 +109,12 @@ def test_chain_with_mismatches_then_a_credit_memo(tmp_path: Path, store_url: str
     # `gateway reconcile` (the name) with no subcommand lists as `recon list` does.
     same = CliRunner().invoke(main, ["reconcile", "--open", "--severity", "high", "--csv", "--home", str(home.path)])
     assert same.exit_code == 0 and same.stdout == listed.stdout, same.output
+    text = CliRunner().invoke(main, ["reconcile", "--open", "--partner", "medsupply", "--home", str(home.path)])
+    assert text.exit_code == 0, text.output
+    summary = text.stdout.split("exceptions found by partner", 1)[1].splitlines()
+    assert "fill %" in summary[1] and "backord. %" in summary[1] and "inv. on hold" in summary[1]
+    (row,) = [line.split() for line in summary[2:] if line.startswith("medsupply")]
+    assert row[4] == "15.00" and row[5] == "1", row  # price variance 15.00, one invoice on hold
     status = CliRunner().invoke(main, ["status", "--json", "--home", str(home.path)])
     assert status.exit_code == 0, status.output
     indicators = json.loads(status.stdout)["indicators"]
