@@ -567,23 +567,34 @@ class Session:
                 raise SftpError(f"{self.ep.label}: open {remote.path}: {exc}", "remote") from exc
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
-            with os.fdopen(fd, "wb") as out, handle:
-                read_size, requests = self.reads()
-                reads = _Pipelined(self.client, handle.handle, remote.size, read_size, requests)
-                while True:
-                    with self.step(f"read {remote.path} at byte {got}"):
-                        try:
-                            chunk = reads.next()
-                        except (OSError, EOFError, paramiko.SSHException) as exc:
-                            if self.dog.fired is not None:
-                                raise
-                            raise SftpError(f"{self.ep.label}: read {remote.path} at byte {got}: {exc}") from exc
-                    if chunk is None:
-                        break
-                    out.write(chunk)
-                    sha.update(chunk)
-                    got += len(chunk)
-                reads.drain()
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    read_size, requests = self.reads()
+                    reads = _Pipelined(self.client, handle.handle, remote.size, read_size, requests)
+                    while True:
+                        with self.step(f"read {remote.path} at byte {got}"):
+                            try:
+                                chunk = reads.next()
+                            except (OSError, EOFError, paramiko.SSHException) as exc:
+                                if self.dog.fired is not None:
+                                    raise
+                                raise SftpError(f"{self.ep.label}: read {remote.path} at byte {got}: {exc}") from exc
+                        if chunk is None:
+                            break
+                        out.write(chunk)
+                        sha.update(chunk)
+                        got += len(chunk)
+                    reads.drain()
+            except BaseException:
+                # The error in flight is the one to report (a stalled read's timeout, say): closing the remote
+                # handle of an abandoned connection fails too, and must not replace it.
+                self._close_after_failure(handle, remote.path)
+                raise
+            with self.step(f"close {remote.path}"):
+                try:
+                    handle.close()
+                except (EOFError, paramiko.SSHException) as exc:
+                    raise SftpError(f"{self.ep.label}: close {remote.path}: {exc}") from exc
         except OSError as exc:
             if isinstance(exc, SftpError):
                 raise
@@ -593,6 +604,18 @@ class Session:
         if got != remote.size:
             raise SftpError(f"{self.ep.label}: {remote.path}: read {got} bytes, listed {remote.size} (it changed)")
         return sha.hexdigest()
+
+    def _close_after_failure(self, handle: paramiko.SFTPFile, path: str) -> None:
+        """Close a remote file whose transfer already failed. The caller reports that failure, so a close
+        that fails as well is logged, not raised over it; on a connection the watchdog abandoned, nothing is
+        sent at all (the transport is closed)."""
+        if self.dog.fired is not None:
+            return
+        try:
+            with self.step(f"close {path} after a failed transfer"):
+                handle.close()
+        except (OSError, EOFError, paramiko.SSHException, SftpError) as exc:
+            log.debug("%s: closing %s after a failed transfer: %s", self.ep.label, path, exc)
 
     def _write(self, path: str, data: bytes) -> None:
         def write() -> None:
