@@ -138,6 +138,13 @@ def load_profiles(partners_dir: Path, root: Path) -> dict[str, Profile]:
     return {p.id: p for p in profiles}
 
 
+def read_xrefs(profile: Profile, partners_dir: Path) -> dict[str, dict[str, str]]:
+    """The profile's cross-reference tables that can be read, by name (``gateway recon`` needs them
+    without the rest of the workspace); a table that cannot be read is `gateway config lint`'s to report."""
+    problems = Problems()
+    return _check_xrefs(profile, MDict(), partners_dir / f"{profile.id}.yaml", problems)
+
+
 def _profiles(
     partners_dir: Path, root: Path, problems: Problems, broken: dict[str, list[Problem]]
 ) -> tuple[list[Profile], dict[str, Path]]:

@@ -36,7 +36,7 @@ from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.recon import ExceptionRow
 from gateway.store.statuses import ExceptionStatus
 from gateway.store.store import Store
-from gateway.workspace import load_profiles
+from gateway.workspace import load_profiles, read_xrefs
 
 __all__ = ["po_grid", "recon", "reconcile", "settle"]
 
@@ -56,8 +56,14 @@ class _Env:
         return env
 
     def reconciler(self) -> Reconciler:
-        profiles = load_profiles(self.deployment.path("partners"), self.deployment.home)
-        return Reconciler(self.store, self.deployment.settings.reconciliation, profiles.get, actor=actor())
+        folder = self.deployment.path("partners")
+        profiles = load_profiles(folder, self.deployment.home)
+
+        def xrefs(partner: str) -> dict[str, dict[str, str]]:
+            profile = profiles.get(partner)
+            return read_xrefs(profile, folder) if profile is not None else {}
+
+        return Reconciler(self.store, self.deployment.settings.reconciliation, profiles.get, actor=actor(), xrefs=xrefs)
 
     def outputs(self, reconciler: Reconciler) -> ReconOutputs:
         """Exception alerts and billing events for ``reconciler``'s runs (delivered by ``gateway run``)."""

@@ -70,7 +70,7 @@ def billing_lines(chain: Chain, policy: Policy) -> list[BillingLine]:
     if not policy.chargeable or not chain.notices:
         return []
     order = chain.order.doc if chain.order is not None else None
-    index = LineIndex(order, policy.item_id_order) if order is not None else None
+    index = LineIndex(order, policy.item_id_order, policy.xref) if order is not None else None
     out: list[BillingLine] = []
     for notice in chain_notices(chain):
         for n, item in enumerate(shipped_items(notice.doc, chain.po_number)):

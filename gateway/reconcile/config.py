@@ -8,8 +8,8 @@ layer that names it, so a partner that gives only a percent does not inherit the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal
 
@@ -121,6 +121,11 @@ class ReconciliationConfig(_Model):
     slas: Slas | None = None
     uom: list[UomConversion] = Field(default_factory=list, description="Unit conversions (added to the layer above).")
     item_id_order: list[ItemIdKind] | None = Field(default=None, description="Item ids tried to match lines.")
+    item_xref: list[str] | None = Field(
+        default=None,
+        description="The partner's `xref:` tables (their item id → ours) tried when no item id matches "
+        "directly (default: the table named `items`).",
+    )
     lot_tracked: list[str] | None = Field(default=None, description="Item ids that must ship with lot and expiry.")
     allowed_charges: list[str] | None = Field(
         default=None, description="SAC02 charge codes the terms allow (e.g. D240 freight); others are exceptions."
@@ -163,6 +168,18 @@ class Policy:
     items: dict[str, ItemRule] = field(default_factory=dict)
     enabled: bool = True
     chargeable: frozenset[str] = frozenset()
+    item_xref: tuple[str, ...] = ("items",)
+    xref: Mapping[str, str] = field(default_factory=dict)
+    """The partner's item cross-reference (their id → ours), the tables ``item_xref`` names merged: the
+    caller loads them (see :meth:`with_xrefs`); the reconciler only reads them."""
+
+    def with_xrefs(self, tables: Mapping[str, Mapping[str, str]]) -> Policy:
+        """This policy with the item cross-reference taken from the partner's ``tables`` by name (the
+        first table that has an id wins)."""
+        merged: dict[str, str] = {}
+        for name in reversed(self.item_xref):
+            merged.update(tables.get(name, {}))
+        return replace(self, xref=merged)
 
     def rule(self, ids: Iterable[str]) -> ItemRule | None:
         """The item entry naming any of ``ids``."""
@@ -213,5 +230,6 @@ def layered(*layers: ReconciliationConfig | None) -> Policy:
             items={**policy.items, **layer.items},
             enabled=layer.enabled if layer.enabled is not None else policy.enabled,
             chargeable=frozenset(layer.chargeable.items) if layer.chargeable is not None else policy.chargeable,
+            item_xref=tuple(layer.item_xref) if layer.item_xref is not None else policy.item_xref,
         )
     return policy

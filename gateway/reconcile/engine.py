@@ -24,7 +24,7 @@ def reconcile(chain: Chain, policy: Policy, now: datetime, units: Units | None =
     if not policy.enabled:
         return []
     order = chain.order
-    index = LineIndex(order.doc, policy.item_id_order) if order is not None else None
+    index = LineIndex(order.doc, policy.item_id_order, policy.xref) if order is not None else None
     ctx = Context(chain, policy, units or Units(policy.uom), now, index)
     check_acks(ctx)
     shipped = check_notices(ctx)

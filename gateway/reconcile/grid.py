@@ -40,7 +40,7 @@ def grid(chain: Chain, policy: Policy, now: datetime) -> list[GridLine]:
     """The order's lines with what each later document says of them (empty without an order)."""
     if chain.order is None:
         return []
-    index = LineIndex(chain.order.doc, policy.item_id_order)
+    index = LineIndex(chain.order.doc, policy.item_id_order, policy.xref)
     ctx = Context(chain, policy, Units(policy.uom), now, index)
     rows = {
         id(line): GridLine(

@@ -4,7 +4,7 @@ orders); ``gateway recon run`` calls :meth:`Reconciler.rerun` over the whole ind
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,12 +79,14 @@ class Reconciler:
         actor: str = "gateway",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         outputs: Callable[[Sequence[Key] | None], object] | None = None,
+        xrefs: Callable[[str], Mapping[str, Mapping[str, str]]] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.profiles = profiles
         self.actor = actor
         self.clock = clock
+        self.xrefs = xrefs  # the partner's `xref:` tables, loaded (item ids matched through them)
         self._policies: dict[str, tuple[Policy, Units]] = {}
         self.outputs = outputs  # alerts and billing events after each run (gateway.runtime.recon_alerts)
         self._touched: list[Key] = []
@@ -95,6 +97,8 @@ class Reconciler:
         if found is None:
             profile = self.profiles(partner) if partner else None
             policy = layered(self.settings, profile.reconciliation if profile is not None else None)
+            if self.xrefs is not None and partner:
+                policy = policy.with_xrefs(self.xrefs(partner))
             found = self._policies[partner] = (policy, Units(policy.uom))
         return found
 

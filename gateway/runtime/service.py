@@ -265,7 +265,14 @@ class Service:
             ignore=cfg.intake.ignore,
             deliver=lambda ids: self.processor.delivery_counts.add(self.deliverer.deliver_owed(ids)),
         )
-        self.reconciler = Reconciler(store, cfg.reconciliation, workspace.partners.get, actor=self.worker, clock=clock)
+        self.reconciler = Reconciler(
+            store,
+            cfg.reconciliation,
+            workspace.partners.get,
+            actor=self.worker,
+            clock=clock,
+            xrefs=lambda partner: workspace.xrefs.get(partner, {}),
+        )
         sink = AlertSink(store, self.archive, workspace.partners, list(cfg.routes), self.worker)
         self.recon_outputs = ReconOutputs.attach(self.reconciler, sink)  # alerts, billing (docs/reconciliation.md)
         self._sent_at = 0.0
