@@ -263,15 +263,15 @@ def _show_json(docs: list[Any], lines: list[GridLine], found: list[ExceptionRow]
 
 
 def _settle(env: _Env, exception_id: int, status: str, reason: str) -> None:
-    with env.store as store:
+    with env.store:
+        reconciler = env.reconciler()
+        outputs = env.outputs(reconciler)
         try:
-            row = store.settle_exception(exception_id, status, reason, actor())
+            row = reconciler.settle(exception_id, status, reason)  # billing withheld for it is released
         except NotFoundError as exc:
             raise click.ClickException(str(exc)) from exc
         except (TransitionError, StoreValueError) as exc:
             raise click.UsageError(str(exc)) from exc
-        outputs = env.outputs(env.reconciler())
-        outputs.after([(row.partner_id, row.po_number)])  # billing withheld for this exception is released
         env.deliver(outputs)
     click.echo(f"exception {row.id} {row.status}: {row.kind} on PO {row.po_number} ({row.partner_id}): {reason}")
     if outputs.events:
