@@ -65,9 +65,10 @@ def _recorded(home: Any) -> tuple[int, Counter[str]]:
     return exceptions, kinds
 
 
-def _recorded_chain(tmp_path: Path, store_url: str, hooks: Receiver) -> Any:
-    """Our 850 sent, the supplier's 855 (the implant 45.00 over contract) and 856 recorded by `gateway
-    run --once` with reconciliation off for the partner; then turned on: nothing reconciled yet."""
+def _recorded_chain(tmp_path: Path, store_url: str, hooks: Receiver, over_contract: bool = True) -> Any:
+    """Our 850 sent, the supplier's 855 (the implant 45.00 over contract, unless not ``over_contract``)
+    and 856 recorded by `gateway run --once` with reconciliation off for the partner; then turned on:
+    nothing reconciled yet."""
     home = _home(tmp_path, store_url, hooks, enabled=False)
     _drop(
         home.path / "send" / "medsupply",
@@ -75,7 +76,9 @@ def _recorded_chain(tmp_path: Path, store_url: str, hooks: Receiver) -> Any:
         (REPO / "samples" / "canonical" / "purchase-order.json").read_bytes(),
     )
     inbox = home.inbox / "medsupply"
-    ack = _sample("855-4010-medsupply-ack.edi").replace("PO1*3*2*EA*1450.00*", "PO1*3*2*EA*1495.00*")
+    ack = _sample("855-4010-medsupply-ack.edi")
+    if over_contract:
+        ack = ack.replace("PO1*3*2*EA*1450.00*", "PO1*3*2*EA*1495.00*")
     _drop(inbox, "855.edi", _numbered(ack, 201))
     _drop(inbox, "856.edi", _numbered(_sample("856-4010-medsupply-asn.edi"), 301))
     done = gateway(home, "run", "--once")
