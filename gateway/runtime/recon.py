@@ -126,6 +126,12 @@ class Reconciler:
             pass
         return self.store.reconcile_chains(keys, self.compute, self.actor, partner_id=partner, outbox=self.outbox)
 
+    def check_slas(self) -> int:
+        """Reconcile again the chains still waiting for an acknowledgment, ship notice or invoice: their
+        time-based exceptions open as the clock passes the SLA, with no new document; returns how many."""
+        keys = self.store.chains_awaiting()
+        return self.rerun(keys) if keys else 0
+
     def settle(self, exception_id: int, status: str, reason: str) -> ExceptionRow:
         """An operator resolves or waives an exception; the billing events it held back are recorded."""
         return self.store.settle_exception(exception_id, status, reason, self.actor, outbox=self.outbox)

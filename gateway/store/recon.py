@@ -23,6 +23,7 @@ from gateway.reconcile.model import Discrepancy
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.recon_outbox import OutboxWrites, ReconOutbox, ReconOutboxOps
 from gateway.store.recon_rows import ChainData, ExceptionEvent, ExceptionRow, LinkedDoc
+from gateway.store.recon_timer import ReconTimerOps
 from gateway.store.rows import Record
 from gateway.store.schema import documents, recon_cursors, recon_events, recon_exceptions, recon_links
 from gateway.store.statuses import ExceptionStatus
@@ -60,7 +61,7 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
-class ReconOps(ReconOutboxOps):
+class ReconOps(ReconOutboxOps, ReconTimerOps):
     """The chain index and the exceptions' life."""
 
     # --- the index --------------------------------------------------------------------------------
