@@ -50,6 +50,7 @@ processing:
   poll_seconds: 0.2                     # how often an idle worker looks for files another worker received
   store_stall_seconds: 10               # a store call with no answer this long is logged
   store_timeout_seconds: 90             # ... and cut this long (then retried after a back-off)
+  sla_check_seconds: 300                # reconcile chains still waiting for an 855/856/810 (overdue SLAs); 0: never
 duplicates:
   isa13_window_days: 30                 # partner profiles may override; 0 turns the ISA13 check off
 destinations:                           # where documents go, by name (see docs/routing.md); replaces the default
@@ -112,6 +113,13 @@ class Processing(_Strict):
     poll_seconds: float = Field(default=0.2, gt=0)
     store_stall_seconds: float = Field(default=10.0, gt=0)
     store_timeout_seconds: float = Field(default=90.0, gt=0)
+    sla_check_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often `gateway run` reconciles the PO chains still waiting for a document, so "
+        "time-based exceptions (no 855/856/810 in time) open without a new document; one worker at a time. "
+        "0: never (then schedule `gateway recon run`).",
+    )
 
 
 class Duplicates(_Strict):

@@ -55,7 +55,7 @@ class _Env:
         env.deployment, env.store = deployment, store
         return env
 
-    def reconciler(self) -> Reconciler:
+    def reconciler(self, who: str | None = None) -> Reconciler:
         folder = self.deployment.path("partners")
         profiles = load_profiles(folder, self.deployment.home)
 
@@ -63,7 +63,8 @@ class _Env:
             profile = profiles.get(partner)
             return read_xrefs(profile, folder) if profile is not None else {}
 
-        return Reconciler(self.store, self.deployment.settings.reconciliation, profiles.get, actor=actor(), xrefs=xrefs)
+        settings = self.deployment.settings.reconciliation
+        return Reconciler(self.store, settings, profiles.get, actor=who or actor(), xrefs=xrefs)
 
     def outputs(self, reconciler: Reconciler) -> ReconOutputs:
         """Exception alerts and billing events for ``reconciler``'s runs (delivered by ``gateway run``)."""
@@ -292,9 +293,9 @@ def settle(
     the number of billing events released. NotFoundError, TransitionError or StoreValueError when it cannot
     be done. The one code path of ``recon resolve|waive`` and the dashboard's actions."""
     env = _Env.of(deployment, store)
-    row = store.settle_exception(exception_id, status, reason, who)
-    outputs = env.outputs(env.reconciler())
-    outputs.after([(row.partner_id, row.po_number)])  # billing withheld for this exception is released
+    reconciler = env.reconciler(who)
+    outputs = env.outputs(reconciler)
+    row = reconciler.settle(exception_id, status, reason)  # billing withheld for it is released, in its transaction
     env.deliver(outputs)
     return row, outputs.events
 

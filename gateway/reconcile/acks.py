@@ -14,6 +14,7 @@ from gateway.canonical.documents import (
     Purpose,
 )
 from gateway.reconcile.chain import ChainDoc
+from gateway.reconcile.compare import not_on_order, price_off, unit_unknown
 from gateway.reconcile.context import Context
 from gateway.reconcile.matching import label
 from gateway.reconcile.model import Kind
@@ -79,16 +80,10 @@ def check_acks(ctx: Context) -> None:
     for ack_line in ack.lines:
         line = ctx.index.find(ack_line.line_number, ack_line.item)
         if line is None:
-            ctx.add(
-                Kind.ACK_NOT_ORDERED,
-                ack_line.line_number,
-                refs,
-                expected="a line of the order",
-                actual=label(ack_line.item),
-                amount=None,
-                reason=f"acknowledged item {label(ack_line.item)} is not on the order",
-                subject=label(ack_line.item),
-            )
+            what = label(ack_line.item)
+            reason = f"acknowledged item {what} is not on the order"
+            not_on_order(ctx, Kind.ACK_NOT_ORDERED, ack_line.line_number, refs, ack_line.item, actual=what,
+                         reason=reason, subject=what)  # fmt: skip
             continue
         _check_line(ctx, refs, ack_line, line)
 
@@ -159,15 +154,7 @@ def _check_quantity_price(
     unit = ack_line.quantity.uom if ack_line.quantity else None
     factor = ctx.units.factor(unit, uom, ctx.ids(line, ack_line.item))
     if factor is None:
-        ctx.add(
-            Kind.ACK_UNIT,
-            key,
-            refs,
-            expected=str(uom),
-            actual=str(unit),
-            amount=None,
-            reason=f"acknowledged in {unit}, ordered in {uom}, and no conversion between them is declared",
-        )
+        unit_unknown(ctx, Kind.ACK_UNIT, key, refs, verb="acknowledged", unit=unit, ordered_unit=uom)
         return
     shipping = acknowledged(ctx, ack_line, line)
     rejected = sum(
@@ -196,17 +183,15 @@ def _check_quantity_price(
         acked_price = ack_line.unit_price.amount / factor
         ordered_price = line.unit_price.amount
         if not limits.price.allows(ordered_price, acked_price):
-            diff = acked_price - ordered_price
+            at_stake, reason = price_off("acknowledged", acked_price, ordered_price, ordered, uom)
             ctx.add(
                 Kind.ACK_PRICE,
                 key,
                 refs,
                 expected=per_unit(ordered_price, uom),
                 actual=per_unit(acked_price, uom),
-                amount=abs(diff) * ordered,
-                reason=f"acknowledged {per_unit(acked_price, uom)}, ordered at {money(ordered_price)}: "
-                f"{money(abs(diff))} {'over' if diff > 0 else 'under'} on {units(ordered, uom)} "
-                f"= {money(abs(diff) * ordered)}",
+                amount=abs(at_stake),
+                reason=reason,
             )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.reconcile.chain import Chain
 from gateway.reconcile.config import Policy
-from gateway.reconcile.matching import LineIndex, item_values
+from gateway.reconcile.matching import LineIndex, item_values, label
 from gateway.reconcile.model import Kind
 from gateway.reconcile.notices import chain_notices, shipped_items
 
@@ -25,12 +25,14 @@ PRICE_KINDS = frozenset({Kind.ACK_PRICE.value, Kind.INVOICE_PRICE.value})
 class BillingLine:
     """One chargeable ship-notice line. ``key`` identifies it for good (shipment id, PO, position in the
     notice's part for the PO: a replacement notice for the shipment does not bill its lines again);
-    ``line`` is the PO line's key in exceptions (None: no order line matched)."""
+    ``line`` is the PO line's key in exceptions (None: no order line matched); ``position`` the line's
+    place in the notice's part for the PO and ``item_id`` its first item id (the store's unique key)."""
 
     key: str
     partner: str
     po_number: str
     line: str | None
+    position: int
     shipment_id: str
     notice: str
     item: dict[str, Any]
@@ -41,6 +43,7 @@ class BillingLine:
     uom: str | None
     price: Decimal | None
     currency: str | None
+    item_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
         """The event's body (amounts as strings: exact)."""
@@ -86,6 +89,7 @@ def billing_lines(chain: Chain, policy: Policy) -> list[BillingLine]:
                     partner=chain.partner,
                     po_number=chain.po_number,
                     line=LineIndex.key(line, index.lines) if line is not None and index is not None else None,
+                    position=n,
                     shipment_id=notice.doc.shipment_id,
                     notice=notice.ref,
                     item=item.item.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
@@ -96,6 +100,7 @@ def billing_lines(chain: Chain, policy: Policy) -> list[BillingLine]:
                     uom=None if item.quantity.uom is None else str(item.quantity.uom),
                     price=price,
                     currency=None if currency is None else str(currency),
+                    item_id=label(item.item),
                 )
             )
     return out

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from gateway.canonical.documents import Invoice, InvoiceLine, PurchaseOrderLine, Purpose
 from gateway.reconcile.chain import ChainDoc
+from gateway.reconcile.compare import more_than, not_on_order, price_off, unit_unknown
 from gateway.reconcile.context import Context
 from gateway.reconcile.matching import label
 from gateway.reconcile.model import Kind
@@ -118,33 +119,18 @@ def check_invoices(ctx: Context, shipped: dict[int, Decimal], any_notice: bool) 
 def _bill(ctx: Context, inv: ChainDoc[Invoice], line: InvoiceLine, billed: dict[int, _Billed]) -> None:
     assert ctx.index is not None
     order_line = ctx.index.find(line.line_number, line.item)
+    refs = (inv.ref, *ctx.order_ref)
+    amount = line.quantity.value * line.unit_price.amount
     if order_line is None:
-        amount = line.quantity.value * line.unit_price.amount
-        ctx.add(
-            Kind.INVOICE_NOT_ORDERED,
-            line.line_number,
-            (inv.ref, *ctx.order_ref),
-            expected="a line of the order",
-            actual=f"{units(line.quantity.value, line.quantity.uom)} of {label(line.item)}",
-            amount=amount,
-            reason=f"invoice {inv.doc.invoice_number} bills {units(line.quantity.value, line.quantity.uom)} of "
-            f"{label(line.item)} ({money(amount)}), which is not on the order",
-            subject=f"{inv.doc.invoice_number}:{label(line.item)}",
-        )
+        what = f"{units(line.quantity.value, line.quantity.uom)} of {label(line.item)}"
+        reason = f"invoice {inv.doc.invoice_number} bills {what} ({money(amount)}), which is not on the order"
+        not_on_order(ctx, Kind.INVOICE_NOT_ORDERED, line.line_number, refs, line.item, actual=what, reason=reason,
+                     amount=amount, subject=f"{inv.doc.invoice_number}:{label(line.item)}")  # fmt: skip
         return
     converted = ctx.in_order_unit(line.quantity, order_line, line.item)
     if converted.value is None:
-        ctx.add(
-            Kind.INVOICE_UNIT,
-            ctx.line_key(order_line),
-            (inv.ref, *ctx.order_ref),
-            expected=str(order_line.quantity.uom),
-            actual=str(line.quantity.uom),
-            amount=line.quantity.value * line.unit_price.amount,
-            reason=f"invoiced in {line.quantity.uom}, ordered in {order_line.quantity.uom}, "
-            "and no conversion between them is declared",
-            subject=inv.doc.invoice_number,
-        )
+        unit_unknown(ctx, Kind.INVOICE_UNIT, ctx.line_key(order_line), refs, verb="invoiced", unit=line.quantity.uom,
+                     ordered_unit=order_line.quantity.uom, amount=amount, subject=inv.doc.invoice_number)  # fmt: skip
         return
     bill = billed.setdefault(id(order_line), _Billed(order_line, Decimal(0), [], Decimal(0)))
     bill.quantity += converted.value
@@ -186,8 +172,7 @@ def _check_prices(ctx: Context, inv: ChainDoc[Invoice], billed: dict[int, _Bille
         ordered = order_line.unit_price.amount
         if limits.price.allows(ordered, price):
             continue
-        diff = price - ordered
-        at_stake = diff * converted.value
+        at_stake, reason = price_off("invoiced", price, ordered, converted.value, uom)
         bill = billed[id(order_line)]
         credit = min(bill.price_credit, at_stake) if at_stake > 0 else Decimal(0)
         bill.price_credit -= credit
@@ -197,10 +182,6 @@ def _check_prices(ctx: Context, inv: ChainDoc[Invoice], billed: dict[int, _Bille
         left = at_stake - credit
         if credit and limits.amount is not None and limits.amount.allows(Decimal(0), left):
             continue
-        reason = (
-            f"invoiced {per_unit(price, uom)}, ordered at {money(ordered)}: {money(abs(diff))} "
-            f"{'over' if diff > 0 else 'under'} on {units(converted.value, uom)} = {money(abs(at_stake))}"
-        )
         if credit:
             reason += f"; credited {money(credit)}, {money(left)} still at stake"
         ctx.add(
@@ -226,21 +207,11 @@ def _check_quantity(ctx: Context, bill: _Billed, shipped: Decimal | None) -> Non
         (Kind.INVOICE_OVER_SHIPPED, shipped, "shipped"),
         (Kind.INVOICE_OVER_ORDERED, line.quantity.value, "ordered"),
     ):
-        if against is None or bill.quantity <= against or limits.allows(against, bill.quantity):
-            continue
-        extra = bill.quantity - against
-        value = extra * price if price is not None else None
-        ctx.add(
-            kind,
-            ctx.line_key(line),
-            refs,
-            expected=units(against, uom),
-            actual=units(bill.quantity, uom),
-            amount=value,
-            reason=f"invoiced {units(bill.quantity, uom)}, {what} {units(against, uom)}: {units(extra, uom)} more"
-            + (f" ({money(value)})" if value is not None else ""),
-        )
-        return
+        if against is not None and more_than(
+            ctx, kind, ctx.line_key(line), refs, verb="invoiced", total=bill.quantity, against=against, what=what,
+            uom=uom, price=price, limit=limits,
+        ):  # fmt: skip
+            return
 
 
 def _check_header(ctx: Context, inv: ChainDoc[Invoice]) -> None:

@@ -9,10 +9,11 @@ from decimal import Decimal
 from gateway.canonical.documents import Pack, PurchaseOrderLine, Purpose, ShipNotice, ShippedItem
 from gateway.reconcile.acks import acknowledged, latest_ack
 from gateway.reconcile.chain import Chain, ChainDoc
+from gateway.reconcile.compare import more_than, not_on_order, unit_unknown
 from gateway.reconcile.context import Context
 from gateway.reconcile.matching import item_values, label
 from gateway.reconcile.model import Kind
-from gateway.reconcile.words import money, units
+from gateway.reconcile.words import units
 
 __all__ = ["chain_notices", "check_notices", "live_notices", "shipped_items"]
 
@@ -68,32 +69,17 @@ def check_notices(ctx: Context) -> dict[int, Decimal]:
             _check_lot(ctx, notice, item, line)
             if ctx.index is None:
                 continue
+            refs = (notice.ref, *ctx.order_ref)
             if line is None:
-                ctx.add(
-                    Kind.SHIP_NOT_ORDERED,
-                    item.line_number,
-                    (notice.ref, *ctx.order_ref),
-                    expected="a line of the order",
-                    actual=f"{units(item.quantity.value, item.quantity.uom)} of {label(item.item)}",
-                    amount=None,
-                    reason=f"ship notice {doc.shipment_id} ships {units(item.quantity.value, item.quantity.uom)} "
-                    f"of {label(item.item)}, which is not on the order",
-                    subject=f"{doc.shipment_id}:{label(item.item)}",
-                )
+                what = f"{units(item.quantity.value, item.quantity.uom)} of {label(item.item)}"
+                reason = f"ship notice {doc.shipment_id} ships {what}, which is not on the order"
+                not_on_order(ctx, Kind.SHIP_NOT_ORDERED, item.line_number, refs, item.item, actual=what,
+                             reason=reason, subject=f"{doc.shipment_id}:{label(item.item)}")  # fmt: skip
                 continue
             converted = ctx.in_order_unit(item.quantity, line, item.item)
             if converted.value is None:
-                ctx.add(
-                    Kind.SHIP_UNIT,
-                    ctx.line_key(line),
-                    (notice.ref, *ctx.order_ref),
-                    expected=str(line.quantity.uom),
-                    actual=str(item.quantity.uom),
-                    amount=None,
-                    reason=f"shipped in {item.quantity.uom}, ordered in {line.quantity.uom}, "
-                    "and no conversion between them is declared",
-                    subject=doc.shipment_id,
-                )
+                unit_unknown(ctx, Kind.SHIP_UNIT, ctx.line_key(line), refs, verb="shipped", unit=item.quantity.uom,
+                             ordered_unit=line.quantity.uom, subject=doc.shipment_id)  # fmt: skip
                 continue
             shipped[id(line)] = shipped.get(id(line), Decimal(0)) + converted.value
             refs_of.setdefault(id(line), []).append(notice.ref)
@@ -109,19 +95,9 @@ def _check_over(ctx: Context, line: PurchaseOrderLine, total: Decimal, refs: tup
     price = line.unit_price.amount if line.unit_price else None
     if limits is None:
         return
-    if total > ordered and not limits.allows(ordered, total):
-        extra = total - ordered
-        value = extra * price if price is not None else None
-        ctx.add(
-            Kind.SHIP_OVER_ORDERED,
-            ctx.line_key(line),
-            (*refs, *ctx.order_ref),
-            expected=units(ordered, uom),
-            actual=units(total, uom),
-            amount=value,
-            reason=f"shipped {units(total, uom)}, ordered {units(ordered, uom)}: {units(extra, uom)} more"
-            + (f" ({money(value)})" if value is not None else ""),
-        )
+    key = ctx.line_key(line)
+    if more_than(ctx, Kind.SHIP_OVER_ORDERED, key, (*refs, *ctx.order_ref), verb="shipped", total=total,
+                 against=ordered, what="ordered", uom=uom, price=price, limit=limits):  # fmt: skip
         return
     ack = latest_ack(ctx)
     if ack is None or ctx.index is None:
@@ -130,18 +106,10 @@ def _check_over(ctx: Context, line: PurchaseOrderLine, total: Decimal, refs: tup
         if ctx.index.find(ack_line.line_number, ack_line.item) is not line:
             continue
         acked = acknowledged(ctx, ack_line, line)
-        if acked is not None and total > acked and not limits.allows(acked, total):
-            extra = total - acked
-            value = extra * price if price is not None else None
-            ctx.add(
-                Kind.SHIP_OVER_ACKNOWLEDGED,
-                ctx.line_key(line),
-                (*refs, ack.ref, *ctx.order_ref),
-                expected=units(acked, uom),
-                actual=units(total, uom),
-                amount=value,
-                reason=f"shipped {units(total, uom)}, acknowledged {units(acked, uom)}: {units(extra, uom)} more",
-            )
+        if acked is not None:
+            more_than(ctx, Kind.SHIP_OVER_ACKNOWLEDGED, key, (*refs, ack.ref, *ctx.order_ref), verb="shipped",
+                      total=total, against=acked, what="acknowledged", uom=uom, price=price, limit=limits,
+                      priced=False)  # fmt: skip
         return
 
 

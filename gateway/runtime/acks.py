@@ -37,6 +37,7 @@ from gateway.partners.profile import AckTracking, PartnerDirectory
 from gateway.routing import RouteInput, Rule, route, rules_for
 from gateway.store import Archive
 from gateway.store.acks import AckToMatch
+from gateway.store.recon_outbox import OutboxItem
 from gateway.store.rows import OutboundRow
 from gateway.store.store import Store
 from gateway.x12.ack.match import CodeWords, Owed, Reconciliation, ack_from_dict, reconcile
@@ -303,23 +304,31 @@ class AlertSink:
         self, kind: str, partner: str, body: dict[str, Any], summary: str, keys: Sequence[tuple[str, str]] = ()
     ) -> list[int]:
         """Record one alert; returns the ids of its deliveries (none: no rule routes it, nothing recorded)."""
+        found = self.item(kind, partner, body, summary, keys)
+        if found is None:
+            return []
+        row = self.store.add_outbound(
+            partner,
+            kind,
+            found.sha256,
+            reason=found.reason,
+            deliver_to=list(found.deliver_to),
+            worker=self.worker,
+            keys=found.keys,
+        )
+        return [d.id for d in self.store.list_deliveries(outbound_id=row.id, limit=100)]
+
+    def item(
+        self, kind: str, partner: str, body: dict[str, Any], summary: str, keys: Sequence[tuple[str, str]] = ()
+    ) -> OutboxItem | None:
+        """An alert routed and its JSON archived, for the caller to record (None: no rule routes it)."""
         profile = self.partners.get(partner)
         every = [r for r in rules_for(partner, profile.routes if profile else [], self.rules) if _names_alerts(r)]
         decision = route(RouteInput(partner, kind, "outbound", False), body, every)
         if decision.unrouted:
-            return []
-        data = json.dumps(body, sort_keys=True, default=str).encode("utf-8")
-        sha = self.archive.put(data)
-        row = self.store.add_outbound(
-            partner,
-            kind,
-            sha,
-            reason=summary[:1000],
-            deliver_to=list(decision.destinations),
-            worker=self.worker,
-            keys=keys,
-        )
-        return [d.id for d in self.store.list_deliveries(outbound_id=row.id, limit=100)]
+            return None
+        sha = self.archive.put(json.dumps(body, sort_keys=True, default=str).encode("utf-8"))
+        return OutboxItem(partner, kind, sha, summary[:1000], tuple(decision.destinations), tuple(keys))
 
 
 def _unreadable(kind: str, why: str, owed: list[Owed]) -> Reconciliation:

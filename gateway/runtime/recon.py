@@ -25,6 +25,8 @@ from gateway.reconcile import (
 )
 from gateway.reconcile.units import Units
 from gateway.store.recon import ChainData, Key
+from gateway.store.recon_outbox import ReconOutbox
+from gateway.store.recon_rows import ExceptionRow
 from gateway.store.store import Store
 
 __all__ = ["Reconciler", "build_chain"]
@@ -78,7 +80,7 @@ class Reconciler:
         *,
         actor: str = "gateway",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        outputs: Callable[[Sequence[Key] | None], object] | None = None,
+        outbox: ReconOutbox | None = None,
         xrefs: Callable[[str], Mapping[str, Mapping[str, str]]] | None = None,
     ) -> None:
         self.store = store
@@ -88,8 +90,7 @@ class Reconciler:
         self.clock = clock
         self.xrefs = xrefs  # the partner's `xref:` tables, loaded (item ids matched through them)
         self._policies: dict[str, tuple[Policy, Units]] = {}
-        self.outputs = outputs  # alerts and billing events after each run (gateway.runtime.recon_alerts)
-        self._touched: list[Key] = []
+        self.outbox = outbox  # alerts and billing events, in each run's transactions (gateway.runtime.recon_alerts)
 
     def policy(self, partner: str) -> tuple[Policy, Units]:
         """The partner's policy (gateway.yaml's layer, then the profile's) and its unit table."""
@@ -109,7 +110,6 @@ class Reconciler:
         for data in chains:
             policy, units = self.policy(data.partner_id)
             out[(data.partner_id, data.po_number)] = reconcile(build_chain(data), policy, now, units)
-        self._touched.extend(out)
         return out
 
     def catch_up(self) -> int:
@@ -117,19 +117,21 @@ class Reconciler:
         chains of orders sent since); returns how many chains were reconciled."""
         while self.store.index_new_documents():
             pass
-        self._touched = []
-        done = self.store.reconcile_pending(self.compute, self.actor)
-        if done and self.outputs is not None:
-            self.outputs(list(dict.fromkeys(self._touched)))
-        return done
+        return self.store.reconcile_pending(self.compute, self.actor, outbox=self.outbox)
 
     def rerun(self, keys: Sequence[Key] | None = None, partner: str | None = None) -> int:
         """Reconcile again (the given chains, or every chain of ``partner``, or all): SLAs move with time,
         and settings may have changed."""
         while self.store.index_new_documents():
             pass
-        self._touched = []
-        done = self.store.reconcile_chains(keys, self.compute, self.actor, partner_id=partner)
-        if self.outputs is not None:
-            self.outputs(None if keys is None and partner is None else list(dict.fromkeys(self._touched)))
-        return done
+        return self.store.reconcile_chains(keys, self.compute, self.actor, partner_id=partner, outbox=self.outbox)
+
+    def check_slas(self) -> int:
+        """Reconcile again the chains still waiting for an acknowledgment, ship notice or invoice: their
+        time-based exceptions open as the clock passes the SLA, with no new document; returns how many."""
+        keys = self.store.chains_awaiting()
+        return self.rerun(keys) if keys else 0
+
+    def settle(self, exception_id: int, status: str, reason: str) -> ExceptionRow:
+        """An operator resolves or waives an exception; the billing events it held back are recorded."""
+        return self.store.settle_exception(exception_id, status, reason, self.actor, outbox=self.outbox)

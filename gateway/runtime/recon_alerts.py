@@ -5,12 +5,17 @@ Both go only where a routing rule names their type (``match: {doc_type: recon_ex
 ``billing_event``), as acknowledgment tracking's alerts do (:class:`gateway.runtime.acks.AlertSink`):
 each is recorded as an outbound item of that kind, its JSON archived, with a delivery per destination.
 
-- Alerts: every ``open`` or ``reopen`` event of an exception is claimed once (a cursor moved in the
-  claiming transaction), so ``gateway recon run`` and any number of workers alert each opening once.
-- Billing events: each chargeable line is billed once (its key is the outbound item's ``billing`` search
-  key, so ``gateway find`` finds it too); a line whose PO line has an open price exception
-  (:data:`gateway.reconcile.billing.PRICE_KINDS`) is withheld, and billed on the first pass after that
-  exception is resolved by a document or resolved or waived by an operator.
+Both are recorded by the store in the transaction that reconciles the chain (a transactional outbox,
+:mod:`gateway.store.recon_outbox`): a crash before its commit leaves nothing, and the next run records
+them; after it, the deliveries are in the ledger and are sent by any worker, with the idempotency key
+written with them.
+
+- Alerts: every ``open`` or ``reopen`` event of an exception is claimed once (a cursor moved in that
+  transaction), so ``gateway recon run`` and any number of workers alert each opening once.
+- Billing events: each chargeable line is billed once (a unique ``recon_billing`` row; its key is also
+  the outbound item's ``billing`` search key, so ``gateway find`` finds it); a line whose PO line has an
+  open price exception (:data:`gateway.reconcile.billing.PRICE_KINDS`) is withheld, and billed on the
+  first pass after that exception is resolved by a document or resolved or waived by an operator.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.reconcile import Policy
-from gateway.reconcile.billing import PRICE_KINDS, BillingLine, billing_lines
+from gateway.reconcile.billing import BillingLine, billing_lines
 from gateway.runtime.acks import AlertSink
 from gateway.runtime.recon import Reconciler, build_chain
-from gateway.store.recon import ExceptionRow, Key
+from gateway.store.recon_outbox import OutboxItem, OutboxWrites
+from gateway.store.recon_rows import ChainData, ExceptionRow
 
 __all__ = ["ReconOutputs", "exception_alert"]
 
@@ -51,77 +57,61 @@ def exception_alert(e: ExceptionRow) -> dict[str, Any]:
 
 
 class ReconOutputs:
-    """Alerts for opened exceptions and billing events for chargeable lines (see the module docstring)."""
+    """Alerts for opened exceptions and billing events for chargeable lines: the store's
+    :class:`~gateway.store.recon_outbox.ReconOutbox`, recorded in the reconciliation's own transaction."""
 
     def __init__(self, sink: AlertSink, policy: Callable[[str], Policy]) -> None:
         self.sink = sink
-        self.store = sink.store
+        self.worker = sink.worker
         self.policy = policy
         self.alerting = sink.routes("recon_exception")
-        self.billing = sink.routes("billing_event")
-        self.alerts = 0  # recorded since this object was made (for the commands' reports)
+        self.billing_routed = sink.routes("billing_event")
+        self.alerts = 0  # recorded (and committed) since this object was made, for the commands' reports
         self.events = 0
-        self.owed: list[int] = []  # delivery ids recorded and not yet handed to a deliverer (see take_owed)
+        self.owed: list[int] = []  # delivery ids committed and not yet handed to a deliverer (see take_owed)
 
     @classmethod
     def attach(cls, reconciler: Reconciler, sink: AlertSink) -> ReconOutputs:
         """Outputs for ``reconciler``'s runs, with its partners' policies."""
         outputs = cls(sink, lambda partner: reconciler.policy(partner)[0])
-        reconciler.outputs = outputs.after
+        reconciler.outbox = outputs
         return outputs
-
-    def after(self, keys: Sequence[Key] | None) -> tuple[int, int]:
-        """Alert the exceptions opened since the last call, and bill the chargeable lines of the chains
-        ``keys`` (None: every chain); returns (alerts, billing events) recorded."""
-        alerts, events = self.alert_openings(), self.bill(keys)
-        self.alerts += alerts
-        self.events += events
-        return alerts, events
 
     def take_owed(self) -> list[int]:
         """The deliveries recorded since the last call (leased to this worker for a minute: try them now)."""
         owed, self.owed = self.owed, []
         return owed
 
-    def _record(self, kind: str, partner: str, body: dict[str, Any], summary: str, key: tuple[str, str]) -> bool:
-        ids = self.sink.record(kind, partner, body, summary, keys=[key])
-        self.owed += ids
-        return bool(ids)
+    def routes_alerts(self) -> bool:
+        """Whether some rule routes ``recon_exception``."""
+        return self.alerting
 
-    def alert_openings(self) -> int:
-        """Record an alert for each exception opened or reopened since the last call."""
-        if not self.alerting:
-            self.store.skip_openings()
-            return 0
-        done = 0
-        while True:
-            opened = self.store.claim_openings()
-            for e in opened:
-                summary = f"exception {e.id} ({e.kind}) on PO {e.po_number}: {e.reason}"
-                done += self._record(
-                    "recon_exception", e.partner_id, exception_alert(e), summary, ("exception", str(e.id))
-                )
-            if len(opened) < 500:
-                return done
+    def alert(self, exception: ExceptionRow) -> OutboxItem | None:
+        """The alert of an opened exception, routed and archived."""
+        summary = f"exception {exception.id} ({exception.kind}) on PO {exception.po_number}: {exception.reason}"
+        key = ("exception", str(exception.id))
+        return self.sink.item("recon_exception", exception.partner_id, exception_alert(exception), summary, [key])
 
-    def bill(self, keys: Sequence[Key] | None) -> int:
-        """Record the billing events due on the chains ``keys`` (None: every chain)."""
-        if not self.billing:
-            return 0
-        chosen = [k for k in (self.store.chain_keys() if keys is None else keys) if self.policy(k[0]).chargeable]
-        done = 0
-        for start in range(0, len(chosen), 500):
-            part = chosen[start : start + 500]
-            held = {
-                (e.partner_id, e.po_number, e.line) for e in self.store.open_exceptions(part) if e.kind in PRICE_KINDS
-            }
-            lines: list[BillingLine] = []
-            for data in self.store.chains(part):
-                lines += billing_lines(build_chain(data), self.policy(data.partner_id))
-            billed = self.store.keys_recorded("billing", [b.key for b in lines])
-            for b in lines:
-                if b.key.upper() in billed or (b.partner, b.po_number, b.line) in held:
-                    continue
-                summary = f"billing event: {b.quantity} of {b.udi or b.item} on PO {b.po_number}, {b.shipment_id}"
-                done += self._record("billing_event", b.partner, b.as_json(), summary, ("billing", b.key))
-        return done
+    def billing(self, chains: Sequence[ChainData]) -> list[BillingLine]:
+        """The chargeable ship-notice lines of ``chains`` (of partners with chargeable supplies)."""
+        if not self.billing_routed:
+            return []
+        lines: list[BillingLine] = []
+        for data in chains:
+            policy = self.policy(data.partner_id)
+            if policy.enabled and policy.chargeable:  # a partner not reconciled is not billed either
+                lines += billing_lines(build_chain(data), policy)
+        return lines
+
+    def billing_event(self, line: BillingLine) -> OutboxItem | None:
+        """The billing event of ``line``, routed and archived."""
+        summary = (
+            f"billing event: {line.quantity} of {line.udi or line.item} on PO {line.po_number}, {line.shipment_id}"
+        )
+        return self.sink.item("billing_event", line.partner, line.as_json(), summary, [("billing", line.key)])
+
+    def committed(self, writes: OutboxWrites) -> None:
+        """Count what a committed transaction recorded, and owe its deliveries to this worker."""
+        self.alerts += writes.alerts
+        self.events += writes.events
+        self.owed += writes.deliveries

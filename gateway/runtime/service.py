@@ -23,6 +23,7 @@ redone or recognised by the next run.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -276,6 +277,7 @@ class Service:
         sink = AlertSink(store, self.archive, workspace.partners, list(cfg.routes), self.worker)
         self.recon_outputs = ReconOutputs.attach(self.reconciler, sink)  # alerts, billing (docs/reconciliation.md)
         self._sent_at = 0.0
+        self._sla_asked = -math.inf  # when (the clock's epoch seconds) this worker last asked for the timer's turn
         self.sftp = make_poller(
             workspace.partners,
             store,
@@ -557,6 +559,29 @@ class Service:
         except Exception:  # a bug in a check must not stop the service: logged with its traceback
             log.exception("reconciliation failed (retried after the next batch)")
 
+    def check_slas(self) -> int:
+        """The SLA timer: every ``processing.sla_check_seconds``, when no other worker on the store took
+        the turn, reconcile the chains still waiting for a document, so an 855, 856 or 810 that never
+        comes opens its exception (and alert) in time. Errors are logged; the next turn tries again."""
+        every = self.deployment.settings.processing.sla_check_seconds
+        now = self.clock().timestamp()
+        if not every or now - self._sla_asked < every:
+            return 0
+        self._sla_asked = now
+        try:
+            if not self.store.take_turn("sla_check", every):
+                return 0
+            chains = self.reconciler.check_slas()
+            owed = self.recon_outputs.take_owed()
+            if owed:
+                self.processor.delivery_counts.add(self.deliverer.deliver_owed(owed))
+            return chains
+        except GatewayError as exc:
+            log.error("SLA check not done (tried again at the next turn): %s", exc)
+        except Exception:  # a bug in a check must not stop the service: logged with its traceback
+            log.exception("SLA check failed (tried again at the next turn)")
+        return 0
+
     def _release_quietly(self, file_id: int, reason: str) -> None:
         try:
             self.store.release(file_id, self.worker, reason[:500])
@@ -706,6 +731,7 @@ class Service:
                     taken = self.take_ready()
                     done = self.process_claimed()
                     taken += self.send_orders(every=1.0)
+                    self.check_slas()
                     self.beats.update(dict.fromkeys(("loop", "inbox", "send"), time.time()))
                 except GatewayError as exc:
                     log.error("store unavailable (%s); retrying in 5 s", exc)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from gateway.store.archive import Archive
 from gateway.store.base import as_enum, aware, new_correlation_id
@@ -59,6 +59,7 @@ class OutboundOps(KeyOps, DeliveryOps):
         deliver_to: list[str] | None = None,
         worker: str | None = None,
         keys: Sequence[tuple[str, str]] = (),
+        conn: Connection | None = None,
     ) -> OutboundRow:
         """Record something we send to ``partner_id`` (``kind``: ``997``, ``999``, ``TA1``, ``850``...).
 
@@ -68,72 +69,80 @@ class OutboundOps(KeyOps, DeliveryOps):
         acknowledgment we wait for, and until when. ``deliver_to`` names the destinations it is owed to:
         those deliveries are recorded in the same transaction (leased to ``worker`` for a minute, so it
         can try them at once; anyone may after that). ``keys`` are its business keys (``("po", "4500012345")``)
-        for ``gateway find``.
+        for ``gateway find``. Given ``conn``, it is recorded in that transaction (a transactional outbox:
+        the item and its deliveries commit, or vanish, with whatever else the caller records there).
         """
+        if conn is None:
+            with self._db.write("record an outbound interchange") as own:
+                return self.add_outbound(
+                    partner_id, kind, sha256, control_number=control_number,
+                    group_control_number=group_control_number, file_id=file_id, status=status, reason=reason,
+                    expected_ack=expected_ack, ack_due_at=ack_due_at, correlation_id=correlation_id,
+                    deliver_to=deliver_to, worker=worker, keys=keys, conn=own,
+                )  # fmt: skip
         Archive.check_digest(sha256)
         state = as_enum(OutboundStatus, status, "outbound status")
         ack = None if expected_ack is None else as_enum(ExpectedAck, expected_ack, "expected ack status")
         due = None if ack_due_at is None else aware(ack_due_at, "ack_due_at")
         now = self._now()
-        with self._db.write("record an outbound interchange") as conn:
-            correlation = correlation_id
-            if file_id is not None:
-                file = self._get(conn, files, file_id)
-                correlation = correlation or file["correlation_id"]
-            correlation = correlation or new_correlation_id()
-            row = (
-                conn.execute(
-                    insert(outbound)
-                    .values(
-                        partner_id=partner_id,
-                        kind=kind,
-                        sha256=sha256,
-                        control_number=control_number,
-                        group_control_number=group_control_number,
-                        file_id=file_id,
-                        status=state.value,
-                        reason=reason,
-                        expected_ack=None if ack is None else ack.value,
-                        ack_due_at=due,
-                        correlation_id=correlation,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(*outbound.c)
+        correlation = correlation_id
+        if file_id is not None:
+            file = self._get(conn, files, file_id)
+            correlation = correlation or file["correlation_id"]
+        correlation = correlation or new_correlation_id()
+        row = (
+            conn.execute(
+                insert(outbound)
+                .values(
+                    partner_id=partner_id,
+                    kind=kind,
+                    sha256=sha256,
+                    control_number=control_number,
+                    group_control_number=group_control_number,
+                    file_id=file_id,
+                    status=state.value,
+                    reason=reason,
+                    expected_ack=None if ack is None else ack.value,
+                    ack_due_at=due,
+                    correlation_id=correlation,
+                    created_at=now,
+                    updated_at=now,
                 )
-                .mappings()
-                .one()
+                .returning(*outbound.c)
             )
-            self._event(
-                conn,
-                kind=EntityKind.OUTBOUND,
-                entity_id=row["id"],
-                file_id=file_id,
-                action=EventAction.CREATE,
-                from_status=None,
-                to_status=state.value,
-                at=now,
-                reason=reason,
-                details={"kind": kind, "partner_id": partner_id, "control_number": control_number, "sha256": sha256},
-                correlation_id=correlation,
-            )
-            keyed = [{"outbound_id": row["id"], "kind": k, "value": normalize(v)} for k, v in keys]
-            insert_keys(conn, [{"file_id": file_id, "document_id": None, "partner_id": partner_id, **k} for k in keyed])
-            if deliver_to:
-                owed = [
-                    OwedDelivery(
-                        dest,
-                        kind,
-                        partner_id,
-                        correlation,
-                        f"outbound:{row['id']}",
-                        file_id=file_id,
-                        outbound_id=int(row["id"]),
-                        rule="partner",
-                    )
-                    for dest in deliver_to
-                ]
-                self.deliveries_on(conn, owed, worker or "send", 60.0)
+            .mappings()
+            .one()
+        )
+        self._event(
+            conn,
+            kind=EntityKind.OUTBOUND,
+            entity_id=row["id"],
+            file_id=file_id,
+            action=EventAction.CREATE,
+            from_status=None,
+            to_status=state.value,
+            at=now,
+            reason=reason,
+            details={"kind": kind, "partner_id": partner_id, "control_number": control_number, "sha256": sha256},
+            correlation_id=correlation,
+        )
+        keyed = [{"outbound_id": row["id"], "kind": k, "value": normalize(v)} for k, v in keys]
+        insert_keys(conn, [{"file_id": file_id, "document_id": None, "partner_id": partner_id, **k} for k in keyed])
+        if deliver_to:
+            owed = [
+                OwedDelivery(
+                    dest,
+                    kind,
+                    partner_id,
+                    correlation,
+                    f"outbound:{row['id']}",
+                    file_id=file_id,
+                    outbound_id=int(row["id"]),
+                    rule="partner",
+                )
+                for dest in deliver_to
+            ]
+            self.deliveries_on(conn, owed, worker or "send", 60.0)
         return OutboundRow.from_mapping(row)
 
     def list_outbound(

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, String, cast, func, insert, literal, select, text, tuple_, update
 
 from gateway.reconcile.model import Discrepancy
-from gateway.store.base import StoreBase
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
+from gateway.store.recon_outbox import OutboxWrites, ReconOutbox, ReconOutboxOps
+from gateway.store.recon_rows import ChainData, ExceptionEvent, ExceptionRow, LinkedDoc
+from gateway.store.recon_timer import ReconTimerOps
 from gateway.store.rows import Record
-from gateway.store.schema import documents, recon_cursors, recon_events, recon_exceptions, recon_links, search_keys
+from gateway.store.schema import documents, recon_cursors, recon_events, recon_exceptions, recon_links
 from gateway.store.statuses import ExceptionStatus
 
 __all__ = ["ChainData", "ExceptionEvent", "ExceptionRow", "LinkedDoc", "ReconOps", "po_numbers"]
@@ -35,80 +36,6 @@ RESCAN = 1000
 _DOC_REF = literal("document:") + cast(documents.c.id, String)
 Key = tuple[str, str]
 Compute = Callable[[list["ChainData"]], dict[Key, list[Discrepancy]]]
-
-
-@dataclass(frozen=True, slots=True)
-class LinkedDoc:
-    """One document of a chain, as the index holds it: canonical JSON text and when it was recorded."""
-
-    ref: str
-    doc_type: str
-    canonical: str
-    received_at: datetime
-    number: str | None = None
-    purpose: str | None = None
-    po_number: str | None = None
-
-
-@dataclass
-class ChainData:
-    """A chain's documents, and the partner's invoices sharing a number with the chain's invoices."""
-
-    partner_id: str
-    po_number: str
-    docs: list[LinkedDoc] = field(default_factory=list)
-    invoices_seen: dict[str, list[LinkedDoc]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ExceptionRow:
-    """A stored exception."""
-
-    id: int
-    partner_id: str
-    po_number: str
-    key: str
-    kind: str
-    severity: str
-    status: str
-    line: str | None
-    documents: list[str]
-    expected: str
-    actual: str
-    amount: str | None
-    reason: str
-    resolved_by: str | None
-    resolution: str | None
-    created_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None
-
-    @classmethod
-    def from_mapping(cls, row: Record) -> ExceptionRow:
-        values = dict(row)
-        values["documents"] = json.loads(values["documents"])
-        return cls(**values)
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready (timestamps ISO 8601, the amount as a string)."""
-        out: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__}
-        for name in ("created_at", "updated_at", "resolved_at"):
-            out[name] = out[name].isoformat() if out[name] is not None else None
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class ExceptionEvent:
-    """One change in an exception's life."""
-
-    id: int
-    exception_id: int
-    action: str
-    from_status: str | None
-    to_status: str
-    reason: str | None
-    actor: str | None
-    at: datetime
 
 
 def po_numbers(doc_type: str, doc: dict[str, Any]) -> set[str]:
@@ -134,7 +61,7 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
-class ReconOps(StoreBase):
+class ReconOps(ReconOutboxOps, ReconTimerOps):
     """The chain index and the exceptions' life."""
 
     # --- the index --------------------------------------------------------------------------------
@@ -245,11 +172,15 @@ class ReconOps(StoreBase):
 
     # --- reconciling --------------------------------------------------------------------------------
 
-    def reconcile_pending(self, compute: Compute, actor: str, chains: int = 500) -> int:
+    def reconcile_pending(
+        self, compute: Compute, actor: str, chains: int = 500, outbox: ReconOutbox | None = None
+    ) -> int:
         """Reconcile the chains with links newer than the last run, ``chains`` per transaction; returns how
-        many chains were reconciled."""
-        done = 0
-        while True:
+        many chains were reconciled. ``outbox``: exception alerts and billing events are recorded in each
+        transaction too (:mod:`gateway.store.recon_outbox`)."""
+        done, more = 0, True
+        while more:
+            writes = OutboxWrites()
             with self._db.write("reconcile new PO chains") as conn:
                 start = self._cursor(conn, "links")
                 rows = conn.execute(
@@ -258,17 +189,28 @@ class ReconOps(StoreBase):
                     .order_by(recon_links.c.id)
                     .limit(chains * 4)
                 ).all()
-                if not rows:
-                    return done
                 keys = list(dict.fromkeys((str(p), str(n)) for _, p, n in rows))[:chains]
-                wanted = set(keys)
-                last = max(int(i) for i, p, n in rows if (p, n) in wanted)
-                self._reconcile_on(conn, keys, compute, actor)
-                self._advance(conn, "links", last)
-                done += len(keys)
+                if keys:
+                    last = max(int(i) for i, p, n in rows if (p, n) in set(keys))
+                    writes = self._reconcile_on(conn, keys, compute, actor, outbox)
+                    self._advance(conn, "links", last)
+                    done += len(keys)
+                else:
+                    more = False
+                    if outbox is not None:  # openings no run of this worker claimed (e.g. recorded before)
+                        writes = self._outbox_on(conn, [], {}, outbox)
+            if outbox is not None:
+                outbox.committed(writes)
+        return done
 
     def reconcile_chains(
-        self, keys: Sequence[Key] | None, compute: Compute, actor: str, chains: int = 500, partner_id: str | None = None
+        self,
+        keys: Sequence[Key] | None,
+        compute: Compute,
+        actor: str,
+        chains: int = 500,
+        partner_id: str | None = None,
+        outbox: ReconOutbox | None = None,
     ) -> int:
         """Reconcile chains again (``gateway recon run``), ``chains`` per transaction: ``keys``, or all of
         ``partner_id``'s, or (both None) every chain, after which the runtime's pending links are done too."""
@@ -279,7 +221,9 @@ class ReconOps(StoreBase):
         for part in _chunks(chosen, chains):
             with self._db.write("reconcile PO chains") as conn:
                 self._cursor(conn, "links")  # the same lock as the runtime's runs
-                self._reconcile_on(conn, list(part), compute, actor)
+                writes = self._reconcile_on(conn, list(part), compute, actor, outbox)
+            if outbox is not None:
+                outbox.committed(writes)
         if upto is not None:
             with self._db.write("move the index's cursor") as conn:
                 if self._cursor(conn, "links") < upto:
@@ -349,7 +293,9 @@ class ReconOps(StoreBase):
                         chain.invoices_seen[doc.number] = by_number.get((chain.partner_id, doc.number), [])
         return out
 
-    def _reconcile_on(self, conn: Connection, keys: list[Key], compute: Compute, actor: str) -> None:
+    def _reconcile_on(
+        self, conn: Connection, keys: list[Key], compute: Compute, actor: str, outbox: ReconOutbox | None
+    ) -> OutboxWrites:
         chains = self._load(conn, keys)
         found = compute(list(chains.values()))
         existing: dict[Key, dict[str, Record]] = {k: {} for k in keys}
@@ -417,6 +363,7 @@ class ReconOps(StoreBase):
             )  # fmt: skip
         if events:
             conn.execute(insert(recon_events), events)
+        return self._outbox_on(conn, keys, chains, outbox) if outbox is not None else OutboxWrites()
 
     # --- reading and settling -----------------------------------------------------------------------
 
@@ -472,14 +419,20 @@ class ReconOps(StoreBase):
         with self._db.read("read an exception's events") as conn:
             return [ExceptionEvent(**dict(r)) for r in conn.execute(query).mappings()]
 
-    def settle_exception(self, exception_id: int, status: str, reason: str, actor: str) -> ExceptionRow:
-        """An operator resolves or waives an open exception, with a reason (an event records it)."""
+    def settle_exception(
+        self, exception_id: int, status: str, reason: str, actor: str, outbox: ReconOutbox | None = None
+    ) -> ExceptionRow:
+        """An operator resolves or waives an open exception, with a reason (an event records it); with
+        ``outbox``, the billing events it held back are recorded in the same transaction."""
         if status not in (ExceptionStatus.RESOLVED.value, ExceptionStatus.WAIVED.value):
             raise StoreValueError(f"an operator may resolve or waive an exception, not set it {status!r}")
         if not reason.strip():
             raise StoreValueError("a reason is required")
         now = self._now()
+        writes = OutboxWrites()
         with self._db.write(f"{status} exception {exception_id}") as conn:
+            if outbox is not None:
+                self._lock(conn)  # billing is decided under the lock reconciliation writes take
             row = conn.execute(
                 select(recon_exceptions).where(recon_exceptions.c.id == exception_id).with_for_update()
             ).mappings().first()  # fmt: skip
@@ -501,62 +454,13 @@ class ReconOps(StoreBase):
                 )
             )  # fmt: skip
             updated = conn.execute(select(recon_exceptions).where(recon_exceptions.c.id == exception_id)).mappings()
-            return ExceptionRow.from_mapping(updated.one())
-
-    # --- alerts and billing (gateway.runtime.recon_alerts) -------------------------------------------
-
-    def claim_openings(self, batch: int = 500) -> list[ExceptionRow]:
-        """The exceptions opened or reopened since the last claim (each opening once, oldest first); the
-        claim moves the ``alerts`` cursor in the same transaction, under the lock reconciliation writes
-        take, so two workers never both alert one opening."""
-        with self._db.write("claim opened exceptions for alerts") as conn:
-            start = self._cursor(conn, "alerts")
-            rows = conn.execute(
-                select(recon_events.c.id, recon_events.c.exception_id)
-                .where(recon_events.c.id > start, recon_events.c.action.in_(("open", "reopen")))
-                .order_by(recon_events.c.id)
-                .limit(batch)
-            ).all()
-            if not rows:
-                return []
-            self._advance(conn, "alerts", int(rows[-1][0]))
-            ids = [int(r[1]) for r in rows]
-            found = {
-                int(r["id"]): ExceptionRow.from_mapping(r)
-                for r in conn.execute(select(recon_exceptions).where(recon_exceptions.c.id.in_(ids))).mappings()
-            }
-            return [found[i] for i in ids if i in found]
-
-    def skip_openings(self) -> None:
-        """Move the ``alerts`` cursor past every event (no rule routes exception alerts)."""
-        with self._db.write("skip opened exceptions") as conn:
-            start = self._cursor(conn, "alerts")
-            last = conn.execute(select(func.max(recon_events.c.id))).scalar()
-            if last is not None and int(last) > start:
-                self._advance(conn, "alerts", int(last))
-
-    def open_exceptions(self, keys: Sequence[Key]) -> list[ExceptionRow]:
-        """The open exceptions of the chains ``keys``."""
-        out: list[ExceptionRow] = []
-        for part in _chunks(list(keys), 500):
-            query = select(recon_exceptions).where(
-                tuple_(recon_exceptions.c.partner_id, recon_exceptions.c.po_number).in_(list(part)),
-                recon_exceptions.c.status == ExceptionStatus.OPEN.value,
-            )
-            with self._db.read("read open exceptions") as conn:
-                out += [ExceptionRow.from_mapping(r) for r in conn.execute(query).mappings()]
-        return out
-
-    def keys_recorded(self, kind: str, values: Sequence[str]) -> set[str]:
-        """Which of ``values`` (normalized) some outbound item holds as a search key of ``kind``."""
-        found: set[str] = set()
-        for part in _chunks([v.strip().upper() for v in values], 900):
-            query = select(search_keys.c.value).where(
-                search_keys.c.kind == kind, search_keys.c.value.in_(part), search_keys.c.outbound_id.is_not(None)
-            )
-            with self._db.read("look up recorded keys") as conn:
-                found.update(str(v) for v in conn.execute(query).scalars())
-        return found
+            settled = ExceptionRow.from_mapping(updated.one())
+            if outbox is not None:
+                key = (settled.partner_id, settled.po_number)
+                writes = self._outbox_on(conn, [key], self._load(conn, [key]), outbox)
+        if outbox is not None:
+            outbox.committed(writes)
+        return settled
 
 
 def _linked(r: Record, canonical: str) -> LinkedDoc:

@@ -559,6 +559,30 @@ recon_events = Table(
     sqlite_autoincrement=True,
 )
 
+recon_billing = Table(
+    "recon_billing",
+    metadata,
+    _pk(),
+    # One row per billed ship-notice line (migration 0011): the unique key makes billing a line once, even
+    # when two workers reconcile its chain at the same instant. Absent lot/serial are '' (NULLs would not
+    # collide in a unique constraint).
+    Column("partner_id", String(PARTNER), nullable=False),
+    Column("shipment_id", String(128), nullable=False),
+    Column("po_number", String(128), nullable=False),
+    Column("position", Integer, nullable=False),  # the line's place in the notice's part for the PO
+    Column("item", String(128), nullable=False),
+    Column("lot", String(64), nullable=False),
+    Column("serial", String(128), nullable=False),
+    Column("billing_key", String(256), nullable=False),
+    Column("outbound_id", ID),
+    _ts("created_at"),
+    UniqueConstraint(
+        "partner_id", "shipment_id", "po_number", "position", "item", "lot", "serial", name="uq_recon_billing_line"
+    ),
+    Index("ix_recon_billing_billing_key", "partner_id", "billing_key"),
+    sqlite_autoincrement=True,
+)
+
 recon_cursors = Table(
     "recon_cursors",
     metadata,
