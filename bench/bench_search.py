@@ -44,12 +44,12 @@ PARTNERS = [f"partner{i:02d}" for i in range(20)]
 TYPES = [("810", "IN", "invoice"), ("856", "SH", "ship_notice"), ("855", "PR", "po_acknowledgment"),
          ("850", "PO", "purchase_order")]  # fmt: skip
 INDEXES_0006 = [
-    ("files", "ix_files_received_at"),
+    ("files", "ix_files_traffic"),  # 0006's received_at, widened by 0010
     ("interchanges", "ix_interchanges_control_number"),
     ("groups", "ix_groups_control_number"),
     ("transaction_sets", "ix_transaction_sets_control_number"),
     ("documents", "ix_documents_status"),
-    ("documents", "ix_documents_created_at"),
+    ("documents", "ix_documents_traffic"),  # 0006's created_at, widened by 0010
     ("outbound", "ix_outbound_created_at"),
     ("outbound", "ix_outbound_correlation_id"),
     ("outbound", "ix_outbound_control_number"),

@@ -172,7 +172,8 @@ files = Table(
     Index("ix_files_partner_id_received_at", "partner_id", "received_at"),
     Index("ix_files_parent_id", "parent_id"),
     Index("ix_files_correlation_id", "correlation_id"),
-    Index("ix_files_received_at", "received_at"),  # migration 0006: date ranges of `messages list`
+    # migration 0010 (replacing 0006's received_at): date ranges of `messages list`, today's traffic from the index
+    Index("ix_files_traffic", "received_at", "partner_id", "status"),
     sqlite_autoincrement=True,
 )
 
@@ -270,7 +271,8 @@ documents = Table(
     Index("ix_documents_parent_id", "parent_id"),
     Index("ix_documents_correlation_id", "correlation_id"),
     Index("ix_documents_status", "status", "doc_type", "file_id"),  # migration 0006: filters, counts, metrics
-    Index("ix_documents_created_at", "created_at"),  # migration 0006: `gateway status`, today's traffic
+    # migration 0010 (replacing 0006's created_at): the dashboard's traffic by partner and type, from the index
+    Index("ix_documents_traffic", "created_at", "partner_id", "doc_type", "status"),
     sqlite_autoincrement=True,
 )
 
@@ -392,6 +394,7 @@ deliveries = Table(
     Index("ix_deliveries_file_id", "file_id"),
     Index("ix_deliveries_outbound_id", "outbound_id"),
     Index("ix_deliveries_parent_id", "parent_id"),  # migration 0007: a chain's latest link, found by anti-join
+    Index("ix_deliveries_delivered", "delivered_at", "destination", "status"),  # migration 0010: delivered today
     sqlite_autoincrement=True,
 )
 

@@ -1,7 +1,7 @@
 """recon_billing: one row per billed ship-notice line, unique, so a line is billed once (issue 13).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06
 
 Two workers reconciling the same chain at the same instant could each record a billing event for a
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
