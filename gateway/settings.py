@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gateway.delivery.base import SecretRef
 from gateway.mapping.marked import MarkedYamlError, MDict, load_marked
 from gateway.mapping.problems import Problems, validate_marked
 from gateway.reconcile.config import ReconciliationConfig
@@ -64,6 +65,7 @@ routes:                                 # tried in order (a partner profile's ro
 reconciliation: null                    # PO/855/856/810 tolerances, SLAs, unit conversions (docs/reconciliation.md)
 retention:
   keep_days: 0                          # `gateway archive purge` never purges files younger (profiles: retention)
+web: null                               # `gateway web`: session secret, users and roles, proxy header (docs/web.md)
 """
 
 
@@ -140,6 +142,36 @@ def default_routes() -> list[Rule]:
     return [Rule(name="default", match=Match(direction="inbound"), to=["canonical-json"])]
 
 
+class WebUser(_Strict):
+    """A dashboard user: a role and an argon2 hash (``gateway web hash-password``), never a password."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    role: Literal["viewer", "operator", "admin"] = "viewer"
+    password_hash: str | None = Field(
+        default=None, pattern=r"^\$argon2(id|i|d)\$", description="None: signs in only through trusted_header."
+    )
+
+
+class Web(_Strict):
+    """``gateway web``: who may sign in, with which role, and what signs the session cookies (docs/web.md)."""
+
+    secret: SecretRef | None = Field(default=None, description="Signs session cookies; absent: random per process.")
+    users: list[WebUser] = Field(default_factory=list)
+    trusted_header: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9-]+$", description="The reverse proxy's header naming the signed-in user."
+    )
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    secure_cookie: bool = Field(default=False, description="Mark the session cookie Secure (served over HTTPS).")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Web:
+        seen = [u.name for u in self.users]
+        twice = sorted({n for n in seen if seen.count(n) > 1})
+        if twice:
+            raise ValueError(f"web user(s) listed twice: {', '.join(twice)}")
+        return self
+
+
 class Settings(_Strict):
     """The whole ``gateway.yaml``."""
 
@@ -158,6 +190,7 @@ class Settings(_Strict):
         default=None, description="Global reconciliation settings; partner profiles layer theirs over these."
     )
     retention: Retention = Field(default_factory=lambda: Retention())
+    web: Web | None = Field(default=None, description="The dashboard's users and session secret (docs/web.md).")
 
 
 class Deployment:

@@ -24,7 +24,7 @@ from gateway.store.bulk import Selection
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.statuses import DeliveryStatus, FileStatus
 
-__all__ = ["confirm_or_stop", "progress_chunks", "reprocess", "retransmit"]
+__all__ = ["confirm_or_stop", "progress_chunks", "reprocess", "retransmit", "retransmit_document"]
 
 CHUNK = 50
 """Items per transaction in a bulk run: progress moves, and one bad item stops before much is done."""
@@ -201,9 +201,21 @@ def retransmit(
     click.echo(f"{len(done)} new delivery(ies), due now")
 
 
+def retransmit_document(
+    store: Any, document_id: int, who: str, reason: str, destinations: Sequence[str] = ()
+) -> list[int]:
+    """New deliveries of document ``document_id`` to every destination it went to (or ``destinations``),
+    ``who`` and ``reason`` recorded; the new ids. StoreValueError when its file was purged. The one code
+    path of ``gateway retransmit DOCUMENT_ID`` and the dashboard's action."""
+    if store.file_purged(document_id):
+        raise StoreValueError(f"document {document_id}'s file was purged past the retention policy")
+    new: list[int] = store.retransmit(document_id, who, reason, list(destinations) or None)
+    return new
+
+
 def _one_document(store: Any, document_id: int, destinations: tuple[str, ...], reason: str, dry_run: bool) -> None:
     """The by-document form: one new delivery per destination the document went to (or ``destinations``)."""
-    if store.file_purged(document_id):
+    if dry_run and store.file_purged(document_id):
         click.echo(f"error: document {document_id}'s file was purged past the retention policy", err=True)
         raise SystemExit(1)
     if dry_run:
@@ -212,7 +224,7 @@ def _one_document(store: Any, document_id: int, destinations: tuple[str, ...], r
         click.echo(f"document {document_id}: would retransmit to {', '.join(targets) or 'nothing (never routed)'}")
         return
     try:
-        new = store.retransmit(document_id, actor(), reason, list(destinations) or None)
+        new = retransmit_document(store, document_id, actor(), reason, destinations)
     except NotFoundError as exc:
         click.echo(f"no document {document_id} in the ledger at {store.url}", err=True)
         raise SystemExit(2) from exc

@@ -20,9 +20,10 @@ from gateway.planning import RELEASED
 from gateway.runtime.fsutil import oneline
 from gateway.store.deliveries import DeliveryRow
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
+from gateway.store.rows import FileRow
 from gateway.store.statuses import DeliveryStatus
 
-__all__ = ["deadletters", "deliver", "deliveries", "release", "requeue"]
+__all__ = ["deadletters", "deliver", "deliveries", "put_back", "release", "requeue"]
 
 EXIT_WAITING = 6
 """``gateway deliver``: a delivery still waits for a retry, or became a dead letter (as ``run --once``)."""
@@ -264,18 +265,27 @@ def discard_dead(
     _act("discard", ids, reason, home, config, store_url)
 
 
+PUT_BACK_FROM = {"release": ("held",), "requeue": ("failed", "quarantined")}
+"""What ``release`` and ``requeue`` take: a held duplicate; a failed or quarantined file."""
+
+
+def put_back(store: Any, kind: str, file_id: int, reason: str, who: str) -> FileRow:
+    """``release`` or ``requeue`` file ``file_id`` (back to received, the reason and ``who`` recorded);
+    the file as it was. NotFoundError when there is none; TransitionError when its status does not allow
+    it. The one code path of the commands and the dashboard's actions."""
+    row: FileRow = store.get_file(file_id)
+    allowed = PUT_BACK_FROM[kind]
+    if row.status not in allowed:
+        raise TransitionError(f"file {file_id} is {row.status}: {kind} takes a file that is {' or '.join(allowed)}")
+    prefix = RELEASED if kind == "release" else "requeued by an operator"
+    store.requeue_file(file_id, who, f"{prefix}: {reason}")
+    return row
+
+
 def _file_action(kind: str, file_id: int, reason: str, home: Path | None, config: Path | None, url: str | None) -> None:
     store = _open(home, config, url)
     try:
-        row = store.get_file(file_id)
-        allowed = {"release": ("held",), "requeue": ("failed", "quarantined")}[kind]
-        if row.status not in allowed:
-            click.echo(
-                f"error: file {file_id} is {row.status}: {kind} takes a file that is {' or '.join(allowed)}", err=True
-            )
-            raise SystemExit(1)
-        prefix = RELEASED if kind == "release" else "requeued by an operator"
-        store.requeue_file(file_id, actor(), f"{prefix}: {reason}")
+        row = put_back(store, kind, file_id, reason, actor())
     except NotFoundError as exc:
         click.echo(f"no file {file_id} in the ledger at {store.url}", err=True)
         raise SystemExit(2) from exc

@@ -50,6 +50,7 @@ LAZY_COMMANDS = {
     "reconcile": "gateway.cli.recon_cli:reconcile",
     "archive": "gateway.cli.archive_cli:archive",
     "channels": "gateway.cli.channels_cli:channels",
+    "web": "gateway.web.command:web",
 }
 
 

@@ -245,7 +245,7 @@ def _file_view(store: Store, archive: Archive, file_id: int, limit: int) -> dict
     delivered = store.list_deliveries(file_id=file_id, limit=10_000)
     attempts = store.attempts_of([d.id for d in delivered])
     sent = store.list_outbound(file_id=file_id, limit=1000)
-    raw = _raw_sets(archive, tree, limit) if limit and tree.file.format == "x12" else {}
+    raw = raw_sets(archive, tree, limit) if limit and tree.file.format == "x12" else {}
     return {
         "tree": _plain(tree),
         "segments": raw,
@@ -279,7 +279,7 @@ def _documents(tree: FileTree) -> list[DocumentRow]:
     return [*inside, *tree.documents]
 
 
-def _raw_sets(archive: Archive, tree: FileTree, limit: int) -> dict[str, Any]:
+def raw_sets(archive: Archive, tree: FileTree, limit: int) -> dict[str, Any]:
     """Each set's segments as received, read back from the archived file (a set id → lines)."""
     try:
         data = archive.read(tree.file.sha256)
@@ -482,4 +482,4 @@ def _echo_outbound(view: dict[str, Any], archive: Archive, limit: int) -> None:
     _echo_events(view["events"])
 
 
-__all__ = ["KEY_FIELDS", "find", "messages", "when"]
+__all__ = ["KEY_FIELDS", "find", "messages", "raw_sets", "when"]

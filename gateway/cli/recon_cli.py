@@ -38,7 +38,7 @@ from gateway.store.statuses import ExceptionStatus
 from gateway.store.store import Store
 from gateway.workspace import load_profiles
 
-__all__ = ["recon", "reconcile"]
+__all__ = ["po_grid", "recon", "reconcile", "settle"]
 
 _options = deployment_options(read_only=True)
 
@@ -47,6 +47,13 @@ class _Env:
     def __init__(self, home: Path | None, config: Path | None, store_url: str | None) -> None:
         self.deployment: Deployment = load_deployment(home, config)
         self.store: Store = open_store_read_only(self.deployment, store_url)
+
+    @classmethod
+    def of(cls, deployment: Deployment, store: Store) -> _Env:
+        """An environment on a deployment and store already open (the dashboard's)."""
+        env = cls.__new__(cls)
+        env.deployment, env.store = deployment, store
+        return env
 
     def reconciler(self) -> Reconciler:
         profiles = load_profiles(self.deployment.path("partners"), self.deployment.home)
@@ -187,14 +194,10 @@ def show(
     """A PO's chain line by line: ordered, acknowledged, shipped, invoiced, with its exceptions marked."""
     env = _Env(home, config, store_url)
     with env.store as store:
-        data = store.chain_data(partner, po_number)
-        if not data.docs:
-            raise click.ClickException(f"no documents for PO {po_number} of partner {partner}")
-        reconciler = env.reconciler()
-        policy, _ = reconciler.policy(partner)
-        chain = build_chain(data)
-        lines = grid(chain, policy, datetime.now(UTC))
-        found = store.list_exceptions(partner_id=partner, po_number=po_number, limit=None)
+        try:
+            data, chain, lines, found = po_grid(env.deployment, store, partner, po_number, datetime.now(UTC))
+        except NotFoundError as exc:
+            raise click.ClickException(exc.message) from exc
     marks: dict[str | None, list[ExceptionRow]] = defaultdict(list)
     for e in found:
         if e.status == "open":
@@ -216,6 +219,25 @@ def show(
     closed = [e for e in found if e.status != "open"]
     if closed:
         click.echo(f"\nsettled ({len(closed)}): " + ", ".join(f"[{e.id}] {e.kind} {e.status}" for e in closed))
+
+
+def po_grid(
+    deployment: Deployment, store: Store, partner: str, po_number: str, now: datetime
+) -> tuple[Any, Any, list[GridLine], list[ExceptionRow]]:
+    """PO ``po_number``'s chain: its documents, the chain, the grid (a line per order line: ordered,
+    acknowledged, shipped, invoiced) under the partner's policy at ``now``, and every exception on it.
+    NotFoundError when no document names the PO. The one code path of ``recon show`` and the dashboard."""
+    data = store.chain_data(partner, po_number)
+    if not data.docs:
+        raise NotFoundError(f"no documents for PO {po_number} of partner {partner}")
+    policy, _ = _Env.of(deployment, store).reconciler().policy(partner)
+    chain = build_chain(data)
+    return (
+        data,
+        chain,
+        grid(chain, policy, now),
+        store.list_exceptions(partner_id=partner, po_number=po_number, limit=None),
+    )
 
 
 def _empty(partner_id: str) -> dict[str, Any]:
@@ -256,20 +278,32 @@ def _show_json(docs: list[Any], lines: list[GridLine], found: list[ExceptionRow]
     }  # fmt: skip
 
 
+def settle(
+    deployment: Deployment, store: Store, exception_id: int, status: str, reason: str, who: str
+) -> tuple[ExceptionRow, int]:
+    """Resolve or waive (``status``) exception ``exception_id``, ``who`` and ``reason`` kept in its history,
+    then release the billing it withheld (delivered now when the destinations take it); the exception and
+    the number of billing events released. NotFoundError, TransitionError or StoreValueError when it cannot
+    be done. The one code path of ``recon resolve|waive`` and the dashboard's actions."""
+    env = _Env.of(deployment, store)
+    row = store.settle_exception(exception_id, status, reason, who)
+    outputs = env.outputs(env.reconciler())
+    outputs.after([(row.partner_id, row.po_number)])  # billing withheld for this exception is released
+    env.deliver(outputs)
+    return row, outputs.events
+
+
 def _settle(env: _Env, exception_id: int, status: str, reason: str) -> None:
     with env.store as store:
         try:
-            row = store.settle_exception(exception_id, status, reason, actor())
+            row, released = settle(env.deployment, store, exception_id, status, reason, actor())
         except NotFoundError as exc:
             raise click.ClickException(str(exc)) from exc
         except (TransitionError, StoreValueError) as exc:
             raise click.UsageError(str(exc)) from exc
-        outputs = env.outputs(env.reconciler())
-        outputs.after([(row.partner_id, row.po_number)])  # billing withheld for this exception is released
-        env.deliver(outputs)
     click.echo(f"exception {row.id} {row.status}: {row.kind} on PO {row.po_number} ({row.partner_id}): {reason}")
-    if outputs.events:
-        click.echo(f"{outputs.events} billing event(s) released")
+    if released:
+        click.echo(f"{released} billing event(s) released")
 
 
 @recon.command()

@@ -25,7 +25,7 @@ from gateway.runtime.observe import read_states
 from gateway.runtime.sftp_pull import channel_line
 from gateway.runtime.sftp_pull import read_states as read_channel_states
 
-__all__ = ["status"]
+__all__ = ["dashboard", "status"]
 
 _read_options = deployment_options(read_only=True)
 DELIVERY_STATES = ("dead_letter", "delivered", "discarded", "pending")
@@ -51,22 +51,13 @@ def status(
         oldest = store.oldest_pending()
         quarantined = store.list_files(status="quarantined", limit=20)
         unrouted = store.list_documents(status="unrouted", limit=20)
-        traffic = store.traffic(since)
-        destinations = store.destinations(now)
-        backlog = {d["destination"]: {k: d[k] for k in DELIVERY_STATES if d[k]} for d in destinations}
-        indicators = store.indicators(now)
-        failures = [f for s in ("failed", "partial") for f in store.list_files(status=s, limit=10)]
+        board = dashboard(deployment, store, since, now)
     finally:
         store.close()
-    reported = read_problems(deployment.path("run"))
-    # A folder the service already reported is named once, by the service's report.
-    problems = [m for f, m in folder_problems(deployment) if not any(str(f) in r for r in reported)] + reported
-    services = _services(read_states(deployment.path("run")))
-    channels = read_channel_states(deployment.path("run"))  # SFTP partners' last poll (docs/sftp.md)
-    paused = sorted({d for s in services if s["alive"] for d in s["paused"]})
-    for d in destinations:
-        d["paused"] = d["destination"] in paused
-    failures = sorted(failures, key=lambda f: f.id, reverse=True)[:10]
+    traffic, failures, destinations = board["traffic"], board["failures"], board["destinations"]
+    indicators, services, channels = board["indicators"], board["services"], board["channels"]
+    problems, paused = board["problems"], board["paused"]
+    backlog = {d["destination"]: {k: d[k] for k in DELIVERY_STATES if d[k]} for d in destinations}
     if as_json:
         click.echo(
             json.dumps(
@@ -100,6 +91,33 @@ def status(
     for partner, state in sorted(channels.items()):
         click.echo(f"channel            {partner}: {channel_line(state)}")
     _dashboard(since, traffic, failures, destinations, indicators, services)
+
+
+def dashboard(deployment: Any, store: Any, since: datetime, now: datetime) -> dict[str, Any]:
+    """What ``status`` and the web overview show alike: per partner the traffic since ``since``, the recent
+    failed files, per destination the backlog (``paused`` when a live service's breaker is open), the
+    business indicators, the services, the SFTP channels' last polls and the intake problems."""
+    traffic = store.traffic(since)
+    destinations = store.destinations(now)
+    indicators = store.indicators(now)
+    failures = [f for s in ("failed", "partial") for f in store.list_files(status=s, limit=10)]
+    reported = read_problems(deployment.path("run"))
+    # A folder the service already reported is named once, by the service's report.
+    problems = [m for f, m in folder_problems(deployment) if not any(str(f) in r for r in reported)] + reported
+    services = _services(read_states(deployment.path("run")))
+    paused = sorted({d for s in services if s["alive"] for d in s["paused"]})
+    for d in destinations:
+        d["paused"] = d["destination"] in paused
+    return {
+        "traffic": traffic,
+        "failures": sorted(failures, key=lambda f: f.id, reverse=True)[:10],
+        "destinations": destinations,
+        "indicators": indicators,
+        "services": services,
+        "channels": read_channel_states(deployment.path("run")),  # SFTP partners' last poll (docs/sftp.md)
+        "problems": problems,
+        "paused": paused,
+    }
 
 
 def _services(states: list[dict[str, Any]]) -> list[dict[str, Any]]:

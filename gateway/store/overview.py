@@ -8,6 +8,7 @@ A handful of grouped counts over indexed columns (``files.received_at``, ``deliv
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -88,6 +89,43 @@ class OverviewOps(StoreBase):
             for dest, n in conn.execute(due):
                 out[dest]["due"] = int(n)
         return sorted(out.values(), key=lambda x: x["destination"])
+
+    def traffic_by_type(self, since: datetime) -> list[dict[str, Any]]:
+        """Per partner and document type, documents recorded since ``since``: how many and how many failed
+        or dead-lettered (acknowledgments received not counted), ordered by partner then type."""
+        query = (
+            select(documents.c.partner_id, documents.c.doc_type, documents.c.status, func.count())
+            .where(documents.c.created_at >= since, documents.c.doc_type != "acknowledgment")
+            .group_by(documents.c.partner_id, documents.c.doc_type, documents.c.status)
+        )
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        with self._db.read("count documents per partner and type") as conn:
+            for partner, doc_type, status, n in conn.execute(query):
+                key = (partner or "(unknown)", str(doc_type))
+                item = out.setdefault(key, {"partner": key[0], "doc_type": key[1], "documents": 0, "failed": 0})
+                item["documents"] += int(n)
+                item["failed"] += int(n) if status in ("failed", "dead_letter") else 0
+        return [out[k] for k in sorted(out)]
+
+    def open_exceptions_by_partner(self) -> list[dict[str, Any]]:
+        """Per partner, the open reconciliation exceptions: how many and the amount at stake (their amounts
+        summed exactly, as Decimal: the column is text so every database adds the same)."""
+        query = select(recon_exceptions.c.partner_id, recon_exceptions.c.amount).where(
+            recon_exceptions.c.status == ExceptionStatus.OPEN.value
+        )
+        out: dict[str, dict[str, Any]] = {}
+        with self._db.read("sum open reconciliation exceptions") as conn:
+            for partner, amount in conn.execute(query):
+                item = out.setdefault(partner, {"partner": partner, "open": 0, "at_stake": Decimal(0)})
+                item["open"] += 1
+                item["at_stake"] += Decimal(amount or 0)
+        return [out[k] for k in sorted(out)]
+
+    def last_activity(self) -> dict[str, datetime]:
+        """Each partner's last file received."""
+        query = select(files.c.partner_id, func.max(files.c.received_at)).group_by(files.c.partner_id)
+        with self._db.read("read each partner's last activity") as conn:
+            return {str(p): last for p, last in conn.execute(query) if p is not None}
 
     def indicators(self, now: datetime) -> dict[str, int]:
         """Business indicators: invoices whose delivery is a dead letter, documents failed or unrouted, acks

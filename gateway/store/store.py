@@ -20,6 +20,7 @@ from gateway.store.acks import AckOps
 from gateway.store.ackviews import AckQueryOps
 from gateway.store.base import Clock
 from gateway.store.bulk import BulkOps
+from gateway.store.docsearch import DocumentSearchOps
 from gateway.store.errors import SchemaError
 from gateway.store.keys import KeyOps  # noqa: F401 - part of ResultOps
 from gateway.store.outbound import OutboundOps
@@ -46,6 +47,7 @@ class Store(
     AckOps,
     AckQueryOps,
     SearchOps,
+    DocumentSearchOps,
     OverviewOps,
     ReconOps,
     BulkOps,
