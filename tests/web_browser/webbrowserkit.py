@@ -22,7 +22,6 @@ where they fail. Screenshots of every page a test visits go to ``$GATEWAY_SCREEN
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -170,8 +169,6 @@ def _settings(receiver: Receiver) -> dict[str, Any]:
 @pytest.fixture(scope="module", name="deployment")
 def deployment_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """The deployment described in the module docstring, processed by ``gateway run --once``."""
-    if importlib.util.find_spec("gateway.web") is None:
-        pytest.skip("the dashboard (gateway/web, issue 14) is not in this tree yet")
     if missing := browser_missing():
         unavailable(missing)
     root = tmp_path_factory.mktemp("webhome")
