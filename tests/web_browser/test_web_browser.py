@@ -39,7 +39,8 @@ from webbrowserkit import (  # noqa: F401 - fixtures
 with contextlib.suppress(ImportError):  # when absent, the fixtures skip (or fail under CI=true) before any test
     from playwright.sync_api import Browser, expect
 
-pytestmark = pytest.mark.timeout(120)
+# One worker builds the deployment and starts the server and the browser once for the module (`--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("web_browser")
 
 
 @pytest.fixture(name="login")
