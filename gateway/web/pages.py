@@ -317,7 +317,7 @@ ROUTES = [
     Route("/deadletters", deadletters),
     Route("/acks", acks),
     Route("/recon", recon),
-    Route("/recon/po/{partner}/{po}", po),
+    Route("/recon/po/{partner}/{po:path}", po),  # a PO number may hold "/" (PO/2026/001)
     Route("/partners", partners),
     Route("/actions/{action}/{entity_id:int}", confirm, methods=["GET"]),
     Route("/actions/{action}/{entity_id:int}", act, methods=["POST"]),
