@@ -16,6 +16,7 @@ from lxml import etree
 from gateway.formats.csv import Row
 from gateway.mapping.marked import Mark, MDict
 from gateway.mapping.nodes import Env, EvalFailure, Getter, Selector
+from gateway.mapping.plan import ID_PAIR_X12
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.mapping.x12scope import (
     ElementRef,
@@ -196,17 +197,11 @@ class X12Adapter:
             return pairs_of(seg, env)
 
         if kind == "id_pair":
-            firsts_key = ("first ids", seg_id, start)  # this extractor's memo in env.cache, by id(segment)
+            firsts_key = f"first ids {seg_id} {start}"  # this extractor's memo in env.cache, by id(segment)
             hl = seg_id == "HL"
 
-            def one(scope: X12Scope, env: Env) -> str | None:
-                own = scope.own.get(seg_id)
-                found = own[0] if own is not None and (not hl or not scope.hierarchical) else segment(scope, env)
-                if found is None:
-                    return None
-                seg: Segment = found
-                env.where = (seg, where_ref)
-                # the first id of each qualifier, per segment and document: several fields read it
+            def firsts_of(seg: Segment, env: Env) -> dict[str, str]:
+                """The first id of each qualifier, per segment and document: several fields read it."""
                 memo = env.cache.get(firsts_key)
                 if memo is None:
                     memo = env.cache[firsts_key] = {}
@@ -216,12 +211,24 @@ class X12Adapter:
                     memo[id(seg)] = firsts
                     for q, v in pairs_of(seg, env):
                         firsts.setdefault(q, v)
+                return firsts
+
+            def one(scope: X12Scope, env: Env) -> str | None:
+                own = scope.own.get(seg_id)
+                found = own[0] if own is not None and (not hl or not scope.hierarchical) else segment(scope, env)
+                if found is None:
+                    return None
+                seg: Segment = found
+                env.where = (seg, where_ref)
+                firsts = firsts_of(seg, env)
                 for want in wanted:  # qualifiers in order of preference; the first pair with it wins
                     value = firsts.get(want)
                     if value is not None:
                         return value
                 return None
 
+            if not hl:  # generated object functions read it in line (gateway.mapping.plan)
+                setattr(one, ID_PAIR_X12, (seg_id, where_ref, firsts_key, firsts_of, tuple(wanted)))
             return one
         if kind == "id_pairs":
 

@@ -19,7 +19,6 @@ values; the translator turns each ``found`` into a :class:`~gateway.errors.Locat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -178,10 +177,16 @@ def _number(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def _all_hls(scope: X12Scope) -> Iterator[X12Scope]:
+def _all_hls(scope: X12Scope, out: list[X12Scope] | None = None) -> list[X12Scope]:
+    """Every HL scope under ``scope``, depth first in file order (a list: nested generators cost a
+    frame per level per HL, and an 856 has thousands)."""
+    if out is None:
+        out = []
     for hl in scope.loops.get("HL", ()):
-        yield hl
-        yield from _all_hls(hl)
+        out.append(hl)
+        if hl.loops:
+            _all_hls(hl, out)
+    return out
 
 
 def _ctt_checks(document: BaseModel, root: X12Scope) -> list[Check]:
@@ -196,7 +201,7 @@ def _ctt_checks(document: BaseModel, root: X12Scope) -> list[Check]:
         return []
     hash_sources: list[list[str]]
     if "HL" in root.loops:
-        hls = list(_all_hls(root))
+        hls = _all_hls(root)
         items = [hl for hl in hls if hl.trigger is not None and hl.trigger.element(3) == "I"]
         counts = {len(hls), len(items)}
         what = f"{len(hls)} HL segments ({len(items)} item levels)"

@@ -119,12 +119,24 @@ class DateParams(Params):
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?$")
 
 
+_PARSED_LIMIT = 4096
+"""Distinct texts remembered by :func:`_date` and :func:`_decimal`: a big file repeats the same few
+dates and quantities thousands of times, and both results are immutable."""
+_AUTO_DATES: dict[str, date] = {}
+
+
 def _date(value: Any, params: DateParams, ctx: EvalContext) -> date:
     text = str(value).strip()
     try:
         if params.format == "auto":
             if len(text) == 8 and text.isdigit():
-                return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+                known = _AUTO_DATES.get(text)
+                if known is None:
+                    known = date(int(text[:4]), int(text[4:6]), int(text[6:]))
+                    if len(_AUTO_DATES) >= _PARSED_LIMIT:
+                        _AUTO_DATES.clear()
+                    _AUTO_DATES[text] = known
+                return known
             if len(text) == 6 and text.isdigit():
                 return datetime.strptime(text, "%y%m%d").date()
             if m := _ISO_DATE.match(text):
@@ -171,14 +183,23 @@ def _time(value: Any, params: Params, ctx: EvalContext) -> time:
 # --- numbers --------------------------------------------------------------------------------
 
 
+_DECIMALS: dict[str, Decimal] = {}
+
+
 def _decimal(value: Any, params: Params, ctx: EvalContext) -> Decimal:
     text = str(value).strip()
+    result = _DECIMALS.get(text)
+    if result is not None:
+        return result
     try:
         result = Decimal(text)
     except InvalidOperation as exc:
         raise FunctionFailed(f"{text!r} is not a decimal number") from exc
     if not result.is_finite():
         raise FunctionFailed(f"{text!r} is not a finite number")
+    if len(_DECIMALS) >= _PARSED_LIMIT:
+        _DECIMALS.clear()
+    _DECIMALS[text] = result
     return result
 
 

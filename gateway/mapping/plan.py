@@ -29,12 +29,18 @@ ObjectFunction = Callable[[Any, "Env"], "dict[str, Any] | None"]
 #: A getter made by :func:`gateway.mapping.x12scope.make_getter` for a plain ``SEG01`` path carries
 #: this attribute: ``(segment id, element position, element reference)``.
 PLAIN_X12 = "plain_x12"
+#: ... and one for a ``REF[REF01=DP]/REF02`` path (the filter on a plain element, the segment not HL):
+#: ``(segment id, element position, element reference, filter position, codes, negate)``.
+FILTERED_X12 = "filtered_x12"
+#: ... and :meth:`gateway.mapping.adapters.X12Adapter.special`'s ``id_pair`` on a segment other than HL:
+#: ``(segment id, element reference, memo key in env.cache, firsts function, qualifiers)``.
+ID_PAIR_X12 = "id_pair_x12"
 
 
 def object_function(obj: Obj, direct: Callable[[Node], Callable[[Any, Env], Any]]) -> ObjectFunction:
     """``obj``'s fields as one function ``(scope, env) -> dict or None`` (``direct``: the cheapest
     callable for a field this generator does not write in line)."""
-    from gateway.mapping.nodes import EvalFailure, Value
+    from gateway.mapping.nodes import EvalFailure, Special, Value
 
     names: dict[str, Any] = {"EvalFailure": EvalFailure, "FunctionFailed": FunctionFailed}
     lines: list[str] = []
@@ -58,6 +64,11 @@ def object_function(obj: Obj, direct: Callable[[Node], Callable[[Any, Env], Any]
                 add("    own = scope.own")
                 hoisted = True
             body = _value_lines(node, bind)
+        elif node.__class__ is Special and node.when is None and hasattr(node.fn, ID_PAIR_X12):
+            if not hoisted:
+                add("    own = scope.own")
+                hoisted = True
+            body = _read_lines(node.fn, "value", bind)
         else:
             body.append(f"value = {bind(direct(node))}(scope, env)")
         add("    try:")
@@ -78,31 +89,75 @@ def object_function(obj: Obj, direct: Callable[[Node], Callable[[Any, Env], Any]
 
 
 def _reads_plain_x12(node: Value) -> bool:
-    return not node.many and len(node.getters) == 1 and hasattr(node.getters[0], PLAIN_X12)
+    return any(hasattr(g, PLAIN_X12) or hasattr(g, FILTERED_X12) or hasattr(g, ID_PAIR_X12) for g in node.getters)
+
+
+def _read_lines(getter: Any, var: str, bind: Callable[[Any], str]) -> list[str]:
+    """Lines that leave ``getter``'s value in ``var``: the getter's own lines in place for the shapes
+    :func:`gateway.mapping.x12scope.make_getter` marks, a call otherwise (and where the shape's quick
+    case does not hold, e.g. the segment is a loop's trigger)."""
+    call = f"{var} = {bind(getter)}(scope, env)"
+    plain = getattr(getter, PLAIN_X12, None)
+    if plain is not None:  # SEG01
+        sid, pos, ref = plain
+        return [
+            f"segs = own.get({sid!r})",
+            "if segs is not None:",
+            "    seg = segs[0]",
+            f"    env.where = (seg, {bind(ref)})",
+            "    els = seg[0]",
+            f"    {var} = (els[{pos}] if {pos} < len(els) else '') or None",
+            "else:",  # not an own segment: the getter looks at the loops it triggers, if any
+            f"    {call} if {sid!r} in scope.loops else None",
+        ]
+    filtered = getattr(getter, FILTERED_X12, None)
+    if filtered is not None:  # REF[REF01=DP]/REF02: the first own segment the filter keeps
+        sid, pos, ref, fpos, codes, negate = filtered
+        test = "not in" if negate else "in"
+        return [
+            f"segs = own.get({sid!r})",
+            "if segs is not None:",
+            "    for seg in segs:",
+            "        els = seg[0]",
+            f"        if (els[{fpos}] if {fpos} < len(els) else '') {test} {bind(codes)}:",
+            f"            env.where = (seg, {bind(ref)})",
+            f"            {var} = (els[{pos}] if {pos} < len(els) else '') or None",
+            "            break",
+            "    else:",
+            f"        {call} if {sid!r} in scope.loops else None",
+            "else:",
+            f"    {call} if {sid!r} in scope.loops else None",
+        ]
+    pair = getattr(getter, ID_PAIR_X12, None)
+    if pair is not None:  # {id_pair: LIN, qualifiers: [...]}: the segment's first ids, memoized per document
+        sid, ref, memo_key, firsts, wanted = pair
+        lines = [
+            f"segs = own.get({sid!r})",
+            "if segs is not None:",
+            "    seg = segs[0]",
+            f"    env.where = (seg, {bind(ref)})",
+            f"    memo = env.cache.get({memo_key!r})",
+            "    ids = memo.get(id(seg)) if memo is not None else None",
+            "    if ids is None:",
+            f"        ids = {bind(firsts)}(seg, env)",
+            f"    {var} = ids.get({wanted[0]!r})",
+        ]
+        for want in wanted[1:]:  # qualifiers in order of preference
+            lines += [f"    if {var} is None:", f"        {var} = ids.get({want!r})"]
+        return [*lines, "else:", f"    {call}"]
+    return [call]
 
 
 def _value_lines(node: Value, bind: Callable[[Any], str]) -> list[str]:
     """Lines that leave ``node``'s value in ``value``, as :meth:`Value.evaluate` computes it."""
     lines: list[str] = []
     if node.many:
-        lines.append("value = [" + ", ".join(f"{bind(g)}(scope, env)" for g in node.getters) + "]")
+        names = [f"part{i}" for i in range(len(node.getters))]
+        for getter, name in zip(node.getters, names, strict=True):
+            lines += _read_lines(getter, name, bind)
+        lines.append(f"value = [{', '.join(names)}]")
     elif node.getters:
-        getter = node.getters[0]
-        shape = getattr(getter, PLAIN_X12, None)
-        if shape is None:
-            lines.append(f"value = {bind(getter)}(scope, env)")
-        else:  # the getter's own lines, in place (x12scope.make_getter, a plain SEG01 path)
-            sid, pos, ref = shape
-            lines += [
-                f"segs = own.get({sid!r})",
-                "if segs is not None:",
-                "    seg = segs[0]",
-                f"    env.where = (seg, {bind(ref)})",
-                "    els = seg[0]",
-                f"    value = (els[{pos}] if {pos} < len(els) else '') or None",
-                "else:",
-                f"    value = {bind(getter)}(scope, env)",
-            ]
+        lines += _read_lines(node.getters[0], "value", bind)
     else:
         lines.append(f"value = {bind(node.const)}")
     if node.calls:
@@ -123,4 +178,4 @@ def _value_lines(node: Value, bind: Callable[[Any], str]) -> list[str]:
     return lines
 
 
-__all__ = ["PLAIN_X12", "ObjectFunction", "object_function"]
+__all__ = ["FILTERED_X12", "ID_PAIR_X12", "PLAIN_X12", "ObjectFunction", "object_function"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import Location
-from gateway.mapping.plan import PLAIN_X12
+from gateway.mapping.plan import FILTERED_X12, PLAIN_X12
 from gateway.mapping.problems import MappingError
 from gateway.x12.schema.compiled import LoopNode, SegmentNode, SetDefinition
 from gateway.x12.segment import Segment
@@ -268,10 +268,20 @@ def find_all(scope: X12Scope, step: Step, sep: str) -> list[X12Scope]:
         if step.filter is None or step.filter(seg, sep):
             single = X12Scope(trigger=seg, own={seg.id: [seg]})
             out.append(single)
-    for loop in scope.loops.get(step.segment, ()):
-        assert loop.trigger is not None
-        if step.filter is None or step.filter(loop.trigger, sep):
-            out.append(loop)
+    loops = scope.loops.get(step.segment)
+    flt = step.filter
+    if not loops:
+        pass
+    elif flt is None:
+        out += loops
+    elif flt.element.component is None:  # HL[HL03=I]: the filter in line, once per iteration of a big loop
+        pos, codes, negate = flt.element.position, flt.codes, flt.negate
+        for loop in loops:
+            els = loop.trigger[0]  # type: ignore[index]  # a loop iteration always has its trigger
+            if ((els[pos] if pos < len(els) else "") in codes) != negate:
+                out.append(loop)
+    else:
+        out += [loop for loop in loops if flt(loop.trigger, sep)]  # type: ignore[arg-type]
     if len(out) > 1 and step.segment in scope.own and step.segment in scope.loops:
         out.sort(key=lambda s: s.trigger.index if s.trigger is not None else 0)
     return out
@@ -360,6 +370,8 @@ def make_getter(steps: tuple[Step, ...], ref: ElementRef) -> GetterFn:  # noqa: 
                     return read(loop.trigger, env)
             return None
 
+        if plain and comp is None and sid != "HL":  # generated object functions read it in line (gateway.mapping.plan)
+            setattr(filtered, FILTERED_X12, (sid, pos, where, fpos, codes, negate))
         return filtered
 
     def walk(scope: X12Scope, env: Any) -> str | None:
