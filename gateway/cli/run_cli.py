@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from gateway.cli.heap import streaming_heap
 from gateway.cli.logs import FORMATS, configure_logging
 from gateway.cli.maps_cli import open_workspace
 from gateway.cli.observers import Observers
@@ -112,7 +113,8 @@ def run(
             raise SystemExit(EXIT_STORE if once else 0) from exc
         observers = Observers.start(service, deployment, url, metrics_host, metrics_port, state=not once)
         try:
-            summary = service.run_once() if once else service.run_forever()
+            with streaming_heap():  # start-up's objects (definitions, maps, schemas) out of the GC's walks
+                summary = service.run_once() if once else service.run_forever()
         finally:
             observers.stop()
     finally:

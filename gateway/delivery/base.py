@@ -161,7 +161,8 @@ Outcome = Delivered | RetryLater | Rejected
 @runtime_checkable
 class Destination(Protocol):
     """Delivers payloads somewhere. Built from its config by the registry (phase two: may open
-    connections); ``deliver`` may be called from one thread at a time; ``close`` releases what it holds."""
+    connections); ``deliver`` may be called from one thread at a time, unless the destination has a
+    ``concurrency`` attribute above 1 (that many at once: REST); ``close`` releases what it holds."""
 
     name: str
 

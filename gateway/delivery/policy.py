@@ -110,6 +110,11 @@ class Breaker:
             self._open_until = now + self.seconds
 
     @property
+    def failing(self) -> bool:
+        """Whether its last delivery failed (it counts failures; probes go one at a time)."""
+        return self._count > 0
+
+    @property
     def open(self) -> bool:
         """Whether it opened at its last failure (and is not yet closed by a success)."""
         return self._count >= self.failures

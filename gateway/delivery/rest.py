@@ -127,6 +127,7 @@ class RestDestination:
         """Read the secrets and open the client; a ConfigError names what is missing (never its value).
         ``layout``: the export layout the body is written through (``body: NAME``); None: canonical JSON."""
         self.name = name
+        self.concurrency = config.concurrency  # the deliverer sends this many at once (httpx's client is thread-safe)
         self._config = config
         self._layout = layout
         self._clock = clock or (lambda: datetime.now(UTC))

@@ -105,6 +105,9 @@ class RestConfig(DestinationConfig):
         description="Response headers recorded with the outcome (names, any case).",
     )
     excerpt_bytes: int = Field(default=2000, ge=0, le=1_000_000)
+    concurrency: int = Field(
+        default=4, ge=1, le=64, description="Requests in flight at once (each on the client's pooled connections)."
+    )
     conflict_is_delivered: bool = Field(
         default=True, description="HTTP 409 means the receiver already has this idempotency key: delivered."
     )

@@ -31,6 +31,7 @@ from typing import Any
 
 from gateway.delivery.base import Delivered, Destination, Outcome, Payload, Rejected, RetryLater
 from gateway.delivery.policy import DEFAULT, Breaker, Policy, next_attempt
+from gateway.runtime.lanes import LeaseKeeper, Threads
 from gateway.store import Archive
 from gateway.store.deliveries import AttemptResult, DeliveryRow, OwedDelivery
 from gateway.store.statuses import DeliveryOutcome
@@ -99,6 +100,7 @@ class Deliverer:
             name: Breaker(self.policy(name).breaker_failures, self.policy(name).breaker_seconds)
             for name in destinations
         }
+        self.threads = Threads()
 
     def for_worker(self, worker: str) -> Deliverer:
         """The same destinations and policies, delivering under another worker's name (its leases)."""
@@ -118,10 +120,11 @@ class Deliverer:
 
     # --- rounds ---------------------------------------------------------------------------------
 
-    def deliver_recorded(self, owed: Sequence[OwedDelivery]) -> DeliveryCounts:
-        """The deliveries a results commit just created, leased to this worker in that commit: tried now
-        from what the worker holds in memory (no claim, no read); a paused destination's are let go for
-        the delivery loop."""
+    def deliver_recorded(self, owed: Sequence[OwedDelivery], leased_at: float | None = None) -> DeliveryCounts:
+        """The deliveries a results commit just created, leased to this worker in that commit (begun at
+        ``leased_at``, ``time.monotonic()``; None: now): tried now from what the worker holds in memory (no
+        claim, no read); a paused destination's are let go for the delivery loop."""
+        leased_at = time.monotonic() if leased_at is None else leased_at
         paused = set(self.paused())
         counts = DeliveryCounts()
         later = [o.id for o in owed if o.destination in paused and o.id is not None]
@@ -140,7 +143,7 @@ class Deliverer:
             chunk = [o for group in by_destination.values() for o in group[start : start + self.batch]]
             rows = [o.row(self.worker) for o in chunk]
             sources = {r.id: o.source for r, o in zip(rows, chunk, strict=True) if o.source is not None}
-            counts.add(self._round(rows, sources))
+            counts.add(self._round(rows, leased_at, sources))
         return counts
 
     def deliver_owed(self, ids: Sequence[int]) -> DeliveryCounts:
@@ -148,10 +151,11 @@ class Deliverer:
         counts = DeliveryCounts()
         for start in range(0, len(ids), self.batch):
             chunk = list(ids[start : start + self.batch])
+            leased_at = time.monotonic()
             rows = self.store.claim_deliveries(
                 self.worker, len(chunk), self.lease_seconds, ids=chunk, skip_destinations=self.paused()
             )
-            counts.add(self._round(rows))
+            counts.add(self._round(rows, leased_at))
         return counts
 
     def run_due(self, limit: int | None = None) -> DeliveryCounts:
@@ -160,20 +164,24 @@ class Deliverer:
         counts = DeliveryCounts()
         while limit is None or counts.tried < limit:
             size = self.batch if limit is None else min(self.batch, limit - counts.tried)
+            leased_at = time.monotonic()
             rows = self.store.claim_deliveries(self.worker, size, self.lease_seconds, skip_destinations=self.paused())
             if not rows:
                 break
-            counts.add(self._round(rows))
+            counts.add(self._round(rows, leased_at))
         return counts
 
     def close(self) -> None:
-        """Close every destination."""
+        """Wait for the delivery threads, then close every destination."""
+        self.threads.close()
         for destination in self.destinations.values():
             destination.close()
 
     # --- one round ------------------------------------------------------------------------------
 
-    def _round(self, rows: list[DeliveryRow], sources: dict[int, dict[str, Any]] | None = None) -> DeliveryCounts:
+    def _round(
+        self, rows: list[DeliveryRow], leased_at: float, sources: dict[int, dict[str, Any]] | None = None
+    ) -> DeliveryCounts:
         counts = DeliveryCounts()
         if not rows:
             return counts
@@ -185,29 +193,35 @@ class Deliverer:
         by_destination: dict[str, list[DeliveryRow]] = {}
         for row in rows:
             by_destination.setdefault(row.destination, []).append(row)
-        for name, group in by_destination.items():
-            tried, untried = self._try(name, self.destinations.get(name), group, sources, self.breakers.get(name))
+        # Destinations side by side: a REST destination's round trips overlap the staging batch.
+        lease = LeaseKeeper(self.store, self.worker, self.lease_seconds, leased_at, (r.id for r in rows))
+        tries = self.threads.side_by_side(
+            {name: partial(self._try, name, group, sources, lease) for name, group in by_destination.items()}
+        )
+        taken = 0
+        for tried, untried, lost_here in tries.values():
             release.extend(r.id for r in untried)
             counts.paused += len(untried)
+            taken += len(lost_here)
             for row, outcome, started, payload in tried:
                 results.append(self._result(row, outcome, started, payload, counts))
         lost = self.store.record_attempts(self.worker, results)
-        counts.lost = len(lost)
+        counts.lost = len(lost) + taken
         self.store.release_deliveries(self.worker, release)
         return counts
 
     def _try(
-        self,
-        name: str,
-        destination: Destination | None,
-        rows: list[DeliveryRow],
-        sources: dict[int, dict[str, Any]],
-        breaker: Breaker | None = None,
-    ) -> tuple[list[tuple[DeliveryRow, Outcome | _Raised, datetime, Payload | None]], list[DeliveryRow]]:
+        self, name: str, rows: list[DeliveryRow], sources: dict[int, dict[str, Any]], lease: LeaseKeeper
+    ) -> tuple[list[_Tried], list[DeliveryRow], list[DeliveryRow]]:
         """Hand the rows to their destination; every row tried gets an outcome (missing parts are
-        rejections). Returns those and the rows not tried because the destination's breaker is open:
-        checked before each one, so a destination that opens it midway (or fails the probe after its
-        pause) costs the other rows nothing more than its ``breaker_failures`` (or one) failures."""
+        rejections). Returns those, the rows not tried because the destination's breaker is open, and the
+        rows whose lease another worker took meanwhile (see :class:`~gateway.runtime.lanes.LeaseKeeper`).
+
+        The breaker is checked before each send, or each group of ``concurrency`` sends in flight at once
+        (REST): one that opens midway (or fails the probe after its pause) costs the other rows nothing more
+        than its ``breaker_failures`` (or one) failures. While it counts failures, one send at a time."""
+
+        destination, breaker = self.destinations.get(name), self.breakers.get(name)
 
         def closed() -> bool:
             return breaker is None or breaker.allows(time.monotonic())
@@ -217,9 +231,9 @@ class Deliverer:
                 breaker.record(isinstance(outcome, Delivered | Rejected), time.monotonic())
 
         if not closed():
-            return [], list(rows)
+            return [], list(rows), []
         started = self.clock()
-        out: list[tuple[DeliveryRow, Outcome | _Raised, datetime, Payload | None]] = []
+        out: list[_Tried] = []
         ready: list[tuple[DeliveryRow, Payload]] = []
         for row in rows:
             if destination is None:
@@ -232,24 +246,40 @@ class Deliverer:
             else:
                 ready.append((row, payload))
         if not ready or destination is None:
-            return out, []
+            return out, [], []
+        lost: list[DeliveryRow] = []
         batch_deliver = getattr(destination, "deliver_batch", None)
         if callable(batch_deliver):
+            kept, lost = lease.held([r for r, _ in ready])
+            ready = _only(ready, kept)
             outcomes = self._guarded(partial(batch_deliver, [p for _, p in ready]), len(ready), name)
             for (row, p), o in zip(ready, outcomes, strict=True):
                 out.append((row, o, started, p))
                 count(o)
-            return out, []
+            return out, [], lost
+        width = max(1, int(getattr(destination, "concurrency", 1)))
         untried: list[DeliveryRow] = []
-        for row, payload in ready:
+        at = 0
+        while at < len(ready):
             if not closed():
-                untried.append(row)
-                continue
-            one_started = self.clock()
-            (outcome,) = self._guarded(partial(_one, destination, payload), 1, name)
-            out.append((row, outcome, one_started, payload))
-            count(outcome)
-        return out, untried
+                untried.extend(r for r, _ in ready[at:])
+                break
+            failing = breaker is not None and breaker.failing
+            group = ready[at : at + (1 if failing else width)]
+            at += len(group)
+            kept, gone = lease.held([r for r, _ in group])
+            lost.extend(gone)
+            group = _only(group, kept)
+            for tried in self.threads.map(name, width, partial(self._send, destination, name), group):
+                out.append(tried)
+                count(tried[1])
+        return out, untried, lost
+
+    def _send(self, destination: Destination, name: str, item: tuple[DeliveryRow, Payload]) -> _Tried:
+        row, payload = item
+        one_started = self.clock()
+        (outcome,) = self._guarded(partial(_one, destination, payload), 1, name)
+        return row, outcome, one_started, payload
 
     @staticmethod
     def _guarded(call: Callable[[], list[Outcome]], n: int, name: str) -> list[Outcome | _Raised]:
@@ -349,11 +379,20 @@ class _Raised:
     response: dict[str, Any] = field(default_factory=dict)
 
 
+_Tried = tuple[DeliveryRow, "Outcome | _Raised", datetime, Payload | None]
+"""A row tried: its outcome, when the try started, the payload sent."""
+
+
 def _fields(row: DeliveryRow, event: str) -> dict[str, object]:
     """Structured fields of a delivery's log line (``--log-format json`` prints them)."""
     return {"gateway": {"event": event, "delivery_id": row.id, "destination": row.destination,
                         "document_id": row.document_id, "file_id": row.file_id, "partner": row.partner_id,
                         "correlation_id": row.correlation_id}}  # fmt: skip
+
+
+def _only(ready: list[tuple[DeliveryRow, Payload]], kept: list[DeliveryRow]) -> list[tuple[DeliveryRow, Payload]]:
+    ids = {r.id for r in kept}
+    return [(r, p) for r, p in ready if r.id in ids]
 
 
 def _one(destination: Destination, payload: Payload) -> list[Outcome]:

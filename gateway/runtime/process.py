@@ -49,6 +49,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from gateway.errors import Disposition, DocumentError, disposition
@@ -81,6 +82,7 @@ from gateway.planning import (
     policy_of,
 )
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
+from gateway.runtime.lanes import DeliveryLane
 from gateway.store import Archive
 from gateway.store.deliveries import OwedDelivery
 from gateway.store.durable import SyncGroup, sweep
@@ -175,6 +177,7 @@ class Processor:
         deliverer: Deliverer | None = None,
         router: Router | None = None,
         partner_destination: str | None = PARTNER_OUTBOX,
+        background: bool = False,
     ) -> None:
         self.store = store
         self.archive = archive
@@ -195,6 +198,23 @@ class Processor:
         self.delivery_counts = DeliveryCounts()
         self._leased: list[int] = []
         self._renewed = 0.0
+        self._recorded_at = 0.0  # time.monotonic() before the last results transaction (its deliveries' lease)
+        # background: a batch's deliveries run on a thread of their own while the next batch is processed
+        self.lane = (
+            DeliveryLane[DeliveryCounts](self.delivery_counts.add, self.delivery_counts.touched.update)
+            if background and deliverer is not None
+            else None
+        )
+
+    def drain(self) -> None:
+        """Wait until every recorded batch's deliveries were tried (nothing to wait for without a lane)."""
+        if self.lane is not None:
+            self.lane.drain()
+
+    def close(self) -> None:
+        """Drain the deliveries and end their thread."""
+        if self.lane is not None:
+            self.lane.close()
 
     def sweep(self, older_than_seconds: float = 3600) -> int:
         """Remove temporary files interrupted batches left in the outbox and the archive."""
@@ -280,6 +300,7 @@ class Processor:
                 results[work.row.id] = work.outcome
 
     def _record(self, plans: list[FilePlan], works: list[_Work]) -> None:
+        self._recorded_at = time.monotonic()
         try:
             self.store.record_batch(
                 self.worker, plans, before_commit=self._blobs.flush, delivery_lease=self.delivery_lease
@@ -313,11 +334,24 @@ class Processor:
         adopted = [i for w in works if w.row.id in held for i in w.adopted]
         for work in works:
             work.owed, work.adopted = [], []  # a big file's next chunk starts afresh
-        if self.deliverer is not None:
-            if owed:
-                self.delivery_counts.add(self.deliverer.deliver_recorded(owed))
-            if adopted:
-                self.delivery_counts.add(self.deliverer.deliver_owed(adopted))
+        if self.deliverer is None or not (owed or adopted):
+            return
+        deliver = partial(self._deliver, owed, adopted, self._recorded_at)
+        if self.lane is not None:
+            self.lane.submit([o.id for o in owed if o.id is not None] + adopted, deliver)
+        else:
+            self.delivery_counts.add(deliver())
+
+    def _deliver(self, owed: list[OwedDelivery], adopted: list[int], leased_at: float) -> DeliveryCounts:
+        """Try a batch's deliveries: those its results commit created (leased at ``leased_at``, monotonic),
+        and those it took over."""
+        assert self.deliverer is not None
+        counts = DeliveryCounts()
+        if owed:
+            counts.add(self.deliverer.deliver_recorded(owed, leased_at))
+        if adopted:
+            counts.add(self.deliverer.deliver_owed(adopted))
+        return counts
 
     # --- one file ---------------------------------------------------------------------------
 

@@ -253,6 +253,7 @@ class Service:
             sync=cfg.processing.sync,
             deliverer=self.deliverer,
             router=router,
+            background=True,  # deliveries overlap the next batch (docs/performance.md, "Delivery")
         )
         self.send_folder = SendFolder(
             root=deployment.path("send"),
@@ -666,6 +667,7 @@ class Service:
                     if deadline_idle >= 2:
                         break
                 time.sleep(min(0.05, self.deployment.settings.intake.stable_seconds or 0.01))
+            self.processor.drain()  # the last batches' deliveries, still on their thread
             if not self.stopping.is_set() and self.summary.store_error is None:
                 self.deliver_due()  # retries now due, and deliveries a dead worker left
             self._count_deliveries()
@@ -677,6 +679,7 @@ class Service:
             self.summary.store_error = str(exc)
         finally:
             self.stop_watchdog()
+            self.processor.close()
             self.deliverer.close()
             if self.sftp is not None:
                 self.sftp.close()
@@ -754,6 +757,7 @@ class Service:
             if self.sftp is not None:
                 self.sftp.close()
             if not interrupted:  # the store hangs: the delivery round hangs on it too; cut it like a crash
+                self.processor.close()
                 delivering.join(timeout=5)
                 self.deliverer.close()
         return self.summary

@@ -469,6 +469,26 @@ class DeliveryOps(StoreBase):
                 )
             return len(rows)
 
+    def renew_deliveries(self, worker: str, ids: Sequence[int], lease_seconds: float) -> list[int]:
+        """Extend ``worker``'s leases on pending deliveries ``ids`` in one transaction; returns the ids it
+        still holds (one whose lease ran out and another worker took is not among them: not to be sent)."""
+        if not ids:
+            return []
+        now = self._now()
+        mine = and_(
+            deliveries.c.id.in_(list(ids)),
+            deliveries.c.lease_owner == worker,
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+        )
+        with self._db.write(f"renew {len(ids)} delivery lease(s)") as conn:
+            renewed = conn.execute(
+                update(deliveries)
+                .where(mine)
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+                .returning(deliveries.c.id)
+            )
+            return sorted(int(r[0]) for r in renewed)
+
     def release_deliveries(self, worker: str, ids: Sequence[int]) -> None:
         """Give back leased deliveries not tried (a worker stopping, a paused destination)."""
         if not ids:

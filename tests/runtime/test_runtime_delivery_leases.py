@@ -1,0 +1,93 @@
+"""A delivery round longer than its lease: the worker keeps the lease of what it has yet to send.
+
+A round leases up to 64 deliveries of a destination at once. Against a receiver slower than the lease
+divided by the round's size, the lease used to run out midway: another worker's delivery loop leased
+the rest and sent them while the first worker still did, a duplicate (same idempotency key) that a
+receiver without key checks would act on twice. Real parts: the gateway's service in process, a real
+HTTP receiver on loopback, a second worker's delivery loop on its own store connection.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from runtimekit import (  # noqa: F401 (pytest fixtures)
+    PARTNERS,
+    make_home,
+    pg_admin_fixture,
+    pg_url_fixture,
+    store_url_fixture,
+    workspace_fixture,
+    x12,
+)
+from support.httpd import Receiver, Reply
+
+from gateway.store import Store
+from gateway.workspace import Workspace
+
+TEMPLATE = PARTNERS / "medsupply/cases/810-invoice.edi"
+LEASE = 2.0
+DELAY = 0.6  # per request: eight of them, one at a time, take 4.8 s, more than two leases
+
+
+def test_a_round_longer_than_its_lease_sends_each_delivery_once(
+    store_url: str, tmp_path: Path, workspace: Workspace
+) -> None:
+    n = 8
+    with Receiver(default=Reply(delay=DELAY)) as ap:
+        home = make_home(
+            tmp_path,
+            store_url,
+            lease_seconds=LEASE,
+            stable_seconds=0,
+            batch=n,
+            extra={
+                "destinations": {
+                    "ap": {
+                        "type": "rest",
+                        "url": ap.url + "/{business_key}",
+                        "concurrency": 1,
+                        "retry": {"delays": [0.2], "max_attempts": 100},
+                    },
+                },
+                "routes": [{"name": "all", "to": ["ap"]}],
+            },
+        )
+        for i in range(n):
+            home.drop(f"i{i}.edi", x12(TEMPLATE, 900 + i, tag=f"i{i}"), "medsupply")
+        service = home.service(workspace, worker="w1")
+        other = home.service(workspace, worker="w2")  # its own store connections and REST client
+        done = threading.Event()
+        stolen: list[int] = []
+
+        def other_worker() -> None:
+            # Another process's delivery loop: anything whose lease ran out is due to it.
+            try:
+                while not done.is_set():
+                    stolen.extend(other.deliverer.run_due().touched)
+                    time.sleep(0.05)
+            finally:
+                other.deliverer.close()
+                other.store.close()
+
+        thief = threading.Thread(target=other_worker)
+        thief.start()
+        started = time.monotonic()
+        try:
+            summary = service.run_once()
+        finally:
+            done.set()
+            thief.join()
+            service.store.close()
+        keys = ap.keys()
+    assert time.monotonic() - started > 2 * LEASE, "the deliveries did not outlast the lease: nothing was tested"
+    assert (summary.deliveries.delivered, summary.deliveries.dead) == (2 * n, 0)  # to ap, and the 997s
+    repeats = {k: c for k, c in Counter(keys).items() if c > 1}
+    assert not repeats and len(keys) == n, f"sent twice: {repeats}; taken by the other worker: {stolen}"
+    assert stolen == []
+    with Store(home.store_url) as store:
+        rows = store.list_deliveries(destination="ap", limit=100)
+    assert len(rows) == n and {(d.status, d.attempts) for d in rows} == {("delivered", 1)}
