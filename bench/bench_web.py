@@ -147,8 +147,9 @@ def timing_store(store: Store, spent: list[float]) -> None:
 
 
 def in_process(home: Path, url: str, paths: dict[str, str], n: int) -> dict[str, dict[str, float]]:
-    from gateway.web.app import create_app
     from starlette.testclient import TestClient
+
+    from gateway.web.app import create_app
 
     out: dict[str, dict[str, float]] = {}
     spent = [0.0]
