@@ -256,8 +256,10 @@ def partners(request: Request) -> Response:
     dash = dashboard(request)
     from gateway.runtime.sftp_pull import read_states
 
-    return render(request, "partners.html", user, profiles=sorted(dash.profiles().values(), key=lambda p: p.id),
-                  last=dash.store.last_activity(), channels=read_states(dash.deployment.path("run")))  # fmt: skip
+    profiles = sorted(dash.profiles().values(), key=lambda p: p.id)
+    last = dash.store.last_activity([p.id for p in profiles])
+    return render(request, "partners.html", user, profiles=profiles, last=last,
+                  channels=read_states(dash.deployment.path("run")))  # fmt: skip
 
 
 # --- actions ---------------------------------------------------------------------------------------
