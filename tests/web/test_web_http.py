@@ -60,6 +60,13 @@ def test_a_sign_in_elsewhere_than_here_is_refused(client: TestClient) -> None:
     r = client.post("/login", data={"username": "alice", "password": PASSWORDS["alice"]},
                     headers={"origin": "https://evil.example"}, follow_redirects=False)  # fmt: skip
     assert r.status_code == 403 and "another site" in r.text
+    proxied = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORDS["alice"]},
+        headers={"origin": "https://gateway.example", "x-forwarded-host": "gateway.example"},
+        follow_redirects=False,
+    )
+    assert proxied.status_code == 303, "a sign-in through the reverse proxy was refused"
 
 
 def test_wrong_passwords_are_refused_then_rate_limited_per_client_and_user(home: Path) -> None:
