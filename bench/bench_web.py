@@ -9,7 +9,8 @@ Two measurements, in the same run:
 - **process**: the real `gateway web` (uvicorn) started on a loopback port, each page asked with httpx
   over TCP, ``--requests`` times each, the three pages in turn (interleaved, so load drifts hit them
   alike) after a warm-up: median and p95 of the whole request (headers, body read), and the server
-  process's CPU seconds per request (from /proc);
+  process's and the PostgreSQL backends' CPU seconds per request (from /proc: what a page costs, which
+  the wall time of a loaded host hides);
 - **in-process**: the same requests through Starlette's TestClient, with every public Store method
   wrapped to add up the time spent in it: the store's share of each page.
 
@@ -33,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 from bench_dashboard import DEFAULT_URL, targets  # noqa: E402
+from gen_store import libpq_dsn  # noqa: E402
 
 from gateway.store import Store  # noqa: E402
 
@@ -103,9 +106,29 @@ def server(home: Path) -> Iterator[tuple[str, int]]:
         log.close()
 
 
-def over_loopback(home: Path, paths: dict[str, str], n: int) -> dict[str, dict[str, float]]:
+def database_cpu(conn: psycopg.Connection) -> float:
+    """CPU seconds of the PostgreSQL backends serving the bench database (this connection's excepted):
+    the database's share of a page, which a loaded host's wall time hides."""
+    pids = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    ).fetchall()
+    total = 0.0
+    for (pid,) in pids:
+        try:
+            total += cpu_seconds(int(pid))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a backend that ended meanwhile
+    return total
+
+
+def over_loopback(home: Path, url: str, paths: dict[str, str], n: int) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    with server(home) as (base, pid), httpx.Client(base_url=base, headers={HEADER: USER}, timeout=60) as client:
+    with (
+        server(home) as (base, pid),
+        httpx.Client(base_url=base, headers={HEADER: USER}, timeout=60) as client,
+        psycopg.connect(libpq_dsn(url), autocommit=True) as watch,
+    ):
+        db_cpu: dict[str, float] = dict.fromkeys(paths, 0.0)
         times: dict[str, list[float]] = {name: [] for name in paths}
         cpu: dict[str, float] = dict.fromkeys(paths, 0.0)
         sizes: dict[str, int] = {}
@@ -115,17 +138,19 @@ def over_loopback(home: Path, paths: dict[str, str], n: int) -> dict[str, dict[s
                 raise SystemExit(f"GET {path}: HTTP {got.status_code}: {got.text[:500]}")
         for _ in range(n):
             for name, path in paths.items():
-                before = cpu_seconds(pid)
+                before, db_before = cpu_seconds(pid), database_cpu(watch)
                 started = time.perf_counter()
                 got = client.get(path)
                 times[name].append((time.perf_counter() - started) * 1000)
                 cpu[name] += cpu_seconds(pid) - before
+                db_cpu[name] += database_cpu(watch) - db_before
                 sizes[name] = len(got.content)
                 if got.status_code != 200:
                     raise SystemExit(f"GET {path}: HTTP {got.status_code}")
         for name in paths:
             median, p95 = stats(times[name])
-            out[name] = {"median": median, "p95": p95, "cpu": cpu[name] * 1000 / n, "bytes": sizes[name]}
+            out[name] = {"median": median, "p95": p95, "cpu": cpu[name] * 1000 / n, "db": db_cpu[name] * 1000 / n,
+                         "bytes": sizes[name]}  # fmt: skip
     return out
 
 
@@ -187,15 +212,16 @@ def main() -> None:
         t = targets(store)
     paths = pages(t)
     print(f"ledger {args.url}; pages: {paths}; load average before: {os.getloadavg()}")
-    remote = over_loopback(args.home, paths, args.requests)
+    remote = over_loopback(args.home, args.url, paths, args.requests)
     local = in_process(args.home, args.url, paths, args.requests)
     print(f"load average after: {os.getloadavg()}\n")
-    print("| page | `gateway web` over loopback: median | p95 | server CPU / request | in-process median | "
-          "p95 | store's share (median) | HTML |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| page | `gateway web` over loopback: median | p95 | CPU / request: web process | PostgreSQL | "
+          "in-process median | p95 | store's share (median) | HTML |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in paths:
         r, loc = remote[name], local[name]
-        print(f"| {name} | {r['median']:.0f} ms | {r['p95']:.0f} ms | {r['cpu']:.0f} ms | {loc['median']:.0f} ms | "
+        print(f"| {name} | {r['median']:.0f} ms | {r['p95']:.0f} ms | {r['cpu']:.0f} ms | {r['db']:.0f} ms | "
+              f"{loc['median']:.0f} ms | "
               f"{loc['p95']:.0f} ms | {loc['store']:.0f} ms | {r['bytes'] / 1000:.0f} kB |")  # fmt: skip
 
 

@@ -98,7 +98,7 @@ def dashboard(deployment: Any, store: Any, since: datetime, now: datetime) -> di
     failed files, per destination the backlog (``paused`` when a live service's breaker is open), the
     business indicators, the services, the SFTP channels' last polls and the intake problems."""
     traffic = store.traffic(since)
-    destinations = store.destinations(now)
+    destinations = store.destinations(now, since)  # delivered since ``since``: not every delivery ever made
     indicators = store.indicators(now)
     failures = [f for s in ("failed", "partial") for f in store.list_files(status=s, limit=10)]
     reported = read_problems(deployment.path("run"))
@@ -199,7 +199,7 @@ def _dashboard(
             f.add_row(str(row.id), row.status, row.partner_id or "-", printable(row.name),
                       oneline(row.reason or "")[:80])  # fmt: skip
         console.print(f)
-    d = Table(title="Destinations", title_justify="left")
+    d = Table(title=f"Destinations (delivered since {since:%Y-%m-%d %H:%M} UTC)", title_justify="left")
     for name in ("destination", "pending", "due now", "oldest pending", "dead letters", "delivered", "state"):
         d.add_column(name, justify="left" if name in ("destination", "state") else "right")
     for row in destinations:

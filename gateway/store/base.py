@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -89,6 +90,11 @@ class StoreBase:
     def url(self) -> str:
         """The database URL, password hidden."""
         return self._db.url.render_as_string(hide_password=True)
+
+    def snapshot(self, what: str) -> AbstractContextManager[None]:
+        """A block whose reads (on this thread) share one read transaction: one consistent view of the
+        ledger, one connection checkout (:meth:`Database.snapshot`). A page is rendered inside one."""
+        return self._db.snapshot(what)
 
     def close(self) -> None:
         """Close the pooled connections; the store may still be used (it reconnects)."""

@@ -172,6 +172,7 @@ class Database:
         self._busy: tuple[str, float] | None = None  # what the current transaction does, since when
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()  # DBAPI connections, to cut on abort
         self._lock = threading.Lock()
+        self._shared = threading.local()  # the read transaction a snapshot() block lends to this thread's reads
         if self.dialect == "postgresql":
             event.listen(self.engine, "connect", self._remember)
 
@@ -232,7 +233,17 @@ class Database:
 
     @contextmanager
     def read(self, what: str) -> Iterator[Connection]:
-        """A read transaction: one consistent snapshot (REPEATABLE READ on PostgreSQL), no write lock."""
+        """A read transaction: one consistent snapshot (REPEATABLE READ on PostgreSQL), no write lock.
+
+        Inside :meth:`snapshot` on the same thread, the snapshot's transaction (no new one).
+        """
+        shared: Connection | None = getattr(self._shared, "conn", None)
+        if shared is not None:
+            try:
+                yield shared
+            except SQLAlchemyError as exc:
+                raise translate(exc, what) from exc
+            return
         try:
             with self._tracking(what), self.engine.connect() as conn:
                 if self.dialect == "postgresql":
@@ -243,6 +254,22 @@ class Database:
                     yield conn
         except SQLAlchemyError as exc:
             raise translate(exc, what) from exc
+
+    @contextmanager
+    def snapshot(self, what: str) -> Iterator[None]:
+        """Every read this thread makes in the block shares one read transaction: one consistent view and
+        one connection checkout, not one per call (a dashboard page makes a dozen; on a busy machine each
+        checkout, BEGIN and COMMIT is a round trip that waits for the CPU). Nested snapshots join the outer
+        one; writes are not affected."""
+        if getattr(self._shared, "conn", None) is not None:
+            yield
+            return
+        with self.read(what) as conn:
+            self._shared.conn = conn
+            try:
+                yield
+            finally:
+                self._shared.conn = None
 
     def dispose(self) -> None:
         """Close every pooled connection."""

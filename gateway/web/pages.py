@@ -8,7 +8,9 @@ pool themselves.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -315,21 +317,33 @@ async def act(request: Request) -> Response:
     return RedirectResponse(back, status_code=303)
 
 
+def _one_snapshot(page: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """``page`` with all its store reads in one read transaction: one consistent view, and one connection
+    checkout instead of a dozen (each a few round trips that wait for the CPU on a busy host; docs/performance.md)."""
+
+    @functools.wraps(page)
+    def in_one_snapshot(request: Request) -> Response:
+        with dashboard(request).store.snapshot(f"render {request.url.path}"):
+            return page(request)
+
+    return in_one_snapshot
+
+
 ROUTES = [
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
-    Route("/", overview),
-    Route("/search", search),
-    Route("/documents/{document_id:int}", document),
-    Route("/files/{file_id:int}", file),
-    Route("/outbound/{outbound_id:int}", outbound),
-    Route("/deadletters", deadletters),
-    Route("/acks", acks),
-    Route("/recon", recon),
-    Route("/recon/po/{partner}/{po:path}", po),  # a PO number may hold "/" (PO/2026/001)
-    Route("/partners", partners),
-    Route("/actions/{action}/{entity_id:int}", confirm, methods=["GET"]),
+    Route("/", _one_snapshot(overview)),
+    Route("/search", _one_snapshot(search)),
+    Route("/documents/{document_id:int}", _one_snapshot(document)),
+    Route("/files/{file_id:int}", _one_snapshot(file)),
+    Route("/outbound/{outbound_id:int}", _one_snapshot(outbound)),
+    Route("/deadletters", _one_snapshot(deadletters)),
+    Route("/acks", _one_snapshot(acks)),
+    Route("/recon", _one_snapshot(recon)),
+    Route("/recon/po/{partner}/{po:path}", _one_snapshot(po)),  # a PO number may hold "/" (PO/2026/001)
+    Route("/partners", _one_snapshot(partners)),
+    Route("/actions/{action}/{entity_id:int}", _one_snapshot(confirm), methods=["GET"]),
     Route("/actions/{action}/{entity_id:int}", act, methods=["POST"]),
 ]
 """Every route (``/static`` is mounted by :func:`gateway.web.app.create_app`)."""

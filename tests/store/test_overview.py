@@ -1,15 +1,18 @@
 """The overview's counts (``gateway status``, the dashboard): each destination's backlog, with "delivered"
-counted ever or since a time (what keeps the dashboard quick on a big ledger; docs/performance.md)."""
+counted ever or since a time (what keeps the dashboard quick on a big ledger; docs/performance.md); a
+page's reads in one snapshot."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import insert
-from storekit import START, clock_fixture, db_url_fixture, pg_admin_fixture, store_fixture  # noqa: F401
+from storekit import START, clock_fixture, db_url_fixture, pg_admin_fixture, record, store_fixture  # noqa: F401
 
 from gateway.store import Store
+from gateway.store.errors import NotFoundError
 from gateway.store.schema import deliveries
 
 DAY = timedelta(days=1)
@@ -42,3 +45,20 @@ def test_destinations_count_delivered_ever_or_since(store: Store) -> None:
     assert set(since) == {"erp"}  # nothing delivered or open at the archive since midnight
     assert since["erp"]["delivered"] == 2
     assert (since["erp"]["dead_letter"], since["erp"]["pending"], since["erp"]["discarded"]) == (1, 1, 1)
+
+
+def test_a_snapshot_shares_one_read_transaction(store: Store, db_url: str) -> None:
+    """Reads inside ``snapshot`` see the ledger as it was at the first of them (one transaction, one
+    connection), whatever commits meanwhile; after the block, reads see the new rows again."""
+    record(store, 1)
+    with Store(db_url) as other:
+        with store.snapshot("render a page"):
+            before = len(store.list_files())
+            record(other, 2)
+            assert len(store.list_files()) == before == 1
+            with store.snapshot("nested"):
+                assert store.get_file(1).id == 1 and len(store.list_files()) == 1
+        assert len(store.list_files()) == 2
+    with pytest.raises(NotFoundError), store.snapshot("a missing row"):
+        store.get_file(99)
+    assert len(store.list_files()) == 2  # the snapshot's connection went back to the pool in good order
