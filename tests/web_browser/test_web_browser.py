@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
@@ -65,12 +66,20 @@ def login_fixture(request: pytest.FixtureRequest, browser: Browser, web: Web) ->
     assert [d for v in visitors for d in v.dialogs] == [], "a JavaScript dialog opened: partner data ran as script"
 
 
-def test_an_operator_finds_a_po_by_number_and_reads_its_lineage(login: Callable[[str], Visitor], web: Web) -> None:
+def test_an_operator_finds_a_po_by_number_and_reads_its_lineage(
+    login: Callable[[str], Visitor], deployment: Deployment
+) -> None:
     me = login("olivia")
     page = me.page
+    at_stake = sum(Decimal(e["amount"] or 0) for e in deployment.cli("reconcile") if e["status"] == "open")
+    dead = deployment.cli("deadletters", "list")
+    me.visit("/", "overview")  # as the ledger is now (other tests may have acted)
     for section in ("traffic", "failures", "deadletters-summary", "acks-overdue", "recon-open", "channels", "backlog"):
         expect(page.locator(f"#{section}")).to_be_visible()
+    expect(page.locator("#traffic")).to_contain_text("purchase_order")
     expect(page.locator("#recon-open")).to_contain_text("medsupply")
+    expect(page.locator("#recon-open")).to_contain_text(f"{at_stake:,.2f}")
+    expect(page.locator("#deadletters-summary")).to_contain_text(f"{len(dead)} dead letter")
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies and all(c["httpOnly"] and c["sameSite"] == "Lax" for c in cookies.values()), cookies
 
