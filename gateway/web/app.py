@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.partners.profile import Profile
 from gateway.settings import Deployment, Web
 from gateway.store import Archive
-from gateway.store.errors import NotFoundError
+from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.store import Store
 from gateway.web.auth import LoginLimiter, User, Users, check_csrf, csrf_token
 
@@ -176,6 +176,13 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", _error_user(request), 404, message=message, status=404)
 
 
+async def _store_error(request: Request, exc: Exception) -> Response:
+    """The store failed (unreachable, timed out): 503, in words, logged with its traceback."""
+    log.error("store error on %s: %s", request.url.path, exc, exc_info=exc)
+    message = f"the ledger could not be read: {getattr(exc, 'message', exc)}; try again shortly"
+    return render(request, "error.html", None, 503, status=503, message=message)
+
+
 async def _login_required(request: Request, exc: Exception) -> Response:
     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     target = "/login" if wanted in ("/", "/login") else f"/login?next={_quote(wanted)}"
@@ -252,7 +259,12 @@ def create_app(
                 https_only=config.secure_cookie,
             ),
         ],
-        exception_handlers={HTTPException: _http_error, NotFoundError: _not_found, LoginRequired: _login_required},
+        exception_handlers={
+            HTTPException: _http_error,
+            NotFoundError: _not_found,
+            StoreError: _store_error,
+            LoginRequired: _login_required,
+        },
         lifespan=lifespan,
     )
     app.state.dashboard = dash

@@ -213,5 +213,8 @@ def test_lineage_marks_the_failing_element_of_a_rejected_set(client: TestClient,
     with store_of(home) as store:
         (bad,) = [f for f in store.list_files(limit=100) if f.name == "856-guide-violation.edi"]
     page = client.get(f"/files/{bad.id}").text
-    assert re.search(r'<mark class="error-element"[^>]*>[^<]*</mark>', page), page
-    assert "PRF04 (Date) is mandatory" in page
+    # PRF04 is missing: an empty element marked where it belongs, the error in words beside the segment
+    assert re.search(
+        r'<code>PRF\|4500012403\|\|\|<mark class="error-element" title="X12-V201 [^"]*"></mark></code>', page
+    )
+    assert '<span class="error-words">X12-V201 PRF04 (Date) is mandatory</span>' in page
