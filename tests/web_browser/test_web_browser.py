@@ -47,7 +47,7 @@ pytestmark = pytest.mark.xdist_group("web_browser")
 @pytest.fixture(name="login")
 def login_fixture(request: pytest.FixtureRequest, browser: Browser, web: Web) -> Iterator[Callable[[str], Visitor]]:
     """``login(user)``: a fresh browser context logged in as ``user``. No JavaScript dialog may open in any
-    of them: one means partner data ran as script."""
+    of them (one means partner data ran as script), no script fail and the CSP refuse nothing."""
     contexts = []
     visitors: list[Visitor] = []
 
@@ -64,6 +64,7 @@ def login_fixture(request: pytest.FixtureRequest, browser: Browser, web: Web) ->
     for context in contexts:
         context.close()
     assert [d for v in visitors for d in v.dialogs] == [], "a JavaScript dialog opened: partner data ran as script"
+    assert [e for v in visitors for e in v.script_errors] == [], "a script failed or the CSP refused something"
 
 
 def test_an_operator_finds_a_po_by_number_and_reads_its_lineage(
