@@ -13,6 +13,7 @@ Skipped when Playwright or Chromium is missing, failed instead under ``CI=true``
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -87,10 +88,13 @@ def test_an_operator_finds_a_po_by_number_and_reads_its_lineage(
     me.visit("/search", "search")
     form = page.locator("form#search-form")
     form.locator("input[name=q]").fill(PO_NUMBER)
-    with page.expect_navigation():
-        form.locator("input[name=q]").press("Enter")
-    me.snap("search-results")
+    page.evaluate("() => { window.samePage = true; }")  # survives an htmx swap, not a page load
+    form.locator("input[name=q]").press("Enter")
+    expect(page).to_have_url(re.compile(rf"[?&]q={PO_NUMBER}\b"))  # htmx pushes the search's URL
     rows = page.locator("table#results tr.result")
+    expect(rows).not_to_have_count(0)
+    me.snap("search-results")
+    assert page.evaluate("() => window.samePage === true"), "the search reloaded the page: htmx did not swap"
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(PO_NUMBER)
     expect(rows.first).to_contain_text("carelink")
@@ -223,6 +227,13 @@ def test_a_viewer_sees_no_action_and_is_refused_one(login: Callable[[str], Visit
     assert deployment.cli("deliveries", "show", str(dead["id"]))["status"] == "dead_letter"
     first = deployment.ids["exceptions"][0]["id"]
     assert "a viewer tries" not in [e["reason"] for e in deployment.cli("recon", "history", str(first))["events"]]
+
+    with page.expect_navigation():
+        page.locator("form[action='/logout'] button").click()
+    me.snap("signed-out")
+    expect(page.locator("form#login-form")).to_have_count(1)
+    me.visit("/deadletters", "deadletters-signed-out")
+    assert "/login" in page.url, f"a signed-out visit was not sent to sign in: {page.url}"
 
 
 def test_partner_markup_and_script_render_as_text(login: Callable[[str], Visitor], deployment: Deployment) -> None:
