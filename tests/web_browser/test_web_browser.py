@@ -13,8 +13,10 @@ Skipped when Playwright or Chromium is missing, failed instead under ``CI=true``
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
@@ -46,7 +48,7 @@ pytestmark = pytest.mark.xdist_group("web_browser")
 @pytest.fixture(name="login")
 def login_fixture(request: pytest.FixtureRequest, browser: Browser, web: Web) -> Iterator[Callable[[str], Visitor]]:
     """``login(user)``: a fresh browser context logged in as ``user``. No JavaScript dialog may open in any
-    of them: one means partner data ran as script."""
+    of them (one means partner data ran as script), no script fail and the CSP refuse nothing."""
     contexts = []
     visitors: list[Visitor] = []
 
@@ -63,24 +65,36 @@ def login_fixture(request: pytest.FixtureRequest, browser: Browser, web: Web) ->
     for context in contexts:
         context.close()
     assert [d for v in visitors for d in v.dialogs] == [], "a JavaScript dialog opened: partner data ran as script"
+    assert [e for v in visitors for e in v.script_errors] == [], "a script failed or the CSP refused something"
 
 
-def test_an_operator_finds_a_po_by_number_and_reads_its_lineage(login: Callable[[str], Visitor], web: Web) -> None:
+def test_an_operator_finds_a_po_by_number_and_reads_its_lineage(
+    login: Callable[[str], Visitor], deployment: Deployment
+) -> None:
     me = login("olivia")
     page = me.page
+    at_stake = sum(Decimal(e["amount"] or 0) for e in deployment.cli("reconcile") if e["status"] == "open")
+    dead = deployment.cli("deadletters", "list")
+    me.visit("/", "overview")  # as the ledger is now (other tests may have acted)
     for section in ("traffic", "failures", "deadletters-summary", "acks-overdue", "recon-open", "channels", "backlog"):
         expect(page.locator(f"#{section}")).to_be_visible()
+    expect(page.locator("#traffic")).to_contain_text("purchase_order")
     expect(page.locator("#recon-open")).to_contain_text("medsupply")
+    expect(page.locator("#recon-open")).to_contain_text(f"{at_stake:,.2f}")
+    expect(page.locator("#deadletters-summary")).to_contain_text(f"{len(dead)} dead letter")
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies and all(c["httpOnly"] and c["sameSite"] == "Lax" for c in cookies.values()), cookies
 
     me.visit("/search", "search")
     form = page.locator("form#search-form")
     form.locator("input[name=q]").fill(PO_NUMBER)
-    with page.expect_navigation():
-        form.locator("input[name=q]").press("Enter")
-    me.snap("search-results")
+    page.evaluate("() => { window.samePage = true; }")  # survives an htmx swap, not a page load
+    form.locator("input[name=q]").press("Enter")
+    expect(page).to_have_url(re.compile(rf"[?&]q={PO_NUMBER}\b"))  # htmx pushes the search's URL
     rows = page.locator("table#results tr.result")
+    expect(rows).not_to_have_count(0)
+    me.snap("search-results")
+    assert page.evaluate("() => window.samePage === true"), "the search reloaded the page: htmx did not swap"
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(PO_NUMBER)
     expect(rows.first).to_contain_text("carelink")
@@ -213,6 +227,13 @@ def test_a_viewer_sees_no_action_and_is_refused_one(login: Callable[[str], Visit
     assert deployment.cli("deliveries", "show", str(dead["id"]))["status"] == "dead_letter"
     first = deployment.ids["exceptions"][0]["id"]
     assert "a viewer tries" not in [e["reason"] for e in deployment.cli("recon", "history", str(first))["events"]]
+
+    with page.expect_navigation():
+        page.locator("form[action='/logout'] button").click()
+    me.snap("signed-out")
+    expect(page.locator("form#login-form")).to_have_count(1)
+    me.visit("/deadletters", "deadletters-signed-out")
+    assert "/login" in page.url, f"a signed-out visit was not sent to sign in: {page.url}"
 
 
 def test_partner_markup_and_script_render_as_text(login: Callable[[str], Visitor], deployment: Deployment) -> None:

@@ -287,7 +287,8 @@ class Visitor:
     """One user's browser session: every navigation screenshotted, every JavaScript dialog recorded.
 
     A dialog (``alert``, ``confirm``...) means partner data ran as script: tests assert ``dialogs`` stays
-    empty. ``visit``/``snap`` name the screenshots ``<test>-<nn>-<what>.png`` under :data:`SCREENSHOTS`.
+    empty; ``script_errors`` too (a script that failed, or markup the Content-Security-Policy refused:
+    an inline script or style of the app's own, or partner markup that became an element). ``visit``/``snap`` name the screenshots ``<test>-<nn>-<what>.png`` under :data:`SCREENSHOTS`.
     """
 
     def __init__(self, page: Page, base: str, test: str) -> None:
@@ -295,8 +296,15 @@ class Visitor:
         self.base = base
         self.test = re.sub(r"[^A-Za-z0-9_-]+", "_", test)
         self.dialogs: list[str] = []
+        self.script_errors: list[str] = []  # uncaught exceptions, and what the page's CSP refused
         self.shots: list[Path] = []
         page.on("dialog", self._dialog)
+        page.on("pageerror", lambda error: self.script_errors.append(f"{page.url}: {error}"))
+        page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.script_errors.append(f"{self.page.url}: {message.text}")
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
