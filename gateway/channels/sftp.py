@@ -35,10 +35,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import paramiko
-from paramiko.sftp import CMD_DATA, CMD_READ, int64
+from gateway.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import paramiko
+    import paramiko.sftp
+else:
+    paramiko = lazy_module("paramiko")  # loaded by the first SFTP connection (gateway/lazy.py)
 
 from gateway.delivery.base import SecretRef
 from gateway.partners.profile import ChannelSettings
@@ -326,12 +331,14 @@ class _Pipelined:
         self.grew = False
 
     def _ask(self, offset: int, length: int) -> None:
-        num = self.client._async_request(self, CMD_READ, self.handle, int64(offset), int(length))
+        num = self.client._async_request(
+            self, paramiko.sftp.CMD_READ, self.handle, paramiko.sftp.int64(offset), int(length)
+        )
         self.pending[num] = (offset, length)
 
     def _async_response(self, t: int, msg: paramiko.Message, num: int) -> None:
         offset, _ = self.pending.pop(num)
-        if t == CMD_DATA:
+        if t == paramiko.sftp.CMD_DATA:
             self.answers[offset] = msg.get_string()
             return
         try:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
-from gateway.runtime.observe import HealthServer, LedgerMetrics, ServiceView, StateFile
 from gateway.runtime.service import Service
 from gateway.runtime.sftp_pull import read_states as read_channel_states
+from gateway.runtime.state import ServiceView, StateFile
 from gateway.settings import Deployment
 from gateway.store.store import Store
+
+if TYPE_CHECKING:
+    from gateway.runtime.observe import HealthServer
 
 __all__ = ["Observers"]
 
@@ -54,6 +58,8 @@ class Observers:
         )
         out = cls()
         if port is not None:
+            from gateway.runtime.observe import HealthServer, LedgerMetrics  # prometheus_client: only when asked
+
             out.store = Store(url)  # its own pool: a scrape never waits behind the service, nor is cut with it
             try:
                 out.server = HealthServer(host, port, LedgerMetrics(out.store, view), view, out.store).start()

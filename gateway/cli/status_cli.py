@@ -21,9 +21,9 @@ from gateway.cli.messages_cli import when
 from gateway.cli.options import deployment_options, load_deployment, open_store_read_only
 from gateway.runtime.fsutil import oneline, printable
 from gateway.runtime.health import folder_problems, read_problems
-from gateway.runtime.observe import read_states
 from gateway.runtime.sftp_pull import channel_line
 from gateway.runtime.sftp_pull import read_states as read_channel_states
+from gateway.runtime.state import read_states
 
 __all__ = ["dashboard", "status"]
 

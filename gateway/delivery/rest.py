@@ -28,10 +28,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from gateway.delivery.base import Delivered, Outcome, Payload, Rejected, RetryLater
 from gateway.delivery.layouts import find_layout, lay_out
@@ -39,19 +37,21 @@ from gateway.delivery.registry import Registry
 from gateway.delivery.rest_config import BasicAuth, BearerAuth, HmacAuth, RestConfig
 from gateway.delivery.webhooks import webhook_headers, webhook_key
 from gateway.errors import ConfigError
+from gateway.lazy import lazy_module
 from gateway.outbound.layout import Layout
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")  # with rich, ~0.2 s: loaded when a rest destination is built (gateway/lazy.py)
 
 __all__ = ["RestConfig", "RestDestination", "classify", "register", "render_url", "retry_after"]
 
 USER_AGENT = "hospital-edi-gateway"
 RETRY_STATUSES = frozenset({408, 425, 429})
 REDACTED = "[redacted]"
-_TIMEOUT_PHASES: dict[type[Exception], str] = {
-    httpx.ConnectTimeout: "connect",
-    httpx.ReadTimeout: "read",
-    httpx.WriteTimeout: "write",
-    httpx.PoolTimeout: "pool",
-}
+_TIMEOUT_PHASES = {"ConnectTimeout": "connect", "ReadTimeout": "read", "WriteTimeout": "write", "PoolTimeout": "pool"}
+"""httpx's timeout exceptions by class name (by name: httpx is loaded by the first destination built)."""
 
 
 def register(registry: Registry) -> None:
@@ -196,7 +196,7 @@ class RestDestination:
             with self._client.stream(config.method, url, content=body, headers=headers) as answer:
                 response = self._record(answer, sent)
         except httpx.TimeoutException as exc:
-            phase = _TIMEOUT_PHASES.get(type(exc), "request")
+            phase = _TIMEOUT_PHASES.get(type(exc).__name__, "request")
             limit = config.connect_timeout_seconds if phase in ("connect", "pool") else config.read_timeout_seconds
             return RetryLater(f"{phase} timeout after {limit:g} s", response={**sent, "error": type(exc).__name__})
         except httpx.TransportError as exc:  # refused, reset, dropped, TLS handshake, protocol errors
