@@ -135,7 +135,7 @@ def fill(url: str, pos: int, lines: int) -> int:
 
 def timed(home: Path, *args: str, repo: Path = REPO) -> tuple[float, int | None, str]:
     """Run ``gateway ARGS --home HOME`` with the code of ``repo``; (wall seconds, peak RSS in MB or None,
-    stdout)."""
+    stdout). Its CPU seconds (user + sys, from /usr/bin/time) are kept in ``LAST_CPU``."""
     cmd = [sys.executable, "-c", "from gateway.cli.main import main; main()", *args, "--home", str(home)]
     if Path(TIME).exists():
         cmd = [TIME, "-v", *cmd]
@@ -146,8 +146,13 @@ def timed(home: Path, *args: str, repo: Path = REPO) -> tuple[float, int | None,
     if proc.returncode != 0:
         raise SystemExit(f"gateway {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    cpu = re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr)
+    LAST_CPU[0] = sum(float(c) for c in cpu) if len(cpu) == 2 else float("nan")
     return wall, int(found.group(1)) // 1024 if found else None, proc.stdout.strip()
 
+
+LAST_CPU = [float("nan")]
+"""The CPU seconds (user + sys) of the last :func:`timed` process."""
 
 BASE = "dc24adf"
 """The commit this branch started from: no reconciliation."""
@@ -259,13 +264,16 @@ def incremental(pos: int, base: str) -> None:
     archive = subprocess.run(["git", "-C", str(REPO), "archive", base], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(trees["base"])], input=archive, check=True)
     figures: dict[str, list[float]] = {"base": [], "recon": []}
+    cpu: dict[str, list[float]] = {"base": [], "recon": []}
     try:
         for _ in range(3):
             for name, tree in trees.items():
                 home, url = _home(pos, name)
                 wall, rss, out = timed(home, "run", "--once", repo=tree)
                 figures[name].append(wall)
-                print(f"{name}: {wall:.1f} s, peak RSS {rss} MB ({out.splitlines()[0] if out else ''})")
+                cpu[name].append(LAST_CPU[0])
+                first = out.splitlines()[0] if out else ""
+                print(f"{name}: {wall:.1f} s wall, {LAST_CPU[0]:.2f} s CPU, peak RSS {rss} MB ({first})")
                 if name == "recon":
                     with Store(url) as store:
                         found = store.list_exceptions(limit=None)
@@ -276,6 +284,9 @@ def incremental(pos: int, base: str) -> None:
         shutil.rmtree(trees["base"], ignore_errors=True)
     b, r = min(figures["base"]), min(figures["recon"])
     print(f"{pos} POs ({4 * pos} documents): base {b:.1f} s, with reconciliation {r:.1f} s: +{100 * (r - b) / b:.0f} %")
+    cb, cr = sorted(cpu["base"])[1], sorted(cpu["recon"])[1]
+    print(f"CPU seconds (user + sys), median of 3: base {cb:.2f} s, with reconciliation {cr:.2f} s: "
+          f"+{100 * (cr - cb) / cb:.1f} %")  # fmt: skip
 
 
 def main() -> None:
@@ -318,7 +329,7 @@ def main() -> None:
               f"{docs * args.lines} lines) in {time.perf_counter() - start:.1f} s")  # fmt: skip
         for label in ("first run (index + reconcile)", "second run (reconcile again)"):
             wall, rss, out = timed(home, "recon", "run")
-            print(f"{label}: {wall:.1f} s, peak RSS {rss} MB: {out}")
+            print(f"{label}: {wall:.1f} s wall, {LAST_CPU[0]:.1f} s CPU, peak RSS {rss} MB: {out}")
         with Store(url) as store:
             kinds: dict[str, int] = {}
             for e in store.list_exceptions(limit=None):

@@ -56,11 +56,6 @@ class OutboxWrites:
     alerts: int = 0
     events: int = 0
 
-    def add(self, other: OutboxWrites) -> None:
-        self.deliveries += other.deliveries
-        self.alerts += other.alerts
-        self.events += other.events
-
 
 class ReconOutbox(Protocol):
     """What the store asks the runtime while it reconciles (routing and the archive are the runtime's)."""

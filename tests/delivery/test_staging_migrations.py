@@ -56,14 +56,14 @@ def test_migrations_match_the_metadata(target: Target) -> None:
 
 
 def test_head_downgrade_and_upgrade_again(target: Target) -> None:
-    assert migrate.head_revision() == migrate.HEAD == "0001"
+    assert migrate.head_revision() == migrate.HEAD == "0002"
     engine = target.engine()
     try:
         with engine.begin() as conn:
             assert migrate.current_revision(conn, target.prefix) is None
             migrate.upgrade(conn, target.prefix)
         with engine.begin() as conn:
-            assert migrate.current_revision(conn, target.prefix) == "0001"
+            assert migrate.current_revision(conn, target.prefix) == "0002"
             migrate.upgrade(conn, target.prefix)  # at head already: nothing to do
             command.downgrade(migrate.alembic_config(conn, target.prefix), "base")
         with engine.begin() as conn:
@@ -71,7 +71,7 @@ def test_head_downgrade_and_upgrade_again(target: Target) -> None:
             assert migrate.current_revision(conn, target.prefix) is None
             migrate.upgrade(conn, target.prefix)
         with engine.connect() as conn:
-            assert migrate.current_revision(conn, target.prefix) == "0001"
+            assert migrate.current_revision(conn, target.prefix) == "0002"
     finally:
         engine.dispose()
 
@@ -84,7 +84,7 @@ def test_two_prefixes_share_a_database(target: Target) -> None:
             migrate.upgrade(conn, target.prefix)
             migrate.upgrade(conn, other)
         with engine.connect() as conn:
-            assert migrate.current_revision(conn, other) == migrate.current_revision(conn, target.prefix) == "0001"
+            assert migrate.current_revision(conn, other) == migrate.current_revision(conn, target.prefix) == "0002"
             assert f"{other}document" in _ours(conn, other)
     finally:
         if target.backend == "mariadb":

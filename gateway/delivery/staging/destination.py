@@ -1,4 +1,5 @@
-"""The ``sql`` destination: canonical documents into the ERP's staging tables.
+"""The ``sql`` destination: canonical documents into the ERP's staging tables, and reconciliation's
+exception alerts and billing events into theirs (:mod:`.alerts`).
 
 ``deliver`` loads one document in a transaction of its own; ``deliver_batch`` (which the delivery
 loop prefers) loads a batch in one transaction, each document in a savepoint (:mod:`.batch`).
@@ -25,8 +26,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.delivery.base import Outcome, Payload, Rejected, RetryLater
+from gateway.delivery.base import Delivered, Outcome, Payload, Rejected, RetryLater
 from gateway.delivery.staging import migrate
+from gateway.delivery.staging.alerts import ALERT_TYPES, NotAnAlert, load_alert, plan_alert
 from gateway.delivery.staging.batch import Work, delivered, load_batch, refused
 from gateway.delivery.staging.config import StagingConfig, sqlite_file
 from gateway.delivery.staging.engine import classify, make_engine
@@ -39,6 +41,11 @@ __all__ = ["StagingDestination"]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _is_alert(payload: Payload) -> bool:
+    """Whether ``payload`` is one of reconciliation's outputs (an outbound JSON body, not a document)."""
+    return payload.kind == "outbound" and payload.doc_type in ALERT_TYPES
 
 
 class StagingDestination:
@@ -97,7 +104,10 @@ class StagingDestination:
         return None
 
     def deliver(self, payload: Payload) -> Outcome:
-        """Load one canonical document in a transaction of its own and say what happened."""
+        """Load one canonical document (or reconciliation alert) in a transaction of its own and say what
+        happened."""
+        if _is_alert(payload):
+            return self._load_alert(payload)
         checked = self._check(payload)
         if isinstance(checked, Rejected):
             return checked
@@ -112,6 +122,9 @@ class StagingDestination:
         outcomes: list[Outcome | None] = [None] * len(payloads)
         work: list[Work] = []
         for index, payload in enumerate(payloads):
+            if _is_alert(payload):  # few and small: each in a transaction of its own
+                outcomes[index] = self._load_alert(payload)
+                continue
             checked = self._check(payload)
             if isinstance(checked, Rejected):
                 outcomes[index] = checked
@@ -171,6 +184,28 @@ class StagingDestination:
                 return Rejected(f"the staging database refused the document: {verdict.reason}")
             return RetryLater(verdict.reason)
         return delivered(rows.key, loaded)
+
+    def _load_alert(self, payload: Payload) -> Outcome:
+        """An exception alert or billing event into its table (:mod:`.alerts`), in a transaction of its own."""
+        try:
+            row = plan_alert(payload.doc_type, payload.data or b"", self.tables)
+        except NotAnAlert as exc:
+            return Rejected(str(exc))
+        waiting = self._prepare()
+        if waiting is not None:
+            return RetryLater(waiting)
+        now = self._clock().astimezone(UTC).replace(tzinfo=None)
+        try:
+            with self.engine.begin() as conn:
+                done = load_alert(conn, self.tables, row, payload.idempotency_key, payload.delivery_id, now)
+        except SQLAlchemyError as exc:
+            verdict = classify(exc)
+            if verdict.action == "bug":
+                raise
+            if verdict.action == "reject":
+                return Rejected(f"the staging database refused the {payload.doc_type}: {verdict.reason}")
+            return RetryLater(verdict.reason)
+        return Delivered(done)
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -165,6 +165,11 @@ def _problem(table: str, limits: dict[str, _Limit], values: dict[str, Any]) -> s
     return None
 
 
+def problem_in(tables: Tables, table: str, values: dict[str, Any]) -> str | None:
+    """The first of ``values`` the columns of ``table`` cannot hold exactly (``table.column: why``), or None."""
+    return _problem(table, tables.limits[table], values)
+
+
 def problems(tables: Tables, rows: Rows, header: dict[str, Any]) -> str | None:
     """The first value a column cannot hold exactly (``table.column: why``), or None."""
     doc = tables.document.name

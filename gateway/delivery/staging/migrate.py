@@ -38,7 +38,7 @@ __all__ = [
     "version_table",
 ]
 
-HEAD = "0001"
+HEAD = "0002"
 """The newest revision in ``migrations/versions`` (a test checks it against Alembic's view)."""
 DEFAULT_PREFIX = "stg_"
 LOCK_TIMEOUT_SECONDS = 60

@@ -320,10 +320,63 @@ def _children(metadata: MetaData, p: str) -> None:
     )
 
 
+def _alerts(metadata: MetaData, p: str) -> None:
+    """Reconciliation's outputs (staging migration 0002): one row per exception (its latest alert: a
+    reopening updates it) and one per billed ship-notice line (written once)."""
+    Table(
+        f"{p}recon_exception",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("partner_id", String(64), nullable=False),
+        Column("exception_id", BigInteger, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("kind", String(32), nullable=False),
+        Column("severity", String(CODE), nullable=False),
+        Column("status", String(CODE), nullable=False),
+        Column("po_number", String(ID), nullable=False),
+        Column("po_line", String(64)),
+        Column("expected", Text),
+        Column("actual", Text),
+        Column("amount", ExactDecimal),
+        Column("reason", Text, nullable=False),
+        Column("documents", Text, nullable=False),
+        Column("opened_at", DateTime, nullable=False),
+        Column("idempotency_key", String(128), nullable=False),
+        Column("ledger_delivery_id", BigInteger),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        UniqueConstraint("partner_id", "exception_id", name=f"uq_{p}recon_exception_key"),
+    )
+    Table(
+        f"{p}billing_event",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("partner_id", String(64), nullable=False),
+        Column("billing_key", String(120), nullable=False),  # with partner_id: 184 characters, as the header key
+        Column("po_number", String(ID), nullable=False),
+        Column("po_line", String(64)),
+        Column("ship_notice", String(ID), nullable=False),
+        Column("ship_notice_document", String(48)),
+        *_item_columns(),
+        Column("lot", String(ID)),
+        Column("serial", String(ID)),
+        Column("quantity", ExactDecimal, nullable=False),
+        Column("uom", String(UOM)),
+        Column("contract_price", ExactDecimal),
+        Column("currency", String(3)),
+        Column("amount", ExactDecimal),
+        Column("idempotency_key", String(128), nullable=False),
+        Column("ledger_delivery_id", BigInteger),
+        Column("created_at", DateTime, nullable=False),
+        UniqueConstraint("partner_id", "billing_key", name=f"uq_{p}billing_event_key"),
+    )
+
+
 def build_metadata(prefix: str = "stg_") -> MetaData:
     """The staging tables named with ``prefix`` (a fresh MetaData each call)."""
     metadata = MetaData()
     _header(metadata, prefix)
     _history(metadata, prefix)
     _children(metadata, prefix)
+    _alerts(metadata, prefix)
     return metadata
