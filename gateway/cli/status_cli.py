@@ -51,6 +51,7 @@ def status(
         oldest = store.oldest_pending()
         quarantined = store.list_files(status="quarantined", limit=20)
         unrouted = store.list_documents(status="unrouted", limit=20)
+        unsent = store.list_outbound(status="unrouted", limit=20)  # what we send partners, no rule matched
         traffic = store.traffic(since)
         destinations = store.destinations(now)
         backlog = {d["destination"]: {k: d[k] for k in DELIVERY_STATES if d[k]} for d in destinations}
@@ -78,6 +79,10 @@ def status(
                     "quarantined": [{"id": f.id, "name": f.name, "reason": f.reason} for f in quarantined],
                     "destinations": backlog,
                     "unrouted": [{"id": d.id, "file_id": d.file_id, "reason": d.reason} for d in unrouted],
+                    "unrouted_outbound": [
+                        {"id": o.id, "kind": o.kind, "partner": o.partner_id, "reason": (o.route or {}).get("reason")}
+                        for o in unsent
+                    ],
                     "problems": problems,
                     "since": since.isoformat(),
                     "traffic": traffic,
@@ -97,6 +102,9 @@ def status(
         )
         return
     _echo_ledger(counts, oldest, quarantined, backlog, unrouted, problems)
+    for o in unsent:
+        why = oneline(str((o.route or {}).get("reason", "")))[:200]
+        click.echo(f"unrouted           outbound {o.id} {o.kind} to {o.partner_id}: {why}  (out-{o.id})")
     for partner, state in sorted(channels.items()):
         click.echo(f"channel            {partner}: {channel_line(state)}")
     _dashboard(since, traffic, failures, destinations, indicators, services)

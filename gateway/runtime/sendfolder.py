@@ -39,7 +39,6 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.mapping.problems import MapLoadError
 from gateway.outbound.orders import parse_orders
 from gateway.partners.profile import PartnerDirectory, Profile
-from gateway.planning import PARTNER_OUTBOX
 from gateway.runtime.fsutil import move, unique_target
 from gateway.runtime.send import OrderSender, SentOrder
 from gateway.store import Archive
@@ -176,7 +175,7 @@ class SendFolder:
                 profile,
                 orders,
                 command="send folder",
-                deliver_to=[PARTNER_OUTBOX],
+                deliver=True,
                 worker=self.worker,
                 origin=f"{name} sha256 {sha}",
             )

@@ -42,12 +42,13 @@ from gateway.components import (
     build_destinations,
     configured_destinations,
     default_registry,
+    make_outbound_router,
     make_router,
+    profile_routes,
 )
 from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
 from gateway.planning import Router
-from gateway.routing import Rule
 from gateway.runtime.acks import AckTracker, AlertSink
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
@@ -219,14 +220,10 @@ class Service:
             components,
             BuildContext(deployment.home, cfg.processing.sync, clock, partners=workspace.partners),
         )
+        own_rules = profile_routes(workspace.partners)
         if router is None:
-            profiles = workspace.partners
-
-            def own_rules(partner: str | None) -> list[Rule]:
-                profile = profiles.get(partner) if partner else None
-                return list(profile.routes) if profile is not None else []
-
             router = make_router(list(cfg.routes), own_rules)
+        outbound_router = make_outbound_router(list(cfg.routes), own_rules)  # our acks and 850s
         # Acknowledgments owed for what we send: checked beside the deliveries (see deliver_due).
         self.acks = AckTracker(
             store, self.archive, workspace.partners, workspace.catalog, rules=cfg.routes, worker=self.worker
@@ -252,10 +249,11 @@ class Service:
             sync=cfg.processing.sync,
             deliverer=self.deliverer,
             router=router,
+            outbound_router=outbound_router,
         )
         self.send_folder = SendFolder(
             root=deployment.path("send"),
-            sender=OrderSender(workspace, store, self.archive),
+            sender=OrderSender(workspace, store, self.archive, router=outbound_router),
             archive=self.archive,
             partners=workspace.partners,
             processed=deployment.path("processed"),
