@@ -58,6 +58,7 @@ from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.runtime.recon import Reconciler
 from gateway.runtime.recon_alerts import ReconOutputs
 from gateway.runtime.send import OrderSender
+from gateway.runtime.sendfolder import CLAIM_PREFIX as SEND_CLAIM
 from gateway.runtime.sendfolder import SendFolder
 from gateway.runtime.sftp_pull import make_poller
 from gateway.settings import Deployment
@@ -251,16 +252,21 @@ class Service:
             router=router,
             outbound_router=outbound_router,
         )
+        send_channel = InboxConfig(
+            folder=str(deployment.path("send")),
+            stable_seconds=cfg.intake.stable_seconds,
+            rescan_seconds=cfg.intake.rescan_seconds,
+            ignore=[f"{SEND_CLAIM}*", *cfg.intake.ignore],  # a claim is never a candidate, whatever `ignore` says
+            retry_seconds=cfg.intake.retry_seconds,
+        )
         self.send_folder = SendFolder(
-            root=deployment.path("send"),
+            channel=components.build("channel", "inbox", send_channel, BuildContext(deployment.home)),
             sender=OrderSender(workspace, store, self.archive, router=outbound_router),
             archive=self.archive,
             partners=workspace.partners,
             processed=deployment.path("processed"),
             quarantine=deployment.path("quarantine"),
             worker=self.worker,
-            stable_seconds=cfg.intake.stable_seconds,
-            ignore=cfg.intake.ignore,
             deliver=lambda ids: self.processor.delivery_counts.add(self.deliverer.deliver_owed(ids)),
         )
         self.reconciler = Reconciler(store, cfg.reconciliation, workspace.partners.get, actor=self.worker, clock=clock)
@@ -365,8 +371,10 @@ class Service:
                 self.summary.orders_sent.extend(
                     f"{where}: PO {o.po_number}, ISA13 {o.control_number}"
                     + (" (recorded before a restart, not numbered again)" if o.earlier else "")
+                    + (f"; unrouted, sent nowhere: {o.unrouted}" if o.unrouted else "")
                     for o in result.orders
                 )
+                self.summary.unrouted += sum(1 for o in result.orders if o.unrouted)  # exit 6, as for documents
             elif result.outcome == "refused":
                 taken += 1
                 self.summary.send_refused.append(f"{where}: " + "; ".join(result.problems))
