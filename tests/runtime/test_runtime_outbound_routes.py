@@ -10,15 +10,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+from click.testing import CliRunner, Result
 from runtimekit import REPO, Home, gateway, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
 from support.httpd import Receiver
 from test_runtime_recon import _drop, _numbered, _sample
 
+from gateway.cli.main import main
 from gateway.store.store import Store
 from gateway.x12.schema.catalog import Catalog
 from gateway.x12.validate.validator import Validator
 
 ORDER = json.loads((REPO / "samples" / "canonical" / "purchase-order.json").read_text("utf-8"))
+
+
+def cli(home: Home, *args: str) -> Result:
+    """A reading command in process (`gateway send` and `gateway run` run as real processes)."""
+    return CliRunner().invoke(main, [*args, "--home", str(home.path)])
 
 
 def _order_file(home: Home, name: str, po: str) -> Path:
@@ -47,13 +55,14 @@ def _routes(audit_url: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+@pytest.mark.timeout(900)  # five `gateway` processes: minutes on a loaded 2-core machine
 def test_outbound_rules_fan_out_record_and_hold_what_they_do_not_match(
     catalog: Catalog, tmp_path: Path, store_url: str
 ) -> None:
     with Receiver() as audit:
         home = make_home(tmp_path, store_url, stable_seconds=0, extra=_routes(audit.url))
-        lint = gateway(home, "config", "lint")
-        assert lint.returncode == 0, lint.stdout + lint.stderr
+        lint = cli(home, "config", "lint")
+        assert lint.exit_code == 0, lint.output
 
         urgent = gateway(home, "send", "--partner", "medsupply", str(_order_file(home, "u.json", "URG-1")))
         assert urgent.returncode == 0, urgent.stdout + urgent.stderr
@@ -100,14 +109,14 @@ def test_outbound_rules_fan_out_record_and_hold_what_they_do_not_match(
             )
             assert store.list_deliveries(outbound_id=unrouted.id) == []
 
-        status = gateway(home, "status")
-        assert f"unrouted           outbound {unrouted.id} 850 to orthosupply: no rule matches" in status.stdout, (
-            status.stdout
+        status = cli(home, "status")
+        assert f"unrouted           outbound {unrouted.id} 850 to orthosupply: no rule matches" in status.output, (
+            status.output
         )
-        shown = gateway(home, "messages", "show", f"out-{unrouted.id}")
-        assert "status unrouted" in shown.stdout and "(unrouted: no rule matches outbound 850" in shown.stdout
-        shown = gateway(home, "messages", "show", f"out-{ack.id}")
-        assert "routed: rules acks -> destinations partner-outbox, po-archive" in shown.stdout, shown.stdout
+        shown = cli(home, "messages", "show", f"out-{unrouted.id}")
+        assert "status unrouted" in shown.output and "(unrouted: no rule matches outbound 850" in shown.output
+        shown = cli(home, "messages", "show", f"out-{ack.id}")
+        assert "routed: rules acks -> destinations partner-outbox, po-archive" in shown.output, shown.output
 
 
 def test_without_outbound_rules_everything_we_send_goes_to_the_partner(tmp_path: Path, store_url: str) -> None:

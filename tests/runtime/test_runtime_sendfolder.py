@@ -188,9 +188,12 @@ def test_kill_9_while_sending_sends_every_order_exactly_once(catalog: Catalog, t
     for n in range(count):
         _drop(folder, f"po-{n:02d}.json", _order(f"PO-K9-{n:02d}"))
     first = Running(home)
-    with Store(home.store_url) as store:
-        wait_for(lambda: store.list_outbound(partner_id="medsupply", kind="850", limit=1), 60, "a first order")
-    first.kill()
+    processed = home.path / "var" / "processed" / "send"
+    try:
+        wait_for(lambda: processed.is_dir() and any(processed.rglob("*.json")), 120, "a first file taken")
+    finally:
+        first.kill()
+    left = len(list(folder.iterdir()))
     second = Running(home)
     try:
         second.wait_started(120)
@@ -199,6 +202,7 @@ def test_kill_9_while_sending_sends_every_order_exactly_once(catalog: Catalog, t
         time.sleep(0.5)
     finally:
         assert second.stop() == 0, second.stderr()[-2000:]
+    assert left > 0, "killed while files were still being taken (the test's premise)"
     assert not list(folder.iterdir()), "no file or claim left behind"
     with Store(home.store_url) as store:
         rows = store.list_outbound(partner_id="medsupply", kind="850", limit=1000)
