@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -31,7 +31,7 @@ from gateway.outbound.layout import Layout
 from gateway.outbound_loader import load_layouts
 from gateway.partners.profile import PartnerDirectory
 from gateway.planning import PARTNER_OUTBOX, Router
-from gateway.routing import RouteInput, Rule, route, rules_for
+from gateway.routing import RouteInput, Rule, outbound_rules, route, rules_for
 
 __all__ = [
     "BUILTIN_DESTINATIONS",
@@ -39,7 +39,9 @@ __all__ = [
     "build_destinations",
     "configured_destinations",
     "default_registry",
+    "make_outbound_router",
     "make_router",
+    "profile_routes",
 ]
 
 BUILTIN_DESTINATIONS: dict[str, dict[str, Any]] = {
@@ -119,15 +121,35 @@ def configured_destinations(deployment: Any) -> dict[str, dict[str, Any]]:
 
 
 def make_router(rules: list[Rule], profile_rules: Callable[[str | None], list[Rule]]) -> Router:
-    """The runtime's router: a partner's own rules first, then ``rules`` (:func:`gateway.routing.route`).
-    The canonical JSON is parsed only when a rule that could match has predicates."""
+    """The runtime's router of inbound documents: a partner's own rules first, then ``rules``
+    (:func:`gateway.routing.route`). The canonical JSON is parsed only when a rule that could match has
+    predicates."""
+    return _router("inbound", lambda partner: rules_for(partner, profile_rules(partner), rules))
 
+
+def make_outbound_router(rules: list[Rule], profile_rules: Callable[[str | None], list[Rule]]) -> Router:
+    """The router of what we send partners (997/999/TA1, 850): the rules :func:`gateway.routing.outbound_rules`
+    keeps, ending with the shipped ``partner-outbox`` rule when ``gateway.yaml`` has no outbound rule."""
+    return _router("outbound", lambda partner: outbound_rules(partner, profile_rules(partner), rules))
+
+
+def profile_routes(partners: PartnerDirectory) -> Callable[[str | None], list[Rule]]:
+    """A partner's own ``routes:`` (none for an unknown partner)."""
+
+    def own(partner: str | None) -> list[Rule]:
+        profile = partners.get(partner) if partner else None
+        return list(profile.routes) if profile is not None else []
+
+    return own
+
+
+def _router(direction: Literal["inbound", "outbound"], rules_of: Callable[[str | None], list[Rule]]) -> Router:
     def router(
         partner: str | None, doc_type: str, test: bool, document: Callable[[], dict[str, Any]]
     ) -> tuple[list[tuple[str, str | None]], dict[str, Any]]:
-        every = rules_for(partner, profile_rules(partner), rules)
+        every = rules_of(partner)
         needs = any(r.match.where for r in every)
-        decision = route(RouteInput(partner, doc_type, "inbound", test), document() if needs else None, every)
+        decision = route(RouteInput(partner, doc_type, direction, test), document() if needs else None, every)
         by_rule = {r.name: r for r in every}
         pairs: list[tuple[str, str | None]] = []
         for name in decision.rules:

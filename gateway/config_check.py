@@ -34,7 +34,7 @@ from gateway.mapping.problems import Problems, did_you_mean, validate_marked
 from gateway.partners.profile import ChannelSettings
 from gateway.partners.sftp_options import Secret, sftp_problems
 from gateway.recon_lint import check_billing_routes, check_reconciliation
-from gateway.routing import Rule
+from gateway.routing import PARTNER_OUTBOX, Rule, sends
 from gateway.settings import Settings
 
 __all__ = ["CheckedConfig", "check_config"]
@@ -97,6 +97,8 @@ def check_config(
                 where = _mark_at(config, keys, key_mark(raw_destinations, name))
                 problems.add("CFG-043", f"destination {name!r}: {why}", where, ".".join(("destinations", name, *keys)))
     checked = CheckedConfig(problems, destinations=len(names))
+    if PARTNER_OUTBOX not in names:
+        names.append(PARTNER_OUTBOX)  # built in: what we send partners goes there unless rules say otherwise
     known_partners = None if partners is None else sorted(partners)
     raw_routes = raw.get("routes") if raw is not None and "routes" in raw else None
     if raw_routes is None:
@@ -321,7 +323,7 @@ def _check_routes(
                     f"{at}.match.partner",
                 )
         for earlier, earlier_item in routes[:index]:
-            if earlier.stop and earlier.match.covers(rule.match):
+            if earlier.stop and earlier.match.covers(rule.match) and _sides(rule) <= _sides(earlier):
                 line = mark_of(earlier_item)
                 there = f" (line {line.line})" if line is not None else ""
                 problems.add(
@@ -332,3 +334,10 @@ def _check_routes(
                     f"{at}",
                 )
                 break
+
+
+def _sides(rule: Rule) -> frozenset[str]:
+    """What ``rule`` routes: inbound documents, what we send partners (:func:`sends`), or both. An earlier
+    rule hides a later one only on the sides it routes too: an inbound catch-all never hides an outbound rule."""
+    inbound = rule.match.direction != "outbound"
+    return frozenset(side for side, takes in (("inbound", inbound), ("outbound", sends(rule))) if takes)

@@ -20,6 +20,8 @@ from pydantic import BaseModel
 from gateway.errors import GatewayError, location_dict
 from gateway.mapping.checks import DocumentWarning
 from gateway.partners.profile import DuplicatePolicy, Profile
+from gateway.routing import DEFAULT_OUTBOUND
+from gateway.routing import PARTNER_OUTBOX as PARTNER_OUTBOX  # re-exported: the runtime and CLI name it here
 from gateway.translate import Translation
 from gateway.x12.ack.build import ta1_blocker
 from gateway.x12.ack.read import FunctionalAck, TA1Ack, ack_dict
@@ -35,14 +37,20 @@ RELEASED = "released by an operator"
 
 CANONICAL_JSON = "canonical-json"
 """The shipped destination every inbound document is routed to by default (outbox/canonical/)."""
-PARTNER_OUTBOX = "partner-outbox"
-"""The shipped destination our acknowledgments go to (outbox/<partner>/)."""
 
 Router = Callable[
     [str | None, str, bool, Callable[[], dict[str, Any]]], tuple[list[tuple[str, str | None]], dict[str, Any]]
 ]
 """Routing: (partner, document type, test, the canonical JSON on demand) -> the (destination, rule) pairs
 it is owed to (empty: unrouted) and the decision to keep with it."""
+
+
+def default_outbound_router(
+    partner: str | None, doc_type: str, test: bool, document: Callable[[], dict[str, Any]]
+) -> tuple[list[tuple[str, str | None]], dict[str, Any]]:
+    """Everything we send partners to ``partner-outbox`` (the shipped default)."""
+    name = DEFAULT_OUTBOUND.name
+    return [(PARTNER_OUTBOX, name)], {"rules": [name], "destinations": [PARTNER_OUTBOX]}
 
 
 def default_router(
@@ -115,7 +123,13 @@ class OutboundPlan:
     reason: str
     data: bytes | None = None
     id: int | None = None
+    routes: list[tuple[str, str | None]] = field(default_factory=list)  # (destination, rule) it is owed to
+    route: dict[str, Any] | None = None  # the routing decision, kept with it (outbound.route)
 
+
+AckRouter = Callable[[str], tuple[list[tuple[str, str | None]], dict[str, Any]]]
+"""Where an interchange's acknowledgment goes, once its kind (997, 999, TA1) is known: a :data:`Router`
+bound to the partner and the interchange's test indicator."""
 
 AckBuilder = Callable[[Callable[[], int], bool], OutboundPlan | None]
 """Builds (and archives) an interchange's acknowledgment inside the results transaction: called with
@@ -152,7 +166,7 @@ class InterchangePlan:
     ack: AckBuilder | None = None
     ack_marker: str | None = None
     ack_old_markers: tuple[str, ...] = ()  # how earlier versions named the same acknowledgment
-    ack_destinations: list[str] = field(default_factory=list)  # where its acknowledgment is delivered
+    ack_router: AckRouter | None = None  # where its acknowledgment is delivered (None: nowhere)
     duplicate_of: int | None = None
     outbound: OutboundPlan | None = None
     id: int | None = None

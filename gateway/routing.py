@@ -22,14 +22,16 @@ false`` lets later rules add theirs. The decision lists the rules that matched a
 in order and each once. When no rule matches, the decision is ``unrouted`` with a reason that says
 why each rule did not: the caller makes it an exception an operator sees, never a silent drop.
 
-Predicate paths are dotted keys (``total.amount``); a list on the way is searched element by element
-(``lines.item.vendor_part`` is true when any line's part matches); ``key[field=value]`` keeps only the
-list elements whose ``field`` is ``value`` (``references[qualifier=DP].value``). ``eq``, ``in``,
-``gt``... hold when any value found does; ``ne``, ``not_in`` and ``missing`` when none does (so a
-missing field is ``ne`` anything). Two numbers compare as decimals (``42.5`` equals ``"42.50"``; the
-canonical JSON keeps amounts as strings), except that a zero-padded code (``01``, ``002``) is text and
-equals only ``01``; anything else compares as text, so ISO dates order correctly. ``matches`` is a
-regular-expression search (anchor it with ``^...$``).
+What we send partners (our 997/999/TA1 and 850s) is routed by the rules that can match it
+(:func:`sends`: ``direction: outbound``, or a ``doc_type`` naming one of :data:`OUTBOUND_TYPES`), so
+a catch-all inbound rule never takes an acknowledgment; when ``gateway.yaml`` has none,
+:data:`DEFAULT_OUTBOUND` (everything to ``partner-outbox``) ends the list (:func:`outbound_rules`).
+
+Predicate paths are dotted keys (``total.amount``); a list on the way is searched element by element;
+``key[field=value]`` keeps only the list elements whose ``field`` is ``value``. ``eq``, ``in``, ``gt``...
+hold when any value found does; ``ne``, ``not_in`` and ``missing`` when none does. Two numbers compare
+as decimals, except that a zero-padded code (``01``) is text; anything else compares as text, so ISO
+dates order correctly. ``matches`` is a regular-expression search (docs/routing.md says it all).
 """
 
 from __future__ import annotations
@@ -45,16 +47,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 __all__ = [
+    "DEFAULT_OUTBOUND",
     "DOC_TYPES",
     "OPS",
+    "OUTBOUND_TYPES",
+    "PARTNER_OUTBOX",
     "Match",
     "Predicate",
     "RouteDecision",
     "RouteInput",
     "Rule",
+    "outbound_rules",
     "parse_path",
     "route",
     "rules_for",
+    "sends",
 ]
 
 #: The document types a rule may name: the canonical types, then what we send partners, then the
@@ -258,6 +265,33 @@ def rules_for(partner_id: str | None, profile_rules: Iterable[Rule], rules: Iter
             match = rule.match.model_copy(update={"partner": partner_id})
             own.append(rule.model_copy(update={"name": f"{partner_id}/{rule.name}", "match": match}))
     return [*own, *rules]
+
+
+PARTNER_OUTBOX = "partner-outbox"
+"""The shipped destination of what we send partners (outbox/<partner>/, or its SFTP server)."""
+OUTBOUND_TYPES = frozenset({"997", "999", "TA1", "850"})
+"""The document types we send partners, routed by :func:`outbound_rules`."""
+DEFAULT_OUTBOUND = Rule(name="default-outbound", match=Match(direction="outbound"), to=[PARTNER_OUTBOX])
+"""What routes our acknowledgments and 850s when ``gateway.yaml`` has no rule of its own for them."""
+
+
+def sends(rule: Rule) -> bool:
+    """Whether ``rule`` takes part in routing what we send partners: it says ``direction: outbound``, or
+    names one of :data:`OUTBOUND_TYPES` (and not ``direction: inbound``). A rule without either never
+    takes an acknowledgment, so an inbound catch-all does not redirect them."""
+    if rule.match.direction == "inbound":
+        return False
+    kinds = rule.match.doc_types()
+    return rule.match.direction == "outbound" if kinds is None else bool(kinds & OUTBOUND_TYPES)
+
+
+def outbound_rules(partner_id: str | None, profile_rules: Iterable[Rule], rules: Iterable[Rule]) -> list[Rule]:
+    """The rules that route what we send ``partner_id``: its profile's, then ``gateway.yaml``'s, each kept
+    when :func:`sends` says so; :data:`DEFAULT_OUTBOUND` last when ``gateway.yaml`` has none, so that a
+    profile's ``stop: false`` copy still lets the document reach the partner."""
+    common = [r for r in rules if sends(r)]
+    own = [r for r in rules_for(partner_id, profile_rules, []) if sends(r)]
+    return [*own, *(common or [DEFAULT_OUTBOUND])]
 
 
 def route(meta: RouteInput, document: dict[str, Any] | None, rules: list[Rule]) -> RouteDecision:

@@ -10,7 +10,19 @@ import pytest
 from conftest import REPO
 from pydantic import ValidationError
 
-from gateway.routing import Match, Predicate, RouteInput, Rule, parse_path, route, rules_for
+from gateway.routing import (
+    DEFAULT_OUTBOUND,
+    PARTNER_OUTBOX,
+    Match,
+    Predicate,
+    RouteInput,
+    Rule,
+    outbound_rules,
+    parse_path,
+    route,
+    rules_for,
+    sends,
+)
 from gateway.translate import FileInput, Translation
 from gateway.workspace import load_workspace
 
@@ -203,3 +215,42 @@ def test_covers_is_what_shadowing_means() -> None:
     assert not invoices.covers(everything)
     assert not where("total.amount", "gt", 1).covers(invoices), "a rule with predicates may let documents through"
     assert not Match(direction="inbound").covers(Match(test=True))
+
+
+# --- what we send partners --------------------------------------------------------------------
+
+PO = json.loads((REPO / "samples" / "canonical" / "purchase-order.json").read_text("utf-8"))
+
+
+def test_outbound_rules_are_those_that_can_take_what_we_send_and_the_default_ends_them() -> None:
+    catch_all = Rule(name="everything", to=["canonical-json"])
+    inbound = Rule(name="in", match=Match(direction="inbound", doc_type="850"), to=["x"])  # never outbound
+    copy = Rule(name="copy", match=Match(doc_type="850"), to=["po-archive"], stop=False)
+    assert [sends(r) for r in (catch_all, inbound, copy, DEFAULT_OUTBOUND)] == [False, False, True, True]
+    # gateway.yaml with no outbound rule: the default ends the list, after the profile's own
+    assert [r.name for r in outbound_rules("acme", [copy], [catch_all])] == ["acme/copy", "default-outbound"]
+    decision = route(RouteInput("acme", "850", "outbound"), PO, outbound_rules("acme", [copy], [catch_all]))
+    assert decision.destinations == ("po-archive", PARTNER_OUTBOX)
+    ack = route(RouteInput("acme", "997", "outbound"), None, outbound_rules("acme", [copy], [catch_all]))
+    assert ack.rules == ("default-outbound",) and ack.destinations == (PARTNER_OUTBOX,)
+    # gateway.yaml's outbound rules decide alone: what they do not match is unrouted, with each rule's miss
+    acks = Rule(
+        name="acks", match=Match(direction="outbound", doc_type=["997", "999"], test=False), to=[PARTNER_OUTBOX]
+    )
+    rules = outbound_rules("medsupply", [], [catch_all, acks])
+    assert [r.name for r in rules] == ["acks"]
+    test_ack = route(RouteInput("medsupply", "997", "outbound", test=True), None, rules)
+    assert test_ack.unrouted and test_ack.reason == (
+        "no rule matches outbound 997 from medsupply: acks: test data, the rule takes production only"
+    )
+
+
+def test_an_850_is_routed_on_its_canonical_purchase_order() -> None:
+    urgent = Rule(name="urgent", match=Match(doc_type="850", where=[Predicate(path="po_number", op="matches",
+                  value="^URG-")]), to=["audit"])  # fmt: skip
+    rules = outbound_rules("medsupply", [], [urgent])
+    assert route(RouteInput("medsupply", "850", "outbound"), {**PO, "po_number": "URG-7"}, rules).destinations == (
+        "audit",
+    )
+    missed = route(RouteInput("medsupply", "850", "outbound"), PO, rules)
+    assert missed.unrouted and "urgent: po_number matches ^URG- does not hold" in missed.reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -88,6 +89,59 @@ def progress_chunks(items: Sequence[Any], label: str, work: Callable[[Sequence[A
         for chunk in chunks:
             work(chunk)
             bar.advance(task, len(chunk))
+
+
+@dataclass(frozen=True, slots=True)
+class Verb:
+    """How a bulk action speaks of itself: ``2 delivery(ies) would retransmit``, ``retransmitting``..."""
+
+    name: str  # retransmit
+    noun: str  # delivery(ies)
+    would: str  # would retransmit
+    to_do: str  # to retransmit
+    doing: str  # retransmitting
+    done: str  # retransmitted
+
+
+RETRANSMIT = Verb("retransmit", "delivery(ies)", "would retransmit", "to retransmit", "retransmitting", "retransmitted")
+REPROCESS = Verb("reprocess", "file(s)", "would be reprocessed", "to reprocess", "reprocessing", "reprocessed")
+
+
+def _run_bulk(
+    verb: Verb,
+    listed: Sequence[tuple[int, str]],
+    run: Callable[[Sequence[int]], Sequence[tuple[int, int]]],
+    *,
+    dry_run: bool,
+    confirmed: bool,
+    show: bool = True,
+) -> list[tuple[int, int]] | None:
+    """The shape every bulk action shares: list ``listed`` (id, line) when ``show``; stop there on a dry run
+    or when there is nothing (None); confirm unless ``confirmed``; ``run`` the store call a chunk at a time;
+    on an error, say how many were done before it and exit 1. Returns ``run``'s (parent, new) pairs."""
+    if show:
+        click.echo(f"{len(listed)} {verb.noun} {verb.would if dry_run else verb.to_do}")
+        for _, line in listed:
+            click.echo(f"  {line}")
+    if dry_run or not listed:
+        return None
+    confirm_or_stop(f"{verb.name} {len(listed)} {verb.noun}?", confirmed)
+    done: list[tuple[int, int]] = []
+    try:
+        progress_chunks([i for i, _ in listed], verb.doing, lambda chunk: done.extend(run(chunk)))
+    except (NotFoundError, TransitionError, StoreValueError) as exc:
+        if done:
+            click.echo(f"{len(done)} {verb.done} before the error", err=True)
+        raise _fail(exc, 1) from exc
+    return done
+
+
+def _delivery_line(d: Any) -> str:
+    what = f"document {d.document_id}" if d.document_id is not None else f"outbound {d.outbound_id}"
+    last = f": {oneline(d.last_error)[:100]}" if d.last_error and d.status != "delivered" else ""
+    return (
+        f"delivery {d.id:>6} {d.status:<11} {d.destination:<20} {d.partner_id or '-':<14} {d.doc_type:<16} {what}{last}"
+    )
 
 
 def _selection(
@@ -172,28 +226,13 @@ def retransmit(
             rows = store.select_deliveries(sel, limit) if bulk else [store.get_delivery(i) for i in delivery_ids]
         except NotFoundError as exc:
             raise _fail(exc, 2) from exc
-        verb = "would retransmit" if dry_run else "to retransmit"
-        click.echo(f"{len(rows)} delivery(ies) {verb}")
-        for d in rows:
-            what = f"document {d.document_id}" if d.document_id is not None else f"outbound {d.outbound_id}"
-            last = f": {oneline(d.last_error)[:100]}" if d.last_error and d.status != "delivered" else ""
-            click.echo(
-                f"  delivery {d.id:>6} {d.status:<11} {d.destination:<20} {d.partner_id or '-':<14} "
-                f"{d.doc_type:<16} {what}{last}"
-            )
-        if dry_run or not rows:
+        listed = [(d.id, _delivery_line(d)) for d in rows]
+        done = _run_bulk(
+            RETRANSMIT, listed, lambda chunk: store.retransmit_deliveries(chunk, actor(), reason),
+            dry_run=dry_run, confirmed=yes or not bulk,
+        )  # fmt: skip
+        if done is None:
             return
-        confirm_or_stop(f"retransmit {len(rows)} delivery(ies)?", yes or not bulk)
-        done: list[tuple[int, int]] = []
-        try:
-            progress_chunks(
-                [d.id for d in rows],
-                "retransmitting",
-                lambda chunk: done.extend(store.retransmit_deliveries(chunk, actor(), reason)),
-            )
-        except (NotFoundError, TransitionError, StoreValueError) as exc:
-            click.echo(f"{len(done)} retransmitted before the error", err=True)
-            raise _fail(exc, 1) from exc
     finally:
         store.close()
     for parent, new in done:
@@ -271,27 +310,14 @@ def reprocess(
         except NotFoundError as exc:
             click.echo(f"error: {exc.message} in the ledger at {store.url}", err=True)
             raise SystemExit(2) from exc
-        if bulk or dry_run:
-            click.echo(f"{len(rows)} file(s) {'would be reprocessed' if dry_run else 'to reprocess'}")
-            for f in rows:
-                click.echo(
-                    f"  file {f.id:>6} {f.status:<11} {f.partner_id or '-':<14} "
-                    f"{f.received_at:%Y-%m-%d %H:%M:%S} {f.name}"
-                )
-        if dry_run or not rows:
+        listed = [(f.id, f"file {f.id:>6} {f.status:<11} {f.partner_id or '-':<14} "
+                          f"{f.received_at:%Y-%m-%d %H:%M:%S} {f.name}") for f in rows]  # fmt: skip
+        done = _run_bulk(
+            REPROCESS, listed, lambda chunk: store.reprocess_files(chunk, actor(), reason),
+            dry_run=dry_run, confirmed=yes or not bulk, show=bulk or dry_run,
+        )  # fmt: skip
+        if done is None:
             return
-        confirm_or_stop(f"reprocess {len(rows)} file(s)?", yes or not bulk)
-        done: list[tuple[int, int]] = []
-        try:
-            progress_chunks(
-                [f.id for f in rows],
-                "reprocessing",
-                lambda chunk: done.extend(store.reprocess_files(chunk, actor(), reason)),
-            )
-        except (NotFoundError, TransitionError, StoreValueError) as exc:
-            if done:
-                click.echo(f"{len(done)} reprocessed before the error", err=True)
-            raise _fail(exc, 1) from exc
     finally:
         store.close()
     names = {f.id: f.name for f in rows}

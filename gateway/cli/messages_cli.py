@@ -367,6 +367,7 @@ def _echo_sent(view: dict[str, Any], by_document: dict[Any, Any]) -> None:
             f"  sent {o['kind']} {o['control_number'] or ''} to {o['partner_id']} ({o['status']}{ack})"
             f"  gateway messages show out-{o['id']}"
         )
+        _echo_route(o.get("route"), "    ")
         for dv in [d for d in view["deliveries"] if d["outbound_id"] == o["id"]]:
             _echo_delivery(dv, "    ")
     for dv in by_document.get(None, []):
@@ -403,14 +404,18 @@ def _echo_document(d: dict[str, Any], view: dict[str, Any], by_document: dict[An
         )
     for w in d["warnings"]:
         click.echo(f"{indent}  warning {w.get('code')} {w.get('where', '')}: {w.get('message')}")
-    route = d.get("route")
+    _echo_route(d.get("route"), indent + "  ")
+    for dv in by_document.get(d["id"], []):
+        _echo_delivery(dv, indent + "  ")
+
+
+def _echo_route(route: dict[str, Any] | None, indent: str) -> None:
+    """A routing decision (a document's, or an outbound item's): the rules and destinations, or why none."""
     if route:
         rules = ", ".join(route.get("rules", [])) or "none"
         dests = ", ".join(route.get("destinations", [])) or "none"
-        click.echo(f"{indent}  routed: rules {rules} -> destinations {dests}" + (
+        click.echo(f"{indent}routed: rules {rules} -> destinations {dests}" + (
             f" (unrouted: {route.get('reason')})" if route.get("unrouted") else ""))  # fmt: skip
-    for dv in by_document.get(d["id"], []):
-        _echo_delivery(dv, indent + "  ")
 
 
 def _echo_delivery(dv: dict[str, Any], indent: str) -> None:
@@ -459,6 +464,7 @@ def _echo_outbound(view: dict[str, Any], archive: Archive, limit: int) -> None:
         click.echo(f"  answers file {o['file_id']}  gateway messages show {o['file_id']}")
     if view["keys"]:
         click.echo("  keys: " + ", ".join(f"{k} {v}" for k, v in view["keys"]))
+    _echo_route(o.get("route"), "  ")
     if limit:
         try:
             data = archive.read(o["sha256"])

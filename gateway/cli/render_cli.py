@@ -142,7 +142,7 @@ def render(
         store = _open_store(deployment, store_url)
         try:
             sender = OrderSender(ws, store, archive, clock=lambda: now)
-            written = [s.data for s in sender.record(profile, orders, command="render", deliver_to=None, worker=None)]
+            written = [s.data for s in sender.record(profile, orders, command="render", deliver=False, worker=None)]
         finally:
             store.close()
     data = b"".join(written)
@@ -181,10 +181,17 @@ def _checked_all(sender: OrderSender, profile: Profile, orders: list[PurchaseOrd
 @_options
 def send(file: Path, partner: str, home: Path | None, config: Path | None, store_url: str | None) -> None:
     """Send the purchase order(s) in FILE to PARTNER: written as its X12 850, numbered from its persisted
-    sequence, archived, recorded and delivered to its outbox (the `partner-outbox` destination, with the
-    same retries and dead letters as everything else). Exit 6 when the delivery has to wait for a retry."""
-    from gateway.components import BuildContext, build_destinations, configured_destinations, default_registry
-    from gateway.planning import PARTNER_OUTBOX
+    sequence, archived, recorded and delivered where the outbound routing rules send 850s (by default its
+    outbox: the `partner-outbox` destination), with the same retries and dead letters as everything else.
+    Exit 6 when a delivery has to wait for a retry, 1 when no rule routes an order (kept `unrouted`)."""
+    from gateway.components import (
+        BuildContext,
+        build_destinations,
+        configured_destinations,
+        default_registry,
+        make_outbound_router,
+        profile_routes,
+    )
     from gateway.runtime.deliver import Deliverer
     from gateway.runtime.service import default_worker
 
@@ -209,22 +216,30 @@ def send(file: Path, partner: str, home: Path | None, config: Path | None, store
     archive = Archive(deployment.path("archive"))
     deliverer = Deliverer(store, archive, destinations, worker=worker, clock=store._clock, policies=policies)
     try:
-        sender = OrderSender(ws, store, archive)
+        router = make_outbound_router(list(deployment.settings.routes), profile_routes(ws.partners))
+        sender = OrderSender(ws, store, archive, router=router)
         _checked_all(sender, profile, orders, file)
-        sent = sender.record(profile, orders, command="send", deliver_to=[PARTNER_OUTBOX], worker=worker)
+        sent = sender.record(profile, orders, command="send", deliver=True, worker=worker)
         ids = [i for s in sent for i in s.delivery_ids]
         deliverer.deliver_owed(ids)
         final = store.delivery_statuses(ids)
+        destinations_of = {i: store.get_delivery(i).destination for i in ids}
     finally:
         deliverer.close()
         store.close()
     for s in sent:
         click.echo(f"850 for {partner}, PO {s.po_number}, ISA13 {s.data[90:99].decode('latin-1')}")
     waiting = [i for i, st in final.items() if st != "delivered"]
-    click.echo(f"delivered {len(final) - len(waiting)} of {len(final)} to {PARTNER_OUTBOX}")
+    to = ", ".join(sorted(set(destinations_of.values()))) or "nowhere"
+    click.echo(f"delivered {len(final) - len(waiting)} of {len(final)} to {to}")
+    unrouted = [s for s in sent if s.unrouted]
+    for s in unrouted:
+        click.echo(f"unrouted: PO {s.po_number} (outbound {s.outbound_id}): {s.unrouted}", err=True)
     if waiting:
         click.echo(f"waiting: deliveries {' '.join(map(str, waiting))} (`gateway deliveries show ID`)", err=True)
         raise SystemExit(6)
+    if unrouted:
+        raise SystemExit(1)
 
 
 __all__ = ["orders_in", "read_order", "render", "send"]

@@ -56,7 +56,7 @@ def status(
         store.close()
     traffic, failures, destinations = board["traffic"], board["failures"], board["destinations"]
     indicators, services, channels = board["indicators"], board["services"], board["channels"]
-    problems, paused = board["problems"], board["paused"]
+    problems, paused, unsent = board["problems"], board["paused"], board["unsent"]
     backlog = {d["destination"]: {k: d[k] for k in DELIVERY_STATES if d[k]} for d in destinations}
     if as_json:
         click.echo(
@@ -69,6 +69,10 @@ def status(
                     "quarantined": [{"id": f.id, "name": f.name, "reason": f.reason} for f in quarantined],
                     "destinations": backlog,
                     "unrouted": [{"id": d.id, "file_id": d.file_id, "reason": d.reason} for d in unrouted],
+                    "unrouted_outbound": [
+                        {"id": o.id, "kind": o.kind, "partner": o.partner_id, "reason": (o.route or {}).get("reason")}
+                        for o in unsent
+                    ],
                     "problems": problems,
                     "since": since.isoformat(),
                     "traffic": traffic,
@@ -88,6 +92,9 @@ def status(
         )
         return
     _echo_ledger(counts, oldest, quarantined, backlog, unrouted, problems)
+    for o in unsent:
+        why = oneline(str((o.route or {}).get("reason", "")))[:200]
+        click.echo(f"unrouted           outbound {o.id} {o.kind} to {o.partner_id}: {why}  (out-{o.id})")
     for partner, state in sorted(channels.items()):
         click.echo(f"channel            {partner}: {channel_line(state)}")
     _dashboard(since, traffic, failures, destinations, indicators, services)
@@ -101,6 +108,7 @@ def dashboard(deployment: Any, store: Any, since: datetime, now: datetime) -> di
     destinations = store.destinations(now, since)  # delivered since ``since``: not every delivery ever made
     indicators = store.indicators(now)
     failures = [f for s in ("failed", "partial") for f in store.list_files(status=s, limit=10)]
+    unsent = store.list_outbound(status="unrouted", limit=20)  # what we send partners, no rule matched
     reported = read_problems(deployment.path("run"))
     # A folder the service already reported is named once, by the service's report.
     problems = [m for f, m in folder_problems(deployment) if not any(str(f) in r for r in reported)] + reported
@@ -117,6 +125,7 @@ def dashboard(deployment: Any, store: Any, since: datetime, now: datetime) -> di
         "channels": read_channel_states(deployment.path("run")),  # SFTP partners' last poll (docs/sftp.md)
         "problems": problems,
         "paused": paused,
+        "unsent": unsent,
     }
 
 

@@ -355,6 +355,33 @@ def _segment_ids(body: list[SegOut | Group]) -> set[str]:
     return out
 
 
+def check_header(raw: MDict, what: str, problems: Problems) -> tuple[str, str, type[Any] | None]:
+    """The ``map:`` name, the ``document:`` type and its canonical model, shared by outbound maps and
+    export layouts so their codes agree (MAP-602 for both: a missing name, an unknown document type).
+    A problem goes to ``problems``; the name is then empty, the model None."""
+    name = str(raw.get("map") or "")
+    if not name:
+        problems.add("MAP-602", f"{what} needs a `map:` name", raw.mark)
+    document = str(raw.get("document") or "")
+    model = SCHEMAS.get(document)
+    if model is None:
+        hint = did_you_mean(document, SCHEMAS)
+        problems.add(
+            "MAP-602", f"`document` must be one of {', '.join(SCHEMAS)}{hint}", key_mark(raw, "document"), "document"
+        )
+    return name, document, model
+
+
+def local_tables(raw: MDict, problems: Problems) -> dict[str, CodeTable]:
+    """A map's or layout's own ``tables:``, compiled (a bad one's problems to ``problems``, itself left out)."""
+    local: dict[str, CodeTable] = {}
+    for tname, body in (raw.get("tables") or {}).items():
+        table = code_table(str(tname), body, problems, key_mark(raw["tables"], tname), f"tables.{tname}")
+        if table is not None:
+            local[str(tname)] = table
+    return local
+
+
 def compile_outbound(
     raw: MDict,
     origin: str,
@@ -368,23 +395,10 @@ def compile_outbound(
     for key in raw:
         if key not in TOP_KEYS:
             problems.add("MAP-601", f"unknown key {key!r}{did_you_mean(key, TOP_KEYS)}", key_mark(raw, key), key)
-    name = str(raw.get("map") or "")
-    if not name:
-        problems.add("MAP-602", "an outbound map needs a `map:` name", raw.mark)
-    document = str(raw.get("document") or "")
-    model = SCHEMAS.get(document)
-    if model is None:
-        hint = did_you_mean(document, SCHEMAS)
-        problems.add(
-            "MAP-602", f"`document` must be one of {', '.join(SCHEMAS)}{hint}", key_mark(raw, "document"), "document"
-        )
+    name, document, model = check_header(raw, "an outbound map", problems)
     target = raw.get("target")
     definition = _target(target, key_mark(raw, "target"), catalog, problems)
-    local: dict[str, CodeTable] = {}
-    for tname, body in (raw.get("tables") or {}).items():
-        table = code_table(str(tname), body, problems, key_mark(raw["tables"], tname), f"tables.{tname}")
-        if table is not None:
-            local[str(tname)] = table
+    local = local_tables(raw, problems)
     entries = raw.get("segments")
     if not isinstance(entries, list) or not entries:
         problems.add("MAP-604", "an outbound map needs `segments:`, a list", key_mark(raw, "segments"), "segments")

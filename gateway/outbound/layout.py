@@ -33,13 +33,11 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.canonical import SCHEMAS
-from gateway.mapping.compiler import code_table
 from gateway.mapping.functions import CodeTable, FunctionRegistry
 from gateway.mapping.library import load_tables, load_yaml_file
 from gateway.mapping.marked import Mark, MDict, key_mark, mark_of
 from gateway.mapping.problems import Problems, did_you_mean
-from gateway.outbound.compiler import ValueCompiler
+from gateway.outbound.compiler import ValueCompiler, check_header, local_tables
 from gateway.outbound.layout_nodes import Layout, LayoutField, Record, XmlNode
 from gateway.outbound.nodes import Cond, Elem
 from gateway.outbound.paths import FieldPath
@@ -213,27 +211,14 @@ def compile_layout(
     for bad in sorted(set(raw) - set(TOP_KEYS)):
         hint = did_you_mean(str(bad), TOP_KEYS)
         problems.add("MAP-641", f"a layout takes {', '.join(TOP_KEYS)}, not {bad!r}{hint}", key_mark(raw, bad), bad)
-    name = str(raw.get("map") or "")
-    if not name:
-        problems.add("MAP-601", "a layout needs a `map:` name", raw.mark)
-    document = str(raw.get("document") or "")
-    model = SCHEMAS.get(document)
+    name, document, model = check_header(raw, "a layout", problems)
     if model is None:
-        hint = did_you_mean(document, SCHEMAS)
-        problems.add(
-            "MAP-602", f"`document` must be one of {', '.join(SCHEMAS)}{hint}", key_mark(raw, "document"), "document"
-        )
         return None
     target = raw["target"]
     fmt = str(target["format"])
     layout = Layout(name, document, model, fmt, origin, extension=EXTENSIONS[fmt])
     _target(layout, target, problems)
-    local: dict[str, CodeTable] = {}
-    for tname, body in (raw.get("tables") or {}).items():
-        table = code_table(str(tname), body, problems, key_mark(raw["tables"], tname), f"tables.{tname}")
-        if table is not None:
-            local[str(tname)] = table
-    layout.tables = {**tables, **local}
+    layout.tables = {**tables, **local_tables(raw, problems)}
     compiler = LayoutCompiler(model, registry, set(layout.tables), problems)
     if fmt == "xml":
         for bad in ("fields", "records", "each", "when"):

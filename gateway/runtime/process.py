@@ -56,9 +56,9 @@ from gateway.errors import Disposition, DocumentError, disposition
 from gateway.partners.profile import DuplicatePolicy, Profile
 from gateway.planning import (
     ACKNOWLEDGMENT,
-    PARTNER_OUTBOX,
     RELEASED,
     AckBuilder,
+    AckRouter,
     DocPlan,
     FileFinal,
     FileOutcome,
@@ -70,6 +70,7 @@ from gateway.planning import (
     SetPlan,
     acknowledgment_plan,
     business_key,
+    default_outbound_router,
     default_router,
     document_plan,
     errors_json,
@@ -176,8 +177,8 @@ class Processor:
         stream_bytes: int = STREAM_BYTES,
         deliverer: Deliverer | None = None,
         router: Router | None = None,
-        partner_destination: str | None = PARTNER_OUTBOX,
         background: bool = False,
+        outbound_router: Router | None = None,
     ) -> None:
         self.store = store
         self.archive = archive
@@ -193,7 +194,7 @@ class Processor:
         self._blobs = SyncGroup(sync)  # acknowledgment blobs, made durable inside the transaction recording them
         self.deliverer = deliverer
         self.router = router or default_router
-        self.partner_destination = partner_destination
+        self.outbound_router = outbound_router or default_outbound_router  # where our acknowledgments go
         self.delivery_lease = lease_seconds or 60.0
         self.delivery_counts = DeliveryCounts()
         self._leased: list[int] = []
@@ -590,8 +591,8 @@ class Processor:
         plan.reason = "; ".join(r for r in (verdict.reason, *no_ta1(ic)) if r) or None
         # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
         plan.ack = self._ack_builder(verdict.ack if work.row.partner_id else None, plan.ack_marker or "")
-        if plan.ack is not None and self.partner_destination is not None:
-            plan.ack_destinations = [self.partner_destination]
+        if plan.ack is not None:
+            plan.ack_router = self._ack_router(work.row.partner_id, plan.test)
         plan.groups = []
         for number, gv in enumerate(verdict.groups, 1):
             key = gv.report.header.segment.offset or 0
@@ -603,6 +604,11 @@ class Processor:
         for number, ta1 in enumerate(verdict.received_acks, 1):
             work.received_ta1s.append(self._acknowledgment(work, ta1, f"ta1-{position}-{number}", 0))
         return plan
+
+    def _ack_router(self, partner: str | None, test: bool) -> AckRouter:
+        """Where an acknowledgment of ``partner``'s interchange goes once its kind is known (outbound rules
+        match on partner, kind and test; an acknowledgment has no canonical document for predicates)."""
+        return lambda kind: self.outbound_router(partner, kind, test, dict)
 
     def _interchange_plan(self, work: _Work, h: InterchangeHeader, position: int, *, claim: bool) -> InterchangePlan:
         """An interchange's plan from its header (its status, groups and ack come at its trailer);

@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from gateway.canonical import PurchaseOrder
 from gateway.outbound import OutboundMap, RenderError, render_850
 from gateway.outbound.library import OutboundLibrary
 from gateway.outbound_loader import load_outbound
 from gateway.partners.profile import Profile
+from gateway.planning import Router, default_outbound_router
 from gateway.store import Archive
 from gateway.store.search import keys_of
 from gateway.store.store import Store
@@ -56,6 +59,7 @@ class SentOrder:
     control_number: str
     delivery_ids: tuple[int, ...]
     earlier: bool = False  # recorded by an earlier attempt (found by its origin), not numbered again
+    unrouted: str | None = None  # why no outbound rule matched it (recorded ``unrouted``, delivered nowhere)
 
 
 class OrderSender:
@@ -68,12 +72,15 @@ class OrderSender:
         archive: Archive,
         *,
         clock: Callable[[], datetime] = datetime.now,
+        router: Router = default_outbound_router,
     ) -> None:
-        """``store`` None: only :meth:`render` and :meth:`problems` (a test interchange numbered by hand)."""
+        """``store`` None: only :meth:`render` and :meth:`problems` (a test interchange numbered by hand).
+        ``router``: where each 850 goes (the outbound rules; default: ``partner-outbox``)."""
         self.workspace = workspace
         self.store = store
         self.archive = archive
         self.clock = clock
+        self.router = router
         self._library: OutboundLibrary | None = None
 
     def outbound_map(self, profile: Profile) -> OutboundMap:
@@ -116,14 +123,15 @@ class OrderSender:
         orders: Sequence[PurchaseOrder],
         *,
         command: str,
-        deliver_to: list[str] | None,
+        deliver: bool,
         worker: str | None,
         origin: str | None = None,
     ) -> list[SentOrder]:
-        """Each order numbered from the partner's sequence, rendered, archived and recorded (with its
-        deliveries to ``deliver_to``). With ``origin``, an order already recorded under it is returned as
-        it was (``earlier``), not numbered again. Call :meth:`problems` first: a RenderError here leaves the
-        orders before it recorded."""
+        """Each order numbered from the partner's sequence, rendered, archived and recorded; with ``deliver``,
+        routed by the outbound rules (partner, ``850``, test, predicates over the order) and recorded with
+        its deliveries and the decision (no rule matching: ``unrouted``, kept for an operator). With
+        ``origin``, an order already recorded under it is returned as it was (``earlier``), not numbered
+        again. Call :meth:`problems` first: a RenderError here leaves the orders before it recorded."""
         if self.store is None:
             raise ValueError("OrderSender.record needs a store")
         sent: list[SentOrder] = []
@@ -134,10 +142,14 @@ class OrderSender:
                 reason += f" ({origin}, order {n} of {len(orders)})"
                 found = self.store.list_outbound(partner_id=profile.id, kind="850", reason=reason, limit=1)
                 if found:
-                    sent.append(
-                        self._sent(profile.id, order, found[0].id, found[0].control_number, found[0].sha256, True)
-                    )
+                    row = found[0]
+                    sent.append(self._sent(profile.id, order, row.id, row.control_number, row.sha256, True, row.route))
                     continue
+            routes: list[tuple[str, str | None]] = []
+            decision: dict[str, Any] | None = None
+            if deliver:
+                test = bool(order.provenance.test)
+                routes, decision = self.router(profile.id, "850", test, partial(order.model_dump, mode="json"))
             number = self.store.next_interchange_number(profile.id)
             data = self.render(profile, order, number, when)
             sha = self.archive.put(data)
@@ -149,11 +161,12 @@ class OrderSender:
                 group_control_number=str(number),
                 reason=reason,
                 expected_ack="pending",
-                deliver_to=deliver_to,
+                deliver_to=routes,
                 worker=worker,
                 keys=keys_of(order.model_dump(mode="json")),
+                route=decision,
             )
-            sent.append(self._sent(profile.id, order, row.id, row.control_number, sha, False, data))
+            sent.append(self._sent(profile.id, order, row.id, row.control_number, sha, False, decision, data))
         return sent
 
     def _sent(
@@ -164,6 +177,7 @@ class OrderSender:
         control: str | None,
         sha: str,
         earlier: bool,
+        route: dict[str, Any] | None,
         data: bytes | None = None,
     ) -> SentOrder:
         assert self.store is not None
@@ -177,4 +191,5 @@ class OrderSender:
             control_number=control or "",
             delivery_ids=tuple(sorted(d.id for d in deliveries)),
             earlier=earlier,
+            unrouted=str(route.get("reason", "")) or "no rule matches it" if route and route.get("unrouted") else None,
         )

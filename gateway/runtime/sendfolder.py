@@ -1,8 +1,10 @@
 """The send folder: canonical purchase orders dropped in ``send/<partner>/`` go out as that partner's 850.
 
 A file there (JSON: one canonical purchase order, a list, or ``gateway translate --json`` output; see
-:func:`~gateway.outbound.orders.parse_orders`) is taken once its mtime is ``stable_seconds`` old and its
-name is not ignored (dotfiles, ``*.part``, ``*.tmp``... as for the inbox), then, in this order:
+:func:`~gateway.outbound.orders.parse_orders`) is found and judged complete by the inbox channel's own
+code (:class:`~gateway.channels.inbox.Inbox`, built by the registry on this folder: ``lstat`` only,
+ignored names such as dotfiles, ``*.part``, ``*.tmp``, unchanged for ``stable_seconds`` or nobody has it
+open for writing), then, in this order:
 
 1. claimed: renamed to ``.taking.<worker>.<name>`` in its folder while this worker holds an ``flock`` on
    it (two gateways on one folder never both take it; a claim nobody holds a lock on was left by a dead
@@ -13,9 +15,10 @@ name is not ignored (dotfiles, ``*.part``, ``*.tmp``... as for the inbox), then,
    it moves to ``<quarantine>/send/<partner>/`` with a ``.reason.txt`` naming the file, the order and the
    field of each problem, and nothing is numbered;
 4. recorded: each order numbered from the partner's persisted sequence, rendered, archived, and recorded
-   with its delivery to ``partner-outbox`` in one transaction (:class:`~gateway.runtime.send.OrderSender`,
-   the code ``gateway send`` runs), keyed by the file's name and digest: a crash after this step and
-   before the next finds the orders recorded and numbers nothing again;
+   with its deliveries (where the outbound rules send 850s) in one transaction
+   (:class:`~gateway.runtime.send.OrderSender`, the code ``gateway send`` runs), keyed by the file's name
+   and digest: a crash after this step and before the next finds the orders recorded and numbers nothing
+   again;
 5. moved to ``<processed>/send/<partner>/<date>/`` and the deliveries tried at once (what cannot be
    delivered now stays pending for the delivery loop, with its retries and dead letters).
 
@@ -25,21 +28,19 @@ A store or archive failure puts the claim back for the next poll; it never stops
 from __future__ import annotations
 
 import fcntl
-import fnmatch
 import logging
 import os
 import stat
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from gateway.channels.inbox import Inbox
 from gateway.errors import ConfigError, GatewayError
 from gateway.mapping.problems import MapLoadError
 from gateway.outbound.orders import parse_orders
 from gateway.partners.profile import PartnerDirectory, Profile
-from gateway.planning import PARTNER_OUTBOX
 from gateway.runtime.fsutil import move, unique_target
 from gateway.runtime.send import OrderSender, SentOrder
 from gateway.store import Archive
@@ -67,44 +68,41 @@ class SendResult:
 class SendFolder:
     """Polls ``root``'s partner folders; one instance per worker."""
 
-    root: Path
+    channel: Inbox  # finds the complete files under the send folder, as it does for the inbox
     sender: OrderSender
     archive: Archive
     partners: PartnerDirectory
     processed: Path
     quarantine: Path
     worker: str
-    stable_seconds: float = 1.0
-    ignore: list[str] = field(default_factory=lambda: [".*", "*.part", "*.tmp", "*.filepart", "*.partial"])
     deliver: Callable[[list[int]], object] | None = None
     clock: Callable[[], datetime] = datetime.now
     _dead: dict[Path, str] = field(default_factory=dict)  # files put back from a dead worker's claim: its tag
 
+    @property
+    def root(self) -> Path:
+        """The send folder."""
+        return self.channel.root
+
     def poll(self) -> list[SendResult]:
-        """Take every ready file once; what each came to."""
+        """Take every ready file once; what each came to. A file left for a retry is looked at again at
+        the next poll; one taken, refused or gone is forgotten by the channel."""
         if not self.root.is_dir():
             return []
         self._recover_claims()
+        self.channel.scan()  # polled about once a second: no watcher thread for this small folder
         results: list[SendResult] = []
-        for entry in sorted(self.root.iterdir()):
-            if entry.is_dir() and not entry.is_symlink():
-                for path in sorted(entry.iterdir()):
-                    if self._ready(path):
-                        results.append(self._take(entry.name, path))
-            elif self._ready(entry):
-                results.append(self._take(None, entry))
+        for cand in self.channel.ready():
+            if cand.special:  # a FIFO, a device, a symbolic link: refused without being opened
+                result = self._refuse(cand.path, None, cand.partner, [f"{cand.path}: not a regular file"])
+            else:
+                result = self._take(cand.partner, cand.path)
+            if result.outcome == "retry" and cand.path.exists():
+                self.channel.release(cand.path)
+            else:
+                self.channel.done(cand.path)
+            results.append(result)
         return results
-
-    def _ready(self, path: Path) -> bool:
-        if any(fnmatch.fnmatch(path.name, pattern) for pattern in self.ignore):
-            return False
-        try:
-            st = path.lstat()
-        except FileNotFoundError:
-            return False
-        if stat.S_ISDIR(st.st_mode):
-            return False
-        return time.time() - st.st_mtime >= self.stable_seconds
 
     def _recover_claims(self) -> None:
         """Rename back the claims of workers that died holding them (nobody holds their lock)."""
@@ -176,7 +174,7 @@ class SendFolder:
                 profile,
                 orders,
                 command="send folder",
-                deliver_to=[PARTNER_OUTBOX],
+                deliver=True,
                 worker=self.worker,
                 origin=f"{name} sha256 {sha}",
             )
@@ -190,6 +188,9 @@ class SendFolder:
             again = " (recorded before a restart)" if s.earlier else ""
             log.info("send folder: %s: 850 for %s, PO %s, ISA13 %s%s", name, partner, s.po_number,
                      s.control_number, again)  # fmt: skip
+            if s.unrouted:
+                log.error("send folder: %s: PO %s is unrouted (outbound %d): %s", name, s.po_number, s.outbound_id,
+                          s.unrouted)  # fmt: skip
         if self.deliver is not None:
             self.deliver([i for s in sent for i in s.delivery_ids])
         return SendResult(path, "sent", partner, orders=tuple(sent))

@@ -43,12 +43,13 @@ from gateway.components import (
     build_destinations,
     configured_destinations,
     default_registry,
+    make_outbound_router,
     make_router,
+    profile_routes,
 )
 from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
 from gateway.planning import Router
-from gateway.routing import Rule
 from gateway.runtime.acks import AckTracker, AlertSink
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
@@ -58,6 +59,7 @@ from gateway.runtime.process import FileOutcome, Processor, transient
 from gateway.runtime.recon import Reconciler
 from gateway.runtime.recon_alerts import ReconOutputs
 from gateway.runtime.send import OrderSender
+from gateway.runtime.sendfolder import CLAIM_PREFIX as SEND_CLAIM
 from gateway.runtime.sendfolder import SendFolder
 from gateway.runtime.sftp_pull import make_poller
 from gateway.settings import Deployment
@@ -220,14 +222,10 @@ class Service:
             components,
             BuildContext(deployment.home, cfg.processing.sync, clock, partners=workspace.partners),
         )
+        own_rules = profile_routes(workspace.partners)
         if router is None:
-            profiles = workspace.partners
-
-            def own_rules(partner: str | None) -> list[Rule]:
-                profile = profiles.get(partner) if partner else None
-                return list(profile.routes) if profile is not None else []
-
             router = make_router(list(cfg.routes), own_rules)
+        outbound_router = make_outbound_router(list(cfg.routes), own_rules)  # our acks and 850s
         # Acknowledgments owed for what we send: checked beside the deliveries (see deliver_due).
         self.acks = AckTracker(
             store, self.archive, workspace.partners, workspace.catalog, rules=cfg.routes, worker=self.worker
@@ -254,17 +252,23 @@ class Service:
             deliverer=self.deliverer,
             router=router,
             background=True,  # deliveries overlap the next batch (docs/performance.md, "Delivery")
+            outbound_router=outbound_router,
+        )
+        send_channel = InboxConfig(
+            folder=str(deployment.path("send")),
+            stable_seconds=cfg.intake.stable_seconds,
+            rescan_seconds=cfg.intake.rescan_seconds,
+            ignore=[f"{SEND_CLAIM}*", *cfg.intake.ignore],  # a claim is never a candidate, whatever `ignore` says
+            retry_seconds=cfg.intake.retry_seconds,
         )
         self.send_folder = SendFolder(
-            root=deployment.path("send"),
-            sender=OrderSender(workspace, store, self.archive),
+            channel=components.build("channel", "inbox", send_channel, BuildContext(deployment.home)),
+            sender=OrderSender(workspace, store, self.archive, router=outbound_router),
             archive=self.archive,
             partners=workspace.partners,
             processed=deployment.path("processed"),
             quarantine=deployment.path("quarantine"),
             worker=self.worker,
-            stable_seconds=cfg.intake.stable_seconds,
-            ignore=cfg.intake.ignore,
             deliver=lambda ids: self.processor.delivery_counts.add(self.deliverer.deliver_owed(ids)),
         )
         self.reconciler = Reconciler(
@@ -377,8 +381,10 @@ class Service:
                 self.summary.orders_sent.extend(
                     f"{where}: PO {o.po_number}, ISA13 {o.control_number}"
                     + (" (recorded before a restart, not numbered again)" if o.earlier else "")
+                    + (f"; unrouted, sent nowhere: {o.unrouted}" if o.unrouted else "")
                     for o in result.orders
                 )
+                self.summary.unrouted += sum(1 for o in result.orders if o.unrouted)  # exit 6, as for documents
             elif result.outcome == "refused":
                 taken += 1
                 self.summary.send_refused.append(f"{where}: " + "; ".join(result.problems))

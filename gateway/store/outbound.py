@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
 from gateway.store.archive import Archive
-from gateway.store.base import as_enum, aware, new_correlation_id
+from gateway.store.base import as_enum, aware, new_correlation_id, to_json
 from gateway.store.deliveries import DeliveryOps, OwedDelivery
 from gateway.store.keys import KeyOps
 from gateway.store.rows import OutboundRow
@@ -56,10 +57,11 @@ class OutboundOps(KeyOps, DeliveryOps):
         expected_ack: str | None = None,
         ack_due_at: datetime | None = None,
         correlation_id: str | None = None,
-        deliver_to: list[str] | None = None,
+        deliver_to: Sequence[str | tuple[str, str | None]] | None = None,
         worker: str | None = None,
         keys: Sequence[tuple[str, str]] = (),
         conn: Connection | None = None,
+        route: dict[str, Any] | None = None,
     ) -> OutboundRow:
         """Record something we send to ``partner_id`` (``kind``: ``997``, ``999``, ``TA1``, ``850``...).
 
@@ -69,8 +71,11 @@ class OutboundOps(KeyOps, DeliveryOps):
         acknowledgment we wait for, and until when. ``deliver_to`` names the destinations it is owed to:
         those deliveries are recorded in the same transaction (leased to ``worker`` for a minute, so it
         can try them at once; anyone may after that). ``keys`` are its business keys (``("po", "4500012345")``)
-        for ``gateway find``. Given ``conn``, it is recorded in that transaction (a transactional outbox:
-        the item and its deliveries commit, or vanish, with whatever else the caller records there).
+        for ``gateway find``. ``deliver_to`` items are destination names (recorded as the ``partner`` rule's)
+        or ``(destination, rule)`` pairs from the outbound router; ``route`` is its decision, kept with the
+        row (an ``unrouted`` decision makes the row ``unrouted``: an exception, never dropped). Given ``conn``,
+        it is recorded in that transaction (a transactional outbox: the item and its deliveries commit, or
+        vanish, with whatever else the caller records there).
         """
         if conn is None:
             with self._db.write("record an outbound interchange") as own:
@@ -78,8 +83,10 @@ class OutboundOps(KeyOps, DeliveryOps):
                     partner_id, kind, sha256, control_number=control_number,
                     group_control_number=group_control_number, file_id=file_id, status=status, reason=reason,
                     expected_ack=expected_ack, ack_due_at=ack_due_at, correlation_id=correlation_id,
-                    deliver_to=deliver_to, worker=worker, keys=keys, conn=own,
+                    deliver_to=deliver_to, worker=worker, keys=keys, conn=own, route=route,
                 )  # fmt: skip
+        if route is not None and route.get("unrouted"):
+            status = OutboundStatus.UNROUTED
         Archive.check_digest(sha256)
         state = as_enum(OutboundStatus, status, "outbound status")
         ack = None if expected_ack is None else as_enum(ExpectedAck, expected_ack, "expected ack status")
@@ -107,6 +114,7 @@ class OutboundOps(KeyOps, DeliveryOps):
                     correlation_id=correlation,
                     created_at=now,
                     updated_at=now,
+                    route=None if route is None else to_json(route, "outbound route"),
                 )
                 .returning(*outbound.c)
             )
@@ -123,7 +131,13 @@ class OutboundOps(KeyOps, DeliveryOps):
             to_status=state.value,
             at=now,
             reason=reason,
-            details={"kind": kind, "partner_id": partner_id, "control_number": control_number, "sha256": sha256},
+            details={
+                "kind": kind,
+                "partner_id": partner_id,
+                "control_number": control_number,
+                "sha256": sha256,
+                **({"route": route} if route is not None else {}),
+            },
             correlation_id=correlation,
         )
         keyed = [{"outbound_id": row["id"], "kind": k, "value": normalize(v)} for k, v in keys]
@@ -138,9 +152,9 @@ class OutboundOps(KeyOps, DeliveryOps):
                     f"outbound:{row['id']}",
                     file_id=file_id,
                     outbound_id=int(row["id"]),
-                    rule="partner",
+                    rule=rule,
                 )
-                for dest in deliver_to
+                for dest, rule in ((item, "partner") if isinstance(item, str) else item for item in deliver_to)
             ]
             self.deliveries_on(conn, owed, worker or "send", 60.0)
         return OutboundRow.from_mapping(row)
@@ -153,11 +167,15 @@ class OutboundOps(KeyOps, DeliveryOps):
         expected_ack: str | None = None,
         kind: str | None = None,
         reason: str | None = None,
+        status: str | None = None,
         limit: int = 50,
     ) -> list[OutboundRow]:
         """Outbound rows, newest first, filtered by the file they answer, partner, expected-ack status, kind
-        (``850``, ``997``...) or exact reason (the send folder finds what it already recorded by it)."""
+        (``850``, ``997``...), status (``unrouted``...) or exact reason (the send folder finds what it
+        already recorded by it)."""
         query = select(outbound).order_by(outbound.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(outbound.c.status == as_enum(OutboundStatus, status, "outbound status").value)
         if kind is not None:
             query = query.where(outbound.c.kind == kind)
         if reason is not None:

@@ -230,7 +230,7 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
                     "control_number": out.control_number,
                     "data": out.data,
                 }
-                for destination in ic.ack_destinations:
+                for destination, rule in out.routes:
                     plan.owed.append(
                         OwedDelivery(
                             destination,
@@ -240,7 +240,7 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
                             f"outbound:{out.id}",
                             file_id=plan.file_id,
                             outbound_id=out.id,
-                            rule="partner",
+                            rule=rule,
                             source=source,
                         )
                     )
@@ -365,11 +365,13 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
             if plan.rerun and ic.ack_marker is not None:
                 ic.outbound = self._earlier_ack(conn, plan.file_id, (ic.ack_marker, *ic.ack_old_markers))
                 if ic.outbound is not None:
+                    _route_ack(ic, ic.outbound)  # owed again: the deliveries recorded before are found by key
                     continue
             partner = plan.partner_id or ""
             draw = partial(self.next_value_on, conn, partner, INTERCHANGE_SEQUENCE)
             ic.outbound = ic.ack(draw, ic.duplicate_of is not None)
             if ic.outbound is not None:
+                _route_ack(ic, ic.outbound)
                 new.append((plan, ic.outbound))
         if not new:
             return
@@ -382,26 +384,33 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
                 "control_number": out.control_number,
                 "group_control_number": None,
                 "file_id": plan.file_id,
-                "status": OutboundStatus.CREATED.value,
+                "status": _ack_status(out),
                 "reason": out.reason,
                 "expected_ack": None,
                 "ack_due_at": None,
                 "correlation_id": correlations[plan.file_id],
                 "created_at": now,
                 "updated_at": now,
+                "route": None if out.route is None else to_json(out.route, "outbound route"),
             }
             for plan, out in new
         ]
         for (plan, out), r in zip(new, conn.execute(_INSERT_IDS["outbound"], rows), strict=True):
             out.id = int(r[0])
-            details = {"kind": out.kind, "partner_id": out.partner_id, "control_number": out.control_number}
+            details: dict[str, Any] = {
+                "kind": out.kind,
+                "partner_id": out.partner_id,
+                "control_number": out.control_number,
+            }
+            if out.route is not None:
+                details["route"] = out.route
             batch.event(
                 entity_kind=EntityKind.OUTBOUND.value,
                 entity_id=out.id,
                 file_id=plan.file_id,
                 action=EventAction.CREATE.value,
                 from_status=None,
-                to_status=OutboundStatus.CREATED.value,
+                to_status=_ack_status(out),
                 at=now,
                 reason=out.reason,
                 details=to_json({**details, "sha256": out.sha256}, "event details"),
@@ -684,3 +693,15 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
             reason=reason,
             correlation_id=correlation,
         )
+
+
+def _route_ack(ic: InterchangePlan, out: OutboundPlan) -> None:
+    """Where ``out`` (the interchange's acknowledgment, its kind now known) is owed, by the outbound rules."""
+    if ic.ack_router is not None:
+        out.routes, out.route = ic.ack_router(out.kind)
+
+
+def _ack_status(out: OutboundPlan) -> str:
+    """``unrouted`` when rules were asked and none matched; else ``created``."""
+    unrouted = out.route is not None and not out.routes
+    return (OutboundStatus.UNROUTED if unrouted else OutboundStatus.CREATED).value

@@ -217,6 +217,13 @@ class OutboundRow(_Row):
     correlation_id: str
     created_at: datetime
     updated_at: datetime
+    route: dict[str, Any] | None = None  # the outbound routing decision; None before 0013
+
+    @classmethod
+    def from_mapping(cls, row: Record) -> OutboundRow:
+        values = {f.name: row[f.name] for f in fields(cls) if f.name != "route"}
+        raw = row.get("route") if hasattr(row, "get") else None
+        return cls(**values, route=json.loads(raw) if raw else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -346,6 +346,7 @@ outbound = Table(
     Column("correlation_id", String(UUID), nullable=False),
     _ts("created_at"),
     _ts("updated_at"),
+    Column("route", Text),  # the outbound routing decision, JSON (migration 0013)
     _one_of("status", OutboundStatus),
     _one_of("expected_ack", ExpectedAck),
     Index("ix_outbound_file_id", "file_id"),

@@ -511,9 +511,11 @@ class SearchOps(StoreBase):
         return out
 
     def outbound_row(self, outbound_id: int) -> dict[str, Any]:
-        """One outbound row as a mapping (NotFoundError when there is none)."""
+        """One outbound row as a mapping, its ``route`` decoded (NotFoundError when there is none)."""
         with self._db.read(f"read outbound {outbound_id}") as conn:
-            return dict(self._get(conn, outbound, outbound_id))
+            row = dict(self._get(conn, outbound, outbound_id))
+        row["route"] = json.loads(row["route"]) if row.get("route") else None
+        return row
 
     def keys_of_outbound(self, outbound_id: int) -> list[tuple[str, str]]:
         """The business keys recorded for an interchange we sent."""

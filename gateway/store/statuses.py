@@ -127,6 +127,7 @@ class OutboundStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    UNROUTED = "unrouted"  # no outbound routing rule matched it: an exception for an operator, never dropped
 
 
 class ExpectedAck(StrEnum):

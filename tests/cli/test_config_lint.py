@@ -137,7 +137,7 @@ def test_a_partners_routes_are_checked_in_its_profile(tmp_path: Path) -> None:
     found = lines(lint_config(home, registry()))
     assert find(found, "CFG-021").startswith(f"partners/medsupply.yaml:{line + 2}:")
     assert find(found, "billing").startswith(f"partners/medsupply.yaml:{line + 3}:")
-    assert "(defined: canonical-json)" in find(found, "billing"), "the shipped destination is defined"
+    assert "(defined: canonical-json, partner-outbox)" in find(found, "billing"), "the shipped destinations"
     assert find(found, "CFG-018").startswith(f"partners/medsupply.yaml:{line + 4}:")
     assert len(found) == 3, found
     profile.write_text(base + "routes:\n  - {name: x, to: [canonical-json], stpo: true}\n", "utf-8")
@@ -220,14 +220,14 @@ def test_the_examples_in_docs_routing_md_are_valid(tmp_path: Path, monkeypatch: 
 
     text = (REPO / "docs" / "routing.md").read_text("utf-8")
     blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
-    assert len(blocks) == 4
-    # The retry-policy example and the worked example, with the real components and their secrets set.
+    assert len(blocks) == 5
+    # The outbound example, the retry-policy example and the worked example, with the real components.
     monkeypatch.setenv("AP_WEBHOOK_SECRET", "whsec_c2VjcmV0")
     monkeypatch.setenv("ERP_DB_PASSWORD", "x")
     token = tmp_path / "billing-token"
     token.write_text("t")
-    worked = blocks[3].replace("/etc/gateway/billing-token", str(token))
-    for example in (blocks[2], worked):
+    worked = blocks[4].replace("/etc/gateway/billing-token", str(token))
+    for example in (blocks[2], blocks[3], worked):
         checked = check_config(load_marked(example, "docs/routing.md"), default_registry(), None)
         assert not checked.problems.items, [str(p) for p in checked.problems.items]
     doc = "\n".join(blocks[:2]).replace("destinations:\n", "destinations:\n  ap-review: {type: files}\n", 1)
@@ -237,3 +237,39 @@ def test_the_examples_in_docs_routing_md_are_valid(tmp_path: Path, monkeypatch: 
     checked = check_config(load_marked(doc, "docs/routing.md"), registry(), None)
     assert not checked.problems.items, [str(p) for p in checked.problems.items]
     assert (checked.destinations, checked.routes) == (4, 3)
+
+
+OUTBOUND = """\
+destinations:
+  canonical-json: {type: files}
+  po-archive: {type: files, folder: archive-out}
+routes:
+  - name: everything
+    to: [canonical-json]
+  - name: orders
+    match: {doc_type: "850"}
+    to: [partner-outbox, po-archiv]
+  - name: all-out
+    match: {direction: outbound}
+    to: [partner-outbx]
+  - name: acks
+    match: {doc_type: ["997", "99"]}
+    to: [po-archive]
+  - name: acks-again
+    match: {direction: outbound, doc_type: "997"}
+    to: [po-archive]
+"""
+
+
+def test_outbound_rules_are_linted_on_their_own_side(tmp_path: Path) -> None:
+    """An inbound catch-all hides no outbound rule; an outbound catch-all hides the outbound rules after it;
+    `partner-outbox` is always a destination; misspellings get a did-you-mean."""
+    found = lines(lint_config(deployment(tmp_path, OUTBOUND), registry()))
+    assert find(found, "po-archiv'").startswith("gateway.yaml:9:26: CFG-016 rule 'orders' sends to 'po-archiv'")
+    assert "(did you mean po-archive?)" in find(found, "po-archiv'")
+    assert "(did you mean partner-outbox?)" in find(found, "partner-outbx")
+    assert find(found, "'99'").startswith("gateway.yaml:14:13: CFG-004 ")
+    assert "unknown document type '99' (did you mean 999?)" in find(found, "'99'")
+    shadow = find(found, "CFG-017")
+    assert shadow.startswith("gateway.yaml:16:5: CFG-017 rule 'acks-again' is never reached: rule 'all-out' (line 10)")
+    assert len(found) == 4, found

@@ -226,3 +226,22 @@ def test_x12_outbound_maps_ignore_layouts_and_layouts_ignore_x12_maps(catalog: A
     library = load_outbound(REPO, catalog)
     assert "ap-invoice-lines-csv" not in library.maps and "x12-850-004010-out" in library.maps
     assert "x12-850-004010-out" not in load_layouts(REPO)
+
+
+def test_a_layout_header_is_checked_as_an_outbound_maps_is() -> None:
+    """One check for `map:` and `document:` (gateway.outbound.compiler.check_header): the same MAP-602 as an
+    X12 outbound map for a missing name and for an unknown document type."""
+    found = problems("""
+        document: invoice
+        target: {format: csv}
+        fields: [{name: A, value: invoice_number}]
+    """)
+    assert any("MAP-602 a layout needs a `map:` name" in line for line in found), found
+    assert not any("MAP-601" in line for line in found), found
+    found = problems("""
+        map: t
+        document: invoce
+        target: {format: csv}
+        fields: [{name: A, value: invoice_number}]
+    """)
+    assert any("MAP-602 `document` must be one of" in line and "did you mean invoice?" in line for line in found)

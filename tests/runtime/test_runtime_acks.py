@@ -23,7 +23,6 @@ from support.httpd import Receiver
 from gateway.canonical import PurchaseOrder
 from gateway.cli.acks_cli import acks
 from gateway.cli.main import main
-from gateway.planning import PARTNER_OUTBOX
 from gateway.runtime.ackresend import resend_outbound
 from gateway.runtime.send import OrderSender
 from gateway.runtime.service import Service, ensure_folders
@@ -130,10 +129,10 @@ def test_the_whole_exchange(store_url: str, tmp_path: Path, catalog: Catalog) ->
         profile = sender.workspace.partners.get("medsupply")
         assert profile is not None
         orders = [PurchaseOrder.model_validate({**ORDER, "po_number": f"PO-ACK-{n}"}) for n in range(1, 5)]
-        sent = sender.record(profile, orders[:3], command="send", deliver_to=[PARTNER_OUTBOX], worker="w1")
+        sent = sender.record(profile, orders[:3], command="send", deliver=True, worker="w1")
         svc.deliverer.deliver_owed([i for s in sent for i in s.delivery_ids])
         # The fourth is recorded but its delivery is not final (leased elsewhere) when its 997 comes back.
-        early = sender.record(profile, orders[3:], command="send", deliver_to=[PARTNER_OUTBOX], worker="other")[0]
+        early = sender.record(profile, orders[3:], command="send", deliver=True, worker="other")[0]
         first = svc.acks.check()
         assert first.tracked == 4 and first.started == 3, first
         ids = [s.outbound_id for s in sent]

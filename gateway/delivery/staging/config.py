@@ -16,6 +16,9 @@ built. A relative SQLite path (``sqlite:///var/staging.db``) is taken from the d
 as the ledger's is, never from the current directory. ``postgresql://`` uses psycopg 3,
 ``mysql://`` and ``mariadb://`` use PyMySQL (``pip install 'hospital-edi-gateway[mysql]'``);
 another driver may be named explicitly.
+
+``gateway config lint`` asks :meth:`StagingConfig.lint` what the build would refuse, without
+connecting: a driver that is not installed, a SQLite file that is not there while ``upgrade`` is off.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from gateway.delivery.base import DestinationConfig, SecretRef
 
@@ -110,3 +113,31 @@ class StagingConfig(DestinationConfig):
         if self.password is not None:
             url = url.set(password=self.password.value())
         return url
+
+    def lint(self, home: str | None = None) -> list[tuple[tuple[str, ...], str]]:
+        """What the build would refuse, with the keys it sits at, found without connecting: the URL's
+        driver not installed (or no such SQLAlchemy dialect); a SQLite file that does not exist while
+        ``upgrade`` is off (nobody would create the tables). Imports the driver: for lint, not validation."""
+        url = resolve_sqlite(normalize_url(self.url), Path(home) if home is not None else None)
+        try:
+            url.get_dialect().import_dbapi()
+        except NoSuchModuleError:
+            return [(("url",), f"SQLAlchemy has no dialect {url.drivername!r}: check the URL's scheme")]
+        except ImportError as exc:
+            hint = _INSTALL.get(url.drivername.partition("+")[2], "install it")
+            return [(("url",), f"the {url.drivername} driver is not installed ({exc}): {hint}")]
+        path = sqlite_file(url)
+        if path is not None and not self.upgrade and not path.is_file():
+            return [(("url",), f"SQLite file {path} does not exist, and upgrade is off: create the staging "
+                               "tables there (`gateway staging upgrade`) or set upgrade: true")]  # fmt: skip
+        return []
+
+
+_INSTALL = {
+    "psycopg": "pip install 'psycopg[binary]'",
+    "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg://",
+    "pymysql": "pip install 'hospital-edi-gateway[mysql]'",
+    "mysqldb": "pip install mysqlclient, or use mysql+pymysql://",
+    "mariadbconnector": "pip install mariadb, or use mariadb+pymysql://",
+}
+"""How to install the drivers a staging URL may name."""
