@@ -99,6 +99,7 @@ def test_a_trusted_proxy_header_names_the_user_and_the_role_comes_from_the_confi
         ({"users": [{"name": "a", "password_hash": "plain-text"}]}, "password_hash"),
         ({"users": [{"name": "a"}, {"name": "a"}]}, "listed twice"),
         ({"userz": []}, "userz"),
+        ({"secret": {"env": "GATEWAY_TEST_UNSET_WEB_SECRET"}}, "GATEWAY_TEST_UNSET_WEB_SECRET is not set"),
     ],
 )
 def test_config_lint_reports_a_wrong_web_section(tmp_path: Path, web: dict, words: str) -> None:
