@@ -7,6 +7,7 @@ A handful of grouped counts over indexed columns (``files.received_at``, ``deliv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -127,11 +128,17 @@ class OverviewOps(StoreBase):
                 item["at_stake"] += Decimal(amount or 0)
         return [out[k] for k in sorted(out)]
 
-    def last_activity(self) -> dict[str, datetime]:
-        """Each partner's last file received."""
-        query = select(files.c.partner_id, func.max(files.c.received_at)).group_by(files.c.partner_id)
+    def last_activity(self, partner_ids: Sequence[str]) -> dict[str, datetime]:
+        """Each of ``partner_ids``' last file received (absent: none yet); one lookup per partner on the
+        (partner, received_at) index, not a scan of every file."""
+        out: dict[str, datetime] = {}
         with self._db.read("read each partner's last activity") as conn:
-            return {str(p): last for p, last in conn.execute(query) if p is not None}
+            for partner in partner_ids:
+                last = conn.execute(select(func.max(files.c.received_at)).where(files.c.partner_id == partner))
+                value = last.scalar_one()
+                if value is not None:
+                    out[partner] = value
+        return out
 
     def indicators(self, now: datetime) -> dict[str, int]:
         """Business indicators: invoices whose delivery is a dead letter, documents failed or unrouted, acks

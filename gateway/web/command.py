@@ -54,7 +54,9 @@ def web(
         raise click.UsageError(f"web: {exc}") from exc
     click.echo(f"gateway web: {resolve_store_url(deployment, store_url)} on http://{host}:{port}/", err=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, proxy_headers=False)
+        # proxy_headers: X-Forwarded-For is believed from a proxy on loopback only (uvicorn's default), so the
+        # sign-in limit counts each client behind a local reverse proxy, not the proxy as one client.
+        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, proxy_headers=True)
     finally:
         store.close()
 

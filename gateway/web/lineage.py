@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.cli.messages_cli import raw_sets
+from gateway.errors import GatewayError
 from gateway.store import Archive
 from gateway.store.recon import po_numbers
 from gateway.store.rows import DocumentRow, FileTree, GroupNode, InterchangeNode, SetNode
 from gateway.store.search import keys_of
 from gateway.store.store import Store
+from gateway.x12.extract import set_segments
 
 __all__ = ["FileLineage", "Lineage", "SegmentLine", "document_lineage", "file_lineage"]
 
@@ -109,10 +111,28 @@ def _segment_lines(raw: dict[str, Any] | None, errors: list[dict[str, Any]]) -> 
             continue
         words = f"{e.get('code', '')} {e.get('message', '')}".strip()
         element = where.get("element")
-        position = element if isinstance(element, int) and 0 < element < len(line.elements) else 0
+        position = element if isinstance(element, int) and 0 < element < 100 else 0
+        if position >= len(line.elements):  # a missing element: shown empty where it belongs
+            line.elements += [""] * (position + 1 - len(line.elements))
         line.marked.setdefault(position, []).append(words)
         line.errors.append(words)
     return lines
+
+
+def _one_set(
+    archive: Archive, tree: FileTree, ic: InterchangeNode, group: GroupNode, node: SetNode
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The raw segments of one set (one pass over the archived file, not one per set of the file), or why
+    they cannot be shown."""
+    try:
+        data = archive.read(tree.file.sha256)
+    except (OSError, GatewayError) as exc:
+        return None, f"archived bytes of file {tree.file.id} cannot be read: {exc}"
+    text = set_segments(data, ic.row.position, group.row.position, node.row.position, node.row.control_number,
+                        SEGMENTS_SHOWN)  # fmt: skip
+    if not text.found:
+        return None, "the set was not found in the archived file where the ledger places it"
+    return {"segments": text.segments, "total": text.total, "found": True}, None
 
 
 def document_lineage(store: Store, archive: Archive, document_id: int) -> Lineage:
@@ -125,14 +145,9 @@ def document_lineage(store: Store, archive: Archive, document_id: int) -> Lineag
     except ValueError:
         canonical = None
     errors = _errors(doc, node, canonical)
-    raw: dict[str, Any] = {}
-    note = None
-    if node is not None and tree.file.format == "x12":
-        raw = raw_sets(archive, tree, SEGMENTS_SHOWN)
-        note = raw.get("unavailable")
-        if not note and not (raw.get(str(node.row.id)) or {}).get("found"):
-            note = "the set was not found in the archived file where the ledger places it"
-    mine = raw.get(str(node.row.id)) if node is not None else None
+    mine, note = None, None
+    if ic is not None and group is not None and node is not None and tree.file.format == "x12":
+        mine, note = _one_set(archive, tree, ic, group, node)
     delivered = sorted(store.list_deliveries(document_id=document_id, limit=1000), key=lambda d: d.id)
     attempts = store.attempts_of([d.id for d in delivered])
     numbers = sorted(po_numbers(doc.doc_type, canonical)) if isinstance(canonical, dict) and doc.partner_id else []

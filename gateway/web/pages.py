@@ -54,7 +54,10 @@ def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     dash = dashboard(request)
     origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+    # A browser says where a form was posted from; this site is the Host asked for, or the one a reverse
+    # proxy forwarded (a cross-site form post cannot set either header).
+    here = {request.headers.get("host"), request.headers.get("x-forwarded-host")} - {None}
+    if origin and origin != "null" and urlsplit(origin).netloc not in here:
         raise HTTPException(403, f"a sign-in posted from another site ({origin}) is refused")
     form = await request.form()
     name = str(form.get("username") or "").strip()[:64]
@@ -153,7 +156,9 @@ def search(request: Request) -> Response:
     if page is not None and page.newer and page.first_id is not None:
         links["prev"] = "/search?" + urlencode({**kept, "before": page.first_id})
         links["first"] = "/search?" + urlencode(kept)
-    return render(request, "search.html", user, 400 if problem else 200, page=page, sent=sent, problem=problem,
+    # htmx swaps only 2xx answers: a search form sent by htmx gets its problem shown with a 200
+    failed = 400 if problem and "hx-request" not in request.headers else 200
+    return render(request, "search.html", user, failed, page=page, sent=sent, problem=problem,
                   params=params, links=links, statuses=STATUSES)  # fmt: skip
 
 
@@ -258,8 +263,10 @@ def partners(request: Request) -> Response:
     dash = dashboard(request)
     from gateway.runtime.sftp_pull import read_states
 
-    return render(request, "partners.html", user, profiles=sorted(dash.profiles().values(), key=lambda p: p.id),
-                  last=dash.store.last_activity(), channels=read_states(dash.deployment.path("run")))  # fmt: skip
+    profiles = sorted(dash.profiles().values(), key=lambda p: p.id)
+    last = dash.store.last_activity([p.id for p in profiles])
+    return render(request, "partners.html", user, profiles=profiles, last=last,
+                  channels=read_states(dash.deployment.path("run")))  # fmt: skip
 
 
 # --- actions ---------------------------------------------------------------------------------------
@@ -293,7 +300,10 @@ async def act(request: Request) -> Response:
     back = safe_next(form.get("back"), action.back(entity_id))
     dash = dashboard(request)
     if not reason:
-        what = await run_in_threadpool(action.describe, dash, entity_id)
+        try:
+            what = await run_in_threadpool(action.describe, dash, entity_id)
+        except NotFoundError as exc:
+            raise HTTPException(404, f"no {action.subject} {entity_id} in the ledger") from exc
         return render(request, "confirm.html", user, 400, action=action, entity_id=entity_id, what=what, back=back,
                       error="a reason is required: it is recorded with the action")  # fmt: skip
     try:

@@ -60,6 +60,13 @@ def test_a_sign_in_elsewhere_than_here_is_refused(client: TestClient) -> None:
     r = client.post("/login", data={"username": "alice", "password": PASSWORDS["alice"]},
                     headers={"origin": "https://evil.example"}, follow_redirects=False)  # fmt: skip
     assert r.status_code == 403 and "another site" in r.text
+    proxied = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORDS["alice"]},
+        headers={"origin": "https://gateway.example", "x-forwarded-host": "gateway.example"},
+        follow_redirects=False,
+    )
+    assert proxied.status_code == 303, "a sign-in through the reverse proxy was refused"
 
 
 def test_wrong_passwords_are_refused_then_rate_limited_per_client_and_user(home: Path) -> None:
@@ -188,6 +195,8 @@ def test_search_pages_through_every_document_once(client: TestClient, home: Path
     )
     bad = client.get("/search", params={"since": "yesterday-ish"})
     assert bad.status_code == 400 and "a duration" in bad.text
+    swapped = client.get("/search", params={"since": "yesterday-ish"}, headers={"HX-Request": "true"})
+    assert swapped.status_code == 200 and "a duration" in swapped.text  # htmx swaps only 2xx answers
 
 
 @pytest.mark.parametrize(
@@ -213,5 +222,23 @@ def test_lineage_marks_the_failing_element_of_a_rejected_set(client: TestClient,
     with store_of(home) as store:
         (bad,) = [f for f in store.list_files(limit=100) if f.name == "856-guide-violation.edi"]
     page = client.get(f"/files/{bad.id}").text
-    assert re.search(r'<mark class="error-element"[^>]*>[^<]*</mark>', page), page
-    assert "PRF04 (Date) is mandatory" in page
+    # PRF04 is missing: an empty element marked where it belongs, the error in words beside the segment
+    assert re.search(
+        r'<code>PRF\|4500012403\|\|\|<mark class="error-element" title="X12-V201 [^"]*"></mark></code>', page
+    )
+    assert '<span class="error-words">X12-V201 PRF04 (Date) is mandatory</span>' in page
+
+
+def test_overview_and_partners_show_the_traffic_the_run_recorded(client: TestClient) -> None:
+    sign_in(client, "victor")
+    page = client.get("/").text
+    traffic = page[page.index('id="traffic"') : page.index('id="failures"')]
+    assert "coastal" in traffic and "invoice" in traffic and "medsupply" in traffic
+    assert "856-guide-violation.edi" in page[page.index('id="failures"') : page.index('id="deadletters-summary"')]
+    backlog = page[page.index('id="backlog"') :]
+    assert "erp" in backlog and "canonical-json" in backlog
+    stake = re.search(r'id="at-stake">([^<]+)<', page)
+    assert stake and stake.group(1) != "0.00", "open exceptions carry no amount at stake"
+    partners = client.get("/partners").text
+    row = re.search(r'<tr class="partner" data-id="medsupply">(.*?)</tr>', partners, re.S)
+    assert row and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row.group(1)), "no last activity for medsupply"
