@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select, union
 
 from gateway.store.base import StoreBase
 from gateway.store.rows import DocumentRow
@@ -116,13 +116,19 @@ def _conditions(f: MessageFilter) -> list[ColumnElement[bool]]:
         where.append(documents.c.id.in_(keyed))
     if f.control is not None:
         cands = control_candidates(f.control)
-        where.append(
-            or_(
-                documents.c.transaction_set_id.in_(
-                    select(transaction_sets.c.id).where(transaction_sets.c.control_number.in_(cands))
-                ),
-                documents.c.file_id.in_(select(groups.c.file_id).where(groups.c.control_number.in_(cands))),
-                documents.c.file_id.in_(select(interchanges.c.file_id).where(interchanges.c.control_number.in_(cands))),
-            )
+        # The ids of the documents each level names, as one UNION: an OR of three IN-subqueries cannot be a
+        # join, so PostgreSQL scanned every document newest first testing each (2.8 s on a million documents).
+        inner = documents.alias("named")
+        named = union(
+            select(inner.c.id)
+            .join(transaction_sets, transaction_sets.c.id == inner.c.transaction_set_id)
+            .where(transaction_sets.c.control_number.in_(cands)),
+            select(inner.c.id)
+            .join(groups, groups.c.file_id == inner.c.file_id)
+            .where(groups.c.control_number.in_(cands)),
+            select(inner.c.id)
+            .join(interchanges, interchanges.c.file_id == inner.c.file_id)
+            .where(interchanges.c.control_number.in_(cands)),
         )
+        where.append(documents.c.id.in_(named))
     return where

@@ -544,6 +544,7 @@ recon_exceptions = Table(
     UniqueConstraint("partner_id", "po_number", "key"),
     _one_of("status", ExceptionStatus),
     Index("ix_recon_exceptions_status_partner_id", "status", "partner_id"),
+    Index("ix_recon_exceptions_status_kind", "status", "kind"),  # migration 0010: the overview's open counts
     Index("ix_recon_exceptions_created_at", "created_at"),
     sqlite_autoincrement=True,
 )

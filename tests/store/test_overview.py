@@ -14,6 +14,7 @@ from storekit import START, clock_fixture, db_url_fixture, pg_admin_fixture, rec
 from gateway.store import Store
 from gateway.store.errors import NotFoundError
 from gateway.store.schema import deliveries
+from gateway.store.search import MessageFilter
 
 DAY = timedelta(days=1)
 
@@ -62,3 +63,26 @@ def test_a_snapshot_shares_one_read_transaction(store: Store, db_url: str) -> No
     with pytest.raises(NotFoundError), store.snapshot("a missing row"):
         store.get_file(99)
     assert len(store.list_files()) == 2  # the snapshot's connection went back to the pool in good order
+
+
+def test_search_by_control_number_finds_each_level(store: Store) -> None:
+    """The dashboard's search by control number (one UNION of the documents each envelope level names):
+    an ISA13 or GS06 names every document of its file, an ST02 its own set's document only; digits mean
+    any level (17 is GS06 17 and ISA13 000000017)."""
+    expected: dict[str, set[int]] = {"000000017": set(), "17": set(), "0002": set()}
+    for n, (isa13, gs06) in enumerate((("000000017", "5"), ("000000018", "17"), ("000000019", "6")), 1):
+        fid = record(store, n)
+        ic = store.add_interchange(fid, sender_qualifier="ZZ", sender_id="ACME", receiver_qualifier="ZZ",
+                                   receiver_id="US", control_number=isa13, version="00401")  # fmt: skip
+        group = store.add_group(ic.id, functional_id="IN", control_number=gs06, version="004010")
+        for st02 in ("0001", "0002"):
+            st = store.add_set(group.id, set_id="810", control_number=st02)
+            doc = store.add_document(fid, doc_type="invoice", canonical="{}", transaction_set_id=st.id)
+            if isa13 == "000000017" or gs06 == "17":
+                expected["000000017"].add(doc.id)
+                expected["17"].add(doc.id)
+            if st02 == "0002":
+                expected["0002"].add(doc.id)
+    for text, ids in expected.items():
+        found = store.search_documents(MessageFilter(control=text, limit=10)).hits
+        assert [h.id for h in found] == sorted(ids, reverse=True), text

@@ -9,7 +9,8 @@ Create Date: 2026-12-06
 replace the single-column time indexes of 0006 (whose lookups they serve as well), so a week of a
 million-document ledger is a range of one index, not a visit to each row's canonical JSON. Each
 destination's deliveries of the day are counted from ``deliveries (delivered_at, destination, status)``,
-so the backlog table no longer counts every delivery ever made.
+so the backlog table no longer counts every delivery ever made; the open reconciliation exceptions of
+each kind from ``recon_exceptions (status, kind)``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ REPLACED = {
                   ["created_at", "partner_id", "doc_type", "status"]),
     "files": ("ix_files_received_at", ["received_at"], "ix_files_traffic", ["received_at", "partner_id", "status"]),
 }  # fmt: skip
-ADDED = {"deliveries": ("ix_deliveries_delivered", ["delivered_at", "destination", "status"])}
+ADDED = {
+    "deliveries": ("ix_deliveries_delivered", ["delivered_at", "destination", "status"]),
+    "recon_exceptions": ("ix_recon_exceptions_status_kind", ["status", "kind"]),
+}
 
 
 def upgrade() -> None:
