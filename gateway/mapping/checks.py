@@ -202,10 +202,10 @@ def _ctt_checks(document: BaseModel, root: X12Scope) -> list[Check]:
     hash_sources: list[list[str]]
     if "HL" in root.loops:
         hls = _all_hls(root)
-        items = [hl for hl in hls if hl.trigger is not None and hl.trigger.element(3) == "I"]
-        counts = {len(hls), len(items)}
-        what = f"{len(hls)} HL segments ({len(items)} item levels)"
-        hash_sources = [[seg.element(2) for hl in hls for seg in hl.own.get("SN1", ())]]
+        items = sum(1 for hl in hls if hl.trigger is not None and _element(hl.trigger, 3) == "I")
+        counts = {len(hls), items}
+        what = f"{len(hls)} HL segments ({items} item levels)"
+        hash_sources = [[_element(seg, 2) for hl in hls for seg in hl.own.get("SN1", ())]]
     else:
         trigger = "IT1" if "IT1" in root.loops else "PO1"
         lines = root.loops.get(trigger, [])
@@ -235,17 +235,28 @@ def _ctt_checks(document: BaseModel, root: X12Scope) -> list[Check]:
     return out
 
 
+def _element(seg: Segment, position: int) -> str:
+    els = seg[0]
+    return els[position] if position < len(els) else ""
+
+
 def _sum(texts: list[str]) -> Decimal | None:
     """The sum of the non-empty numbers (None when one is not a number)."""
     total = Decimal(0)
+    numbers: dict[str, Decimal | None] = {}  # a big 856 repeats the same few quantities
     for text in texts:
         if not text:
             continue
-        value = _number(text)
+        value = numbers.get(text, _UNSEEN)
+        if value is _UNSEEN:
+            value = numbers[text] = _number(text)
         if value is None:
             return None
         total += value
     return total
+
+
+_UNSEEN: Any = object()
 
 
 def _hash_matches(stated: Decimal, total: Decimal) -> bool:

@@ -62,15 +62,17 @@ def build_scopes(segments: list[Segment], definition: SetDefinition | None) -> X
         return root
     stack: list[tuple[X12Scope, LoopNode]] = [(root, definition.root)]
     scope, node = root, definition.root
-    segment_node = SegmentNode
+    by_id = node.by_id  # node's, kept in step with it: one lookup less per segment
+    segment_node, loop_node = SegmentNode, LoopNode
     for seg in segments:
         sid = seg[0][0]
         while True:
-            positions = node.by_id.get(sid)
+            positions = by_id.get(sid)
             if positions is not None:
                 if positions[0] == 0 and scope is not root and sid == node.trigger_id:
                     stack.pop()  # the trigger again: a new iteration, started by the parent
                     scope, node = stack[-1]
+                    by_id = node.by_id
                     continue
                 child = node.children[positions[0]] if len(positions) == 1 else _pick(node, positions)
                 if child.__class__ is segment_node:
@@ -80,7 +82,7 @@ def build_scopes(segments: list[Segment], definition: SetDefinition | None) -> X
                     else:
                         bucket.append(seg)
                     break
-                if isinstance(child, LoopNode):
+                if isinstance(child, loop_node):
                     inner = X12Scope(seg, {sid: [seg]}, {})
                     loops = scope.loops.get(sid)
                     if loops is None:
@@ -88,8 +90,10 @@ def build_scopes(segments: list[Segment], definition: SetDefinition | None) -> X
                     else:
                         loops.append(inner)
                     stack.append((inner, child))
-                    _descend_triggers(inner, child, stack)
+                    if isinstance(child.children[0], loop_node):
+                        _descend_triggers(inner, child, stack)
                     scope, node = stack[-1]
+                    by_id = node.by_id
                 else:
                     scope.add_own(seg)
                 break
@@ -98,6 +102,7 @@ def build_scopes(segments: list[Segment], definition: SetDefinition | None) -> X
                 break
             stack.pop()
             scope, node = stack[-1]
+            by_id = node.by_id
     _nest_hierarchy(root)
     return root
 
@@ -125,7 +130,8 @@ def _nest_hierarchy(scope: X12Scope) -> None:
     Raises :class:`HierarchyTooDeepError` on a chain deeper than :data:`MAX_HL_DEPTH`."""
     for loops in scope.loops.values():
         for child in loops:
-            _nest_hierarchy(child)
+            if child.loops:  # (most iterations hold segments only)
+                _nest_hierarchy(child)
     hls = scope.loops.get("HL")
     if not hls:
         return
@@ -133,9 +139,12 @@ def _nest_hierarchy(scope: X12Scope) -> None:
     depths: dict[str, int] = {}
     top: list[X12Scope] = []
     for hl in hls:
-        assert hl.trigger is not None
+        trigger = hl.trigger
+        assert trigger is not None
         hl.hierarchical = True
-        hl_id, parent_id = hl.trigger.element(1), hl.trigger.element(2)
+        els = trigger[0]
+        n = len(els)
+        hl_id, parent_id = (els[1] if n > 1 else ""), (els[2] if n > 2 else "")
         by_id[hl_id] = hl
         parent = by_id.get(parent_id) if parent_id else None
         if parent is None or parent is hl:
@@ -144,8 +153,12 @@ def _nest_hierarchy(scope: X12Scope) -> None:
             continue
         depth = depths[hl_id] = depths.get(parent_id, 1) + 1
         if depth > MAX_HL_DEPTH:
-            raise HierarchyTooDeepError(hl.trigger, depth)
-        parent.add_loop(hl)
+            raise HierarchyTooDeepError(trigger, depth)
+        siblings = parent.loops.get("HL")  # parent.add_loop(hl), in line: once per HL of a big 856
+        if siblings is None:
+            parent.loops["HL"] = [hl]
+        else:
+            siblings.append(hl)
     scope.loops["HL"] = top
 
 

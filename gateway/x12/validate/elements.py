@@ -21,14 +21,26 @@ def _digits(value: str) -> int:
     return len(value) - value.count("-") - value.count(".")
 
 
+_VALID_DATES: set[str] = set()
+"""Dates found valid (at most a few thousand): a big file repeats the same dates on every line."""
+
+
 def _valid_date(value: str) -> bool:
+    if value in _VALID_DATES:
+        return True
     if not is_digits(value):
         return False
     if len(value) == 8:
-        return valid_month_day(int(value[4:6]), int(value[6:]), int(value[:4]))
-    if len(value) == 6:
-        return valid_month_day(int(value[2:4]), int(value[4:]), None)
-    return False
+        valid = valid_month_day(int(value[4:6]), int(value[6:]), int(value[:4]))
+    elif len(value) == 6:
+        valid = valid_month_day(int(value[2:4]), int(value[4:]), None)
+    else:
+        return False
+    if valid:
+        if len(_VALID_DATES) >= 4096:
+            _VALID_DATES.clear()
+        _VALID_DATES.add(value)
+    return valid
 
 
 def _valid_time(value: str) -> bool:

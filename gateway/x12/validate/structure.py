@@ -181,15 +181,18 @@ class SetMatcher:
     def _check_hl(self, loop: LoopNode, elements: list[str]) -> None:
         levels = loop.hierarchy
         assert levels is not None
-        padded = [*elements, "", "", ""]
-        hl_id, parent, code = padded[1], padded[2], padded[3]
+        n = len(elements)
+        hl_id = elements[1] if n > 1 else ""
+        parent = elements[2] if n > 2 else ""
+        code = elements[3] if n > 3 else ""
         path = loop.path
-        if not is_digits(hl_id) or int(hl_id) != self.last_hl + 1:
+        number = int(hl_id) if is_digits(hl_id) else None
+        if number is None or number != self.last_hl + 1:
             self.problems.append(
                 ("X12-V108", f"HL01 {hl_id!r} should be {self.last_hl + 1} (HL ids count up from 1)", path, hl_id)
             )
-        if is_digits(hl_id):
-            self.last_hl = int(hl_id)
+        if number is not None:
+            self.last_hl = number
         level = levels.get(code)
         if level is None:
             self.problems.append(("X12-V108", f"HL03 level {code!r} is not one of {', '.join(levels)}", path, code))
