@@ -296,7 +296,8 @@ class Visitor:
 
     A dialog (``alert``, ``confirm``...) means partner data ran as script: tests assert ``dialogs`` stays
     empty; ``script_errors`` too (a script that failed, or markup the Content-Security-Policy refused:
-    an inline script or style of the app's own, or partner markup that became an element). ``visit``/``snap`` name the screenshots ``<test>-<nn>-<what>.png`` under :data:`SCREENSHOTS`.
+    an inline script or style of the app's own, or partner markup that became an element).
+    ``visit``/``snap`` name the screenshots ``<test>-<user>-<nn>-<what>.png`` under :data:`SCREENSHOTS`.
     """
 
     def __init__(self, page: Page, base: str, test: str) -> None:
