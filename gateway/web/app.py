@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -37,13 +37,25 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.partners.profile import Profile
-from gateway.settings import Deployment, Web
+from gateway.settings import Deployment, Web, load_settings
 from gateway.store import Archive
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.store import Store
 from gateway.web.auth import LoginLimiter, User, Users, check_csrf, csrf_token
+from gateway.web.filters import FILTERS
+from gateway.workspace import load_profiles
 
-__all__ = ["Dashboard", "LoginRequired", "create_app", "render", "safe_next", "signed_in"]
+__all__ = [
+    "Dashboard",
+    "LoginRequired",
+    "check_post",
+    "create_app",
+    "dashboard",
+    "flash",
+    "render",
+    "safe_next",
+    "signed_in",
+]
 
 log = logging.getLogger("gateway.web")
 HERE = Path(__file__).resolve().parent
@@ -73,8 +85,6 @@ class Dashboard:
     def profiles(self) -> dict[str, Profile]:
         """The partner profiles that load (read once; restart the dashboard after changing them)."""
         if self._profiles is None:
-            from gateway.workspace import load_profiles
-
             self._profiles = load_profiles(self.deployment.path("partners"), self.deployment.home)
         return self._profiles
 
@@ -185,14 +195,8 @@ async def _store_error(request: Request, exc: Exception) -> Response:
 
 async def _login_required(request: Request, exc: Exception) -> Response:
     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    target = "/login" if wanted in ("/", "/login") else f"/login?next={_quote(wanted)}"
+    target = "/login" if wanted in ("/", "/login") else f"/login?next={quote(wanted, safe='')}"
     return RedirectResponse(target, status_code=303)
-
-
-def _quote(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
 
 
 def _templates() -> Jinja2Templates:
@@ -202,8 +206,6 @@ def _templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    from gateway.web.filters import FILTERS
-
     env.filters.update(FILTERS)
     return Jinja2Templates(env=env)
 
@@ -222,8 +224,6 @@ def create_app(
     end when it restarts). The caller closes a store it passed in; one opened here is closed at shutdown.
     """
     if isinstance(deployment, Path):
-        from gateway.settings import load_settings
-
         deployment, problems = load_settings(deployment.resolve())
         if problems.items:
             raise ValueError("; ".join(str(p) for p in problems.items))
@@ -236,7 +236,7 @@ def create_app(
         log.warning("web.secret is not set: sessions are signed with a random key and end when this process stops")
         secret = secrets.token_urlsafe(32)
     dash = Dashboard(deployment, the_store, config, Users(config), limiter or LoginLimiter())
-    from gateway.web.pages import ROUTES
+    from gateway.web.pages import ROUTES  # pages import this module's helpers: imported once both exist
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -154,7 +154,9 @@ def search(request: Request) -> Response:
     if page is not None and page.newer and page.first_id is not None:
         links["prev"] = "/search?" + urlencode({**kept, "before": page.first_id})
         links["first"] = "/search?" + urlencode(kept)
-    return render(request, "search.html", user, 400 if problem else 200, page=page, sent=sent, problem=problem,
+    # htmx swaps only 2xx answers: a search form sent by htmx gets its problem shown with a 200
+    failed = 400 if problem and "hx-request" not in request.headers else 200
+    return render(request, "search.html", user, failed, page=page, sent=sent, problem=problem,
                   params=params, links=links, statuses=STATUSES)  # fmt: skip
 
 

@@ -195,6 +195,8 @@ def test_search_pages_through_every_document_once(client: TestClient, home: Path
     )
     bad = client.get("/search", params={"since": "yesterday-ish"})
     assert bad.status_code == 400 and "a duration" in bad.text
+    swapped = client.get("/search", params={"since": "yesterday-ish"}, headers={"HX-Request": "true"})
+    assert swapped.status_code == 200 and "a duration" in swapped.text  # htmx swaps only 2xx answers
 
 
 @pytest.mark.parametrize(
