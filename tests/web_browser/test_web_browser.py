@@ -4,8 +4,10 @@
 An operator logs in, finds a purchase order by its number and reads its lineage, retries a dead letter
 and resolves a reconciliation exception through their confirmation pages (each checked in the ledger
 through the CLI's JSON too); a viewer sees no action and is refused one; partner data holding markup
-and script renders as text. A screenshot of every page visited is kept under ``$GATEWAY_SCREENSHOTS``
-(default ``test-artifacts/screenshots/``, ignored by git), named ``<test>-<nn>-<what>.png``.
+and script renders as text; a rejected set's failing element is marked in its raw segments.
+
+A screenshot of every page visited is kept under ``$GATEWAY_SCREENSHOTS`` (default
+``test-artifacts/screenshots/`` in the repository, ignored by git), named ``<test>-<user>-<nn>-<what>.png``.
 
 Skipped when Playwright or Chromium is missing, failed instead under ``CI=true``.
 """
@@ -25,6 +27,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from webbrowserkit import (  # noqa: F401 - fixtures
+    BAD_DATE,
     PO_NUMBER,
     SENT_PO,
     XSS_ITEM,
@@ -263,3 +266,21 @@ def test_partner_markup_and_script_render_as_text(login: Callable[[str], Visitor
     expect(page.locator("table#grid")).to_contain_text("CRO-KNEE-T3-L")
     assert page.evaluate("() => document.querySelectorAll('[onerror], img[src=\"x\"]').length") == 0
     assert me.dialogs == []
+
+
+def test_a_rejected_invoice_shows_the_failing_element_marked(
+    login: Callable[[str], Visitor], deployment: Deployment
+) -> None:
+    """summitmed's interchange of two invoices, the second dated 2026XX05: the file's page marks that
+    element alone, says what is wrong with it beside it, and links the invoice that went through."""
+    me = login("ada")
+    page = me.page
+    me.visit(f"/files/{deployment.ids['documents']['partial-file']}", "file-rejected-set")
+    expect(page.locator("#lineage")).to_contain_text("rejected")
+    expect(page.locator("#lineage a[href^='/documents/']")).to_have_count(1)
+    mark = page.locator("#segments mark.error-element")
+    expect(mark).to_have_count(1)
+    expect(mark).to_have_text(BAD_DATE)
+    segment = page.locator("#segments li", has=page.locator("mark.error-element"))
+    expect(segment).to_contain_text("BIG01")
+    expect(segment).to_contain_text("not a valid date")  # the error in words, beside the element

@@ -11,13 +11,14 @@ The deployment (one per test module, ``gateway run --once`` over real files) hol
   400: each is a dead letter at once (``Receiver`` keeps running, so a retry can be delivered later);
 - CareLink's inbound cXML purchase order :data:`PO_NUMBER`, routed to ``canonical-json``;
 - a second CareLink order whose PO number and item descriptions carry HTML and script (:data:`XSS_PO`);
+- summitmed's 810 interchange with two invoices, the second dated :data:`BAD_DATE` (rejected);
 - one user per role (:data:`USERS`), their passwords hashed by ``gateway web hash-password``.
 
 Chromium is ``$GATEWAY_TEST_CHROMIUM`` (default ``/usr/bin/chromium``, Debian's package), launched by its
 path: no browser is downloaded. Without Playwright or Chromium the tests skip, except under ``CI=true``
 where they fail. Screenshots of every page a test visits go to ``$GATEWAY_SCREENSHOTS`` (default
 ``test-artifacts/screenshots/`` in the repository, ignored by git), one file per visit,
-``<test>-<nn>-<what>.png``.
+``<test>-<user>-<nn>-<what>.png``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 
 from conftest import unavailable
-from runtimekit import GATEWAY, REPO, Home, case, gateway, make_home
+from runtimekit import GATEWAY, REPO, Home, case, gateway, make_home, x12
 
 from tests.support.httpd import Receiver, Reply
 from tests.support.sshd import free_port
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 __all__ = [
+    "BAD_DATE",
     "PO_NUMBER",
     "SENT_PO",
     "USERS",
@@ -70,6 +72,8 @@ PO_NUMBER = "MGH-BO-7712"  # CareLink's inbound order (partners/carelink/cases/o
 SENT_PO = "4500012345"  # our 850 to medsupply (samples/canonical/purchase-order.json)
 XSS_PO = "MGH-XSS-<script>alert('po')</script>"
 XSS_ITEM = "<img src=x onerror=alert('item')>Tibial tray"
+BAD_SET = frozenset({2})  # summitmed's 810 interchange: its second invoice dated 2026XX05, rejected
+BAD_DATE = "2026XX05"
 USERS = {"olivia": "operator", "victor": "viewer", "ada": "admin"}
 PASSWORD = "correct horse battery staple"  # every test user's
 
@@ -185,9 +189,11 @@ def deployment_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dep
             "810.edi", _numbered((SAMPLES / "810-4010-medsupply-invoice.edi").read_text("utf-8"), 401), "medsupply"
         )
         home.drop("order.xml", case("carelink", "order_bill_only.xml"))
+        bad = x12(REPO / "partners" / "summitmed" / "cases" / "810-contract-price.edi", 9001, sets=2, bad=BAD_SET)
+        home.drop("810-bad-date.edi", bad, "summitmed")
         home.drop("order-xss.xml", _hostile_order())
         done = gateway(home, "run", "--once")
-        assert done.returncode == 6, f"expected exit 6 (dead letters): {done.stdout}{done.stderr}"
+        assert done.returncode == 1, f"expected exit 1 (a set rejected): {done.stdout}{done.stderr}"
         deployment = Deployment(home, receiver)
         deployment.ids = _ids(deployment)
         yield deployment
@@ -196,18 +202,20 @@ def deployment_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dep
 def _ids(deployment: Deployment) -> dict[str, Any]:
     """The ledger ids the tests need, read through the CLI's JSON."""
     files = deployment.cli("messages", "list")
-    assert sorted(f["status"] for f in files if f["direction"] == "in") == ["processed"] * 4, files
+    statuses = sorted(f["status"] for f in files if f["direction"] == "in")
+    assert statuses == ["partial"] + ["processed"] * 4, files
     dead = deployment.cli("deadletters", "list")
     assert sorted(d["doc_type"] for d in dead) == ["invoice", "po_acknowledgment"], dead
     exceptions = deployment.cli("recon", "list", "--open")
-    assert {e["po_number"] for e in exceptions} == {SENT_PO}, exceptions
+    assert SENT_PO in {e["po_number"] for e in exceptions}, exceptions
     from gateway.store import Store
 
     with Store(deployment.home.store_url) as store:
-        documents = {
-            po: d.id for d in store.list_documents() for po in (PO_NUMBER, XSS_PO) if f":{po}:" in d.business_key
-        }
+        listed = store.list_documents()
+    documents = {po: d.id for d in listed for po in (PO_NUMBER, XSS_PO) if f":{po}:" in (d.business_key or "")}
     assert {PO_NUMBER, XSS_PO} <= set(documents), documents
+    (partial,) = [f["id"] for f in files if f["name"] == "810-bad-date.edi" and f["status"] == "partial"]
+    documents["partial-file"] = int(partial)
     return {"dead_letters": {d["doc_type"]: d for d in dead}, "exceptions": exceptions, "documents": documents}
 
 
@@ -288,7 +296,8 @@ class Visitor:
 
     A dialog (``alert``, ``confirm``...) means partner data ran as script: tests assert ``dialogs`` stays
     empty; ``script_errors`` too (a script that failed, or markup the Content-Security-Policy refused:
-    an inline script or style of the app's own, or partner markup that became an element). ``visit``/``snap`` name the screenshots ``<test>-<nn>-<what>.png`` under :data:`SCREENSHOTS`.
+    an inline script or style of the app's own, or partner markup that became an element).
+    ``visit``/``snap`` name the screenshots ``<test>-<user>-<nn>-<what>.png`` under :data:`SCREENSHOTS`.
     """
 
     def __init__(self, page: Page, base: str, test: str) -> None:
