@@ -110,11 +110,7 @@ def check_config(
     check_layout_routes(routes, "routes", writes, problems)
     if raw is not None:
         check_reconciliation(raw.get("reconciliation"), None, problems)
-    web = settings.web if settings is not None else None
-    if web is not None and web.secret is not None and raw is not None:
-        unset = secret_problem(web.secret)  # the dashboard's cookie key: `gateway web` would refuse to start
-        if unset is not None:
-            problems.add("CFG-014", f"web: {unset}", _mark_at(raw.get("web"), ("secret",), mark_of(raw)), "web.secret")
+    _check_web_secret(raw, settings, secret_problem, problems)
     for pid, profile in sorted((partners or {}).items()):
         if isinstance(profile, MDict):
             check_reconciliation(profile.get("reconciliation"), pid, problems)
@@ -130,6 +126,16 @@ def check_config(
         _check_sftp_channels(pid, profile, problems, secret_problem, file_exists)
     check_billing_routes(raw, partners, partial(_names_billing, routes, partners or {}), problems)
     return checked
+
+
+def _check_web_secret(raw: Any, settings: Settings | None, secret_problem: SecretCheck, problems: Problems) -> None:
+    """The dashboard's cookie key (``web.secret``): unset, ``gateway web`` would refuse to start (CFG-014)."""
+    web = settings.web if settings is not None else None
+    if web is None or web.secret is None or raw is None:
+        return
+    unset = secret_problem(web.secret)
+    if unset is not None:
+        problems.add("CFG-014", f"web: {unset}", _mark_at(raw.get("web"), ("secret",), mark_of(raw)), "web.secret")
 
 
 def _names_billing(routes: list[tuple[Rule, Any]], partners: Mapping[str, Any], partner: str | None) -> bool:
