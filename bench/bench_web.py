@@ -30,8 +30,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import psycopg
@@ -78,11 +79,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
 @contextmanager
-def server(home: Path) -> Iterator[tuple[str, int]]:
-    """`gateway web` on a free loopback port; (base URL, pid)."""
+def server(home: Path, back_minutes: int) -> Iterator[tuple[str, int]]:
+    """`gateway web` on a free loopback port, its clock ``back_minutes`` behind (libfaketime); (base URL, pid)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if back_minutes:
+        env |= {"LD_PRELOAD": FAKETIME, "FAKETIME": f"-{back_minutes}m", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
     log = (home / "web.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli.main", "web", "--home", str(home), "--port", str(port),
@@ -121,10 +127,10 @@ def database_cpu(conn: psycopg.Connection) -> float:
     return total
 
 
-def over_loopback(home: Path, url: str, paths: dict[str, str], n: int) -> dict[str, dict[str, float]]:
+def over_loopback(home: Path, url: str, paths: dict[str, str], n: int, back: int) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     with (
-        server(home) as (base, pid),
+        server(home, back) as (base, pid),
         httpx.Client(base_url=base, headers={HEADER: USER}, timeout=60) as client,
         psycopg.connect(libpq_dsn(url), autocommit=True) as watch,
     ):
@@ -171,11 +177,18 @@ def timing_store(store: Store, spent: list[float]) -> None:
         setattr(store, name, wrapped)
 
 
-def in_process(home: Path, url: str, paths: dict[str, str], n: int) -> dict[str, dict[str, float]]:
+def in_process(home: Path, url: str, paths: dict[str, str], n: int, back: int) -> dict[str, dict[str, float]]:
     from starlette.testclient import TestClient
 
+    import gateway.web.pages as pages_module
     from gateway.web.app import create_app
 
+    class Behind(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Behind:
+            return cast(Behind, datetime.now(tz) - timedelta(minutes=back))
+
+    pages_module.datetime = Behind  # type: ignore[misc] # the pages' clock, as libfaketime sets the server's
     out: dict[str, dict[str, float]] = {}
     spent = [0.0]
     with Store(url) as store:
@@ -206,14 +219,17 @@ def main() -> None:
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--home", type=Path, default=Path("/tmp/gwbench/home"))
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--back-minutes", type=int, default=0,
+                        help="run the pages' clock this far behind (after midnight UTC: so 'today' and 'this week' "
+                             "are the ledger's last full ones)")  # fmt: skip
     args = parser.parse_args()
     write_home(args.home, args.url)
     with Store(args.url) as store:
         t = targets(store)
     paths = pages(t)
     print(f"ledger {args.url}; pages: {paths}; load average before: {os.getloadavg()}")
-    remote = over_loopback(args.home, args.url, paths, args.requests)
-    local = in_process(args.home, args.url, paths, args.requests)
+    remote = over_loopback(args.home, args.url, paths, args.requests, args.back_minutes)
+    local = in_process(args.home, args.url, paths, args.requests, args.back_minutes)
     print(f"load average after: {os.getloadavg()}\n")
     print("| page | `gateway web` over loopback: median | p95 | CPU / request: web process | PostgreSQL | "
           "in-process median | p95 | store's share (median) | HTML |")  # fmt: skip
