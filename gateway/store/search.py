@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, func, insert, or_, select, union
 
 from gateway.store.base import StoreBase
 from gateway.store.errors import StoreValueError
@@ -284,15 +284,14 @@ class SearchOps(StoreBase):
             query = query.where(exists().where(documents.c.file_id == files.c.id, documents.c.doc_type.in_(f.types)))
         if f.control is not None:
             cands = control_candidates(f.control)
-            query = query.where(
-                or_(
-                    files.c.id.in_(select(interchanges.c.file_id).where(interchanges.c.control_number.in_(cands))),
-                    files.c.id.in_(select(groups.c.file_id).where(groups.c.control_number.in_(cands))),
-                    files.c.id.in_(
-                        select(transaction_sets.c.file_id).where(transaction_sets.c.control_number.in_(cands))
-                    ),
-                )
+            # One UNION of the three levels' file ids: an OR of three IN-subqueries cannot use their indexes on
+            # PostgreSQL, which then reads every file newest first (1.5 s on a 1M-document ledger).
+            named = union(
+                select(interchanges.c.file_id).where(interchanges.c.control_number.in_(cands)),
+                select(groups.c.file_id).where(groups.c.control_number.in_(cands)),
+                select(transaction_sets.c.file_id).where(transaction_sets.c.control_number.in_(cands)),
             )
+            query = query.where(files.c.id.in_(select(named.subquery().c.file_id)))
         if f.key is not None:
             query = query.where(files.c.id.in_(self._keyed(search_keys.c.file_id, f)))
         rows = [dict(r) for r in conn.execute(query).mappings()]
