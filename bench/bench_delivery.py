@@ -263,8 +263,14 @@ def latency(rate: float, seconds: float, stable: float, to: tuple[str, ...]) -> 
     inbox.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     log = open(home / "var" / "gateway.log", "ab")  # noqa: SIM115 - open for the service's lifetime
-    proc = subprocess.Popen(gateway("run", home=home), stdout=subprocess.DEVNULL, stderr=log, cwd=home, env=env)
-    time.sleep(3.0)  # start-up (imports, maps, migrations) is not what is measured
+    proc = subprocess.Popen(gateway("run", "-v", home=home), stdout=subprocess.DEVNULL, stderr=log, cwd=home, env=env)
+    # Start-up (imports, maps, migrations) is not what is measured: files are dropped once the service
+    # logs that it watches the inbox (a fixed pause let a slow start-up on a loaded machine count).
+    started = time.monotonic()
+    while b"watching" not in (home / "var" / "gateway.log").read_bytes() and time.monotonic() - started < 180:
+        if proc.poll() is not None:
+            raise SystemExit(f"gateway run exited {proc.returncode} (see {home / 'var' / 'gateway.log'})")
+        time.sleep(0.2)
     dropped: dict[str, datetime] = {}
     n = int(rate * seconds)
     t0 = time.perf_counter()
