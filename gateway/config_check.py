@@ -108,6 +108,11 @@ def check_config(
     check_layout_routes(routes, "routes", writes, problems)
     if raw is not None:
         check_reconciliation(raw.get("reconciliation"), None, problems)
+    web = settings.web if settings is not None else None
+    if web is not None and web.secret is not None and raw is not None:
+        unset = secret_problem(web.secret)  # the dashboard's cookie key: `gateway web` would refuse to start
+        if unset is not None:
+            problems.add("CFG-014", f"web: {unset}", _mark_at(raw.get("web"), ("secret",), mark_of(raw)), "web.secret")
     for pid, profile in sorted((partners or {}).items()):
         if isinstance(profile, MDict):
             check_reconciliation(profile.get("reconciliation"), pid, problems)

@@ -99,9 +99,26 @@ def test_a_trusted_proxy_header_names_the_user_and_the_role_comes_from_the_confi
         ({"users": [{"name": "a", "password_hash": "plain-text"}]}, "password_hash"),
         ({"users": [{"name": "a"}, {"name": "a"}]}, "listed twice"),
         ({"userz": []}, "userz"),
+        ({"secret": {"env": "GATEWAY_TEST_UNSET_WEB_SECRET"}}, "GATEWAY_TEST_UNSET_WEB_SECRET is not set"),
     ],
 )
 def test_config_lint_reports_a_wrong_web_section(tmp_path: Path, web: dict, words: str) -> None:
     home = make_home(tmp_path / "home", "sqlite:///var/gateway.db", extra={"web": web})
     lint = gateway(home, "config", "lint")
     assert lint.returncode == 2 and words in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+
+
+def test_web_secret_from_the_environment_signs_sessions_that_outlive_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_TEST_WEB_SECRET", "k" * 48)
+    user = {"name": "alice", "role": "operator", "password_hash": hash_password("pw-2")}
+    home = home_with(tmp_path, {"secret": {"env": "GATEWAY_TEST_WEB_SECRET"}, "users": [user]})
+    with TestClient(create_app(home.path)) as first:
+        first.post("/login", data={"username": "alice", "password": "pw-2"})
+        cookie = first.cookies["gateway_session"]
+    with TestClient(create_app(home.path), cookies={"gateway_session": cookie}) as restarted:
+        assert restarted.get("/", follow_redirects=False).status_code == 200, "the session did not survive"
+    monkeypatch.setenv("GATEWAY_TEST_WEB_SECRET", "other" * 10)
+    with TestClient(create_app(home.path), cookies={"gateway_session": cookie}) as rekeyed:
+        assert rekeyed.get("/", follow_redirects=False).status_code == 303, "a cookie signed with another key let in"
