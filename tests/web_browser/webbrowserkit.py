@@ -153,7 +153,10 @@ def _hash(password: str) -> str:
     return hashed
 
 
-def _settings(receiver: Receiver) -> dict[str, Any]:
+def _settings(receiver: Receiver, secret: Path) -> dict[str, Any]:
+    """Routes to the receiver; the web users, their session key in a file (every process reads it, none
+    needs it in its environment)."""
+    secret.write_text("browser-tests-secret-0123456789abcdef\n", "utf-8")
     return {
         "destinations": {
             "canonical-json": {"type": "files", "folder": "outbox/canonical"},
@@ -164,7 +167,7 @@ def _settings(receiver: Receiver) -> dict[str, Any]:
             {"name": "default", "match": {"direction": "inbound"}, "to": ["canonical-json"]},
         ],
         "web": {
-            "secret": {"env": "GATEWAY_WEB_SECRET"},
+            "secret": {"file": str(secret)},
             "users": [{"name": n, "role": r, "password_hash": _hash(PASSWORD)} for n, r in USERS.items()],
         },
     }
@@ -179,7 +182,7 @@ def deployment_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dep
     with Receiver(default=Reply(400, body=b'{"error": "unknown cost centre"}')) as receiver:
         home = make_home(root, f"sqlite:///{root / 'var' / 'gateway.sqlite'}", stable_seconds=0)
         settings = json.loads((root / "gateway.yaml").read_text("utf-8"))
-        settings.update(_settings(receiver))
+        settings.update(_settings(receiver, root / "web-secret"))
         (root / "gateway.yaml").write_text(json.dumps(settings, indent=2), "utf-8")
         send = home.path / "send" / "medsupply"
         send.mkdir(parents=True)
@@ -238,13 +241,11 @@ def web_fixture(deployment: Deployment) -> Iterator[Web]:
         unavailable(missing)
     port = free_port()
     log = deployment.home.path / "web.log"
-    env = {**os.environ, "GATEWAY_WEB_SECRET": "browser-tests-secret-0123456789abcdef"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [*GATEWAY, "web", "--home", str(deployment.home.path), "--host", "127.0.0.1", "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env,
         )
     web = Web(f"http://127.0.0.1:{port}", proc, log)
     try:
