@@ -122,3 +122,14 @@ def test_web_secret_from_the_environment_signs_sessions_that_outlive_a_restart(
     monkeypatch.setenv("GATEWAY_TEST_WEB_SECRET", "other" * 10)
     with TestClient(create_app(home.path), cookies={"gateway_session": cookie}) as rekeyed:
         assert rekeyed.get("/", follow_redirects=False).status_code == 303, "a cookie signed with another key let in"
+
+
+def test_an_unset_web_secret_stops_the_dashboard_not_the_processing_service(tmp_path: Path) -> None:
+    """``web.secret`` is the dashboard's cookie key: `config lint` names it unset (CFG-014) and `gateway web`
+    needs it, but `gateway run` (which never signs a cookie) still processes files without it."""
+    home = home_with(tmp_path, {"secret": {"env": "GATEWAY_TEST_UNSET_WEB_SECRET"}})
+    linted = gateway(home, "config", "lint")
+    assert linted.returncode != 0 and "CFG-014" in linted.stdout + linted.stderr
+    ran = gateway(home, "run", "--once")
+    assert ran.returncode == 0, ran.stderr
+    assert "CFG-014" not in ran.stderr
