@@ -104,7 +104,8 @@ def dashboard(deployment: Any, store: Any, since: datetime, now: datetime) -> di
     """What ``status`` and the web overview show alike: per partner the traffic since ``since``, the recent
     failed files, per destination the backlog (``paused`` when a live service's breaker is open), the
     business indicators, the services, the SFTP channels' last polls and the intake problems."""
-    traffic = store.traffic(since)
+    by_type = store.traffic_by_type(since)  # the web overview shows it; the per-partner totals add it up
+    traffic = store.traffic(since, by_type)
     destinations = store.destinations(now, since)  # delivered since ``since``: not every delivery ever made
     indicators = store.indicators(now)
     failures = [f for s in ("failed", "partial") for f in store.list_files(status=s, limit=10)]
@@ -118,6 +119,7 @@ def dashboard(deployment: Any, store: Any, since: datetime, now: datetime) -> di
         d["paused"] = d["destination"] in paused
     return {
         "traffic": traffic,
+        "by_type": by_type,
         "failures": sorted(failures, key=lambda f: f.id, reverse=True)[:10],
         "destinations": destinations,
         "indicators": indicators,

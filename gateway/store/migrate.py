@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD", "alembic_config", "current_revision", "head_revision", "script_location", "upgrade"]
 
-HEAD = "0013"
+HEAD = "0014"
 """The newest revision in ``migrations/versions`` (a test checks it against Alembic's view). Known
 without Alembic, so a process whose database is already there never imports it (~0.15 s at start-up)."""
 

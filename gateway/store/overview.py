@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, null, select
+from sqlalchemy import Numeric, and_, case, cast, func, literal, null, select
 
 from gateway.store.base import StoreBase
 from gateway.store.schema import ack_expectations, deliveries, documents, files, outbound, recon_exceptions
@@ -21,6 +21,7 @@ from gateway.store.statuses import ExceptionStatus, OwedAckStatus
 __all__ = ["OverviewOps"]
 
 FAILED_FILES = ("failed", "quarantined", "partial")
+FAILED_DOCUMENTS = ("failed", "dead_letter")
 OPEN_DELIVERIES = ("pending", "dead_letter", "discarded")
 """The delivery statuses other than delivered: few, whatever the ledger's age."""
 
@@ -28,9 +29,11 @@ OPEN_DELIVERIES = ("pending", "dead_letter", "discarded")
 class OverviewOps(StoreBase):
     """``gateway status``'s counts."""
 
-    def traffic(self, since: datetime) -> list[dict[str, Any]]:
+    def traffic(self, since: datetime, by_type: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """Per partner, files received since ``since``: how many, in which statuses, documents, failures and
-        the last receipt; partners without traffic are not listed."""
+        the last receipt; partners without traffic are not listed. The documents are added up from
+        :meth:`traffic_by_type` of the same ``since``: pass ``by_type`` when already read (the overview
+        shows both), so the day's documents are not counted twice."""
         out: dict[str, dict[str, Any]] = {}
         with self._db.read("count traffic per partner") as conn:
             query = (
@@ -49,17 +52,11 @@ class OverviewOps(StoreBase):
                 item["failed_files"] += int(n) if status in FAILED_FILES else 0
                 if last is not None and (item["last_received"] is None or last > item["last_received"]):
                     item["last_received"] = last
-            docs = (
-                select(documents.c.partner_id, documents.c.status, func.count())
-                .where(documents.c.created_at >= since, documents.c.doc_type != "acknowledgment")
-                .group_by(documents.c.partner_id, documents.c.status)
-            )
-            for partner, status, n in conn.execute(docs):
-                seen = out.get(partner or "(unknown)")
-                if seen is None:
-                    continue  # documents of a file received before ``since``
-                seen["documents"] += int(n)
-                seen["failed_documents"] += int(n) if status in ("failed", "dead_letter") else 0
+        for row in self.traffic_by_type(since) if by_type is None else by_type:
+            seen = out.get(row["partner"])
+            if seen is not None:  # else documents of a file received before ``since``
+                seen["documents"] += row["documents"]
+                seen["failed_documents"] += row["failed"]
         return sorted(out.values(), key=lambda x: x["partner"])
 
     def destinations(self, now: datetime, since: datetime | None = None) -> list[dict[str, Any]]:
@@ -100,32 +97,41 @@ class OverviewOps(StoreBase):
     def traffic_by_type(self, since: datetime) -> list[dict[str, Any]]:
         """Per partner and document type, documents recorded since ``since``: how many and how many failed
         or dead-lettered (acknowledgments received not counted), ordered by partner then type."""
+        failed = func.sum(case((documents.c.status.in_(FAILED_DOCUMENTS), 1), else_=0))
         query = (
-            select(documents.c.partner_id, documents.c.doc_type, documents.c.status, func.count())
+            select(documents.c.partner_id, documents.c.doc_type, func.count(), failed)
             .where(documents.c.created_at >= since, documents.c.doc_type != "acknowledgment")
-            .group_by(documents.c.partner_id, documents.c.doc_type, documents.c.status)
+            .group_by(documents.c.partner_id, documents.c.doc_type)
         )
         out: dict[tuple[str, str], dict[str, Any]] = {}
         with self._db.read("count documents per partner and type") as conn:
-            for partner, doc_type, status, n in conn.execute(query):
+            for partner, doc_type, n, n_failed in conn.execute(query):
                 key = (partner or "(unknown)", str(doc_type))
                 item = out.setdefault(key, {"partner": key[0], "doc_type": key[1], "documents": 0, "failed": 0})
-                item["documents"] += int(n)
-                item["failed"] += int(n) if status in ("failed", "dead_letter") else 0
+                item["documents"] += int(n)  # a NULL partner and "(unknown)" are one row
+                item["failed"] += int(n_failed or 0)
         return [out[k] for k in sorted(out)]
 
     def open_exceptions_by_partner(self) -> list[dict[str, Any]]:
         """Per partner, the open reconciliation exceptions: how many and the amount at stake (their amounts
-        summed exactly, as Decimal: the column is text so every database adds the same)."""
-        query = select(recon_exceptions.c.partner_id, recon_exceptions.c.amount).where(
-            recon_exceptions.c.status == ExceptionStatus.OPEN.value
-        )
+        summed exactly, as Decimal: the column is text; PostgreSQL adds it as numeric, SQLite's numbers are
+        floats so Python adds there)."""
+        is_open = recon_exceptions.c.status == ExceptionStatus.OPEN.value
+        amount = func.coalesce(func.nullif(recon_exceptions.c.amount, ""), "0")
+        if self.dialect == "postgresql":  # numeric adds exactly: one row per partner, not one per exception
+            query = (
+                select(recon_exceptions.c.partner_id, func.count(), func.sum(cast(amount, Numeric)))
+                .where(is_open)
+                .group_by(recon_exceptions.c.partner_id)
+            )
+        else:  # SQLite's numbers are floats: Python adds the text as Decimal
+            query = select(recon_exceptions.c.partner_id, literal(1), amount).where(is_open)
         out: dict[str, dict[str, Any]] = {}
         with self._db.read("sum open reconciliation exceptions") as conn:
-            for partner, amount in conn.execute(query):
+            for partner, n, at_stake in conn.execute(query):
                 item = out.setdefault(partner, {"partner": partner, "open": 0, "at_stake": Decimal(0)})
-                item["open"] += 1
-                item["at_stake"] += Decimal(amount or 0)
+                item["open"] += int(n)
+                item["at_stake"] += Decimal(at_stake)
         return [out[k] for k in sorted(out)]
 
     def last_activity(self, partner_ids: Sequence[str]) -> dict[str, datetime]:

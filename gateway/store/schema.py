@@ -356,6 +356,7 @@ outbound = Table(
     Index("ix_outbound_control_number", "control_number"),  # migration 0006: `gateway find`
     Index("ix_outbound_group_control_number", "group_control_number"),  # migration 0006
     Index("ix_outbound_correlation_id", "correlation_id"),  # migration 0006
+    Index("ix_outbound_status", "status", "id"),  # migration 0014: the overview's unrouted outbound
     sqlite_autoincrement=True,
 )
 

@@ -98,7 +98,7 @@ def overview(request: Request) -> Response:
     board = status_board(dash.deployment, store, today, now)
     return render(
         request, "overview.html", user, board=board, now=now,
-        today=store.traffic_by_type(today), week=store.traffic_by_type(week), week_start=week,
+        today=board["by_type"], week=store.traffic_by_type(week), week_start=week,
         deadletters=store.list_deliveries(status="dead_letter", limit=10),
         overdue=store.list_owed_acks(status=["overdue"], limit=10),
         recon=store.open_exceptions_by_partner(),

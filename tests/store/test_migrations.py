@@ -64,8 +64,8 @@ def test_check_constraints_guard_statuses(store: Store, db_url: str) -> None:
 
 
 def test_upgrade_is_idempotent_and_reaches_head(store: Store) -> None:
-    assert store.revision() == head_revision() == HEAD == "0013"
-    assert store.upgrade() == "0013"
+    assert store.revision() == head_revision() == HEAD == "0014"
+    assert store.upgrade() == "0014"
     store.check_schema()
 
 
@@ -79,7 +79,7 @@ def test_downgrade_and_upgrade_again(store: Store, db_url: str) -> None:
     finally:
         engine.dispose()
     assert store.revision() is None
-    assert store.upgrade() == "0013"
+    assert store.upgrade() == "0014"
 
 
 def test_an_unmigrated_database_is_reported(db_url: str) -> None:
@@ -100,12 +100,12 @@ def test_db_command(db_url: str) -> None:
     assert "run `gateway db upgrade`" in result.output
     result = runner.invoke(db, ["upgrade", "--url", db_url])
     assert result.exit_code == 0, result.output
-    assert "upgraded (empty) -> 0013" in result.output
+    assert "upgraded (empty) -> 0014" in result.output
     result = runner.invoke(db, ["upgrade", "--url", db_url])
-    assert result.exit_code == 0 and "already at 0013" in result.output
+    assert result.exit_code == 0 and "already at 0014" in result.output
     result = runner.invoke(db, ["current", "--check"], env={"GATEWAY_DB_URL": db_url})
     assert result.exit_code == 0, result.output
-    assert "0013 (head)" in result.output
+    assert "0014 (head)" in result.output
 
 
 def test_db_command_reports_an_unreachable_database() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import insert
@@ -13,7 +14,7 @@ from storekit import START, clock_fixture, db_url_fixture, pg_admin_fixture, rec
 
 from gateway.store import Store
 from gateway.store.errors import NotFoundError
-from gateway.store.schema import deliveries
+from gateway.store.schema import deliveries, recon_exceptions
 from gateway.store.search import MessageFilter
 
 DAY = timedelta(days=1)
@@ -86,3 +87,21 @@ def test_search_by_control_number_finds_each_level(store: Store) -> None:
     for text, ids in expected.items():
         found = store.search_documents(MessageFilter(control=text, limit=10)).hits
         assert [h.id for h in found] == sorted(ids, reverse=True), text
+
+
+def test_open_exceptions_by_partner_add_amounts_exactly(store: Store) -> None:
+    """The amount at stake is the exact decimal sum of the open exceptions' text amounts (PostgreSQL adds
+    them as numeric, SQLite's floats would not: Python adds there); settled ones and missing amounts add
+    nothing."""
+    rows = [("acme", "open", "0.10"), ("acme", "open", "0.20"), ("acme", "open", None), ("acme", "resolved", "5"),
+            ("acme", "open", "1234567890123.45"), ("zeta", "open", "2.5"), ("zeta", "waived", "7")]  # fmt: skip
+    with store._db.write("add exceptions") as conn:
+        conn.execute(insert(recon_exceptions), [
+            {"partner_id": p, "po_number": f"PO{i}", "key": f"k{i}", "kind": "price", "severity": "error",
+             "status": s, "documents": "[]", "expected": "1", "actual": "2", "amount": a, "reason": "test",
+             "created_at": START, "updated_at": START} for i, (p, s, a) in enumerate(rows)
+        ])  # fmt: skip
+    got = store.open_exceptions_by_partner()
+    assert got == [{"partner": "acme", "open": 4, "at_stake": Decimal("1234567890123.75")},
+                   {"partner": "zeta", "open": 1, "at_stake": Decimal("2.5")}]  # fmt: skip
+    assert str(got[0]["at_stake"]) == "1234567890123.75"
