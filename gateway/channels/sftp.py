@@ -255,7 +255,7 @@ class _Watchdog:
 
     def _run(self) -> None:
         with self._cond:
-            while not self._stop:
+            while not self._stop and self.fired is None:
                 if not self._armed:
                     self._cond.wait()
                     continue
@@ -269,6 +269,15 @@ class _Watchdog:
                 break
         if self.fired is not None:
             self._close()
+
+    def expire(self, what: str) -> None:
+        """``what`` ran out of time by the channel's own timeout (set to the same deadline), before this
+        watchdog noticed: the connection is abandoned all the same (closed, nothing more sent on it)."""
+        with self._cond:
+            if self.fired is None:
+                self.fired = what
+                self._armed.clear()
+                self._cond.notify()
 
     def arm(self, seconds: float, what: str) -> None:
         with self._cond:
@@ -299,6 +308,8 @@ class _Step:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.dog.disarm()
+        if isinstance(exc, TimeoutError):  # the channel's timeout (the same deadline) ran out first
+            self.dog.expire(self.what)
         if self.dog.fired is not None:
             raise SftpTimeout(
                 f"{self.label}: {self.dog.fired} got no answer within {self.seconds:g} s; connection abandoned"
@@ -583,8 +594,8 @@ class Session:
                             try:
                                 chunk = reads.next()
                             except (OSError, EOFError, paramiko.SSHException) as exc:
-                                if self.dog.fired is not None:
-                                    raise
+                                if self.dog.fired is not None or isinstance(exc, TimeoutError):
+                                    raise  # a stall: the step reports it as SftpTimeout
                                 raise SftpError(f"{self.ep.label}: read {remote.path} at byte {got}: {exc}") from exc
                         if chunk is None:
                             break

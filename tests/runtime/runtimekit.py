@@ -131,7 +131,18 @@ class Home:
         ensure_folders(deployment)
         store = Store(deployment.store_url)
         store.upgrade()
-        return Service(deployment, workspace or load_workspace(self.path), store, worker=worker)
+        service = Service(deployment, workspace or load_workspace(self.path), store, worker=worker)
+        claim = service.process_claimed
+
+        def claimed_and_delivered() -> int:
+            # A batch's deliveries run on a thread of their own (overlapping the next batch in the daemon);
+            # a test that processes one batch reads their outcome next, so it waits for them.
+            done = claim()
+            service.processor.drain()
+            return done
+
+        service.process_claimed = claimed_and_delivered  # type: ignore[method-assign]
+        return service
 
     def canonical(self) -> dict[str, dict[str, Any]]:
         """``outbox/canonical/<partner>/<name>.json`` (temp files left by a kill excluded) → parsed JSON."""
