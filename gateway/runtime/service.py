@@ -22,6 +22,7 @@ redone or recognised by the next run.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import math
 import os
@@ -317,6 +318,9 @@ class Service:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+        # `kill -USR1 PID`: every thread's stack to stderr, the service goes on (a worker that will not stop
+        # says where it waits; docs/operations.md).
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
 
     # --- the store watchdog -----------------------------------------------------------------
 
@@ -343,14 +347,14 @@ class Service:
         aborted: float | None = None
         nudged: float | None = None
         while not self._watch_done.wait(0.25):
-            stalled = db.stalled()
+            stalled = db.busy_since()
             if stalled is None:
                 if reported is not None:
                     log.warning("store %s answers again", self.store.url)
                 reported = aborted = nudged = None
                 continue
-            what, seconds = stalled
-            began = time.monotonic() - seconds
+            what, began = stalled  # a stall is known by its start: logged, cut and interrupted once
+            seconds = time.monotonic() - began
             if seconds >= cfg.store_stall_seconds and reported != began:
                 reported = began
                 log.error("store stalled: %s has had no answer for %.0f s (store %s)", what, seconds, self.store.url)
@@ -684,9 +688,8 @@ class Service:
             log.error("%s", exc)
             self.summary.store_error = str(exc)
         finally:
+            self._finish_deliveries(None)  # the watchdog still cuts (and SIGTERM interrupts) a hung call
             self.stop_watchdog()
-            self.processor.close()
-            self.deliverer.close()
             if self.sftp is not None:
                 self.sftp.close()
         return self.summary
@@ -758,15 +761,24 @@ class Service:
             log.error("%s", exc)
             interrupted = True
         finally:
-            self.stop_watchdog()
             self.inbox.stop()
             if self.sftp is not None:
                 self.sftp.close()
             if not interrupted:  # the store hangs: the delivery round hangs on it too; cut it like a crash
-                self.processor.close()
-                delivering.join(timeout=5)
-                self.deliverer.close()
+                self._finish_deliveries(delivering)
+            self.stop_watchdog()
         return self.summary
+
+    def _finish_deliveries(self, delivering: threading.Thread | None) -> None:
+        """Let the deliveries in flight end (the last batches', the delivery loop's round). The watchdog is
+        still up: when one of them hangs on the store, SIGTERM interrupts the wait as it would the loop."""
+        try:
+            self.processor.close()
+            if delivering is not None:
+                delivering.join(timeout=5)
+            self.deliverer.close()
+        except Interrupted as exc:
+            log.error("%s", exc)
 
     def _deliver_forever(self) -> None:
         """The delivery loop beside processing: retries as they fall due, deliveries dead workers left."""

@@ -169,7 +169,7 @@ class Database:
     def __init__(self, url: str | URL) -> None:
         self.url = normalize_url(url)
         self.engine = _make_engine(self.url)
-        self._busy: tuple[str, float] | None = None  # what the current transaction does, since when
+        self._busy: dict[int, tuple[str, float]] = {}  # thread → what its transaction does, since when
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()  # DBAPI connections, to cut on abort
         self._lock = threading.Lock()
         self._shared = threading.local()  # the read transaction a snapshot() block lends to this thread's reads
@@ -181,9 +181,15 @@ class Database:
             self._connections.add(dbapi_connection)
 
     def stalled(self) -> tuple[str, float] | None:
-        """``(what, seconds)`` for the transaction in progress (None when the database is idle)."""
-        busy = self._busy
+        """``(what, seconds)`` for the oldest transaction in progress on any thread (None when the database
+        is idle): a call hung in the delivery thread is seen while the main thread's calls come and go."""
+        busy = self.busy_since()
         return None if busy is None else (busy[0], time.monotonic() - busy[1])
+
+    def busy_since(self) -> tuple[str, float] | None:
+        """``(what, monotonic start)`` of the oldest transaction in progress: the same stall keeps its start."""
+        busy = tuple(self._busy.values())  # a copy: other threads add and remove their own entries
+        return min(busy, key=lambda b: b[1]) if busy else None
 
     def abort(self) -> int:
         """Cut every PostgreSQL connection's socket (called from another thread when a call has hung past its
@@ -208,14 +214,15 @@ class Database:
 
     @contextmanager
     def _tracking(self, what: str) -> Iterator[None]:
-        outer = self._busy
-        if outer is None:
-            self._busy = (what, time.monotonic())
+        me = threading.get_ident()
+        outer = me in self._busy  # a nested transaction on this thread: the outer one is what is timed
+        if not outer:
+            self._busy[me] = (what, time.monotonic())
         try:
             yield
         finally:
-            if outer is None:
-                self._busy = None
+            if not outer:
+                self._busy.pop(me, None)
 
     @property
     def dialect(self) -> str:

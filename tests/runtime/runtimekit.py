@@ -243,10 +243,17 @@ class Running:
         self.proc.wait(timeout=30)
 
     def stop(self, timeout: float = 60) -> int:
-        """SIGTERM and wait; returns the exit code."""
+        """SIGTERM and wait; returns the exit code. A process that does not stop in time is asked for its
+        threads' stacks (SIGUSR1) and killed; the failure shows where it waited."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            self.kill()
+            pytest.fail(f"gateway run did not stop {timeout} s after SIGTERM; its stderr ends:\n{self.stderr()[-6000:]}")
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> None:

@@ -213,6 +213,10 @@ def test_sigterm_is_honoured_while_the_store_hangs(
     proxy.stalled.set()
     home.drop("inv.edi", x12(TEMPLATE, 951, tag="t"), "medsupply")
     _wait_stderr(run, "store stalled:", 15)
+    assert run.stderr().count("store stalled:") == 1, "a stall is logged once, not at every watchdog tick"
+    run.proc.send_signal(signal.SIGUSR1)  # an operator asks where it waits: every thread's stack, no exit
+    _wait_stderr(run, "most recent call first", 10)
+    assert run.proc.poll() is None and "_deliver_forever" in run.stderr()
     started = time.monotonic()
     run.proc.send_signal(signal.SIGTERM)
     run.proc.wait(timeout=15)

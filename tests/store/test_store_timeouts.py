@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +51,32 @@ def test_the_database_says_what_it_is_waiting_on(db_url: str) -> None:
             time.sleep(0.2)
             what, seconds = db.stalled() or ("", 0.0)
             assert what == "a slow read" and seconds >= 0.2
+        assert db.stalled() is None
+
+
+def test_a_call_hung_in_another_thread_stays_visible_while_this_threads_calls_come_and_go(db_url: str) -> None:
+    """The delivery thread's hung call is what the watchdog must see, whatever the main thread does."""
+    with Store(db_url) as store:
+        db = store.database
+        inside, release = threading.Event(), threading.Event()
+
+        def hang() -> None:
+            with db.read("the delivery thread's read"):
+                inside.set()
+                release.wait(10)
+
+        other = threading.Thread(target=hang)
+        other.start()
+        try:
+            assert inside.wait(10)
+            since = db.busy_since()
+            with db.read("a quick read on this thread"):
+                pass  # ends before the other thread's call: it must not clear it
+            assert db.busy_since() == since and since is not None
+            assert since[0] == "the delivery thread's read"
+        finally:
+            release.set()
+            other.join(10)
         assert db.stalled() is None
 
 
