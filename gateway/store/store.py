@@ -76,12 +76,19 @@ class Store(
     ) -> None:
         self.close()
 
-    def upgrade(self, revision: str = "head") -> str | None:
-        """Apply the packaged migrations up to ``revision``, in one transaction; returns the revision reached."""
+    def upgrade(self, revision: str = "head", *, from_scratch: bool = True) -> str | None:
+        """Apply the packaged migrations up to ``revision``, in one transaction; returns the revision reached.
+        An empty database asked for the head is built at the head in one step (``from_scratch``, see
+        :func:`~gateway.store.migrate.create_head`); ``from_scratch=False`` replays every migration."""
+        to_head = revision in ("head", migrate.HEAD)
         with self._db.write("upgrade the schema") as conn:
-            if revision in ("head", migrate.HEAD) and migrate.current_revision(conn) == migrate.HEAD:
+            if to_head and migrate.current_revision(conn) == migrate.HEAD:
                 return migrate.HEAD  # already there: Alembic is not even imported
-            migrate.upgrade(conn, revision)
+            migrate.lock(conn)  # then look again: another process may have built it meanwhile
+            if from_scratch and to_head and migrate.is_empty(conn):
+                migrate.create_head(conn)
+            else:
+                migrate.upgrade(conn, revision)
             return migrate.current_revision(conn)
 
     def revision(self) -> str | None:

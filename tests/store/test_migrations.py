@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import CheckConstraint, create_engine, insert, inspect
+from sqlalchemy import CheckConstraint, create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
-from storekit import clock_fixture, db_url_fixture, pg_admin_fixture, store_fixture  # noqa: F401 (pytest fixtures)
+from storekit import clock_fixture, db_url_fixture, pg_admin_fixture, schema_url, store_fixture  # noqa: F401 (pytest fixtures)
 
 from gateway.cli.db import db
 from gateway.store import SchemaError, Store
@@ -19,7 +23,67 @@ from gateway.store.migrate import HEAD, alembic_config, head_revision
 from gateway.store.schema import files, metadata
 
 
-def test_migrations_match_the_metadata(store: Store, db_url: str) -> None:
+@pytest.fixture(name="built", params=["migrated", "created"])
+def built_fixture(request: pytest.FixtureRequest, db_url: str) -> Iterator[Store]:
+    """A database at the head two ways: every migration replayed, or built from scratch in one step (what
+    a new ledger gets); each must be exactly ``schema.py``'s."""
+    with Store(db_url) as store:
+        assert store.upgrade(from_scratch=request.param == "created") == HEAD
+        yield store
+
+
+def _layout(url: str) -> dict[str, Any]:
+    """Every table's columns (type, nullability), indexes, unique and CHECK constraints, as reflected."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            inspector = inspect(conn)
+            return {
+                table: {
+                    "columns": sorted((c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)),
+                    "indexes": sorted(
+                        (ix["name"], tuple(ix["column_names"]), bool(ix["unique"]))
+                        for ix in inspector.get_indexes(table)
+                    ),
+                    "unique": sorted(
+                        (u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)
+                    ),
+                    "checks": sorted(
+                        (c["name"], " ".join(c["sqltext"].split())) for c in inspector.get_check_constraints(table)
+                    ),
+                    "foreign": sorted(
+                        (f["name"], tuple(f["constrained_columns"]), f["referred_table"])
+                        for f in inspector.get_foreign_keys(table)
+                    ),
+                }
+                for table in sorted(inspector.get_table_names())
+            }
+    finally:
+        engine.dispose()
+
+
+def test_a_ledger_built_from_scratch_is_the_migrated_one(
+    db_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> None:
+    schema = None
+    if db_url.startswith("sqlite"):
+        other = f"sqlite:///{tmp_path_factory.mktemp('migrated') / 'gateway.sqlite'}"
+    else:
+        schema = f"gw_test_{uuid.uuid4().hex[:12]}"
+        with request.getfixturevalue("pg_admin").begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        other = schema_url(schema)
+    try:
+        with Store(db_url) as created, Store(other) as migrated:
+            assert created.upgrade() == HEAD and migrated.upgrade(from_scratch=False) == HEAD
+        assert _layout(db_url) == _layout(other)
+    finally:
+        if schema is not None:
+            with request.getfixturevalue("pg_admin").begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def test_migrations_match_the_metadata(built: Store, db_url: str) -> None:
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -69,7 +133,8 @@ def test_upgrade_is_idempotent_and_reaches_head(store: Store) -> None:
     store.check_schema()
 
 
-def test_downgrade_and_upgrade_again(store: Store, db_url: str) -> None:
+def test_downgrade_and_upgrade_again(built: Store, db_url: str) -> None:
+    store = built
     engine = create_engine(db_url)
     try:
         with engine.begin() as conn:
@@ -119,3 +184,26 @@ def test_db_command_does_not_create_a_sqlite_file_to_read_it(tmp_path: Path) -> 
     result = CliRunner().invoke(db, ["current", "--url", f"sqlite:///{path}"])
     assert result.exit_code == 2 and f"no database at {path}" in result.output
     assert not path.exists()
+
+
+def test_two_processes_building_one_new_ledger_take_turns(db_url: str) -> None:
+    """Two workers started at once on an empty database: one builds it, the other finds it built."""
+    reached: list[str | None] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def build() -> None:
+        try:
+            with Store(db_url) as store:
+                start.wait(10)
+                reached.append(store.upgrade())
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert reached == [HEAD, HEAD]

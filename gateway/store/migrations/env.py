@@ -9,19 +9,16 @@ command itself, it opens ``sqlalchemy.url`` from the config (or emits SQL with
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from gateway.store.engine import Database
 from gateway.store.errors import SchemaError
+from gateway.store.migrate import lock
 from gateway.store.schema import metadata
-
-# Any fixed number: two processes upgrading one PostgreSQL database at once take turns on it.
-MIGRATION_LOCK = 0x67775F6D  # "gw_m"
 
 
 def _run(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    lock(connection)  # two processes upgrading one PostgreSQL database at once take turns on it
     context.configure(
         connection=connection,
         target_metadata=metadata,
