@@ -28,6 +28,7 @@ import math
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -318,9 +319,7 @@ class Service:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
-        # `kill -USR1 PID`: every thread's stack to stderr, the service goes on (a worker that will not stop
-        # says where it waits; docs/operations.md).
-        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
+        _dump_stacks_on_sigusr1()
 
     # --- the store watchdog -----------------------------------------------------------------
 
@@ -797,6 +796,22 @@ class Service:
                 continue
             if not counts.tried:
                 self.stopping.wait(poll)
+
+
+def _dump_stacks_on_sigusr1() -> None:
+    """``kill -USR1 PID``: every thread's stack to stderr, and the service goes on (a worker that will not
+    stop says where it waits; docs/store.md). Needs a real file: when stderr is captured in memory (the
+    command run in process, as tests do), the process's own stderr, else nothing."""
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            if stream is None:
+                continue
+            stream.fileno()
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: not backed by a file
+            continue
+        faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True, chain=False)
+        return
+    log.debug("no stderr file to write stacks to: SIGUSR1 is left as it was")
 
 
 PRIVATE_FOLDERS = ("archive", "quarantine", "processed")
