@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -122,6 +125,7 @@ def run(
         store.close()
     _print_summary(summary, deployment)
     _print_broken(workspace, deployment)
+    code = 0
     if once:
         code = exit_code(summary)
         if code == 0 and workspace.broken:
@@ -129,7 +133,19 @@ def run(
             click.echo("exit 2: a partner is not loaded (configuration): its files wait in its inbox folder", err=True)
         elif code:
             click.echo(f"exit {code}: {EXIT_CODES[code]}", err=True)
+    if summary.interrupted:
+        _exit_now(code)
+    if once:
         raise SystemExit(code)
+
+
+def _exit_now(code: int) -> None:
+    """End the process without joining its threads: stopped while the store hung, one of them may wait on
+    it for minutes (as safe as a crash: docs/store.md). What was printed and logged is flushed first."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _check_routing(deployment: Deployment, config: Path | None) -> None:

@@ -152,13 +152,18 @@ class DeliveryLane(Generic[T]):
             self._collect()
 
     def close(self) -> None:
-        """Drain, then end the thread."""
+        """Drain, then end the thread. Interrupted while draining (the store hangs), the thread is left to
+        its call: the process ends without it (see ``RunSummary.interrupted``)."""
         try:
             self.drain()
-        finally:
+        except BaseException:
             if self._pool is not None:
-                self._pool.shutdown(wait=True)
+                self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
+            raise
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def _collect(self) -> None:
         future, ids = self._waiting.popleft()

@@ -115,6 +115,7 @@ class RunSummary:
     orders_sent: list[str] = field(default_factory=list)  # send folder: "file: PO n ISA13 m" per order
     send_refused: list[str] = field(default_factory=list)  # send folder files quarantined, with the problems
     send_left: list[str] = field(default_factory=list)  # send folder files left for a retry (store, disk)
+    interrupted: bool = False  # stopped while the store hung: a thread may still wait on it (not joined)
 
     def add(self, outcome: FileOutcome, name: str = "") -> None:
         """Count one processed file."""
@@ -686,8 +687,10 @@ class Service:
         except Interrupted as exc:
             log.error("%s", exc)
             self.summary.store_error = str(exc)
+            self.summary.interrupted = True
         finally:
-            self._finish_deliveries(None)  # the watchdog still cuts (and SIGTERM interrupts) a hung call
+            if not self.summary.interrupted:  # else a delivery may hang on the store: it is not waited for
+                self._finish_deliveries(None)  # the watchdog still cuts (and SIGTERM interrupts) a hung call
             self.stop_watchdog()
             if self.sftp is not None:
                 self.sftp.close()
@@ -721,6 +724,7 @@ class Service:
             self.processor.sweep()
         except Interrupted as exc:
             log.error("%s", exc)
+            self.summary.interrupted = True
             self.stop_watchdog()
             return self.summary
         self.inbox.start()
@@ -758,7 +762,7 @@ class Service:
                     self.inbox.wait(min(poll, self.inbox.next_due() or poll))
         except Interrupted as exc:
             log.error("%s", exc)
-            interrupted = True
+            interrupted = self.summary.interrupted = True
         finally:
             self.inbox.stop()
             if self.sftp is not None:
@@ -778,6 +782,7 @@ class Service:
             self.deliverer.close()
         except Interrupted as exc:
             log.error("%s", exc)
+            self.summary.interrupted = True
 
     def _deliver_forever(self) -> None:
         """The delivery loop beside processing: retries as they fall due, deliveries dead workers left."""
