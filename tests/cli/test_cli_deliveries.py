@@ -1,5 +1,5 @@
-"""Operators' delivery commands end to end, as a user runs them: `gateway run --once`, then
-deliveries/deadletters/retransmit/release/requeue against the same deployment."""
+"""Operators' delivery commands end to end: `gateway run --once` as a process, then
+deliveries/deadletters/retransmit/release/requeue through the CLI's entry point against the same deployment."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-from runtimekit import Home, case, gateway, make_home
+from runtimekit import Home, case, gateway, in_process, make_home
 
 INVOICE = case("medsupply", "810-invoice.edi")
 
@@ -25,21 +25,21 @@ def test_deliveries_are_listed_shown_and_retransmitted(tmp_path: Path) -> None:
     run = gateway(home, "run", "--once")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "delivered    2 delivery(ies) (1 to canonical-json, 1 to partner-outbox)" in run.stdout, run.stdout
-    listed = json.loads(gateway(home, "deliveries", "list", "--json").stdout)
+    listed = json.loads(in_process(home, "deliveries", "list", "--json").stdout)
     assert {d["destination"] for d in listed} == {"canonical-json", "partner-outbox"}
     assert {d["status"] for d in listed} == {"delivered"}
     doc = next(d for d in listed if d["destination"] == "canonical-json")
-    shown = gateway(home, "deliveries", "show", str(doc["id"]))
+    shown = in_process(home, "deliveries", "show", str(doc["id"]))
     assert shown.returncode == 0 and "attempt 1" in shown.stdout and "delivered" in shown.stdout, shown.stdout
     target = next((home.outbox / "canonical" / "medsupply").glob("invoice-*.json"))
     target.unlink()
-    again = gateway(home, "retransmit", str(doc["document_id"]), "--reason", "ERP lost it")
+    again = in_process(home, "retransmit", str(doc["document_id"]), "--reason", "ERP lost it")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert gateway(home, "deliver").returncode == 0
+    assert in_process(home, "deliver").returncode == 0
     assert target.exists(), "the retransmission did not write the document again"
-    new = json.loads(gateway(home, "deliveries", "list", "--json", "--destination", "canonical-json").stdout)
+    new = json.loads(in_process(home, "deliveries", "list", "--json", "--destination", "canonical-json").stdout)
     assert len(new) == 2 and new[0]["parent_id"] == doc["id"] and new[0]["idempotency_key"] != doc["idempotency_key"]
-    events = json.loads(gateway(home, "deliveries", "show", str(new[0]["id"]), "--json").stdout)["events"]
+    events = json.loads(in_process(home, "deliveries", "show", str(new[0]["id"]), "--json").stdout)["events"]
     assert events[0]["action"] == "retransmit" and events[0]["reason"] == "ERP lost it" and events[0]["actor"]
 
 
@@ -52,12 +52,14 @@ def test_a_missing_destination_makes_dead_letters_an_operator_can_retry_or_disca
     run = gateway(home, "run", "--once")
     assert run.returncode == 6, run.stdout + run.stderr
     assert "1 waiting for a retry" in run.stdout
-    (pending,) = json.loads(gateway(home, "deliveries", "list", "--status", "pending", "--json").stdout)
+    (pending,) = json.loads(in_process(home, "deliveries", "list", "--status", "pending", "--json").stdout)
     assert "cannot write" in pending["last_error"]
-    discarded = gateway(home, "deadletters", "discard", str(pending["id"]), "--reason", "test data")
+    discarded = in_process(home, "deadletters", "discard", str(pending["id"]), "--reason", "test data")
     assert discarded.returncode == 0, discarded.stderr
-    assert json.loads(gateway(home, "deliveries", "show", str(pending["id"]), "--json").stdout)["status"] == "discarded"
-    refused = gateway(home, "deadletters", "retry", str(pending["id"]))
+    assert (
+        json.loads(in_process(home, "deliveries", "show", str(pending["id"]), "--json").stdout)["status"] == "discarded"
+    )
+    refused = in_process(home, "deadletters", "retry", str(pending["id"]))
     assert refused.returncode == 1 and "retry takes dead_letter" in refused.stderr
 
 
@@ -66,9 +68,9 @@ def test_release_and_requeue_refuse_a_file_in_the_wrong_state(tmp_path: Path, co
     home = sqlite_home(tmp_path, stable_seconds=0)
     home.drop("810.edi", INVOICE, "medsupply")
     assert gateway(home, "run", "--once").returncode == 0
-    refused = gateway(home, command, "1")
+    refused = in_process(home, command, "1")
     assert refused.returncode == 1 and "is processed" in refused.stderr, refused.stderr
-    assert gateway(home, command, "99").returncode == 2
+    assert in_process(home, command, "99").returncode == 2
 
 
 def test_a_held_duplicate_released_goes_through(tmp_path: Path) -> None:
@@ -81,13 +83,13 @@ def test_a_held_duplicate_released_goes_through(tmp_path: Path) -> None:
     assert gateway(home, "run", "--once").returncode == 0
     home.drop("810-again.edi", INVOICE.replace(b"000000413", b"000000414"), "medsupply")
     held = gateway(home, "run", "--once")
-    files = json.loads(gateway(home, "messages", "list", "--json").stdout)
+    files = json.loads(in_process(home, "messages", "list", "--json").stdout)
     second = next(f for f in files if f["name"] == "810-again.edi")
     assert second["status"] == "held", held.stdout
-    released = gateway(home, "release", str(second["id"]), "--reason", "the partner resent it on purpose")
+    released = in_process(home, "release", str(second["id"]), "--reason", "the partner resent it on purpose")
     assert released.returncode == 0, released.stderr
     assert gateway(home, "run", "--once").returncode == 0
-    files = json.loads(gateway(home, "messages", "list", "--json").stdout)
+    files = json.loads(in_process(home, "messages", "list", "--json").stdout)
     assert next(f for f in files if f["id"] == second["id"])["status"] == "processed"
     assert len(list((home.outbox / "canonical" / "medsupply").glob("invoice-*.json"))) == 2
 
@@ -98,7 +100,7 @@ def test_reprocess_translates_again_as_a_linked_file_and_delivers_again(tmp_path
     home = sqlite_home(tmp_path, stable_seconds=0)
     home.drop("810.edi", INVOICE, "medsupply")
     assert gateway(home, "run", "--once").returncode == 0
-    done = gateway(home, "reprocess", "1", "--reason", "map fixed")
+    done = in_process(home, "reprocess", "1", "--reason", "map fixed")
     assert done.returncode == 0 and "reprocessed as file 2" in done.stdout, done.stdout + done.stderr
     run = gateway(home, "run", "--once")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -113,5 +115,5 @@ def test_reprocess_translates_again_as_a_linked_file_and_delivers_again(tmp_path
         actions = [(e.action, e.actor is not None) for e in store.events_for("file", 1)]
     assert ("reprocess", True) in actions
     assert len(list((home.outbox / "canonical" / "medsupply").glob("invoice-*.json"))) == 2
-    refused = gateway(home, "reprocess", "99")
+    refused = in_process(home, "reprocess", "99")
     assert refused.returncode == 2

@@ -9,6 +9,7 @@ from pathlib import Path
 from runtimekit import (  # noqa: F401 (pytest fixtures)
     case,
     gateway,
+    in_process,
     make_home,
     pg_admin_fixture,
     pg_url_fixture,
@@ -29,11 +30,11 @@ def test_run_and_status_count_acknowledgments_received(store_url: str, tmp_path:
     assert lines["acks read"].startswith("2 acknowledgment(s) received (997/999/TA1)"), done.stdout
     assert lines["failed sets"].startswith("0;")
     assert lines["acknowledged"].startswith("1 interchange(s)")  # the 810's 997, none to the acks
-    done = gateway(home, "status", "--json")
+    done = in_process(home, "status", "--json")
     assert done.returncode == 0, done.stderr
     counts = json.loads(done.stdout)["counts"]
     assert counts["documents"] == {"translated": 1}
     assert counts["acknowledgments"] == {"received": 2}
-    done = gateway(home, "status")
+    done = in_process(home, "status")
     assert "acknowledgments    received 2" in done.stdout.splitlines()
     assert "documents          translated 1" in done.stdout.splitlines()

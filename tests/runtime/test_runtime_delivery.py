@@ -27,6 +27,7 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
     Home,
     Running,
     gateway,
+    in_process,
     make_home,
     pg_admin_fixture,
     pg_url_fixture,
@@ -212,7 +213,7 @@ def test_a_destination_down_for_30s_gets_everything_later_and_the_other_is_not_d
     lags = sorted((d.delivered_at - d.created_at).total_seconds() for d in b_rows if d.delivered_at)
     assert len(lags) == len(files) and lags[-1] < 2.0, f"B's delivery lags (s): {lags}"
     retried = max(a_rows, key=lambda d: d.attempts)
-    shown = gateway(home, "deliveries", "show", str(retried.id))
+    shown = in_process(home, "deliveries", "show", str(retried.id))
     assert shown.returncode == 0, shown.stderr
     tries = [line for line in shown.stdout.splitlines() if line.strip().startswith("attempt ")]
     assert len(tries) == retried.attempts > 2 and "retry" in tries[0] and tries[-1].split()[4] == "delivered", (
@@ -271,13 +272,13 @@ def test_a_400_is_a_dead_letter_retried_by_an_operator_under_the_same_key(tmp_pa
         with Store(home.store_url) as store:
             (dead,) = store.list_deliveries(destination="ap")
         assert dead.status == "dead_letter" and dead.attempts == 1
-        shown = gateway(home, "deliveries", "show", str(dead.id))
+        shown = in_process(home, "deliveries", "show", str(dead.id))
         assert "HTTP 400" in shown.stdout and "unknown vendor MEDSUPPLY-77" in shown.stdout, shown.stdout
 
         # The receiver's vendor table is fixed (its next answer is a 200): the operator retries.
-        retried = gateway(home, "deadletters", "retry", str(dead.id), "--reason", "vendor added in AP")
+        retried = in_process(home, "deadletters", "retry", str(dead.id), "--reason", "vendor added in AP")
         assert retried.returncode == 0, retried.stdout + retried.stderr
-        deliver = gateway(home, "deliver")
+        deliver = in_process(home, "deliver")
         assert deliver.returncode == 0, deliver.stdout + deliver.stderr
         keys = ap.keys()
     with Store(home.store_url) as store:

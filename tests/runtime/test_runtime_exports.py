@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from runtimekit import PARTNERS, REPO, Home, case, gateway, make_home
+from runtimekit import PARTNERS, REPO, Home, case, gateway, in_process, make_home
 from support.httpd import Receiver
 
 from gateway.outbound.layout_render import parse_document, render_layout
@@ -116,7 +116,7 @@ def test_run_once_writes_layout_files_posts_a_mapped_body_and_dead_letters_what_
         (posted,) = store.list_deliveries(destination="ap-api")
         assert request.key == posted.idempotency_key and posted.status == "delivered"
     assert dead.status == "dead_letter" and dead.attempts == 1
-    shown = gateway(home, "deliveries", "show", str(dead.id))
+    shown = in_process(home, "deliveries", "show", str(dead.id))
     assert "LAY-001" in shown.stdout and "invoice_number" in shown.stdout and "3 wide" in shown.stdout, shown.stdout
     assert not (home.path / "erp" / "narrow").exists() or not any(
         p.is_file() for p in (home.path / "erp" / "narrow").iterdir()

@@ -22,6 +22,7 @@ from runtimekit import (  # noqa: F401 - fixtures
     Running,
     case,
     gateway,
+    in_process,
     make_home,
     pg_admin_fixture,
     pg_url_fixture,
@@ -72,7 +73,7 @@ def test_a_name_that_is_not_utf8_is_quarantined_and_its_batch_recorded(tmp_path:
     assert "po-\\xff\\xfe-2026.edi" in first.stderr  # logged escaped
     again = gateway(home, "run", "--once")
     assert again.returncode == 0, again.stderr  # nothing left to take: the restart does not die on it
-    status = gateway(home, "status")
+    status = in_process(home, "status")
     assert status.returncode == 0 and "po-__-2026.edi" in status.stdout
 
 
@@ -101,7 +102,7 @@ def test_a_newline_in_a_name_is_escaped_in_logs_and_status(tmp_path: Path) -> No
     for line in run.stderr.splitlines() + run.stdout.splitlines():
         assert not line.startswith(("name.edi", "fake INFO")), f"a raw newline reached the output: {line!r}"
     assert ledger(home)["evil\nname.edi"][0] == "processed"  # the store holds it; only printing escapes it
-    status = gateway(home, "status")
+    status = in_process(home, "status")
     assert "notes\\nfake INFO line.txt" in status.stdout
     assert not any(line.startswith("fake INFO") for line in status.stdout.splitlines())
 
@@ -267,13 +268,13 @@ def test_a_processed_folder_that_cannot_be_written_is_reported_once(
     assert sorted(home.inbox_leftovers()) == ["medsupply/inv-0.edi", "medsupply/inv-1.edi", "medsupply/inv-2.edi"]
     files = ledger(home)
     assert sorted(files) == ["inv-0.edi", "inv-1.edi", "inv-2.edi"], "recorded once each"
-    status = gateway(home, "status")
+    status = in_process(home, "status")
     problems = [line for line in status.stdout.splitlines() if line.startswith("problem")]
     assert len(problems) == 1 and "cannot move them to the processed folder" in problems[0], status.stdout
     subprocess.run(["chattr", "-i", str(processed)], check=True)
     assert gateway(home, "run", "--once").returncode == 0
     assert home.inbox_leftovers() == [] and len(list(processed.rglob("*.edi"))) == 3
-    assert not [line for line in gateway(home, "status").stdout.splitlines() if line.startswith("problem")]
+    assert not [line for line in in_process(home, "status").stdout.splitlines() if line.startswith("problem")]
 
 
 # --- files still being written ---------------------------------------------------------------
@@ -423,7 +424,7 @@ def test_once_exits_6_when_deliveries_wait_and_deliver_now_sends_them(
     assert {s for s, _ in ledger(home).values()} <= {"processed", "duplicate"}  # one invoice number, three drops
     assert not list((home.outbox / "medsupply").glob("997-*.x12"))
     subprocess.run(["chattr", "-i", str(home.outbox / ".tmp")], check=True)
-    sent = gateway(home, "deliver", "--now")
+    sent = in_process(home, "deliver", "--now")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "delivered 3; waiting for a retry 0; dead letters 0" in sent.stdout
     assert len(list((home.outbox / "medsupply").glob("997-*.x12"))) == 3

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from runtimekit import REPO, Home, gateway, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
+from runtimekit import REPO, Home, gateway, in_process, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
 from support.httpd import Receiver
 from test_runtime_recon import _drop, _numbered, _sample
 
@@ -64,13 +64,13 @@ def test_outbound_rules_fan_out_record_and_hold_what_they_do_not_match(
         lint = cli(home, "config", "lint")
         assert lint.exit_code == 0, lint.output
 
-        urgent = gateway(home, "send", "--partner", "medsupply", str(_order_file(home, "u.json", "URG-1")))
+        urgent = in_process(home, "send", "--partner", "medsupply", str(_order_file(home, "u.json", "URG-1")))
         assert urgent.returncode == 0, urgent.stdout + urgent.stderr
         assert "delivered 3 of 3 to audit, partner-outbox, po-archive" in urgent.stdout, urgent.stdout
-        plain = gateway(home, "send", "--partner", "medsupply", str(_order_file(home, "p.json", "PO-PLAIN")))
+        plain = in_process(home, "send", "--partner", "medsupply", str(_order_file(home, "p.json", "PO-PLAIN")))
         assert plain.returncode == 0 and "delivered 2 of 2 to partner-outbox, po-archive" in plain.stdout, plain.stdout
         # orthosupply's 850 matches no rule: recorded, numbered, kept unrouted, the reason said; exit 1
-        lost = gateway(home, "send", "--partner", "orthosupply", str(_order_file(home, "o.json", "PO-ORTHO")))
+        lost = in_process(home, "send", "--partner", "orthosupply", str(_order_file(home, "o.json", "PO-ORTHO")))
         assert lost.returncode == 1, lost.stdout + lost.stderr
         assert "unrouted: PO PO-ORTHO" in lost.stderr and "partner is orthosupply, not medsupply" in lost.stderr
 
@@ -138,7 +138,7 @@ def test_without_outbound_rules_everything_we_send_goes_to_the_partner(tmp_path:
         + "\nroutes:\n  - {name: copy-850s, match: {doc_type: '850'}, to: [copies], stop: false}\n",
         "utf-8",
     )
-    sent = gateway(home, "send", "--partner", "medsupply", str(_order_file(home, "p.json", "PO-DEFAULT")))
+    sent = in_process(home, "send", "--partner", "medsupply", str(_order_file(home, "p.json", "PO-DEFAULT")))
     assert sent.returncode == 0 and "delivered 2 of 2 to copies, partner-outbox" in sent.stdout, (
         sent.stdout + sent.stderr
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtimekit import Home, case, gateway, make_home
+from runtimekit import Home, case, gateway, in_process, make_home
 
 from gateway.store import Store
 
@@ -55,7 +55,7 @@ def test_rules_fan_out_by_canonical_fields_and_keep_the_decision(tmp_path: Path)
         rules = {t: {x.rule for x in store.list_deliveries(document_id=d.id)} for t, d in by_type.items()}
     assert rules == {"invoice": {"dock-2-invoices"}, "po_acknowledgment": {"everything-else"}}
     assert by_type["invoice"].route == {"rules": ["dock-2-invoices"], "destinations": ["ap-files", "canonical-json"]}
-    shown = gateway(home, "messages", "show", str(by_type["invoice"].file_id))
+    shown = in_process(home, "messages", "show", str(by_type["invoice"].file_id))
     assert "dock-2-invoices" in shown.stdout
 
 
@@ -69,7 +69,7 @@ def test_a_document_no_rule_matches_is_unrouted_and_shown(tmp_path: Path) -> Non
     run = gateway(home, "run", "--once")
     assert run.returncode == 6, run.stdout + run.stderr
     assert "1 matched no route (unrouted)" in run.stdout
-    status = gateway(home, "status")
+    status = in_process(home, "status")
     assert "unrouted           1 document(s) matched no route" in status.stdout, status.stdout
     assert "invoices-only: document type is po_acknowledgment, not invoice" in status.stdout
     assert not (home.outbox / "canonical").exists() or not any((home.outbox / "canonical").rglob("*.json"))
