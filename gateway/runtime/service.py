@@ -22,6 +22,7 @@ redone or recognised by the next run.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import math
@@ -308,12 +309,24 @@ class Service:
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask the loop to stop after the file in hand; while the store hangs, at once."""
         self._main_thread = threading.get_ident()
+        # The handler runs in the main thread between two bytecodes, possibly inside Event.wait holding the
+        # event's (not reentrant) lock: setting an event there can deadlock the process for good. It only
+        # writes a byte to a pipe; a thread sets the events.
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+
+        def relay() -> None:
+            while os.read(wake_read, 64):
+                self.stopping.set()
+                self.inbox._wake.set()
+
+        threading.Thread(target=relay, name="signals", daemon=True).start()
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            if not self.stopping.is_set():
+            if not self.stopping.is_set():  # reads a flag, takes no lock
                 log.info("signal %s: stopping after the current file", signum)
-            self.stopping.set()
-            self.inbox._wake.set()
+            with contextlib.suppress(BlockingIOError):  # a full pipe: a wake-up is pending already
+                os.write(wake_write, b"\0")
             stalled = self.store.database.stalled()
             if stalled is not None and stalled[1] >= INTERRUPT_AFTER_SECONDS:
                 raise Interrupted(f"stopped while the store hung ({stalled[0]}, {stalled[1]:.0f} s)")

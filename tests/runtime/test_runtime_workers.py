@@ -8,6 +8,7 @@ stopped worker finishes the file in hand and leaves nothing in
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,10 +26,12 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
     pg_url_fixture,
     wait_for,
     workload,
+    workspace_fixture,
     x12,
 )
 
 from gateway.store import Store
+from gateway.workspace import Workspace
 
 SEED = 4242
 
@@ -158,3 +161,24 @@ def test_sigterm_finishes_the_file_in_hand_and_exits_0(tmp_path: Path, request: 
     finish = gateway(home, "run", "--once")
     assert finish.returncode in (0, 1), finish.stderr  # 1: the workload's partly rejected files
     check_outcome(home, drops)
+
+
+def test_a_signal_arriving_while_the_loop_holds_an_events_lock_does_not_deadlock(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    """The handler runs in the main thread between two bytecodes, possibly inside ``Event.wait`` while it
+    holds the event's lock (not reentrant): a handler that set the event itself would wait for ever."""
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}")
+    service = home.service(workspace)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        service.install_signal_handlers()
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        with service.stopping._cond, service.inbox._wake._cond:  # type: ignore[attr-defined]
+            handler(signal.SIGTERM, None)  # as if delivered right there: must return
+        assert service.stopping.wait(5) and service.inbox._wake.wait(5), "the stop request reached the loop"
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+        service.store.close()
