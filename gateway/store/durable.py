@@ -120,8 +120,11 @@ class SyncGroup:
     def write(self, target: Path, data: bytes, tmp_dir: Path, *, read_only: bool = False) -> None:
         """Stage ``data`` for ``target``; it appears there at :meth:`flush`. Raises :class:`OSError`.
         ``read_only``: the file is published with :data:`READ_ONLY_MODE` (0400)."""
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
+        try:
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
+        except FileNotFoundError:  # made when missing, not tried for every file
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -306,7 +306,11 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
     @staticmethod
     def _kept_final(plan: FilePlan) -> str | None:
         final = plan.conclude(plan) if plan.conclude is not None else None
-        return None if final is None else to_json(asdict(final), "a file's final status")
+        if final is None:
+            return None
+        # the fields as they are (JSON data already): dataclasses.asdict deep-copies them first
+        kept = {"file_id": final.file_id, "status": final.status, "reason": final.reason, "details": final.details}
+        return to_json(kept, "a file's final status")
 
     @staticmethod
     def pending_final(row: FileRow) -> FileFinal | None:
