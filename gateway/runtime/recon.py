@@ -114,10 +114,9 @@ class Reconciler:
 
     def catch_up(self) -> int:
         """Index the documents recorded since the last call and reconcile the chains they touched (and
-        chains of orders sent since); returns how many chains were reconciled."""
-        while self.store.index_new_documents():
-            pass
-        return self.store.reconcile_pending(self.compute, self.actor, outbox=self.outbox)
+        chains of orders sent since); returns how many chains were reconciled. One transaction when there
+        is no backlog (the runtime calls this after every batch)."""
+        return self.store.catch_up(self.compute, self.actor, outbox=self.outbox)
 
     def rerun(self, keys: Sequence[Key] | None = None, partner: str | None = None) -> int:
         """Reconcile again (the given chains, or every chain of ``partner``, or all): SLAs move with time,

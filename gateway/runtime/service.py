@@ -536,9 +536,8 @@ class Service:
         rows = self.store.claim_files(self.worker, cfg.batch, cfg.lease_seconds, max_attempts=cfg.max_attempts)
         if not rows:
             return 0
-        # The claim's lease ran while the files waited: renewed now, so none is taken over from a live worker.
-        live = set(self.store.renew_leases([r.id for r in rows], self.worker, cfg.lease_seconds))
-        rows = [r for r in rows if r.id in live]
+        # The claim's lease runs from now: no renewal before starting (the processor renews every third of
+        # the lease, and recording and finishing check that the lease is still held).
         results = self.processor.process_batch(rows, stopping=self.stopping.is_set)
         done = released = 0
         for row, result in zip(rows, results, strict=False):

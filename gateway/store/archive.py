@@ -99,7 +99,7 @@ class Archive:
             group.require(target)  # maybe another worker's, renamed but not yet durable
             return sha
         try:
-            self._make_dir(target.parent)
+            self._make_dir(target.parent, group)
             group.write(target, data, self._make_dir(self.root / _TMP_DIR), read_only=True)
         except OSError as exc:
             raise ArchiveError(f"cannot write blob {sha} under {self.root}: {exc}") from exc
@@ -117,7 +117,7 @@ class Archive:
                     tmp.unlink()
                     group.require(target)
                 else:
-                    self._make_dir(target.parent)  # private, as :meth:`stage` makes it
+                    self._make_dir(target.parent, group)  # private, as :meth:`stage` makes it
                     group.adopt(tmp, target)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
@@ -209,8 +209,15 @@ class Archive:
                 raise ArchiveError(f"cannot read blob {sha}: {exc}") from exc
         return digest.hexdigest() == sha
 
-    def _make_dir(self, directory: Path) -> Path:
-        """Create ``directory`` (and ``root``) if needed, private (0700), fsyncing the parent of a new one."""
+    def _make_dir(self, directory: Path, group: SyncGroup | None = None) -> Path:
+        """Create ``directory`` (and ``root``) if needed, private (0700), fsyncing the parent of a new one.
+
+        With a ``group`` syncing by filesystem (``syncfs``), the new folders are made durable by its flush
+        instead, with the blobs staged into them (a fresh archive makes up to 256 folders). Its flush
+        syncs the whole filesystem, so another worker's batch that stages a blob into a folder made here
+        before this group is flushed makes the folder durable too; with ``each`` it would not."""
+        if group is not None and group.mode == "group":
+            return group.make_dir(directory, 0o700)
         if not directory.is_dir():
             missing = []
             probe = directory

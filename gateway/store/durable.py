@@ -101,9 +101,16 @@ class SyncGroup:
         self.mode = mode if (mode == "each" or syncfs_available()) else "each"
         self._staged: list[tuple[Path, Path]] = []
         self._required: list[Path] = []
+        self._created: list[Path] = []  # folders made for what is staged, outermost first
 
     def __len__(self) -> int:
         return len(self._staged) + len(self._required)
+
+    def make_dir(self, folder: Path, mode: int = 0o777) -> Path:
+        """Create ``folder`` and its missing parents now (with ``mode``), for files staged into it: their
+        entries are made durable by :meth:`flush` with the rest (not an ``fsync`` per new folder)."""
+        self._created.extend(_make_dirs(folder, mode))
+        return folder
 
     def require(self, path: Path) -> None:
         """A file already in place (published by another worker, maybe not yet durable) that what this
@@ -113,8 +120,11 @@ class SyncGroup:
     def write(self, target: Path, data: bytes, tmp_dir: Path, *, read_only: bool = False) -> None:
         """Stage ``data`` for ``target``; it appears there at :meth:`flush`. Raises :class:`OSError`.
         ``read_only``: the file is published with :data:`READ_ONLY_MODE` (0400)."""
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
+        try:
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
+        except FileNotFoundError:  # made when missing, not tried for every file
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
@@ -137,11 +147,14 @@ class SyncGroup:
             return []
         staged, self._staged = self._staged, []
         required, self._required = self._required, []
+        made_before, self._created = self._created, []
         try:
             folders = {target.parent: None for _, target in staged}
-            created = [made for folder in folders for made in _make_dirs(folder)]
+            created = made_before + [made for folder in folders for made in _make_dirs(folder)]
             if self.mode == "group":
-                roots = _by_device([tmp.parent for tmp, _ in staged] + list(folders) + [p.parent for p in required])
+                roots = _by_device(
+                    [tmp.parent for tmp, _ in staged] + list(folders) + [p.parent for p in required + created]
+                )
                 for root in roots:
                     _syncfs(root)
                 for tmp, target in staged:
@@ -167,13 +180,13 @@ class SyncGroup:
     def discard(self) -> None:
         """Drop what was staged (the batch failed before its commit)."""
         staged, self._staged = self._staged, []
-        self._required = []
+        self._required = []  # folders made stay (empty, reused), and are made durable by the next flush
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
 
-def _make_dirs(folder: Path) -> list[Path]:
+def _make_dirs(folder: Path, mode: int = 0o777) -> list[Path]:
     """Create ``folder`` and its missing parents; returns the ones created, outermost first."""
     missing: list[Path] = []
     probe = folder
@@ -181,7 +194,7 @@ def _make_dirs(folder: Path) -> list[Path]:
         missing.append(probe)
         probe = probe.parent
     for made in reversed(missing):
-        made.mkdir(exist_ok=True)
+        made.mkdir(mode=mode, exist_ok=True)
     return list(reversed(missing))
 
 

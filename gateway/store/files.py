@@ -27,6 +27,7 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 from gateway.store.archive import Archive
 from gateway.store.base import EVENT_INSERT, StoreBase, as_enum, new_correlation_id
 from gateway.store.errors import LeaseError, StoreValueError, TransitionError
+from gateway.store.inserts import insert_returning
 from gateway.store.rows import FileRow, Record
 from gateway.store.schema import events, files
 from gateway.store.statuses import FILE_TRANSITIONS, EntityKind, EventAction, FileFormat, FileStatus
@@ -103,7 +104,6 @@ class FileOps(StoreBase):
         again: its existing row is returned. Statuses as in :meth:`record_file`.
         """
         checked = [(item, *_checked(item)) for item in intakes]
-        out: list[FileRow] = []
         new_events: list[dict[str, Any]] = []
         with self._db.write(f"record {len(intakes)} file(s)") as conn:
             shas = sorted({item.sha256 for item in intakes})
@@ -113,15 +113,65 @@ class FileOps(StoreBase):
                     select(files).where(files.c.sha256.in_(shas)).order_by(files.c.id.desc())
                 ).mappings()
             }  # the first recording of each drop wins (ids descending: the lowest is kept)
+            fresh: dict[tuple[str, str], tuple[Intake, FileFormat, FileStatus]] = {}
             for item, file_format, file_status in checked:
-                found: Record | None = earlier.get((item.sha256, item.origin))
-                if found is None:
-                    found = self._insert_file(conn, item, file_format, file_status, None, None, new_events)
-                    earlier[(item.sha256, item.origin)] = found
-                out.append(FileRow.from_mapping(found))
+                if (item.sha256, item.origin) not in earlier:
+                    fresh.setdefault((item.sha256, item.origin), (item, file_format, file_status))
+            values = [self._file_values(item, fmt, status, None, None) for item, fmt, status in fresh.values()]
+            names = tuple(c.name for c in files.c)
+            rows = insert_returning(conn, files, values, ("sha256", "origin"), names)
+            for (item, _, _), value, row in zip(fresh.values(), values, rows, strict=True):
+                earlier[(item.sha256, item.origin)] = row
+                new_events.append(self._file_event(value, int(row["id"]), item))
+            out = [FileRow.from_mapping(earlier[(item.sha256, item.origin)]) for item in intakes]
             if new_events:
                 conn.execute(EVENT_INSERT, new_events)
         return out
+
+    def _file_values(
+        self,
+        item: Intake,
+        file_format: FileFormat,
+        file_status: FileStatus,
+        correlation_id: str | None,
+        parent_id: int | None,
+    ) -> dict[str, Any]:
+        """The values of the file's new row."""
+        now = self._now()
+        return {
+            "sha256": item.sha256,
+            "size": item.size,
+            "name": item.name,
+            "origin": item.origin,
+            "partner_id": item.partner_id,
+            "format": file_format.value,
+            "status": file_status.value,
+            "reason": item.reason,
+            "correlation_id": correlation_id or new_correlation_id(),
+            "parent_id": parent_id,
+            "received_at": now,
+            "updated_at": now,
+            "attempts": 0,
+            "results_at": None,
+            "results": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+
+    def _file_event(self, values: dict[str, Any], file_id: int, item: Intake) -> dict[str, Any]:
+        """The ``create`` event of the file's new row (``values``, :meth:`_file_values`)."""
+        return self.event_row(
+            kind=EntityKind.FILE,
+            entity_id=file_id,
+            file_id=file_id,
+            action=EventAction.CREATE,
+            from_status=None,
+            to_status=values["status"],
+            at=values["received_at"],
+            reason=item.reason,
+            details={"origin": item.origin, "sha256": item.sha256, "size": item.size, "parent_id": values["parent_id"]},
+            correlation_id=values["correlation_id"],
+        )
 
     def _insert_file(
         self,
@@ -134,48 +184,9 @@ class FileOps(StoreBase):
         new_events: list[dict[str, Any]],
     ) -> Record:
         """Insert the file's row; its ``create`` event is added to ``new_events`` for the caller to insert."""
-        now = self._now()
-        correlation = correlation_id or new_correlation_id()
-        row = (
-            conn.execute(
-                _INSERT_FILE,
-                {
-                    "sha256": item.sha256,
-                    "size": item.size,
-                    "name": item.name,
-                    "origin": item.origin,
-                    "partner_id": item.partner_id,
-                    "format": file_format.value,
-                    "status": file_status.value,
-                    "reason": item.reason,
-                    "correlation_id": correlation,
-                    "parent_id": parent_id,
-                    "received_at": now,
-                    "updated_at": now,
-                    "attempts": 0,
-                    "results_at": None,
-                    "results": None,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                },
-            )
-            .mappings()
-            .one()
-        )
-        new_events.append(
-            self.event_row(
-                kind=EntityKind.FILE,
-                entity_id=row["id"],
-                file_id=row["id"],
-                action=EventAction.CREATE,
-                from_status=None,
-                to_status=file_status.value,
-                at=now,
-                reason=item.reason,
-                details={"origin": item.origin, "sha256": item.sha256, "size": item.size, "parent_id": parent_id},
-                correlation_id=correlation,
-            )
-        )
+        values = self._file_values(item, file_format, file_status, correlation_id, parent_id)
+        row = conn.execute(_INSERT_FILE, values).mappings().one()
+        new_events.append(self._file_event(values, int(row["id"]), item))
         return row
 
     def record_file(

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, func, insert, literal, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Connection, String, cast, func, insert, literal, select, text, update
 
 from gateway.reconcile.model import Discrepancy
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
+from gateway.store.inserts import insert_ids
 from gateway.store.recon_outbox import OutboxWrites, ReconOutbox, ReconOutboxOps
 from gateway.store.recon_rows import ChainData, ExceptionEvent, ExceptionRow, LinkedDoc
 from gateway.store.recon_timer import ReconTimerOps
@@ -54,6 +55,16 @@ def _number(doc_type: str, doc: dict[str, Any]) -> str | None:
     if doc_type == "ship_notice":
         return str(doc.get("shipment_id") or "") or None
     return None
+
+
+def _pairs_in(
+    first: ColumnElement[Any], second: ColumnElement[Any], pairs: Iterable[tuple[str, str]]
+) -> ColumnElement[bool]:
+    """Rows whose (``first``, ``second``) may be among ``pairs``: each column IN its values, a superset the
+    caller narrows. SQLite reads a row-value ``(a, b) IN (...)`` by scanning the whole table; this uses
+    the index on the two columns (on PostgreSQL too)."""
+    pairs = list(pairs)
+    return first.in_(sorted({a for a, _ in pairs})) & second.in_(sorted({b for _, b in pairs}))
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -91,49 +102,58 @@ class ReconOps(ReconOutboxOps, ReconTimerOps):
         id was indexed: the last :data:`RESCAN` ids before the cursor are looked at again, for chain
         documents that have no link yet."""
         with self._db.write("index documents for reconciliation") as conn:
-            start = self._cursor(conn, "documents")
+            return self._index_on(conn, batch)[0]
+
+    def _index_on(self, conn: Connection, batch: int) -> tuple[int, bool]:
+        """:meth:`index_new_documents` in ``conn``; returns how many were read and whether ``batch`` rows
+        were (there may be more)."""
+        start = self._cursor(conn, "documents")
+        newer = documents.c.id > start
+        if start:
             unlinked = ~select(recon_links.c.id).where(recon_links.c.ref == _DOC_REF).exists()
-            newer = documents.c.id > start
-            missed = (documents.c.id > start - RESCAN) & documents.c.doc_type.in_(CHAIN_TYPES) & unlinked
-            rows = conn.execute(
-                select(
-                    documents.c.id,
-                    documents.c.partner_id,
-                    documents.c.doc_type,
-                    documents.c.canonical,
-                    documents.c.status,
-                    documents.c.created_at,
+            missed = documents.c.doc_type.in_(CHAIN_TYPES) & unlinked
+            # The range first, so the query reads ids past start - RESCAN, not the whole table.
+            newer = (documents.c.id > start - RESCAN) & (newer | missed)
+        rows = conn.execute(
+            select(
+                documents.c.id,
+                documents.c.partner_id,
+                documents.c.doc_type,
+                documents.c.canonical,
+                documents.c.status,
+                documents.c.created_at,
+            )
+            .where(newer)
+            .order_by(documents.c.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return 0, False
+        links: list[dict[str, Any]] = []
+        for doc_id, partner, doc_type, canonical, status, created in rows:
+            if doc_type not in CHAIN_TYPES or status == "failed":
+                continue
+            doc = json.loads(canonical)
+            for po in sorted(po_numbers(doc_type, doc)):
+                links.append(
+                    {
+                        "partner_id": partner or "",
+                        "po_number": po[:128],
+                        "doc_type": doc_type,
+                        "ref": f"document:{doc_id}",
+                        "number": (_number(doc_type, doc) or "")[:128] or None,
+                        "purpose": str(doc.get("purpose") or "original")[:16],
+                        "canonical": None,
+                        "received_at": created,
+                    }
                 )
-                .where(newer | missed if start else newer)
-                .order_by(documents.c.id)
-                .limit(batch)
-            ).all()
-            if not rows:
-                return 0
-            links: list[dict[str, Any]] = []
-            for doc_id, partner, doc_type, canonical, status, created in rows:
-                if doc_type not in CHAIN_TYPES or status == "failed":
-                    continue
-                doc = json.loads(canonical)
-                for po in sorted(po_numbers(doc_type, doc)):
-                    links.append(
-                        {
-                            "partner_id": partner or "",
-                            "po_number": po[:128],
-                            "doc_type": doc_type,
-                            "ref": f"document:{doc_id}",
-                            "number": (_number(doc_type, doc) or "")[:128] or None,
-                            "purpose": str(doc.get("purpose") or "original")[:16],
-                            "canonical": None,
-                            "received_at": created,
-                        }
-                    )
-            if links:
-                conn.execute(insert(recon_links), links)
-            last = int(rows[-1][0])
-            if last > start:
-                self._advance(conn, "documents", last)
-            return sum(1 for r in rows if int(r[0]) > start)  # re-read old ones (no PO number) do not count
+        if links:
+            conn.execute(insert(recon_links), links)
+        last = int(rows[-1][0])
+        if last > start:
+            self._advance(conn, "documents", last)
+        # re-read old ones (no PO number) do not count
+        return sum(1 for r in rows if int(r[0]) > start), len(rows) == batch
 
     def index_sent_order(self, partner_id: str, po_number: str, canonical: str, outbound_id: int) -> None:
         """Link a purchase order we sent (its canonical JSON kept here: no document row holds it);
@@ -180,28 +200,62 @@ class ReconOps(ReconOutboxOps, ReconTimerOps):
         transaction too (:mod:`gateway.store.recon_outbox`)."""
         done, more = 0, True
         while more:
-            writes = OutboxWrites()
             with self._db.write("reconcile new PO chains") as conn:
-                start = self._cursor(conn, "links")
-                rows = conn.execute(
-                    select(recon_links.c.id, recon_links.c.partner_id, recon_links.c.po_number)
-                    .where(recon_links.c.id > start)
-                    .order_by(recon_links.c.id)
-                    .limit(chains * 4)
-                ).all()
-                keys = list(dict.fromkeys((str(p), str(n)) for _, p, n in rows))[:chains]
-                if keys:
-                    last = max(int(i) for i, p, n in rows if (p, n) in set(keys))
-                    writes = self._reconcile_on(conn, keys, compute, actor, outbox)
-                    self._advance(conn, "links", last)
-                    done += len(keys)
-                else:
-                    more = False
-                    if outbox is not None:  # openings no run of this worker claimed (e.g. recorded before)
-                        writes = self._outbox_on(conn, [], {}, outbox)
+                count, more, writes = self._pending_on(conn, compute, actor, chains, outbox)
+            more = more or count > 0  # until a run finds nothing new
             if outbox is not None:
                 outbox.committed(writes)
+            done += count
         return done
+
+    def catch_up(
+        self,
+        compute: Compute,
+        actor: str,
+        *,
+        batch: int = 2000,
+        chains: int = 500,
+        outbox: ReconOutbox | None = None,
+    ) -> int:
+        """Index the documents recorded since the last call and reconcile the chains with new links (as
+        :meth:`index_new_documents` then :meth:`reconcile_pending`), in one transaction when both fit in
+        it (the runtime's call after each batch); a backlog bigger than that continues in turns as they
+        do. Returns how many chains were reconciled."""
+        with self._db.write("index and reconcile new documents") as conn:
+            _, more_documents = self._index_on(conn, batch)
+            done, more_chains, writes = (0, True, OutboxWrites())
+            if not more_documents:
+                done, more_chains, writes = self._pending_on(conn, compute, actor, chains, outbox)
+        if outbox is not None:
+            outbox.committed(writes)
+        if more_documents or more_chains:
+            while self.index_new_documents(batch):
+                pass
+            done += self.reconcile_pending(compute, actor, chains, outbox)
+        return done
+
+    def _pending_on(
+        self, conn: Connection, compute: Compute, actor: str, chains: int, outbox: ReconOutbox | None
+    ) -> tuple[int, bool, OutboxWrites]:
+        """One run of :meth:`reconcile_pending` in ``conn``: how many chains it reconciled, whether there
+        may be more, and what it recorded in ``outbox``."""
+        start = self._cursor(conn, "links")
+        rows = conn.execute(
+            select(recon_links.c.id, recon_links.c.partner_id, recon_links.c.po_number)
+            .where(recon_links.c.id > start)
+            .order_by(recon_links.c.id)
+            .limit(chains * 4)
+        ).all()
+        every = list(dict.fromkeys((str(p), str(n)) for _, p, n in rows))
+        keys = every[:chains]
+        if not keys:
+            # openings no run of this worker claimed (e.g. recorded before)
+            return 0, False, self._outbox_on(conn, [], {}, outbox) if outbox is not None else OutboxWrites()
+        chosen = set(keys)
+        last = max(int(i) for i, p, n in rows if (p, n) in chosen)
+        writes = self._reconcile_on(conn, keys, compute, actor, outbox)
+        self._advance(conn, "links", last)
+        return len(keys), len(rows) == chains * 4 or len(every) > chains, writes
 
     def reconcile_chains(
         self,
@@ -257,11 +311,15 @@ class ReconOps(ReconOutboxOps, ReconTimerOps):
 
     def _load(self, conn: Connection, keys: list[Key]) -> dict[Key, ChainData]:
         out = {k: ChainData(*k) for k in keys}
-        links = conn.execute(
-            select(recon_links)
-            .where(tuple_(recon_links.c.partner_id, recon_links.c.po_number).in_(keys))
-            .order_by(recon_links.c.id)
-        ).mappings().all()  # fmt: skip
+        links = [
+            r
+            for r in conn.execute(
+                select(recon_links)
+                .where(_pairs_in(recon_links.c.partner_id, recon_links.c.po_number, keys))
+                .order_by(recon_links.c.id)
+            ).mappings()
+            if (r["partner_id"], r["po_number"]) in out
+        ]
         ids = {int(r["ref"].split(":")[1]) for r in links if r["ref"].startswith("document:")}
         texts: dict[int, str] = {}
         for part in _chunks(sorted(ids), 900):
@@ -281,11 +339,13 @@ class ReconOps(ReconOutboxOps, ReconTimerOps):
             seen = conn.execute(
                 select(recon_links).where(
                     recon_links.c.doc_type == "invoice",
-                    tuple_(recon_links.c.partner_id, recon_links.c.number).in_(sorted(numbers)),
+                    _pairs_in(recon_links.c.partner_id, recon_links.c.number, numbers),
                 )
-            ).mappings().all()  # fmt: skip
+            ).mappings()
             by_number: dict[tuple[str, str], list[LinkedDoc]] = {}
             for r in seen:
+                if (r["partner_id"], r["number"]) not in numbers:
+                    continue
                 by_number.setdefault((r["partner_id"], r["number"]), []).append(_linked(r, ""))
             for chain in out.values():
                 for doc in chain.docs:
@@ -300,9 +360,11 @@ class ReconOps(ReconOutboxOps, ReconTimerOps):
         found = compute(list(chains.values()))
         existing: dict[Key, dict[str, Record]] = {k: {} for k in keys}
         query = select(recon_exceptions).where(
-            tuple_(recon_exceptions.c.partner_id, recon_exceptions.c.po_number).in_(keys)
+            _pairs_in(recon_exceptions.c.partner_id, recon_exceptions.c.po_number, keys)
         )
         for stored in conn.execute(query).mappings():
+            if (stored["partner_id"], stored["po_number"]) not in existing:
+                continue
             existing[(stored["partner_id"], stored["po_number"])][stored["key"]] = stored
         now = self._now()
         inserts: list[dict[str, Any]] = []
@@ -345,9 +407,7 @@ class ReconOps(ReconOutboxOps, ReconTimerOps):
                     updates.append((old, values, "resolve", why))
         events: list[dict[str, Any]] = []
         if inserts:
-            ids = conn.execute(
-                insert(recon_exceptions).returning(recon_exceptions.c.id, sort_by_parameter_order=True), inserts
-            ).scalars().all()  # fmt: skip
+            ids = insert_ids(conn, recon_exceptions, inserts, ("partner_id", "po_number", "key"))
             events += [
                 {"exception_id": int(i), "action": "open", "from_status": None, "to_status": "open",
                  "reason": v["reason"], "actor": actor, "at": now}

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import Connection, func, select, tuple_, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.reconcile.billing import PRICE_KINDS, BillingLine
@@ -163,7 +163,10 @@ class ReconOutboxOps(StoreBase):
             (str(p), str(n), line)
             for p, n, line in conn.execute(
                 select(recon_exceptions.c.partner_id, recon_exceptions.c.po_number, recon_exceptions.c.line).where(
-                    tuple_(recon_exceptions.c.partner_id, recon_exceptions.c.po_number).in_(wanted),
+                    # each column IN its values (a superset, narrowed below): SQLite reads a row-value
+                    # IN by scanning the table
+                    recon_exceptions.c.partner_id.in_(sorted({p for p, _ in wanted})),
+                    recon_exceptions.c.po_number.in_(sorted({n for _, n in wanted})),
                     recon_exceptions.c.status == ExceptionStatus.OPEN.value,
                     recon_exceptions.c.kind.in_(sorted(PRICE_KINDS)),
                 )
@@ -195,10 +198,12 @@ class ReconOutboxOps(StoreBase):
             part = keys[start : start + 400]
             rows = conn.execute(
                 select(recon_billing.c.partner_id, recon_billing.c.billing_key).where(
-                    tuple_(recon_billing.c.partner_id, recon_billing.c.billing_key).in_(part)
+                    recon_billing.c.partner_id.in_(sorted({p for p, _ in part})),
+                    recon_billing.c.billing_key.in_(sorted({k for _, k in part})),
                 )
             )
-            found.update((str(p), str(k)) for p, k in rows)
+            asked = set(part)
+            found.update((str(p), str(k)) for p, k in rows if (str(p), str(k)) in asked)
             old = conn.execute(
                 select(search_keys.c.partner_id, search_keys.c.value).where(
                     search_keys.c.kind == "billing",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -43,6 +43,7 @@ from gateway.store.base import EVENT_INSERT, as_enum, to_json
 from gateway.store.deliveries import DeliveryOps, OwedDelivery
 from gateway.store.errors import LeaseError, NotFoundError, StoreValueError, TransitionError
 from gateway.store.files import _check_lease
+from gateway.store.inserts import insert_ids
 from gateway.store.keys import KeyOps
 from gateway.store.lineage import LineageOps
 from gateway.store.outbound import INTERCHANGE_SEQUENCE
@@ -88,11 +89,14 @@ class _Claim:
     first: DedupeRow | None = None
 
 
-_INSERT_IDS = {
-    t.name: t.insert().returning(t.c.id, sort_by_parameter_order=True)
-    for t in (interchanges, groups, transaction_sets, documents, outbound)
+_ROW_KEYS = {
+    interchanges.name: ("file_id", "position"),
+    groups.name: ("interchange_id", "position"),
+    transaction_sets.name: ("group_id", "position"),
+    documents.name: ("file_id", "transaction_set_id", "position"),
+    outbound.name: ("file_id", "control_number", "reason"),
 }
-"""Many rows in one statement, their ids returned in the order of the rows."""
+"""What tells a batch's new rows apart, so one statement inserts them all (:func:`insert_ids`)."""
 
 _ADVISORY_LOCKS = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id")
 """unnest keeps the array's order, so the locks are taken in the sorted order the caller passes."""
@@ -302,7 +306,11 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
     @staticmethod
     def _kept_final(plan: FilePlan) -> str | None:
         final = plan.conclude(plan) if plan.conclude is not None else None
-        return None if final is None else to_json(asdict(final), "a file's final status")
+        if final is None:
+            return None
+        # the fields as they are (JSON data already): dataclasses.asdict deep-copies them first
+        kept = {"file_id": final.file_id, "status": final.status, "reason": final.reason, "details": final.details}
+        return to_json(kept, "a file's final status")
 
     @staticmethod
     def pending_final(row: FileRow) -> FileFinal | None:
@@ -360,6 +368,7 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
         new one (built now, numbered from the partner's sequence); the new ones with one insert."""
         conn = batch.conn
         new: list[tuple[FilePlan, OutboundPlan]] = []
+        draws = self.draws_on(conn)
         for plan, ic in owed:
             assert ic.ack is not None
             if plan.rerun and ic.ack_marker is not None:
@@ -367,12 +376,12 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
                 if ic.outbound is not None:
                     _route_ack(ic, ic.outbound)  # owed again: the deliveries recorded before are found by key
                     continue
-            partner = plan.partner_id or ""
-            draw = partial(self.next_value_on, conn, partner, INTERCHANGE_SEQUENCE)
+            draw = partial(draws.draw, plan.partner_id or "", INTERCHANGE_SEQUENCE)
             ic.outbound = ic.ack(draw, ic.duplicate_of is not None)
             if ic.outbound is not None:
                 _route_ack(ic, ic.outbound)
                 new.append((plan, ic.outbound))
+        draws.finish()
         if not new:
             return
         now = self._now()
@@ -395,8 +404,8 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
             }
             for plan, out in new
         ]
-        for (plan, out), r in zip(new, conn.execute(_INSERT_IDS["outbound"], rows), strict=True):
-            out.id = int(r[0])
+        for (plan, out), new_id in zip(new, insert_ids(conn, outbound, rows, _ROW_KEYS[outbound.name]), strict=True):
+            out.id = new_id
             details: dict[str, Any] = {
                 "kind": out.kind,
                 "partner_id": out.partner_id,
@@ -634,7 +643,7 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
         _check_lengths(table, rows)
         now = self._now()
         params = [{**values, "created_at": now, "updated_at": now} for values in rows]
-        ids = [int(r[0]) for r in batch.conn.execute(_INSERT_IDS[table.name], params)]
+        ids = insert_ids(batch.conn, table, params, _ROW_KEYS[table.name])
         for values, new_id, correlation in zip(rows, ids, correlations, strict=True):
             batch.event(
                 entity_kind=kind.value,

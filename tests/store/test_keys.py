@@ -85,3 +85,24 @@ def test_claim_key_arguments(store: Store) -> None:
         store.claim_key("business", "acme", "x" * 513, "document", 1)
     with pytest.raises(StoreValueError, match="negative"):
         store.claim_key("business", "acme", "x", "document", 1, window_seconds=-1)
+
+
+def test_draws_in_one_transaction_hand_out_what_next_value_would(store: Store) -> None:
+    store.set_sequence("acme", "isa13", CONTROL_NUMBER_MAX - 2)
+    with store.database.write("draw") as conn:
+        draws = store.draws_on(conn)
+        got = [draws.draw("acme", "isa13") for _ in range(4)] + [draws.draw("medline", "isa13")]
+        draws.finish()
+    assert got == [CONTROL_NUMBER_MAX - 1, CONTROL_NUMBER_MAX, 1, 2, 1]
+    assert store.next_value("acme", "isa13") == 3  # the last drawn value was written back
+    assert store.next_value("medline", "isa13") == 2
+
+
+def test_draws_rolled_back_hand_out_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.database.write("draw") as conn:
+        draws = store.draws_on(conn)
+        draws.draw("acme", "isa13")
+        draws.draw("acme", "isa13")
+        draws.finish()
+        raise RuntimeError("the batch failed")
+    assert store.next_value("acme", "isa13") == 1
