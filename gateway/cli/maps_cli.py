@@ -136,13 +136,16 @@ def _print_result(out: TextIO, file: Path, r: Translation, v: SetVerdict | None)
     how = f"map {r.map_name}" + (" (base map: no partner map for this sender)" if r.base_map else "")
     if r.acknowledgment is not None:
         how = "an acknowledgment (read, never translated or acknowledged)"
-    out.write(f"# {file}: {what}, {who}, {how}\n")
+    head = f"# {file}: {what}, {who}, {how}\n"
     if r.document is not None and _translated(r, v):
-        out.write(r.document.model_dump_json(exclude_none=True, indent=2))
-        out.write("\n")
+        out.write(f"{head}{r.document.model_dump_json(exclude_none=True, indent=2)}\n")  # one write a set
     elif r.acknowledgment is not None:
-        out.write(json.dumps(ack_dict(r.acknowledgment), indent=2, ensure_ascii=False) + "\n")
-    out.flush()  # stdout before the stderr lines about the same result
+        out.write(head + json.dumps(ack_dict(r.acknowledgment), indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.write(head)
+    rejected = v is not None and v.status == "rejected" and not r.errors
+    if r.errors or r.warnings or rejected or (v is not None and v.warnings):
+        out.flush()  # stdout before the stderr lines about the same result
     for f in v.warnings if v is not None else []:
         click.echo(f"WARNING {f.code} {f.location.describe()}: {f.message} (accepted: {f.waived})", err=True)
     for e in r.errors:
@@ -151,7 +154,7 @@ def _print_result(out: TextIO, file: Path, r: Translation, v: SetVerdict | None)
     for w in r.warnings:
         loc = w.location.describe() if w.location else ""
         click.echo(f"WARNING {w.code} {loc}: {w.message}", err=True)
-    if v is not None and v.status == "rejected" and not r.errors:
+    if rejected and v is not None:
         click.echo(f"REJECTED (not passed on): {v.reason}", err=True)
 
 
