@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
@@ -15,13 +15,14 @@ from gateway.errors import GatewayError, location_dict
 from gateway.formats.encoding import describe_content
 from gateway.mapping.checks import DocumentWarning
 from gateway.mapping.problems import MapLoadError
-from gateway.partners.reference import profile_reference
-from gateway.settings import Deployment
 from gateway.translate import Translation, golden_view, sniff
 from gateway.verdict import SetVerdict
 from gateway.workspace import Workspace, load_workspace
 from gateway.x12.ack.read import ack_dict
 from gateway.x12.validate.export import finding_dict
+
+if TYPE_CHECKING:  # the deployment settings' models (destinations...) are not needed to translate a file
+    from gateway.settings import Deployment
 
 HOME_HELP = "The deployment folder holding maps/ and partners/ (default: $GATEWAY_HOME or the current folder)."
 
@@ -242,6 +243,8 @@ def lint(path: Path | None) -> None:
 @partners.command("keys")
 def keys() -> None:
     """Every key of a partner profile (type, default, meaning) as a Markdown table."""
+    from gateway.partners.reference import profile_reference  # imported when run, as the other listings
+
     click.echo(profile_reference(), nl=False)
 
 
