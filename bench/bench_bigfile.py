@@ -14,8 +14,8 @@ then for each size runs, each in its own process:
 and prints seconds, peak RSS and, for translate, the speed against pyx12's reader in the same run: by wall
 time, and by CPU time (user + system), which a busy shared machine moves much less.
 
-``--against DIR`` also runs each translate command from another checkout (e.g. the tree before a change,
-``git worktree add DIR COMMIT``), in turn with the others, so before and after meet the same load.
+``--against DIR [DIR ...]`` also runs each translate command from other checkouts (e.g. the tree before a
+change, ``git worktree add DIR COMMIT``), in turn with the others, so before and after meet the same load.
 """
 
 from __future__ import annotations
@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "gateway-bigfile")
     parser.add_argument("--repeat", type=int, default=1, help="translate and pyx12 runs each, in turn; best kept")
     parser.add_argument("--file", type=Path, help="measure this file (sender medsupply) instead of generating")
-    parser.add_argument("--against", type=Path, help="another checkout: its translate runs too, in turn (before/after)")
+    parser.add_argument(
+        "--against", type=Path, nargs="+", default=[], help="other checkouts: their translate runs too, in turn"
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     env_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
@@ -147,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                 name = f"gateway translate {' '.join(flag)}".strip()
                 translate = [*GATEWAY, "translate", str(path), "--partner", "medsupply", *flag]
                 commands[name] = [*translate, "--home", str(REPO)]
-                if args.against:  # the same command, that checkout's gateway first on the path
-                    other = f"import sys; sys.path.insert(0, {str(args.against.resolve())!r}); " + GATEWAY[2]
-                    commands[f"{name} ({args.against.name})"] = [GATEWAY[0], "-c", other, *commands[name][3:]]
+                for against in args.against:  # the same command, that checkout's gateway first on the path
+                    other = f"import sys; sys.path.insert(0, {str(against.resolve())!r}); " + GATEWAY[2]
+                    commands[f"{name} ({against.name})"] = [GATEWAY[0], "-c", other, *commands[name][3:]]
         best: dict[str, tuple[float, float, int]] = {}
         for _ in range(args.repeat):  # in turn, so a busy moment of the machine falls on each alike
             for name, cmd in commands.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
@@ -15,13 +15,14 @@ from gateway.errors import GatewayError, location_dict
 from gateway.formats.encoding import describe_content
 from gateway.mapping.checks import DocumentWarning
 from gateway.mapping.problems import MapLoadError
-from gateway.partners.reference import profile_reference
-from gateway.settings import Deployment
 from gateway.translate import Translation, golden_view, sniff
 from gateway.verdict import SetVerdict
 from gateway.workspace import Workspace, load_workspace
 from gateway.x12.ack.read import ack_dict
 from gateway.x12.validate.export import finding_dict
+
+if TYPE_CHECKING:  # the deployment settings' models (destinations...) are not needed to translate a file
+    from gateway.settings import Deployment
 
 HOME_HELP = "The deployment folder holding maps/ and partners/ (default: $GATEWAY_HOME or the current folder)."
 
@@ -136,13 +137,16 @@ def _print_result(out: TextIO, file: Path, r: Translation, v: SetVerdict | None)
     how = f"map {r.map_name}" + (" (base map: no partner map for this sender)" if r.base_map else "")
     if r.acknowledgment is not None:
         how = "an acknowledgment (read, never translated or acknowledged)"
-    out.write(f"# {file}: {what}, {who}, {how}\n")
+    head = f"# {file}: {what}, {who}, {how}\n"
     if r.document is not None and _translated(r, v):
-        out.write(r.document.model_dump_json(exclude_none=True, indent=2))
-        out.write("\n")
+        out.write(f"{head}{r.document.model_dump_json(exclude_none=True, indent=2)}\n")  # one write a set
     elif r.acknowledgment is not None:
-        out.write(json.dumps(ack_dict(r.acknowledgment), indent=2, ensure_ascii=False) + "\n")
-    out.flush()  # stdout before the stderr lines about the same result
+        out.write(head + json.dumps(ack_dict(r.acknowledgment), indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.write(head)
+    rejected = v is not None and v.status == "rejected" and not r.errors
+    if r.errors or r.warnings or rejected or (v is not None and v.warnings):
+        out.flush()  # stdout before the stderr lines about the same result
     for f in v.warnings if v is not None else []:
         click.echo(f"WARNING {f.code} {f.location.describe()}: {f.message} (accepted: {f.waived})", err=True)
     for e in r.errors:
@@ -151,7 +155,7 @@ def _print_result(out: TextIO, file: Path, r: Translation, v: SetVerdict | None)
     for w in r.warnings:
         loc = w.location.describe() if w.location else ""
         click.echo(f"WARNING {w.code} {loc}: {w.message}", err=True)
-    if v is not None and v.status == "rejected" and not r.errors:
+    if rejected and v is not None:
         click.echo(f"REJECTED (not passed on): {v.reason}", err=True)
 
 
@@ -239,6 +243,8 @@ def lint(path: Path | None) -> None:
 @partners.command("keys")
 def keys() -> None:
     """Every key of a partner profile (type, default, meaning) as a Markdown table."""
+    from gateway.partners.reference import profile_reference  # imported when run, as the other listings
+
     click.echo(profile_reference(), nl=False)
 
 

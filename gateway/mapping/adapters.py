@@ -207,10 +207,12 @@ class X12Adapter:
                     memo = env.cache[firsts_key] = {}
                 firsts: dict[str, str] | None = memo.get(id(seg))
                 if firsts is None:
-                    firsts = {}
-                    memo[id(seg)] = firsts
-                    for q, v in pairs_of(seg, env):
-                        firsts.setdefault(q, v)
+                    firsts = memo[id(seg)] = {}
+                    els = seg[0]  # the pairs as pairs_of reads them, without building their list
+                    for i in range(start, min(stop, len(els) - 1), 2):
+                        q, v = els[i], els[i + 1]
+                        if q and v and q not in firsts:
+                            firsts[q] = v
                 return firsts
 
             def one(scope: X12Scope, env: Env) -> str | None:

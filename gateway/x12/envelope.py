@@ -9,7 +9,6 @@ events the segment closes or opens.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import replace
 
 from gateway.errors import Location
 from gateway.x12.findings import Finding
@@ -123,22 +122,24 @@ class Envelope:
         if self.group is None:
             findings.append(Finding("X12-R008", "ST outside a functional group (no GS before it)", _loc(seg)))
         header = SetHeader.from_segment(seg, self.group, self.interchange)
-        loc = _loc(seg, transaction_set=header.control_number, group=group_loc)
-        if not (len(header.set_id) == 3 and header.set_id.isdigit()):
-            findings.append(Finding("X12-S005", "ST01 must be a 3-digit transaction set id", loc, value=header.set_id))
-        if not (4 <= len(header.control_number) <= 9):
-            findings.append(
-                Finding("X12-S006", "ST02 control number must be 4 to 9 characters", loc, value=header.control_number)
-            )
-        elif header.control_number in self.set_controls:
-            findings.append(
-                Finding(
-                    "X12-S008",
-                    "ST02 repeats a control number already used in this group",
-                    loc,
-                    value=header.control_number,
+        control = header.control_number
+        bad_id = not (len(header.set_id) == 3 and header.set_id.isdigit())
+        bad_control = not (4 <= len(control) <= 9)
+        repeated = not bad_control and control in self.set_controls
+        if bad_id or bad_control or repeated:  # the location only when there is a finding (once a set otherwise)
+            loc = _loc(seg, transaction_set=control, group=group_loc)
+            if bad_id:
+                findings.append(
+                    Finding("X12-S005", "ST01 must be a 3-digit transaction set id", loc, value=header.set_id)
                 )
-            )
+            if bad_control:
+                findings.append(
+                    Finding("X12-S006", "ST02 control number must be 4 to 9 characters", loc, value=control)
+                )
+            elif repeated:
+                findings.append(
+                    Finding("X12-S008", "ST02 repeats a control number already used in this group", loc, value=control)
+                )
         self.set_controls.add(header.control_number)
         self.set = header
         self.set_count += 1
@@ -163,13 +164,12 @@ class Envelope:
             findings.append(Finding("X12-S001", f"transaction set {header.control_number} has no SE trailer", _loc(st)))
         else:
             count = trailer.index - st.index + 1
-            loc = _loc(trailer, transaction_set=header.control_number)
             if not _count_matches(trailer.element(1), count):
                 findings.append(
                     Finding(
                         "X12-S003",
                         f"SE01 says {trailer.element(1) or 'nothing'}, the set has {count} segments",
-                        replace(loc, element=1),
+                        _loc(trailer, 1, transaction_set=header.control_number),
                         value=trailer.element(1),
                     )
                 )
@@ -178,7 +178,7 @@ class Envelope:
                     Finding(
                         "X12-S002",
                         f"SE02 does not match ST02 {header.control_number!r}",
-                        replace(loc, element=2),
+                        _loc(trailer, 2, transaction_set=header.control_number),
                         value=trailer.element(2),
                     )
                 )

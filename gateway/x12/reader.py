@@ -14,7 +14,9 @@ segments are then re-decoded with ``encoding`` (UTF-8 by default).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Generator, Iterable, Iterator
+from functools import lru_cache
 from typing import Protocol
 
 from gateway.errors import Location
@@ -251,23 +253,28 @@ class X12Reader:
                 token, clean = _plan(text, term, suffix, wrapped, eof)
                 fix = recode and buf.codec == "latin-1" and not text.isascii()
                 tl = len(token)
-                parts = text.split(token)
-                carry = "" if eof else parts.pop()
-                if not parts and not eof:
-                    buf.fill()  # not one whole segment yet: read on
-                    continue
-                off = buf.base
                 end: int | None = None  # set when the interchange ends inside this buffer
+                parts: list[str] = []
+                if not body and not clean and not fix:
+                    # Envelopes only, clean text: set bodies are counted, not split (see _skim).
+                    last = text.rfind(token)
+                    if last < 0 and not eof:
+                        buf.fill()  # not one whole segment yet: read on
+                        continue
+                    carry = "" if eof else text[last + tl :]
+                    skimmed = yield from self._skim(env, buf.base, text, (token, es), last, eof, special, index)
+                    special, index, off, end, e = skimmed
+                    in_set = env.set is not None
+                else:
+                    parts = text.split(token)
+                    carry = "" if eof else parts.pop()
+                    if not parts and not eof:
+                        buf.fill()  # not one whole segment yet: read on
+                        continue
+                    off = buf.base
                 if not clean and not fix:
                     # Fast path: clean parts, no per-part stripping or re-decoding.
                     for p in parts:
-                        if not body and special is CONTROL:
-                            # Inside a set, envelopes only: the id decides, the elements are not needed.
-                            e0 = p.partition(es)[0]
-                            if e0 >= "0" and e0 not in CONTROL:
-                                index += 1
-                                off += len(p) + tl
-                                continue
                         e = p.split(es)
                         e0 = e[0]
                         if e0 < "0":
@@ -360,6 +367,81 @@ class X12Reader:
                 buf.text = carry
                 buf.base = off
 
+    def _skim(
+        self,
+        env: Envelope,
+        base: int,
+        text: str,
+        delimiters: tuple[str, str],
+        last: int,
+        eof: bool,
+        special: frozenset[str] | _Everything,
+        index: int,
+    ) -> Generator[Event | list[str], None, tuple[frozenset[str] | _Everything, int, int, int | None, list[str]]]:
+        """The envelope-only pass over one clean buffer (``body`` False, the fast path's layout): the
+        same events as splitting it would give, but inside a set the next part that may matter (a
+        control segment, or one starting oddly) is found by one regular-expression search and the
+        parts before it are counted (``str.count``), never split. Parts are the text between the
+        tokens up to ``last`` (the last token; after it the carry), and after it too at ``eof``.
+        Returns ``(special, index, offset, end, elements)``: the state the reader goes on with."""
+        token, es = delimiters
+        tl = len(token)
+        candidates = _candidates(token, es)
+        limit = len(text) + 1 if eof else last + tl  # a part starting before this is in the buffer
+        bound = len(text) + 1 if eof else last  # a token at or past this begins no part in the buffer
+        collect = self.collect
+        new = tuple.__new__
+        e: list[str] = []
+        pos = 0
+        while pos < limit:
+            stop = text.find(token, pos)
+            if stop < 0:
+                stop = len(text)  # at eof: the last part
+            p = text[pos:stop]
+            if special is CONTROL:
+                e0 = p.partition(es)[0]
+                if e0 >= "0" and e0 not in CONTROL:  # a body segment: skip to the next candidate
+                    found = candidates.search(text, stop)
+                    nxt = found.start() if found is not None and found.start() < bound else -1
+                    if nxt < 0:  # every part left in the buffer is a body segment
+                        nxt = len(text) if eof else last
+                    index += 1 + text.count(token, stop, nxt)
+                    pos = nxt + tl
+                    continue
+            off = base + pos
+            e = p.split(es)
+            e0 = e[0]
+            if e0 < "0":  # empty, or starts with whitespace/NUL/Ctrl-Z (as in the reader's fast path)
+                q = p.lstrip(JUNK)
+                if not q:
+                    pos = stop + tl
+                    continue
+                e = q.split(es)
+                e0 = e[0]
+                off += len(p) - len(q)
+                p = q
+            index += 1
+            if e0 in special:
+                seg = new(Segment, (e, off, index))
+                if e0 not in CONTROL:
+                    yield env.stray(seg)
+                elif e0 == "ISA":
+                    return special, index, off, off, e
+                else:
+                    if e0 == "ST" and collect is not None:
+                        collect.clear()
+                        self.overflowed = False
+                    events = _control(env, seg, e0)
+                    special = CONTROL if env.set is not None else _EVERYTHING
+                    yield from events
+                    if e0 == "IEA":
+                        return special, index, off, off + len(p) + tl, e
+            else:
+                self.offset = off
+                yield e
+            pos = stop + tl
+        return special, index, base + min(pos, limit), None, e
+
 
 def read_events(source: Source, *, chunk_size: int = CHUNK_SIZE, encoding: str = "utf-8") -> Iterator[Event | Segment]:
     """Stream ``source`` as envelope events, with each in-set segment as a :class:`Segment`.
@@ -377,6 +459,15 @@ def read_events(source: Source, *, chunk_size: int = CHUNK_SIZE, encoding: str =
             if isinstance(item, SetStart):
                 index = item.header.segment.index
             yield item  # type: ignore[misc]
+
+
+@lru_cache(maxsize=16)
+def _candidates(token: str, es: str) -> re.Pattern[str]:
+    """A segment terminator followed by a part that may not be a body segment: a control segment's
+    id, an odd first character (below ``0``), an element separator, another terminator or the end.
+    A superset (``STC`` is found too): the reader looks at each part found."""
+    ids = "|".join(sorted(CONTROL, key=len, reverse=True))
+    return re.compile(f"{re.escape(token)}(?={ids}|[\\x00-/]|{re.escape(es)}|{re.escape(token)}|\\Z)")
 
 
 def _recode(value: str, encoding: str) -> str:

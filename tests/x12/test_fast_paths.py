@@ -14,7 +14,7 @@ from conftest import CORPUS, REPO
 
 from gateway.resources import load_catalog
 from gateway.x12.schema.catalog import Catalog
-from gateway.x12.schema.compiled import LoopNode, SegmentNode
+from gateway.x12.schema.compiled import LoopNode
 from gateway.x12.validate.validator import Validator
 
 FILES = sorted((REPO / "samples" / "x12").rglob("*.edi"))
@@ -35,20 +35,6 @@ def _slow_catalog() -> Catalog:
                 loop.repeat_after = None
                 stack.extend(c for c in loop.children if isinstance(c, LoopNode))
     return catalog
-
-
-class _NeverFast(Validator):
-    """Installs checks that always defer to the full check."""
-
-    def _install_checks(self, definition, rep):  # type: ignore[no-untyped-def]
-        stack = [definition.root]
-        while stack:
-            loop = stack.pop()
-            for child in loop.children:
-                if isinstance(child, SegmentNode):
-                    child.fast = lambda elements: False
-                else:
-                    stack.append(child)
 
 
 def _findings(validator: Validator, path: Path) -> list[tuple[object, ...]]:
@@ -74,7 +60,7 @@ def _findings(validator: Validator, path: Path) -> list[tuple[object, ...]]:
 
 @pytest.fixture(scope="module")
 def validators() -> tuple[Validator, Validator]:
-    return Validator(load_catalog()), _NeverFast(_slow_catalog())
+    return Validator(load_catalog()), Validator(_slow_catalog(), fast_checks=False)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

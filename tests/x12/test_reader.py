@@ -255,7 +255,7 @@ def _tricky_inputs() -> list[bytes]:
     ]
 
 
-@pytest.mark.parametrize("chunk", [7, 1 << 20])
+@pytest.mark.parametrize("chunk", [7, 64, 333, 1 << 20])
 @pytest.mark.parametrize("case", range(9))
 def test_envelopes_only_reader_gives_the_same_envelope_events(case: int, chunk: int) -> None:
     """``body=False`` (the quick first pass over a big file) skips set bodies, nothing else."""

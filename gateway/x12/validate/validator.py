@@ -59,6 +59,11 @@ class _SetState:
     reader: X12Reader | None = None
 
 
+def _never_fast(elements: list[str]) -> bool:
+    """The check ``fast_checks=False`` installs: never sure, so the full check runs."""
+    return False
+
+
 class Validator:
     """Validates X12 against the catalog's definitions (plus partner overlays)."""
 
@@ -72,6 +77,7 @@ class Validator:
         pedantic: bool = False,
         keep_sets: bool = True,
         accept: FindingPolicy | None = None,
+        fast_checks: bool = True,
     ) -> None:
         self.catalog = catalog
         self.resolver = resolver
@@ -80,6 +86,9 @@ class Validator:
         self.pedantic = pedantic  # also warn about codes outside the usual lists
         self.keep_sets = keep_sets  # False: groups keep tallies only (flat memory on huge files)
         self.accept = accept  # a partner's accepted findings (None: every error stands)
+        #: False: every segment's generated check says "look closer", so each takes the full check (the
+        #: tests compare both paths this way; a subclass cannot do it when the module is compiled)
+        self.fast_checks = fast_checks
         self._fast: dict[tuple[int, str | None], tuple[SegmentSpec, FastCheck]] = {}
 
     def validate(self, source: Source) -> FileReport:
@@ -315,17 +324,20 @@ class Validator:
 
     def _install_checks(self, definition: SetDefinition, rep: str | None) -> None:
         """Put the generated checks for ``rep`` on every segment node of ``definition`` (once per change)."""
-        if definition.checks_for == rep:
+        if not self.fast_checks:
+            definition.checks_for = "\x00"  # (whatever a fast validator of the same definitions installs next)
+        elif definition.checks_for == rep:
             return
         stack = [definition.root]
         while stack:
             loop = stack.pop()
             for child in loop.children:
                 if isinstance(child, SegmentNode):
-                    child.fast = self._fast_check(child.spec, rep)
+                    child.fast = self._fast_check(child.spec, rep) if self.fast_checks else _never_fast
                 else:
                     stack.append(child)
-        definition.checks_for = rep
+        if self.fast_checks:
+            definition.checks_for = rep
 
     def _fast_check(self, spec: SegmentSpec, repetition: str | None) -> FastCheck:
         # Keyed by id() for speed; the entry keeps its spec so a reused id is never mistaken.
