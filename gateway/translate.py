@@ -225,13 +225,12 @@ class Translator:
                 )
 
     def envelopes(self, source: Source, forced: Profile | None = None) -> Iterator[InterchangeReport]:
-        """Each interchange's report with only its envelope findings and group tallies, no set checked
-        against a definition and none mapped: a quick first pass over a big file, to know before an
-        interchange's trailer whether its envelope refuses its sets (the full pass finds the same: the same
-        validator, with the partner's accepted findings, ``forced`` as for :meth:`x12`)."""
+        """Each interchange's report with only its envelope and group findings, its sets counted but none
+        checked against a definition (nor judged) and none mapped: a quick first pass over a big file, to
+        know before an interchange's trailer whether its envelope refuses its sets (the full pass finds the
+        same: the same validator, with the partner's accepted findings, ``forced`` as for :meth:`x12`)."""
         validator = self.validator(forced, keep_sets=False)
-        validator.resolver = lambda *_: None
-        validator.max_errors = 1
+        validator.check_sets = False  # (the envelope findings do not depend on the sets' own)
         for item in validator.stream(X12Reader(source, body=False)):  # set bodies are not looked at here
             if isinstance(item, InterchangeReport):
                 yield item

@@ -78,6 +78,7 @@ class Validator:
         keep_sets: bool = True,
         accept: FindingPolicy | None = None,
         fast_checks: bool = True,
+        check_sets: bool = True,
     ) -> None:
         self.catalog = catalog
         self.resolver = resolver
@@ -90,6 +91,9 @@ class Validator:
         #: tests compare both paths this way; a subclass cannot do it when the module is compiled)
         self.fast_checks = fast_checks
         self._fast: dict[tuple[int, str | None], tuple[SegmentSpec, FastCheck]] = {}
+        #: False: sets are counted, not checked (no definition looked up, no finding of their own): the
+        #: envelope-only pass, whose callers read the envelope and group findings only
+        self.check_sets = check_sets
 
     def validate(self, source: Source) -> FileReport:
         """Read and validate a whole file into one report."""
@@ -244,7 +248,7 @@ class Validator:
         report = SetReport(header, 0, list(ev.findings))
         st = header.segment
         state = _SetState(report, None, header.interchange.delimiters, st.index)
-        if group is None:
+        if group is None or not self.check_sets:
             return state
         version = resolve_version(group.header.version)
         if not self.catalog.has_version(version):
