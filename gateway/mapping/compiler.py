@@ -37,6 +37,7 @@ from gateway.mapping.adapters import Adapter, CsvAdapter, X12Adapter, XmlAdapter
 from gateway.mapping.functions import CodeTable, FunctionRegistry
 from gateway.mapping.marked import Mark, MDict, MStr, key_mark, mark_of
 from gateway.mapping.nodes import Call, Condition, Each, Env, Items, Node, Obj, Special, Value
+from gateway.mapping.plan import CONDITION
 from gateway.mapping.problems import Problems, did_you_mean
 from gateway.x12.schema.catalog import Catalog
 
@@ -295,6 +296,8 @@ class Compiler:
             hit = value in codes
             return hit if test in ("equals", "in") else not hit
 
+        # generated object functions test it in line (gateway.mapping.plan): the getter, then the test
+        setattr(check, CONDITION, (get, test, codes, bool(arg)))
         return check
 
 

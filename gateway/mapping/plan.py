@@ -35,6 +35,9 @@ FILTERED_X12 = "filtered_x12"
 #: ... and :meth:`gateway.mapping.adapters.X12Adapter.special`'s ``id_pair`` on a segment other than HL:
 #: ``(segment id, element reference, memo key in env.cache, firsts function, qualifiers)``.
 ID_PAIR_X12 = "id_pair_x12"
+#: A ``when`` condition made by :meth:`gateway.mapping.compiler.MapCompiler.condition` carries this
+#: attribute: ``(getter, test, codes, exists)``, test one of equals, not_equals, in, not_in, exists.
+CONDITION = "condition"
 
 
 def object_function(obj: Obj, direct: Callable[[Node], Callable[[Any, Env], Any]]) -> ObjectFunction:
@@ -89,7 +92,10 @@ def object_function(obj: Obj, direct: Callable[[Node], Callable[[Any, Env], Any]
 
 
 def _reads_plain_x12(node: Value) -> bool:
-    return any(hasattr(g, PLAIN_X12) or hasattr(g, FILTERED_X12) or hasattr(g, ID_PAIR_X12) for g in node.getters)
+    """Whether ``node``'s lines read ``own`` (its getters' or its condition's, in line)."""
+    condition = getattr(node.when, CONDITION, None)
+    getters = [*node.getters, condition[0]] if condition is not None else node.getters
+    return any(hasattr(g, PLAIN_X12) or hasattr(g, FILTERED_X12) or hasattr(g, ID_PAIR_X12) for g in getters)
 
 
 def _read_lines(getter: Any, var: str, bind: Callable[[Any], str]) -> list[str]:
@@ -174,8 +180,26 @@ def _value_lines(node: Value, bind: Callable[[Any], str]) -> list[str]:
             f"{pad}    raise EvalFailure({failed} + str(exc), env.where, {bind(node.source)}) from exc",
         ]
     if node.when is not None:
-        return [f"if not {bind(node.when)}(scope, env):", "    value = None", "else:"] + [f"    {x}" for x in lines]
+        return [*_test_lines(node.when, bind), "    value = None", "else:"] + [f"    {x}" for x in lines]
     return lines
 
 
-__all__ = ["FILTERED_X12", "ID_PAIR_X12", "PLAIN_X12", "ObjectFunction", "object_function"]
+def _test_lines(when: Any, bind: Callable[[Any], str]) -> list[str]:
+    """Lines ending in an ``if`` whose body runs when ``when`` does not hold: its getter read in line
+    (as :func:`_read_lines` reads a value, ``env.where`` set alike) and its test written out, for a
+    condition of a shape :func:`_read_lines` writes in line; a call otherwise."""
+    shape = getattr(when, CONDITION, None)
+    if shape is None:
+        return [f"if not {bind(when)}(scope, env):"]
+    getter, test, codes, exists = shape
+    lines = _read_lines(getter, "cond", bind)
+    if len(lines) == 1:  # (a getter called anyway: the condition's own call is as cheap)
+        return [f"if not {bind(when)}(scope, env):"]
+    if test == "exists":
+        fails = "cond is None" if exists else "cond is not None"
+    else:
+        fails = f"cond {'not in' if test in ('equals', 'in') else 'in'} {bind(codes)}"
+    return [*lines, f"if {fails}:"]
+
+
+__all__ = ["CONDITION", "FILTERED_X12", "ID_PAIR_X12", "PLAIN_X12", "ObjectFunction", "object_function"]

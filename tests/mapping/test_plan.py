@@ -86,3 +86,60 @@ def test_the_generated_source_reads_plain_elements_in_line(ws: Workspace) -> Non
     assert cmap is not None
     source = cmap.root.function().source  # type: ignore[attr-defined]
     assert "segs = own.get('BSN')" in source and "exc.trail.append('shipment_id')" in source
+
+
+CONDITIONS = """\
+map: t-when
+document: purchase_order
+source: {format: x12, set: "850", version: "004010"}
+fields:
+  po_number: BEG03
+  order_date: {from: BEG05, fn: date}
+  lines:
+    each: PO1
+    value:
+      line_number: {from: PO101, when: PO106}
+      quantity: {value: {from: PO102, fn: decimal}, uom: {from: PO103, when: {path: PO106, not_in: [UP, EN]}}}
+      item:
+        vendor_part: {from: PO107, when: {path: PO106, equals: VN}}
+        buyer_item: {from: PO107, when: {path: PO106, not_equals: VN}}
+        gtin: {from: PO107, when: {path: PO106, in: [UP, EN]}}
+        ndc: {from: PO107, when: {path: PO108, exists: false}}
+        udi: {from: PO107, when: {path: "REF[REF01=ZZ]/REF02", exists: true}}
+"""
+
+
+def test_conditions_tested_in_line_hold_as_the_node_by_node_evaluation(
+    catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ``when`` form the generated functions write in line, on lines that pass and fail it."""
+    lib = MapLibrary.build({"m.yaml": CONDITIONS}, {}, catalog, standard_functions())
+    data = (
+        b"ISA*00*          *00*          *ZZ*A              *ZZ*B              *261123*0930*U*00401*000000001*0*P*>~"
+        b"GS*PO*A*B*20261123*0930*1*X*004010~"
+        b"ST*850*0002~BEG*00*SA*PO2**20261123~PO1*1*2*EA*450**VN*X1~PO1*2*1*EA*1**UP*012345678905~"
+        b"PO1*3*1*EA*1**BP*B3*VN*V3~PO1*4*1*EA*1~REF*ZZ*U4~PO1**1*EA*1**EN*4006381333931~CTT*5~SE*10*0002~"
+        b"GE*1*1~IEA*1*000000001~"
+    )
+    cmap = lib.get("t-when")
+    assert cmap is not None
+    line = cmap.root.fields["lines"].value  # type: ignore[attr-defined]
+    for obj in (line, line.fields["item"]):
+        assert "cond = " in obj.function().source
+
+    def run() -> list[Any]:  # (a library of its own: nodes keep the callables they first resolved)
+        fresh = MapLibrary.build({"m.yaml": CONDITIONS}, {}, catalog, standard_functions())
+        tr = Translator(catalog, fresh, PartnerDirectory([]))
+        (r,) = [t for t in tr.translate(data, FileInput("t.edi", map_name="t-when")) if isinstance(t, Translation)]
+        assert r.document is not None, r.errors
+        doc = r.document.model_dump(mode="json")
+        doc["provenance"].pop("correlation_id", None)
+        return [doc, [(e.code, e.message, e.location) for e in r.errors]]
+
+    generated = run()
+    items = [line["item"] for line in generated[0]["lines"]]
+    assert [i.get("vendor_part") for i in items] == ["X1", None, None, None, None]
+    assert [i.get("gtin") for i in items] == [None, "012345678905", None, None, "4006381333931"]
+    monkeypatch.setattr(Obj, "evaluate", Obj.evaluate_fields)
+    monkeypatch.setattr(Obj, "function", lambda self: self.evaluate_fields)
+    assert run() == generated
