@@ -324,7 +324,10 @@ def _concat(value: Any, params: ConcatParams, ctx: EvalContext) -> Any:
 
 def _first(value: Any, params: Params, ctx: EvalContext) -> Any:
     if isinstance(value, list):
-        return next((v for v in value if v not in (None, "")), None)
+        for v in value:  # (a loop, not next() over a generator: once per first_of field per item)
+            if v not in (None, ""):
+                return v
+        return None
     return value
 
 
