@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner, Result
-from runtimekit import REPO, gateway, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
+from runtimekit import REPO, Home, gateway, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
 
 from gateway.cli.main import main
 
@@ -54,6 +54,49 @@ def _drop(folder: Path, name: str, data: bytes) -> None:
     tmp = folder / f".{name}.upload"
     tmp.write_bytes(data)
     os.replace(tmp, folder / name)
+
+
+def recon_home(
+    root: Path,
+    store_url: str,
+    name: str,
+    destination: dict[str, Any],
+    *,
+    kinds: tuple[str, ...] = ("recon_exception", "billing_event"),
+    processing: dict[str, Any] | None = None,
+) -> Home:
+    """A deployment whose inbound documents go to canonical JSON files and whose reconciliation outputs
+    (``kinds``) go to the destination ``name``."""
+    return make_home(
+        root,
+        store_url,
+        stable_seconds=0,
+        extra={
+            **({"processing": processing} if processing else {}),
+            "destinations": {
+                "canonical-json": {"type": "files", "folder": "outbox/canonical",
+                                   "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
+                name: destination,
+            },
+            "routes": [
+                {"name": "default", "match": {"direction": "inbound"}, "to": ["canonical-json"]},
+                {"name": "recon", "match": {"doc_type": list(kinds)}, "to": [name]},
+            ],
+        },
+    )  # fmt: skip
+
+
+def hooks_destination(receiver: Any) -> dict[str, Any]:
+    """A REST destination posting to ``receiver`` at ``/hooks/<doc_type>``, one attempt."""
+    return {"type": "rest", "url": receiver.url + "/hooks/{doc_type}", "retry": {"max_attempts": 1}}
+
+
+def set_reconciliation(home: Home, **settings: Any) -> None:
+    """medsupply's profile's ``reconciliation:`` section, replaced by ``settings``."""
+    path = home.path / "partners" / "medsupply.yaml"
+    profile = yaml.safe_load(path.read_text("utf-8"))
+    profile["reconciliation"] = settings
+    path.write_text(yaml.safe_dump(profile), "utf-8")
 
 
 def recon(home: Any, *args: str) -> Result:

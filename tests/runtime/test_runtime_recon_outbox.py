@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from runtimekit import REPO, gateway, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
 from support.httpd import Receiver
-from test_runtime_recon import _drop, _numbered, _sample, recon
+from test_runtime_recon import _drop, _numbered, _sample, hooks_destination, recon, recon_home, set_reconciliation
 from test_runtime_recon_outputs import _posted
 
 from gateway.cli.recon_cli import _Env
@@ -28,31 +27,13 @@ class Crash(BaseException):
 
 
 def _home(tmp_path: Path, store_url: str, hooks: Receiver, enabled: bool) -> Any:
-    home = make_home(
-        tmp_path,
-        store_url,
-        stable_seconds=0,
-        extra={
-            "destinations": {
-                "canonical-json": {"type": "files", "folder": "outbox/canonical",
-                                   "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
-                "hooks": {"type": "rest", "url": hooks.url + "/hooks/{doc_type}", "retry": {"max_attempts": 1}},
-            },
-            "routes": [
-                {"name": "default", "match": {"direction": "inbound"}, "to": ["canonical-json"]},
-                {"name": "recon", "match": {"doc_type": ["recon_exception", "billing_event"]}, "to": ["hooks"]},
-            ],
-        },
-    )  # fmt: skip
+    home = recon_home(tmp_path, store_url, "hooks", hooks_destination(hooks))
     _profile(home, enabled)
     return home
 
 
 def _profile(home: Any, enabled: bool) -> None:
-    path = home.path / "partners" / "medsupply.yaml"
-    profile = yaml.safe_load(path.read_text("utf-8"))
-    profile["reconciliation"] = {"enabled": enabled, "chargeable": {"items": ["IMP-HIP-52"]}}
-    path.write_text(yaml.safe_dump(profile), "utf-8")
+    set_reconciliation(home, enabled=enabled, chargeable={"items": ["IMP-HIP-52"]})
 
 
 def _recorded(home: Any) -> tuple[int, Counter[str]]:

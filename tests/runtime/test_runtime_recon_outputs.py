@@ -9,10 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from runtimekit import REPO, gateway, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
 from support.httpd import Receiver
-from test_runtime_recon import _drop, _numbered, _sample, recon
+from test_runtime_recon import _drop, _numbered, _sample, hooks_destination, recon, recon_home, set_reconciliation
 
 
 def _posted(receiver: Receiver, kind: str) -> list[dict[str, Any]]:
@@ -21,26 +20,8 @@ def _posted(receiver: Receiver, kind: str) -> list[dict[str, Any]]:
 
 def test_exception_alerts_and_billing_events(tmp_path: Path, store_url: str) -> None:
     with Receiver() as hooks:
-        home = make_home(
-            tmp_path,
-            store_url,
-            stable_seconds=0,
-            extra={
-                "destinations": {
-                    "canonical-json": {"type": "files", "folder": "outbox/canonical",
-                                       "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
-                    "hooks": {"type": "rest", "url": hooks.url + "/hooks/{doc_type}", "retry": {"max_attempts": 1}},
-                },
-                "routes": [
-                    {"name": "default", "match": {"direction": "inbound"}, "to": ["canonical-json"]},
-                    {"name": "recon", "match": {"doc_type": ["recon_exception", "billing_event"]}, "to": ["hooks"]},
-                ],
-            },
-        )  # fmt: skip
-        profile_path = home.path / "partners" / "medsupply.yaml"
-        profile = yaml.safe_load(profile_path.read_text("utf-8"))
-        profile["reconciliation"] = {"chargeable": {"items": ["IMP-HIP-52"]}}
-        profile_path.write_text(yaml.safe_dump(profile), "utf-8")
+        home = recon_home(tmp_path, store_url, "hooks", hooks_destination(hooks))
+        set_reconciliation(home, chargeable={"items": ["IMP-HIP-52"]})
         _drop(
             home.path / "send" / "medsupply",
             "po.json",

@@ -9,11 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from runtimekit import REPO, gateway, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
-from test_runtime_recon import _drop, _numbered, _sample, recon
+from test_runtime_recon import _drop, _numbered, _sample, recon, recon_home, set_reconciliation
 
 
 def _staged(url: str, table: str) -> list[dict[str, Any]]:
@@ -27,26 +26,8 @@ def _staged(url: str, table: str) -> list[dict[str, Any]]:
 
 def test_exceptions_and_billing_events_land_in_the_staging_tables(tmp_path: Path, store_url: str) -> None:
     staging = f"sqlite:///{tmp_path / 'erp.sqlite'}"
-    home = make_home(
-        tmp_path / "home",
-        store_url,
-        stable_seconds=0,
-        extra={
-            "destinations": {
-                "canonical-json": {"type": "files", "folder": "outbox/canonical",
-                                   "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
-                "erp": {"type": "sql", "url": staging, "upgrade": True},
-            },
-            "routes": [
-                {"name": "default", "match": {"direction": "inbound"}, "to": ["canonical-json"]},
-                {"name": "recon", "match": {"doc_type": ["recon_exception", "billing_event"]}, "to": ["erp"]},
-            ],
-        },
-    )  # fmt: skip
-    path = home.path / "partners" / "medsupply.yaml"
-    profile = yaml.safe_load(path.read_text("utf-8"))
-    profile["reconciliation"] = {"chargeable": {"items": ["IMP-HIP-52"]}}
-    path.write_text(yaml.safe_dump(profile), "utf-8")
+    home = recon_home(tmp_path / "home", store_url, "erp", {"type": "sql", "url": staging, "upgrade": True})
+    set_reconciliation(home, chargeable={"items": ["IMP-HIP-52"]})
     _drop(home.path / "send" / "medsupply", "po.json", (REPO / "samples/canonical/purchase-order.json").read_bytes())
     ack = _sample("855-4010-medsupply-ack.edi").replace("PO1*3*2*EA*1450.00*", "PO1*3*2*EA*1495.00*")
     _drop(home.inbox / "medsupply", "855.edi", _numbered(ack, 201))

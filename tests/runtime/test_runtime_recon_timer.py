@@ -10,38 +10,25 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
 from runtimekit import REPO, Home, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
 from support.httpd import Receiver
 from test_runtime_acks import Clock, service
-from test_runtime_recon import _drop
+from test_runtime_recon import _drop, hooks_destination, recon_home, set_reconciliation
 from test_runtime_recon_outputs import _posted
 
 from gateway.store import Store
 
 
 def _deploy(tmp_path: Path, store_url: str, hooks: Receiver, every: float) -> Home:
-    home = make_home(
+    home = recon_home(
         tmp_path,
         store_url,
-        stable_seconds=0,
-        extra={
-            "processing": {"sla_check_seconds": every},
-            "destinations": {
-                "canonical-json": {"type": "files", "folder": "outbox/canonical",
-                                   "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
-                "hooks": {"type": "rest", "url": hooks.url + "/hooks/{doc_type}", "retry": {"max_attempts": 1}},
-            },
-            "routes": [
-                {"name": "default", "match": {"direction": "inbound"}, "to": ["canonical-json"]},
-                {"name": "recon", "match": {"doc_type": ["recon_exception"]}, "to": ["hooks"]},
-            ],
-        },
-    )  # fmt: skip
-    path = home.path / "partners" / "medsupply.yaml"
-    profile = yaml.safe_load(path.read_text("utf-8"))
-    profile["reconciliation"] = {"slas": {"ack_hours": 4}}
-    path.write_text(yaml.safe_dump(profile), "utf-8")
+        "hooks",
+        hooks_destination(hooks),
+        kinds=("recon_exception",),
+        processing={"sla_check_seconds": every},
+    )
+    set_reconciliation(home, slas={"ack_hours": 4})
     _drop(home.path / "send" / "medsupply", "po.json", (REPO / "samples/canonical/purchase-order.json").read_bytes())
     return home
 
