@@ -46,6 +46,14 @@ def test_every_golden_case_evaluates_the_same_field_by_field(ws: Workspace, monk
     assert generated == reference
 
 
+def _interchange(sets: bytes) -> bytes:
+    """``sets`` in a 004010 purchase-order group and interchange."""
+    return (
+        b"ISA*00*          *00*          *ZZ*A              *ZZ*B              *261123*0930*U*00401*000000001*0*P*>~"
+        b"GS*PO*A*B*20261123*0930*1*X*004010~" + sets + b"GE*1*1~IEA*1*000000001~"
+    )
+
+
 IMPLIED = """\
 map: t-implied
 document: purchase_order
@@ -65,11 +73,8 @@ fields:
 def test_a_failing_function_deep_in_a_list_fails_the_same_way(catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     """PO104 ``1.5`` is no implied decimal: the same MAP-500, key trail and segment either way."""
     lib = MapLibrary.build({"m.yaml": IMPLIED}, {}, catalog, standard_functions())
-    data = (
-        b"ISA*00*          *00*          *ZZ*A              *ZZ*B              *261123*0930*U*00401*000000001*0*P*>~"
-        b"GS*PO*A*B*20261123*0930*1*X*004010~"
+    data = _interchange(
         b"ST*850*0002~BEG*00*SA*PO2**20261123~PO1*1*2*EA*450**VN*X1~PO1*2*1*EA*1.5**VN*X2~CTT*2~SE*6*0002~"
-        b"GE*1*1~IEA*1*000000001~"
     )
 
     def run() -> list[tuple[str, str, Any]]:
@@ -117,12 +122,9 @@ def test_conditions_tested_in_line_hold_as_the_node_by_node_evaluation(
 ) -> None:
     """Each ``when`` form the generated functions write in line, on lines that pass and fail it."""
     lib = MapLibrary.build({"m.yaml": CONDITIONS}, {}, catalog, standard_functions())
-    data = (
-        b"ISA*00*          *00*          *ZZ*A              *ZZ*B              *261123*0930*U*00401*000000001*0*P*>~"
-        b"GS*PO*A*B*20261123*0930*1*X*004010~"
+    data = _interchange(
         b"ST*850*0002~BEG*00*SA*PO2**20261123~PO1*1*2*EA*450**VN*X1~PO1*2*1*EA*1**UP*012345678905~"
         b"PO1*3*1*EA*1**BP*B3*VN*V3~PO1*4*1*EA*1~REF*ZZ*U4~PO1**1*EA*1**EN*4006381333931~CTT*5~SE*10*0002~"
-        b"GE*1*1~IEA*1*000000001~"
     )
     cmap = lib.get("t-when")
     assert cmap is not None
