@@ -745,7 +745,6 @@ class Service:
         delivering.start()
         if self.sftp is not None:
             threading.Thread(target=self.sftp.run, args=(self.stopping,), name="sftp-poller", daemon=True).start()
-        interrupted = False
         poll = self.deployment.settings.processing.poll_seconds
         recovered_at = time.monotonic()
         try:
@@ -774,12 +773,12 @@ class Service:
                     self.inbox.wait(min(poll, self.inbox.next_due() or poll))
         except Interrupted as exc:
             log.error("%s", exc)
-            interrupted = self.summary.interrupted = True
+            self.summary.interrupted = True
         finally:
             self.inbox.stop()
             if self.sftp is not None:
                 self.sftp.close()
-            if not interrupted:  # the store hangs: the delivery round hangs on it too; cut it like a crash
+            if not self.summary.interrupted:  # the store hangs: a delivery round may too; cut it like a crash
                 self._finish_deliveries(delivering)
             self.stop_watchdog()
         return self.summary
@@ -819,10 +818,8 @@ def _dump_stacks_on_sigusr1() -> None:
     """``kill -USR1 PID``: every thread's stack to stderr, and the service goes on (a worker that will not
     stop says where it waits; docs/store.md). Needs a real file: when stderr is captured in memory (the
     command run in process, as tests do), the process's own stderr, else nothing."""
-    for stream in (sys.stderr, sys.__stderr__):
+    for stream in (s for s in (sys.stderr, sys.__stderr__) if s is not None):
         try:
-            if stream is None:
-                continue
             stream.fileno()
         except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: not backed by a file
             continue
