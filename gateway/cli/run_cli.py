@@ -117,7 +117,12 @@ def run(
         observers = Observers.start(service, deployment, url, metrics_host, metrics_port, state=not once)
         try:
             with streaming_heap():  # start-up's objects (definitions, maps, schemas) out of the GC's walks
-                summary = service.run_once() if once else service.run_forever()
+                try:
+                    summary = service.run_once() if once else service.run_forever()
+                except Interrupted as exc:  # raised as a loop ended, before it could catch it
+                    click.echo(str(exc), err=True)
+                    summary = service.summary
+                    summary.interrupted = True
         finally:
             observers.stop()
     finally:

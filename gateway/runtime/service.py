@@ -80,6 +80,8 @@ ONCE_INTAKE_TRIES = 3
 """``--once``: intake batches failing as a whole (archive unwritable, store down) are tried this often."""
 INTERRUPT_AFTER_SECONDS = 2.0
 """SIGTERM interrupts a store call that has been waiting this long (a shorter one is let finish)."""
+CUT_AFTER_INTERRUPT_SECONDS = 4.0
+"""Interrupted, a loop that has not ended this long after is ended with the process (the last resort)."""
 
 
 class Interrupted(BaseException):
@@ -302,6 +304,10 @@ class Service:
         self.intake_error: Exception | None = None
         self.problems = IntakeProblems(deployment.path("run"), self.worker)
         self._main_thread = threading.get_ident()
+        self.interruption: Interrupted | None = None  # raised by the signal handler (see _raise_if_interrupted)
+        self.interrupted_at = 0.0
+        self.interruptible = True  # the signal handler may raise Interrupted (not once a loop is ending)
+        self.cut_exit_code = 0  # the process's exit code when the last resort ends it (run_once: EXIT_STORE)
         self._watchdog: threading.Thread | None = None
         self._watch_done = threading.Event()
         self.beats: dict[str, float] = {}  # step → wall time of its last success: /healthz, metrics, status
@@ -327,9 +333,17 @@ class Service:
                 log.info("signal %s: stopping after the current file", signum)
             with contextlib.suppress(BlockingIOError):  # a full pipe: a wake-up is pending already
                 os.write(wake_write, b"\0")
+            if not self.interruptible:
+                return  # the loop has ended: what is left (closing, the summary) does not wait on the store
             stalled = self.store.database.stalled()
+            if self.interruption is not None and stalled is not None:
+                raise self.interruption  # once interrupted, every later store call is too, at once
             if stalled is not None and stalled[1] >= INTERRUPT_AFTER_SECONDS:
-                raise Interrupted(f"stopped while the store hung ({stalled[0]}, {stalled[1]:.0f} s)")
+                # Kept before raising: the hung call's clean-up may raise an error of its own in its place.
+                self.interruption = Interrupted(f"stopped while the store hung ({stalled[0]}, {stalled[1]:.0f} s)")
+                self.interrupted_at = time.monotonic()
+                self.summary.interrupted = True
+                raise self.interruption
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
@@ -358,13 +372,15 @@ class Service:
         db = self.store.database
         reported: float | None = None  # the stall already logged (its start)
         aborted: float | None = None
-        nudged: float | None = None
+        nudged = -math.inf
         while not self._watch_done.wait(0.25):
+            if self.interruption is not None and time.monotonic() - self.interrupted_at >= CUT_AFTER_INTERRUPT_SECONDS:
+                self._cut_process()
             stalled = db.busy_since()
             if stalled is None:
                 if reported is not None:
                     log.warning("store %s answers again", self.store.url)
-                reported = aborted = nudged = None
+                reported = aborted = None
                 continue
             what, began = stalled  # a stall is known by its start: logged, cut and interrupted once
             seconds = time.monotonic() - began
@@ -375,9 +391,23 @@ class Service:
                 aborted = began
                 cut = db.abort()
                 log.error("store call %s cut after %.0f s (%d connection(s)); will retry", what, seconds, cut)
-            if self.stopping.is_set() and seconds >= INTERRUPT_AFTER_SECONDS and nudged != began:
-                nudged = began  # the handler raises in the main thread, inside the hung call
+            due = self.interruption is not None or seconds >= INTERRUPT_AFTER_SECONDS
+            if self.stopping.is_set() and self.interruptible and due and time.monotonic() - nudged >= 0.5:
+                nudged = time.monotonic()  # the handler raises in the main thread, inside the hung call
                 signal.pthread_kill(self._main_thread, signal.SIGTERM)
+
+    def _cut_process(self) -> None:
+        """The last resort: interrupted while the store hung, the loop has still not ended (a call's
+        clean-up waiting on the dead socket): end the process here, as a crash would (docs/store.md)."""
+        log.error(
+            "stopped while the store hung: the loop did not end within %.0f s; the process ends now",
+            CUT_AFTER_INTERRUPT_SECONDS,
+        )
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(self.cut_exit_code)
 
     # --- steps ------------------------------------------------------------------------------
 
@@ -660,6 +690,7 @@ class Service:
         could not be taken are held, not retried in this run (``summary.not_taken``); a store that cannot be
         reached ends the run (``summary.store_error``)."""
         self.inbox.root.mkdir(parents=True, exist_ok=True)
+        self.interruptible, self.cut_exit_code = True, EXIT_STORE
         self.start_watchdog()
         try:
             self.intake.recover_claims()
@@ -689,18 +720,20 @@ class Service:
                     if deadline_idle >= 2:
                         break
                 time.sleep(min(0.05, self.deployment.settings.intake.stable_seconds or 0.01))
+            self._raise_if_interrupted()
             self.processor.drain()  # the last batches' deliveries, still on their thread
             if not self.stopping.is_set() and self.summary.store_error is None:
                 self.deliver_due()  # retries now due, and deliveries a dead worker left
             self._count_deliveries()
         except GatewayError as exc:
-            log.error("store unavailable: %s", exc)
-            self.summary.store_error = str(exc)
+            log.error("%s", self.interruption or f"store unavailable: {exc}")
+            self.summary.store_error = str(self.interruption or exc)
         except Interrupted as exc:
             log.error("%s", exc)
             self.summary.store_error = str(exc)
             self.summary.interrupted = True
         finally:
+            self.interruptible = False  # what is left does not wait on the store, or is cut as below
             if not self.summary.interrupted:  # else a delivery may hang on the store: it is not waited for
                 self._finish_deliveries(None)  # the watchdog still cuts (and SIGTERM interrupts) a hung call
             self.stop_watchdog()
@@ -730,6 +763,7 @@ class Service:
     def run_forever(self) -> RunSummary:
         """Watch the inbox and process until stopped."""
         self.inbox.root.mkdir(parents=True, exist_ok=True)
+        self.interruptible, self.cut_exit_code = True, 0
         self.start_watchdog()
         try:
             self.intake.recover_claims()
@@ -737,6 +771,7 @@ class Service:
         except Interrupted as exc:
             log.error("%s", exc)
             self.summary.interrupted = True
+            self.interruptible = False
             self.stop_watchdog()
             return self.summary
         self.inbox.start()
@@ -760,6 +795,7 @@ class Service:
                     self.check_slas()
                     self.beats.update(dict.fromkeys(("loop", "inbox", "send"), time.time()))
                 except GatewayError as exc:
+                    self._raise_if_interrupted()
                     log.error("store unavailable (%s); retrying in 5 s", exc)
                     self.stopping.wait(5)
                     continue
@@ -771,10 +807,12 @@ class Service:
                     self.stopping.wait(5)  # a full disk or a restarting database: do not spin on it
                 elif not (taken or done):
                     self.inbox.wait(min(poll, self.inbox.next_due() or poll))
+            self._raise_if_interrupted()
         except Interrupted as exc:
             log.error("%s", exc)
             self.summary.interrupted = True
         finally:
+            self.interruptible = False  # what is left does not wait on the store, or is cut as below
             self.inbox.stop()
             if self.sftp is not None:
                 self.sftp.close()
@@ -787,6 +825,7 @@ class Service:
         """Let the deliveries in flight end (the last batches', the delivery loop's round). The watchdog is
         still up: when one of them hangs on the store, SIGTERM interrupts the wait as it would the loop."""
         try:
+            self.interruptible = True
             self.processor.close()
             if delivering is not None:
                 delivering.join(timeout=5)
@@ -794,6 +833,19 @@ class Service:
         except Interrupted as exc:
             log.error("%s", exc)
             self.summary.interrupted = True
+        except GatewayError:
+            if self.interruption is None:
+                raise
+            log.error("%s", self.interruption)  # its store call's clean-up failed in its place
+        finally:
+            self.interruptible = False
+
+    def _raise_if_interrupted(self) -> None:
+        """Raise the signal handler's :class:`Interrupted` again when a store call it interrupted let an
+        error of its own out instead (the connection's clean-up failing on the hung socket): the loop then
+        stops as interrupted and waits for no thread, as it would have."""
+        if self.interruption is not None:
+            raise self.interruption
 
     def _deliver_forever(self) -> None:
         """The delivery loop beside processing: retries as they fall due, deliveries dead workers left."""

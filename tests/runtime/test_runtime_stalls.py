@@ -34,7 +34,8 @@ from runtimekit import (  # noqa: F401 - fixtures
 from sqlalchemy.engine import make_url
 
 from gateway.runtime.process import Processor
-from gateway.store import LeaseError, Store
+from gateway.runtime.service import Interrupted
+from gateway.store import LeaseError, Store, StoreError
 from gateway.workspace import Workspace
 
 TEMPLATE = PARTNERS / "medsupply/cases/810-invoice.edi"
@@ -224,6 +225,91 @@ def test_sigterm_is_honoured_while_the_store_hangs(
     assert "stopped while the store hung" in run.stderr()
     proxy.stalled.clear()
     assert os.path.exists(home.inbox / "medsupply" / "inv.edi") or list(home.archive.glob("??/*"))
+
+
+def test_an_interruption_its_call_turns_into_a_store_error_still_stops_at_once(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM while the store hangs raises inside the hung call; that call's clean-up (the connection's
+    reset on its dead socket) can fail and let its own error out in place of the interruption. The loop
+    must still stop as interrupted, and wait for no delivery (a CI run waited 5 s on one)."""
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}")
+    service = home.service(workspace)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    waited: list[object] = []
+    try:
+        service.install_signal_handlers()
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        monkeypatch.setattr(service.store.database, "stalled", lambda: ("record 1 file(s)", 3.0))
+
+        def hung_intake() -> int:
+            try:
+                handler(signal.SIGTERM, None)  # delivered inside the hung call
+            except Interrupted as exc:
+                raise StoreError("can't change 'autocommit' now: connection in transaction status ACTIVE") from exc
+            raise AssertionError("the handler did not interrupt a call hung past its limit")
+
+        monkeypatch.setattr(service, "take_ready", hung_intake)
+        monkeypatch.setattr(service, "_finish_deliveries", waited.append)
+        caplog.set_level("ERROR", "gateway.run")
+        summary = service.run_forever()
+        assert summary.interrupted, "the process would join its threads, one of them hung on the store"
+        assert waited == [], "the deliveries in flight were waited for"
+        assert "stopped while the store hung (record 1 file(s), 3 s)" in caplog.text
+        assert "retrying in 5 s" not in caplog.text
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+        service.store.close()
+
+
+def test_a_loop_still_not_ended_after_its_interruption_is_ended_with_the_process(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last resort: interrupted while the store hung, a loop that still has not ended (a clean-up
+    waiting on the dead socket, out of the handler's reach) is ended by the watchdog with the process."""
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}")
+    service = home.service(workspace)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    ended = threading.Event()
+    codes: list[int] = []
+
+    def exit_now(code: int) -> None:  # os._exit, recorded; the hung clean-up then lets the loop go
+        codes.append(code)
+        ended.set()
+
+    try:
+        service.install_signal_handlers()
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        monkeypatch.setattr(service.store.database, "stalled", lambda: ("record 1 file(s)", 3.0))
+        monkeypatch.setattr("gateway.runtime.service.os._exit", exit_now)
+        monkeypatch.setattr("gateway.runtime.service.logging.shutdown", lambda: None)
+        interrupted_at: list[float] = []
+
+        def hung_intake() -> int:
+            try:
+                handler(signal.SIGTERM, None)
+            except Interrupted:
+                interrupted_at.append(time.monotonic())
+                service.interruptible = False  # the clean-up now waits where no signal reaches it
+                assert ended.wait(30), "the watchdog never ended the process"
+                raise StoreError("the clean-up's own error, once the socket is closed") from None
+            raise AssertionError("the handler did not interrupt a call hung past its limit")
+
+        monkeypatch.setattr(service, "take_ready", hung_intake)
+        caplog.set_level("ERROR", "gateway.run")
+        summary = service.run_once()
+        waited = time.monotonic() - interrupted_at[0]
+        assert codes and codes[0] == 4, "run --once cut: the store's exit code"
+        assert 3 <= waited < 10, waited
+        assert "the loop did not end within 4 s; the process ends now" in caplog.text
+        assert summary.interrupted
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+        service.store.close()
 
 
 def test_once_exits_4_when_the_store_hangs_from_the_start(proxied: tuple[Home, StallingProxy]) -> None:
