@@ -18,6 +18,9 @@ bench_runtime does), the ratio delivery/processing, the gateway's peak RSS (with
 when present), and checks that in the delivery run every document reached both destinations: the
 receiver's distinct keys and the staging header rows both equal the number of files.
 
+``BENCH_GATEWAY_YAML`` (environment) is appended to each deployment's gateway.yaml, to try a setting
+in both runs, e.g. ``BENCH_GATEWAY_YAML=$'processing: {batch: 128}\n'``.
+
 `latency` runs `gateway run` as a service with the delivery configuration and drops files at a
 steady rate (temporary name, then rename). A file's drop-to-delivered time runs from the rename to
 the later of its REST arrival (recorded by the receiver, keyed by PO number) and its staging
@@ -118,6 +121,7 @@ def deployment(to: tuple[str, ...], rest_url: str | None, stable: float = 0.0) -
     shutil.copytree(REPO / "partners", home / "partners", ignore=shutil.ignore_patterns("cases"))
     (home / "var").mkdir()
     text = f"store: 'sqlite:///var/gateway.db'\nintake: {{stable_seconds: {stable}, rescan_seconds: 2}}\n"
+    text += os.environ.get("BENCH_GATEWAY_YAML", "")  # more settings, e.g. "processing: {batch: 128}\n"
     if to:
         text += "destinations:\n" + "".join(DESTINATIONS[d].format(rest_url=rest_url, home=home) for d in to)
         text += f"routes:\n  - name: everything\n    match: {{}}\n    to: [{', '.join(ROUTED[d] for d in to)}]\n"

@@ -19,7 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 class CanonicalModel(BaseModel):
     """Base of every canonical type: strict shape, Decimals serialized as strings in JSON."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True, ser_json_inf_nan="strings")
+    # defer_build: a model's validator is built when first used, not at import (a command that translates
+    # ship notices never builds the invoice's): ~0.05 s less at every command's start-up.
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, validate_assignment=True, ser_json_inf_nan="strings", defer_build=True
+    )
 
 
 class Identifier(CanonicalModel):
