@@ -110,8 +110,11 @@ def fill(url: str, gen: Generator) -> dict[str, int]:
                             copy.write_row(row)
                     counts[table] += len(rows)
             conn.commit()
-            print(f"  {gen.documents_made:>9} documents, {counts['events']:>9} events, "
-                  f"{time.perf_counter() - begun:.0f} s", flush=True)
+            print(
+                f"  {gen.documents_made:>9} documents, {counts['events']:>9} events, "
+                f"{time.perf_counter() - begun:.0f} s",
+                flush=True,
+            )
         started = time.perf_counter()
         for _, ddl in saved:
             conn.execute(ddl)
