@@ -51,6 +51,7 @@ processing:
   store_stall_seconds: 10               # a store call with no answer this long is logged
   store_timeout_seconds: 90             # ... and cut this long (then retried after a back-off)
   sla_check_seconds: 300                # reconcile chains still waiting for an 855/856/810 (overdue SLAs); 0: never
+  delivery_workers: 0                   # N > 0: N processes of their own deliver (a core each); 0: threads
 duplicates:
   isa13_window_days: 30                 # partner profiles may override; 0 turns the ISA13 check off
 destinations:                           # where documents go, by name (see docs/routing.md); replaces the default
@@ -119,6 +120,14 @@ class Processing(_Strict):
         description="How often `gateway run` reconciles the PO chains still waiting for a document, so "
         "time-based exceptions (no 855/856/810 in time) open without a new document; one worker at a time. "
         "0: never (then schedule `gateway recon run`).",
+    )
+    delivery_workers: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="0: `gateway run` delivers what it records itself, on threads beside processing. N: N "
+        "processes of their own deliver it (another core each: processing no longer shares its "
+        "interpreter with the deliveries); they stop with the service.",
     )
 
 

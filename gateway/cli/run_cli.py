@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -15,6 +17,7 @@ from gateway.cli.maps_cli import open_workspace
 from gateway.cli.observers import Observers
 from gateway.cli.options import deployment_options, load_deployment, resolve_store_url
 from gateway.errors import GatewayError
+from gateway.runtime.delegates import STOP_SECONDS, Delegates, watch_end_of_input
 from gateway.runtime.fsutil import oneline, printable
 from gateway.runtime.service import (
     EXIT_CODES,
@@ -72,6 +75,7 @@ _deployment = load_deployment
     envvar="GATEWAY_METRICS_HOST",
     help="The address /metrics and /healthz listen on (0.0.0.0: every interface).",
 )
+@click.option("--deliveries-only", is_flag=True, hidden=True, help="A delivery process (processing.delivery_workers).")
 @_options
 def run(
     once: bool,
@@ -80,6 +84,7 @@ def run(
     log_format: str,
     metrics_port: int | None,
     metrics_host: str,
+    deliveries_only: bool,
     home: Path | None,
     config: Path | None,
     store_url: str | None,
@@ -99,7 +104,7 @@ def run(
     deployment = _hold_broken(deployment, workspace)
     url = resolve_store_url(deployment, store_url)
     store = Store(url)
-    service = Service(deployment, workspace, store, worker=worker)
+    service = Service(deployment, workspace, store, worker=worker, delegated=False if deliveries_only else None)
     service.install_signal_handlers()
     service.start_watchdog()  # the schema check below may meet a store that hangs
     try:
@@ -114,18 +119,26 @@ def run(
         except Interrupted as exc:
             click.echo(f"store {store.url}: {exc}", err=True)
             raise SystemExit(EXIT_STORE if once else 0) from exc
+        if deliveries_only:  # its state file: `gateway status` lists it, with the destinations it paused
+            _deliveries_only(service, store, once, Observers.start(service, deployment, url, "", None, state=not once))
+            return
+        if service.processor.delegated:
+            service.delegates = Delegates(
+                [
+                    _delegate_command(service.worker, n, once, verbose, log_format, deployment.home, config, url)
+                    for n in range(1, deployment.settings.processing.delivery_workers + 1)
+                ]
+            )
+            service.delegates.start()
         observers = Observers.start(service, deployment, url, metrics_host, metrics_port, state=not once)
         try:
             with streaming_heap():  # start-up's objects (definitions, maps, schemas) out of the GC's walks
-                try:
-                    summary = service.run_once() if once else service.run_forever()
-                except Interrupted as exc:  # raised as a loop ended, before it could catch it
-                    click.echo(str(exc), err=True)
-                    summary = service.summary
-                    summary.interrupted = True
+                summary = _loop(service, service.run_once if once else service.run_forever)
         finally:
             observers.stop()
     finally:
+        if service.delegates is not None:
+            service.delegates.finish(limit=STOP_SECONDS)  # (done already unless the loop raised)
         service.stop_watchdog()
         store.close()
     _print_summary(summary, deployment)
@@ -142,6 +155,52 @@ def run(
         _exit_now(code)
     if once:
         raise SystemExit(code)
+
+
+def _delegate_command(
+    worker: str,
+    n: int,
+    once: bool,
+    verbose: int,
+    log_format: str,
+    home: Path,
+    config: Path | None,
+    url: str,
+) -> list[str]:
+    """``gateway run --deliveries-only`` for delivery process ``n``, with this service's deployment, store
+    and logging (the same interpreter and package: ``python -m gateway.cli.main``)."""
+    command = [sys.executable, "-m", "gateway.cli.main", "run", "--deliveries-only", "--worker", f"{worker}/d{n}"]
+    command += ["--once"] if once else []
+    command += ["-v"] * verbose + ["--log-format", log_format, "--home", str(home), "--store", url]
+    return command + (["--config", str(config)] if config is not None else [])
+
+
+def _deliveries_only(service: Service, store: Store, once: bool, observers: Observers) -> None:
+    """A delivery process: its loop until the service closes its input (see gateway.runtime.delegates);
+    no summary (the service prints one). Exit 4 when the store could not be reached at its end."""
+    ended = threading.Event()
+    watch_end_of_input(lambda size: os.read(0, size), ended)  # its standard input: the service's pipe
+    try:
+        summary = _loop(service, lambda: service.run_deliveries(once=once, ended=ended))
+    finally:
+        observers.stop()
+        service.stop_watchdog()
+        store.close()
+    code = EXIT_STORE if summary.store_error is not None else 0
+    if summary.interrupted:
+        _exit_now(code)
+    raise SystemExit(code)
+
+
+def _loop(service: Service, loop: Callable[[], RunSummary]) -> RunSummary:
+    """``loop()``'s summary; interrupted (SIGTERM while the store hung) as it ended, before it could catch it,
+    the summary so far, marked interrupted."""
+    try:
+        return loop()
+    except Interrupted as exc:
+        click.echo(str(exc), err=True)
+        service.summary.interrupted = True
+        return service.summary
 
 
 def _exit_now(code: int) -> None:

@@ -179,6 +179,7 @@ class Processor:
         router: Router | None = None,
         background: bool = False,
         outbound_router: Router | None = None,
+        delegated: bool = False,
     ) -> None:
         self.store = store
         self.archive = archive
@@ -195,7 +196,10 @@ class Processor:
         self.deliverer = deliverer
         self.router = router or default_router
         self.outbound_router = outbound_router or default_outbound_router  # where our acknowledgments go
-        self.delivery_lease = lease_seconds or 60.0
+        # delegated: the deliveries are recorded free for the delivery processes (`processing.delivery_workers`)
+        # to take at once, and this worker tries none of them itself.
+        self.delegated = delegated
+        self.delivery_lease = 0.0 if delegated else lease_seconds or 60.0
         self.delivery_counts = DeliveryCounts()
         self._leased: list[int] = []
         self._renewed = 0.0
@@ -203,7 +207,7 @@ class Processor:
         # background: a batch's deliveries run on a thread of their own while the next batch is processed
         self.lane = (
             DeliveryLane[DeliveryCounts](self.delivery_counts.add, self.delivery_counts.touched.update)
-            if background and deliverer is not None
+            if background and deliverer is not None and not delegated
             else None
         )
 
@@ -335,6 +339,9 @@ class Processor:
         adopted = [i for w in works if w.row.id in held for i in w.adopted]
         for work in works:
             work.owed, work.adopted = [], []  # a big file's next chunk starts afresh
+        if self.delegated:  # the delivery processes take them; counted at the run's end from the ledger
+            self.delivery_counts.touched.update([*(o.id for o in owed if o.id is not None), *adopted])
+            return
         if self.deliverer is None or not (owed or adopted):
             return
         deliver = partial(self._deliver, owed, adopted, self._recorded_at)

@@ -54,6 +54,7 @@ from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
 from gateway.planning import Router
 from gateway.runtime.acks import AckTracker, AlertSink
+from gateway.runtime.delegates import STOP_SECONDS, Delegates
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
@@ -190,7 +191,10 @@ class Service:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         registry: Registry | None = None,
         router: Router | None = None,
+        delegated: bool | None = None,
     ) -> None:
+        """``delegated``: the deliveries are left to delivery processes (:mod:`gateway.runtime.delegates`);
+        None: when ``processing.delivery_workers`` asks for them (a delivery process itself passes False)."""
         cfg = deployment.settings
         self.deployment = deployment
         self.store = store
@@ -259,7 +263,9 @@ class Service:
             router=router,
             background=True,  # deliveries overlap the next batch (docs/performance.md, "Delivery")
             outbound_router=outbound_router,
+            delegated=cfg.processing.delivery_workers > 0 if delegated is None else delegated,
         )
+        self.delegates: Delegates | None = None  # the delivery processes, started by the composition root
         send_channel = InboxConfig(
             folder=str(deployment.path("send")),
             stable_seconds=cfg.intake.stable_seconds,
@@ -722,7 +728,9 @@ class Service:
                 time.sleep(min(0.05, self.deployment.settings.intake.stable_seconds or 0.01))
             self._raise_if_interrupted()
             self.processor.drain()  # the last batches' deliveries, still on their thread
-            if not self.stopping.is_set() and self.summary.store_error is None:
+            if self.delegates is not None:
+                self.delegates.finish(stopping=self.stopping)  # they deliver what is due, then end
+            elif not self.stopping.is_set() and self.summary.store_error is None:
                 self.deliver_due()  # retries now due, and deliveries a dead worker left
             self._count_deliveries()
         except GatewayError as exc:
@@ -759,6 +767,8 @@ class Service:
             tried.retrying = sum(1 for s in final.values() if s == "pending")
             tried.dead = sum(1 for s in final.values() if s == "dead_letter")
             tried.delivered = sum(1 for s in final.values() if s == "delivered")
+            if self.processor.delegated:  # delivered by the delivery processes: counted from the ledger
+                tried.by_destination = Counter(self.store.delivered_by_destination(sorted(tried.touched)))
 
     def run_forever(self) -> RunSummary:
         """Watch the inbox and process until stopped."""
@@ -776,8 +786,10 @@ class Service:
             return self.summary
         self.inbox.start()
         log.info("worker %s watching %s (store %s)", self.worker, self.inbox.root, self.store.url)
-        delivering = threading.Thread(target=self._deliver_forever, name="deliveries", daemon=True)
-        delivering.start()
+        delivering: threading.Thread | None = None
+        if not self.processor.delegated:  # else the delivery processes try what is due
+            delivering = threading.Thread(target=self._deliver_forever, name="deliveries", daemon=True)
+            delivering.start()
         if self.sftp is not None:
             threading.Thread(target=self.sftp.run, args=(self.stopping,), name="sftp-poller", daemon=True).start()
         poll = self.deployment.settings.processing.poll_seconds
@@ -789,6 +801,8 @@ class Service:
                         # Claims left by a taker that died while this one runs (another process on this inbox).
                         self.intake.recover_claims()
                         recovered_at = time.monotonic()
+                    if self.delegates is not None:
+                        self.delegates.check()  # one that died is started again
                     taken = self.take_ready()
                     done = self.process_claimed()
                     taken += self.send_orders(every=1.0)
@@ -818,6 +832,46 @@ class Service:
                 self.sftp.close()
             if not self.summary.interrupted:  # the store hangs: a delivery round may too; cut it like a crash
                 self._finish_deliveries(delivering)
+                if self.delegates is not None:  # (interrupted, they see the pipe close as the process ends)
+                    self.delegates.finish(limit=STOP_SECONDS)
+            self.stop_watchdog()
+        return self.summary
+
+    def run_deliveries(self, *, once: bool, ended: threading.Event) -> RunSummary:
+        """A delivery process's loop (``gateway run --deliveries-only``): what is due, round after round,
+        until ``ended`` (the service closed its pipe, or died), then, under ``once``, until a round finds
+        nothing due. SIGTERM stops it after the round in hand (or at once while the store hangs)."""
+        self.interruptible, self.cut_exit_code = True, EXIT_STORE if once else 0
+        self.start_watchdog()
+        poll = self.deployment.settings.processing.poll_seconds
+        log.info("worker %s delivering (store %s)", self.worker, self.store.url)
+        try:
+            while not self.stopping.is_set():
+                finishing = ended.is_set()  # read before the round: a round after the end sees all there is
+                try:
+                    counts = self.deliver_due()
+                    self.beats.update(dict.fromkeys(("loop", "deliveries"), time.time()))  # (its loop: `status`)
+                except GatewayError as exc:
+                    self._raise_if_interrupted()
+                    log.error("deliveries: store unavailable (%s); retrying in 5 s", exc)
+                    self.summary.store_error = str(exc)
+                    if finishing and once:
+                        break
+                    self.stopping.wait(5)
+                    continue
+                self.summary.store_error = None
+                if finishing and (not once or not counts.tried):
+                    break
+                if not counts.tried:
+                    self.stopping.wait(poll)
+            self._raise_if_interrupted()
+        except Interrupted as exc:
+            log.error("%s", exc)
+            self.summary.interrupted = True
+        finally:
+            self.interruptible = False
+            if not self.summary.interrupted:
+                self._finish_deliveries(None)
             self.stop_watchdog()
         return self.summary
 

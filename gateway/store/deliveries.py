@@ -560,6 +560,20 @@ class DeliveryOps(StoreBase):
                 out.update({int(i): str(st) for i, st in conn.execute(query)})
         return out
 
+    def delivered_by_destination(self, ids: Sequence[int]) -> dict[str, int]:
+        """How many of the deliveries ``ids`` are delivered, per destination."""
+        out: dict[str, int] = {}
+        with self._db.read(f"count {len(ids)} deliveries by destination") as conn:
+            for start in range(0, len(ids), 500):
+                query = (
+                    select(deliveries.c.destination, func.count())
+                    .where(deliveries.c.id.in_(list(ids[start : start + 500])), deliveries.c.status == "delivered")
+                    .group_by(deliveries.c.destination)
+                )
+                for destination, n in conn.execute(query):
+                    out[str(destination)] = out.get(str(destination), 0) + int(n)
+        return out
+
     def delivery_backlog(self) -> dict[str, dict[str, int]]:
         """Per destination, how many deliveries are in each status."""
         query = select(deliveries.c.destination, deliveries.c.status, func.count()).group_by(
