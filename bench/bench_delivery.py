@@ -1,6 +1,6 @@
 """End-to-end delivery benchmark: files/s and drop-to-delivered latency of `gateway run` with routing.
 
-    python bench/bench_delivery.py throughput --files 1000 [--repeat 1]
+    python bench/bench_delivery.py throughput --files 1000 [--repeat 1] [--delivery-workers 0 1]
     python bench/bench_delivery.py latency --rate 50 --seconds 20
 
 Files are bench_runtime's single-PO 855s (medsupply, 3 lines, unique PO number and ISA13).
@@ -18,6 +18,8 @@ bench_runtime does), the ratio delivery/processing, the gateway's peak RSS (with
 when present), and checks that in the delivery run every document reached both destinations: the
 receiver's distinct keys and the staging header rows both equal the number of files.
 
+``--delivery-workers 0 1`` runs the delivery configuration once with the service's own delivery threads
+(0) and once with one delivery process (``processing.delivery_workers: 1``), after the same processing run.
 ``BENCH_GATEWAY_YAML`` (environment) is appended to each deployment's gateway.yaml, to try a setting
 in both runs, e.g. ``BENCH_GATEWAY_YAML=$'processing: {batch: 128}\n'``.
 
@@ -113,14 +115,16 @@ ROUTED = {"rest": "receiver", "sql": "erp-staging"}
 TO = {"rest+sql": ("rest", "sql"), "rest": ("rest",), "sql": ("sql",)}
 
 
-def deployment(to: tuple[str, ...], rest_url: str | None, stable: float = 0.0) -> Path:
+def deployment(to: tuple[str, ...], rest_url: str | None, stable: float = 0.0, workers: int = 0) -> Path:
     """A fresh deployment folder; with ``to`` (``rest``, ``sql``), every document goes there instead of
-    the shipped default route (acknowledgments go to partner-outbox either way)."""
+    the shipped default route (acknowledgments go to partner-outbox either way); ``workers``: the
+    service's delivery processes (``processing.delivery_workers``)."""
     home = Path(tempfile.mkdtemp(prefix="gw-bench-dlv-"))
     shutil.copytree(REPO / "maps", home / "maps")
     shutil.copytree(REPO / "partners", home / "partners", ignore=shutil.ignore_patterns("cases"))
     (home / "var").mkdir()
     text = f"store: 'sqlite:///var/gateway.db'\nintake: {{stable_seconds: {stable}, rescan_seconds: 2}}\n"
+    text += f"processing: {{delivery_workers: {workers}}}\n" if workers else ""
     text += os.environ.get("BENCH_GATEWAY_YAML", "")  # more settings, e.g. "processing: {batch: 128}\n"
     if to:
         text += "destinations:\n" + "".join(DESTINATIONS[d].format(rest_url=rest_url, home=home) for d in to)
@@ -156,11 +160,11 @@ def _timed(cmd: list[str], home: Path) -> tuple[float, float | None, int | None]
     return elapsed, cpu, int(found.group(1)) if found else None
 
 
-def _one_throughput(n: int, to: tuple[str, ...]) -> dict[str, Any]:
+def _one_throughput(n: int, to: tuple[str, ...], workers: int = 0) -> dict[str, Any]:
     """One `gateway run --once` over ``n`` files routed ``to`` (empty: the shipped default)."""
     receiver = Receiver() if "rest" in to else None
     try:
-        home = deployment(to, receiver.url if receiver else None)
+        home = deployment(to, receiver.url if receiver else None, workers=workers)
         inbox = home / "inbox" / "medsupply"
         inbox.mkdir(parents=True)
         # Start-up alone (imports, maps, the store, destinations built: the staging migration runs
@@ -221,26 +225,28 @@ def _line(label: str, r: dict[str, Any]) -> str:
     )
 
 
-def throughput(n: int, repeat: int, to: tuple[str, ...]) -> int:
-    """Processing alone, then delivery ``to``, back to back, ``repeat`` times."""
+def throughput(n: int, repeat: int, to: tuple[str, ...], workers: list[int]) -> int:
+    """Processing alone, then delivery ``to`` with each number of delivery processes in ``workers`` (0: the
+    service's own threads), back to back, ``repeat`` times."""
     failures = 0
     for r in range(repeat):
         base = _one_throughput(n, ())
-        dlv = _one_throughput(n, to)
-        failures += not (base["ok"] and dlv["ok"])
-        ratio = f"  ratio delivery/processing: files/s={dlv['fps'] / base['fps']:.3f} " + (
-            f"after start-up={dlv['fps_steady'] / base['fps_steady']:.3f}"
-        )
-        if base["cpu_ms"] and dlv["cpu_ms"]:
-            ratio += f" cpu/file={dlv['cpu_ms'] / base['cpu_ms']:.2f}x"
-        seen = " ".join(f"{k}={dlv[k]}" for k in ("keys", "staged") if k in dlv)
-        print(
-            f"throughput run={r + 1} files={n} to={'+'.join(to)}\n"
-            f"{_line('processing', base)}\n{_line('delivery', dlv)}\n{ratio}\n"
-            f"  check: processed={base['processed']}/{dlv['processed']} receiver/staging {seen} "
-            f"ledger delivered={dlv['delivered']} {'OK' if base['ok'] and dlv['ok'] else 'MISMATCH'}",
-            flush=True,
-        )
+        print(f"throughput run={r + 1} files={n} to={'+'.join(to)}\n{_line('processing', base)}", flush=True)
+        for w in workers:
+            dlv = _one_throughput(n, to, w)
+            failures += not (base["ok"] and dlv["ok"])
+            ratio = f"  ratio delivery/processing: files/s={dlv['fps'] / base['fps']:.3f} " + (
+                f"after start-up={dlv['fps_steady'] / base['fps_steady']:.3f}"
+            )
+            if base["cpu_ms"] and dlv["cpu_ms"]:
+                ratio += f" cpu/file={dlv['cpu_ms'] / base['cpu_ms']:.2f}x"
+            seen = " ".join(f"{k}={dlv[k]}" for k in ("keys", "staged") if k in dlv)
+            print(
+                f"{_line(f'delivery w={w}', dlv)}\n{ratio}\n"
+                f"  check: processed={base['processed']}/{dlv['processed']} receiver/staging {seen} "
+                f"ledger delivered={dlv['delivered']} {'OK' if base['ok'] and dlv['ok'] else 'MISMATCH'}",
+                flush=True,
+            )
     return 1 if failures else 0
 
 
@@ -259,10 +265,10 @@ def _utc(value: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def latency(rate: float, seconds: float, stable: float, to: tuple[str, ...]) -> int:
+def latency(rate: float, seconds: float, stable: float, to: tuple[str, ...], workers: int = 0) -> int:
     """`gateway run` as a service delivering ``to``; files dropped at ``rate``; drop-to-delivered."""
     receiver = Receiver() if "rest" in to else None
-    home = deployment(to, receiver.url if receiver else None, stable)
+    home = deployment(to, receiver.url if receiver else None, stable, workers)
     inbox = home / "inbox" / "medsupply"
     inbox.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -340,6 +346,8 @@ def main() -> int:
     lat.add_argument("--rate", type=float, default=50)
     lat.add_argument("--seconds", type=float, default=20)
     lat.add_argument("--stable", type=float, default=0.5, help="intake.stable_seconds (0.5: the default)")
+    t.add_argument("--delivery-workers", type=int, nargs="+", default=[0], help="delivery runs with N processes")
+    lat.add_argument("--delivery-workers", type=int, default=0, help="processing.delivery_workers")
     for p in (t, lat):
         p.add_argument(
             "--to", choices=sorted(TO), default="rest+sql", help="where documents go in the delivery configuration"
@@ -347,8 +355,8 @@ def main() -> int:
     args = parser.parse_args()
     to = TO[args.to]
     if args.mode == "throughput":
-        return throughput(args.files, args.repeat, to)
-    return latency(args.rate, args.seconds, args.stable, to)
+        return throughput(args.files, args.repeat, to, args.delivery_workers)
+    return latency(args.rate, args.seconds, args.stable, to, args.delivery_workers)
 
 
 if __name__ == "__main__":
