@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import click
@@ -123,13 +124,11 @@ def run(
             _deliveries_only(service, store, once, Observers.start(service, deployment, url, "", None, state=not once))
             return
         if service.processor.delegated:
-            service.delegates = Delegates(
-                [
-                    _delegate_command(service.worker, n, once, verbose, log_format, deployment.home, config, url)
-                    for n in range(1, deployment.settings.processing.delivery_workers + 1)
-                ]
-            )
-            service.delegates.start()
+            command = partial(_delegate_command, service.worker, once=once, verbose=verbose, log_format=log_format)
+            workers = range(1, deployment.settings.processing.delivery_workers + 1)
+            delegates = Delegates([command(n, home=deployment.home, config=config, url=url) for n in workers])
+            service.attach_delegates(delegates)
+            delegates.start()
         observers = Observers.start(service, deployment, url, metrics_host, metrics_port, state=not once)
         try:
             with streaming_heap():  # start-up's objects (definitions, maps, schemas) out of the GC's walks
@@ -160,6 +159,7 @@ def run(
 def _delegate_command(
     worker: str,
     n: int,
+    *,
     once: bool,
     verbose: int,
     log_format: str,
@@ -178,10 +178,10 @@ def _delegate_command(
 def _deliveries_only(service: Service, store: Store, once: bool, observers: Observers) -> None:
     """A delivery process: its loop until the service closes its input (see gateway.runtime.delegates);
     no summary (the service prints one). Exit 4 when the store could not be reached at its end."""
-    ended = threading.Event()
-    watch_end_of_input(lambda size: os.read(0, size), ended)  # its standard input: the service's pipe
+    ended, woken = threading.Event(), threading.Event()
+    watch_end_of_input(lambda size: os.read(0, size), ended, woken)  # its standard input: the service's pipe
     try:
-        summary = _loop(service, lambda: service.run_deliveries(once=once, ended=ended))
+        summary = _loop(service, lambda: service.run_deliveries(once=once, ended=ended, woken=woken))
     finally:
         observers.stop()
         service.stop_watchdog()

@@ -6,15 +6,17 @@ next batch, each on a core of its own (threads in one process share one interpre
 costs about as much CPU as processing: docs/performance.md, "Delivery processes").
 
 Each delegate is the same program (``gateway run --deliveries-only``, built by the composition root) with
-a pipe on its standard input: the service closing it, or dying (even by ``kill -9``), is its end of
-input. Under ``--once`` a delegate then delivers until a round finds nothing due and exits; as a service it
-exits after the round in hand. One that dies while the service runs is started again.
+a pipe on its standard input: a byte on it says new deliveries were recorded (it looks at once instead of
+at its next poll); the service closing it, or dying (even by ``kill -9``), is its end of input. Under
+``--once`` a delegate then delivers until a round finds nothing due and exits; as a service it exits
+after the round in hand. One that dies while the service runs is started again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -50,10 +52,22 @@ class Delegates:
 
     def _start(self, i: int) -> None:
         self._started_at[i] = time.monotonic()
-        self.procs[i] = subprocess.Popen(  # stderr is the service's: their log lines join its own
+        proc = subprocess.Popen(  # stderr is the service's: their log lines join its own
             self.commands[i], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=self.cwd
         )
-        log.info("delivery process %d started (pid %d)", i + 1, self.procs[i].pid)  # type: ignore[union-attr]
+        assert proc.stdin is not None
+        os.set_blocking(proc.stdin.fileno(), False)  # a nudge never waits on a delegate that is busy
+        self.procs[i] = proc
+        log.info("delivery process %d started (pid %d)", i + 1, proc.pid)
+
+    def nudge(self) -> None:
+        """Tell every delegate new deliveries were recorded (a byte on its pipe; never blocks: a full pipe
+        already holds a wake-up)."""
+        for proc in self.procs:
+            if proc is None or proc.stdin is None or proc.stdin.closed:
+                continue
+            with contextlib.suppress(BlockingIOError, BrokenPipeError):  # (a dead one is restarted by check)
+                os.write(proc.stdin.fileno(), b"\n")
 
     def check(self) -> None:
         """Start again a delegate that died (logged with its exit code), at most every few seconds."""
@@ -109,17 +123,20 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def watch_end_of_input(read: Callable[[int], bytes], ended: threading.Event) -> threading.Thread:
-    """In a delegate: a thread that sets ``ended`` at the end of its input (the service closed the pipe
-    or died). ``read``: the input's ``read`` (``sys.stdin.buffer.read1`` or ``os.read`` on its fd)."""
+def watch_end_of_input(
+    read: Callable[[int], bytes], ended: threading.Event, woken: threading.Event
+) -> threading.Thread:
+    """In a delegate: a thread that sets ``woken`` at each nudge, and ``ended`` (and ``woken``) at the end of
+    its input (the service closed the pipe or died). ``read``: ``os.read`` on its standard input."""
 
     def watch() -> None:
         try:
             while read(4096):
-                pass
+                woken.set()
         except (OSError, ValueError):  # closed under us: an end all the same
             pass
         ended.set()
+        woken.set()
 
     thread = threading.Thread(target=watch, name="end-of-input", daemon=True)
     thread.start()

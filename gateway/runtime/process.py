@@ -199,6 +199,7 @@ class Processor:
         # delegated: the deliveries are recorded free for the delivery processes (`processing.delivery_workers`)
         # to take at once, and this worker tries none of them itself.
         self.delegated = delegated
+        self.on_delegated: Callable[[], None] | None = None  # told when a batch recorded deliveries for them
         self.delivery_lease = 0.0 if delegated else lease_seconds or 60.0
         self.delivery_counts = DeliveryCounts()
         self._leased: list[int] = []
@@ -341,6 +342,8 @@ class Processor:
             work.owed, work.adopted = [], []  # a big file's next chunk starts afresh
         if self.delegated:  # the delivery processes take them; counted at the run's end from the ledger
             self.delivery_counts.touched.update([*(o.id for o in owed if o.id is not None), *adopted])
+            if (owed or adopted) and self.on_delegated is not None:
+                self.on_delegated()
             return
         if self.deliverer is None or not (owed or adopted):
             return

@@ -265,7 +265,7 @@ class Service:
             outbound_router=outbound_router,
             delegated=cfg.processing.delivery_workers > 0 if delegated is None else delegated,
         )
-        self.delegates: Delegates | None = None  # the delivery processes, started by the composition root
+        self.delegates: Delegates | None = None  # the delivery processes (attach_delegates)
         send_channel = InboxConfig(
             folder=str(deployment.path("send")),
             stable_seconds=cfg.intake.stable_seconds,
@@ -837,10 +837,17 @@ class Service:
             self.stop_watchdog()
         return self.summary
 
-    def run_deliveries(self, *, once: bool, ended: threading.Event) -> RunSummary:
+    def attach_delegates(self, delegates: Delegates) -> None:
+        """The delivery processes this service leaves its deliveries to (started, told of each batch's
+        deliveries, finished by its loops)."""
+        self.delegates = delegates
+        self.processor.on_delegated = delegates.nudge
+
+    def run_deliveries(self, *, once: bool, ended: threading.Event, woken: threading.Event) -> RunSummary:
         """A delivery process's loop (``gateway run --deliveries-only``): what is due, round after round,
         until ``ended`` (the service closed its pipe, or died), then, under ``once``, until a round finds
-        nothing due. SIGTERM stops it after the round in hand (or at once while the store hangs)."""
+        nothing due; idle, it waits ``poll_seconds`` or until ``woken`` (the service recorded deliveries).
+        SIGTERM stops it after the round in hand (or at once while the store hangs)."""
         self.interruptible, self.cut_exit_code = True, EXIT_STORE if once else 0
         self.start_watchdog()
         poll = self.deployment.settings.processing.poll_seconds
@@ -863,7 +870,8 @@ class Service:
                 if finishing and (not once or not counts.tried):
                     break
                 if not counts.tried:
-                    self.stopping.wait(poll)
+                    woken.wait(poll)
+                    woken.clear()
             self._raise_if_interrupted()
         except Interrupted as exc:
             log.error("%s", exc)
