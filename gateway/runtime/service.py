@@ -860,10 +860,11 @@ class Service:
                     self.beats.update(dict.fromkeys(("loop", "deliveries"), time.time()))  # (its loop: `status`)
                 except GatewayError as exc:
                     self._raise_if_interrupted()
-                    log.error("deliveries: store unavailable (%s); retrying in 5 s", exc)
                     self.summary.store_error = str(exc)
-                    if finishing and once:
+                    if finishing:  # its service is gone or done: a failed round is its last one all the same
+                        log.error("deliveries: store unavailable (%s)", exc)
                         break
+                    log.error("deliveries: store unavailable (%s); retrying in 5 s", exc)
                     self.stopping.wait(5)
                     continue
                 self.summary.store_error = None

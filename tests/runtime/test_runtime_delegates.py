@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -29,11 +30,13 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
     pg_admin_fixture,
     pg_url_fixture,
     wait_for,
+    workspace_fixture,
     x12,
 )
 from support.httpd import Receiver
 
-from gateway.store import Store
+from gateway.store import Store, StoreUnavailableError
+from gateway.workspace import Workspace
 
 TEMPLATE = PARTNERS / "medsupply/cases/810-invoice.edi"
 
@@ -153,3 +156,33 @@ def test_a_killed_service_takes_its_delivery_processes_with_it(tmp_path: Path, r
         home, run = service(tmp_path, request, receiver, workers=2)
         run.kill()  # kill -9: their input ends with the service
         wait_for(lambda: delegates(home) == [], 15, "the delivery processes to end without their service")
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_a_delivery_process_whose_service_ended_stops_though_the_store_is_down(
+    once: bool, tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end of its input while the store cannot be reached: its round failed, it exits (with the
+    store's error) instead of retrying every 5 s for as long as the store is down, its service gone."""
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}")
+    service = home.service(workspace, worker="test-worker/d1")
+
+    def store_down() -> object:
+        raise StoreUnavailableError("connection refused")
+
+    monkeypatch.setattr(service, "deliver_due", store_down)
+    ended, woken = threading.Event(), threading.Event()
+    ended.set()  # the service closed the pipe, or was killed
+    woken.set()
+    done = threading.Event()
+    loop = threading.Thread(
+        target=lambda: (service.run_deliveries(once=once, ended=ended, woken=woken), done.set()), daemon=True
+    )
+    try:
+        loop.start()
+        assert done.wait(10), "the delivery process outlived its service while the store was down"
+        assert service.summary.store_error is not None and "connection refused" in service.summary.store_error
+    finally:
+        service.stopping.set()
+        loop.join(10)
+        service.store.close()
