@@ -136,7 +136,9 @@ def run(
         finally:
             observers.stop()
     finally:
-        if service.delegates is not None:
+        if service.delegates is not None and service.summary.interrupted:
+            service.delegates.abandon()  # stopped while the store hung: the process ends at once (docs/store.md)
+        elif service.delegates is not None:
             service.delegates.finish(limit=STOP_SECONDS)  # (done already unless the loop raised)
         service.stop_watchdog()
         store.close()

@@ -105,6 +105,15 @@ class Delegates:
         self.procs = [None] * len(self.commands)
         return codes
 
+    def abandon(self) -> None:
+        """Tell every delegate to stop now and wait for none (the service stops at once: SIGTERM while the
+        store hung): the end of its input, and SIGTERM, which interrupts one hung on the store as well."""
+        for proc in self.procs:
+            if proc is not None and proc.poll() is None:
+                self._close(proc)
+                proc.terminate()
+        self.procs = [None] * len(self.commands)
+
     @staticmethod
     def _close(proc: subprocess.Popen[bytes]) -> None:
         if proc.stdin is not None and not proc.stdin.closed:

@@ -832,7 +832,7 @@ class Service:
                 self.sftp.close()
             if not self.summary.interrupted:  # the store hangs: a delivery round may too; cut it like a crash
                 self._finish_deliveries(delivering)
-                if self.delegates is not None:  # (interrupted, they see the pipe close as the process ends)
+                if self.delegates is not None:  # (interrupted: `gateway run` stops them, waiting for none)
                     self.delegates.finish(limit=STOP_SECONDS)
             self.stop_watchdog()
         return self.summary
