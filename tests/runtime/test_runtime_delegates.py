@@ -186,3 +186,31 @@ def test_a_delivery_process_whose_service_ended_stops_though_the_store_is_down(
         service.stopping.set()
         loop.join(10)
         service.store.close()
+
+
+def test_once_checks_the_acks_after_its_delivery_processes_ended(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their first round checks the acknowledgments before anything is processed, and the next not for a
+    minute: the service's own check, once they ended, matches this run's acks and starts the clocks of
+    what they delivered (as the run without delivery processes does in its last round)."""
+    home = make_home(
+        tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}", extra={"processing": {"delivery_workers": 1}}
+    )
+    service = home.service(workspace)
+    order: list[str] = []
+
+    class Finished:
+        def finish(self, **_: object) -> list[int]:
+            order.append("delivery processes ended")
+            return [0]
+
+    check = service.acks.check
+    monkeypatch.setattr(service.acks, "check", lambda **kw: (order.append("acks checked"), check(**kw))[1])
+    service.delegates = Finished()  # type: ignore[assignment]
+    try:
+        summary = service.run_once()
+    finally:
+        service.store.close()
+    assert summary.store_error is None
+    assert order == ["delivery processes ended", "acks checked"]
