@@ -214,3 +214,11 @@ def test_once_checks_the_acks_after_its_delivery_processes_ended(
         service.store.close()
     assert summary.store_error is None
     assert order == ["delivery processes ended", "acks checked"]
+
+
+def test_the_store_url_is_not_on_a_delivery_process_command_line(tmp_path: Path) -> None:
+    """``ps`` shows every user a process's arguments: the store's URL (its password) goes in the environment."""
+    from gateway.cli.run_cli import _delegate_command
+
+    command = _delegate_command("host:1", 1, once=False, verbose=0, log_format="text", home=tmp_path, config=None)
+    assert not any("secret" in arg or arg == "--store" for arg in command), command
