@@ -746,12 +746,13 @@ class Service:
                 self.sftp.close()
         return self.summary
 
-    def deliver_due(self) -> DeliveryCounts:
-        """Try every delivery due now (any worker's whose lease is free); counted into the summary."""
+    def deliver_due(self, limit: int | None = None) -> DeliveryCounts:
+        """Try every delivery due now (any worker's whose lease is free), or ``limit`` of them; counted into
+        the summary."""
         check = self.acks.maybe_check()  # overdue acks, acks matched, alerts routed: at most once a minute
         if check is not None:
             self._route_alerts(check)
-        counts = self.deliverer.run_due()
+        counts = self.deliverer.run_due(limit)
         self.processor.delivery_counts.add(counts)
         return counts
 
@@ -870,8 +871,10 @@ class Service:
             while not self.stopping.is_set():
                 finishing = ended.is_set()  # read before the round: a round after the end sees all there is
                 try:
-                    counts = self.deliver_due()
-                    self.beats.update(dict.fromkeys(("loop", "deliveries"), time.time()))  # (its loop: `status`)
+                    # One batch a round: under load what is due never runs out, and the loop beats (`status`)
+                    # and sees its end of input or SIGTERM between batches, not once the backlog is gone.
+                    counts = self.deliver_due(limit=self.deliverer.batch)
+                    self.beats.update(dict.fromkeys(("loop", "deliveries"), time.time()))
                 except GatewayError as exc:
                     self._raise_if_interrupted()
                     self.summary.store_error = str(exc)

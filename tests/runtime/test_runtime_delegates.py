@@ -167,7 +167,7 @@ def test_a_delivery_process_whose_service_ended_stops_though_the_store_is_down(
     home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}")
     service = home.service(workspace, worker="test-worker/d1")
 
-    def store_down() -> object:
+    def store_down(limit: int | None = None) -> object:
         raise StoreUnavailableError("connection refused")
 
     monkeypatch.setattr(service, "deliver_due", store_down)
@@ -222,3 +222,31 @@ def test_the_store_url_is_not_on_a_delivery_process_command_line(tmp_path: Path)
 
     command = _delegate_command("host:1", 1, once=False, verbose=0, log_format="text", home=tmp_path, config=None)
     assert not any("secret" in arg or arg == "--store" for arg in command), command
+
+
+def test_a_delivery_process_beats_between_batches_of_a_backlog(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load its service records deliveries as fast as it delivers them: a round that took every one
+    due would never end, and its loop would look dead in `gateway status` (and SIGTERM wait for the whole
+    backlog). A round is one batch; the loop beats between them."""
+    from gateway.runtime.deliver import DeliveryCounts
+
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}")
+    service = home.service(workspace, worker="test-worker/d1")
+
+    def endless_backlog(limit: int | None = None) -> DeliveryCounts:
+        while limit is None and not service.stopping.wait(0.05):
+            pass  # what keeps coming is delivered, round without end
+        return DeliveryCounts(delivered=limit or 0)
+
+    monkeypatch.setattr(service.deliverer, "run_due", endless_backlog)
+    ended, woken = threading.Event(), threading.Event()
+    loop = threading.Thread(target=service.run_deliveries, kwargs={"once": False, "ended": ended, "woken": woken})
+    try:
+        loop.start()
+        wait_for(lambda: "loop" in service.beats, 5, "the delivery process's loop to beat")
+    finally:
+        service.stopping.set()
+        loop.join(10)
+        service.store.close()
