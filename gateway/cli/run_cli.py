@@ -16,7 +16,7 @@ from gateway.cli.heap import streaming_heap
 from gateway.cli.logs import FORMATS, configure_logging
 from gateway.cli.maps_cli import open_workspace
 from gateway.cli.observers import Observers
-from gateway.cli.options import deployment_options, load_deployment, resolve_store_url
+from gateway.cli.options import STORE_ENV, deployment_options, load_deployment, resolve_store_url
 from gateway.errors import GatewayError
 from gateway.runtime.delegates import STOP_SECONDS, Delegates, watch_end_of_input
 from gateway.runtime.fsutil import oneline, printable
@@ -126,7 +126,9 @@ def run(
         if service.processor.delegated:
             command = partial(_delegate_command, service.worker, once=once, verbose=verbose, log_format=log_format)
             workers = range(1, deployment.settings.processing.delivery_workers + 1)
-            delegates = Delegates([command(n, home=deployment.home, config=config, url=url) for n in workers])
+            # The store's URL in their environment, not on their command line, where `ps` shows its password.
+            env = {**os.environ, STORE_ENV[0]: url}
+            delegates = Delegates([command(n, home=deployment.home, config=config) for n in workers], env=env)
             service.attach_delegates(delegates)
             delegates.start()
         observers = Observers.start(service, deployment, url, metrics_host, metrics_port, state=not once)
@@ -136,7 +138,9 @@ def run(
         finally:
             observers.stop()
     finally:
-        if service.delegates is not None:
+        if service.delegates is not None and service.summary.interrupted:
+            service.delegates.abandon()  # stopped while the store hung: the process ends at once (docs/store.md)
+        elif service.delegates is not None:
             service.delegates.finish(limit=STOP_SECONDS)  # (done already unless the loop raised)
         service.stop_watchdog()
         store.close()
@@ -165,13 +169,13 @@ def _delegate_command(
     log_format: str,
     home: Path,
     config: Path | None,
-    url: str,
 ) -> list[str]:
-    """``gateway run --deliveries-only`` for delivery process ``n``, with this service's deployment, store
-    and logging (the same interpreter and package: ``python -m gateway.cli.main``)."""
+    """``gateway run --deliveries-only`` for delivery process ``n``, with this service's deployment and
+    logging (the same interpreter and package: ``python -m gateway.cli.main``); its store comes in its
+    environment (``$GATEWAY_STORE``)."""
     command = [sys.executable, "-m", "gateway.cli.main", "run", "--deliveries-only", "--worker", f"{worker}/d{n}"]
     command += ["--once"] if once else []
-    command += ["-v"] * verbose + ["--log-format", log_format, "--home", str(home), "--store", url]
+    command += ["-v"] * verbose + ["--log-format", log_format, "--home", str(home)]
     return command + (["--config", str(config)] if config is not None else [])
 
 

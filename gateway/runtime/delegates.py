@@ -20,7 +20,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["Delegates", "watch_end_of_input"]
 
@@ -35,9 +35,12 @@ STOP_SECONDS = 10.0
 class Delegates:
     """The delivery processes of one service: started, watched, told to finish, waited for."""
 
-    def __init__(self, commands: Sequence[Sequence[str]], *, cwd: str | None = None) -> None:
+    def __init__(
+        self, commands: Sequence[Sequence[str]], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
         self.commands = [list(c) for c in commands]
         self.cwd = cwd
+        self.env = None if env is None else dict(env)  # (what must not show in `ps`: the store's password)
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(self.commands)
         self._started_at = [0.0] * len(self.commands)
 
@@ -53,7 +56,7 @@ class Delegates:
     def _start(self, i: int) -> None:
         self._started_at[i] = time.monotonic()
         proc = subprocess.Popen(  # stderr is the service's: their log lines join its own
-            self.commands[i], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=self.cwd
+            self.commands[i], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=self.cwd, env=self.env
         )
         assert proc.stdin is not None
         os.set_blocking(proc.stdin.fileno(), False)  # a nudge never waits on a delegate that is busy
@@ -104,6 +107,15 @@ class Delegates:
                 log.error("delivery process %d (pid %d) ended with exit code %d", i + 1, proc.pid, proc.returncode)
         self.procs = [None] * len(self.commands)
         return codes
+
+    def abandon(self) -> None:
+        """Tell every delegate to stop now and wait for none (the service stops at once: SIGTERM while the
+        store hung): the end of its input, and SIGTERM, which interrupts one hung on the store as well."""
+        for proc in self.procs:
+            if proc is not None and proc.poll() is None:
+                self._close(proc)
+                proc.terminate()
+        self.procs = [None] * len(self.commands)
 
     @staticmethod
     def _close(proc: subprocess.Popen[bytes]) -> None:

@@ -53,7 +53,7 @@ from gateway.components import (
 from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
 from gateway.planning import Router
-from gateway.runtime.acks import AckTracker, AlertSink
+from gateway.runtime.acks import AckCheck, AckTracker, AlertSink
 from gateway.runtime.delegates import STOP_SECONDS, Delegates
 from gateway.runtime.deliver import Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
@@ -728,10 +728,7 @@ class Service:
                 time.sleep(min(0.05, self.deployment.settings.intake.stable_seconds or 0.01))
             self._raise_if_interrupted()
             self.processor.drain()  # the last batches' deliveries, still on their thread
-            if self.delegates is not None:
-                self.delegates.finish(stopping=self.stopping)  # they deliver what is due, then end
-            elif not self.stopping.is_set() and self.summary.store_error is None:
-                self.deliver_due()  # retries now due, and deliveries a dead worker left
+            self._last_deliveries()
             self._count_deliveries()
         except GatewayError as exc:
             log.error("%s", self.interruption or f"store unavailable: {exc}")
@@ -749,14 +746,32 @@ class Service:
                 self.sftp.close()
         return self.summary
 
-    def deliver_due(self) -> DeliveryCounts:
-        """Try every delivery due now (any worker's whose lease is free); counted into the summary."""
+    def deliver_due(self, limit: int | None = None) -> DeliveryCounts:
+        """Try every delivery due now (any worker's whose lease is free), or ``limit`` of them; counted into
+        the summary."""
         check = self.acks.maybe_check()  # overdue acks, acks matched, alerts routed: at most once a minute
-        if check is not None and check.alerts:
-            self.processor.delivery_counts.add(self.deliverer.deliver_owed(check.alerts))
-        counts = self.deliverer.run_due()
+        if check is not None:
+            self._route_alerts(check)
+        counts = self.deliverer.run_due(limit)
         self.processor.delivery_counts.add(counts)
         return counts
+
+    def _last_deliveries(self) -> None:
+        """``run_once``'s last deliveries: retries now due, and deliveries a dead worker left (its delivery
+        processes', when it has them: they deliver what is due, then end)."""
+        if self.delegates is not None:
+            self.delegates.finish(stopping=self.stopping)
+            if not self.stopping.is_set() and self.summary.store_error is None:
+                # Theirs ran before this run's files were processed: its acks, and the clocks of what
+                # they delivered, are checked here, as the last round of a run without them does.
+                self._route_alerts(self.acks.check())
+        elif not self.stopping.is_set() and self.summary.store_error is None:
+            self.deliver_due()
+
+    def _route_alerts(self, check: AckCheck) -> None:
+        """Deliver the alerts an acknowledgment check recorded (counted into the summary)."""
+        if check.alerts:
+            self.processor.delivery_counts.add(self.deliverer.deliver_owed(check.alerts))
 
     def _count_deliveries(self) -> None:
         """The run's deliveries as they stand at its end (a retry later delivered counts as delivered)."""
@@ -832,7 +847,7 @@ class Service:
                 self.sftp.close()
             if not self.summary.interrupted:  # the store hangs: a delivery round may too; cut it like a crash
                 self._finish_deliveries(delivering)
-                if self.delegates is not None:  # (interrupted, they see the pipe close as the process ends)
+                if self.delegates is not None:  # (interrupted: `gateway run` stops them, waiting for none)
                     self.delegates.finish(limit=STOP_SECONDS)
             self.stop_watchdog()
         return self.summary
@@ -856,14 +871,17 @@ class Service:
             while not self.stopping.is_set():
                 finishing = ended.is_set()  # read before the round: a round after the end sees all there is
                 try:
-                    counts = self.deliver_due()
-                    self.beats.update(dict.fromkeys(("loop", "deliveries"), time.time()))  # (its loop: `status`)
+                    # One batch a round: under load what is due never runs out, and the loop beats (`status`)
+                    # and sees its end of input or SIGTERM between batches, not once the backlog is gone.
+                    counts = self.deliver_due(limit=self.deliverer.batch)
+                    self.beats.update(dict.fromkeys(("loop", "deliveries"), time.time()))
                 except GatewayError as exc:
                     self._raise_if_interrupted()
-                    log.error("deliveries: store unavailable (%s); retrying in 5 s", exc)
                     self.summary.store_error = str(exc)
-                    if finishing and once:
+                    if finishing:  # its service is gone or done: a failed round is its last one all the same
+                        log.error("deliveries: store unavailable (%s)", exc)
                         break
+                    log.error("deliveries: store unavailable (%s); retrying in 5 s", exc)
                     self.stopping.wait(5)
                     continue
                 self.summary.store_error = None

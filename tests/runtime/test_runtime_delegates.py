@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -29,11 +30,13 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
     pg_admin_fixture,
     pg_url_fixture,
     wait_for,
+    workspace_fixture,
     x12,
 )
 from support.httpd import Receiver
 
-from gateway.store import Store
+from gateway.store import Store, StoreUnavailableError
+from gateway.workspace import Workspace
 
 TEMPLATE = PARTNERS / "medsupply/cases/810-invoice.edi"
 
@@ -153,3 +156,97 @@ def test_a_killed_service_takes_its_delivery_processes_with_it(tmp_path: Path, r
         home, run = service(tmp_path, request, receiver, workers=2)
         run.kill()  # kill -9: their input ends with the service
         wait_for(lambda: delegates(home) == [], 15, "the delivery processes to end without their service")
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_a_delivery_process_whose_service_ended_stops_though_the_store_is_down(
+    once: bool, tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end of its input while the store cannot be reached: its round failed, it exits (with the
+    store's error) instead of retrying every 5 s for as long as the store is down, its service gone."""
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}")
+    service = home.service(workspace, worker="test-worker/d1")
+
+    def store_down(limit: int | None = None) -> object:
+        raise StoreUnavailableError("connection refused")
+
+    monkeypatch.setattr(service, "deliver_due", store_down)
+    ended, woken = threading.Event(), threading.Event()
+    ended.set()  # the service closed the pipe, or was killed
+    woken.set()
+    done = threading.Event()
+    loop = threading.Thread(
+        target=lambda: (service.run_deliveries(once=once, ended=ended, woken=woken), done.set()), daemon=True
+    )
+    try:
+        loop.start()
+        assert done.wait(10), "the delivery process outlived its service while the store was down"
+        assert service.summary.store_error is not None and "connection refused" in service.summary.store_error
+    finally:
+        service.stopping.set()
+        loop.join(10)
+        service.store.close()
+
+
+def test_once_checks_the_acks_after_its_delivery_processes_ended(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their first round checks the acknowledgments before anything is processed, and the next not for a
+    minute: the service's own check, once they ended, matches this run's acks and starts the clocks of
+    what they delivered (as the run without delivery processes does in its last round)."""
+    home = make_home(
+        tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}", extra={"processing": {"delivery_workers": 1}}
+    )
+    service = home.service(workspace)
+    order: list[str] = []
+
+    class Finished:
+        def finish(self, **_: object) -> list[int]:
+            order.append("delivery processes ended")
+            return [0]
+
+    check = service.acks.check
+    monkeypatch.setattr(service.acks, "check", lambda **kw: (order.append("acks checked"), check(**kw))[1])
+    service.delegates = Finished()  # type: ignore[assignment]
+    try:
+        summary = service.run_once()
+    finally:
+        service.store.close()
+    assert summary.store_error is None
+    assert order == ["delivery processes ended", "acks checked"]
+
+
+def test_the_store_url_is_not_on_a_delivery_process_command_line(tmp_path: Path) -> None:
+    """``ps`` shows every user a process's arguments: the store's URL (its password) goes in the environment."""
+    from gateway.cli.run_cli import _delegate_command
+
+    command = _delegate_command("host:1", 1, once=False, verbose=0, log_format="text", home=tmp_path, config=None)
+    assert not any("secret" in arg or arg == "--store" for arg in command), command
+
+
+def test_a_delivery_process_beats_between_batches_of_a_backlog(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load its service records deliveries as fast as it delivers them: a round that took every one
+    due would never end, and its loop would look dead in `gateway status` (and SIGTERM wait for the whole
+    backlog). A round is one batch; the loop beats between them."""
+    from gateway.runtime.deliver import DeliveryCounts
+
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}")
+    service = home.service(workspace, worker="test-worker/d1")
+
+    def endless_backlog(limit: int | None = None) -> DeliveryCounts:
+        while limit is None and not service.stopping.wait(0.05):
+            pass  # what keeps coming is delivered, round without end
+        return DeliveryCounts(delivered=limit or 0)
+
+    monkeypatch.setattr(service.deliverer, "run_due", endless_backlog)
+    ended, woken = threading.Event(), threading.Event()
+    loop = threading.Thread(target=service.run_deliveries, kwargs={"once": False, "ended": ended, "woken": woken})
+    try:
+        loop.start()
+        wait_for(lambda: "loop" in service.beats, 5, "the delivery process's loop to beat")
+    finally:
+        service.stopping.set()
+        loop.join(10)
+        service.store.close()

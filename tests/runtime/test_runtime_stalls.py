@@ -198,19 +198,22 @@ def test_a_stalled_store_is_logged_cut_and_the_service_recovers(
     assert run.stop(timeout=20) == 0
 
 
+def _never_cut(home: Home, request: pytest.FixtureRequest, *, delivery_workers: int = 0) -> Running:
+    """``gateway run`` started on ``home`` with no store call cut (its timeout 600 s): SIGTERM alone ends it."""
+    path = home.path / "gateway.yaml"
+    settings = '"store_timeout_seconds": 600, "delivery_workers": ' + str(delivery_workers)
+    path.write_text(path.read_text("utf-8").replace('"store_timeout_seconds": 4', settings), "utf-8")
+    run = Running(home)
+    request.addfinalizer(run.kill)
+    run.wait_started()
+    return run
+
+
 def test_sigterm_is_honoured_while_the_store_hangs(
     proxied: tuple[Home, StallingProxy], request: pytest.FixtureRequest
 ) -> None:
     home, proxy = proxied
-    (home.path / "gateway.yaml").write_text(
-        (home.path / "gateway.yaml")
-        .read_text("utf-8")
-        .replace('"store_timeout_seconds": 4', '"store_timeout_seconds": 600'),
-        "utf-8",
-    )
-    run = Running(home)
-    request.addfinalizer(run.kill)
-    run.wait_started()
+    run = _never_cut(home, request)
     proxy.stalled.set()
     home.drop("inv.edi", x12(TEMPLATE, 951, tag="t"), "medsupply")
     _wait_stderr(run, "store stalled:", 15)
@@ -225,6 +228,37 @@ def test_sigterm_is_honoured_while_the_store_hangs(
     assert "stopped while the store hung" in run.stderr()
     proxy.stalled.clear()
     assert os.path.exists(home.inbox / "medsupply" / "inv.edi") or list(home.archive.glob("??/*"))
+
+
+def test_sigterm_while_the_store_hangs_stops_the_service_and_its_delivery_processes_at_once(
+    proxied: tuple[Home, StallingProxy], request: pytest.FixtureRequest
+) -> None:
+    """``processing.delivery_workers``: the service interrupted does not wait for its delivery processes
+    (hung on the same store); it tells them to stop (SIGTERM, which interrupts their hung call too)."""
+    home, proxy = proxied
+    run = _never_cut(home, request, delivery_workers=1)
+    wait_for(lambda: "delivery process 1 started" in run.stderr(), 30, "the delivery process")
+    proxy.stalled.set()
+    home.drop("inv.edi", x12(TEMPLATE, 953, tag="d"), "medsupply")
+    _wait_stderr(run, "store stalled:", 15)
+    time.sleep(2)  # the delivery process's own round hangs past the interruption's 2 s too
+    started = time.monotonic()
+    run.proc.send_signal(signal.SIGTERM)
+    run.proc.wait(timeout=30)
+    assert time.monotonic() - started < 5, "SIGTERM waited for the delivery processes"
+    wait_for(lambda: _delegate_argvs(home) == [], 15, "the delivery process to end with its service")
+    proxy.stalled.clear()
+
+
+def _delegate_argvs(home: Home) -> list[bytes]:
+    """The command lines of this deployment's delivery processes still running."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+            if b"--deliveries-only" in argv and str(home.path).encode() in argv:
+                out.append(argv)
+    return out
 
 
 def test_an_interruption_its_call_turns_into_a_store_error_still_stops_at_once(
