@@ -847,8 +847,8 @@ class Service:
                 self.sftp.close()
             if not self.summary.interrupted:  # the store hangs: a delivery round may too; cut it like a crash
                 self._finish_deliveries(delivering)
-                if self.delegates is not None:  # (interrupted: `gateway run` stops them, waiting for none)
-                    self.delegates.finish(limit=STOP_SECONDS)
+                if self.delegates is not None and not self.summary.interrupted:  # (interrupted: `gateway run`
+                    self.delegates.finish(limit=STOP_SECONDS)  # stops them, waiting for none)
             self.stop_watchdog()
         return self.summary
 
@@ -865,7 +865,8 @@ class Service:
         SIGTERM stops it after the round in hand (or at once while the store hangs)."""
         self.interruptible, self.cut_exit_code = True, EXIT_STORE if once else 0
         self.start_watchdog()
-        poll = self.deployment.settings.processing.poll_seconds
+        # Idle, at most twice a second (an empty claim is a write transaction; the service's nudges wake it).
+        poll = max(self.deployment.settings.processing.poll_seconds, 0.5)
         log.info("worker %s delivering (store %s)", self.worker, self.store.url)
         try:
             while not self.stopping.is_set():
@@ -882,6 +883,12 @@ class Service:
                         log.error("deliveries: store unavailable (%s)", exc)
                         break
                     log.error("deliveries: store unavailable (%s); retrying in 5 s", exc)
+                    self.stopping.wait(5)
+                    continue
+                except Exception:  # a bug in one round: logged with its trace, the next round tries again
+                    log.exception("deliveries: internal error; retrying in 5 s")
+                    if finishing:
+                        break
                     self.stopping.wait(5)
                     continue
                 self.summary.store_error = None
