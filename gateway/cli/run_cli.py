@@ -110,7 +110,11 @@ def run(
     service.start_watchdog()  # the schema check below may meet a store that hangs
     try:
         try:
-            store.upgrade()
+            try:
+                store.upgrade()
+            except GatewayError:
+                service.raise_if_interrupted()  # a hung call's clean-up failed in place of the interruption
+                raise
         except StoreUnavailableError as exc:
             click.echo(f"store {store.url}: {exc}", err=True)
             raise SystemExit(EXIT_STORE) from exc

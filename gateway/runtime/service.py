@@ -310,7 +310,7 @@ class Service:
         self.intake_error: Exception | None = None
         self.problems = IntakeProblems(deployment.path("run"), self.worker)
         self._main_thread = threading.get_ident()
-        self.interruption: Interrupted | None = None  # raised by the signal handler (see _raise_if_interrupted)
+        self.interruption: Interrupted | None = None  # raised by the signal handler (see raise_if_interrupted)
         self.interrupted_at = 0.0
         self.interruptible = True  # the signal handler may raise Interrupted (not once a loop is ending)
         self.cut_exit_code = 0  # the process's exit code when the last resort ends it (run_once: EXIT_STORE)
@@ -726,7 +726,7 @@ class Service:
                     if deadline_idle >= 2:
                         break
                 time.sleep(min(0.05, self.deployment.settings.intake.stable_seconds or 0.01))
-            self._raise_if_interrupted()
+            self.raise_if_interrupted()
             self.processor.drain()  # the last batches' deliveries, still on their thread
             self._last_deliveries()
             self._count_deliveries()
@@ -824,7 +824,7 @@ class Service:
                     self.check_slas()
                     self.beats.update(dict.fromkeys(("loop", "inbox", "send"), time.time()))
                 except GatewayError as exc:
-                    self._raise_if_interrupted()
+                    self.raise_if_interrupted()
                     log.error("store unavailable (%s); retrying in 5 s", exc)
                     self.stopping.wait(5)
                     continue
@@ -836,7 +836,7 @@ class Service:
                     self.stopping.wait(5)  # a full disk or a restarting database: do not spin on it
                 elif not (taken or done):
                     self.inbox.wait(min(poll, self.inbox.next_due() or poll))
-            self._raise_if_interrupted()
+            self.raise_if_interrupted()
         except Interrupted as exc:
             log.error("%s", exc)
             self.summary.interrupted = True
@@ -877,7 +877,7 @@ class Service:
                     counts = self.deliver_due(limit=self.deliverer.batch)
                     self.beats.update(dict.fromkeys(("loop", "deliveries"), time.time()))
                 except GatewayError as exc:
-                    self._raise_if_interrupted()
+                    self.raise_if_interrupted()
                     self.summary.store_error = str(exc)
                     if finishing:  # its service is gone or done: a failed round is its last one all the same
                         log.error("deliveries: store unavailable (%s)", exc)
@@ -897,7 +897,7 @@ class Service:
                 if not counts.tried:
                     woken.wait(poll)
                     woken.clear()
-            self._raise_if_interrupted()
+            self.raise_if_interrupted()
         except Interrupted as exc:
             log.error("%s", exc)
             self.summary.interrupted = True
@@ -927,7 +927,7 @@ class Service:
         finally:
             self.interruptible = False
 
-    def _raise_if_interrupted(self) -> None:
+    def raise_if_interrupted(self) -> None:
         """Raise the signal handler's :class:`Interrupted` again when a store call it interrupted let an
         error of its own out instead (the connection's clean-up failing on the hung socket): the loop then
         stops as interrupted and waits for no thread, as it would have."""
