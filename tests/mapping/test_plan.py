@@ -93,7 +93,7 @@ def test_the_generated_source_reads_plain_elements_in_line(ws: Workspace) -> Non
     cmap = ws.library.get("x12-856-004010")
     assert cmap is not None
     source = cmap.root.function().source  # type: ignore[attr-defined]
-    assert "segs = own.get('BSN')" in source and "exc.trail.append('shipment_id')" in source
+    assert "own.get('BSN')" in source and "seg = s" in source and "exc.trail.append('shipment_id')" in source
 
 
 CONDITIONS = """\
