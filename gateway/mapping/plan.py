@@ -63,67 +63,77 @@ class _Hoisted:
         return lines + [f"    {name} = None" for name in self.memos.values()]
 
 
+INLINE_DEPTH = 3
+"""How deep nested objects are written into their parent's function (deeper ones are called): Python
+allows 20 statically nested blocks, and each level adds a ``try`` and perhaps a loop."""
+
+
 def object_function(obj: Obj, direct: Callable[[Node], Callable[[Any, Env], Any]]) -> ObjectFunction:
     """``obj``'s fields as one function ``(scope, env) -> dict or None`` (``direct``: the cheapest
     callable for a field this generator does not write in line)."""
-    from gateway.mapping.nodes import EvalFailure, Special, Value
+    from gateway.mapping.nodes import EvalFailure
 
     names: dict[str, Any] = {"EvalFailure": EvalFailure, "FunctionFailed": FunctionFailed}
     hoisted = _Hoisted()
-    head: list[str] = []
-    lines: list[str] = []
-    add = lines.append
 
     def bind(value: Any) -> str:
         name = f"k{len(names)}"
         names[name] = value
         return name
 
-    if obj.when is not None:
-        head += [f"    {line}" for line in _test_lines(obj.when, bind, hoisted)]
-        head.append("        return None")
-    add("    out = {}")
-    add("    found = False")
-    for name, node in obj.fields.items():
-        body: list[str] = []
-        if node.__class__ is Value:
-            body = _value_lines(node, bind, hoisted)
-        elif node.__class__ is Special and node.when is None and hasattr(node.fn, ID_PAIR_X12):
-            body = _read_lines(node.fn, "value", bind, hoisted)
-        else:
-            body.append(f"value = {bind(direct(node))}(scope, env)")
-        add("    try:")
-        lines.extend(f"        {line}" for line in body)
-        add("    except EvalFailure as exc:")
-        add(f"        exc.trail.append({name!r})")
-        add("        raise")
-        if _text_or_none(node):  # (never a list: the empty-list test is not needed)
-            add("    if value is not None:")
-        else:
-            add("    if value is not None and (value.__class__ is not list or value):")
-        add(f"        out[{name!r}] = value")
-        if not node.constant:
-            add("        found = True")
-    add("    return out if found else None")
-    source = "def evaluate(scope, env):\n" + "\n".join([*hoisted.header(), *head, *lines]) + "\n"
+    lines = [f"    {line}" for line in _object_lines(obj, bind, hoisted, direct, 0)]
+    source = "def evaluate(scope, env):\n" + "\n".join([*hoisted.header(), *lines, "    return value"]) + "\n"
     exec(compile(source, f"<map object {id(obj):x}>", "exec"), names)  # our own generated text, from the compiled nodes
     fn: ObjectFunction = names["evaluate"]
     fn.source = source  # type: ignore[attr-defined]  # for tests and for reading a profile
     return fn
 
 
-def _text_or_none(node: Node) -> bool:
-    """Whether ``node``'s value is an element's text or None: one getter of a shape read in line, no calls."""
-    from gateway.mapping.nodes import Special, Value
+def _object_lines(
+    obj: Obj, bind: Callable[[Any], str], hoisted: _Hoisted, direct: Callable[[Node], Any], depth: int
+) -> list[str]:
+    """Lines that leave ``obj``'s value in ``value``, as :meth:`Obj.evaluate_fields` computes it: a nested
+    object (within :data:`INLINE_DEPTH`) written in place, its dict and flag named by its depth."""
+    from gateway.mapping.nodes import Obj, Special, Value
 
+    out, found = f"out{depth}", f"found{depth}"
+    lines = [f"{out} = {{}}", f"{found} = False"]
+    for name, node in obj.fields.items():
+        if node.__class__ is Value:
+            body = _value_lines(node, bind, hoisted)
+        elif node.__class__ is Special and node.when is None and hasattr(node.fn, ID_PAIR_X12):
+            body = _read_lines(node.fn, "value", bind, hoisted)
+        elif node.__class__ is Obj and depth < INLINE_DEPTH:
+            body = _object_lines(node, bind, hoisted, direct, depth + 1)
+        else:
+            body = [f"value = {bind(direct(node))}(scope, env)"]
+        lines += ["try:", *(f"    {line}" for line in body), "except EvalFailure as exc:"]
+        lines += [f"    exc.trail.append({name!r})", "    raise"]
+        if _never_a_list(node):  # (the empty-list test is not needed)
+            lines.append("if value is not None:")
+        else:
+            lines.append("if value is not None and (value.__class__ is not list or value):")
+        lines.append(f"    {out}[{name!r}] = value")
+        if not node.constant:
+            lines.append(f"    {found} = True")
+    lines.append(f"value = {out} if {found} else None")
+    if obj.when is not None:
+        return [*_test_lines(obj.when, bind, hoisted), "    value = None", "else:", *(f"    {x}" for x in lines)]
+    return lines
+
+
+def _never_a_list(node: Node) -> bool:
+    """Whether ``node``'s value is never a list: an object (a dict or None), or an element's text or None
+    (one getter of a shape read in line, no calls)."""
+    from gateway.mapping.nodes import Obj, Special, Value
+
+    if node.__class__ is Obj:
+        return True
     if node.__class__ is Special:
         return node.when is None and hasattr(node.fn, ID_PAIR_X12)
-    if node.__class__ is not Value:
+    if not isinstance(node, Value) or node.many or node.calls or len(node.getters) != 1:
         return False
-    value = node
-    if value.many or value.calls or len(value.getters) != 1:
-        return False
-    getter = value.getters[0]
+    getter = node.getters[0]
     return hasattr(getter, PLAIN_X12) or hasattr(getter, FILTERED_X12) or hasattr(getter, ID_PAIR_X12)
 
 
