@@ -263,6 +263,7 @@ def find_all(scope: X12Scope, step: Step, sep: str) -> list[X12Scope]:
         if step.filter is None or step.filter(seg, sep):
             single = X12Scope(trigger=seg, own={seg.id: [seg]})
             out.append(single)
+    owned = len(out)  # (loops are in file order already: only own segments among them need a sort)
     loops = scope.loops.get(step.segment)
     flt = step.filter
     if not loops:
@@ -277,7 +278,7 @@ def find_all(scope: X12Scope, step: Step, sep: str) -> list[X12Scope]:
                 out.append(loop)
     else:
         out += [loop for loop in loops if flt(loop.trigger, sep)]  # type: ignore[arg-type]
-    if len(out) > 1 and step.segment in scope.own and step.segment in scope.loops:
+    if owned and len(out) > owned:
         out.sort(key=lambda s: s.trigger.index if s.trigger is not None else 0)
     return out
 
