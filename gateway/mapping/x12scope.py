@@ -242,14 +242,27 @@ Found = Segment | X12Scope
 
 def find(scope: X12Scope, step: Step, sep: str) -> Found | None:
     """The first own segment or child loop matching ``step`` in ``scope``."""
+    flt = step.filter
     for seg in scope.own.get(step.segment, ()):
         if scope.hierarchical and seg is scope.trigger:
             continue
-        if step.filter is None or step.filter(seg, sep):
+        if flt is None or flt(seg, sep):
             return seg
-    for loop in scope.loops.get(step.segment, ()):
+    loops = scope.loops.get(step.segment)
+    if not loops:
+        return None
+    if flt is None:
+        return loops[0]
+    if flt.element.component is None:  # HL[HL03=S]: the filter in line, as find_all tests it
+        pos, codes, negate = flt.element.position, flt.codes, flt.negate
+        for loop in loops:
+            els = loop.trigger[0]  # type: ignore[index]  # a loop iteration always has its trigger
+            if ((els[pos] if pos < len(els) else "") in codes) != negate:
+                return loop
+        return None
+    for loop in loops:
         assert loop.trigger is not None
-        if step.filter is None or step.filter(loop.trigger, sep):
+        if flt(loop.trigger, sep):
             return loop
     return None
 
