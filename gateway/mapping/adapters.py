@@ -143,7 +143,7 @@ class X12Adapter:
             base = resolve(scope, head, env.sep) if head else scope
             if not isinstance(base, X12Scope):
                 return []
-            return list(find_all(base, last, env.sep))
+            return find_all(base, last, env.sep)  # (a new list each time)
 
         return select
 

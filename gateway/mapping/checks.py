@@ -202,10 +202,18 @@ def _ctt_checks(document: BaseModel, root: X12Scope) -> list[Check]:
     hash_sources: list[list[str]]
     if "HL" in root.loops:
         hls = _all_hls(root)
-        items = sum(1 for hl in hls if hl.trigger is not None and _element(hl.trigger, 3) == "I")
+        items = 0
+        quantities: list[str] = []
+        for hl in hls:  # (one pass, elements read in line: once per HL of a big 856)
+            hl_els = hl.trigger[0] if hl.trigger is not None else []
+            if len(hl_els) > 3 and hl_els[3] == "I":
+                items += 1
+            for seg in hl.own.get("SN1", ()):
+                els = seg[0]
+                quantities.append(els[2] if len(els) > 2 else "")
         counts = {len(hls), items}
         what = f"{len(hls)} HL segments ({items} item levels)"
-        hash_sources = [[_element(seg, 2) for hl in hls for seg in hl.own.get("SN1", ())]]
+        hash_sources = [quantities]
     else:
         trigger = "IT1" if "IT1" in root.loops else "PO1"
         lines = root.loops.get(trigger, [])

@@ -126,9 +126,14 @@ _AUTO_DATES: dict[str, date] = {}
 
 
 def _date(value: Any, params: DateParams, ctx: EvalContext) -> date:
+    auto = params.format == "auto"
+    if auto and value.__class__ is str:  # (a text seen before is its own stripped text: the memo's key)
+        known = _AUTO_DATES.get(value)
+        if known is not None:
+            return known
     text = str(value).strip()
     try:
-        if params.format == "auto":
+        if auto:
             if len(text) == 8 and text.isdigit():
                 known = _AUTO_DATES.get(text)
                 if known is None:
@@ -187,6 +192,10 @@ _DECIMALS: dict[str, Decimal] = {}
 
 
 def _decimal(value: Any, params: Params, ctx: EvalContext) -> Decimal:
+    if value.__class__ is str:  # (a text seen before is its own stripped text: the memo's key)
+        result = _DECIMALS.get(value)
+        if result is not None:
+            return result
     text = str(value).strip()
     result = _DECIMALS.get(text)
     if result is not None:

@@ -25,7 +25,7 @@ from typing import Any
 from gateway.errors import Location
 from gateway.mapping.plan import FILTERED_X12, PLAIN_X12
 from gateway.mapping.problems import MappingError
-from gateway.x12.schema.compiled import LoopNode, SegmentNode, SetDefinition
+from gateway.x12.schema.compiled import LoopNode, SetDefinition
 from gateway.x12.segment import Segment
 
 
@@ -62,66 +62,48 @@ def build_scopes(segments: list[Segment], definition: SetDefinition | None) -> X
         return root
     stack: list[tuple[X12Scope, LoopNode]] = [(root, definition.root)]
     scope, node = root, definition.root
-    by_id = node.by_id  # node's, kept in step with it: one lookup less per segment
-    segment_node, loop_node = SegmentNode, LoopNode
+    table = node.scoping  # node's, kept in step with it: one lookup per segment places it
     for seg in segments:
         sid = seg[0][0]
         while True:
-            positions = by_id.get(sid)
-            if positions is not None:
-                if positions[0] == 0 and scope is not root and sid == node.trigger_id:
+            entry = table.get(sid)
+            if entry is not None:
+                again, child, kind = entry
+                if again and scope is not root:
                     stack.pop()  # the trigger again: a new iteration, started by the parent
                     scope, node = stack[-1]
-                    by_id = node.by_id
+                    table = node.scoping
                     continue
-                child = node.children[positions[0]] if len(positions) == 1 else _pick(node, positions)
-                if child.__class__ is segment_node:
+                if kind == 0:
                     bucket = scope.own.get(sid)
                     if bucket is None:
                         scope.own[sid] = [seg]
                     else:
                         bucket.append(seg)
                     break
-                if isinstance(child, loop_node):
-                    inner = X12Scope(seg, {sid: [seg]}, {})
-                    loops = scope.loops.get(sid)
-                    if loops is None:
-                        scope.loops[sid] = [inner]
-                    else:
-                        loops.append(inner)
-                    stack.append((inner, child))
-                    if isinstance(child.children[0], loop_node):
-                        _descend_triggers(inner, child, stack)
-                    scope, node = stack[-1]
-                    by_id = node.by_id
+                assert isinstance(child, LoopNode)
+                inner = X12Scope(seg, {sid: [seg]}, {})
+                loops = scope.loops.get(sid)
+                if loops is None:
+                    scope.loops[sid] = [inner]
                 else:
-                    scope.add_own(seg)
+                    loops.append(inner)
+                stack.append((inner, child))
+                if kind == 2:  # a loop whose first child is itself a loop: its trigger opens both (rare)
+                    first = child.children[0]
+                    assert isinstance(first, LoopNode)
+                    stack.append((inner, first))
+                scope, node = stack[-1]
+                table = node.scoping
                 break
             if len(stack) == 1:
                 root.add_own(seg)  # not in the definition: kept where a path can still find it
                 break
             stack.pop()
             scope, node = stack[-1]
-            by_id = node.by_id
+            table = node.scoping
     _nest_hierarchy(root)
     return root
-
-
-def _pick(node: LoopNode, positions: tuple[int, ...]) -> SegmentNode | LoopNode:
-    if len(positions) == 1:
-        return node.children[positions[0]]
-    for pos in positions:
-        child = node.children[pos]
-        if isinstance(child, LoopNode):
-            return child
-    return node.children[positions[0]]
-
-
-def _descend_triggers(scope: X12Scope, node: LoopNode, stack: list[tuple[X12Scope, LoopNode]]) -> None:
-    """A loop whose first child is itself a loop: its trigger opens both (rare; kept simple)."""
-    first = node.children[0]
-    if isinstance(first, LoopNode):
-        stack.append((scope, first))
 
 
 def _nest_hierarchy(scope: X12Scope) -> None:
@@ -260,14 +242,27 @@ Found = Segment | X12Scope
 
 def find(scope: X12Scope, step: Step, sep: str) -> Found | None:
     """The first own segment or child loop matching ``step`` in ``scope``."""
+    flt = step.filter
     for seg in scope.own.get(step.segment, ()):
         if scope.hierarchical and seg is scope.trigger:
             continue
-        if step.filter is None or step.filter(seg, sep):
+        if flt is None or flt(seg, sep):
             return seg
-    for loop in scope.loops.get(step.segment, ()):
+    loops = scope.loops.get(step.segment)
+    if not loops:
+        return None
+    if flt is None:
+        return loops[0]
+    if flt.element.component is None:  # HL[HL03=S]: the filter in line, as find_all tests it
+        pos, codes, negate = flt.element.position, flt.codes, flt.negate
+        for loop in loops:
+            els = loop.trigger[0]  # type: ignore[index]  # a loop iteration always has its trigger
+            if ((els[pos] if pos < len(els) else "") in codes) != negate:
+                return loop
+        return None
+    for loop in loops:
         assert loop.trigger is not None
-        if step.filter is None or step.filter(loop.trigger, sep):
+        if flt(loop.trigger, sep):
             return loop
     return None
 
@@ -281,6 +276,7 @@ def find_all(scope: X12Scope, step: Step, sep: str) -> list[X12Scope]:
         if step.filter is None or step.filter(seg, sep):
             single = X12Scope(trigger=seg, own={seg.id: [seg]})
             out.append(single)
+    owned = len(out)  # (loops are in file order already: only own segments among them need a sort)
     loops = scope.loops.get(step.segment)
     flt = step.filter
     if not loops:
@@ -295,7 +291,7 @@ def find_all(scope: X12Scope, step: Step, sep: str) -> list[X12Scope]:
                 out.append(loop)
     else:
         out += [loop for loop in loops if flt(loop.trigger, sep)]  # type: ignore[arg-type]
-    if len(out) > 1 and step.segment in scope.own and step.segment in scope.loops:
+    if owned and len(out) > owned:
         out.sort(key=lambda s: s.trigger.index if s.trigger is not None else 0)
     return out
 

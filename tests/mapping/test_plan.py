@@ -8,6 +8,7 @@ import pytest
 from conftest import REPO
 
 from gateway.cases import find_cases
+from gateway.mapping import plan
 from gateway.mapping.functions import standard_functions
 from gateway.mapping.library import MapLibrary
 from gateway.mapping.nodes import Obj
@@ -93,7 +94,7 @@ def test_the_generated_source_reads_plain_elements_in_line(ws: Workspace) -> Non
     cmap = ws.library.get("x12-856-004010")
     assert cmap is not None
     source = cmap.root.function().source  # type: ignore[attr-defined]
-    assert "segs = own.get('BSN')" in source and "exc.trail.append('shipment_id')" in source
+    assert "own.get('BSN')" in source and "seg = s" in source and "exc.trail.append('shipment_id')" in source
 
 
 CONDITIONS = """\
@@ -145,6 +146,50 @@ def test_conditions_tested_in_line_hold_as_the_node_by_node_evaluation(
     items = [line["item"] for line in generated[0]["lines"]]
     assert [i.get("vendor_part") for i in items] == ["X1", None, None, None, None]
     assert [i.get("gtin") for i in items] == [None, "012345678905", None, None, "4006381333931"]
+    monkeypatch.setattr(Obj, "evaluate", Obj.evaluate_fields)
+    monkeypatch.setattr(Obj, "function", lambda self: self.evaluate_fields)
+    assert run() == generated
+
+
+NESTED = """\
+map: t-nested
+document: purchase_order
+source: {format: x12, set: "850", version: "004010"}
+fields:
+  po_number: BEG03
+  lines:
+    each: PO1
+    value:
+      line_number: PO101
+      quantity: {value: {from: PO102, fn: decimal}, uom: PO103}
+      unit_price:
+        when: PO106
+        amount: {from: PO104, fn: implied_decimal}
+"""
+
+
+@pytest.mark.parametrize("depth", [plan.INLINE_DEPTH, 0])
+def test_nested_objects_written_in_line_or_called_fail_as_field_by_field(
+    catalog, monkeypatch: pytest.MonkeyPatch, depth: int
+) -> None:
+    """A nested object written into its parent's function (or, past INLINE_DEPTH, called), one with a
+    ``when``: the same MAP-500 and key trail as the node-by-node evaluation, the line without PO106 skipped."""
+    monkeypatch.setattr(plan, "INLINE_DEPTH", depth)
+    data = _interchange(b"ST*850*0002~BEG*00*SA*PO2**20261123~PO1*1*2*EA*1.5~PO1*2*1*EA*1.5**VN*X2~CTT*2~SE*6*0002~")
+
+    def run() -> list[tuple[str, str, Any]]:
+        lib = MapLibrary.build({"m.yaml": NESTED}, {}, catalog, standard_functions())
+        tr = Translator(catalog, lib, PartnerDirectory([]))
+        (r,) = [t for t in tr.translate(data, FileInput("t.edi", map_name="t-nested")) if isinstance(t, Translation)]
+        return [(e.code, e.message, e.location) for e in r.errors]
+
+    generated = run()
+    assert generated and generated[0][0] == "MAP-500" and "lines[1].unit_price.amount" in generated[0][1]
+    lib = MapLibrary.build({"m.yaml": NESTED}, {}, catalog, standard_functions())
+    cmap = lib.get("t-nested")
+    assert cmap is not None
+    source = cmap.root.fields["lines"].value.function().source  # type: ignore[attr-defined]
+    assert ("out1 = {}" in source) == (depth > 0)
     monkeypatch.setattr(Obj, "evaluate", Obj.evaluate_fields)
     monkeypatch.setattr(Obj, "function", lambda self: self.evaluate_fields)
     assert run() == generated

@@ -107,12 +107,26 @@ class LoopNode:
     #: [last matched position + 1][segment id] → (position, node, use cap), for moves that stay in this loop,
     #: land on a segment and skip no mandatory child: the validator's fast path.
     step: list[dict[str, tuple[int, SegmentNode, int]]] = field(default_factory=list)
+    #: segment id → (whether it is this loop's trigger at position 0, the child it lands on, 0 for a segment,
+    #: 1 for a loop, 2 for a loop whose first child is a loop): the mapping's scope builder's table, so that
+    #: placing a segment is one lookup (see gateway.mapping.x12scope.build_scopes).
+    scoping: dict[str, tuple[bool, SegmentNode | LoopNode, int]] = field(default_factory=dict)
 
     @property
     def trigger(self) -> str:
         """The segment id that starts an iteration of this loop."""
         first = self.children[0]
         return first.id if isinstance(first, SegmentNode) else first.trigger
+
+    def _scoping(self, key: str, idxs: tuple[int, ...]) -> tuple[bool, SegmentNode | LoopNode, int]:
+        """An entry of :attr:`scoping`: an id used at several positions lands on its loop, if one is a loop."""
+        loops = [self.children[i] for i in idxs if isinstance(self.children[i], LoopNode)]
+        child = loops[0] if loops and len(idxs) > 1 else self.children[idxs[0]]
+        if isinstance(child, SegmentNode):
+            kind = 0
+        else:
+            kind = 2 if isinstance(child.children[0], LoopNode) else 1
+        return idxs[0] == 0 and key == self.trigger_id, child, kind
 
     def index(self) -> None:
         """Build the id → child positions table (a loop is found by its trigger)."""
@@ -126,6 +140,7 @@ class LoopNode:
         self.mandatory = tuple(i for i, child in enumerate(self.children) if child.req == "M")
         first = self.children[0]
         self.trigger_id = self.trigger
+        self.scoping = {key: self._scoping(key, idxs) for key, idxs in self.by_id.items()}
         # A new iteration can skip the general search when the trigger occurs only first,
         # is used, and the iteration has passed its last mandatory child.
         self.repeat_after = (

@@ -21,26 +21,38 @@ from gateway.x12.validate.elements import _valid_date, _valid_time
 FastCheck = Callable[[list[str]], bool]
 
 
+def _length(var: str, lo: int, hi: int) -> str:
+    """``lo <= len(var) <= hi`` for a non-empty ``var`` (every test here runs on one only), in its cheapest form."""
+    if lo == hi:
+        return f"len({var}) == {lo}"
+    if lo <= 1:
+        return f"len({var}) <= {hi}"
+    return f"{lo} <= len({var}) <= {hi}"
+
+
 def _value_test(es: ElementSpec, var: str, consts: dict[str, object], key: str) -> str | None:
     """A boolean expression true when ``var`` (non-empty) is valid, or None to defer to the full check."""
     lo, hi = es.min, es.max
     if es.fast == "AN":
-        return f"{lo} <= len({var}) <= {hi} and {var}.isprintable()"
+        return f"{_length(var, lo, hi)} and {var}.isprintable()"
     if es.fast == "ID":
         if es.codes is None:
-            return f"{lo} <= len({var}) <= {hi}"
+            return _length(var, lo, hi)
         consts[key] = es.codes
-        return f"{lo} <= len({var}) <= {hi} and {var} in {key}"
+        if all(lo <= len(code) <= hi for code in es.codes):  # (a listed code has a valid length)
+            return f"{var} in {key}"
+        return f"{_length(var, lo, hi)} and {var} in {key}"
     if es.fast == "N":
-        return f"{var}.isascii() and {var}.isdigit() and {lo} <= len({var}) <= {hi}"
+        return f"{var}.isascii() and {var}.isdigit() and {_length(var, lo, hi)}"
     if es.fast == "R":
-        return (
-            f"{var}.isascii() and {var}.replace('.', '', 1).isdigit() and {lo} <= len({var}) - ('.' in {var}) <= {hi}"
-        )
+        # (once the point is out, digits only: at least one, so a minimum of 1 needs no test)
+        count = f"len({var}) - ('.' in {var})"
+        bound = f"{count} <= {hi}" if lo <= 1 else f"{lo} <= {count} <= {hi}"
+        return f"{var}.isascii() and {var}.replace('.', '', 1).isdigit() and {bound}"
     if es.fast == "DT":
-        return f"{lo} <= len({var}) <= {hi} and _valid_date({var})"
+        return f"{_length(var, lo, hi)} and _valid_date({var})"
     if es.fast == "TM":
-        return f"{lo} <= len({var}) <= {hi} and _valid_time({var})"
+        return f"{_length(var, lo, hi)} and _valid_time({var})"
     return None
 
 
