@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sqlite3
 import stat
 import threading
 import time
@@ -94,12 +95,29 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        _wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while another connection holds the new file's lock: SQLite
+    answers "database is locked" at once there, without its busy handler (two workers starting on one new
+    ledger at the same moment; the first one's switch to WAL lasts a moment)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    delay = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def _sqlite_begin(connection: Connection) -> None:
