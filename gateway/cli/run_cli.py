@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -28,6 +27,7 @@ from gateway.runtime.service import (
     Service,
     ensure_folders,
     exit_code,
+    exit_now,
 )
 from gateway.settings import Deployment
 from gateway.store.errors import StoreUnavailableError
@@ -159,7 +159,7 @@ def run(
         elif code:
             click.echo(f"exit {code}: {EXIT_CODES[code]}", err=True)
     if summary.interrupted:
-        _exit_now(code)
+        exit_now(code)
     if once:
         raise SystemExit(code)
 
@@ -196,7 +196,7 @@ def _deliveries_only(service: Service, store: Store, once: bool, observers: Obse
         store.close()
     code = EXIT_STORE if summary.store_error is not None else 0
     if summary.interrupted:
-        _exit_now(code)
+        exit_now(code)
     raise SystemExit(code)
 
 
@@ -209,15 +209,6 @@ def _loop(service: Service, loop: Callable[[], RunSummary]) -> RunSummary:
         click.echo(str(exc), err=True)
         service.summary.interrupted = True
         return service.summary
-
-
-def _exit_now(code: int) -> None:
-    """End the process without joining its threads: stopped while the store hung, one of them may wait on
-    it for minutes (as safe as a crash: docs/store.md). What was printed and logged is flushed first."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def _check_routing(deployment: Deployment, config: Path | None) -> None:

@@ -173,6 +173,16 @@ def exit_code(summary: RunSummary) -> int:
     return EXIT_OK
 
 
+def exit_now(code: int) -> None:
+    """End the process without joining its threads: stopped while the store hung, one of them may wait on
+    it for minutes (as safe as a crash: docs/store.md). What was printed and logged is flushed first."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed, or not a file: nothing left to flush
+            stream.flush()
+    os._exit(code)
+
+
 def default_worker() -> str:
     """``host:pid``: unique per process, readable in leases and events."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -409,11 +419,7 @@ class Service:
             "stopped while the store hung: the loop did not end within %.0f s; the process ends now",
             CUT_AFTER_INTERRUPT_SECONDS,
         )
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(self.cut_exit_code)
+        exit_now(self.cut_exit_code)
 
     # --- steps ------------------------------------------------------------------------------
 
