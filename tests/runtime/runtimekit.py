@@ -46,6 +46,12 @@ from gateway.x12.ack.read import FunctionalAck, read_acks
 
 REPO = Path(__file__).resolve().parents[2]
 PARTNERS = REPO / "partners"
+CANONICAL_FILES = {
+    "type": "files",
+    "folder": "outbox/canonical",
+    "name": "{partner}/{doc_type}-{file_id}-{position}.json",
+}
+"""The shipped default destination (canonical JSON files), for a deployment that routes elsewhere too."""
 
 BACKENDS = ["sqlite", "postgresql"]
 FINAL = {"processed", "partial", "failed", "quarantined", "duplicate", "held"}

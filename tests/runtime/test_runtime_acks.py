@@ -12,6 +12,7 @@ from typing import Any
 
 from click.testing import CliRunner
 from runtimekit import (  # noqa: F401 - pytest fixtures among them
+    CANONICAL_FILES,
     Home,
     make_home,
     pg_admin_fixture,
@@ -77,8 +78,7 @@ def deploy(tmp_path: Path, store_url: str, alerts_url: str) -> Home:
         stable_seconds=0,
         extra={
             "destinations": {
-                "canonical-json": {"type": "files", "folder": "outbox/canonical",
-                                   "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
+                "canonical-json": CANONICAL_FILES,
                 "alerts": {"type": "rest", "url": alerts_url + "/alerts/{doc_type}", "retry": {"max_attempts": 1}},
             },
             "routes": [

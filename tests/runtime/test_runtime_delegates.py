@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from runtimekit import (  # noqa: F401 (pytest fixtures)
+    CANONICAL_FILES,
     PARTNERS,
     Home,
     Running,
@@ -45,14 +46,13 @@ def deployment(tmp_path: Path, store_url: str, receiver: str, workers: int) -> H
     """Every inbound document to a REST receiver and to the canonical JSON files, by ``workers`` processes."""
     rest = {"type": "rest", "url": receiver + "/{doc_type}/{business_key}", "read_timeout_seconds": 5}
     rest["retry"] = {"delays": [0.5], "max_attempts": 100}
-    files = {"type": "files", "folder": "outbox/canonical", "name": "{partner}/{doc_type}-{file_id}-{position}.json"}
     return make_home(
         tmp_path,
         store_url,
         stable_seconds=0,
         batch=4,
         extra={
-            "destinations": {"receiver": rest, "canonical-json": files},
+            "destinations": {"receiver": rest, "canonical-json": CANONICAL_FILES},
             "routes": [{"name": "everywhere", "to": ["receiver", "canonical-json"]}],
             "processing": {"delivery_workers": workers},
         },

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from runtimekit import REPO, Home, gateway, in_process, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
+from runtimekit import CANONICAL_FILES, REPO, Home, gateway, in_process, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
 from support.httpd import Receiver
 from test_runtime_recon import _drop, _numbered, _sample
 
@@ -38,8 +38,7 @@ def _order_file(home: Home, name: str, po: str) -> Path:
 def _routes(audit_url: str) -> dict[str, Any]:
     return {
         "destinations": {
-            "canonical-json": {"type": "files", "folder": "outbox/canonical",
-                               "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
+            "canonical-json": CANONICAL_FILES,
             "po-archive": {"type": "files", "folder": "archive-out", "name": "{partner}/{doc_type}-{control}.x12"},
             "audit": {"type": "rest", "url": audit_url + "/audit/{doc_type}", "retry": {"max_attempts": 1}},
         },

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner, Result
-from runtimekit import REPO, Home, gateway, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
+from runtimekit import CANONICAL_FILES, REPO, Home, gateway, make_home, pg_url_fixture, store_url_fixture  # noqa: F401 - fixtures
 
 from gateway.cli.main import main
 
@@ -74,8 +74,7 @@ def recon_home(
         extra={
             **({"processing": processing} if processing else {}),
             "destinations": {
-                "canonical-json": {"type": "files", "folder": "outbox/canonical",
-                                   "name": "{partner}/{doc_type}-{file_id}-{position}.json"},
+                "canonical-json": CANONICAL_FILES,
                 name: destination,
             },
             "routes": [
