@@ -22,8 +22,9 @@ import json
 import logging
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -31,7 +32,7 @@ from typing import Any
 
 from gateway.delivery.base import Delivered, Destination, Outcome, Payload, Rejected, RetryLater
 from gateway.delivery.policy import DEFAULT, Breaker, Policy, next_attempt
-from gateway.runtime.lanes import LeaseKeeper, Threads
+from gateway.runtime.lanes import LeaseKeeper, Threads, wait_all
 from gateway.store import Archive
 from gateway.store.deliveries import AttemptResult, DeliveryRow, OwedDelivery
 from gateway.store.statuses import DeliveryOutcome
@@ -43,6 +44,9 @@ log = logging.getLogger("gateway.deliveries")
 
 EXCERPT = 2000
 """Characters of an error kept with an attempt."""
+
+ROUNDS_IN_FLIGHT = 2
+"""Rounds of :meth:`Deliverer.run_due` under way at once (see there)."""
 
 
 @dataclass(slots=True)
@@ -109,6 +113,13 @@ class Deliverer:
             lease_seconds=self.lease_seconds, batch=self.batch,
         )  # fmt: skip
 
+    @property
+    def round_size(self) -> int:
+        """Deliveries :meth:`run_due` claims a round: up to ``batch`` of each destination, as
+        :meth:`deliver_recorded`'s rounds (a round's two ledger transactions, the claim and the attempts,
+        and each destination's call serve them all)."""
+        return self.batch * max(1, len(self.destinations))
+
     def policy(self, destination: str) -> Policy:
         """The destination's policy (the documented default when it declares none)."""
         return self.policies.get(destination, DEFAULT)
@@ -160,15 +171,35 @@ class Deliverer:
 
     def run_due(self, limit: int | None = None) -> DeliveryCounts:
         """Try deliveries that are due now (any worker's, whose lease is free), until none is left or
-        ``limit`` were tried."""
+        ``limit`` were claimed.
+
+        Two rounds in flight: the next is claimed and handed to its destinations while the one before
+        still waits for its slowest destination or records its attempts (a round's destinations each
+        keep one thread, so a destination still takes one round at a time, in order). Without it every
+        round waits for its slowest destination and for two ledger transactions, and the other
+        destinations sit idle meanwhile."""
         counts = DeliveryCounts()
-        while limit is None or counts.tried < limit:
-            size = self.batch if limit is None else min(self.batch, limit - counts.tried)
-            leased_at = time.monotonic()
-            rows = self.store.claim_deliveries(self.worker, size, self.lease_seconds, skip_destinations=self.paused())
-            if not rows:
-                break
-            counts.add(self._round(rows, leased_at))
+        in_flight: deque[Future[DeliveryCounts]] = deque()
+        claimed = 0
+        try:
+            while limit is None or claimed < limit:
+                size = self.round_size if limit is None else min(self.round_size, limit - claimed)
+                leased_at = time.monotonic()
+                rows = self.store.claim_deliveries(
+                    self.worker, size, self.lease_seconds, skip_destinations=self.paused()
+                )
+                if not rows:
+                    break
+                claimed += len(rows)
+                in_flight.append(self.threads.round(partial(self._round, rows, leased_at)))
+                while len(in_flight) >= ROUNDS_IN_FLIGHT:
+                    counts.add(in_flight.popleft().result())
+        except Exception:
+            wait_all(in_flight, errors=False)  # the store failed or a round raised: none is left running
+            raise
+        # (Interrupted, a BaseException, is not waited for: the rounds in flight record their own attempts.)
+        for done in wait_all(in_flight):
+            counts.add(done)
         return counts
 
     def close(self) -> None:

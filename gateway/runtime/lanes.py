@@ -31,7 +31,7 @@ from typing import Generic, TypeVar
 from gateway.store.deliveries import DeliveryRow
 from gateway.store.store import Store
 
-__all__ = ["DeliveryLane", "LeaseKeeper", "Threads"]
+__all__ = ["DeliveryLane", "LeaseKeeper", "Threads", "wait_all"]
 
 log = logging.getLogger("gateway.deliveries")
 
@@ -92,6 +92,11 @@ class Threads:
         futures = {name: self._pool(f"{name}:round", 1).submit(call) for name, call in calls.items()}
         return _results(futures)
 
+    def round(self, call: Callable[[], R]) -> Future[R]:
+        """Run a delivery round (``call``) on the rounds' own threads (two: one round records its attempts
+        while the next is tried), returning at once."""
+        return self._pool("rounds", 2).submit(call)
+
     def map(self, name: str, size: int, call: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """``call`` over ``items``, up to ``size`` at once on ``name``'s senders; results in order."""
         if size <= 1 or len(items) <= 1:
@@ -105,6 +110,19 @@ class Threads:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.shutdown(wait=True)
+
+
+def wait_all(futures: Iterable[Future[R]], *, errors: bool = True) -> list[R]:
+    """Every result of ``futures``, in order, once all have finished; the first exception raised is raised
+    then (none is left running). ``errors=False``: only wait (the caller is already raising one; a round's
+    own failure is logged by the round's caller next time, or by the store)."""
+    if errors:
+        return list(_results(dict(enumerate(futures))).values())
+    for future in futures:
+        if future.exception() is not None:
+            exc = future.exception()
+            log.warning("a delivery round failed too: %s: %s", type(exc).__name__, exc)
+    return []
 
 
 def _results(futures: dict[T, Future[R]]) -> dict[T, R]:

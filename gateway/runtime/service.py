@@ -55,7 +55,7 @@ from gateway.errors import GatewayError
 from gateway.planning import Router
 from gateway.runtime.acks import AckCheck, AckTracker, AlertSink
 from gateway.runtime.delegates import STOP_SECONDS, Delegates
-from gateway.runtime.deliver import Deliverer, DeliveryCounts
+from gateway.runtime.deliver import ROUNDS_IN_FLIGHT, Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
 from gateway.runtime.intake import Intake, Taken
@@ -878,9 +878,9 @@ class Service:
             while not self.stopping.is_set():
                 finishing = ended.is_set()  # read before the round: a round after the end sees all there is
                 try:
-                    # One batch a round: under load what is due never runs out, and the loop beats (`status`)
-                    # and sees its end of input or SIGTERM between batches, not once the backlog is gone.
-                    counts = self.deliver_due(limit=self.deliverer.batch)
+                    # A few rounds at a time: under load what is due never runs out, and the loop beats
+                    # (`status`) and sees its end of input or SIGTERM between them, not once the backlog is gone.
+                    counts = self.deliver_due(limit=self.deliverer.round_size * ROUNDS_IN_FLIGHT)
                     self.beats.update(dict.fromkeys(("loop", "deliveries"), time.time()))
                 except GatewayError as exc:
                     self.raise_if_interrupted()

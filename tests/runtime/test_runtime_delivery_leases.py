@@ -1,10 +1,18 @@
-"""A delivery round longer than its lease: the worker keeps the lease of what it has yet to send.
+"""Delivery rounds: one longer than its lease, and rounds in flight side by side.
+
+A round longer than its lease: the worker keeps the lease of what it has yet to send.
 
 A round leases up to 64 deliveries of a destination at once. Against a receiver slower than the lease
 divided by the round's size, the lease used to run out midway: another worker's delivery loop leased
 the rest and sent them while the first worker still did, a duplicate (same idempotency key) that a
-receiver without key checks would act on twice. Real parts: the gateway's service in process, a real
-HTTP receiver on loopback, a second worker's delivery loop on its own store connection.
+receiver without key checks would act on twice.
+
+Rounds side by side: ``Deliverer.run_due`` (the delivery processes' loop, ``gateway deliver``, the service's
+delivery loop) claims the next round and starts it while the one before still waits for its slowest
+destination or records its attempts; each destination still takes one round at a time, in order.
+
+Real parts: the gateway's service in process, real HTTP receivers on loopback (one holding its answers
+until the test lets them go), a second worker's delivery loop on its own store connection.
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
     workspace_fixture,
     x12,
 )
-from support.httpd import Receiver, Reply
+from support.httpd import Received, Receiver, Reply
 
+from gateway.runtime.deliver import DeliveryCounts
 from gateway.store import Store
 from gateway.workspace import Workspace
 
@@ -91,3 +100,70 @@ def test_a_round_longer_than_its_lease_sends_each_delivery_once(
     with Store(home.store_url) as store:
         rows = store.list_deliveries(destination="ap", limit=100)
     assert len(rows) == n and {(d.status, d.attempts) for d in rows} == {("delivered", 1)}
+
+
+FILES = 6
+
+
+def test_the_next_round_goes_on_while_a_slow_destination_holds_the_first(
+    store_url: str, tmp_path: Path, workspace: Workspace
+) -> None:
+    gate = threading.Event()
+
+    def held(request: Received) -> Reply:
+        gate.wait(30)
+        return Reply()
+
+    with Receiver(default=held) as slow, Receiver() as fast:
+        home = make_home(
+            tmp_path,
+            store_url,
+            stable_seconds=0,
+            batch=FILES,
+            extra={
+                # Deliveries recorded free to lease, left to a delivery loop (here run_due, in process).
+                "processing": {"delivery_workers": 1},
+                "destinations": {
+                    "slow": {"type": "rest", "url": slow.url + "/{business_key}", "concurrency": 1},
+                    "fast": {"type": "rest", "url": fast.url + "/{business_key}", "concurrency": 1},
+                },
+                "routes": [{"name": "all", "to": ["slow", "fast"]}],
+            },
+        )
+        for i in range(FILES):
+            home.drop(f"i{i}.edi", x12(TEMPLATE, 700 + i, tag=f"r{i}"), "medsupply")
+        service = home.service(workspace, worker="w1")
+        try:
+            assert service.take_ready() == FILES
+            assert service.process_claimed() == FILES
+            service.deliverer.batch = 2  # rounds of at most 2 deliveries of each destination
+            counts: list[DeliveryCounts] = []
+            loop = threading.Thread(target=lambda: counts.append(service.deliverer.run_due()))
+            loop.start()
+            try:
+                # The first round's slow delivery is held; the second round's fast ones arrive meanwhile.
+                deadline = time.monotonic() + 10
+                while len(fast.received) < 4 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                seen_while_held = len(fast.received)
+                held_at_slow = len(slow.received)
+            finally:
+                gate.set()
+                loop.join(30)
+            assert not loop.is_alive()
+        finally:
+            service.deliverer.close()
+            service.store.close()
+        assert held_at_slow == 1, "the slow destination was not holding its first delivery"
+        assert seen_while_held >= 4, (
+            f"only {seen_while_held} fast deliveries while the slow one held its first round: rounds run one "
+            "after the other"
+        )
+        slow_keys, fast_keys = slow.keys(), fast.keys()
+    (total,) = counts
+    assert total.delivered == 3 * FILES and (total.retrying, total.dead) == (0, 0)  # slow, fast, the 997s
+    for keys in (slow_keys, fast_keys):
+        assert len(keys) == FILES and not [k for k, c in Counter(keys).items() if c > 1]
+    with Store(home.store_url) as store:
+        rows = store.list_deliveries(limit=100)
+    assert len(rows) == 3 * FILES and {(d.status, d.attempts) for d in rows} == {("delivered", 1)}
