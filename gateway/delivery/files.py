@@ -19,6 +19,7 @@ replace it.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,13 +84,14 @@ class FilesDestination:
     sync: str = "group"
     layout: Layout | None = None
 
-    def target(self, payload: Payload) -> Path:
-        """Where ``payload`` goes (path parts made safe: no separators or leading dots from values)."""
+    def target(self, payload: Payload, root: Path | None = None) -> Path:
+        """Where ``payload`` goes (path parts made safe: no separators or leading dots from values);
+        ``root``: the folder resolved (a batch resolves it once)."""
         ext = self.layout.extension if self.layout is not None else "json" if payload.kind == "document" else "x12"
         safe = {k: _safe(v) for k, v in {**payload.names(), "ext": ext}.items()}
         relative = self.template.format(**safe)
         path = (self.folder / relative).resolve()
-        if self.folder.resolve() not in path.parents:
+        if (root or self.folder.resolve()) not in path.parents:
             raise ConfigError(f"destination {self.name}: {relative!r} leaves {self.folder}", code="CFG-031")
         return path
 
@@ -102,12 +104,13 @@ class FilesDestination:
         group = SyncGroup(self.sync)
         targets: list[tuple[Path, bool] | Rejected] = []
         try:
+            root = self.folder.resolve()
             for payload in payloads:
                 data = payload.document_bytes() if self.layout is None else lay_out(self.layout, payload)
                 if isinstance(data, Rejected):  # this document cannot be laid out; its siblings still are
                     targets.append(data)
                     continue
-                path = self.target(payload)
+                path = self.target(payload, root)
                 same = _holds(path, data)
                 if not same:
                     group.write(path, data, self.folder / TMP_DIR)
@@ -131,8 +134,11 @@ def _written(target: tuple[Path, bool] | Rejected) -> Outcome:
 
 def _safe(value: str) -> str:
     """A value fit for one path part: no separators, no leading dot, printable."""
-    cleaned = "".join(c if c.isalnum() or c in "-_.@+" else "_" for c in value)
-    return cleaned.lstrip(".") or "_"
+    return _UNSAFE.sub("_", value).lstrip(".") or "_"
+
+
+_UNSAFE = re.compile(r"[^\w\-.@+]")
+"""What :func:`_safe` replaces: anything but letters and digits (``str.isalnum``), ``_-.@+``."""
 
 
 def _holds(path: Path, data: bytes) -> bool:

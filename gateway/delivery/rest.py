@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ from gateway.outbound.layout import Layout
 if TYPE_CHECKING:
     import httpx
 else:
-    httpx = lazy_module("httpx")  # with rich, ~0.2 s: loaded when a rest destination is built (gateway/lazy.py)
+    httpx = lazy_module("httpx")  # with rich, ~0.2 s: loaded by a rest destination's first send (gateway/lazy.py)
 
 __all__ = ["RestConfig", "RestDestination", "classify", "register", "render_url", "retry_after"]
 
@@ -52,6 +53,10 @@ RETRY_STATUSES = frozenset({408, 425, 429})
 REDACTED = "[redacted]"
 _TIMEOUT_PHASES = {"ConnectTimeout": "connect", "ReadTimeout": "read", "WriteTimeout": "write", "PoolTimeout": "pool"}
 """httpx's timeout exceptions by class name (by name: httpx is loaded by the first destination built)."""
+
+
+_OPENING = threading.Lock()
+"""Held while a destination opens its client (see :meth:`RestDestination._http`)."""
 
 
 def register(registry: Registry) -> None:
@@ -124,7 +129,8 @@ class RestDestination:
         clock: Callable[[], datetime] | None = None,
         layout: Layout | None = None,
     ) -> None:
-        """Read the secrets and open the client; a ConfigError names what is missing (never its value).
+        """Read the secrets and the TLS settings (the client opens at the first send); a ConfigError names
+        what is missing (never its value).
         ``layout``: the export layout the body is written through (``body: NAME``); None: canonical JSON."""
         self.name = name
         self.concurrency = config.concurrency  # the deliverer sends this many at once (httpx's client is thread-safe)
@@ -135,19 +141,36 @@ class RestDestination:
         self._hmac_key: bytes | None = None
         self._secrets: tuple[str, ...] = ()
         self._read_secrets(config)
-        timeout = httpx.Timeout(
-            connect=config.connect_timeout_seconds,
-            read=config.read_timeout_seconds,
-            write=config.read_timeout_seconds,
-            pool=config.connect_timeout_seconds,
-        )
-        self._client = httpx.Client(
-            timeout=timeout,
-            # A plain-http URL never uses TLS: skip building a context (certifi's bundle costs ~0.14 s at start).
-            verify=self._tls(config.verify) if config.url[:6].lower() == "https:" else False,
-            follow_redirects=False,
-            headers={"user-agent": USER_AGENT},
-        )
+        # A plain-http URL never uses TLS: skip building a context (certifi's bundle costs ~0.14 s at start).
+        # An https one's CA bundle is loaded here, so a bad one is a ConfigError when the destination is built.
+        self._verify = self._tls(config.verify) if config.url[:6].lower() == "https:" else False
+        self._client: httpx.Client | None = None  # opened by the first send, see _http
+
+    def _http(self) -> httpx.Client:
+        """The HTTP client, opened by the first send: a process that builds the destination and never sends
+        through it (a service whose delivery processes deliver) does not pay for importing httpx and httpcore
+        (~0.2 s here). Thread-safe: the deliverer sends ``concurrency`` requests at once, and rounds send to
+        several destinations side by side: one lock for every destination, because the first of them to open
+        its client executes the lazily loaded httpx, and before Python 3.12 another thread reading an attribute
+        meanwhile would see the module half executed (AttributeError). Every other use of httpx here comes
+        after ``_http`` in the same thread."""
+        client = self._client
+        if client is None:
+            with _OPENING:
+                if self._client is None:
+                    config = self._config
+                    timeout = httpx.Timeout(
+                        connect=config.connect_timeout_seconds,
+                        read=config.read_timeout_seconds,
+                        write=config.read_timeout_seconds,
+                        pool=config.connect_timeout_seconds,
+                    )
+                    self._client = httpx.Client(
+                        timeout=timeout, verify=self._verify, follow_redirects=False,
+                        headers={"user-agent": USER_AGENT},
+                    )  # fmt: skip
+                client = self._client
+        return client
 
     def _fail(self, why: str) -> ConfigError:
         return ConfigError(f"destination {self.name!r}: {why}", code="CFG-030")
@@ -193,7 +216,7 @@ class RestDestination:
         sent = {"method": config.method, "url": url}
         started = time.monotonic()
         try:
-            with self._client.stream(config.method, url, content=body, headers=headers) as answer:
+            with self._http().stream(config.method, url, content=body, headers=headers) as answer:
                 response = self._record(answer, sent)
         except httpx.TimeoutException as exc:
             phase = _TIMEOUT_PHASES.get(type(exc).__name__, "request")
@@ -260,8 +283,9 @@ class RestDestination:
         return text
 
     def close(self) -> None:
-        """Close the client and its pooled connections."""
-        self._client.close()
+        """Close the client and its pooled connections (if it was ever opened)."""
+        if self._client is not None:
+            self._client.close()
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:

@@ -14,6 +14,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -380,3 +381,38 @@ def test_build_takes_clock_and_home_from_the_context(receiver: Receiver, certifi
         finally:
             dest.close()
     assert isinstance(hooked, Delivered)  # the relative CA bundle was found under home
+
+
+# A fresh interpreter: httpx not yet loaded. Several destinations send their first request at the same moment,
+# each from its own thread (a round's destinations side by side); the one refused answers RetryLater.
+_FIRST_SENDS = """
+import sys, threading
+from gateway.delivery.base import Payload, RetryLater
+from gateway.delivery.rest import RestDestination
+from gateway.delivery.rest_config import RestConfig
+url = sys.argv[1]
+dests = [RestDestination(f"d{i}", RestConfig.model_validate({"type": "rest", "url": url})) for i in range(6)]
+start = threading.Barrier(len(dests))
+out = []
+def send(d):
+    start.wait()
+    out.append(d.deliver(Payload(kind="document", doc_type="invoice", partner_id="p", correlation_id="c",
+                                 idempotency_key="k", delivery_id=1, data=b"{}")))
+threads = [threading.Thread(target=send, args=(d,)) for d in dests]
+[t.start() for t in threads]
+[t.join() for t in threads]
+bad = [o for o in out if not isinstance(o, RetryLater) or "AttributeError" in o.reason]
+print(len(out), bad)
+sys.exit(1 if bad or len(out) != len(dests) else 0)
+"""
+
+
+def test_destinations_opening_their_clients_at_once_all_see_httpx_whole() -> None:
+    # httpx is loaded by the first send (a service whose delivery processes deliver never loads it); before
+    # Python 3.12 a module loaded lazily is seen half executed by another thread while it loads.
+    url = f"http://127.0.0.1:{closed_port()}/x"
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", _FIRST_SENDS, url], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
