@@ -111,7 +111,12 @@ def test_once_leaves_the_deliveries_to_its_processes_and_waits_for_them(
             d: {"delivered": n} for d in ("receiver", "canonical-json", "partner-outbox")
         }
         workers = {a["worker"] for d in store.list_deliveries(limit=100) for a in store.delivery_attempts(d.id)}
+        # Reconciliation too is theirs: each invoice of an order never sent opened an exception before they ended.
+        opened = store.list_exceptions(limit=100)
+        actors = {e.actor for x in opened for e in store.exception_events(x.id)}
     assert workers and all("/d" in w for w in workers), f"tried by the service itself: {workers}"
+    assert sum(x.kind == "invoice_unknown_order" for x in opened) == n, [(x.po_number, x.kind) for x in opened]
+    assert actors and all(a and "/d" in a for a in actors), f"reconciled by the service itself: {actors}"
 
 
 def service(tmp_path: Path, request: pytest.FixtureRequest, receiver: Receiver, workers: int) -> tuple[Home, Running]:
