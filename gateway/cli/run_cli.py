@@ -25,6 +25,7 @@ from gateway.runtime.service import (
     Interrupted,
     RunSummary,
     Service,
+    default_worker,
     ensure_folders,
     exit_code,
     exit_now,
@@ -101,40 +102,29 @@ def run(
     deployment = _deployment(home, config)
     _check_routing(deployment, config)
     ensure_folders(deployment)
-    workspace = open_workspace(deployment.home, partial=True, deployment=deployment)
-    deployment = _hold_broken(deployment, workspace)
     url = resolve_store_url(deployment, store_url)
-    store = Store(url)
-    service = Service(deployment, workspace, store, worker=worker, delegated=False if deliveries_only else None)
+    worker = worker or deployment.settings.processing.worker or default_worker()
+    # The delivery processes start first: their start-up (a second each) runs on another core beside the
+    # service's own (its workspace, its components, the schema check) instead of after it.
+    delegates = None if deliveries_only else _delegates(deployment, worker, url, once, verbose, log_format, config)
+    try:
+        workspace = open_workspace(deployment.home, partial=True, deployment=deployment)
+        deployment = _hold_broken(deployment, workspace)
+        store = Store(url)
+        service = Service(deployment, workspace, store, worker=worker, delegated=False if deliveries_only else None)
+    except BaseException:
+        if delegates is not None:
+            delegates.abandon()
+        raise
+    if delegates is not None:
+        service.attach_delegates(delegates)
     service.install_signal_handlers()
     service.start_watchdog()  # the schema check below may meet a store that hangs
     try:
-        try:
-            try:
-                store.upgrade()
-            except GatewayError:
-                service.raise_if_interrupted()  # a hung call's clean-up failed in place of the interruption
-                raise
-        except StoreUnavailableError as exc:
-            click.echo(f"store {store.url}: {exc}", err=True)
-            raise SystemExit(EXIT_STORE) from exc
-        except GatewayError as exc:
-            click.echo(f"store {store.url}: {exc}", err=True)
-            raise SystemExit(2) from exc
-        except Interrupted as exc:
-            click.echo(f"store {store.url}: {exc}", err=True)
-            raise SystemExit(EXIT_STORE if once else 0) from exc
+        _check_schema(service, store, once)
         if deliveries_only:  # its state file: `gateway status` lists it, with the destinations it paused
             _deliveries_only(service, store, once, Observers.start(service, deployment, url, "", None, state=not once))
             return
-        if service.processor.delegated:
-            command = partial(_delegate_command, service.worker, once=once, verbose=verbose, log_format=log_format)
-            workers = range(1, deployment.settings.processing.delivery_workers + 1)
-            # The store's URL in their environment, not on their command line, where `ps` shows its password.
-            env = {**os.environ, STORE_ENV[0]: url}
-            delegates = Delegates([command(n, home=deployment.home, config=config) for n in workers], env=env)
-            service.attach_delegates(delegates)
-            delegates.start()
         observers = Observers.start(service, deployment, url, metrics_host, metrics_port, state=not once)
         try:
             with streaming_heap():  # start-up's objects (definitions, maps, schemas) out of the GC's walks
@@ -162,6 +152,47 @@ def run(
         exit_now(code)
     if once:
         raise SystemExit(code)
+
+
+def _check_schema(service: Service, store: Store, once: bool) -> None:
+    """The store at the code's revision (migrated when it is behind); else exit 4 (unreachable), 2 (another
+    error), or as interrupted (SIGTERM while it hung)."""
+    try:
+        try:
+            store.upgrade()
+        except GatewayError:
+            service.raise_if_interrupted()  # a hung call's clean-up failed in place of the interruption
+            raise
+    except StoreUnavailableError as exc:
+        click.echo(f"store {store.url}: {exc}", err=True)
+        raise SystemExit(EXIT_STORE) from exc
+    except GatewayError as exc:
+        click.echo(f"store {store.url}: {exc}", err=True)
+        raise SystemExit(2) from exc
+    except Interrupted as exc:
+        click.echo(f"store {store.url}: {exc}", err=True)
+        raise SystemExit(EXIT_STORE if once else 0) from exc
+
+
+def _delegates(
+    deployment: Deployment,
+    worker: str,
+    url: str,
+    once: bool,
+    verbose: int,
+    log_format: str,
+    config: Path | None,
+) -> Delegates | None:
+    """The service's delivery processes (``processing.delivery_workers``), started; None without them."""
+    count = deployment.settings.processing.delivery_workers
+    if not count:
+        return None
+    command = partial(_delegate_command, worker, once=once, verbose=verbose, log_format=log_format)
+    # The store's URL in their environment, not on their command line, where `ps` shows its password.
+    env = {**os.environ, STORE_ENV[0]: url}
+    delegates = Delegates([command(n, home=deployment.home, config=config) for n in range(1, count + 1)], env=env)
+    delegates.start()
+    return delegates
 
 
 def _delegate_command(
