@@ -20,8 +20,9 @@ receiver's distinct keys and the staging header rows both equal the number of fi
 
 ``--delivery-workers 0 1`` runs the delivery configuration once with the service's own delivery threads
 (0) and once with one delivery process (``processing.delivery_workers: 1``), after the same processing run.
-``BENCH_GATEWAY_YAML`` (environment) is appended to each deployment's gateway.yaml, to try a setting
-in both runs, e.g. ``BENCH_GATEWAY_YAML=$'processing: {batch: 128}\n'``.
+``--batch N`` sets ``processing.batch`` in every run. ``BENCH_GATEWAY_YAML`` (environment) is appended to
+each deployment's gateway.yaml, to try another top-level setting in both runs, e.g.
+``BENCH_GATEWAY_YAML=$'intake: {stable_seconds: 0.2}\n'``.
 
 `latency` runs `gateway run` as a service with the delivery configuration and drops files at a
 steady rate (temporary name, then rename). A file's drop-to-delivered time runs from the rename to
@@ -115,17 +116,21 @@ ROUTED = {"rest": "receiver", "sql": "erp-staging"}
 TO = {"rest+sql": ("rest", "sql"), "rest": ("rest",), "sql": ("sql",)}
 
 
-def deployment(to: tuple[str, ...], rest_url: str | None, stable: float = 0.0, workers: int = 0) -> Path:
+def deployment(
+    to: tuple[str, ...], rest_url: str | None, stable: float = 0.0, workers: int = 0, batch: int | None = None
+) -> Path:
     """A fresh deployment folder; with ``to`` (``rest``, ``sql``), every document goes there instead of
     the shipped default route (acknowledgments go to partner-outbox either way); ``workers``: the
-    service's delivery processes (``processing.delivery_workers``)."""
+    service's delivery processes (``processing.delivery_workers``); ``batch``: ``processing.batch``."""
     home = Path(tempfile.mkdtemp(prefix="gw-bench-dlv-"))
     shutil.copytree(REPO / "maps", home / "maps")
     shutil.copytree(REPO / "partners", home / "partners", ignore=shutil.ignore_patterns("cases"))
     (home / "var").mkdir()
     text = f"store: 'sqlite:///var/gateway.db'\nintake: {{stable_seconds: {stable}, rescan_seconds: 2}}\n"
-    text += f"processing: {{delivery_workers: {workers}}}\n" if workers else ""
-    text += os.environ.get("BENCH_GATEWAY_YAML", "")  # more settings, e.g. "processing: {batch: 128}\n"
+    processing = {"delivery_workers": workers} if workers else {}
+    processing |= {"batch": batch} if batch else {}
+    text += f"processing: {{{', '.join(f'{k}: {v}' for k, v in processing.items())}}}\n" if processing else ""
+    text += os.environ.get("BENCH_GATEWAY_YAML", "")  # more settings, e.g. "intake: {stable_seconds: 0.2}\n"
     if to:
         text += "destinations:\n" + "".join(DESTINATIONS[d].format(rest_url=rest_url, home=home) for d in to)
         text += f"routes:\n  - name: everything\n    match: {{}}\n    to: [{', '.join(ROUTED[d] for d in to)}]\n"
@@ -160,11 +165,11 @@ def _timed(cmd: list[str], home: Path) -> tuple[float, float | None, int | None]
     return elapsed, cpu, int(found.group(1)) if found else None
 
 
-def _one_throughput(n: int, to: tuple[str, ...], workers: int = 0) -> dict[str, Any]:
+def _one_throughput(n: int, to: tuple[str, ...], workers: int = 0, batch: int | None = None) -> dict[str, Any]:
     """One `gateway run --once` over ``n`` files routed ``to`` (empty: the shipped default)."""
     receiver = Receiver() if "rest" in to else None
     try:
-        home = deployment(to, receiver.url if receiver else None, workers=workers)
+        home = deployment(to, receiver.url if receiver else None, workers=workers, batch=batch)
         inbox = home / "inbox" / "medsupply"
         inbox.mkdir(parents=True)
         # Start-up alone (imports, maps, the store, destinations built: the staging migration runs
@@ -225,15 +230,16 @@ def _line(label: str, r: dict[str, Any]) -> str:
     )
 
 
-def throughput(n: int, repeat: int, to: tuple[str, ...], workers: list[int]) -> int:
+def throughput(n: int, repeat: int, to: tuple[str, ...], workers: list[int], batch: int | None = None) -> int:
     """Processing alone, then delivery ``to`` with each number of delivery processes in ``workers`` (0: the
     service's own threads), back to back, ``repeat`` times."""
     failures = 0
     for r in range(repeat):
-        base = _one_throughput(n, ())
-        print(f"throughput run={r + 1} files={n} to={'+'.join(to)}\n{_line('processing', base)}", flush=True)
+        base = _one_throughput(n, (), batch=batch)
+        size = f" batch={batch}" if batch else ""
+        print(f"throughput run={r + 1} files={n}{size} to={'+'.join(to)}\n{_line('processing', base)}", flush=True)
         for w in workers:
-            dlv = _one_throughput(n, to, w)
+            dlv = _one_throughput(n, to, w, batch)
             failures += not (base["ok"] and dlv["ok"])
             ratio = f"  ratio delivery/processing: files/s={dlv['fps'] / base['fps']:.3f} " + (
                 f"after start-up={dlv['fps_steady'] / base['fps_steady']:.3f}"
@@ -265,10 +271,12 @@ def _utc(value: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def latency(rate: float, seconds: float, stable: float, to: tuple[str, ...], workers: int = 0) -> int:
+def latency(
+    rate: float, seconds: float, stable: float, to: tuple[str, ...], workers: int = 0, batch: int | None = None
+) -> int:
     """`gateway run` as a service delivering ``to``; files dropped at ``rate``; drop-to-delivered."""
     receiver = Receiver() if "rest" in to else None
-    home = deployment(to, receiver.url if receiver else None, stable, workers)
+    home = deployment(to, receiver.url if receiver else None, stable, workers, batch)
     inbox = home / "inbox" / "medsupply"
     inbox.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -352,11 +360,12 @@ def main() -> int:
         p.add_argument(
             "--to", choices=sorted(TO), default="rest+sql", help="where documents go in the delivery configuration"
         )
+        p.add_argument("--batch", type=int, default=None, help="processing.batch in every run (default: its default)")
     args = parser.parse_args()
     to = TO[args.to]
     if args.mode == "throughput":
-        return throughput(args.files, args.repeat, to, args.delivery_workers)
-    return latency(args.rate, args.seconds, args.stable, to, args.delivery_workers)
+        return throughput(args.files, args.repeat, to, args.delivery_workers, args.batch)
+    return latency(args.rate, args.seconds, args.stable, to, args.delivery_workers, args.batch)
 
 
 if __name__ == "__main__":
