@@ -308,6 +308,9 @@ class Processor:
     def _record(self, plans: list[FilePlan], works: list[_Work]) -> None:
         self._recorded_at = time.monotonic()
         try:
+            # At most one acknowledgment blob an interchange, written inside the transaction that holds the
+            # ledger's write lock: its file is made now (creating one there waited on the journal).
+            self.archive.reserve(self._blobs, sum(len(p.interchanges) for p in plans))
             self.store.record_batch(
                 self.worker, plans, before_commit=self._blobs.flush, delivery_lease=self.delivery_lease
             )

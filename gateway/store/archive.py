@@ -105,6 +105,14 @@ class Archive:
             raise ArchiveError(f"cannot write blob {sha} under {self.root}: {exc}") from exc
         return sha
 
+    def reserve(self, group: SyncGroup, count: int) -> None:
+        """Create, now, the temporary files of up to ``count`` blobs that :meth:`stage` will write into
+        ``group`` later (inside a ledger transaction: see :meth:`SyncGroup.reserve`)."""
+        try:
+            group.reserve(self._make_dir(self.root / _TMP_DIR), count, read_only=True)
+        except OSError as exc:
+            raise ArchiveError(f"cannot make temporary files under {self.root}: {exc}") from exc
+
     def stage_stream(self, stream: BinaryIO, group: SyncGroup) -> tuple[str, int]:
         """:meth:`stage` for what ``stream`` yields, copied and hashed a chunk at a time (a big file never
         sits in memory); returns ``(sha256, size)``."""

@@ -33,7 +33,11 @@ def test_kill_9_between_recording_and_the_remote_move(tmp_path: Path, sshd: Sshd
     assert (remote / "asn.edi").exists()  # archived and recorded, not moved
 
     def files() -> list[dict[str, object]]:
-        out = CliRunner().invoke(main, ["messages", "list", "--direction", "in", "--json", "--home", str(home.path)]).output
+        out = (
+            CliRunner()
+            .invoke(main, ["messages", "list", "--direction", "in", "--json", "--home", str(home.path)])
+            .output
+        )
         return list(json.loads(out))
 
     assert len(files()) == 1

@@ -131,6 +131,35 @@ def test_discard_removes_the_temporaries_and_publishes_nothing(mode: str, tmp_pa
     assert not (tmp_path / "out" / "a").exists() and not (tmp_path / "out" / "b").exists()
 
 
+def test_reserved_temporaries_are_filled_by_later_writes_and_the_unused_removed_by_discard(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ack blobs of a batch are written inside the ledger transaction: their files are made before it."""
+    tmp = tmp_path / "tmp"
+    group = SyncGroup(mode)
+    group.reserve(tmp, 3, read_only=True)
+    made = _files(tmp)
+    assert len(made) == 3 and all(stat.S_IMODE((tmp / n).stat().st_mode) == 0o400 for n in made)
+    assert len(group) == 0, "nothing is staged by reserving"
+
+    def no_new_file(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a reserved write created a file")
+
+    monkeypatch.setattr(durable_module.tempfile, "mkstemp", no_new_file)
+    targets = {tmp_path / "out" / "a": b"first", tmp_path / "out" / "b": b"second"}
+    for target, data in targets.items():
+        group.write(target, data, tmp, read_only=True)
+    monkeypatch.undo()
+    assert group.flush() == list(targets)
+    assert {t: t.read_bytes() for t in targets} == targets
+    assert all(stat.S_IMODE(t.stat().st_mode) == 0o400 for t in targets)
+    assert len(_files(tmp)) == 1, "the unused reservation waits for discard"
+    group.write(tmp_path / "out" / "c", b"writable", tmp)  # another mode: not from the read-only reservation
+    assert len(_files(tmp)) == 2
+    group.discard()
+    assert _files(tmp) == [] and len(group) == 0
+
+
 def test_a_flush_into_a_folder_that_cannot_be_created_raises_and_leaves_no_temporaries(
     mode: str, tmp_path: Path
 ) -> None:

@@ -1,0 +1,99 @@
+"""SQLite writers of one ledger take turns on a lock file before SQLite's own write lock (``WriterTurns``)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from gateway.store import Store
+from gateway.store import engine as engine_module
+
+
+@contextmanager
+def _turn_held_elsewhere(database: Path) -> Iterator[None]:
+    """The writers' lock file locked by another open file (as another process of the gateway holds it)."""
+    fd = os.open(f"{database}-writers", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_in_thread(store: Store) -> tuple[threading.Thread, threading.Event]:
+    done = threading.Event()
+
+    def write() -> None:
+        with store.database.write("a write waiting for its turn") as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS turns_probe (x INTEGER)"))
+        done.set()
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread, done
+
+
+def test_a_writer_waits_for_its_turn_and_goes_on_as_soon_as_the_other_writer_ends(tmp_path: Path) -> None:
+    database = tmp_path / "gateway.sqlite"
+    with Store(f"sqlite:///{database}") as store:
+        store.upgrade()
+        with _turn_held_elsewhere(database):
+            thread, done = _write_in_thread(store)
+            assert not done.wait(0.3), "the write began while another writer held the turn"
+            ended = time.monotonic()
+        assert done.wait(5)
+        assert time.monotonic() - ended < 0.25, "the waiting writer went on within a few milliseconds"
+        thread.join(5)
+        assert stat_mode(Path(f"{database}-writers")) == 0o600
+
+
+def test_a_turn_not_had_in_time_leaves_the_writer_to_sqlites_own_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn is a queue, not the lock: a writer stuck holding it (or a lock file left locked) costs the
+    others TURN_SECONDS, and they go on; SQLite's lock still keeps the data safe."""
+    monkeypatch.setattr(engine_module, "TURN_SECONDS", 0.2)
+    database = tmp_path / "gateway.sqlite"
+    with Store(f"sqlite:///{database}") as store:
+        store.upgrade()
+        with _turn_held_elsewhere(database):
+            started = time.monotonic()
+            thread, done = _write_in_thread(store)
+            assert done.wait(5)
+            assert 0.2 <= time.monotonic() - started < 3
+            thread.join(5)
+
+
+def test_the_threads_of_one_process_take_turns_without_losing_a_write(tmp_path: Path) -> None:
+    database = tmp_path / "gateway.sqlite"
+    with Store(f"sqlite:///{database}") as store:
+        store.upgrade()
+        with store.database.write("make the counter") as conn:
+            conn.execute(text("CREATE TABLE counter (n INTEGER)"))
+            conn.execute(text("INSERT INTO counter VALUES (0)"))
+
+        def bump() -> None:
+            for _ in range(50):
+                with store.database.write("bump the counter") as conn:
+                    n = conn.execute(text("SELECT n FROM counter")).scalar_one()
+                    conn.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+        threads = [threading.Thread(target=bump) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        with store.database.read("the counter") as conn:
+            assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 200
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
