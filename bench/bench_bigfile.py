@@ -32,6 +32,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from precompile import compile_gateway  # noqa: E402
+
 TIME = "/usr/bin/time"
 GATEWAY = [sys.executable, "-c", "import sys; from gateway.cli.main import main; sys.argv[0] = 'gateway'; main()"]
 PYX12 = [
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "--against", type=Path, nargs="+", default=[], help="other checkouts: their translate runs too, in turn"
     )
     args = parser.parse_args(argv)
+    compile_gateway(REPO, *args.against)
     args.work.mkdir(parents=True, exist_ok=True)
     env_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     os.environ["PYTHONPATH"] = env_path

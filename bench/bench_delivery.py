@@ -50,6 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_runtime import REPO, x855
+from precompile import compile_gateway
 
 TIME = "/usr/bin/time"
 
@@ -363,6 +364,7 @@ def main() -> int:
         p.add_argument("--batch", type=int, default=None, help="processing.batch in every run (default: its default)")
     args = parser.parse_args()
     to = TO[args.to]
+    compile_gateway(REPO)
     if args.mode == "throughput":
         return throughput(args.files, args.repeat, to, args.delivery_workers, args.batch)
     return latency(args.rate, args.seconds, args.stable, to, args.delivery_workers, args.batch)

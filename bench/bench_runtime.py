@@ -32,6 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from precompile import compile_gateway  # noqa: E402
+
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -247,6 +250,7 @@ def main() -> int:
     fs = sub.add_parser("fsync")
     fs.add_argument("--files", type=int, default=64)
     args = parser.parse_args()
+    compile_gateway(REPO)
     if args.mode == "throughput":
         throughput(args.files, args.store, args.workers)
     elif args.mode == "fsync":
