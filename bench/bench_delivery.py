@@ -20,7 +20,9 @@ receiver's distinct keys and the staging header rows both equal the number of fi
 
 ``--delivery-workers 0 1`` runs the delivery configuration once with the service's own delivery threads
 (0) and once with one delivery process (``processing.delivery_workers: 1``), after the same processing run.
-``--batch N`` sets ``processing.batch`` in every run. ``BENCH_GATEWAY_YAML`` (environment) is appended to
+``--batch N`` sets ``processing.batch`` in every run. ``--ledger-writes`` runs the gateway with ``-v`` and
+prints the line each process logs at its end: its write transactions, the seconds they waited to begin (on
+SQLite, for the ledger's one write lock) and held it, and the kinds that held it longest. ``BENCH_GATEWAY_YAML`` (environment) is appended to
 each deployment's gateway.yaml, to try another top-level setting in both runs, e.g.
 ``BENCH_GATEWAY_YAML=$'intake: {stable_seconds: 0.2}\n'``.
 
@@ -53,6 +55,8 @@ from bench_runtime import REPO, x855
 from precompile import compile_gateway
 
 TIME = "/usr/bin/time"
+LEDGER_WRITES = False
+"""``--ledger-writes``: the timed runs log (``-v``) where each process's ledger writes went."""
 
 
 class Receiver:
@@ -178,7 +182,12 @@ def _one_throughput(n: int, to: tuple[str, ...], workers: int = 0, batch: int | 
         startup, startup_cpu, _ = _timed(gateway("run", "--once", home=home), home)
         for i in range(n):
             (inbox / f"855-{i:06d}.edi").write_bytes(x855(i + 1))
-        elapsed, cpu, rss = _timed(gateway("run", "--once", home=home), home)
+        log_at = (home / "var" / "gateway.log").stat().st_size
+        verbose = ["-v"] if LEDGER_WRITES else []  # each process then logs where its ledger writes went
+        elapsed, cpu, rss = _timed(gateway("run", "--once", *verbose, home=home), home)
+        with open(home / "var" / "gateway.log", "rb") as log:
+            log.seek(log_at)
+            writes = [line.split("gateway.run: ", 1)[-1] for line in log.read().decode().splitlines()]
     finally:
         if receiver is not None:
             receiver.close()
@@ -191,6 +200,7 @@ def _one_throughput(n: int, to: tuple[str, ...], workers: int = 0, batch: int | 
         "rss_mib": None if rss is None else rss / 1024,
         "processed": _processed(home),
         "delivered": _delivered(home),
+        "writes": [line for line in writes if "ledger writes: " in line],
     }
     checks = [out["processed"] == n]
     if receiver is not None:
@@ -248,6 +258,8 @@ def throughput(n: int, repeat: int, to: tuple[str, ...], workers: list[int], bat
             if base["cpu_ms"] and dlv["cpu_ms"]:
                 ratio += f" cpu/file={dlv['cpu_ms'] / base['cpu_ms']:.2f}x"
             seen = " ".join(f"{k}={dlv[k]}" for k in ("keys", "staged") if k in dlv)
+            for line in [*(base["writes"] if w == workers[0] else []), *dlv["writes"]]:
+                print(f"  {line}", flush=True)
             print(
                 f"{_line(f'delivery w={w}', dlv)}\n{ratio}\n"
                 f"  check: processed={base['processed']}/{dlv['processed']} receiver/staging {seen} "
@@ -362,7 +374,15 @@ def main() -> int:
             "--to", choices=sorted(TO), default="rest+sql", help="where documents go in the delivery configuration"
         )
         p.add_argument("--batch", type=int, default=None, help="processing.batch in every run (default: its default)")
+    t.add_argument(
+        "--ledger-writes",
+        action="store_true",
+        help="run the gateway with -v and print each process's ledger writes (time waiting for and holding "
+        "SQLite's write lock, by kind)",
+    )
     args = parser.parse_args()
+    global LEDGER_WRITES
+    LEDGER_WRITES = getattr(args, "ledger_writes", False)
     to = TO[args.to]
     compile_gateway(REPO)
     if args.mode == "throughput":

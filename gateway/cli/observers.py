@@ -55,6 +55,7 @@ class Observers:
             busy,
             lambda: len(dict(inbox.pending)),
             lambda: read_channel_states(run_folder),
+            service.store.database.write_totals,
         )
         out = cls()
         if port is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -34,6 +35,8 @@ from gateway.settings import Deployment
 from gateway.store.errors import StoreUnavailableError
 from gateway.store.store import Store
 from gateway.workspace import Workspace
+
+log = logging.getLogger("gateway.run")
 
 
 def _store(deployment: Deployment, url: str | None = None) -> Store:
@@ -137,6 +140,9 @@ def run(
         elif service.delegates is not None:
             service.delegates.finish(limit=STOP_SECONDS)  # (done already unless the loop raised)
         service.stop_watchdog()
+        writes = store.database.write_summary()
+        if writes is not None:  # with -v: where the ledger's write lock went (docs/performance.md)
+            log.info("%s%s", "delivery process: " if deliveries_only else "", writes)
         store.close()
     _print_summary(summary, deployment)
     _print_broken(workspace, deployment)

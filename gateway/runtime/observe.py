@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -236,6 +236,20 @@ class LedgerMetrics(Collector):
         g.add_metric([], view.waiting())
         yield g
         yield from _channel_families(view.channels())
+        writes = view.writes()
+        counts = CounterMetricFamily("gateway_store_writes", "Write transactions of this process since it started, "
+                                     "by what they do.", labels=["what"])  # fmt: skip
+        waited = CounterMetricFamily("gateway_store_write_wait_seconds", "Seconds this process's write "
+                                     "transactions waited to begin (on SQLite: for the ledger's write lock).",
+                                     labels=["what"])  # fmt: skip
+        held = CounterMetricFamily("gateway_store_write_held_seconds", "Seconds this process's write transactions "
+                                   "were open, commit included (on SQLite: holding the ledger's one write lock).",
+                                   labels=["what"])  # fmt: skip
+        for what, (n, wait_s, held_s) in sorted(writes.items()):
+            counts.add_metric([what], n)
+            waited.add_metric([what], wait_s)
+            held.add_metric([what], held_s)
+        yield from (counts, waited, held)
         paused = view.paused()
         g = GaugeMetricFamily("gateway_destination_paused", "1 for each destination whose circuit breaker is open.",
                               labels=["destination"])  # fmt: skip

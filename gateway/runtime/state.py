@@ -33,6 +33,7 @@ class ServiceView:
     busy: Callable[[], float | None] = lambda: None  # seconds since a long round last showed progress
     waiting: Callable[[], int] = lambda: 0  # files seen in the inbox, not yet taken (being written, or held)
     channels: Callable[[], dict[str, dict[str, Any]]] = dict  # SFTP partners' states (sftp_pull.ChannelStates)
+    writes: Callable[[], dict[str, tuple[int, float, float]]] = dict  # Database.write_totals of this process
 
     def loop_age(self, now: float) -> float | None:
         """Seconds since the main loop last completed a round, or a round in hand (a long batch) last made

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
+import re
 import socket
 import sqlite3
 import stat
@@ -188,6 +190,16 @@ def translate(exc: SQLAlchemyError, what: str) -> StoreError:
     return StoreError(f"{what}: {text}")
 
 
+_COUNTS = re.compile(r"\d+")
+
+
+@functools.lru_cache(maxsize=4096)
+def write_kind(what: str) -> str:
+    """``what`` a write transaction does, without its counts: ``record the results of 32 file(s)`` →
+    ``record the results of N file(s)`` (one name per kind, for :meth:`Database.write_totals`)."""
+    return _COUNTS.sub("N", what)
+
+
 class WriterTurns:
     """Writers of one SQLite file queue on a lock file of their own before ``BEGIN IMMEDIATE``.
 
@@ -255,6 +267,7 @@ class Database:
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()  # DBAPI connections, to cut on abort
         self._lock = threading.Lock()
         self._shared = threading.local()  # the read transaction a snapshot() block lends to this thread's reads
+        self._writes: dict[str, list[Any]] = {}  # write_kind → [count, seconds waiting, seconds held]
         database = self.url.database if self.url.get_backend_name() == "sqlite" else None
         on_disk = bool(database) and database != ":memory:" and not str(database).startswith("file:")
         self._turns = WriterTurns(str(database)) if on_disk else None
@@ -316,13 +329,56 @@ class Database:
 
     @contextmanager
     def write(self, what: str) -> Iterator[Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); committed when the block ends cleanly."""
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); committed when the block ends cleanly.
+
+        Counted in :meth:`write_totals`: how long it waited to begin (on SQLite, for the write lock) and
+        how long it then held the transaction open, commit included."""
         turn = self._turns.turn() if self._turns is not None else contextlib.nullcontext()
+        asked = time.monotonic()
+        began: float | None = None
         try:
             with self._tracking(what), turn, self.engine.begin() as conn:
+                began = time.monotonic()
                 yield conn
         except SQLAlchemyError as exc:
             raise translate(exc, what) from exc
+        finally:
+            self._count_write(what, asked, began)
+
+    def _count_write(self, what: str, asked: float, began: float | None) -> None:
+        ended = time.monotonic()
+        waited, held = (ended - asked, 0.0) if began is None else (began - asked, ended - began)
+        kind = write_kind(what)
+        with self._lock:
+            totals = self._writes.get(kind)
+            if totals is None:
+                self._writes[kind] = [1, waited, held]
+            else:
+                totals[0] += 1
+                totals[1] += waited
+                totals[2] += held
+
+    def write_totals(self) -> dict[str, tuple[int, float, float]]:
+        """Write transactions of this process so far, by kind (:func:`write_kind`): ``(how many, seconds
+        waiting to begin, seconds held)``. On SQLite the held time is the ledger's one write lock: near the
+        run's length, the writers of every process sharing it take turns for it."""
+        with self._lock:
+            return {kind: (int(n), waited, held) for kind, (n, waited, held) in self._writes.items()}
+
+    def write_summary(self) -> str | None:
+        """One line of :meth:`write_totals` for the log (None before any write)."""
+        totals = self.write_totals()
+        if not totals:
+            return None
+        count = sum(t[0] for t in totals.values())
+        waited = sum(t[1] for t in totals.values())
+        held = sum(t[2] for t in totals.values())
+        top = sorted(totals.items(), key=lambda kv: -kv[1][2])[:3]
+        most = "; ".join(f"{kind} {t[2]:.2f} s in {t[0]}" for kind, t in top)
+        return (
+            f"ledger writes: {count} transaction(s), {waited:.2f} s waiting to begin, {held:.2f} s held; "
+            f"held longest: {most}"
+        )
 
     @contextmanager
     def read(self, what: str) -> Iterator[Connection]:

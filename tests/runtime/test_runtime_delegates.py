@@ -101,6 +101,8 @@ def test_once_leaves_the_deliveries_to_its_processes_and_waits_for_them(
         summary = "delivered    30 delivery(ies) (10 to canonical-json, 10 to partner-outbox, 10 to receiver)"
         assert summary in run.stdout, run.stdout  # the 997s go to partner-outbox
         assert run.stderr.count("delivery process") >= 2, "the delivery processes are named in the log"
+        # Each process says where its ledger writes went (-v): the service and its two delivery processes.
+        assert run.stderr.count("ledger writes: ") == 3 and run.stderr.count("delivery process: ledger writes") == 2
         posted = keys_by_document(receiver)
         assert len(posted) == n and all(len(k) == 1 for k in posted.values()), posted
         assert len(receiver.received) == n, "a document was posted twice"

@@ -79,6 +79,9 @@ def test_metrics_health_and_json_logs_of_a_running_gateway(tmp_path: Path) -> No
     assert value(m, "gateway_inbox_backlog") == 0 and value(m, "gateway_acks_overdue") == 0
     assert ("gateway_inbox_files_waiting", ()) in m and value(m, "gateway_inbox_files_waiting") == 0
     assert value(m, "gateway_store_up") == 1 and value(m, "gateway_loop_healthy") == 1
+    assert value(m, "gateway_store_writes_total", what="record the results of N file(s)") >= 1
+    assert value(m, "gateway_store_write_held_seconds_total", what="record the results of N file(s)") > 0
+    assert ("gateway_store_write_wait_seconds_total", (("what", "claim files"),)) in m
     assert time.time() - value(m, "gateway_channel_last_success_timestamp_seconds", channel="inbox") < 30
     assert time.time() - value(m, "gateway_channel_last_success_timestamp_seconds", channel="deliveries") < 30
     assert status == 200 and missing == 404
