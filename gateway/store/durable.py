@@ -34,6 +34,9 @@ __all__ = ["SYNC_MODES", "SyncGroup", "fsync_path", "sweep", "syncfs_available"]
 SYNC_MODES = ("group", "each")
 READ_ONLY_MODE = 0o400
 """Archive blobs: read-only, and readable by the gateway's user only (partners' bytes are private)."""
+MAX_RESERVED = 128
+"""Temporary files :meth:`SyncGroup.reserve` holds open at most (one a batch's interchange would be up to
+tens of thousands of descriptors; the writes past them make their own files)."""
 
 
 def _load_syncfs() -> object | None:
@@ -124,10 +127,10 @@ class SyncGroup:
         Creating a file waits for the filesystem's journal while other processes sync theirs (0.5 ms and
         more on ext4 beside a busy SQLite ledger); a caller about to write inside a short critical section
         (a ledger transaction holding the write lock) creates them before it. What :meth:`write` does not
-        use is removed by :meth:`discard`. Raises :class:`OSError`.
+        use is removed by :meth:`discard`. At most :data:`MAX_RESERVED` are held open. Raises :class:`OSError`.
         """
         spare = self._spare.setdefault((tmp_dir, read_only), [])
-        for _ in range(count - len(spare)):
+        for _ in range(min(count, MAX_RESERVED) - len(spare)):
             fd, name = _temporary(tmp_dir)
             spare.append((fd, name))
             if read_only:

@@ -226,15 +226,16 @@ class WriterTurns:
         if not self._thread.acquire(timeout=TURN_SECONDS):
             yield
             return
-        locked = False
         try:
             self._depth += 1
             if self._depth == 1:
-                locked = self._lock_file(deadline)
+                self._lock_file(deadline)
             yield
         finally:
             self._depth -= 1
-            if locked and self._fd is not None:
+            # By depth, not by what _lock_file returned: an exception from a signal handler can come between
+            # the flock and that return. Unlocking a lock not had does nothing.
+            if self._depth == 0 and self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             self._thread.release()
 

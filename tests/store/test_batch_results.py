@@ -160,6 +160,28 @@ def test_reserved_temporaries_are_filled_by_later_writes_and_the_unused_removed_
     assert _files(tmp) == [] and len(group) == 0
 
 
+def test_a_reservation_for_more_blobs_than_open_files_allowed_still_stages_them(tmp_path: Path) -> None:
+    """A results transaction reserves one file an interchange of its batch (``processing.batch`` is up to
+    1,000 files): the files held open are capped, not one descriptor each, or the batch fails (EMFILE)."""
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir("/proc/self/fd"))
+    tmp = tmp_path / "tmp"
+    group = SyncGroup()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 200, hard))
+    try:
+        group.reserve(tmp, 1000, read_only=True)
+        targets = {tmp_path / "out" / f"{n}": f"blob {n}".encode() for n in range(300)}
+        for target, data in targets.items():
+            group.write(target, data, tmp, read_only=True)
+        group.flush()
+    finally:
+        group.discard()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert {t: t.read_bytes() for t in targets} == targets
+    assert _files(tmp) == []
+
+
 def test_a_flush_into_a_folder_that_cannot_be_created_raises_and_leaves_no_temporaries(
     mode: str, tmp_path: Path
 ) -> None:

@@ -97,6 +97,34 @@ def test_the_threads_of_one_process_take_turns_without_losing_a_write(tmp_path: 
             assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 200
 
 
+class _Interrupted(BaseException):
+    """As the service's signal handler raises (``gateway.runtime.service.Interrupted``)."""
+
+
+def test_a_turn_interrupted_as_its_lock_file_was_taken_frees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal handler runs when a call returns: one raising just after the flock was taken must not leave
+    it held, or every write of the other processes waits TURN_SECONDS."""
+    database = tmp_path / "gateway.sqlite"
+    take = engine_module.WriterTurns._lock_file
+
+    def taken_then_interrupted(turns: engine_module.WriterTurns, deadline: float) -> bool:
+        assert take(turns, deadline)
+        raise _Interrupted("stopped while the store hung")
+
+    with Store(f"sqlite:///{database}") as store:
+        store.upgrade()
+        monkeypatch.setattr(engine_module.WriterTurns, "_lock_file", taken_then_interrupted)
+        with pytest.raises(_Interrupted), store.database.write("interrupted as it took its turn"):
+            pass
+        fd = os.open(f"{database}-writers", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another process's turn, at once
+        finally:
+            os.close(fd)
+
+
 def stat_mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
