@@ -22,8 +22,9 @@ receiver's distinct keys and the staging header rows both equal the number of fi
 (0) and once with one delivery process (``processing.delivery_workers: 1``), after the same processing run.
 ``--batch N`` sets ``processing.batch`` in every run. ``--ledger-writes`` runs the gateway with ``-v`` and
 prints the line each process logs at its end: its write transactions, the seconds they waited to begin (on
-SQLite, for the ledger's one write lock) and held it, and the kinds that held it longest. ``BENCH_GATEWAY_YAML`` (environment) is appended to
-each deployment's gateway.yaml, to try another top-level setting in both runs, e.g.
+SQLite, for the ledger's one write lock) and held it, and the kinds that held it longest.
+``BENCH_GATEWAY_YAML`` (environment) is appended to each deployment's gateway.yaml, to try another
+top-level setting in both runs, e.g.
 ``BENCH_GATEWAY_YAML=$'intake: {stable_seconds: 0.2}\n'``.
 
 `latency` runs `gateway run` as a service with the delivery configuration and drops files at a
