@@ -190,14 +190,15 @@ def translate(exc: SQLAlchemyError, what: str) -> StoreError:
     return StoreError(f"{what}: {text}")
 
 
-_COUNTS = re.compile(r"\d+")
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")
 
 
 @functools.lru_cache(maxsize=4096)
 def write_kind(what: str) -> str:
-    """``what`` a write transaction does, without its counts: ``record the results of 32 file(s)`` →
-    ``record the results of N file(s)`` (one name per kind, for :meth:`Database.write_totals`)."""
-    return _COUNTS.sub("N", what)
+    """``what`` a write transaction does, without its counts and quoted values: ``record the results of 32
+    file(s)`` → ``record the results of N file(s)``, ``claim dedupe key 'a1b2'`` → ``claim dedupe key '…'``:
+    one name per kind, a bounded set (:meth:`Database.write_totals`, a metric's label)."""
+    return _VALUES.sub(lambda m: "N" if m.group().isdigit() else m.group()[0] + "…" + m.group()[0], what)
 
 
 class WriterTurns:

@@ -144,3 +144,10 @@ def test_write_totals_count_each_kind_of_write_with_its_wait_and_hold(tmp_path: 
     assert n == 2 and held >= 0.1 and waited < 1
     assert totals["a write that fails"][0] == 1
     assert summary.startswith("ledger writes: 3 transaction(s), ") and "record N file(s) " in summary
+
+
+def test_a_kind_of_write_keeps_no_value_so_the_kinds_stay_few() -> None:
+    """Kinds are a metric's label: a key or a count in ``what`` must not make a new one per transaction."""
+    assert engine_module.write_kind("record 173 delivery attempt(s)") == "record N delivery attempt(s)"
+    keys = {engine_module.write_kind(f"claim dedupe key {k!r}") for k in ("PO-1:ab", "PO-2:cd", "it's")}
+    assert keys == {"claim dedupe key '…'", 'claim dedupe key "…"'}
