@@ -56,8 +56,6 @@ from bench_runtime import REPO, x855
 from precompile import compile_gateway
 
 TIME = "/usr/bin/time"
-LEDGER_WRITES = False
-"""``--ledger-writes``: the timed runs log (``-v``) where each process's ledger writes went."""
 
 
 class Receiver:
@@ -171,8 +169,11 @@ def _timed(cmd: list[str], home: Path) -> tuple[float, float | None, int | None]
     return elapsed, cpu, int(found.group(1)) if found else None
 
 
-def _one_throughput(n: int, to: tuple[str, ...], workers: int = 0, batch: int | None = None) -> dict[str, Any]:
-    """One `gateway run --once` over ``n`` files routed ``to`` (empty: the shipped default)."""
+def _one_throughput(
+    n: int, to: tuple[str, ...], workers: int = 0, batch: int | None = None, ledger_writes: bool = False
+) -> dict[str, Any]:
+    """One `gateway run --once` over ``n`` files routed ``to`` (empty: the shipped default); with
+    ``ledger_writes`` it runs with ``-v`` and keeps each process's "ledger writes" log line."""
     receiver = Receiver() if "rest" in to else None
     try:
         home = deployment(to, receiver.url if receiver else None, workers=workers, batch=batch)
@@ -184,7 +185,7 @@ def _one_throughput(n: int, to: tuple[str, ...], workers: int = 0, batch: int | 
         for i in range(n):
             (inbox / f"855-{i:06d}.edi").write_bytes(x855(i + 1))
         log_at = (home / "var" / "gateway.log").stat().st_size
-        verbose = ["-v"] if LEDGER_WRITES else []  # each process then logs where its ledger writes went
+        verbose = ["-v"] if ledger_writes else []  # each process then logs where its ledger writes went
         elapsed, cpu, rss = _timed(gateway("run", "--once", *verbose, home=home), home)
         with open(home / "var" / "gateway.log", "rb") as log:
             log.seek(log_at)
@@ -242,16 +243,18 @@ def _line(label: str, r: dict[str, Any]) -> str:
     )
 
 
-def throughput(n: int, repeat: int, to: tuple[str, ...], workers: list[int], batch: int | None = None) -> int:
+def throughput(
+    n: int, repeat: int, to: tuple[str, ...], workers: list[int], batch: int | None = None, ledger_writes: bool = False
+) -> int:
     """Processing alone, then delivery ``to`` with each number of delivery processes in ``workers`` (0: the
     service's own threads), back to back, ``repeat`` times."""
     failures = 0
     for r in range(repeat):
-        base = _one_throughput(n, (), batch=batch)
+        base = _one_throughput(n, (), batch=batch, ledger_writes=ledger_writes)
         size = f" batch={batch}" if batch else ""
         print(f"throughput run={r + 1} files={n}{size} to={'+'.join(to)}\n{_line('processing', base)}", flush=True)
         for w in workers:
-            dlv = _one_throughput(n, to, w, batch)
+            dlv = _one_throughput(n, to, w, batch, ledger_writes)
             failures += not (base["ok"] and dlv["ok"])
             ratio = f"  ratio delivery/processing: files/s={dlv['fps'] / base['fps']:.3f} " + (
                 f"after start-up={dlv['fps_steady'] / base['fps_steady']:.3f}"
@@ -382,12 +385,10 @@ def main() -> int:
         "SQLite's write lock, by kind)",
     )
     args = parser.parse_args()
-    global LEDGER_WRITES
-    LEDGER_WRITES = getattr(args, "ledger_writes", False)
     to = TO[args.to]
     compile_gateway(REPO)
     if args.mode == "throughput":
-        return throughput(args.files, args.repeat, to, args.delivery_workers, args.batch)
+        return throughput(args.files, args.repeat, to, args.delivery_workers, args.batch, args.ledger_writes)
     return latency(args.rate, args.seconds, args.stable, to, args.delivery_workers, args.batch)
 
 

@@ -157,10 +157,15 @@ def _pg_connect_args(url: URL) -> dict[str, Any]:
     return args
 
 
+def _sqlite_file(url: URL) -> str | None:
+    """The SQLite database file ``url`` names (None for another database, in memory or a ``file:`` URI)."""
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    return database if database and database != ":memory:" and not database.startswith("file:") else None
+
+
 def _make_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
-        database = url.database
-        on_disk = database if database and database != ":memory:" and not database.startswith("file:") else None
+        on_disk = _sqlite_file(url)
         if on_disk is not None:
             Path(on_disk).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
@@ -241,6 +246,7 @@ class WriterTurns:
             self._thread.release()
 
     def _lock_file(self, deadline: float) -> bool:
+        """Whether the file was locked by ``deadline`` (if not, SQLite's own wait follows)."""
         if self._fd is None:
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -270,9 +276,8 @@ class Database:
         self._lock = threading.Lock()
         self._shared = threading.local()  # the read transaction a snapshot() block lends to this thread's reads
         self._writes: dict[str, list[Any]] = {}  # write_kind → [count, seconds waiting, seconds held]
-        database = self.url.database if self.url.get_backend_name() == "sqlite" else None
-        on_disk = bool(database) and database != ":memory:" and not str(database).startswith("file:")
-        self._turns = WriterTurns(str(database)) if on_disk else None
+        on_disk = _sqlite_file(self.url)
+        self._turns = WriterTurns(on_disk) if on_disk is not None else None
         if self.dialect == "postgresql":
             event.listen(self.engine, "connect", self._remember)
 
