@@ -14,7 +14,9 @@ The order is the guarantee (STYLE.md convention 7), for a whole batch of files a
    ``outbox/<partner>/``) are written under temporary names and published
    together (:class:`~gateway.store.durable.SyncGroup`).
 4. One transaction (:meth:`~gateway.store.Store.finish_files`) moves the
-   files to their final status.
+   files to their final status. (With delivery processes,
+   ``processing.delivery_workers``, nothing is delivered in 3: the files take
+   their final status in the transaction of 2.)
 
 A crash before 2 leaves nothing recorded or written: the files are redone
 from the archive. A crash between 2 and 4 leaves them ``processing`` with
@@ -295,7 +297,8 @@ class Processor:
                 results[work.row.id] = LeaseError(work.plan.lost)
                 continue
             assert work.final is not None
-            finals.append(work.final)
+            if not (self.delegated and work.plan is not None):  # else finished with its results
+                finals.append(work.final)
             done.append(work)
         self._publish(done)
         lost = set(self.store.finish_files(self.worker, finals))
@@ -311,8 +314,13 @@ class Processor:
             # At most one acknowledgment blob an interchange, written inside the transaction that holds the
             # ledger's write lock: its file is made now (creating one there waited on the journal).
             self.archive.reserve(self._blobs, sum(len(p.interchanges) for p in plans))
+            # Delegated: nothing is delivered between recording and finishing, so one transaction does both.
             self.store.record_batch(
-                self.worker, plans, before_commit=self._blobs.flush, delivery_lease=self.delivery_lease
+                self.worker,
+                plans,
+                before_commit=self._blobs.flush,
+                delivery_lease=self.delivery_lease,
+                finish=self.delegated,
             )
         finally:
             self._blobs.discard()  # staged blobs of a transaction that did not commit
@@ -334,6 +342,17 @@ class Processor:
         """
         if not works:
             return
+        if self.delegated:
+            # The delivery processes take them (recorded free to lease, whoever holds the files): nothing is
+            # sent from here, so no lease to check first. Counted at the run's end from the ledger.
+            owed = [d for w in works for d in w.owed]
+            adopted = [i for w in works for i in w.adopted]
+            for work in works:
+                work.owed, work.adopted = [], []
+            self.delivery_counts.touched.update([*(o.id for o in owed if o.id is not None), *adopted])
+            if (owed or adopted) and self.on_delegated is not None:
+                self.on_delegated()
+            return
         ids = [w.row.id for w in works]
         if self.lease_seconds is not None:
             held = set(self.store.renew_leases(ids, self.worker, self.lease_seconds))
@@ -343,11 +362,6 @@ class Processor:
         adopted = [i for w in works if w.row.id in held for i in w.adopted]
         for work in works:
             work.owed, work.adopted = [], []  # a big file's next chunk starts afresh
-        if self.delegated:  # the delivery processes take them; counted at the run's end from the ledger
-            self.delivery_counts.touched.update([*(o.id for o in owed if o.id is not None), *adopted])
-            if (owed or adopted) and self.on_delegated is not None:
-                self.on_delegated()
-            return
         if self.deliverer is None or not (owed or adopted):
             return
         deliver = partial(self._deliver, owed, adopted, self._recorded_at)

@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -143,6 +144,15 @@ _FINISH = (
 )
 
 
+def _kept(final: FileFinal | None) -> str | None:
+    """A file's final status as kept with its results (``files.results``), read back by ``pending_final``."""
+    if final is None:
+        return None
+    # the fields as they are (JSON data already): dataclasses.asdict deep-copies them first
+    kept = {"file_id": final.file_id, "status": final.status, "reason": final.reason, "details": final.details}
+    return to_json(kept, "a file's final status")
+
+
 class ResultOps(LineageOps, KeyOps, DeliveryOps):
     """The batched writer."""
 
@@ -153,6 +163,7 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
         before_commit: Callable[[], object] | None = None,
         *,
         delivery_lease: float = 300.0,
+        finish: bool = False,
     ) -> list[FilePlan]:
         """Write the plans of files leased to ``worker`` in one transaction; fills ids, ``duplicate_of``,
         ``bytes_duplicate_of`` and ``outbound``. A plan whose file is no longer leased to ``worker`` is
@@ -166,7 +177,11 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
         Each document that stays translated (not a duplicate) and each acknowledgment is owed to its
         destinations (``DocPlan.routes``, ``OutboundPlan.destinations``): those deliveries are recorded
         here too (the transactional outbox), leased to ``worker`` for ``delivery_lease`` seconds, and
-        listed in ``plan.owed``."""
+        listed in ``plan.owed``.
+
+        ``finish``: a complete plan's file also takes its final status in this transaction, as
+        :meth:`finish_files` would give it (for a worker that delivers nothing itself: its delivery processes
+        take the deliveries, so there is nothing left to do between the two, and one transaction is saved)."""
         if not plans:
             return plans
         with self._db.write(f"record the results of {len(plans)} file(s)") as conn:
@@ -182,13 +197,14 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
             self._acks_on(batch, owed, correlations)
             self._owed_on(conn, recorded, correlations, worker, delivery_lease)
             now = self._now()
-            finished = [
-                {"file_id": p.file_id, "results": self._kept_final(p), "now": now} for p in recorded if p.complete
-            ]
-            if finished:
-                conn.execute(_RESULTS_AT, finished)
+            concluded = [(p.file_id, self._concluded(p)) for p in recorded if p.complete]
+            if concluded:
+                kept = [{"file_id": i, "results": _kept(final), "now": now} for i, final in concluded]
+                conn.execute(_RESULTS_AT, kept)
             if batch.events:
                 conn.execute(EVENT_INSERT, batch.events)  # one executemany for the batch
+            if finish:
+                self._finish_on(conn, worker, [final for _, final in concluded if final is not None], rows, now)
             if before_commit is not None:
                 before_commit()
         return plans
@@ -304,13 +320,8 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
             conn.execute(_ADVISORY_LOCKS, {"ids": hashes})
 
     @staticmethod
-    def _kept_final(plan: FilePlan) -> str | None:
-        final = plan.conclude(plan) if plan.conclude is not None else None
-        if final is None:
-            return None
-        # the fields as they are (JSON data already): dataclasses.asdict deep-copies them first
-        kept = {"file_id": final.file_id, "status": final.status, "reason": final.reason, "details": final.details}
-        return to_json(kept, "a file's final status")
+    def _concluded(plan: FilePlan) -> FileFinal | None:
+        return plan.conclude(plan) if plan.conclude is not None else None
 
     @staticmethod
     def pending_final(row: FileRow) -> FileFinal | None:
@@ -326,40 +337,43 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
         if not finals:
             return []
         now = self._now()
-        lost: list[int] = []
-        updates: list[dict[str, Any]] = []
-        new_events: list[dict[str, Any]] = []
         with self._db.write(f"finish {len(finals)} file(s)") as conn:
             rows, gone = self._leased(conn, worker, [f.file_id for f in finals], "finish")
-            for final in finals:
-                if final.file_id in gone:
-                    lost.append(final.file_id)
-                    continue
-                row = rows[final.file_id]
-                target = as_enum(FileStatus, final.status, "file status")
-                current = FileStatus(row["status"])
-                if target not in FILE_TRANSITIONS[current]:
-                    raise TransitionError(f"file {final.file_id}: {current} -> {target} is not allowed")
-                updates.append({"file_id": final.file_id, "status": target.value, "reason": final.reason, "now": now})
-                new_events.append(
-                    {
-                        "entity_kind": EntityKind.FILE.value,
-                        "entity_id": final.file_id,
-                        "file_id": final.file_id,
-                        "action": EventAction.STATUS.value,
-                        "from_status": current.value,
-                        "to_status": target.value,
-                        "reason": final.reason,
-                        "details": None if final.details is None else to_json(final.details, "event details"),
-                        "correlation_id": row["correlation_id"],
-                        "actor": worker,
-                        "at": now,
-                    }
-                )
-            if updates:
-                conn.execute(_FINISH, updates)
-                conn.execute(EVENT_INSERT, new_events)
-        return lost
+            self._finish_on(conn, worker, [f for f in finals if f.file_id not in gone], rows, now)
+        return [f.file_id for f in finals if f.file_id in gone]
+
+    @staticmethod
+    def _finish_on(
+        conn: Connection, worker: str, finals: list[FileFinal], rows: dict[int, Record], now: datetime
+    ) -> None:
+        """Move files (their rows locked, leased to ``worker``) to their final statuses, with an event each."""
+        updates: list[dict[str, Any]] = []
+        new_events: list[dict[str, Any]] = []
+        for final in finals:
+            row = rows[final.file_id]
+            target = as_enum(FileStatus, final.status, "file status")
+            current = FileStatus(row["status"])
+            if target not in FILE_TRANSITIONS[current]:
+                raise TransitionError(f"file {final.file_id}: {current} -> {target} is not allowed")
+            updates.append({"file_id": final.file_id, "status": target.value, "reason": final.reason, "now": now})
+            new_events.append(
+                {
+                    "entity_kind": EntityKind.FILE.value,
+                    "entity_id": final.file_id,
+                    "file_id": final.file_id,
+                    "action": EventAction.STATUS.value,
+                    "from_status": current.value,
+                    "to_status": target.value,
+                    "reason": final.reason,
+                    "details": None if final.details is None else to_json(final.details, "event details"),
+                    "correlation_id": row["correlation_id"],
+                    "actor": worker,
+                    "at": now,
+                }
+            )
+        if updates:
+            conn.execute(_FINISH, updates)
+            conn.execute(EVENT_INSERT, new_events)
 
     def _acks_on(
         self, batch: _Batch, owed: list[tuple[FilePlan, InterchangePlan]], correlations: dict[int, str]

@@ -649,6 +649,42 @@ def test_a_rerun_sends_the_acknowledgment_recorded_earlier_instead_of_building_a
     assert _documents(store, a) == [("810:INV-1", "translated")], "the rerun claimed the invoice again"
 
 
+def test_record_batch_with_finish_gives_complete_files_their_final_status_in_the_same_transaction(
+    store: Store, clock: FakeClock
+) -> None:
+    c, a, b = record(store, 1), record(store, 2), record(store, 3)
+    store.claim_files("w1", 1, lease_seconds=10)
+    clock.advance(11)
+    assert [r.id for r in store.claim_files("w2", 1, lease_seconds=30)] == [c]  # c is now another worker's
+    assert [r.id for r in store.claim_files("w1", 2, lease_seconds=30)] == [a, b]
+    done = invoice_plan(a, "INV-A")
+    done.conclude = lambda plan: FileFinal(plan.file_id, "partial", "1 of 2 sets failed", {"sets": 2})
+    chunk = invoice_plan(b, "INV-B")
+    chunk.complete = False  # a chunk of a big file: its file is not finished
+    chunk.conclude = done.conclude
+    gone = invoice_plan(c, "INV-C")
+    gone.conclude = done.conclude
+    before = {f: len(store.events_for("file", f)) for f in (a, b, c)}
+    clock.advance(3)
+    writes = store.database.write_totals()
+    store.record_batch("w1", [done, chunk, gone], finish=True)
+
+    row = store.get_file(a)
+    assert (row.status, row.reason, row.lease_owner, row.lease_expires_at) == (
+        "partial", "1 of 2 sets failed", None, None
+    )  # fmt: skip
+    assert row.results_at == clock.now and store.pending_final(row) is not None, "the results are kept all the same"
+    events = store.events_for("file", a)
+    assert len(events) == before[a] + 1 and (events[-1].from_status, events[-1].to_status, events[-1].actor) == (
+        "processing", "partial", "w1"
+    )  # fmt: skip
+    assert store.get_file(b).status == "processing", "an incomplete plan leaves its file processing"
+    assert gone.lost is not None and store.get_file(c).lease_owner == "w2", "a lost file is left to its owner"
+    assert len(store.events_for("file", c)) == before[c]
+    after = store.database.write_totals()
+    assert sum(n for n, _, _ in after.values()) - sum(n for n, _, _ in writes.values()) == 1, "one transaction"
+
+
 # --- Store.finish_files ----------------------------------------------------------------------
 
 
