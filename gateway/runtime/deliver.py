@@ -236,7 +236,7 @@ class Deliverer:
             taken += len(lost_here)
             for row, outcome, started, payload in tried:
                 results.append(self._result(row, outcome, started, payload, counts))
-        lost = self.store.record_attempts(self.worker, results)
+        lost = self.store.record_attempts(self.worker, results, {r.id: r for r in rows})
         counts.lost = len(lost) + taken
         self.store.release_deliveries(self.worker, release)
         return counts

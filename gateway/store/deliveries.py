@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -122,6 +122,25 @@ class AttemptResult:
 
 
 _FINAL = (DeliveryStatus.DELIVERED.value, DeliveryStatus.DISCARDED.value)
+
+_ATTEMPTED = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("status"),
+        attempts=bindparam("attempts"),
+        next_attempt_at=bindparam("next_attempt_at"),
+        first_attempt_at=bindparam("first_attempt_at"),
+        delivered_at=bindparam("delivered_at"),
+        last_error=bindparam("last_error"),
+        last_response=bindparam("last_response"),
+        payload_sha256=bindparam("payload_sha256"),
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=bindparam("now"),
+    )
+)
+"""A tried delivery's new state (the values come with each execution: one statement, compiled once)."""
 
 
 class DeliveryOps(StoreBase):
@@ -252,12 +271,15 @@ class DeliveryOps(StoreBase):
             chosen = [int(r[0]) for r in conn.execute(query)]
             if not chosen:
                 return []
-            rows = conn.execute(
+            conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id.in_(chosen))
                 .values(lease_owner=worker, lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
-                .returning(*deliveries.c)
-            ).mappings()
+            )
+        # Read after the commit, outside the write lock (SQLite's is the processing's too): leased to
+        # ``worker`` now, the rows change only if the lease runs out first.
+        with self._db.read(f"read {len(chosen)} claimed deliveries") as conn:
+            rows = conn.execute(select(deliveries).where(deliveries.c.id.in_(chosen))).mappings()
             return sorted((DeliveryRow.of(r) for r in rows), key=lambda d: (d.next_attempt_at, d.id))
 
     def delivery_sources(self, rows: Sequence[DeliveryRow]) -> dict[int, dict[str, Any]]:
@@ -290,105 +312,90 @@ class DeliveryOps(StoreBase):
                 found[r.id] = {"kind": "outbound", **outs[r.outbound_id]}
         return found
 
-    def record_attempts(self, worker: str, results: Sequence[AttemptResult]) -> list[int]:
+    def record_attempts(
+        self, worker: str, results: Sequence[AttemptResult], claimed: Mapping[int, DeliveryRow]
+    ) -> list[int]:
         """Record tries of deliveries leased to ``worker``, in one transaction; returns the ids whose lease
-        was lost meanwhile (their result is not recorded: the new holder tries them again, same key)."""
+        was lost meanwhile (their result is not recorded: the new holder tries them again, same key).
+
+        ``claimed``: each delivery's row as ``worker`` leased it. The rows to write are made from it before
+        the transaction (which on SQLite holds the ledger's one write lock, shared with the processing):
+        inside, only which leases still hold is read, as ``(owner, status, attempts)`` unchanged."""
         if not results:
             return []
         now = self._now()
+        prepared = [self._attempt_rows(worker, res, claimed[res.delivery_id], now) for res in results]
         ids = [r.delivery_id for r in results]
+        held = and_(
+            deliveries.c.id.in_(ids),
+            deliveries.c.lease_owner == worker,
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+        )
         with self._db.write(f"record {len(results)} delivery attempt(s)") as conn:
             current = {
-                int(r["id"]): r
-                for r in conn.execute(select(deliveries).where(deliveries.c.id.in_(ids)).with_for_update()).mappings()
+                int(i): int(n) for i, n in conn.execute(select(deliveries.c.id, deliveries.c.attempts).where(held))
             }
-            lost = [
-                i
-                for i in ids
-                if i not in current
-                or current[i]["lease_owner"] != worker
-                or current[i]["status"] != DeliveryStatus.PENDING.value
-            ]
-            attempts: list[dict[str, Any]] = []
-            changes: list[dict[str, Any]] = []
-            events: list[dict[str, Any]] = []
-            for res in results:
-                if res.delivery_id in lost:
-                    continue
-                row = current[res.delivery_id]
-                number = int(row["attempts"]) + 1
-                response = to_json(res.response, "delivery response") if res.response else None
-                attempts.append(
-                    {
-                        "delivery_id": res.delivery_id,
-                        "number": number,
-                        "worker": worker,
-                        "started_at": res.started_at,
-                        "finished_at": res.finished_at,
-                        "outcome": DeliveryOutcome(res.outcome).value,
-                        "error": res.error,
-                        "response": response,
-                    }
-                )
-                if res.outcome == DeliveryOutcome.DELIVERED:
-                    status, when = DeliveryStatus.DELIVERED.value, row["next_attempt_at"]
-                elif res.retry_at is not None:
-                    status, when = DeliveryStatus.PENDING.value, res.retry_at
-                else:
-                    status, when = DeliveryStatus.DEAD_LETTER.value, row["next_attempt_at"]
-                changes.append(
-                    {
-                        "b_id": res.delivery_id,
-                        "status": status,
-                        "attempts": number,
-                        "next_attempt_at": when,
-                        "first_attempt_at": row["first_attempt_at"] or res.started_at,
-                        "delivered_at": res.finished_at if status == DeliveryStatus.DELIVERED.value else None,
-                        "last_error": res.error,
-                        "last_response": response,
-                        "payload_sha256": res.payload_sha256 or row["payload_sha256"],
-                        "now": now,
-                    }
-                )
-                if status != DeliveryStatus.PENDING.value:
-                    events.append(
-                        self.event_row(
-                            kind=EntityKind.DELIVERY,
-                            entity_id=res.delivery_id,
-                            file_id=row["file_id"],
-                            action=EventAction.STATUS,
-                            from_status=DeliveryStatus.PENDING.value,
-                            to_status=status,
-                            at=now,
-                            reason=None if status == DeliveryStatus.DELIVERED.value else (res.error or "")[:1000],
-                            details={"destination": row["destination"], "attempt": number},
-                            correlation_id=row["correlation_id"],
-                            actor=worker,
-                        )
-                    )
-            if attempts:
-                conn.execute(delivery_attempts.insert(), attempts)
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == bindparam("b_id"))
-                    .values(
-                        status=bindparam("status"),
-                        attempts=bindparam("attempts"),
-                        next_attempt_at=bindparam("next_attempt_at"),
-                        first_attempt_at=bindparam("first_attempt_at"),
-                        delivered_at=bindparam("delivered_at"),
-                        last_error=bindparam("last_error"),
-                        last_response=bindparam("last_response"),
-                        payload_sha256=bindparam("payload_sha256"),
-                        lease_owner=None,
-                        lease_expires_at=None,
-                        updated_at=bindparam("now"),
-                    ),
-                    changes,
-                )
+            lost = [i for i in ids if current.get(i) != claimed[i].attempts]
+            kept = [rows for res, rows in zip(results, prepared, strict=True) if res.delivery_id not in lost]
+            if kept:
+                conn.execute(delivery_attempts.insert(), [attempt for attempt, _, _ in kept])
+                conn.execute(_ATTEMPTED, [change for _, change, _ in kept])
+            events = [event for _, _, event in kept if event is not None]
             if events:
                 conn.execute(EVENT_INSERT, events)
         return lost
+
+    def _attempt_rows(
+        self, worker: str, res: AttemptResult, row: DeliveryRow, now: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+        """One try's attempt row, the change to its delivery and the status event (None while it stays
+        pending), from the delivery as it was leased."""
+        number = row.attempts + 1
+        response = to_json(res.response, "delivery response") if res.response else None
+        attempt = {
+            "delivery_id": res.delivery_id,
+            "number": number,
+            "worker": worker,
+            "started_at": res.started_at,
+            "finished_at": res.finished_at,
+            "outcome": DeliveryOutcome(res.outcome).value,
+            "error": res.error,
+            "response": response,
+        }
+        if res.outcome == DeliveryOutcome.DELIVERED:
+            status, when = DeliveryStatus.DELIVERED.value, row.next_attempt_at
+        elif res.retry_at is not None:
+            status, when = DeliveryStatus.PENDING.value, res.retry_at
+        else:
+            status, when = DeliveryStatus.DEAD_LETTER.value, row.next_attempt_at
+        change = {
+            "b_id": res.delivery_id,
+            "status": status,
+            "attempts": number,
+            "next_attempt_at": when,
+            "first_attempt_at": row.first_attempt_at or res.started_at,
+            "delivered_at": res.finished_at if status == DeliveryStatus.DELIVERED.value else None,
+            "last_error": res.error,
+            "last_response": response,
+            "payload_sha256": res.payload_sha256 or row.payload_sha256,
+            "now": now,
+        }
+        if status == DeliveryStatus.PENDING.value:
+            return attempt, change, None
+        event = self.event_row(
+            kind=EntityKind.DELIVERY,
+            entity_id=res.delivery_id,
+            file_id=row.file_id,
+            action=EventAction.STATUS,
+            from_status=DeliveryStatus.PENDING.value,
+            to_status=status,
+            at=now,
+            reason=None if status == DeliveryStatus.DELIVERED.value else (res.error or "")[:1000],
+            details={"destination": row.destination, "attempt": number},
+            correlation_id=row.correlation_id,
+            actor=worker,
+        )
+        return attempt, change, event
 
     def adopt_deliveries(
         self, file_id: int, worker: str, lease_seconds: float, previous_owner: str | None = None

@@ -27,6 +27,8 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
 from gateway.runtime.process import Processor
 from gateway.runtime.service import Service
 from gateway.store import FileRow, Store
+from gateway.store.deliveries import AttemptResult
+from gateway.store.statuses import DeliveryOutcome
 from gateway.translate import FileInput, Translation, Translator
 from gateway.workspace import Workspace
 from gateway.x12.validate.report import InterchangeReport
@@ -120,13 +122,9 @@ def test_a_worker_killed_after_recording_results_is_finished_from_the_ledger(
     assert actions == ["create", "claim", "reclaim", "status"], "redone instead of finished from the ledger"
 
 
-def test_a_rerun_leaves_a_delivery_another_live_worker_holds(
-    service: tuple[Home, Service], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """w1 recorded A's results and died; w3 then leased one of A's deliveries (their leases had run out)
-    and is sending it: w2, finishing A from the ledger, takes the dead w1's deliveries, not w3's."""
-    home, svc = service
-    (a_id,) = received(home, svc, ("a.edi", x12(TEMPLATE, 532)))
+def recorded_by_a_dead_worker(home: Home, svc: Service, monkeypatch: pytest.MonkeyPatch, isa13: int) -> int:
+    """A file whose results (and deliveries, leased to w1 for 0.2 s) w1 recorded before it was killed."""
+    (a_id,) = received(home, svc, ("a.edi", x12(TEMPLATE, isa13)))
     (first,) = svc.store.claim_files("w1", 1, 0.2)
 
     def die(*args: object, **kwargs: object) -> None:
@@ -136,6 +134,16 @@ def test_a_rerun_leaves_a_delivery_another_live_worker_holds(
         patch.setattr(Processor, "_publish", die)
         with pytest.raises(KeyboardInterrupt):
             processor(svc, "w1", lease_seconds=0.2).process(first)
+    return a_id
+
+
+def test_a_rerun_leaves_a_delivery_another_live_worker_holds(
+    service: tuple[Home, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """w1 recorded A's results and died; w3 then leased one of A's deliveries (their leases had run out)
+    and is sending it: w2, finishing A from the ledger, takes the dead w1's deliveries, not w3's."""
+    home, svc = service
+    a_id = recorded_by_a_dead_worker(home, svc, monkeypatch, 532)
     owed = sorted(svc.store.list_deliveries(file_id=a_id), key=lambda d: d.id)
     assert len(owed) >= 2 and {d.lease_owner for d in owed} == {"w1"}
     time.sleep(0.3)
@@ -146,6 +154,34 @@ def test_a_rerun_leaves_a_delivery_another_live_worker_holds(
     after = {d.id: d for d in svc.store.list_deliveries(file_id=a_id)}
     assert (after[held.id].status, after[held.id].lease_owner) == ("pending", "w3"), "w3's delivery was taken"
     assert {after[d.id].status for d in owed[1:]} == {"delivered"}, "the dead worker's deliveries were left"
+
+
+def test_an_attempt_is_recorded_only_while_the_delivery_is_as_its_worker_leased_it(
+    service: tuple[Home, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attempt's rows are made from the delivery as its worker leased it, before the transaction: a
+    worker whose lease ran out (another leased and tried it meanwhile) records nothing, even once it holds
+    the delivery again, since the row it started from is stale."""
+    home, svc = service
+    a_id = recorded_by_a_dead_worker(home, svc, monkeypatch, 533)
+    delivery = min(svc.store.list_deliveries(file_id=a_id), key=lambda d: d.id)
+    time.sleep(0.3)
+    (stale,) = svc.store.claim_deliveries("w3", 1, 0.2, ids=[delivery.id])
+    time.sleep(0.3)
+    (taken,) = svc.store.claim_deliveries("w4", 1, 30, ids=[delivery.id])
+    now = datetime.now(UTC)
+    delivered = AttemptResult(delivery.id, DeliveryOutcome.DELIVERED, now, now)
+    assert svc.store.record_attempts("w3", [delivered], {delivery.id: stale}) == [delivery.id], "w4 holds it"
+    retry = AttemptResult(delivery.id, DeliveryOutcome.RETRY, now, now, "503", retry_at=now)
+    assert svc.store.record_attempts("w4", [retry], {delivery.id: taken}) == []
+    (again,) = svc.store.claim_deliveries("w3", 1, 30, ids=[delivery.id])
+    assert (again.attempts, again.lease_owner) == (1, "w3")
+    assert svc.store.record_attempts("w3", [delivered], {delivery.id: stale}) == [delivery.id], "a stale row"
+    row = svc.store.get_delivery(delivery.id)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "503")
+    assert [a["worker"] for a in svc.store.delivery_attempts(delivery.id)] == ["w4"]
+    assert svc.store.record_attempts("w3", [delivered], {delivery.id: again}) == []
+    assert svc.store.get_delivery(delivery.id).status == "delivered"
 
 
 class DieOnSecondInterchange:
