@@ -331,10 +331,11 @@ class DeliveryOps(StoreBase):
             deliveries.c.lease_owner == worker,
             deliveries.c.status == DeliveryStatus.PENDING.value,
         )
+        # FOR UPDATE: on PostgreSQL the rows stay as read until the commit (another worker's claim skips
+        # them, SKIP LOCKED), since the update below matches on id alone. (SQLite: one writer at a time.)
+        query = select(deliveries.c.id, deliveries.c.attempts).where(held).with_for_update()
         with self._db.write(f"record {len(results)} delivery attempt(s)") as conn:
-            current = {
-                int(i): int(n) for i, n in conn.execute(select(deliveries.c.id, deliveries.c.attempts).where(held))
-            }
+            current = {int(i): int(n) for i, n in conn.execute(query)}
             lost = [i for i in ids if current.get(i) != claimed[i].attempts]
             kept = [rows for res, rows in zip(results, prepared, strict=True) if res.delivery_id not in lost]
             if kept:

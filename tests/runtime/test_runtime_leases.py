@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from runtimekit import (  # noqa: F401 (pytest fixtures)
     PARTNERS,
     Home,
@@ -182,6 +183,46 @@ def test_an_attempt_is_recorded_only_while_the_delivery_is_as_its_worker_leased_
     assert [a["worker"] for a in svc.store.delivery_attempts(delivery.id)] == ["w4"]
     assert svc.store.record_attempts("w3", [delivered], {delivery.id: again}) == []
     assert svc.store.get_delivery(delivery.id).status == "delivered"
+
+
+def test_a_delivery_claimed_while_its_attempt_is_recorded_is_either_lost_or_not_taken(
+    service: tuple[Home, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL writes run side by side: w3's lease ran out while it tried a delivery, and w4 claims it
+    just as w3 records its attempt (after w3 read which leases hold, before its rows are written). Either
+    w3's attempt is reported lost or w4 cannot take the delivery; never both go on (w4 sends it again and
+    w3's update wipes w4's lease)."""
+    home, svc = service
+    if svc.store.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    a_id = recorded_by_a_dead_worker(home, svc, monkeypatch, 534)
+    delivery = min(svc.store.list_deliveries(file_id=a_id), key=lambda d: d.id)
+    time.sleep(0.3)
+    (stale,) = svc.store.claim_deliveries("w3", 1, 0.2, ids=[delivery.id])
+    time.sleep(0.3)  # w3's lease ran out; nobody took it yet
+    taken: list[int] = []
+
+    def claim() -> None:
+        taken.extend(r.id for r in svc.store.claim_deliveries("w4", 1, 30, ids=[delivery.id]))
+
+    claimer = threading.Thread(target=claim)
+
+    def meanwhile(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO DELIVERY_ATTEMPTS") and claimer.ident is None:
+            claimer.start()
+            claimer.join(timeout=10)  # SKIP LOCKED: never waits for w3's transaction
+
+    engine = svc.store.database.engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", meanwhile)
+    try:
+        now = datetime.now(UTC)
+        delivered = AttemptResult(delivery.id, DeliveryOutcome.DELIVERED, now, now)
+        lost = svc.store.record_attempts("w3", [delivered], {delivery.id: stale})
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", meanwhile)
+    claimer.join(timeout=10)
+    assert claimer.ident is not None, "w3 recorded no attempt row"
+    assert not (taken and lost == []), "w4 took a delivery w3 recorded as delivered: it is sent again"
 
 
 class DieOnSecondInterchange:
