@@ -202,6 +202,7 @@ class Processor:
         # to take at once, and this worker tries none of them itself.
         self.delegated = delegated
         self.on_delegated: Callable[[], None] | None = None  # told when a batch recorded deliveries for them
+        self._wake_owed = False  # a batch recorded deliveries for them, not told yet (wake_delegates)
         self.delivery_lease = 0.0 if delegated else lease_seconds or 60.0
         self.delivery_counts = DeliveryCounts()
         self._leased: list[int] = []
@@ -300,7 +301,7 @@ class Processor:
             if not (self.delegated and work.plan is not None):  # else finished with its results
                 finals.append(work.final)
             done.append(work)
-        self._publish(done)
+        self._publish(done, wake_now=False)
         lost = set(self.store.finish_files(self.worker, finals))
         for work in done:
             if work.row.id in lost:
@@ -330,7 +331,7 @@ class Processor:
             if plan is not None:
                 work.owed.extend(d for d in plan.owed if d.mine and d.id is not None)
 
-    def _publish(self, works: list[_Work]) -> None:
+    def _publish(self, works: list[_Work], *, wake_now: bool = True) -> None:
         """Deliver what the recorded files are owed (their canonical documents to the routed destinations,
         their acknowledgments to the partner), now, while this worker still holds the files' leases.
 
@@ -339,6 +340,10 @@ class Processor:
         finishing then reports the lease lost). The deliveries were recorded with the results (leased to
         this worker); whatever cannot be delivered now stays pending for the delivery loop, under the
         destination's retry policy: a file's processing never waits for a slow receiver.
+
+        Delegated, the delivery processes are told at once (``wake_now``: a big file's chunk) or by the
+        caller's next :meth:`wake_delegates` (a batch: after the service's next ledger write, so their claim
+        does not queue ahead of it for SQLite's one write lock).
         """
         if not works:
             return
@@ -350,8 +355,9 @@ class Processor:
             for work in works:
                 work.owed, work.adopted = [], []
             self.delivery_counts.touched.update([*(o.id for o in owed if o.id is not None), *adopted])
-            if (owed or adopted) and self.on_delegated is not None:
-                self.on_delegated()
+            self._wake_owed = self._wake_owed or bool(owed or adopted)
+            if wake_now:
+                self.wake_delegates()
             return
         ids = [w.row.id for w in works]
         if self.lease_seconds is not None:
@@ -369,6 +375,12 @@ class Processor:
             self.lane.submit([o.id for o in owed if o.id is not None] + adopted, deliver)
         else:
             self.delivery_counts.add(deliver())
+
+    def wake_delegates(self) -> None:
+        """Tell the delivery processes of the deliveries recorded since they were last told, if any."""
+        if self._wake_owed and self.on_delegated is not None:
+            self._wake_owed = False
+            self.on_delegated()
 
     def _deliver(self, owed: list[OwedDelivery], adopted: list[int], leased_at: float) -> DeliveryCounts:
         """Try a batch's deliveries: those its results commit created (leased at ``leased_at``, monotonic),

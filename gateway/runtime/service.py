@@ -480,6 +480,8 @@ class Service:
             self.intake_failing = True  # the loop waits before the next try: no hot loop on a broken archive
             self.intake_error = exc
             return 0
+        finally:
+            self.processor.wake_delegates()  # after this ledger write, as after a claim (process_claimed)
         taken = 0
         for cand, result in zip(batch, results, strict=True):
             shown = self._shown(cand.path)
@@ -575,7 +577,12 @@ class Service:
     def process_claimed(self) -> int:
         """Claim a batch and process it; returns how many files were processed."""
         cfg = self.deployment.settings.processing
-        rows = self.store.claim_files(self.worker, cfg.batch, cfg.lease_seconds, max_attempts=cfg.max_attempts)
+        try:
+            rows = self.store.claim_files(self.worker, cfg.batch, cfg.lease_seconds, max_attempts=cfg.max_attempts)
+        finally:
+            # The last batch's deliveries, told now: after this claim rather than before it, so the
+            # delivery processes' claim of them does not hold SQLite's write lock while this one waits.
+            self.processor.wake_delegates()
         if not rows:
             return 0
         # The claim's lease runs from now: no renewal before starting (the processor renews every third of

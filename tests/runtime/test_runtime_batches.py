@@ -27,8 +27,9 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
 from sqlalchemy import Engine, text
 
 from gateway.runtime.process import CHUNK_SETS
-from gateway.runtime.service import Service
-from gateway.store import Archive
+from gateway.runtime.service import Service, ensure_folders
+from gateway.settings import load_settings
+from gateway.store import Archive, Store
 from gateway.store.results import FilePlan
 from gateway.translate import FileInput, Translation, Translator
 from gateway.workspace import Workspace
@@ -297,3 +298,32 @@ def test_one_invoice_in_several_files_of_one_batch_is_translated_once(
     assert written[f"medsupply/invoice-{processed[0].id}-1.json"]["invoice_number"] == "INV-0042377"
     assert len(home.acks()) == 4, "every new interchange is acknowledged, duplicate invoice or not"
     service.store.close()
+
+
+def test_a_delegating_service_tells_its_delivery_processes_after_its_next_claim(
+    store_url: str, tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With delivery processes the service tells them of a batch's deliveries once it has claimed the next
+    batch: told at once, their claim of the deliveries took SQLite's write lock just as the service asked
+    for it to claim files, and the service waited."""
+    home = make_home(tmp_path, store_url, stable_seconds=0, batch=2)
+    deployment, _ = load_settings(home.path)
+    ensure_folders(deployment)
+    store = Store(deployment.store_url)
+    store.upgrade()
+    svc = Service(deployment, workspace, store, worker="w1", delegated=True)
+    seen: list[str] = []
+    claim_files = store.claim_files
+
+    def claim(*args: Any, **kwargs: Any) -> Any:
+        seen.append("claim")
+        return claim_files(*args, **kwargs)
+
+    monkeypatch.setattr(store, "claim_files", claim)
+    svc.processor.on_delegated = lambda: seen.append("told")
+    for i in range(4):
+        home.drop(f"inv{i}.edi", x12(TEMPLATE, 540 + i, tag=f"t{i}"), "medsupply")
+    assert svc.take_ready() == 4 and seen == []
+    assert [svc.process_claimed() for _ in range(3)] == [2, 2, 0]
+    assert seen == ["claim", "claim", "told", "claim", "told"], seen
+    store.close()
