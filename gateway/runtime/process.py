@@ -347,20 +347,12 @@ class Processor:
         """
         if not works:
             return
+        ids = [w.row.id for w in works]
         if self.delegated:
             # The delivery processes take them (recorded free to lease, whoever holds the files): nothing is
-            # sent from here, so no lease to check first. Counted at the run's end from the ledger.
-            owed = [d for w in works for d in w.owed]
-            adopted = [i for w in works for i in w.adopted]
-            for work in works:
-                work.owed, work.adopted = [], []
-            self.delivery_counts.touched.update([*(o.id for o in owed if o.id is not None), *adopted])
-            self._wake_owed = self._wake_owed or bool(owed or adopted)
-            if wake_now:
-                self.wake_delegates()
-            return
-        ids = [w.row.id for w in works]
-        if self.lease_seconds is not None:
+            # sent from here, so no lease to check first.
+            held = set(ids)
+        elif self.lease_seconds is not None:
             held = set(self.store.renew_leases(ids, self.worker, self.lease_seconds))
         else:
             held = set(self.store.leased_to(ids, self.worker))
@@ -368,6 +360,12 @@ class Processor:
         adopted = [i for w in works if w.row.id in held for i in w.adopted]
         for work in works:
             work.owed, work.adopted = [], []  # a big file's next chunk starts afresh
+        if self.delegated:  # counted at the run's end from the ledger
+            self.delivery_counts.touched.update([*(o.id for o in owed if o.id is not None), *adopted])
+            self._wake_owed = self._wake_owed or bool(owed or adopted)
+            if wake_now:
+                self.wake_delegates()
+            return
         if self.deliverer is None or not (owed or adopted):
             return
         deliver = partial(self._deliver, owed, adopted, self._recorded_at)

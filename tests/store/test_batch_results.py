@@ -355,14 +355,20 @@ def test_record_files_is_one_transaction(store: Store) -> None:
 # --- Store.renew_leases ----------------------------------------------------------------------
 
 
-def test_renew_leases_extends_and_returns_only_the_files_still_leased_to_the_worker(
-    store: Store, clock: FakeClock
-) -> None:
+def one_taken_over(store: Store, clock: FakeClock) -> tuple[int, int, int]:
+    """Three files: w1's lease on the first ran out and w2 took it; w1 then leased the other two."""
     a, b, c = record(store, 1), record(store, 2), record(store, 3)
     assert [r.id for r in store.claim_files("w1", 1, lease_seconds=10)] == [a]
     clock.advance(11)
     assert [r.id for r in store.claim_files("w2", 1, lease_seconds=30)] == [a]  # taken over
     assert [r.id for r in store.claim_files("w1", 2, lease_seconds=30)] == [b, c]
+    return a, b, c
+
+
+def test_renew_leases_extends_and_returns_only_the_files_still_leased_to_the_worker(
+    store: Store, clock: FakeClock
+) -> None:
+    a, b, c = one_taken_over(store, clock)
     store.set_file_status(b, "processed", worker="w1")  # finished: no lease any more
     clock.advance(5)
 
@@ -461,11 +467,7 @@ def _documents(store: Store, file_id: int) -> list[tuple[str, str]]:
 def test_a_plan_whose_lease_was_lost_records_nothing_while_the_rest_of_the_batch_is_recorded(
     store: Store, clock: FakeClock
 ) -> None:
-    a, b, c = record(store, 1), record(store, 2), record(store, 3)
-    store.claim_files("w1", 1, lease_seconds=10)
-    clock.advance(11)
-    assert [r.id for r in store.claim_files("w2", 1, lease_seconds=30)] == [a]
-    assert [r.id for r in store.claim_files("w1", 2, lease_seconds=30)] == [b, c]
+    a, b, c = one_taken_over(store, clock)
     acks = AckRecorder()
     plans = [
         invoice_plan(f, f"INV-{f}", isa13=f"00000000{f}", acks=acks, bytes_key=sha(f), marker=f"m{f}")
@@ -652,11 +654,7 @@ def test_a_rerun_sends_the_acknowledgment_recorded_earlier_instead_of_building_a
 def test_record_batch_with_finish_gives_complete_files_their_final_status_in_the_same_transaction(
     store: Store, clock: FakeClock
 ) -> None:
-    c, a, b = record(store, 1), record(store, 2), record(store, 3)
-    store.claim_files("w1", 1, lease_seconds=10)
-    clock.advance(11)
-    assert [r.id for r in store.claim_files("w2", 1, lease_seconds=30)] == [c]  # c is now another worker's
-    assert [r.id for r in store.claim_files("w1", 2, lease_seconds=30)] == [a, b]
+    c, a, b = one_taken_over(store, clock)  # c is now w2's
     done = invoice_plan(a, "INV-A")
     done.conclude = lambda plan: FileFinal(plan.file_id, "partial", "1 of 2 sets failed", {"sets": 2})
     chunk = invoice_plan(b, "INV-B")
@@ -689,11 +687,7 @@ def test_record_batch_with_finish_gives_complete_files_their_final_status_in_the
 
 
 def test_finish_files_finishes_the_files_still_leased_and_returns_the_lost_ones(store: Store, clock: FakeClock) -> None:
-    a, b, c = record(store, 1), record(store, 2), record(store, 3)
-    store.claim_files("w1", 1, lease_seconds=10)
-    clock.advance(11)
-    store.claim_files("w2", 1, lease_seconds=30)
-    store.claim_files("w1", 2, lease_seconds=30)
+    a, b, c = one_taken_over(store, clock)
     before = {f: len(store.events_for("file", f)) for f in (a, b, c)}
     clock.advance(1)
     lost = store.finish_files(
