@@ -139,14 +139,22 @@ def keys_of(document: Mapping[str, Any]) -> list[tuple[str, str]]:
                 kind = KEY_FIELDS.get(name)
                 if kind is not None and isinstance(value, str | int) and str(value).strip():
                     found.setdefault((kind, normalize(str(value))[:256]), None)
-                elif name != "provenance" and isinstance(value, Mapping | list):
-                    walk(value)
+                elif name != "provenance":
+                    # Leaves told by their exact type first: the check against the Mapping ABC costs about
+                    # 0.2 µs a value, and it made half of this walk's time (46 µs a single-PO 855, now 23).
+                    shape = type(value)
+                    if shape is dict or shape is list or (shape not in _LEAVES and isinstance(value, Mapping | list)):
+                        walk(value)
         elif isinstance(node, list):
             for item in node:
                 walk(item)
 
     walk(document)
     return list(found)
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+"""The leaf types of parsed JSON (:func:`keys_of` walks into anything else that is a mapping or a list)."""
 
 
 def search_rows(

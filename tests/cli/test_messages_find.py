@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from click.testing import CliRunner
@@ -203,6 +204,9 @@ def test_keys_of_walks_the_document_but_not_its_provenance() -> None:
     assert ("asn", "OS-ASN-7731") in found and ("po", "4500012402") in found and ("lot", "HS12-26K41") in found
     assert ("bol", "OS-BOL-22871") in found and len(found) == len(set(found))
     assert keys_of({"provenance": {"po_number": "X"}, "po_number": " ab1 "}) == [("po", "AB1")]
+    # Any mapping is walked into, not only the dicts parsed JSON gives (a leaf is told by its exact type first).
+    nested = {"orders": [MappingProxyType({"po_number": "7", "lines": [{"lot": 12}]})], "total": 1.5, "ok": True}
+    assert keys_of(nested) == [("po", "7"), ("lot", "12")]
 
 
 def test_control_candidates_and_when() -> None:
