@@ -20,9 +20,12 @@ receiver's distinct keys and the staging header rows both equal the number of fi
 
 ``--delivery-workers 0 1`` runs the delivery configuration once with the service's own delivery threads
 (0) and once with one delivery process (``processing.delivery_workers: 1``), after the same processing run.
-``--batch N`` sets ``processing.batch`` in every run. ``--ledger-writes`` runs the gateway with ``-v`` and
-prints the line each process logs at its end: its write transactions, the seconds they waited to begin (on
-SQLite, for the ledger's one write lock) and held it, and the kinds that held it longest.
+``--batch N`` sets ``processing.batch`` in every run. ``--services N`` starts N `gateway run --once` at
+once on the one deployment in every run (worker names s1..sN, each with its own delivery processes), as N
+services on one host share its inbox and ledger: files/s is over the wall time until the last ends, CPU
+the sum. ``--ledger-writes`` runs the gateway with ``-v`` and prints the line each process logs at its end:
+its write transactions, the seconds they waited to begin (on SQLite, for the ledger's one write lock) and
+held it, and the kinds that held it longest.
 ``BENCH_GATEWAY_YAML`` (environment) is appended to each deployment's gateway.yaml, to try another
 top-level setting in both runs, e.g.
 ``BENCH_GATEWAY_YAML=$'intake: {stable_seconds: 0.2}\n'``.
@@ -150,30 +153,50 @@ def gateway(*args: str, home: Path) -> list[str]:
     return [sys.executable, "-m", "gateway.cli.main", *args, "--home", str(home)]
 
 
-def _timed(cmd: list[str], home: Path) -> tuple[float, float | None, int | None]:
-    """Run ``cmd`` to completion (its log to var/gateway.log): wall seconds, and CPU seconds (user +
-    system) and peak RSS in KiB when /usr/bin/time is there. CPU time is the steadier figure on a
-    shared machine: other processes stretch the wall clock, not the work done."""
-    rss_file = home / "var" / "time.txt"
-    wrapped = [TIME, "-v", "-o", str(rss_file), *cmd] if os.access(TIME, os.X_OK) else cmd
+def _timed(cmds: list[list[str]], home: Path) -> tuple[float, float | None, int | None]:
+    """Run ``cmds`` at once, each to completion (their logs to var/gateway.log): wall seconds until the last
+    ends, and CPU seconds (user + system, summed over them) and the largest peak RSS in KiB when
+    /usr/bin/time is there. CPU time is the steadier figure on a shared machine: other processes stretch
+    the wall clock, not the work done."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    rss_files = [home / "var" / f"time-{i}.txt" for i in range(len(cmds))]
+    timed = os.access(TIME, os.X_OK)
     with open(home / "var" / "gateway.log", "ab") as log:
         start = time.perf_counter()
-        subprocess.run(wrapped, stdout=subprocess.DEVNULL, stderr=log, cwd=home, check=True, env=env)
+        procs = [
+            subprocess.Popen(
+                [TIME, "-v", "-o", str(f), *cmd] if timed else cmd,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                cwd=home,
+                env=env,
+            )
+            for cmd, f in zip(cmds, rss_files, strict=True)
+        ]
+        codes = [p.wait() for p in procs]
         elapsed = time.perf_counter() - start
-    if not rss_file.exists():
+    if any(codes):
+        raise SystemExit(f"gateway run exited {codes} (see {home / 'var' / 'gateway.log'})")
+    if not all(f.exists() for f in rss_files):
         return elapsed, None, None
-    text = rss_file.read_text()
-    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text))
-    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    return elapsed, cpu, int(found.group(1)) if found else None
+    texts = [f.read_text() for f in rss_files]
+    cpu = sum(float(m) for t in texts for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", t))
+    peaks = [int(m) for t in texts for m in re.findall(r"Maximum resident set size \(kbytes\): (\d+)", t)]
+    return elapsed, cpu, max(peaks) if peaks else None
 
 
 def _one_throughput(
-    n: int, to: tuple[str, ...], workers: int = 0, batch: int | None = None, ledger_writes: bool = False
+    n: int,
+    to: tuple[str, ...],
+    workers: int = 0,
+    batch: int | None = None,
+    ledger_writes: bool = False,
+    services: int = 1,
 ) -> dict[str, Any]:
     """One `gateway run --once` over ``n`` files routed ``to`` (empty: the shipped default); with
-    ``ledger_writes`` it runs with ``-v`` and keeps each process's "ledger writes" log line."""
+    ``ledger_writes`` it runs with ``-v`` and keeps each process's "ledger writes" log line. ``services``:
+    that many `gateway run --once` at once on the one deployment (worker names s1, s2...), each with its
+    own ``workers`` delivery processes, as several services on one host share an inbox and a ledger."""
     receiver = Receiver() if "rest" in to else None
     try:
         home = deployment(to, receiver.url if receiver else None, workers=workers, batch=batch)
@@ -181,12 +204,14 @@ def _one_throughput(
         inbox.mkdir(parents=True)
         # Start-up alone (imports, maps, the store, destinations built: the staging migration runs
         # here), on the empty inbox, as bench_runtime times it.
-        startup, startup_cpu, _ = _timed(gateway("run", "--once", home=home), home)
+        startup, startup_cpu, _ = _timed([gateway("run", "--once", home=home)], home)
         for i in range(n):
             (inbox / f"855-{i:06d}.edi").write_bytes(x855(i + 1))
         log_at = (home / "var" / "gateway.log").stat().st_size
         verbose = ["-v"] if ledger_writes else []  # each process then logs where its ledger writes went
-        elapsed, cpu, rss = _timed(gateway("run", "--once", *verbose, home=home), home)
+        named = (lambda i: ["--worker", f"s{i}"]) if services > 1 else (lambda i: [])
+        runs = [gateway("run", "--once", *verbose, *named(i), home=home) for i in range(1, services + 1)]
+        elapsed, cpu, rss = _timed(runs, home)
         with open(home / "var" / "gateway.log", "rb") as log:
             log.seek(log_at)
             writes = [line.split("gateway.run: ", 1)[-1] for line in log.read().decode().splitlines()]
@@ -196,7 +221,7 @@ def _one_throughput(
     out: dict[str, Any] = {
         "seconds": elapsed,
         "startup": startup,
-        "cpu_ms": None if cpu is None or startup_cpu is None else 1000 * (cpu - startup_cpu) / n,
+        "cpu_ms": None if cpu is None or startup_cpu is None else 1000 * (cpu - services * startup_cpu) / n,
         "fps": n / elapsed,
         "fps_steady": n / (elapsed - startup),
         "rss_mib": None if rss is None else rss / 1024,
@@ -244,17 +269,24 @@ def _line(label: str, r: dict[str, Any]) -> str:
 
 
 def throughput(
-    n: int, repeat: int, to: tuple[str, ...], workers: list[int], batch: int | None = None, ledger_writes: bool = False
+    n: int,
+    repeat: int,
+    to: tuple[str, ...],
+    workers: list[int],
+    batch: int | None = None,
+    ledger_writes: bool = False,
+    services: int = 1,
 ) -> int:
     """Processing alone, then delivery ``to`` with each number of delivery processes in ``workers`` (0: the
-    service's own threads), back to back, ``repeat`` times."""
+    service's own threads), back to back, ``repeat`` times; each run with ``services`` services at once."""
     failures = 0
     for r in range(repeat):
-        base = _one_throughput(n, (), batch=batch, ledger_writes=ledger_writes)
+        base = _one_throughput(n, (), batch=batch, ledger_writes=ledger_writes, services=services)
         size = f" batch={batch}" if batch else ""
+        size += f" services={services}" if services > 1 else ""
         print(f"throughput run={r + 1} files={n}{size} to={'+'.join(to)}\n{_line('processing', base)}", flush=True)
         for w in workers:
-            dlv = _one_throughput(n, to, w, batch, ledger_writes)
+            dlv = _one_throughput(n, to, w, batch, ledger_writes, services)
             failures += not (base["ok"] and dlv["ok"])
             ratio = f"  ratio delivery/processing: files/s={dlv['fps'] / base['fps']:.3f} " + (
                 f"after start-up={dlv['fps_steady'] / base['fps_steady']:.3f}"
@@ -384,11 +416,20 @@ def main() -> int:
         help="run the gateway with -v and print each process's ledger writes (time waiting for and holding "
         "SQLite's write lock, by kind)",
     )
+    t.add_argument(
+        "--services",
+        type=int,
+        default=1,
+        help="that many `gateway run --once` at once on one deployment, in every run (each with its own "
+        "delivery processes)",
+    )
     args = parser.parse_args()
     to = TO[args.to]
     compile_gateway(REPO)
     if args.mode == "throughput":
-        return throughput(args.files, args.repeat, to, args.delivery_workers, args.batch, args.ledger_writes)
+        return throughput(
+            args.files, args.repeat, to, args.delivery_workers, args.batch, args.ledger_writes, args.services
+        )
     return latency(args.rate, args.seconds, args.stable, to, args.delivery_workers, args.batch)
 
 
