@@ -153,7 +153,7 @@ def serialize(segments: Sequence[Sequence[str] | Serialized], delimiters: Delimi
         for pos, value in enumerate(elements):
             if pos == 16 and elements[0] == "ISA":
                 continue
-            if any(ch in forbidden for ch in value) and not _composite_ok(value, delimiters):
+            if not forbidden.isdisjoint(value) and not _composite_ok(value, delimiters):  # (C, not a generator)
                 raise DocumentError(
                     f"{elements[0]}{pos:02d} value {value!r} contains a delimiter character",
                     "X12-W001",
