@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from precompile import compile_gateway  # noqa: E402
 
 TIME = "/usr/bin/time"
-GATEWAY = [sys.executable, "-c", "import sys; from gateway.cli.main import main; sys.argv[0] = 'gateway'; main()"]
+GATEWAY = [sys.executable, "-c", "import sys; from gateway.cli.main import entry; sys.argv[0] = 'gateway'; entry()"]
 PYX12 = [
     sys.executable,
     "-c",

@@ -136,7 +136,7 @@ def fill(url: str, pos: int, lines: int) -> int:
 def timed(home: Path, *args: str, repo: Path = REPO) -> tuple[float, int | None, str]:
     """Run ``gateway ARGS --home HOME`` with the code of ``repo``; (wall seconds, peak RSS in MB or None,
     stdout). Its CPU seconds (user + sys, from /usr/bin/time) are kept in ``LAST_CPU``."""
-    cmd = [sys.executable, "-c", "from gateway.cli.main import main; main()", *args, "--home", str(home)]
+    cmd = [sys.executable, "-c", "from gateway.cli.main import entry; entry()", *args, "--home", str(home)]
     if Path(TIME).exists():
         cmd = [TIME, "-v", *cmd]
     env = {"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"}

@@ -15,6 +15,7 @@ import click
 
 from gateway.canonical import SCHEMAS
 from gateway.cli.decided import decide_file
+from gateway.cli.ending import Finished
 from gateway.cli.heap import streaming_heap
 from gateway.cli.lazy import LazyGroup
 from gateway.cli.maps_cli import HOME_HELP, open_workspace, partners, translate
@@ -220,5 +221,20 @@ main.add_command(translate)
 main.add_command(partners)
 
 
+def entry() -> None:
+    """The ``gateway`` program (and ``python -m gateway.cli.main``): :data:`main`. A command that ends with
+    :class:`~gateway.cli.ending.Finished` (``gateway run``: its threads and delivery processes done, its store
+    closed, its summary printed) ends the process at once, its logs and output flushed, without the
+    interpreter's teardown (see gateway.cli.ending)."""
+    try:
+        main()
+    except Finished as done:
+        if sys.getprofile() is not None or sys.gettrace() is not None:
+            raise  # under cProfile or a coverage tracer: their report is written at the interpreter's end
+        from gateway.runtime.service import exit_now  # (imported already by the command that finished)
+
+        exit_now(done.code if isinstance(done.code, int) else 1)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

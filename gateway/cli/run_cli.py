@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from gateway.cli.ending import Finished
 from gateway.cli.heap import streaming_heap
 from gateway.cli.logs import FORMATS, configure_logging
 from gateway.cli.maps_cli import open_workspace
@@ -156,8 +157,7 @@ def run(
             click.echo(f"exit {code}: {EXIT_CODES[code]}", err=True)
     if summary.interrupted:
         exit_now(code)
-    if once:
-        raise SystemExit(code)
+    raise Finished(code)  # every thread joined, the store closed: the process may end without teardown
 
 
 def _check_schema(service: Service, store: Store, once: bool) -> None:
@@ -234,7 +234,7 @@ def _deliveries_only(service: Service, store: Store, once: bool, observers: Obse
     code = EXIT_STORE if summary.store_error is not None else 0
     if summary.interrupted:
         exit_now(code)
-    raise SystemExit(code)
+    raise Finished(code)
 
 
 def _loop(service: Service, loop: Callable[[], RunSummary]) -> RunSummary:

@@ -204,7 +204,7 @@ def make_home(
 
 # --- the gateway as a process ---------------------------------------------------------------
 
-GATEWAY = [sys.executable, "-c", "from gateway.cli.main import main; main()"]
+GATEWAY = [sys.executable, "-c", "from gateway.cli.main import entry; entry()"]  # as the `gateway` program
 
 
 def gateway(home: Home, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
