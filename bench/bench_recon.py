@@ -52,6 +52,8 @@ from gateway.store import Store  # noqa: E402
 from gateway.store.schema import documents, files  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PROGRAM = "from gateway.cli import main as m; getattr(m, 'entry', m.main)()"
+"""The `gateway` program as installed (its entry point; ``main`` in a checkout from before it had one)."""
 TIME = "/usr/bin/time"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -136,7 +138,7 @@ def fill(url: str, pos: int, lines: int) -> int:
 def timed(home: Path, *args: str, repo: Path = REPO) -> tuple[float, int | None, str]:
     """Run ``gateway ARGS --home HOME`` with the code of ``repo``; (wall seconds, peak RSS in MB or None,
     stdout). Its CPU seconds (user + sys, from /usr/bin/time) are kept in ``LAST_CPU``."""
-    cmd = [sys.executable, "-c", "from gateway.cli.main import entry; entry()", *args, "--home", str(home)]
+    cmd = [sys.executable, "-c", PROGRAM, *args, "--home", str(home)]
     if Path(TIME).exists():
         cmd = [TIME, "-v", *cmd]
     env = {"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"}

@@ -229,11 +229,20 @@ def entry() -> None:
     try:
         main()
     except Finished as done:
-        if sys.getprofile() is not None or sys.gettrace() is not None:
+        if _observed():
             raise  # under cProfile or a coverage tracer: their report is written at the interpreter's end
         from gateway.runtime.service import exit_now  # (imported already by the command that finished)
 
         exit_now(done.code if isinstance(done.code, int) else 1)
+
+
+def _observed() -> bool:
+    """Whether a profiler or tracer watches this interpreter (``sys.setprofile``/``settrace``, or a tool of
+    ``sys.monitoring`` on Python 3.12+, as coverage's sysmon core): they write their results at its end."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and any(monitoring.get_tool(tool) is not None for tool in range(6))
 
 
 if __name__ == "__main__":

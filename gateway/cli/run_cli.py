@@ -157,7 +157,8 @@ def run(
             click.echo(f"exit {code}: {EXIT_CODES[code]}", err=True)
     if summary.interrupted:
         exit_now(code)
-    raise Finished(code)  # every thread joined, the store closed: the process may end without teardown
+    if once:  # every thread joined, the store closed: the process may end without teardown
+        raise Finished(code)
 
 
 def _check_schema(service: Service, store: Store, once: bool) -> None:
@@ -234,7 +235,7 @@ def _deliveries_only(service: Service, store: Store, once: bool, observers: Obse
     code = EXIT_STORE if summary.store_error is not None else 0
     if summary.interrupted:
         exit_now(code)
-    raise Finished(code)
+    raise Finished(code) if once else SystemExit(code)
 
 
 def _loop(service: Service, loop: Callable[[], RunSummary]) -> RunSummary:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,27 @@ def test_other_commands_and_a_profiled_run_end_the_usual_way(tmp_path: Path) -> 
     (home / "gateway.yaml").write_text("processing: {batch: many}\n", "utf-8")  # a configuration error: exit 2
     broken = _gateway("run", "--once", "--home", str(home))
     assert broken.returncode == 2 and "TEARDOWN" in broken.stderr, broken.stderr[-3000:]
+
+
+def test_a_service_stopped_by_sigterm_ends_the_usual_way(tmp_path: Path) -> None:
+    """(Python's end lets what a pool's thread still does, an SFTP download, finish: no fast exit there.)"""
+    home = _home(tmp_path)
+    (home / "inbox").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PROGRAM, "run", "-v", "--home", str(home)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # until it watches the inbox
+            lines.append(line)
+            if "watching" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, "".join(lines) + err
+    assert "TEARDOWN" in err, "".join(lines) + err
