@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import traceback
 from collections import Counter, deque
@@ -91,7 +92,10 @@ class Deliverer:
         policies: dict[str, Policy] | None = None,
         lease_seconds: float = 300.0,
         batch: int = 64,
+        stopping: threading.Event | None = None,
     ) -> None:
+        """``stopping``: once set (the service was told to stop), :meth:`run_due` claims no further round;
+        the rounds in flight end and record their attempts."""
         self.store = store
         self.archive = archive
         self.destinations = destinations
@@ -105,12 +109,13 @@ class Deliverer:
             for name in destinations
         }
         self.threads = Threads()
+        self.stopping = stopping
 
     def for_worker(self, worker: str) -> Deliverer:
         """The same destinations and policies, delivering under another worker's name (its leases)."""
         return Deliverer(
             self.store, self.archive, self.destinations, worker=worker, clock=self.clock, policies=self.policies,
-            lease_seconds=self.lease_seconds, batch=self.batch,
+            lease_seconds=self.lease_seconds, batch=self.batch, stopping=self.stopping,
         )  # fmt: skip
 
     @property
@@ -171,7 +176,7 @@ class Deliverer:
 
     def run_due(self, limit: int | None = None) -> DeliveryCounts:
         """Try deliveries that are due now (any worker's, whose lease is free), until none is left or
-        ``limit`` were claimed.
+        ``limit`` were claimed, or the service is stopping (``stopping`` set: no further round is claimed).
 
         Two rounds in flight: the next is claimed and handed to its destinations while the one before
         still waits for its slowest destination or records its attempts (a round's destinations each
@@ -182,7 +187,7 @@ class Deliverer:
         in_flight: deque[Future[DeliveryCounts]] = deque()
         claimed = 0
         try:
-            while limit is None or claimed < limit:
+            while (limit is None or claimed < limit) and not (self.stopping is not None and self.stopping.is_set()):
                 size = self.round_size if limit is None else min(self.round_size, limit - claimed)
                 leased_at = time.monotonic()
                 rows = self.store.claim_deliveries(

@@ -250,6 +250,7 @@ class Service:
         self.acks = AckTracker(
             store, self.archive, workspace.partners, workspace.catalog, rules=cfg.routes, worker=self.worker
         )
+        self.stopping = threading.Event()  # SIGTERM/SIGINT: finish what is in hand, take nothing more
         self.deliverer = Deliverer(
             store,
             self.archive,
@@ -258,6 +259,7 @@ class Service:
             clock=clock,
             policies=policies,
             lease_seconds=cfg.processing.lease_seconds,
+            stopping=self.stopping,
         )
         self.processor = Processor(
             store,
@@ -313,7 +315,6 @@ class Service:
             run_folder=deployment.path("run"),
             sync=cfg.processing.sync,
         )  # partners with `inbound: {channel: sftp}` (docs/sftp.md); None when there is none
-        self.stopping = threading.Event()
         self.summary = RunSummary()
         self.backoff = False  # the last batch failed only for reasons that may pass: wait before the next
         self.intake_failing = False  # the last intake batch failed as a whole (archive or store)

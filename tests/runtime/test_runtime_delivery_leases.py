@@ -20,6 +20,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from runtimekit import (  # noqa: F401 (pytest fixtures)
@@ -34,6 +36,7 @@ from runtimekit import (  # noqa: F401 (pytest fixtures)
 from support.httpd import Received, Receiver, Reply
 
 from gateway.runtime.deliver import DeliveryCounts
+from gateway.runtime.service import Service
 from gateway.store import Store
 from gateway.workspace import Workspace
 
@@ -133,27 +136,13 @@ def test_the_next_round_goes_on_while_a_slow_destination_holds_the_first(
         for i in range(FILES):
             home.drop(f"i{i}.edi", x12(TEMPLATE, 700 + i, tag=f"r{i}"), "medsupply")
         service = home.service(workspace, worker="w1")
-        try:
-            assert service.take_ready() == FILES
-            assert service.process_claimed() == FILES
-            service.deliverer.batch = 2  # rounds of at most 2 deliveries of each destination
-            counts: list[DeliveryCounts] = []
-            loop = threading.Thread(target=lambda: counts.append(service.deliverer.run_due()))
-            loop.start()
-            try:
-                # The first round's slow delivery is held; the second round's fast ones arrive meanwhile.
-                deadline = time.monotonic() + 10
-                while len(fast.received) < 4 and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                seen_while_held = len(fast.received)
-                held_at_slow = len(slow.received)
-            finally:
-                gate.set()
-                loop.join(30)
-            assert not loop.is_alive()
-        finally:
-            service.deliverer.close()
-            service.store.close()
+        with _run_due_beside(service, FILES, 2, gate) as counts:  # rounds of at most 2 of each destination
+            # The first round's slow delivery is held; the second round's fast ones arrive meanwhile.
+            deadline = time.monotonic() + 10
+            while len(fast.received) < 4 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            seen_while_held = len(fast.received)
+            held_at_slow = len(slow.received)
         assert held_at_slow == 1, "the slow destination was not holding its first delivery"
         assert seen_while_held >= 4, (
             f"only {seen_while_held} fast deliveries while the slow one held its first round: rounds run one "
@@ -167,3 +156,68 @@ def test_the_next_round_goes_on_while_a_slow_destination_holds_the_first(
     with Store(home.store_url) as store:
         rows = store.list_deliveries(limit=100)
     assert len(rows) == 3 * FILES and {(d.status, d.attempts) for d in rows} == {("delivered", 1)}
+
+
+def test_a_stopping_service_claims_no_further_round(store_url: str, tmp_path: Path, workspace: Workspace) -> None:
+    """SIGTERM sets ``stopping``: the rounds in flight end and record their attempts, and run_due claims no
+    more (a backlog behind a slow destination would otherwise keep a stopping service delivering)."""
+    files = 8
+    gate = threading.Event()
+
+    def held(request: Received) -> Reply:
+        gate.wait(30)
+        return Reply()
+
+    with Receiver(default=held) as slow:
+        home = make_home(
+            tmp_path,
+            store_url,
+            stable_seconds=0,
+            batch=files,
+            extra={
+                "processing": {"delivery_workers": 1},  # deliveries left free to lease, for run_due below
+                "destinations": {"slow": {"type": "rest", "url": slow.url + "/{business_key}", "concurrency": 1}},
+                "routes": [{"name": "all", "to": ["slow"]}],
+            },
+        )
+        for i in range(files):
+            home.drop(f"s{i}.edi", x12(TEMPLATE, 800 + i, tag=f"s{i}"), "medsupply")
+        service = home.service(workspace, worker="w1")
+        with _run_due_beside(service, files, 1, gate) as counts:  # rounds of one of each (slow, partner-outbox)
+            deadline = time.monotonic() + 10
+            while not slow.received and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert slow.received, "the first round never reached the slow destination"
+            service.stopping.set()  # as the signal handler does
+    (total,) = counts
+    with Store(home.store_url) as store:
+        rows = [d for d in store.list_deliveries(limit=100) if d.destination == "slow"]
+    delivered = [d for d in rows if d.status == "delivered"]
+    untouched = [d for d in rows if d.status == "pending" and d.attempts == 0]
+    # Two rounds at most were in flight, of two deliveries each (the oldest due, of either destination); the
+    # rest were never claimed.
+    assert 1 <= len(delivered) <= 4 and len(untouched) == files - len(delivered), [(d.status, d.attempts) for d in rows]
+    assert total.delivered >= len(delivered) and (total.retrying, total.dead) == (0, 0)
+
+
+@contextmanager
+def _run_due_beside(service: Service, files: int, batch: int, gate: threading.Event) -> Iterator[list[DeliveryCounts]]:
+    """The ``files`` dropped taken and processed by ``service``, then its ``run_due`` (rounds of ``batch``
+    of each destination) on a thread of its own for the block, its counts in the list yielded; at the end
+    ``gate`` opened, the loop joined, the service's deliverer and store closed."""
+    counts: list[DeliveryCounts] = []
+    try:
+        assert service.take_ready() == files
+        assert service.process_claimed() == files
+        service.deliverer.batch = batch
+        loop = threading.Thread(target=lambda: counts.append(service.deliverer.run_due()))
+        loop.start()
+        try:
+            yield counts
+        finally:
+            gate.set()
+            loop.join(30)
+        assert not loop.is_alive()
+    finally:
+        service.deliverer.close()
+        service.store.close()
