@@ -15,8 +15,9 @@ same files in two configurations, back to back in one invocation:
 
 It prints files/s for each (with and without start-up, timed first on the empty inbox, as
 bench_runtime does), the ratio delivery/processing, the gateway's peak RSS (with /usr/bin/time -v
-when present), and checks that in the delivery run every document reached both destinations: the
-receiver's distinct keys and the staging header rows both equal the number of files.
+when present), the machine's speed at the start of each pair (a fixed loop's CPU seconds), and
+checks that in the delivery run every document reached both destinations: the receiver's distinct
+keys and the staging header rows both equal the number of files.
 
 ``--delivery-workers 0 1`` runs the delivery configuration once with the service's own delivery threads
 (0) and once with one delivery process (``processing.delivery_workers: 1``), after the same processing run.
@@ -259,6 +260,14 @@ def _delivered(home: Path) -> dict[str, int]:
     return dict(rows)
 
 
+def _gauge() -> str:
+    """The machine's speed now: the CPU seconds a fixed loop takes in a fresh interpreter (0.45-0.75 s on
+    this 2-core VM from one day to the next); the files/s of runs far apart compare only beside it."""
+    code = "import time; t = time.process_time(); sum(range(3 * 10**7)); print(time.process_time() - t)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return f"fixed-loop={float(done.stdout):.2f}s"
+
+
 def _line(label: str, r: dict[str, Any]) -> str:
     cpu = "" if r["cpu_ms"] is None else f" cpu={r['cpu_ms']:.2f}ms/file"
     rss = "" if r["rss_mib"] is None else f" rss={r['rss_mib']:.0f}MiB"
@@ -284,7 +293,8 @@ def throughput(
         base = _one_throughput(n, (), batch=batch, ledger_writes=ledger_writes, services=services)
         size = f" batch={batch}" if batch else ""
         size += f" services={services}" if services > 1 else ""
-        print(f"throughput run={r + 1} files={n}{size} to={'+'.join(to)}\n{_line('processing', base)}", flush=True)
+        print(f"throughput run={r + 1} files={n}{size} to={'+'.join(to)} {_gauge()}", flush=True)
+        print(_line("processing", base), flush=True)
         for w in workers:
             dlv = _one_throughput(n, to, w, batch, ledger_writes, services)
             failures += not (base["ok"] and dlv["ok"])
