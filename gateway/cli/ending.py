@@ -3,14 +3,15 @@
 An interpreter's normal end tears down every module and object: for ``gateway run``, whose heap holds
 the maps, the X12 definitions, SQLAlchemy and the store, that took 0.4 s after the last line was
 printed, and a service waits for its delivery processes' teardown as well (an empty ``gateway run
---once`` with one delivery process: 3.4-3.6 s, 2.8-3.0 s without those teardowns; docs/performance.md).
+--once`` with one delivery process: 3.4-3.6 s with those teardowns, 2.6-3.3 s without; see
+docs/performance.md).
+
 ``gateway run --once`` (and its delivery processes), having joined its work, closed its store and
-printed its summary, raises :class:`Finished` instead of :class:`SystemExit`, and the program's entry
-point (:func:`gateway.cli.main.entry`) then ends the process at once, after flushing what was logged and
-printed. A service stopped by a signal ends the usual way: Python's end then lets an SFTP download or
-a delivery round already under way on a pool's thread finish (``sftp.close`` and a late round do not
-wait for theirs). Anything else (an error, a
-command run in-process by a test through ``main``) ends the usual way: :class:`Finished` *is* a
+printed its summary, raises :class:`Finished` instead of :class:`SystemExit`; the program's entry point
+(:func:`gateway.cli.main.entry`) then ends the process at once, after flushing what was logged and
+printed. Everything else ends the usual way: a service stopped by a signal (Python's end lets an SFTP
+download still under way on a pool's thread finish), an error, another command, and a command run
+in-process through ``main`` (a test's CliRunner), for which :class:`Finished` *is* a
 :class:`SystemExit` with the same code.
 """
 

@@ -223,8 +223,8 @@ main.add_command(partners)
 
 def entry() -> None:
     """The ``gateway`` program (and ``python -m gateway.cli.main``): :data:`main`. A command that ends with
-    :class:`~gateway.cli.ending.Finished` (``gateway run``: its threads and delivery processes done, its store
-    closed, its summary printed) ends the process at once, its logs and output flushed, without the
+    :class:`~gateway.cli.ending.Finished` (``gateway run --once``: its threads and delivery processes done,
+    its store closed, its summary printed) ends the process at once, its logs and output flushed, without the
     interpreter's teardown (see gateway.cli.ending)."""
     try:
         main()
