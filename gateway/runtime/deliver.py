@@ -109,7 +109,7 @@ class Deliverer:
             for name in destinations
         }
         self.threads = Threads()
-        self.stopping = stopping
+        self.stopping = stopping or threading.Event()  # (never set: a deliverer of a command, not a service)
 
     def for_worker(self, worker: str) -> Deliverer:
         """The same destinations and policies, delivering under another worker's name (its leases)."""
@@ -187,7 +187,7 @@ class Deliverer:
         in_flight: deque[Future[DeliveryCounts]] = deque()
         claimed = 0
         try:
-            while (limit is None or claimed < limit) and not (self.stopping is not None and self.stopping.is_set()):
+            while (limit is None or claimed < limit) and not self.stopping.is_set():
                 size = self.round_size if limit is None else min(self.round_size, limit - claimed)
                 leased_at = time.monotonic()
                 rows = self.store.claim_deliveries(

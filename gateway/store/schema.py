@@ -95,6 +95,15 @@ NAMING_CONVENTION = {
 """Deterministic constraint names, so migrations can refer to them on every database."""
 
 
+def _in_utc(value: datetime) -> datetime:
+    """``value`` in UTC (as it is when it already is); a naive datetime is refused."""
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StoreValueError(f"naive datetime {value.isoformat()}: pass an aware datetime (UTC)")
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out; naive datetimes are refused.
 
@@ -109,9 +118,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise StoreValueError(f"naive datetime {value.isoformat()}: pass an aware datetime (UTC)")
-        value = value.astimezone(UTC)
+        value = _in_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], object] | None:
@@ -122,13 +129,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return super().bind_processor(dialect)
 
         def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is not UTC:
-                if value.tzinfo is None or value.utcoffset() is None:
-                    raise StoreValueError(f"naive datetime {value.isoformat()}: pass an aware datetime (UTC)")
-                value = value.astimezone(UTC)
-            return value.isoformat(" ", "microseconds")[:26]
+            return None if value is None else _in_utc(value).isoformat(" ", "microseconds")[:26]
 
         return process
 
