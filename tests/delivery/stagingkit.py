@@ -36,7 +36,7 @@ class Target:
 
     def config(self, **more: Any) -> StagingConfig:
         """A loader config for this target (``upgrade: true`` unless told otherwise)."""
-        return StagingConfig(url=self.url, table_prefix=self.prefix, **{"upgrade": True, **more})
+        return StagingConfig(url=self.url, **{"table_prefix": self.prefix, "upgrade": True, **more})
 
     def engine(self) -> Engine:
         """A plain engine to look at the tables with."""

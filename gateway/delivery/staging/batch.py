@@ -24,6 +24,13 @@ The rules (``docs/erp-staging.md`` states them for ERP teams):
   is RetryLater (the next attempt would meet the same);
 - a refusal that escapes the savepoints (at the commit: no constraint is deferred today, so this
   is a safeguard): each document is loaded again on its own, so only the guilty one is Rejected.
+
+The usual batch is documents seen for the first time, each once. It is written first in one
+multi-row INSERT per table (:func:`~.load.load_new`, in one savepoint): a statement per document
+and a savepoint each cost the loader more CPU than the database's work (``docs/performance.md``).
+When one of its documents is loaded already, or a key repeats, or the database refuses any row
+(rolled back), the batch is loaded as above, a savepoint per document, which finds the guilty one;
+a lock conflict there abandons the batch as above, every document then loaded on its own.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.delivery.base import Delivered, Outcome, Rejected, RetryLater
 from gateway.delivery.staging.engine import Verdict, classify
-from gateway.delivery.staging.load import Loaded, RowRefused, Stamp, Tables, load
+from gateway.delivery.staging.load import Loaded, RowRefused, Stamp, Tables, load, load_new
 from gateway.delivery.staging.rows import Rows
 
 __all__ = ["Work", "delivered", "load_batch", "refused"]
@@ -61,9 +68,10 @@ class Work:
 
 
 class _Conflict(Exception):
-    """A lock conflict in one document: the batch is abandoned (see the module docstring)."""
+    """A lock conflict in one document (``item``; None: in the batch written at once): the batch is
+    abandoned (see the module docstring)."""
 
-    def __init__(self, item: Work, verdict: Verdict) -> None:
+    def __init__(self, item: Work | None, verdict: Verdict) -> None:
         super().__init__(verdict.reason)
         self.item, self.verdict = item, verdict
 
@@ -97,13 +105,17 @@ def load_batch(
     ordered = sorted(work, key=lambda item: item.lock_order)
     try:
         with engine.begin() as conn:
+            fresh = _all_new(conn, tables, ordered)
+            if fresh is not None:
+                return fresh
             return {item.index: _in_savepoint(conn, tables, item) for item in ordered}
     except _Conflict as stop:
+        where = "in its one INSERT" if stop.item is None else f"at {stop.item.rows.doc_type} {stop.item.rows.key}"
         log.warning(
-            "staging batch of %d rolled back at %s %s (%s): loading the others one by one",
-            len(ordered), stop.item.rows.doc_type, stop.item.rows.key, stop.verdict.reason,
+            "staging batch of %d rolled back %s (%s): loading the others one by one",
+            len(ordered), where, stop.verdict.reason,
         )  # fmt: skip
-        out: dict[int, Outcome] = {stop.item.index: RetryLater(stop.verdict.reason)}
+        out: dict[int, Outcome] = {} if stop.item is None else {stop.item.index: RetryLater(stop.verdict.reason)}
         out.update({item.index: one((item.rows, item.stamp)) for item in ordered if item is not stop.item})
         return out
     except SQLAlchemyError as exc:
@@ -114,6 +126,32 @@ def load_batch(
             log.warning("staging batch of %d refused at commit (%s): loading one by one", len(ordered), verdict.reason)
             return {item.index: one((item.rows, item.stamp)) for item in ordered}
         return {item.index: RetryLater(verdict.reason) for item in ordered}
+
+
+def _all_new(conn: Connection, tables: Tables, ordered: list[Work]) -> dict[int, Outcome] | None:
+    """The batch written at once when every document is new and its key distinct; None when it is not
+    (nothing written), or the database refused a row (rolled back to the savepoint)."""
+    if len(ordered) < 2:
+        return None
+    if len({item.lock_order for item in ordered}) < len(ordered):  # a document twice: versions in order
+        return None
+    savepoint = conn.begin_nested()
+    try:
+        loaded = load_new(conn, tables, [(item.rows, item.stamp) for item in ordered])
+    except RowRefused as exc:
+        savepoint.rollback()  # a concurrent insert of one key, or a row refused: the savepoints find which
+        log.debug("staging batch of %d refused in its one INSERT (%s): loading each in a savepoint", len(ordered), exc)
+        return None
+    except SQLAlchemyError as exc:
+        verdict = classify(exc)
+        if verdict.action == "retry" and verdict.conflict:
+            raise _Conflict(None, verdict) from exc
+        raise
+    if loaded is None:
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    return {item.index: delivered(item.rows.key, done) for item, done in zip(ordered, loaded, strict=True)}
 
 
 def _in_savepoint(conn: Connection, tables: Tables, item: Work) -> Outcome:

@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Executable, String, Table, bindparam, delete, select, update
+from sqlalchemy import Connection, Executable, String, Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.delivery.staging.engine import first_line
@@ -36,7 +36,7 @@ from gateway.delivery.staging.rows import Rows
 from gateway.delivery.staging.schema import CHILD_TABLES, build_metadata
 from gateway.delivery.staging.types import DECIMAL_DIGITS, DECIMAL_SCALE, ExactDecimal, fits_decimal
 
-__all__ = ["Loaded", "RowRefused", "Stamp", "Tables", "load", "problems"]
+__all__ = ["Loaded", "RowRefused", "Stamp", "Tables", "load", "load_new", "problems"]
 
 _COLUMN = re.compile(r"column\s+[`'\"]?(?:\w+[`'\"]?\.[`'\"]?)*(\w+)|failed: \w+\.(\w+)", re.I)
 
@@ -68,6 +68,11 @@ class Tables:
             (history.c.header_id == bindparam("k_header")) & (history.c.idempotency_key == bindparam("k_idem"))
         )
         self.update_header = update(doc).where(doc.c.id == bindparam("k_header"))
+        # For a batch of new documents (load_new): the headers of its keys (whether any is there, then
+        # the ids of those it inserted).
+        self.headers_of = select(doc.c.id, doc.c.partner_id, doc.c.doc_type, doc.c.doc_key).where(
+            tuple_(doc.c.partner_id, doc.c.doc_type, doc.c.doc_key).in_(bindparam("k_keys", expanding=True))
+        )
         self.limits = {table.name: _limits(table) for table in self.metadata.tables.values()}
         self.inserts = {table.name: table.insert() for table in (doc, history, *self.children.values())}
         self.deletes = {
@@ -259,3 +264,34 @@ def load(conn: Connection, tables: Tables, rows: Rows, stamp: Stamp) -> Loaded:
     _write(conn, doc, tables.update_header, {**values, "version": version + 1, "k_header": header_id})
     counts = {doc.name: 1, history.name: 1, **_children(conn, tables, rows, header_id)}
     return Loaded(header_id, version + 1, "updated", counts)
+
+
+def load_new(conn: Connection, tables: Tables, batch: list[tuple[Rows, Stamp]]) -> list[Loaded] | None:
+    """A batch of documents none of which has a header yet, its keys distinct, written as :func:`load`
+    would insert each (version 1), but with one statement per table (an ``executemany``) and two reads,
+    instead of five or six statements per document: None (nothing written) when one of them is loaded
+    already. A row the database refuses raises (IntegrityError, DataError) with the batch half written:
+    the caller runs this inside a savepoint and rolls it back."""
+    keys = [(stamp.partner_id, rows.doc_type, rows.key) for rows, stamp in batch]
+    if conn.execute(tables.headers_of.limit(1), {"k_keys": keys}).first() is not None:
+        return None
+    doc = tables.document
+    headers = [{**header_values(rows, stamp), "version": 1, "created_at": stamp.now} for rows, stamp in batch]
+    _write(conn, doc, tables.inserts[doc.name], headers, header=True)
+    ids = {(p, t, k): int(i) for i, p, t, k in conn.execute(tables.headers_of, {"k_keys": keys})}
+    loaded = []
+    children: dict[str, list[dict[str, Any]]] = {name: [] for name in CHILD_TABLES}
+    for (rows, _), key in zip(batch, keys, strict=True):
+        header_id = ids[key]
+        counts = {doc.name: 1}
+        for name in CHILD_TABLES:
+            items = rows.children.get(name)
+            if items:
+                children[name].extend({"header_id": header_id, **item} for item in items)
+                counts[tables.children[name].name] = len(items)
+        loaded.append(Loaded(header_id, 1, "inserted", counts))
+    for name in CHILD_TABLES:
+        if children[name]:
+            table = tables.children[name]
+            _write(conn, table, tables.inserts[table.name], children[name])
+    return loaded
