@@ -60,6 +60,8 @@ def make_private(path: Path, mode: int) -> None:
 def printable(name: str) -> str:
     """``name`` for a log line or a terminal: bytes that are not UTF-8 as ``\\xNN``, control characters
     (newline, tab, escape...) as ``\\n``, ``\\t``, ``\\x1b``, backslashes doubled: one line, reversible."""
+    if name.isascii() and name.isprintable() and "\\" not in name:  # the usual name, as it is (3 per file)
+        return name
     out = []
     for ch in os.fsencode(name).decode("utf-8", "surrogateescape"):
         code = ord(ch)
