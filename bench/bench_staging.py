@@ -5,8 +5,8 @@
 Each document is the sample partner medsupply's golden 855 (three lines, each with its
 acknowledgment statuses) with a new PO number, so every load inserts a header and its child rows.
 ``one`` calls ``deliver`` per document (a transaction and a commit each); ``batch`` calls
-``deliver_batch`` with ``--batch`` documents (one transaction, a savepoint per document), as the
-delivery loop does. SQLite is a WAL file with ``synchronous=FULL`` in a temporary folder;
+``deliver_batch`` with ``--batch`` documents (one transaction; new documents, so one INSERT per
+table), as the delivery loop does. SQLite is a WAL file with ``synchronous=FULL`` in a temporary folder;
 PostgreSQL (``127.0.0.1:5432``, db ``test``) a fresh schema; MariaDB (``127.0.0.1:3306``, db
 ``test``) a fresh table prefix; both dropped afterwards. A backend that cannot be reached is
 reported and skipped. The figure is documents / wall-clock seconds of the loading calls only, the
