@@ -30,7 +30,9 @@ multi-row INSERT per table (:func:`~.load.load_new`, in one savepoint): a statem
 and a savepoint each cost the loader more CPU than the database's work (``docs/performance.md``).
 When one of its documents is loaded already, or a key repeats, or the database refuses any row
 (rolled back), the batch is loaded as above, a savepoint per document, which finds the guilty one;
-a lock conflict there abandons the batch as above, every document then loaded on its own.
+a lock conflict there abandons the batch as above, every document then loaded on its own (the one
+another session holds waits for the lock a second time before it is retried later: which one met
+the lock is not known).
 """
 
 from __future__ import annotations
@@ -110,11 +112,11 @@ def load_batch(
                 return fresh
             return {item.index: _in_savepoint(conn, tables, item) for item in ordered}
     except _Conflict as stop:
-        where = "in its one INSERT" if stop.item is None else f"at {stop.item.rows.doc_type} {stop.item.rows.key}"
-        log.warning(
-            "staging batch of %d rolled back %s (%s): loading the others one by one",
-            len(ordered), where, stop.verdict.reason,
-        )  # fmt: skip
+        if stop.item is None:  # which document met the lock is not known: each waits for its own
+            where, then = "in its one INSERT", "loading each document on its own"
+        else:
+            where, then = f"at {stop.item.rows.doc_type} {stop.item.rows.key}", "loading the others one by one"
+        log.warning("staging batch of %d rolled back %s (%s): %s", len(ordered), where, stop.verdict.reason, then)
         out: dict[int, Outcome] = {} if stop.item is None else {stop.item.index: RetryLater(stop.verdict.reason)}
         out.update({item.index: one((item.rows, item.stamp)) for item in ordered if item is not stop.item})
         return out

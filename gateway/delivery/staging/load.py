@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Executable, String, Table, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, Executable, String, Table, bindparam, delete, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from gateway.delivery.staging.engine import first_line
@@ -68,10 +68,14 @@ class Tables:
             (history.c.header_id == bindparam("k_header")) & (history.c.idempotency_key == bindparam("k_idem"))
         )
         self.update_header = update(doc).where(doc.c.id == bindparam("k_header"))
-        # For a batch of new documents (load_new): the headers of its keys (whether any is there, then
-        # the ids of those it inserted).
-        self.headers_of = select(doc.c.id, doc.c.partner_id, doc.c.doc_type, doc.c.doc_key).where(
-            tuple_(doc.c.partner_id, doc.c.doc_type, doc.c.doc_key).in_(bindparam("k_keys", expanding=True))
+        # For a batch of new documents (load_new): the headers of some keys of one partner and type
+        # (whether any is there, then the ids of those it inserted). Not a row-value IN over the three
+        # columns: SQLite scans the whole index for that (25-61 ms with 200,000 headers), where this is
+        # one index search per key on every backend.
+        self.headers_of = select(doc.c.id, doc.c.doc_key).where(
+            (doc.c.partner_id == bindparam("k_partner"))
+            & (doc.c.doc_type == bindparam("k_type"))
+            & doc.c.doc_key.in_(bindparam("k_keys", expanding=True))
         )
         self.limits = {table.name: _limits(table) for table in self.metadata.tables.values()}
         self.inserts = {table.name: table.insert() for table in (doc, history, *self.children.values())}
@@ -268,17 +272,28 @@ def load(conn: Connection, tables: Tables, rows: Rows, stamp: Stamp) -> Loaded:
 
 def load_new(conn: Connection, tables: Tables, batch: list[tuple[Rows, Stamp]]) -> list[Loaded] | None:
     """A batch of documents none of which has a header yet, its keys distinct, written as :func:`load`
-    would insert each (version 1), but with one statement per table (an ``executemany``) and two reads,
-    instead of five or six statements per document: None (nothing written) when one of them is loaded
-    already. A row the database refuses raises (IntegrityError, DataError) with the batch half written:
-    the caller runs this inside a savepoint and rolls it back."""
+    would insert each (version 1), but with one statement per table (an ``executemany``) and two reads
+    per partner and document type, instead of five or six statements per document: None (nothing
+    written) when one of them is loaded already. A row the database refuses raises (IntegrityError,
+    DataError) with the batch half written: the caller runs this inside a savepoint and rolls it back."""
     keys = [(stamp.partner_id, rows.doc_type, rows.key) for rows, stamp in batch]
-    if conn.execute(tables.headers_of.limit(1), {"k_keys": keys}).first() is not None:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for partner, doc_type, doc_key in keys:
+        groups.setdefault((partner, doc_type), []).append(doc_key)
+
+    def asked(group: tuple[str, str]) -> dict[str, Any]:
+        return {"k_partner": group[0], "k_type": group[1], "k_keys": groups[group]}
+
+    if any(conn.execute(tables.headers_of.limit(1), asked(group)).first() is not None for group in groups):
         return None
     doc = tables.document
     headers = [{**header_values(rows, stamp), "version": 1, "created_at": stamp.now} for rows, stamp in batch]
     _write(conn, doc, tables.inserts[doc.name], headers, header=True)
-    ids = {(p, t, k): int(i) for i, p, t, k in conn.execute(tables.headers_of, {"k_keys": keys})}
+    ids = {
+        (*group, str(found)): int(header_id)
+        for group in groups
+        for header_id, found in conn.execute(tables.headers_of, asked(group))
+    }
     loaded = []
     children: dict[str, list[dict[str, Any]]] = {name: [] for name in CHILD_TABLES}
     for (rows, _), key in zip(batch, keys, strict=True):
