@@ -212,15 +212,24 @@ def header_values(rows: Rows, stamp: Stamp) -> dict[str, Any]:
     }
 
 
-def _children(conn: Connection, tables: Tables, rows: Rows, header_id: int) -> dict[str, int]:
-    counts = {}
+def _child_rows(tables: Tables, rows: Rows, header_id: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """The child rows of a document under ``header_id``, by child table (in :data:`CHILD_TABLES` order, the
+    empty ones left out), and their counts by table name."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    counts: dict[str, int] = {}
     for name in CHILD_TABLES:
         items = rows.children.get(name)
-        if not items:
-            continue
+        if items:
+            found[name] = [{"header_id": header_id, **item} for item in items]
+            counts[tables.children[name].name] = len(items)
+    return found, counts
+
+
+def _children(conn: Connection, tables: Tables, rows: Rows, header_id: int) -> dict[str, int]:
+    found, counts = _child_rows(tables, rows, header_id)
+    for name, items in found.items():
         table = tables.children[name]
-        _write(conn, table, tables.inserts[table.name], [{"header_id": header_id, **item} for item in items])
-        counts[table.name] = len(items)
+        _write(conn, table, tables.inserts[table.name], items)
     return counts
 
 
@@ -298,15 +307,12 @@ def load_new(conn: Connection, tables: Tables, batch: list[tuple[Rows, Stamp]]) 
     children: dict[str, list[dict[str, Any]]] = {name: [] for name in CHILD_TABLES}
     for (rows, _), key in zip(batch, keys, strict=True):
         header_id = ids[key]
-        counts = {doc.name: 1}
-        for name in CHILD_TABLES:
-            items = rows.children.get(name)
-            if items:
-                children[name].extend({"header_id": header_id, **item} for item in items)
-                counts[tables.children[name].name] = len(items)
-        loaded.append(Loaded(header_id, 1, "inserted", counts))
-    for name in CHILD_TABLES:
-        if children[name]:
+        found, counts = _child_rows(tables, rows, header_id)
+        for name, items in found.items():
+            children[name].extend(items)
+        loaded.append(Loaded(header_id, 1, "inserted", {doc.name: 1, **counts}))
+    for name, items in children.items():
+        if items:
             table = tables.children[name]
-            _write(conn, table, tables.inserts[table.name], children[name])
+            _write(conn, table, tables.inserts[table.name], items)
     return loaded
