@@ -238,7 +238,7 @@ def _one_throughput(
         out["staged"] = _staged(home)
         checks.append(out["staged"] == n)
     out["ok"] = all(checks)
-    shutil.rmtree(home)
+    _FINISHED.append(home)  # removed when the bench ends, see _remove_finished
     return out
 
 
@@ -260,12 +260,38 @@ def _delivered(home: Path) -> dict[str, int]:
     return dict(rows)
 
 
+# Each run's deployment folder is removed when the bench ends, not between runs. On ext4 without a journal
+# (this VM's disk), creating a file skips every inode deleted in the last minutes, reading each one's table
+# block: after one run's folder (~10,000 files) was removed, a file created by the next run cost 0.3-1.3 ms
+# of kernel time instead of ~0.03 (perf: find_get_block_common, recently_deleted), and the run measured
+# mostly that. Removing folders between runs handicapped whichever run came second.
+_FINISHED: list[Path] = []
+
+
+def _remove_finished() -> None:
+    for home in _FINISHED:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def _gauge() -> str:
-    """The machine's speed now: the CPU seconds a fixed loop takes in a fresh interpreter (0.45-0.75 s on
-    this 2-core VM from one day to the next); the files/s of runs far apart compare only beside it."""
+    """The machine's speed now: the CPU seconds a fixed loop takes in a fresh interpreter (0.45-0.91 s on
+    this 2-core VM from one day to the next), and the microseconds it takes to create (and close) an empty
+    file in the folder deployments are made in (30 µs to 1.3 ms on this VM's disk, see _FINISHED); the
+    files/s of runs far apart compare only beside them."""
     code = "import time; t = time.process_time(); sum(range(3 * 10**7)); print(time.process_time() - t)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return f"fixed-loop={float(done.stdout):.2f}s"
+    return f"fixed-loop={float(done.stdout):.2f}s create={_create_us():.0f}us"
+
+
+def _create_us(n: int = 200) -> float:
+    """Microseconds to create and close one empty file, over ``n`` files in a new folder where the bench
+    makes its deployments (the folder is then removed with them, at the end)."""
+    folder = Path(tempfile.mkdtemp(prefix="gw-bench-create-"))
+    _FINISHED.append(folder)
+    start = time.perf_counter()
+    for i in range(n):
+        os.close(os.open(folder / f"{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return (time.perf_counter() - start) / n * 1e6
 
 
 def _line(label: str, r: dict[str, Any]) -> str:
@@ -389,7 +415,7 @@ def latency(
     for d in to:
         lines.append(f"  drop-to-{d:<22} {_summary([arrived[d][k] - dropped[k] for k in both])}")
     print("\n".join(lines), flush=True)
-    shutil.rmtree(home)
+    _FINISHED.append(home)
     return 0 if len(both) == n else 1
 
 
@@ -436,11 +462,14 @@ def main() -> int:
     args = parser.parse_args()
     to = TO[args.to]
     compile_gateway(REPO)
-    if args.mode == "throughput":
-        return throughput(
-            args.files, args.repeat, to, args.delivery_workers, args.batch, args.ledger_writes, args.services
-        )
-    return latency(args.rate, args.seconds, args.stable, to, args.delivery_workers, args.batch)
+    try:
+        if args.mode == "throughput":
+            return throughput(
+                args.files, args.repeat, to, args.delivery_workers, args.batch, args.ledger_writes, args.services
+            )
+        return latency(args.rate, args.seconds, args.stable, to, args.delivery_workers, args.batch)
+    finally:
+        _remove_finished()
 
 
 if __name__ == "__main__":
