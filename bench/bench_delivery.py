@@ -154,15 +154,17 @@ def gateway(*args: str, home: Path) -> list[str]:
     return [sys.executable, "-m", "gateway.cli.main", *args, "--home", str(home)]
 
 
-def _timed(cmds: list[list[str]], home: Path) -> tuple[float, float | None, int | None]:
+def _timed(cmds: list[list[str]], home: Path) -> tuple[float, float | None, int | None, float]:
     """Run ``cmds`` at once, each to completion (their logs to var/gateway.log): wall seconds until the last
     ends, and CPU seconds (user + system, summed over them) and the largest peak RSS in KiB when
-    /usr/bin/time is there. CPU time is the steadier figure on a shared machine: other processes stretch
-    the wall clock, not the work done."""
+    /usr/bin/time is there, and this process's CPU seconds meanwhile (its main thread waits: the loopback
+    receiver's, which takes its share of the same cores). CPU time is the steadier figure on a shared
+    machine: other processes stretch the wall clock, not the work done."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     rss_files = [home / "var" / f"time-{i}.txt" for i in range(len(cmds))]
     timed = os.access(TIME, os.X_OK)
     with open(home / "var" / "gateway.log", "ab") as log:
+        own = time.process_time()
         start = time.perf_counter()
         procs = [
             subprocess.Popen(
@@ -176,14 +178,15 @@ def _timed(cmds: list[list[str]], home: Path) -> tuple[float, float | None, int 
         ]
         codes = [p.wait() for p in procs]
         elapsed = time.perf_counter() - start
+        own = time.process_time() - own
     if any(codes):
         raise SystemExit(f"gateway run exited {codes} (see {home / 'var' / 'gateway.log'})")
     if not all(f.exists() for f in rss_files):
-        return elapsed, None, None
+        return elapsed, None, None, own
     texts = [f.read_text() for f in rss_files]
     cpu = sum(float(m) for t in texts for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", t))
     peaks = [int(m) for t in texts for m in re.findall(r"Maximum resident set size \(kbytes\): (\d+)", t)]
-    return elapsed, cpu, max(peaks) if peaks else None
+    return elapsed, cpu, max(peaks) if peaks else None, own
 
 
 def _one_throughput(
@@ -205,14 +208,14 @@ def _one_throughput(
         inbox.mkdir(parents=True)
         # Start-up alone (imports, maps, the store, destinations built: the staging migration runs
         # here), on the empty inbox, as bench_runtime times it.
-        startup, startup_cpu, _ = _timed([gateway("run", "--once", home=home)], home)
+        startup, startup_cpu, _, _ = _timed([gateway("run", "--once", home=home)], home)
         for i in range(n):
             (inbox / f"855-{i:06d}.edi").write_bytes(x855(i + 1))
         log_at = (home / "var" / "gateway.log").stat().st_size
         verbose = ["-v"] if ledger_writes else []  # each process then logs where its ledger writes went
         named = (lambda i: ["--worker", f"s{i}"]) if services > 1 else (lambda i: [])
         runs = [gateway("run", "--once", *verbose, *named(i), home=home) for i in range(1, services + 1)]
-        elapsed, cpu, rss = _timed(runs, home)
+        elapsed, cpu, rss, receiver_cpu = _timed(runs, home)
         with open(home / "var" / "gateway.log", "rb") as log:
             log.seek(log_at)
             writes = [line.split("gateway.run: ", 1)[-1] for line in log.read().decode().splitlines()]
@@ -226,6 +229,7 @@ def _one_throughput(
         "fps": n / elapsed,
         "fps_steady": n / (elapsed - startup),
         "rss_mib": None if rss is None else rss / 1024,
+        "receiver_ms": 1000 * receiver_cpu / n if receiver is not None else None,
         "processed": _processed(home),
         "delivered": _delivered(home),
         "writes": [line for line in writes if "ledger writes: " in line],
@@ -297,6 +301,7 @@ def _create_us(n: int = 200) -> float:
 def _line(label: str, r: dict[str, Any]) -> str:
     cpu = "" if r["cpu_ms"] is None else f" cpu={r['cpu_ms']:.2f}ms/file"
     rss = "" if r["rss_mib"] is None else f" rss={r['rss_mib']:.0f}MiB"
+    rss += "" if r["receiver_ms"] is None else f" receiver-cpu={r['receiver_ms']:.2f}ms/file"
     return (
         f"  {label:<11} seconds={r['seconds']:.2f} start-up={r['startup']:.2f}s files/s={r['fps']:.1f} "
         f"files/s-after-start-up={r['fps_steady']:.1f}{cpu}{rss}"
