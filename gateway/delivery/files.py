@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -83,15 +83,31 @@ class FilesDestination:
     template: str
     sync: str = "group"
     layout: Layout | None = None
+    fields: frozenset[str] = field(init=False, repr=False)  # the names the template uses
 
-    def target(self, payload: Payload, root: Path | None = None) -> Path:
-        """Where ``payload`` goes (path parts made safe: no separators or leading dots from values);
-        ``root``: the folder resolved (a batch resolves it once)."""
+    def __post_init__(self) -> None:
+        self.fields = frozenset(f for _, f, _, _ in string.Formatter().parse(self.template) if f is not None)
+
+    def target(self, payload: Payload, root: Path | None = None, folders: dict[Path, Path] | None = None) -> Path:
+        """Where ``payload`` goes (path parts made safe: no separators or leading dots from values), symbolic
+        links resolved; ``root``: the folder resolved, and ``folders``: its subfolders resolved so far, by
+        relative path (a batch resolves each once: resolving walks every part of the path, one ``lstat``
+        each, and a batch's files usually share one subfolder). The file's own name is still checked."""
         ext = self.layout.extension if self.layout is not None else "json" if payload.kind == "document" else "x12"
-        safe = {k: _safe(v) for k, v in {**payload.names(), "ext": ext}.items()}
-        relative = self.template.format(**safe)
-        path = (self.folder / relative).resolve()
-        if (root or self.folder.resolve()) not in path.parents:
+        names = {**payload.names(), "ext": ext}
+        relative = self.template.format(**{k: _safe(names[k]) for k in self.fields if k in names})
+        if folders is None:
+            path = (self.folder / relative).resolve()
+        else:
+            named = Path(relative)
+            parent = folders.get(named.parent)
+            if parent is None:
+                parent = folders[named.parent] = (self.folder / named.parent).resolve()
+            path = parent / named.name
+            if path.is_symlink():
+                path = path.resolve()
+        inside = (root or self.folder.resolve()).parts
+        if len(path.parts) <= len(inside) or path.parts[: len(inside)] != inside:  # not strictly under the root
             raise ConfigError(f"destination {self.name}: {relative!r} leaves {self.folder}", code="CFG-031")
         return path
 
@@ -105,12 +121,13 @@ class FilesDestination:
         targets: list[tuple[Path, bool] | Rejected] = []
         try:
             root = self.folder.resolve()
+            folders: dict[Path, Path] = {}
             for payload in payloads:
                 data = payload.document_bytes() if self.layout is None else lay_out(self.layout, payload)
                 if isinstance(data, Rejected):  # this document cannot be laid out; its siblings still are
                     targets.append(data)
                     continue
-                path = self.target(payload, root)
+                path = self.target(payload, root, folders)
                 same = _holds(path, data)
                 if not same:
                     group.write(path, data, self.folder / TMP_DIR)

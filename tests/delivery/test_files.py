@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from gateway.components import BuildContext, build_destinations, default_registry
 from gateway.delivery.base import Delivered, Payload, RetryLater
 from gateway.delivery.files import FilesConfig, FilesDestination
+from gateway.errors import ConfigError
 
 
 def payload(n: int = 1, data: bytes = b'{"a":1}', partner: str | None = "medsupply", **kw: object) -> Payload:
@@ -55,6 +56,36 @@ def test_values_cannot_escape_the_folder(tmp_path: Path) -> None:
     dest.deliver(payload(1, b"ISA", partner="../../etc", control_number="../x"))
     written = [p for p in (tmp_path / "box").rglob("*") if p.is_file()]
     assert len(written) == 1 and (tmp_path / "box") in written[0].parents
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
+def test_a_symbolic_link_is_followed_and_may_not_lead_out_of_the_folder(tmp_path: Path, batch: bool) -> None:
+    """A batch resolves each subfolder once and checks each file's own name; the result is that of resolving
+    every path in full: a link to a folder inside is followed, a subfolder or a file name that is a link to
+    somewhere outside is refused (CFG-031)."""
+    box, outside = tmp_path / "box", tmp_path / "outside"
+    (box / "real").mkdir(parents=True)
+    outside.mkdir()
+    (box / "inside").symlink_to(box / "real")
+    (box / "away").symlink_to(outside)
+    (box / "real" / "2.json").symlink_to(outside / "2.json")
+    dest = FilesDestination("out", box, "{partner}/{position}.json")
+
+    def where(*payloads: Payload) -> list[Path]:
+        if not batch:
+            return [dest.target(p) for p in payloads]
+        root, folders = box.resolve(), {}
+        return [dest.target(p, root, folders) for p in payloads]
+
+    assert where(payload(1, partner="inside"), payload(3, partner="inside")) == [
+        box.resolve() / "real" / "1.json",
+        box.resolve() / "real" / "3.json",
+    ]
+    for leaving in (payload(1, partner="away"), payload(2, partner="real"), payload(2, partner="inside")):
+        with pytest.raises(ConfigError) as caught:
+            where(payload(1, partner="inside"), leaving)
+        assert caught.value.code == "CFG-031"
+    assert not any(outside.iterdir())
 
 
 def test_an_unwritable_folder_is_a_retry_not_an_error(tmp_path: Path) -> None:

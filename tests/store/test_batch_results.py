@@ -114,6 +114,19 @@ def test_sync_group_publishes_every_staged_file_with_its_bytes_at_flush_only(
     assert group.flush() == [], "a flushed group holds nothing more"
 
 
+def test_sync_group_writes_every_byte_when_the_os_takes_fewer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``os.write`` may take fewer bytes than given (a signal, a full pipe, some filesystems): the rest is
+    written, not lost."""
+    real_write = os.write
+    monkeypatch.setattr(durable_module.os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))
+    data = bytes(range(256)) * 3
+    group = SyncGroup("each")
+    group.write(tmp_path / "out" / "a.bin", data, tmp_path / "tmp")
+    monkeypatch.undo()
+    assert group.flush() == [tmp_path / "out" / "a.bin"]
+    assert (tmp_path / "out" / "a.bin").read_bytes() == data
+
+
 def test_sync_group_refuses_an_unknown_mode() -> None:
     with pytest.raises(ValueError, match="group, each"):
         SyncGroup("fast")
