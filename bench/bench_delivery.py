@@ -464,6 +464,13 @@ def main() -> int:
         help="that many `gateway run --once` at once on one deployment, in every run (each with its own "
         "delivery processes)",
     )
+    for p in (t, lat):
+        p.add_argument(
+            "--keep",
+            action="store_true",
+            help="leave the deployment folders in place at the end (they are printed): removing thousands of "
+            "files slows the file creations of a bench started in the next minutes on this VM's disk",
+        )
     args = parser.parse_args()
     to = TO[args.to]
     compile_gateway(REPO)
@@ -474,7 +481,10 @@ def main() -> int:
             )
         return latency(args.rate, args.seconds, args.stable, to, args.delivery_workers, args.batch)
     finally:
-        _remove_finished()
+        if args.keep:
+            print(f"kept: {' '.join(str(home) for home in _FINISHED)}", flush=True)
+        else:
+            _remove_finished()
 
 
 if __name__ == "__main__":
