@@ -86,7 +86,7 @@ class FilesDestination:
     fields: frozenset[str] = field(init=False, repr=False)  # the names the template uses
 
     def __post_init__(self) -> None:
-        self.fields = frozenset(f for _, f, _, _ in string.Formatter().parse(self.template) if f is not None)
+        self.fields = frozenset(_fields(self.template))
 
     def target(self, payload: Payload, root: Path | None = None, folders: dict[Path, Path] | None = None) -> Path:
         """Where ``payload`` goes (path parts made safe: no separators or leading dots from values), symbolic
@@ -104,7 +104,7 @@ class FilesDestination:
             if parent is None:
                 parent = folders[named.parent] = (self.folder / named.parent).resolve()
             path = parent / named.name
-            if path.is_symlink():
+            if named.name == ".." or path.is_symlink():  # a template's dots may make "..": resolved, then refused
                 path = path.resolve()
         inside = (root or self.folder.resolve()).parts
         if len(path.parts) <= len(inside) or path.parts[: len(inside)] != inside:  # not strictly under the root
@@ -140,6 +140,17 @@ class FilesDestination:
 
     def close(self) -> None:
         """Nothing held between batches."""
+
+
+def _fields(template: str) -> set[str]:
+    """The names a template uses, those inside a format spec (``{partner:>{file_id}}``) included."""
+    used: set[str] = set()
+    for _, name, spec, _ in string.Formatter().parse(template):
+        if name is not None:
+            used.add(re.split(r"[.\[]", name, maxsplit=1)[0])
+        if spec:
+            used |= _fields(spec)
+    return used
 
 
 def _written(target: tuple[Path, bool] | Rejected) -> Outcome:

@@ -86,6 +86,17 @@ def test_a_symbolic_link_is_followed_and_may_not_lead_out_of_the_folder(tmp_path
             where(payload(1, partner="inside"), leaving)
         assert caught.value.code == "CFG-031"
     assert not any(outside.iterdir())
+    # Dots in the template and an empty value may render "..": refused, not taken for a file name (review).
+    dotted = FilesDestination("out", box, "{partner}/.{position:.0}.")
+    with pytest.raises(ConfigError, match="leaves"):
+        dotted.target(payload(1, partner="real"), *((box.resolve(), {}) if batch else ()))
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
+def test_a_field_inside_a_format_spec_is_filled(tmp_path: Path, batch: bool) -> None:
+    dest = FilesDestination("out", tmp_path, "{partner:>{file_id}}/{position}.json")
+    where = dest.target(payload(1, partner="ab"), *((tmp_path.resolve(), {}) if batch else ()))
+    assert where == tmp_path.resolve() / "     ab" / "1.json"
 
 
 def test_an_unwritable_folder_is_a_retry_not_an_error(tmp_path: Path) -> None:
