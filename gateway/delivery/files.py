@@ -91,21 +91,19 @@ class FilesDestination:
     def target(self, payload: Payload, root: Path | None = None, folders: dict[Path, Path] | None = None) -> Path:
         """Where ``payload`` goes (path parts made safe: no separators or leading dots from values), symbolic
         links resolved; ``root``: the folder resolved, and ``folders``: its subfolders resolved so far, by
-        relative path (a batch resolves each once: resolving walks every part of the path, one ``lstat``
-        each, and a batch's files usually share one subfolder). The file's own name is still checked."""
+        relative path (a batch passes one for all its files: resolving walks every part of the path, one
+        ``lstat`` each, and a batch's files usually share one subfolder). The file's own name is still checked."""
         ext = self.layout.extension if self.layout is not None else "json" if payload.kind == "document" else "x12"
         names = {**payload.names(), "ext": ext}
         relative = self.template.format(**{k: _safe(names[k]) for k in self.fields if k in names})
-        if folders is None:
-            path = (self.folder / relative).resolve()
-        else:
-            named = Path(relative)
-            parent = folders.get(named.parent)
-            if parent is None:
-                parent = folders[named.parent] = (self.folder / named.parent).resolve()
-            path = parent / named.name
-            if named.name == ".." or path.is_symlink():  # a template's dots may make "..": resolved, then refused
-                path = path.resolve()
+        named = Path(relative)
+        folders = {} if folders is None else folders
+        parent = folders.get(named.parent)
+        if parent is None:
+            parent = folders[named.parent] = (self.folder / named.parent).resolve()
+        path = parent / named.name
+        if named.name == ".." or path.is_symlink():  # a template's dots may make "..": resolved, then refused
+            path = path.resolve()
         inside = (root or self.folder.resolve()).parts
         if len(path.parts) <= len(inside) or path.parts[: len(inside)] != inside:  # not strictly under the root
             raise ConfigError(f"destination {self.name}: {relative!r} leaves {self.folder}", code="CFG-031")
