@@ -92,6 +92,7 @@ from gateway.store.durable import SyncGroup, sweep
 from gateway.store.errors import (
     LeaseError,
 )
+from gateway.store.files import NextBatch
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
@@ -243,14 +244,24 @@ class Processor:
             raise result
         return result
 
-    def process_batch(self, rows: list[FileRow], stopping: Callable[[], bool] | None = None) -> list[Result]:
+    def process_batch(
+        self,
+        rows: list[FileRow],
+        stopping: Callable[[], bool] | None = None,
+        *,
+        claim: NextBatch | None = None,
+        leased_at: float | None = None,
+    ) -> list[Result]:
         """Process leased files together (one results transaction, one publish, one finish).
 
         Returns a result per row processed, in order; when ``stopping`` turns true the rest of ``rows``
-        is left untouched (and gets no result) for the caller to release.
+        is left untouched (and gets no result) for the caller to release. ``claim``: delegated, the next
+        batch is claimed in this one's results transaction (see :class:`NextBatch`); ``leased_at``: when
+        ``rows`` were leased (``time.monotonic()``), if before now: their leases are renewed a third of the
+        way through, counted from then.
         """
         self._leased = [r.id for r in rows]
-        self._renewed = time.monotonic()
+        self._renewed = time.monotonic() if leased_at is None else leased_at
         results: dict[int, Result] = {}
         works: list[_Work] = []
         for row in rows:
@@ -263,7 +274,8 @@ class Processor:
                 results[row.id] = exc
         if works:
             try:
-                self._complete(works, results)
+                # Stopping: no next batch (it would only be given back).
+                self._complete(works, results, claim if self.delegated and not (stopping and stopping()) else None)
             except Exception as exc:  # noqa: BLE001 - the batch's transaction failed: every file in it is unfinished
                 if len(works) > 1 and not transient(exc):
                     # Maybe one file's data (a value the database refuses): each file alone, so only it fails.
@@ -287,10 +299,10 @@ class Processor:
         self.store.renew_leases(self._leased, self.worker, self.lease_seconds)
         self._renewed = time.monotonic()
 
-    def _complete(self, works: list[_Work], results: dict[int, Result]) -> None:
+    def _complete(self, works: list[_Work], results: dict[int, Result], claim: NextBatch | None = None) -> None:
         """Steps 2 to 4 for the prepared files (see the module notes)."""
         plans = [w.plan for w in works if w.plan is not None]
-        self._record(plans, works)
+        self._record(plans, works, claim)
         finals: list[FileFinal] = []
         done: list[_Work] = []
         for work in works:
@@ -309,7 +321,7 @@ class Processor:
             else:
                 results[work.row.id] = work.outcome
 
-    def _record(self, plans: list[FilePlan], works: list[_Work]) -> None:
+    def _record(self, plans: list[FilePlan], works: list[_Work], claim: NextBatch | None = None) -> None:
         self._recorded_at = time.monotonic()
         try:
             # At most one acknowledgment blob an interchange, written inside the transaction that holds the
@@ -322,6 +334,7 @@ class Processor:
                 before_commit=self._blobs.flush,
                 delivery_lease=self.delivery_lease,
                 finish=self.delegated,
+                claim=claim,
             )
         finally:
             self._blobs.discard()  # staged blobs of a transaction that did not commit

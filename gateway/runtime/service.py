@@ -69,6 +69,7 @@ from gateway.runtime.sftp_pull import make_poller
 from gateway.settings import Deployment
 from gateway.store import Archive
 from gateway.store.errors import LeaseError, StoreError
+from gateway.store.files import NextBatch
 from gateway.store.rows import FileRow
 from gateway.store.store import Store
 from gateway.workspace import Workspace
@@ -328,6 +329,8 @@ class Service:
         self._watchdog: threading.Thread | None = None
         self._watch_done = threading.Event()
         self.beats: dict[str, float] = {}  # step → wall time of its last success: /healthz, metrics, status
+        processing = deployment.settings.processing
+        self.claimed = NextBatch(processing.batch, processing.lease_seconds)  # claimed with the last's results
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask the loop to stop after the file in hand; while the store hangs, at once."""
@@ -466,6 +469,7 @@ class Service:
             if len(batch) >= size:
                 taken += self._take(batch)
                 batch = []
+                self._keep_claimed()  # a big inbox: the batch claimed with the last results waits
         if batch:
             taken += self._take(batch)
         return taken
@@ -576,19 +580,36 @@ class Service:
         return printable("inbox/" + rel)
 
     def process_claimed(self) -> int:
-        """Claim a batch and process it; returns how many files were processed."""
+        """Claim a batch and process it; returns how many files were processed. Delegating, the next batch
+        is claimed in this one's results transaction (``self.claimed``), and processed by the next call."""
         cfg = self.deployment.settings.processing
+        held = self.claimed
+        rows: list[FileRow] = []
         try:
-            rows = self.store.claim_files(self.worker, cfg.batch, cfg.lease_seconds, max_attempts=cfg.max_attempts)
+            if not held.rows:
+                rows = self.store.claim_files(self.worker, cfg.batch, cfg.lease_seconds, max_attempts=cfg.max_attempts)
         finally:
-            # The last batch's deliveries, told now: after this claim rather than before it, so the
-            # delivery processes' claim of them does not hold SQLite's write lock while this one waits.
+            # The last batch's deliveries, told now: after this claim (or the one made with the last
+            # results) rather than before it, so the delivery processes' claim of them does not hold
+            # SQLite's write lock while this one waits.
             self.processor.wake_delegates()
+        leased_at = None  # a claim made now: its lease runs from now (the processor renews every third of it)
+        if held.rows:
+            self._keep_claimed()
+            rows, leased_at = held.rows, held.leased_at
+            self.claimed = NextBatch(cfg.batch, cfg.lease_seconds)
         if not rows:
             return 0
-        # The claim's lease runs from now: no renewal before starting (the processor renews every third of
-        # the lease, and recording and finishing check that the lease is still held).
-        results = self.processor.process_batch(rows, stopping=self.stopping.is_set)
+        next_batch = NextBatch(cfg.batch, cfg.lease_seconds, cfg.max_attempts) if self.processor.delegated else None
+        try:
+            results = self.processor.process_batch(
+                rows, stopping=self.stopping.is_set, claim=next_batch, leased_at=leased_at
+            )
+        finally:
+            if next_batch is not None:
+                self.claimed = next_batch  # its rows, if its transaction committed, even if a later step failed
+                if next_batch.error is not None:
+                    log.warning("%s", next_batch.error)
         done = released = 0
         for row, result in zip(rows, results, strict=False):
             if isinstance(result, FileOutcome):
@@ -654,6 +675,29 @@ class Service:
         except Exception:  # a bug in a check must not stop the service: logged with its traceback
             log.exception("SLA check failed (tried again at the next turn)")
         return 0
+
+    def _keep_claimed(self) -> None:
+        """Renew the leases of the batch claimed with the last results once a third of them has run (intake
+        of a big inbox runs before that batch is processed): a lease that ran out would let another worker
+        take its files as if this one had died, and count that against them (``max_attempts``)."""
+        held = self.claimed
+        if not held.rows or held.leased_at is None or time.monotonic() - held.leased_at < held.lease_seconds / 3:
+            return
+        at = time.monotonic()
+        kept = set(self.store.renew_leases([r.id for r in held.rows], self.worker, held.lease_seconds))
+        held.rows, held.leased_at = [r for r in held.rows if r.id in kept], at
+
+    def _release_claimed(self) -> None:
+        """The loop has ended: the batch claimed with the last one's results, never started, is given back
+        in one transaction (else its files would wait for the lease to run out, and their next claim would
+        count a death). Not when the store failed: they wait for their leases, as after a crash."""
+        rows, self.claimed.rows = self.claimed.rows, []
+        if not rows or self.summary.store_error is not None:
+            return
+        try:
+            self.store.unclaim([r.id for r in rows], self.worker, "worker stopping before the batch started")
+        except GatewayError as exc:
+            log.error("%d claimed file(s) could not be given back (their leases will expire): %s", len(rows), exc)
 
     def _release_quietly(self, file_id: int, reason: str) -> None:
         try:
@@ -724,7 +768,7 @@ class Service:
                 taken = self.take_ready()
                 done = self.process_claimed()
                 self.beats.update(dict.fromkeys(("loop", "inbox"), time.time()))
-                if taken or done:
+                if taken or done or self.claimed.rows:
                     deadline_idle = failing = 0
                     continue
                 if self.intake_failing:
@@ -754,6 +798,7 @@ class Service:
         finally:
             self.interruptible = False  # what is left does not wait on the store, or is cut as below
             if not self.summary.interrupted:  # else a delivery may hang on the store: it is not waited for
+                self._release_claimed()
                 self._finish_deliveries(None)  # the watchdog still cuts (and SIGTERM interrupts) a hung call
             self.stop_watchdog()
             if self.sftp is not None:
@@ -848,7 +893,7 @@ class Service:
                     continue
                 if self.backoff or self.intake_failing:
                     self.stopping.wait(5)  # a full disk or a restarting database: do not spin on it
-                elif not (taken or done):
+                elif not (taken or done or self.claimed.rows):
                     self.inbox.wait(min(poll, self.inbox.next_due() or poll))
             self.raise_if_interrupted()
         except Interrupted as exc:
@@ -860,6 +905,7 @@ class Service:
             if self.sftp is not None:
                 self.sftp.close()
             if not self.summary.interrupted:  # the store hangs: a delivery round may too; cut it like a crash
+                self._release_claimed()
                 self._finish_deliveries(delivering)
                 if self.delegates is not None and not self.summary.interrupted:  # (interrupted: `gateway run`
                     self.delegates.finish(limit=STOP_SECONDS)  # stops them, waiting for none)

@@ -18,11 +18,11 @@ each other's rows instead of waiting), SQLite runs the claim in a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
 from gateway.store.archive import Archive
 from gateway.store.base import EVENT_INSERT, StoreBase, as_enum, new_correlation_id
@@ -45,6 +45,11 @@ def _check_worker(worker: str) -> str:
     return worker
 
 
+def _leased_to(file_ids: list[int], worker: str) -> ColumnElement[bool]:
+    """The files among ``file_ids`` that ``worker`` holds the lease of."""
+    return and_(files.c.id.in_(file_ids), files.c.status == FileStatus.PROCESSING.value, files.c.lease_owner == worker)
+
+
 def _check_lease(row: Record, worker: str | None, doing: str) -> None:
     """Raise :class:`LeaseError` unless ``worker`` may change the file ``row`` (see module notes)."""
     owner = row["lease_owner"]
@@ -56,6 +61,21 @@ def _check_lease(row: Record, worker: str | None, doing: str) -> None:
         raise LeaseError(
             f"cannot {doing} file {row['id']} as worker {worker!r}: it holds no lease (status {row['status']})"
         )
+
+
+@dataclass(slots=True)
+class NextBatch:
+    """The next batch to claim inside a results transaction (``record_batch(..., claim=)``), as
+    :meth:`FileOps.claim_files` would in one of its own: one write transaction a batch fewer, and on SQLite
+    one wait fewer for the ledger's write lock. ``rows`` and ``leased_at`` (``time.monotonic()``) are set
+    once that transaction has committed; a transaction that fails leaves them empty (nothing was leased)."""
+
+    limit: int
+    lease_seconds: float
+    max_attempts: int | None = None
+    rows: list[FileRow] = field(default_factory=list)
+    leased_at: float | None = None
+    error: str | None = None  # the claim failed (rolled back alone): the results were recorded all the same
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +259,16 @@ class FileOps(StoreBase):
         results are already committed is never quarantined (its next owner
         only writes its outputs).
         """
+        if limit < 1:
+            return []
+        with self._db.write("claim files") as conn:
+            return self.claim_files_on(conn, worker, limit, lease_seconds, max_attempts=max_attempts)
+
+    def claim_files_on(
+        self, conn: Connection, worker: str, limit: int, lease_seconds: float, *, max_attempts: int | None = None
+    ) -> list[FileRow]:
+        """:meth:`claim_files` inside the caller's write transaction (the results transaction claims the
+        next batch, :class:`NextBatch`); the rows are leased once it commits."""
         _check_worker(worker)
         if limit < 1:
             return []
@@ -261,59 +291,58 @@ class FileOps(StoreBase):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        with self._db.write("claim files") as conn:
-            candidates = conn.execute(candidates_query).mappings().all()
-            chosen: dict[int, Record] = {}
-            for candidate in candidates:
-                stale = candidate["status"] == FileStatus.PROCESSING
-                deaths = self._deaths(conn, candidate) if stale and max_attempts is not None else 0
-                if stale and max_attempts is not None and deaths >= max_attempts:
-                    self._quarantine_exhausted(conn, candidate, deaths, now)
-                elif stale:
-                    # Its worker died with it in hand: retried alone, so a file that kills its worker takes
-                    # down only itself from now on (and only it counts attempts towards max_attempts).
-                    chosen = {candidate["id"]: candidate}
-                    break
-                else:
-                    chosen[candidate["id"]] = candidate
-            if not chosen:
-                return []
-            rows = (
-                conn.execute(
-                    update(files)
-                    .where(files.c.id.in_(list(chosen)))
-                    .values(
-                        status=FileStatus.PROCESSING.value,
-                        lease_owner=worker,
-                        lease_expires_at=expires,
-                        attempts=files.c.attempts + 1,
-                        updated_at=now,
-                    )
-                    .returning(*files.c)
+        candidates = conn.execute(candidates_query).mappings().all()
+        chosen: dict[int, Record] = {}
+        for candidate in candidates:
+            stale = candidate["status"] == FileStatus.PROCESSING
+            deaths = self._deaths(conn, candidate) if stale and max_attempts is not None else 0
+            if stale and max_attempts is not None and deaths >= max_attempts:
+                self._quarantine_exhausted(conn, candidate, deaths, now)
+            elif stale:
+                # Its worker died with it in hand: retried alone, so a file that kills its worker takes
+                # down only itself from now on (and only it counts attempts towards max_attempts).
+                chosen = {candidate["id"]: candidate}
+                break
+            else:
+                chosen[candidate["id"]] = candidate
+        if not chosen:
+            return []
+        rows = (
+            conn.execute(
+                update(files)
+                .where(files.c.id.in_(list(chosen)))
+                .values(
+                    status=FileStatus.PROCESSING.value,
+                    lease_owner=worker,
+                    lease_expires_at=expires,
+                    attempts=files.c.attempts + 1,
+                    updated_at=now,
                 )
-                .mappings()
-                .all()
+                .returning(*files.c)
             )
-            claimed = []
-            for row in rows:
-                before = chosen[row["id"]]
-                reclaimed = before["status"] == FileStatus.PROCESSING
-                claimed.append(
-                    self.event_row(
-                        kind=EntityKind.FILE,
-                        entity_id=row["id"],
-                        file_id=row["id"],
-                        action=EventAction.RECLAIM if reclaimed else EventAction.CLAIM,
-                        from_status=before["status"],
-                        to_status=FileStatus.PROCESSING.value,
-                        at=now,
-                        reason=f"lease of {before['lease_owner']} expired" if reclaimed else None,
-                        details={"attempt": row["attempts"], "lease_expires_at": expires.isoformat()},
-                        correlation_id=row["correlation_id"],
-                        actor=worker,
-                    )
+            .mappings()
+            .all()
+        )
+        claimed = []
+        for row in rows:
+            before = chosen[row["id"]]
+            reclaimed = before["status"] == FileStatus.PROCESSING
+            claimed.append(
+                self.event_row(
+                    kind=EntityKind.FILE,
+                    entity_id=row["id"],
+                    file_id=row["id"],
+                    action=EventAction.RECLAIM if reclaimed else EventAction.CLAIM,
+                    from_status=before["status"],
+                    to_status=FileStatus.PROCESSING.value,
+                    at=now,
+                    reason=f"lease of {before['lease_owner']} expired" if reclaimed else None,
+                    details={"attempt": row["attempts"], "lease_expires_at": expires.isoformat()},
+                    correlation_id=row["correlation_id"],
+                    actor=worker,
                 )
-            conn.execute(EVENT_INSERT, claimed)
+            )
+        conn.execute(EVENT_INSERT, claimed)
         previous = {
             file_id: before["lease_owner"]
             for file_id, before in chosen.items()
@@ -396,9 +425,7 @@ class FileOps(StoreBase):
         if not file_ids:
             return []
         now = self._now()
-        mine = and_(
-            files.c.id.in_(file_ids), files.c.status == FileStatus.PROCESSING.value, files.c.lease_owner == worker
-        )
+        mine = _leased_to(file_ids, worker)
         with self._db.write(f"renew {len(file_ids)} lease(s)") as conn:
             renewed = conn.execute(
                 update(files)
@@ -413,9 +440,7 @@ class FileOps(StoreBase):
         _check_worker(worker)
         if not file_ids:
             return []
-        mine = and_(
-            files.c.id.in_(file_ids), files.c.status == FileStatus.PROCESSING.value, files.c.lease_owner == worker
-        )
+        mine = _leased_to(file_ids, worker)
         with self._db.read(f"check {len(file_ids)} lease(s)") as conn:
             return sorted(int(r[0]) for r in conn.execute(select(files.c.id).where(mine)))
 
@@ -423,6 +448,44 @@ class FileOps(StoreBase):
         """Give a leased file back (status ``received``, lease cleared) for any worker to claim again."""
         _check_worker(worker)
         return self._change_file(file_id, FileStatus.RECEIVED, reason, worker, EventAction.RELEASE, None)
+
+    def unclaim(self, file_ids: list[int], worker: str, reason: str) -> list[int]:
+        """Give back, in one transaction, files claimed by ``worker`` and never started (the batch claimed
+        with the last one's results, when the loop stops): ``received`` again, lease cleared, their
+        ``reason`` kept (an operator's release still lets their duplicates through), a release event each.
+        Returns the ids given back (a file no longer leased to ``worker`` is left as it is)."""
+        _check_worker(worker)
+        if not file_ids:
+            return []
+        now = self._now()
+        mine = _leased_to(file_ids, worker)
+        with self._db.write(f"give back {len(file_ids)} file(s)") as conn:
+            rows = conn.execute(
+                update(files)
+                .where(mine)
+                .values(status=FileStatus.RECEIVED.value, lease_owner=None, lease_expires_at=None, updated_at=now)
+                .returning(files.c.id, files.c.correlation_id)
+            ).all()
+            if rows:
+                conn.execute(
+                    EVENT_INSERT,
+                    [
+                        self.event_row(
+                            kind=EntityKind.FILE,
+                            entity_id=int(r.id),
+                            file_id=int(r.id),
+                            action=EventAction.RELEASE,
+                            from_status=FileStatus.PROCESSING.value,
+                            to_status=FileStatus.RECEIVED.value,
+                            at=now,
+                            reason=reason,
+                            correlation_id=r.correlation_id,
+                            actor=worker,
+                        )
+                        for r in rows
+                    ],
+                )
+        return sorted(int(r.id) for r in rows)
 
     def set_file_status(
         self,

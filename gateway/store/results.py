@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, String, bindparam, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.planning import (
     AckBuilder,
@@ -43,7 +45,7 @@ from gateway.planning import (
 from gateway.store.base import EVENT_INSERT, as_enum, to_json
 from gateway.store.deliveries import DeliveryOps, OwedDelivery
 from gateway.store.errors import LeaseError, NotFoundError, StoreValueError, TransitionError
-from gateway.store.files import _check_lease
+from gateway.store.files import NextBatch, _check_lease
 from gateway.store.inserts import insert_ids
 from gateway.store.keys import KeyOps
 from gateway.store.lineage import LineageOps
@@ -164,6 +166,7 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
         *,
         delivery_lease: float = 300.0,
         finish: bool = False,
+        claim: NextBatch | None = None,
     ) -> list[FilePlan]:
         """Write the plans of files leased to ``worker`` in one transaction; fills ids, ``duplicate_of``,
         ``bytes_duplicate_of`` and ``outbound``. A plan whose file is no longer leased to ``worker`` is
@@ -181,9 +184,15 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
 
         ``finish``: a complete plan's file also takes its final status in this transaction, as
         :meth:`finish_files` would give it (for a worker that delivers nothing itself: its delivery processes
-        take the deliveries, so there is nothing left to do between the two, and one transaction is saved)."""
+        take the deliveries, so there is nothing left to do between the two, and one transaction is saved).
+
+        ``claim`` (with ``finish``): the next batch is claimed last in this transaction, its rows set in
+        ``claim`` once it has committed (:class:`NextBatch`)."""
         if not plans:
             return plans
+        if claim is not None and not finish:
+            raise StoreValueError("the next batch is claimed only with the files finished in the same transaction")
+        claimed: list[FileRow] = []
         with self._db.write(f"record the results of {len(plans)} file(s)") as conn:
             rows, lost = self._leased(conn, worker, [p.file_id for p in plans], "record results for")
             for plan in plans:
@@ -205,9 +214,26 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
                 conn.execute(EVENT_INSERT, batch.events)  # one executemany for the batch
             if finish:
                 self._finish_on(conn, worker, [final for _, final in concluded if final is not None], rows, now)
+            claimed_at = time.monotonic()  # before the claim reads the clock: renewals are then not late
+            if claim is not None:
+                claimed = self._claim_next(conn, worker, claim)
             if before_commit is not None:
                 before_commit()
+        if claim is not None:  # committed: leased now
+            claim.rows, claim.leased_at = claimed, claimed_at
         return plans
+
+    def _claim_next(self, conn: Connection, worker: str, claim: NextBatch) -> list[FileRow]:
+        """The next batch, claimed last in the results transaction, in a savepoint: a claim that fails
+        (a statement timeout) costs only the claim (the next batch claims on its own), not the results."""
+        try:
+            with conn.begin_nested():
+                return self.claim_files_on(
+                    conn, worker, claim.limit, claim.lease_seconds, max_attempts=claim.max_attempts
+                )
+        except SQLAlchemyError as exc:
+            claim.error = f"claiming the next batch with the results failed (it claims on its own): {exc}"
+            return []
 
     def _owed_on(
         self, conn: Connection, plans: list[FilePlan], correlations: dict[int, str], worker: str, lease: float

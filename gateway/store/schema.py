@@ -128,8 +128,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        # A batch binds the same ``now`` object in many rows and columns: the last value's text is kept
+        # (compared by identity: the kept reference keeps that object alive, so its id is not reused).
+        last: list[tuple[datetime | None, str | None]] = [(None, None)]
+
         def process(value: datetime | None) -> str | None:
-            return None if value is None else _in_utc(value).isoformat(" ", "microseconds")[:26]
+            kept = last[0]  # one read of the pair: another thread may replace it meanwhile
+            if value is kept[0]:
+                return kept[1]  # None for None too
+            if value is None:
+                return None
+            text = _in_utc(value).isoformat(" ", "microseconds")[:26]
+            last[0] = (value, text)
+            return text
 
         return process
 

@@ -300,18 +300,25 @@ def test_one_invoice_in_several_files_of_one_batch_is_translated_once(
     service.store.close()
 
 
-def test_a_delegating_service_tells_its_delivery_processes_after_its_next_claim(
-    store_url: str, tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With delivery processes the service tells them of a batch's deliveries once it has claimed the next
-    batch: told at once, their claim of the deliveries took SQLite's write lock just as the service asked
-    for it to claim files, and the service waited."""
+def delegating(tmp_path: Path, store_url: str, workspace: Workspace) -> tuple[Home, Service]:
+    """A service with delivery processes (none started: it only records their deliveries), batches of 2."""
     home = make_home(tmp_path, store_url, stable_seconds=0, batch=2)
     deployment, _ = load_settings(home.path)
     ensure_folders(deployment)
     store = Store(deployment.store_url)
     store.upgrade()
-    svc = Service(deployment, workspace, store, worker="w1", delegated=True)
+    return home, Service(deployment, workspace, store, worker="w1", delegated=True)
+
+
+def test_a_delegating_service_tells_its_delivery_processes_after_its_next_claim(
+    store_url: str, tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With delivery processes the service tells them of a batch's deliveries once it has claimed the next
+    batch: told at once, their claim of the deliveries took SQLite's write lock just as the service asked
+    for it to claim files, and the service waited. The next batch is claimed in the results transaction of
+    the one before (no claim of its own), so they are told as the next batch starts."""
+    home, svc = delegating(tmp_path, store_url, workspace)
+    store = svc.store
     seen: list[str] = []
     claim_files = store.claim_files
 
@@ -324,6 +331,69 @@ def test_a_delegating_service_tells_its_delivery_processes_after_its_next_claim(
     for i in range(4):
         home.drop(f"inv{i}.edi", x12(TEMPLATE, 540 + i, tag=f"t{i}"), "medsupply")
     assert svc.take_ready() == 4 and seen == []
+    writes = store.database.write_totals()
     assert [svc.process_claimed() for _ in range(3)] == [2, 2, 0]
-    assert seen == ["claim", "claim", "told", "claim", "told"], seen
+    # The first batch claimed alone; the second in the first's results; the third found nothing in the
+    # second's results, and then nothing in a claim of its own.
+    assert seen == ["claim", "told", "claim", "told"], seen
+    after = store.database.write_totals()
+    assert after["claim files"][0] - writes.get("claim files", (0, 0.0, 0.0))[0] == 2
+    assert all(store.get_file(f.id).status == "processed" for f in store.list_files(limit=10))
+    store.close()
+
+
+def test_a_delegating_service_gives_back_the_batch_it_claimed_but_did_not_start_when_it_stops(
+    store_url: str, tmp_path: Path, workspace: Workspace
+) -> None:
+    """The batch claimed with the last one's results is released when the loop ends (its files go back to
+    received at once: no waiting for the lease to run out, and no death counted when they are claimed)."""
+    home, svc = delegating(tmp_path, store_url, workspace)
+    store, deployment = svc.store, svc.deployment
+    for i in range(4):
+        home.drop(f"inv{i}.edi", x12(TEMPLATE, 560 + i, tag=f"t{i}"), "medsupply")
+    assert svc.take_ready() == 4
+    assert svc.process_claimed() == 2
+    held = [r.id for r in svc.claimed.rows]
+    assert len(held) == 2 and all(store.get_file(i).lease_owner == "w1" for i in held)
+
+    svc.stopping.set()  # SIGTERM between two batches
+    svc.run_once()
+    for file_id in held:
+        row = store.get_file(file_id)
+        assert (row.status, row.lease_owner, row.lease_expires_at) == ("received", None, None)
+        assert store.events_for("file", file_id)[-1].reason == "worker stopping before the batch started"
+    assert svc.claimed.rows == []
+
+    again = Service(deployment, workspace, store, worker="w2", delegated=True)
+    assert again.process_claimed() == 2, "claimed again at once, as files never started"
+    assert {store.get_file(i).status for i in held} == {"processed"}
+    assert not [e for i in held for e in store.events_for("file", i) if e.action == "reclaim"], "no death counted"
+    store.close()
+
+
+def test_a_batch_claimed_with_the_last_results_has_its_leases_renewed_counted_from_that_claim(
+    store_url: str, tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processor renews a batch's leases every third of their length from when they were taken: for a
+    batch claimed with the last one's results, that is the claim, not the start of its processing."""
+    home, svc = delegating(tmp_path, store_url, workspace)
+    store, deployment = svc.store, svc.deployment
+    for i in range(4):
+        home.drop(f"inv{i}.edi", x12(TEMPLATE, 580 + i, tag=f"t{i}"), "medsupply")
+    assert svc.take_ready() == 4
+    renewed: list[list[int]] = []
+    renew = store.renew_leases
+
+    def spy(file_ids: list[int], worker: str, lease_seconds: float) -> list[int]:
+        renewed.append(sorted(file_ids))
+        return renew(file_ids, worker, lease_seconds)
+
+    monkeypatch.setattr(store, "renew_leases", spy)
+    assert svc.process_claimed() == 2 and renewed == [], "a batch claimed now is not renewed"
+    held = sorted(r.id for r in svc.claimed.rows)
+    assert svc.claimed.leased_at is not None
+    svc.claimed.leased_at -= deployment.settings.processing.lease_seconds / 2  # waited half its lease
+    assert svc.process_claimed() == 2
+    assert renewed == [held]
+    assert {store.get_file(i).status for i in held} == {"processed"}
     store.close()

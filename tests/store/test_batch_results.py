@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from storekit import (  # noqa: F401 (pytest fixtures)
     FakeClock,
     archive_fixture,
@@ -37,7 +38,7 @@ from gateway.store import (
 )
 from gateway.store import durable as durable_module
 from gateway.store.durable import SyncGroup, sweep, syncfs_available
-from gateway.store.files import Intake
+from gateway.store.files import Intake, NextBatch
 from gateway.store.results import (
     DocPlan,
     FileFinal,
@@ -694,6 +695,72 @@ def test_record_batch_with_finish_gives_complete_files_their_final_status_in_the
     assert len(store.events_for("file", c)) == before[c]
     after = store.database.write_totals()
     assert sum(n for n, _, _ in after.values()) - sum(n for n, _, _ in writes.values()) == 1, "one transaction"
+
+
+def test_record_batch_claims_the_next_batch_in_its_transaction_as_claim_files_would(store: Store) -> None:
+    """With ``claim``, the next files are leased in the results transaction (one transaction for both), each
+    with its claim event; they are set in the claim only once it has committed."""
+    a, b = leased(store, 2)
+    later = [record(store, n) for n in (3, 4, 5)]
+    plans = [invoice_plan(a, "INV-A"), invoice_plan(b, "INV-B")]
+    for plan in plans:
+        plan.conclude = final_for
+    claim = NextBatch(2, lease_seconds=30, max_attempts=5)
+    writes = store.database.write_totals()
+    seen: list[list[int]] = []
+    store.record_batch("w1", plans, lambda: seen.append([r.id for r in claim.rows]), finish=True, claim=claim)
+
+    assert seen == [[]], "inside the transaction the claim is not handed out yet"
+    assert [r.id for r in claim.rows] == later[:2] and claim.leased_at is not None
+    for row in claim.rows:
+        stored = store.get_file(row.id)
+        assert (stored.status, stored.lease_owner, stored.attempts) == ("processing", "w1", 1)
+        assert row.lease_expires_at == stored.lease_expires_at
+        assert [e.action for e in store.events_for("file", row.id)][-1] == "claim"
+    assert store.get_file(later[2]).status == "received", "no more than the batch"
+    assert [store.get_file(f).status for f in (a, b)] == ["processed", "processed"]
+    after = store.database.write_totals()
+    assert sum(n for n, _, _ in after.values()) - sum(n for n, _, _ in writes.values()) == 1, "one transaction"
+    with pytest.raises(StoreValueError, match="finished in the same transaction"):
+        store.record_batch("w1", [invoice_plan(later[0], "INV-C")], claim=NextBatch(2, 30))
+
+
+def test_a_results_transaction_that_fails_claims_nothing(store: Store) -> None:
+    (a,) = leased(store, 1)
+    nxt = record(store, 2)
+    plan = invoice_plan(a, "INV-A")
+    plan.conclude = final_for
+    claim = NextBatch(2, lease_seconds=30)
+
+    def fail() -> None:
+        raise OSError("the archive's disk is full")
+
+    with pytest.raises(OSError, match="disk is full"):
+        store.record_batch("w1", [plan], fail, finish=True, claim=claim)
+    assert (claim.rows, claim.leased_at) == ([], None)
+    row = store.get_file(nxt)
+    assert (row.status, row.lease_owner, row.attempts) == ("received", None, 0), "the claim was rolled back"
+    first = store.get_file(a)
+    assert (first.status, first.lease_owner, first.results_at) == ("processing", "w1", None), "nothing recorded"
+
+
+def test_unclaim_gives_back_only_the_workers_files_in_one_transaction_keeping_their_reason(store: Store) -> None:
+    a, b = leased(store, 2)
+    c = record(store, 3)
+    (c_row,) = store.claim_files("w2", 1, lease_seconds=30)
+    with store.database.write("an operator's note") as conn:
+        conn.execute(text("UPDATE files SET reason = 'released by an operator: resend' WHERE id = :i"), {"i": a})
+    writes = store.database.write_totals()
+    assert store.unclaim([a, b, c_row.id], "w1", "worker stopping before the batch started") == [a, b]
+    after = store.database.write_totals()
+    assert sum(n for n, _, _ in after.values()) - sum(n for n, _, _ in writes.values()) == 1
+    first, second, other = store.get_file(a), store.get_file(b), store.get_file(c)
+    assert (first.status, first.lease_owner, first.reason) == ("received", None, "released by an operator: resend")
+    assert (second.status, second.lease_owner, second.lease_expires_at) == ("received", None, None)
+    assert (other.status, other.lease_owner) == ("processing", "w2"), "another worker's file is left alone"
+    event = store.events_for("file", b)[-1]
+    assert (event.action, event.actor, event.reason) == ("release", "w1", "worker stopping before the batch started")
+    assert [r.id for r in store.claim_files("w3", 5, lease_seconds=30)] == [a, b]
 
 
 # --- Store.finish_files ----------------------------------------------------------------------

@@ -58,3 +58,28 @@ def test_a_naive_datetime_is_refused_and_none_stays_null() -> None:
     # SQLAlchemy wraps what a bind processor raises; the store's own error, with its code, is the cause.
     error = caught.value if isinstance(caught.value, StoreValueError) else caught.value.__cause__
     assert isinstance(error, StoreValueError) and "naive datetime" in str(error)
+
+
+def test_the_same_value_bound_in_many_rows_and_values_in_turn_each_store_their_own_text() -> None:
+    """The processor keeps the last value's text: one object in many rows, values alternating with each
+    other and with None, and equal values made apart, each row still stores its own time."""
+    engine = create_engine("sqlite://")
+    META.create_all(engine)
+    now = VALUES[0]
+    rows = [
+        now,
+        now,
+        None,
+        now,
+        VALUES[3],
+        now,
+        None,
+        None,
+        VALUES[1],
+        VALUES[1],
+        datetime.fromisoformat(now.isoformat()),
+    ]
+    with engine.begin() as conn:
+        conn.execute(STAMPS.insert(), [{"id": i, "at": v} for i, v in enumerate(rows)])
+        stored = [r[0] for r in conn.execute(text("SELECT at FROM stamps ORDER BY id"))]
+    assert stored == [None if v is None else _sqlalchemy_text(v) for v in rows]
