@@ -4,6 +4,7 @@ files, and one invoice in several files of one batch; on SQLite and PostgreSQL."
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -397,3 +398,35 @@ def test_a_batch_claimed_with_the_last_results_has_its_leases_renewed_counted_fr
     assert renewed == [held]
     assert {store.get_file(i).status for i in held} == {"processed"}
     store.close()
+
+
+def test_a_daemon_stopped_between_two_batches_gives_back_the_one_it_claimed(
+    store_url: str, tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run_forever`` (``gateway run``) stopped right after a batch whose results claimed the next: that
+    batch is given back when the loop ends, as ``run_once`` does."""
+    home, svc = delegating(tmp_path, store_url, workspace)
+    for i in range(4):
+        home.drop(f"inv{i}.edi", x12(TEMPLATE, 600 + i, tag=f"t{i}"), "medsupply")
+    real = svc.processor.process_batch
+    held: list[int] = []
+
+    def then_stop(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        held.extend(r.id for r in kwargs["claim"].rows)
+        svc.stopping.set()  # SIGTERM as this batch ends
+        return out
+
+    monkeypatch.setattr(svc.processor, "process_batch", then_stop)
+    daemon = threading.Thread(target=svc.run_forever, name="gateway run", daemon=True)
+    daemon.start()
+    daemon.join(timeout=30)
+    assert not daemon.is_alive(), "run_forever did not stop"
+    statuses = sorted(svc.store.get_file(f.id).status for f in svc.store.list_files(limit=10))
+    assert statuses == ["processed", "processed", "received", "received"]
+    assert len(held) == 2 and svc.claimed.rows == []
+    for file_id in held:
+        row = svc.store.get_file(file_id)
+        assert (row.status, row.lease_owner) == ("received", None)
+        assert svc.store.events_for("file", file_id)[-1].reason == "worker stopping before the batch started"
+    svc.store.close()
