@@ -80,8 +80,8 @@ def test_a_worker_that_lost_its_lease_after_its_commit_publishes_nothing(
         real_record = w1._record
         taken_over: dict[str, int] = {}
 
-        def record_then_stall(plans: list[object], works: list[object]) -> None:
-            real_record(plans, works)  # type: ignore[arg-type]
+        def record_then_stall(plans: list[object], works: list[object], claim: object = None) -> None:
+            real_record(plans, works, claim)  # type: ignore[arg-type]
             time.sleep(0.4)  # stopped here; meanwhile its leases expire and w2 takes the files over
             for _ in rows:
                 (row,) = svc.store.claim_files("w2", 1, 30)
