@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -742,6 +743,28 @@ def test_a_results_transaction_that_fails_claims_nothing(store: Store) -> None:
     assert (row.status, row.lease_owner, row.attempts) == ("received", None, 0), "the claim was rolled back"
     first = store.get_file(a)
     assert (first.status, first.lease_owner, first.results_at) == ("processing", "w1", None), "nothing recorded"
+
+
+def test_a_next_batch_claim_that_fails_is_rolled_back_alone_and_the_results_are_recorded(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim runs in a savepoint: a failed statement there (PostgreSQL aborts the transaction without
+    one) costs only the claim, named in ``claim.error``."""
+    (a,) = leased(store, 1)
+    nxt = record(store, 2)
+    plan = invoice_plan(a, "INV-A")
+    plan.conclude = final_for
+
+    def broken(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        return conn.execute(text("SELECT no_such_column FROM files")).all()
+
+    monkeypatch.setattr(store, "claim_files_on", broken)
+    claim = NextBatch(2, lease_seconds=30)
+    store.record_batch("w1", [plan], finish=True, claim=claim)
+    assert claim.rows == [] and claim.error is not None and "no_such_column" in claim.error
+    assert store.get_file(a).status == "processed", "the results were committed"
+    assert store.get_file(nxt).status == "received"
+    assert _documents(store, a) == [("810:INV-A", "translated")]
 
 
 def test_unclaim_gives_back_only_the_workers_files_in_one_transaction_keeping_their_reason(store: Store) -> None:
