@@ -375,8 +375,9 @@ def test_a_delegating_service_gives_back_the_batch_it_claimed_but_did_not_start_
 def test_a_batch_claimed_with_the_last_results_has_its_leases_renewed_counted_from_that_claim(
     store_url: str, tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The processor renews a batch's leases every third of their length from when they were taken: for a
-    batch claimed with the last one's results, that is the claim, not the start of its processing."""
+    """A batch's leases are renewed every third of their length from when they were taken: for a batch
+    claimed with the last one's results, that is the claim, not the start of its processing (here the
+    service renews them as it takes that batch up; the processor then counts from that renewal)."""
     home, svc = delegating(tmp_path, store_url, workspace)
     store, deployment = svc.store, svc.deployment
     for i in range(4):
