@@ -114,7 +114,7 @@ def throughput(n: int, store: str, workers: int) -> None:
         (inbox / f"855-{i:06d}.edi").write_bytes(x855(i + 1))
     start = time.perf_counter()
     procs = [
-        subprocess.Popen(gateway("run", "--once", "--worker", f"w{w}", home=home), stdout=subprocess.PIPE, cwd=home)
+        subprocess.Popen(gateway("run", "--once", "--worker", f"w{w}", home=home), stdout=subprocess.DEVNULL, cwd=home)
         for w in range(workers)
     ]
     for p in procs:
