@@ -1,7 +1,8 @@
 """The watched inbox: ``inbox/<partner>/`` and ``inbox/`` itself, taking only complete files.
 
 This is the reference module for channels. A file is a candidate when the
-watcher (watchdog) reports it or a scan finds it (at start-up and every
+watcher reports it (on Linux inotify read directly, :mod:`gateway.channels.inotify`,
+which says why; watchdog elsewhere) or a scan finds it (at start-up and every
 ``rescan_seconds``, for anything an event missed); it becomes *ready* once
 the writer has closed it (inotify's close-after-write, or a rename into place,
 where the platform reports them; for a file found by a scan, nobody has it
@@ -45,6 +46,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from gateway.channels import inotify
 from gateway.delivery.registry import Registry
 
 
@@ -133,7 +135,12 @@ class Inbox:
         wall: Callable[[], float] = time.time,
         stable_for: dict[str, float] | None = None,
         retry_seconds: float = 300.0,
+        watcher: str = "auto",
     ) -> None:
+        """``watcher``: ``inotify`` (Linux), ``watchdog``, or ``auto`` (inotify where there is one)."""
+        if watcher not in ("auto", "inotify", "watchdog"):
+            raise ValueError(f"watcher must be auto, inotify or watchdog, not {watcher!r}")
+        self.watcher = watcher
         self.root = root
         self.stable_seconds = stable_seconds
         self.stable_for = dict(stable_for or {})  # partner folder -> its profile's stable_seconds
@@ -147,7 +154,7 @@ class Inbox:
         self.taken: set[Path] = set()  # handed out, not yet gone from the inbox
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._observer: Observer | None = None  # type: ignore[valid-type]
+        self._observer: Observer | inotify.InotifyWatcher | None = None  # type: ignore[valid-type]
         self._last_scan = float("-inf")
 
     # --- discovery ----------------------------------------------------------------------------
@@ -211,19 +218,31 @@ class Inbox:
     def start(self) -> None:
         """Start watching (and scan once)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        observer = Observer()
-        observer.schedule(_Handler(self.notice), str(self.root), recursive=True)
-        observer.daemon = True
-        observer.start()
-        self._observer = observer
+        if self.watcher == "inotify" or (self.watcher == "auto" and inotify.available()):
+            watcher = inotify.InotifyWatcher(self.root, self.notice, self.rescan_soon)
+            watcher.start()
+            self._observer = watcher
+        else:
+            observer = Observer()
+            observer.schedule(_Handler(self.notice), str(self.root), recursive=True)
+            observer.daemon = True
+            observer.start()
+            self._observer = observer
         self.scan()
+
+    def rescan_soon(self) -> None:
+        """An event may have been lost: the next :meth:`ready` looks at every entry (thread-safe)."""
+        self._last_scan = float("-inf")
+        self._wake.set()
 
     def stop(self) -> None:
         """Stop the watcher thread."""
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            self._observer = None
+        observer, self._observer = self._observer, None
+        if isinstance(observer, inotify.InotifyWatcher):
+            observer.stop()
+        elif observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
         self._wake.set()
 
     def wait(self, timeout: float) -> None:
@@ -233,8 +252,11 @@ class Inbox:
 
     # --- readiness ----------------------------------------------------------------------------
 
-    def ready(self) -> list[Candidate]:
-        """Candidates whose size and mtime have been stable for ``stable_seconds`` (then handed out)."""
+    def ready(self, limit: int | None = None) -> list[Candidate]:
+        """Candidates whose size and mtime have been stable for ``stable_seconds`` (then handed out), oldest
+        first. ``limit``: at most that many, looked for in the order the files were noticed (a daemon under a
+        steady drop takes a batch, processes one, and so on, rather than taking in the whole inbox first);
+        the others stay pending for the next call."""
         now = self.clock()
         if now - self._last_scan >= self.rescan_seconds:
             self.scan()
@@ -242,6 +264,8 @@ class Inbox:
         with self._lock:
             items = list(self.pending.items())
         for path, cand in items:
+            if limit is not None and len(out) >= limit:
+                break
             try:
                 st = os.lstat(path)
             except OSError:  # gone (or its folder with it)
