@@ -455,13 +455,13 @@ class Service:
                 self.summary.send_left.append(f"{where}: {result.problems[0]}")
         return taken
 
-    def take_ready(self) -> int:
-        """Take every ready inbox file, a batch at a time; returns how many were taken."""
+    def take_ready(self, limit: int | None = None) -> int:
+        """Take every ready inbox file (at most ``limit``), a batch at a time; returns how many were taken."""
         size = self.deployment.settings.processing.batch
         self.intake_failing = False
         taken = 0
         batch: list[Candidate] = []
-        for cand in self.inbox.ready():
+        for cand in self.inbox.ready(limit):
             if self.stopping.is_set():
                 self.inbox.release(cand.path)
                 continue
@@ -877,7 +877,12 @@ class Service:
                         recovered_at = time.monotonic()
                     if self.delegates is not None:
                         self.delegates.check()  # one that died is started again
-                    taken = self.take_ready()
+                    # A batch taken in, then a batch processed: under a steady drop, taking in every ready file
+                    # first left processing one batch between two intakes, and the files waited in the ledger.
+                    # One batch ahead (two the first time), so the batch processed now claims the next one
+                    # with its results (process_claimed).
+                    size = self.deployment.settings.processing.batch
+                    taken = self.take_ready(limit=size if self.claimed.rows else 2 * size)
                     done = self.process_claimed()
                     taken += self.send_orders(every=1.0)
                     self.check_slas()

@@ -197,3 +197,21 @@ def test_a_file_whose_intake_failed_is_put_back_and_taken_later(
     service.run_once()
     service.store.close()
     assert files(home) == {"810-invoice.edi": "processed"} and home.inbox_leftovers() == []
+
+
+def test_the_daemon_processes_while_a_big_inbox_is_still_being_taken_in(tmp_path: Path, workspace: Workspace) -> None:
+    # Taking in every ready file before processing any made a steady drop wait in the ledger (processing got
+    # one batch between two intakes); the daemon now takes a batch in and processes one, in turn.
+    home = sqlite_home(tmp_path, batch=4)
+    for i in range(40):
+        home.drop(
+            f"810-{i:03d}.edi", x12(PARTNERS / "medsupply/cases/810-invoice.edi", 900 + i, tag=f"d{i}"), "medsupply"
+        )
+    time.sleep(0.2)  # older than the stable time: ready at the first look
+    with running(home.service(workspace)):
+        wait_for(lambda: list(files(home).values()).count("processed") == 40, 60, "the 40 files processed")
+    with Store(home.store_url) as store:
+        rows = store.list_files(limit=100)
+    first_results = min(r.results_at for r in rows if r.results_at is not None)
+    last_received = max(r.received_at for r in rows)
+    assert first_results < last_received, "every file was taken in before the first was processed"

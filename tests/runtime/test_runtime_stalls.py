@@ -277,7 +277,7 @@ def test_an_interruption_its_call_turns_into_a_store_error_still_stops_at_once(
         assert callable(handler)
         monkeypatch.setattr(service.store.database, "stalled", lambda: ("record 1 file(s)", 3.0))
 
-        def hung_intake() -> int:
+        def hung_intake(limit: int | None = None) -> int:
             try:
                 handler(signal.SIGTERM, None)  # delivered inside the hung call
             except Interrupted as exc:
@@ -322,7 +322,7 @@ def test_a_loop_still_not_ended_after_its_interruption_is_ended_with_the_process
         monkeypatch.setattr("gateway.runtime.service.logging.shutdown", lambda: None)
         interrupted_at: list[float] = []
 
-        def hung_intake() -> int:
+        def hung_intake(limit: int | None = None) -> int:
             try:
                 handler(signal.SIGTERM, None)
             except Interrupted:
