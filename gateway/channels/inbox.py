@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import fnmatch
+import logging
 import os
 import stat
 import threading
@@ -48,6 +49,8 @@ from watchdog.observers import Observer
 
 from gateway.channels import inotify
 from gateway.delivery.registry import Registry
+
+log = logging.getLogger("gateway.inbox")
 
 
 @dataclass(slots=True)
@@ -115,6 +118,14 @@ def _no_writer(path: Path) -> bool | None:
         return True
     finally:
         os.close(fd)
+
+
+def _mtime(entry: os.DirEntry[str]) -> int:
+    """An entry's mtime for ordering; 0 when it is gone meanwhile (``ready`` then drops it)."""
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _signature(st: os.stat_result) -> tuple[int, int, int]:
@@ -196,11 +207,14 @@ class Inbox:
         self._wake.set()
 
     def scan(self) -> None:
-        """Look at every entry now (start-up, and periodically for missed events). Symbolic links are not
-        followed: a link to a folder is an entry the runtime refuses, not a folder to look into."""
+        """Look at every entry now (start-up, and periodically for missed events), noticing them oldest first
+        (``ready(limit)`` hands them out in the order noticed: a backlog found at start-up is taken in the
+        order it arrived). Symbolic links are not followed: a link to a folder is an entry the runtime
+        refuses, not a folder to look into."""
         self._last_scan = self.clock()
         if not self.root.is_dir():
             return
+        found: list[tuple[int, str]] = []
         for entry in os.scandir(self.root):
             if entry.name.startswith(".") or self._ignored(entry.name):
                 continue
@@ -209,19 +223,31 @@ class Inbox:
                     inner_entries = list(os.scandir(entry.path))
                 except OSError:
                     continue  # removed or unreadable meanwhile: the next scan looks again
-                for inner in inner_entries:
-                    if not inner.is_dir(follow_symlinks=False):
-                        self.notice(inner.path)
+                found.extend((_mtime(inner), inner.path) for inner in inner_entries
+                             if not inner.is_dir(follow_symlinks=False))  # fmt: skip
             else:
-                self.notice(entry.path)
+                found.append((_mtime(entry), entry.path))
+        found.sort()
+        for _, path in found:
+            self.notice(path)
 
     def start(self) -> None:
         """Start watching (and scan once)."""
         self.root.mkdir(parents=True, exist_ok=True)
         if self.watcher == "inotify" or (self.watcher == "auto" and inotify.available()):
             watcher = inotify.InotifyWatcher(self.root, self.notice, self.rescan_soon)
-            watcher.start()
-            self._observer = watcher
+            try:
+                watcher.start()
+            except OSError as exc:  # fs.inotify.max_user_instances or max_user_watches reached, say
+                if self.watcher == "inotify":
+                    raise
+                # watchdog's Linux observer is inotify too, with the same limits: the rescans are what is left.
+                log.warning(
+                    "cannot watch %s (%s): files are found by the rescans only, every %g s",
+                    self.root, exc, self.rescan_seconds,
+                )  # fmt: skip
+            else:
+                self._observer = watcher
         else:
             observer = Observer()
             observer.schedule(_Handler(self.notice), str(self.root), recursive=True)

@@ -33,11 +33,13 @@ __all__ = ["InotifyWatcher", "available"]
 log = logging.getLogger("gateway.inbox")
 
 _MODIFY, _ATTRIB, _CLOSE_WRITE = 0x2, 0x4, 0x8
-_MOVED_TO, _CREATE = 0x80, 0x100
+_MOVED_FROM, _MOVED_TO, _CREATE = 0x40, 0x80, 0x100
 _DELETE_SELF, _MOVE_SELF = 0x400, 0x800
 _Q_OVERFLOW, _IGNORED, _ISDIR = 0x4000, 0x8000, 0x40000000
 _ONLYDIR, _DONT_FOLLOW = 0x1000000, 0x2000000
-_MASK = _MODIFY | _ATTRIB | _CLOSE_WRITE | _MOVED_TO | _CREATE | _DELETE_SELF | _MOVE_SELF | _ONLYDIR | _DONT_FOLLOW
+_EVENTS = _MODIFY | _ATTRIB | _CLOSE_WRITE | _MOVED_FROM | _MOVED_TO | _CREATE | _DELETE_SELF | _MOVE_SELF
+_ROOT_MASK = _EVENTS | _ONLYDIR  # the root may be a symbolic link to a folder, as scan() follows it
+_FOLDER_MASK = _EVENTS | _ONLYDIR | _DONT_FOLLOW  # a link in the inbox is an entry the runtime refuses
 _HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then len bytes of name
 
 
@@ -47,6 +49,7 @@ def _libc() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(name, use_errno=True)
         lib.inotify_init1.argtypes = [ctypes.c_int]
         lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        lib.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
     except (OSError, AttributeError):  # not Linux, or a libc without inotify
         return None
     return lib
@@ -77,23 +80,22 @@ class InotifyWatcher:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Open the inotify instance, watch the root and its subfolders, start the reading thread."""
+        """Open the inotify instance, watch the root and its subfolders, start the reading thread. An
+        OSError (no instance left, no watch left for the root, the root gone) leaves nothing open."""
         assert _LIBC is not None
         fd = _LIBC.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
             code = ctypes.get_errno()
             raise OSError(code, f"inotify_init1: {os.strerror(code)}")
         self._fd = fd
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        root = os.fsencode(self.root)
-        self._root_wd = self._watch(root)
-        if self._root_wd < 0:
-            self.stop()
-            raise OSError(errno.ENOENT, f"cannot watch {self.root}")
-        with os.scandir(root) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    self._watch(entry.path)
+        try:
+            self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            root = os.fsencode(self.root)
+            self._root_wd = self._add(root, _ROOT_MASK)
+            self._watch_folders()
+        except OSError:
+            self._close()
+            raise
         self._thread = threading.Thread(target=self._run, name="inbox-inotify", daemon=True)
         self._thread.start()
 
@@ -103,7 +105,13 @@ class InotifyWatcher:
             os.write(self._wake_w, b"x")
         if self._thread is not None:
             self._thread.join(timeout=5)
+            if self._thread.is_alive():  # stuck in a callback: its descriptors are left to it, not reused
+                log.warning("the inbox's inotify thread did not stop within 5 s")
+                return
             self._thread = None
+        self._close()
+
+    def _close(self) -> None:
         for fd in (self._fd, self._wake_r, self._wake_w):
             if fd >= 0:
                 os.close(fd)
@@ -112,28 +120,52 @@ class InotifyWatcher:
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _watch(self, folder: bytes) -> int:
-        """Watch ``folder``; its watch descriptor, or -1 when it cannot be watched."""
+    def _add(self, folder: bytes, mask: int) -> int:
+        """Watch ``folder``; its watch descriptor. OSError with the kernel's reason when it cannot be."""
         assert _LIBC is not None
-        wd: int = _LIBC.inotify_add_watch(self._fd, folder, _MASK)
+        wd: int = _LIBC.inotify_add_watch(self._fd, folder, mask)
         if wd < 0:
             code = ctypes.get_errno()
-            # ENOSPC: fs.inotify.max_user_watches reached; ENOENT/ENOTDIR: gone meanwhile. Scans still find
-            # its files (every rescan_seconds), later than events would.
-            if code not in (errno.ENOENT, errno.ENOTDIR):
-                shown = os.fsdecode(folder)
-                log.warning("cannot watch %s (%s): its files are found by the rescans only", shown, os.strerror(code))
-            return -1
+            raise OSError(code, f"cannot watch {os.fsdecode(folder)}: {os.strerror(code)}")
         self._folders[wd] = folder
         return wd
 
+    def _watch(self, folder: bytes) -> None:
+        """Watch a partner folder (again: the same folder keeps its watch). One that cannot be watched is
+        logged (ENOSPC: fs.inotify.max_user_watches reached); scans still find its files, later than events
+        would. One gone meanwhile is not."""
+        try:
+            self._add(folder, _FOLDER_MASK)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                log.warning("%s: its files are found by the rescans only", exc.strerror)
+
+    def _watch_folders(self) -> None:
+        """Watch every partner folder under the root (at start, and after an overflow, when some may have been
+        made unseen)."""
+        with os.scandir(self.root) as entries:
+            folders = [os.fsencode(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+        for folder in folders:
+            self._watch(folder)
+
+    def _forget(self, folder: bytes) -> None:
+        """A partner folder left the inbox (moved away): its watch would report its files under the old name."""
+        assert _LIBC is not None
+        for wd, watched in list(self._folders.items()):
+            if watched == folder and wd != self._root_wd:
+                del self._folders[wd]
+                _LIBC.inotify_rm_watch(self._fd, wd)
+
     def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
         while True:
             try:
-                readable, _, _ = select.select([self._fd, self._wake_r], [], [])
-            except (OSError, ValueError):  # closed under us: stopping
-                return
-            if self._wake_r in readable:
+                ready = {fd for fd, _ in poller.poll()}
+            except InterruptedError:
+                continue
+            if self._wake_r in ready:
                 return
             try:
                 data = os.read(self._fd, 65536)
@@ -157,6 +189,7 @@ class InotifyWatcher:
             offset += 16 + length
             if mask & _Q_OVERFLOW:
                 log.warning("the inbox's inotify queue overflowed: looking at the whole inbox again")
+                self._watch_folders()  # folders made meanwhile, unseen
                 self._rescan()
                 continue
             folder = self._folders.get(wd)
@@ -164,13 +197,21 @@ class InotifyWatcher:
                 continue
             if mask & _IGNORED:  # the watch is gone (its folder removed or unmounted)
                 del self._folders[wd]
+                if wd == self._root_wd:
+                    log.warning("the inbox %s is gone: files are found by the rescans only", self.root)
                 continue
-            if not name:  # the folder itself: moved or deleted
+            if not name:  # the folder itself
+                if wd == self._root_wd and mask & _MOVE_SELF:
+                    log.warning("the inbox %s was moved away: files are found by the rescans only", self.root)
+                    self._forget_all()
                 continue
             path = folder + b"/" + name
             if mask & _ISDIR:
-                if mask & (_CREATE | _MOVED_TO) and wd == self._root_wd:
-                    self._new_folder(path)
+                if wd == self._root_wd:
+                    if mask & _MOVED_FROM:
+                        self._forget(path)
+                    elif mask & (_CREATE | _MOVED_TO):
+                        self._new_folder(path)
                 continue
             if mask & (_CLOSE_WRITE | _MOVED_TO):
                 self._notify(os.fsdecode(path), True)
@@ -178,6 +219,13 @@ class InotifyWatcher:
                 self._notify(os.fsdecode(path), False)
             elif mask & _ATTRIB:
                 self._notify(os.fsdecode(path), None)
+
+    def _forget_all(self) -> None:
+        assert _LIBC is not None
+        for wd in list(self._folders):
+            del self._folders[wd]
+            _LIBC.inotify_rm_watch(self._fd, wd)
+        self._root_wd = -1
 
     def _new_folder(self, folder: bytes) -> None:
         """A partner folder appeared: watch it, then report what it already holds (written before the watch)."""

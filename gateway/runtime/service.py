@@ -879,10 +879,11 @@ class Service:
                         self.delegates.check()  # one that died is started again
                     # A batch taken in, then a batch processed: under a steady drop, taking in every ready file
                     # first left processing one batch between two intakes, and the files waited in the ledger.
-                    # One batch ahead (two the first time), so the batch processed now claims the next one
-                    # with its results (process_claimed).
+                    # A service whose delivery processes deliver stays one batch ahead (two when none is
+                    # claimed), so the batch processed now claims the next one with its results.
                     size = self.deployment.settings.processing.batch
-                    taken = self.take_ready(limit=size if self.claimed.rows else 2 * size)
+                    ahead = self.processor.delegated and not self.claimed.rows
+                    taken = self.take_ready(limit=2 * size if ahead else size)
                     done = self.process_claimed()
                     taken += self.send_orders(every=1.0)
                     self.check_slas()

@@ -4,6 +4,7 @@ ready at once; and ``Inbox.ready(limit)``."""
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import time
@@ -112,3 +113,120 @@ def test_ready_hands_out_at_most_limit_and_keeps_the_rest(tmp_path: Path) -> Non
 def test_an_unknown_watcher_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="watcher must be"):
         Inbox(tmp_path, watcher="poll")
+
+
+def test_no_inotify_instance_left_leaves_the_rescans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not inotify.available():
+        pytest.skip("inotify exists on Linux only")
+    real_init = inotify._LIBC.inotify_init1  # type: ignore[union-attr]
+
+    def refused(self: inotify.InotifyWatcher) -> None:
+        raise OSError(errno.EMFILE, "inotify_init1: Too many open files")  # max_user_instances reached
+
+    monkeypatch.setattr(inotify.InotifyWatcher, "start", refused)
+    box = Inbox(tmp_path, stable_seconds=0, rescan_seconds=0.2)
+    box.start()  # the daemon still starts
+    try:
+        assert "files are found by the rescans only" in caplog.text
+        assert box._observer is None  # not watchdog: on Linux it is inotify too, with the same limits
+        (tmp_path / "x.edi").write_bytes(b"ISA*00*")
+        assert ready_names(box) == ["x.edi"]  # found by a rescan
+    finally:
+        box.stop()
+    forced = Inbox(tmp_path, watcher="inotify")
+    with pytest.raises(OSError, match="Too many open files"):
+        forced.start()
+    assert inotify._LIBC.inotify_init1 is real_init  # type: ignore[union-attr]
+
+
+def test_auto_watches_with_inotify_on_linux(tmp_path: Path) -> None:
+    if not inotify.available():
+        pytest.skip("inotify exists on Linux only")
+    box = Inbox(tmp_path)
+    box.start()
+    try:
+        assert isinstance(box._observer, inotify.InotifyWatcher) and box._observer.is_alive()
+    finally:
+        box.stop()
+
+
+def test_an_inbox_that_is_a_symbolic_link_is_watched(tmp_path: Path) -> None:
+    # (watchdog reports such events under the link's target, which the inbox does not take for its own)
+    if not inotify.available():
+        pytest.skip("inotify exists on Linux only")
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "inbox").symlink_to(real, target_is_directory=True)
+    box = Inbox(tmp_path / "inbox", stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
+    box.start()
+    try:
+        part = real / ".x.part"
+        part.write_bytes(b"ISA*00*")
+        os.rename(part, real / "x.edi")
+        assert ready_names(box) == ["x.edi"]
+    finally:
+        box.stop()
+
+
+def test_a_partner_folder_moved_away_no_longer_speaks_for_its_old_name(inbox: Inbox, tmp_path: Path) -> None:
+    # The watch follows the folder, not its name: left in place, a file closed in the moved folder would mark
+    # the same name in a new folder of the old name complete while its own writer still has it open.
+    attic = tmp_path / "attic"
+    attic.mkdir()
+    os.rename(inbox.root / "medsupply", attic / "medsupply")
+    time.sleep(0.2)
+    (inbox.root / "medsupply").mkdir()
+    time.sleep(0.2)
+    with (inbox.root / "medsupply" / "big.edi").open("wb") as writing:
+        writing.write(b"ISA*00*")
+        writing.flush()
+        (attic / "medsupply" / "big.edi").write_bytes(b"somewhere else")
+        assert ready_names(inbox, timeout=1.5) == [], "handed out while its writer still had it open"
+    assert ready_names(inbox) == ["medsupply/big.edi"]
+
+
+def test_a_backlog_found_by_a_scan_is_handed_out_oldest_first(tmp_path: Path) -> None:
+    box = Inbox(tmp_path, stable_seconds=0, rescan_seconds=3600)
+    for folder in ("b", "a"):
+        (tmp_path / folder).mkdir()
+    base = time.time() - 100
+    for i in range(20):
+        path = tmp_path / ("a" if i % 2 else "b") / f"f{i:02d}.edi"
+        path.write_bytes(b"ISA*00*")
+        os.utime(path, (base + i, base + i))
+    box.scan()
+    batches = [[c.path.name for c in box.ready(limit=4)] for _ in range(5)]
+    assert batches == [[f"f{i:02d}.edi" for i in range(b, b + 4)] for b in range(0, 20, 4)]
+    assert box.ready() == [] and not box.pending
+
+
+def test_the_inotify_thread_reads_a_descriptor_past_1024(tmp_path: Path) -> None:
+    # select() refuses descriptors from FD_SETSIZE (1024) on; a busy service may hold that many.
+    if not inotify.available():
+        pytest.skip("inotify exists on Linux only")
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard limit on open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = []
+    try:
+        while len(held) < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        box = Inbox(tmp_path, stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
+        box.start()
+        try:
+            assert isinstance(box._observer, inotify.InotifyWatcher) and box._observer._fd >= 1024
+            part = tmp_path / ".x.part"
+            part.write_bytes(b"ISA*00*")
+            os.rename(part, tmp_path / "x.edi")
+            assert ready_names(box) == ["x.edi"]
+        finally:
+            box.stop()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
