@@ -421,6 +421,10 @@ def latency(
     ]
     for d in to:
         lines.append(f"  drop-to-{d:<22} {_summary([arrived[d][k] - dropped[k] for k in both])}")
+    # The service's own end-to-end rate: from the first drop to the last delivery. At a rate it keeps up with,
+    # about that rate; above what it can do, what it can do (the backlog grows and the latencies with it).
+    span = (max(_later(arrived, to, k) for k in both) - min(dropped[k] for k in both)).total_seconds()
+    lines.append(f"  first drop to last delivered: {len(both)} files in {span:.2f} s = {len(both) / span:.1f} files/s")
     print("\n".join(lines), flush=True)
     _FINISHED.append(home)
     return 0 if len(both) == n else 1
