@@ -34,6 +34,13 @@ def inbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Inbox]:
         box.stop()
 
 
+def rename_in(folder: Path, name: str) -> None:
+    """Drop ``name`` in ``folder`` as an uploader finishes a file: written under a temporary name, renamed."""
+    part = folder / f".{name}.part"
+    part.write_bytes(b"ISA*00*")
+    os.rename(part, folder / name)
+
+
 def ready_names(box: Inbox, timeout: float = 5.0) -> list[str]:
     """What becomes ready within ``timeout`` (the watchdog observer delays a rename by up to 0.5 s)."""
     deadline = time.monotonic() + timeout
@@ -45,9 +52,7 @@ def ready_names(box: Inbox, timeout: float = 5.0) -> list[str]:
 
 
 def test_a_file_renamed_into_place_is_ready_at_once(inbox: Inbox) -> None:
-    part = inbox.root / "medsupply" / ".order.edi.part"
-    part.write_bytes(b"ISA*00*")
-    os.rename(part, inbox.root / "medsupply" / "order.edi")
+    rename_in(inbox.root / "medsupply", "order.edi")
     assert ready_names(inbox) == ["medsupply/order.edi"]
 
 
@@ -64,9 +69,7 @@ def test_a_partner_folder_made_while_watching_is_watched(inbox: Inbox) -> None:
     folder = inbox.root / "newpartner"
     folder.mkdir()
     time.sleep(0.6)  # the watch on the new folder is added from the event
-    part = folder / ".x.part"
-    part.write_bytes(b"ISA*00*")
-    os.rename(part, folder / "x.edi")
+    rename_in(folder, "x.edi")
     ready = ready_names(inbox)
     assert ready == ["newpartner/x.edi"]
 
@@ -162,9 +165,7 @@ def test_an_inbox_that_is_a_symbolic_link_is_watched(tmp_path: Path) -> None:
     box = Inbox(tmp_path / "inbox", stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
     box.start()
     try:
-        part = real / ".x.part"
-        part.write_bytes(b"ISA*00*")
-        os.rename(part, real / "x.edi")
+        rename_in(real, "x.edi")
         assert ready_names(box) == ["x.edi"]
     finally:
         box.stop()
@@ -220,9 +221,7 @@ def test_the_inotify_thread_reads_a_descriptor_past_1024(tmp_path: Path) -> None
         box.start()
         try:
             assert isinstance(box._observer, inotify.InotifyWatcher) and box._observer._fd >= 1024
-            part = tmp_path / ".x.part"
-            part.write_bytes(b"ISA*00*")
-            os.rename(part, tmp_path / "x.edi")
+            rename_in(tmp_path, "x.edi")
             assert ready_names(box) == ["x.edi"]
         finally:
             box.stop()
