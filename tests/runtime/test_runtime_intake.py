@@ -215,3 +215,21 @@ def test_the_daemon_processes_while_a_big_inbox_is_still_being_taken_in(tmp_path
     first_results = min(r.results_at for r in rows if r.results_at is not None)
     last_received = max(r.received_at for r in rows)
     assert first_results < last_received, "every file was taken in before the first was processed"
+
+
+def test_gateway_run_once_also_processes_while_the_inbox_is_taken_in(tmp_path: Path, workspace: Workspace) -> None:
+    # `--once` took every ready file in before processing any: its delivery processes idled meanwhile.
+    home = sqlite_home(tmp_path, batch=4)
+    for i in range(40):
+        home.drop(
+            f"810-{i:03d}.edi", x12(PARTNERS / "medsupply/cases/810-invoice.edi", 950 + i, tag=f"o{i}"), "medsupply"
+        )
+    time.sleep(0.2)
+    service = home.service(workspace)
+    summary = service.run_once()
+    service.store.close()
+    assert summary.received == 40 and list(files(home).values()).count("processed") == 40
+    with Store(home.store_url) as store:
+        rows = store.list_files(limit=100)
+    first_results = min(r.results_at for r in rows if r.results_at is not None)
+    assert first_results < max(r.received_at for r in rows), "every file was taken in before the first was processed"
