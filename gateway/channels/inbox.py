@@ -167,6 +167,7 @@ class Inbox:
         self._wake = threading.Event()
         self._observer: Observer | inotify.InotifyWatcher | None = None  # type: ignore[valid-type]
         self._last_scan = float("-inf")
+        self._lost = False  # events were lost (rescan_soon): the next scan notices every file again
 
     # --- discovery ----------------------------------------------------------------------------
 
@@ -214,6 +215,12 @@ class Inbox:
         self._last_scan = self.clock()
         if not self.root.is_dir():
             return
+        # Files already pending or handed out are left as they are: a big backlog taken a batch at a time is
+        # not looked at again at every rescan, and a file an event said was complete stays so. After events
+        # were lost, every file is noticed again (as not known to be complete).
+        with self._lock:
+            known = set() if self._lost else {str(p) for p in self.pending} | {str(p) for p in self.taken}
+            self._lost = False
         found: list[tuple[int, str]] = []
         for entry in os.scandir(self.root):
             if entry.name.startswith(".") or self._ignored(entry.name):
@@ -224,8 +231,8 @@ class Inbox:
                 except OSError:
                     continue  # removed or unreadable meanwhile: the next scan looks again
                 found.extend((_mtime(inner), inner.path) for inner in inner_entries
-                             if not inner.is_dir(follow_symlinks=False))  # fmt: skip
-            else:
+                             if inner.path not in known and not inner.is_dir(follow_symlinks=False))  # fmt: skip
+            elif entry.path not in known:
                 found.append((_mtime(entry), entry.path))
         found.sort()
         for _, path in found:
@@ -258,6 +265,8 @@ class Inbox:
 
     def rescan_soon(self) -> None:
         """An event may have been lost: the next :meth:`ready` looks at every entry (thread-safe)."""
+        with self._lock:
+            self._lost = True
         self._last_scan = float("-inf")
         self._wake.set()
 

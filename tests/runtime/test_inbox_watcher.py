@@ -229,3 +229,15 @@ def test_the_inotify_thread_reads_a_descriptor_past_1024(tmp_path: Path) -> None
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_rescan_leaves_pending_files_as_their_events_said_unless_events_were_lost(tmp_path: Path) -> None:
+    box = Inbox(tmp_path, stable_seconds=3600, rescan_seconds=3600)
+    path = tmp_path / "renamed-in.edi"
+    path.write_bytes(b"ISA*00*")
+    box.notice(str(path), True)  # a rename into place said it is complete
+    box.scan()
+    assert box.pending[path].closed, "a periodic rescan forgot what the event said"
+    box.rescan_soon()  # events were lost: what they said may be out of date
+    box.scan()
+    assert not box.pending[path].closed
