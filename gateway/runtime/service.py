@@ -684,8 +684,8 @@ class Service:
         return 0
 
     def _keep_claimed(self) -> None:
-        """Renew the leases of the batch claimed with the last results once a third of them has run (intake
-        of a big inbox runs before that batch is processed): a lease that ran out would let another worker
+        """Renew the leases of the batch claimed with the last results once a third of them has run (the loop
+        takes files in before that batch is processed): a lease that ran out would let another worker
         take its files as if this one had died, and count that against them (``max_attempts``)."""
         held = self.claimed
         if not held.rows or held.leased_at is None or time.monotonic() - held.leased_at < held.lease_seconds / 3:
