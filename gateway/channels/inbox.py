@@ -167,7 +167,7 @@ class Inbox:
         self._wake = threading.Event()
         self._observer: Observer | inotify.InotifyWatcher | None = None  # type: ignore[valid-type]
         self._last_scan = float("-inf")
-        self._lost = False  # events were lost (rescan_soon): the next scan notices every file again
+        self._lost: object | None = None  # events were lost (rescan_soon): the next scan notices every file again
 
     # --- discovery ----------------------------------------------------------------------------
 
@@ -219,8 +219,8 @@ class Inbox:
         # not looked at again at every rescan, and a file an event said was complete stays so. After events
         # were lost, every file is noticed again (as not known to be complete).
         with self._lock:
-            known = set() if self._lost else {str(p) for p in self.pending} | {str(p) for p in self.taken}
-            self._lost = False
+            lost = self._lost
+            known = set() if lost else {str(p) for p in self.pending} | {str(p) for p in self.taken}
         found: list[tuple[int, str]] = []
         for entry in os.scandir(self.root):
             if entry.name.startswith(".") or self._ignored(entry.name):
@@ -236,7 +236,11 @@ class Inbox:
                 found.append((_mtime(entry), entry.path))
         found.sort()
         for _, path in found:
-            self.notice(path)
+            self.notice(path, False if lost else None)  # None: what an event said of a file stays
+        if lost:
+            with self._lock:
+                if self._lost is lost:  # else a rescan_soon() meanwhile asks for one more
+                    self._lost = None
 
     def start(self) -> None:
         """Start watching (and scan once)."""
@@ -266,7 +270,7 @@ class Inbox:
     def rescan_soon(self) -> None:
         """An event may have been lost: the next :meth:`ready` looks at every entry (thread-safe)."""
         with self._lock:
-            self._lost = True
+            self._lost = object()  # a new token: a scan under way clears only the one it started with
         self._last_scan = float("-inf")
         self._wake.set()
 

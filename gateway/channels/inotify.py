@@ -139,6 +139,7 @@ class InotifyWatcher:
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
                 log.warning("%s: its files are found by the rescans only", exc.strerror)
+                self._rescan()
 
     def _watch_folders(self) -> None:
         """Watch every partner folder under the root (at start, and after an overflow, when some may have been
@@ -155,6 +156,7 @@ class InotifyWatcher:
             if watched == folder and wd != self._root_wd:
                 del self._folders[wd]
                 _LIBC.inotify_rm_watch(self._fd, wd)
+        self._rescan()  # what its events said of files under the old name may no longer hold
 
     def _run(self) -> None:
         poller = select.poll()
@@ -199,11 +201,13 @@ class InotifyWatcher:
                 del self._folders[wd]
                 if wd == self._root_wd:
                     log.warning("the inbox %s is gone: files are found by the rescans only", self.root)
+                self._rescan()
                 continue
             if not name:  # the folder itself
                 if wd == self._root_wd and mask & _MOVE_SELF:
                     log.warning("the inbox %s was moved away: files are found by the rescans only", self.root)
                     self._forget_all()
+                    self._rescan()
                 continue
             path = folder + b"/" + name
             if mask & _ISDIR:

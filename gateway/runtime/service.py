@@ -774,9 +774,10 @@ class Service:
             while not self.stopping.is_set():
                 # A batch taken in, then one processed, as `gateway run` does: the delivery processes start on
                 # the first batch instead of waiting for the whole inbox to be taken in (5-10% end to end on
-                # 3,000 files). After an intake failure, every ready file is tried, so each one left in the
+                # 3,000 files). Intake failing, its last try takes every ready file, so each one left in the
                 # inbox is named in the summary.
-                taken = self.take_ready(limit=None if failing else self._intake_limit())
+                last_try = failing >= ONCE_INTAKE_TRIES - 1
+                taken = self.take_ready(limit=None if last_try else self._intake_limit())
                 done = self.process_claimed()
                 self.beats.update(dict.fromkeys(("loop", "inbox"), time.time()))
                 if taken or done or self.claimed.rows:

@@ -241,3 +241,24 @@ def test_a_rescan_leaves_pending_files_as_their_events_said_unless_events_were_l
     box.rescan_soon()  # events were lost: what they said may be out of date
     box.scan()
     assert not box.pending[path].closed
+
+
+def test_lost_events_are_still_made_good_after_a_scan_that_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = Inbox(tmp_path, stable_seconds=3600, rescan_seconds=3600)
+    path = tmp_path / "renamed-in.edi"
+    path.write_bytes(b"ISA*00*")
+    box.notice(str(path), True)
+    box.rescan_soon()
+    real = os.scandir
+
+    def refused(where: object) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("gateway.channels.inbox.os.scandir", refused)
+    with pytest.raises(PermissionError):
+        box.scan()
+    monkeypatch.setattr("gateway.channels.inbox.os.scandir", real)
+    box.scan()
+    assert not box.pending[path].closed, "the full rescan the lost events asked for never happened"

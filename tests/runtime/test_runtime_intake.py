@@ -233,3 +233,31 @@ def test_gateway_run_once_also_processes_while_the_inbox_is_taken_in(tmp_path: P
         rows = store.list_files(limit=100)
     first_results = min(r.results_at for r in rows if r.results_at is not None)
     assert first_results < max(r.received_at for r in rows), "every file was taken in before the first was processed"
+
+
+def test_once_with_intake_failing_part_way_names_every_file_left(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Taken a batch at a time, the files past the failing batches were never tried: the last try takes every
+    # ready file, so each one left in the inbox is named (exit 3), as when all were taken in first.
+    home = sqlite_home(tmp_path, batch=4)
+    for i in range(20):
+        home.drop(
+            f"810-{i:03d}.edi", x12(PARTNERS / "medsupply/cases/810-invoice.edi", 980 + i, tag=f"f{i}"), "medsupply"
+        )
+    time.sleep(0.2)
+    service = home.service(workspace)
+    real, calls = service.intake.take_many, []
+
+    def failing_after_two(batch: list, today: object) -> list:
+        calls.append(len(batch))
+        if len(calls) > 2:
+            raise OSError(28, "No space left on device")
+        return real(batch, today)
+
+    monkeypatch.setattr(service.intake, "take_many", failing_after_two)
+    monkeypatch.setattr(service.stopping, "wait", lambda seconds: False)  # no 1 s pauses between the tries
+    summary = service.run_once()
+    service.store.close()
+    assert summary.received == 8
+    assert len(summary.not_taken) == 12 and len(home.inbox_leftovers()) == 12
