@@ -22,6 +22,7 @@ from gateway.store import Archive, Store, StoreUnavailableError
 from gateway.workspace import Workspace
 
 INVOICE = case("medsupply", "810-invoice.edi")
+INVOICE_CASE = PARTNERS / "medsupply/cases/810-invoice.edi"
 
 
 def sqlite_home(tmp_path: Path, **settings: float) -> Home:
@@ -199,15 +200,19 @@ def test_a_file_whose_intake_failed_is_put_back_and_taken_later(
     assert files(home) == {"810-invoice.edi": "processed"} and home.inbox_leftovers() == []
 
 
+def backlog(tmp_path: Path, n: int, *, first: int, tag: str) -> Home:
+    """A deployment taking 4 files a batch, with ``n`` invoices already in its inbox, older than the stable time."""
+    home = sqlite_home(tmp_path, batch=4)
+    for i in range(n):
+        home.drop(f"810-{i:03d}.edi", x12(INVOICE_CASE, first + i, tag=f"{tag}{i}"), "medsupply")
+    time.sleep(0.2)
+    return home
+
+
 def test_the_daemon_processes_while_a_big_inbox_is_still_being_taken_in(tmp_path: Path, workspace: Workspace) -> None:
     # Taking in every ready file before processing any made a steady drop wait in the ledger (processing got
     # one batch between two intakes); the daemon now takes a batch in and processes one, in turn.
-    home = sqlite_home(tmp_path, batch=4)
-    for i in range(40):
-        home.drop(
-            f"810-{i:03d}.edi", x12(PARTNERS / "medsupply/cases/810-invoice.edi", 900 + i, tag=f"d{i}"), "medsupply"
-        )
-    time.sleep(0.2)  # older than the stable time: ready at the first look
+    home = backlog(tmp_path, 40, first=900, tag="d")
     with running(home.service(workspace)):
         wait_for(lambda: list(files(home).values()).count("processed") == 40, 60, "the 40 files processed")
     with Store(home.store_url) as store:
@@ -219,12 +224,7 @@ def test_the_daemon_processes_while_a_big_inbox_is_still_being_taken_in(tmp_path
 
 def test_gateway_run_once_also_processes_while_the_inbox_is_taken_in(tmp_path: Path, workspace: Workspace) -> None:
     # `--once` took every ready file in before processing any: its delivery processes idled meanwhile.
-    home = sqlite_home(tmp_path, batch=4)
-    for i in range(40):
-        home.drop(
-            f"810-{i:03d}.edi", x12(PARTNERS / "medsupply/cases/810-invoice.edi", 950 + i, tag=f"o{i}"), "medsupply"
-        )
-    time.sleep(0.2)
+    home = backlog(tmp_path, 40, first=950, tag="o")
     service = home.service(workspace)
     summary = service.run_once()
     service.store.close()
@@ -240,12 +240,7 @@ def test_once_with_intake_failing_part_way_names_every_file_left(
 ) -> None:
     # Taken a batch at a time, the files past the failing batches were never tried: the last try takes every
     # ready file, so each one left in the inbox is named (exit 3), as when all were taken in first.
-    home = sqlite_home(tmp_path, batch=4)
-    for i in range(20):
-        home.drop(
-            f"810-{i:03d}.edi", x12(PARTNERS / "medsupply/cases/810-invoice.edi", 980 + i, tag=f"f{i}"), "medsupply"
-        )
-    time.sleep(0.2)
+    home = backlog(tmp_path, 20, first=980, tag="f")
     service = home.service(workspace)
     real, calls = service.intake.take_many, []
 
