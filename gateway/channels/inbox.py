@@ -277,11 +277,10 @@ class Inbox:
     def stop(self) -> None:
         """Stop the watcher thread."""
         observer, self._observer = self._observer, None
-        if isinstance(observer, inotify.InotifyWatcher):
+        if observer is not None:
             observer.stop()
-        elif observer is not None:
-            observer.stop()
-            observer.join(timeout=5)
+            if not isinstance(observer, inotify.InotifyWatcher):  # watchdog's stop() only asks its thread
+                observer.join(timeout=5)
         self._wake.set()
 
     def wait(self, timeout: float) -> None:
