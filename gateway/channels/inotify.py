@@ -40,6 +40,8 @@ _ONLYDIR, _DONT_FOLLOW = 0x1000000, 0x2000000
 _EVENTS = _MODIFY | _ATTRIB | _CLOSE_WRITE | _MOVED_FROM | _MOVED_TO | _CREATE | _DELETE_SELF | _MOVE_SELF
 _ROOT_MASK = _EVENTS | _ONLYDIR  # the root may be a symbolic link to a folder, as scan() follows it
 _FOLDER_MASK = _EVENTS | _ONLYDIR | _DONT_FOLLOW  # a link in the inbox is an entry the runtime refuses
+ROOT_RETRY_MS = 1000  # how often a root that is gone is looked for again
+_GONE, _GIVEN_UP = -1, -2  # the root's watch descriptor when it has none: looked for again, or not
 _HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then len bytes of name
 
 
@@ -74,7 +76,7 @@ class InotifyWatcher:
         self._notify = notify
         self._rescan = rescan
         self._folders: dict[int, bytes] = {}  # watch descriptor -> folder (bytes: names need not be UTF-8)
-        self._root_wd = -1
+        self._root_wd = _GONE
         self._fd = -1
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
@@ -163,12 +165,16 @@ class InotifyWatcher:
         poller.register(self._fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         while True:
+            lost = self._root_wd == _GONE  # the root was removed or moved away: looked for again every second
             try:
-                ready = {fd for fd, _ in poller.poll()}
+                ready = {fd for fd, _ in poller.poll(ROOT_RETRY_MS if lost else None)}
             except InterruptedError:
                 continue
             if self._wake_r in ready:
                 return
+            if lost and not ready:
+                self._watch_root_again()
+                continue
             try:
                 data = os.read(self._fd, 65536)
             except BlockingIOError:
@@ -200,12 +206,15 @@ class InotifyWatcher:
             if mask & _IGNORED:  # the watch is gone (its folder removed or unmounted)
                 del self._folders[wd]
                 if wd == self._root_wd:
-                    log.warning("the inbox %s is gone: files are found by the rescans only", self.root)
+                    self._root_wd = _GONE
+                    log.warning("the inbox %s is gone: files are found by the rescans only until it is back", self.root)
                 self._rescan()
                 continue
             if not name:  # the folder itself
                 if wd == self._root_wd and mask & _MOVE_SELF:
-                    log.warning("the inbox %s was moved away: files are found by the rescans only", self.root)
+                    log.warning(
+                        "the inbox %s was moved away: files are found by the rescans only until it is back", self.root
+                    )
                     self._forget_all()
                     self._rescan()
                 continue
@@ -224,12 +233,30 @@ class InotifyWatcher:
             elif mask & _ATTRIB:
                 self._notify(os.fsdecode(path), None)
 
+    def _watch_root_again(self) -> None:
+        """The root is back (made again, moved back, remounted): watch it and its partner folders, and look
+        at the whole inbox (files may have come while it was not watched)."""
+        try:
+            self._root_wd = self._add(os.fsencode(self.root), _ROOT_MASK)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                log.warning("%s: files are found by the rescans only", exc)
+                self._root_wd = _GIVEN_UP  # not tried again: the watch limit or the root's permissions stay
+            return
+        log.warning("the inbox %s is back: its events are read again", self.root)
+        try:
+            self._watch_folders()
+        except OSError as exc:  # gone again (its IN_IGNORED follows), or not readable
+            log.warning("cannot list the partner folders of %s (%s): their files are found by the rescans", self.root,
+                        exc.strerror)  # fmt: skip
+        self._rescan()
+
     def _forget_all(self) -> None:
         assert _LIBC is not None
         for wd in list(self._folders):
             del self._folders[wd]
             _LIBC.inotify_rm_watch(self._fd, wd)
-        self._root_wd = -1
+        self._root_wd = _GONE
 
     def _new_folder(self, folder: bytes) -> None:
         """A partner folder appeared: watch it, then report what it already holds (written before the watch)."""

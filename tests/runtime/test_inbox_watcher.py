@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,44 @@ def test_an_inbox_that_is_a_symbolic_link_is_watched(tmp_path: Path) -> None:
         assert ready_names(box) == ["x.edi"]
     finally:
         box.stop()
+
+
+@pytest.mark.parametrize("how", ["removed", "moved away"])
+def test_an_inbox_gone_and_made_again_is_watched_again(
+    how: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, a root that was removed (or moved away) and made again was found by the rescans only until
+    the daemon restarted: here the rescans are an hour apart, so only its events make the file ready."""
+    if not inotify.available():
+        pytest.skip("inotify exists on Linux only")
+    caplog.set_level("WARNING", "gateway.inbox")
+    root = tmp_path / "inbox"
+    (root / "medsupply").mkdir(parents=True)
+    box = Inbox(root, stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
+    box.start()
+    try:
+        if how == "removed":
+            shutil.rmtree(root)
+        else:
+            os.rename(root, tmp_path / "attic")
+        wait_for(lambda: f"the inbox {root} is gone" in caplog.text or f"the inbox {root} was moved" in caplog.text)
+        (root / "medsupply").mkdir(parents=True)
+        wait_for(lambda: f"the inbox {root} is back" in caplog.text)
+        rename_in(root / "medsupply", "after.edi")
+        assert ready_names(box) == ["medsupply/after.edi"]
+        (root / "newpartner").mkdir()
+        time.sleep(0.3)  # the watch on the new folder is added from the root's event
+        rename_in(root / "newpartner", "x.edi")
+        assert ready_names(box) == ["newpartner/x.edi"]
+    finally:
+        box.stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.05)
 
 
 def test_a_partner_folder_moved_away_no_longer_speaks_for_its_old_name(inbox: Inbox, tmp_path: Path) -> None:
