@@ -256,8 +256,8 @@ class RestDestination:
             response["excerpt_error"] = error
         if "retry-after" in answer.headers:
             response["retry_after"] = answer.headers["retry-after"]
-        if answer.is_redirect:  # recorded whatever response_headers says: the reason names it
-            response["location"] = answer.headers["location"]
+        if answer.is_redirect and "location" in answer.headers:  # recorded whatever response_headers says:
+            response["location"] = answer.headers["location"]  # the reason names it (a 3xx may have none)
         return response
 
     def _excerpt(self, answer: httpx.Response) -> tuple[str, bool, str | None]:

@@ -163,6 +163,18 @@ def test_redirect_not_followed(receiver: Receiver) -> None:
     assert len(receiver.received) == 1
 
 
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_without_location_is_rejected_with_its_status(receiver: Receiver, status: int) -> None:
+    # Before, recording its (absent) Location raised KeyError: the attempt was retried as an internal error,
+    # with no status recorded, and replayed once the receiver answered 200.
+    receiver.script(Reply(status))
+    out = deliver(receiver.url, response_headers=[])
+    assert isinstance(out, Rejected)
+    assert out.reason.startswith(f"HTTP {status}: redirect not followed")
+    assert out.response["status"] == status and "location" not in out.response
+    assert len(receiver.received) == 1
+
+
 def test_excerpt_is_bounded(receiver: Receiver) -> None:
     receiver.script(Reply(500, body=b"x" * 50_000))
     out = deliver(receiver.url, excerpt_bytes=100)
