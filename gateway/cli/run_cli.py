@@ -116,9 +116,12 @@ def run(
         deployment = _hold_broken(deployment, workspace)
         store = Store(url)
         service = Service(deployment, workspace, store, worker=worker, delegated=False if deliveries_only else None)
-    except BaseException:
+    except BaseException as exc:
         if delegates is not None:
             delegates.abandon()
+        if isinstance(exc, GatewayError):  # a destination that cannot be built (its tables not at the code's
+            click.echo(f"Error: {exc}", err=True)  # revision, say): refused, said, exit 2 (configuration)
+            raise SystemExit(2) from exc
         raise
     if delegates is not None:
         service.attach_delegates(delegates)

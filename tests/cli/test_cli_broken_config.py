@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,6 +95,28 @@ def test_run_goes_on_for_the_other_partners_and_the_broken_partner_waits(tmp_pat
     shutil.copy(REPO / "partners" / "medsupply" / "maps" / "856.yaml", home / "partners" / "medsupply" / "maps")
     result = CliRunner().invoke(main, ["run", "--once", "--home", str(home)])
     assert "not loaded" not in result.output and not waiting.exists(), result.output
+
+
+@pytest.mark.parametrize("once", [True, False])
+def test_run_refuses_to_start_on_staging_tables_it_may_not_create_and_says_so(tmp_path: Path, once: bool) -> None:
+    # Before, `gateway run` ended in a ConfigError traceback (exit 1), where `gateway deliver` said why.
+    home = deployment(tmp_path)
+    (home / "var").mkdir()
+    sqlite3.connect(home / "var" / "erp.sqlite").close()  # the ERP's database, without the staging tables
+    (home / "gateway.yaml").write_text(
+        "destinations:\n  erp-staging:\n    type: sql\n    url: 'sqlite:///var/erp.sqlite'\n    upgrade: false\n"
+        "routes:\n  - name: everything\n    match: {}\n    to: [erp-staging]\n",
+        "utf-8",
+    )
+    waiting = home / "inbox" / "medsupply" / "asn.edi"
+    waiting.parent.mkdir(parents=True)
+    shutil.copy(REPO / "samples" / "x12" / "856-4010-medsupply-asn.edi", waiting)
+    command = [sys.executable, "-m", "gateway.cli.main", "run", *(["--once"] if once else []), "--home", str(home)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 2, run.stderr
+    assert "Error: [STG-001] destination 'erp-staging': the staging tables (stg_*) are at revision (none)" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert waiting.exists(), "the file waits in the inbox"
 
 
 def lint(*args: str) -> tuple[int, str]:
