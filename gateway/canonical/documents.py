@@ -324,8 +324,13 @@ class Invoice(DocumentHeader):
     """An invoice or credit memo (810, cXML InvoiceDetailRequest)."""
 
     def business_key(self) -> str:
-        """The duplicate key per supplier: the invoice number."""
-        return f"810:{self.invoice_number}"
+        """The duplicate key per supplier: the invoice number. A credit memo and a correction (any purpose but
+        original: a replacement, a cancellation) have keys of their own, as in the staging tables: neither is
+        a duplicate of the original invoice."""
+        key = f"810:{self.invoice_number}"
+        if self.credit_memo:
+            key += ":credit"
+        return key if self.purpose == Purpose.ORIGINAL else f"{key}:{self.purpose}"
 
     document_type: Literal["invoice"] = "invoice"
     invoice_number: str = Field(description="The duplicate key per supplier.")

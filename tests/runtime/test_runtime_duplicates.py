@@ -104,6 +104,39 @@ def test_duplicates_are_recorded_not_passed_on(store_url: str, tmp_path: Path, w
         )
 
 
+def test_a_corrected_invoice_is_not_a_duplicate_of_the_original_but_its_resend_is(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    # Before, the invoice's key was its number alone: a replacement (BIG08 05) was dropped as a duplicate
+    # and never reached staging, REST or reconciliation; nor did a credit memo of the same number.
+    home = make_home(tmp_path, f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}")
+    service = home.service(workspace)
+    original = run(home, service, "original.edi", INVOICE)
+    replaced = x12(PARTNERS / "medsupply/cases/810-invoice.edi", 420).replace(
+        b"BIG*20261205*INV-0042377*20261201*4500012390~", b"BIG*20261205*INV-0042377*20261201*4500012390****05~"
+    )
+    assert b"****05~" in replaced  # BIG08: 05 replace
+    replacement = run(home, service, "replacement.edi", replaced)
+    credit = run(home, service, "credit.edi", x12(PARTNERS / "medsupply/cases/810-invoice.edi", 421).replace(
+        b"BIG*20261205*INV-0042377*20261201*4500012390~", b"BIG*20261205*INV-0042377*20261201*4500012390***CR~"
+    ))  # fmt: skip
+    again = run(home, service, "replacement-again.edi", replaced.replace(b"000000420", b"000000422"))
+    assert [r["documents"] for r in (original, replacement, credit, again)] == [
+        ["translated"],
+        ["translated"],
+        ["translated"],
+        ["duplicate"],
+    ]
+    with Store(home.store_url) as store:
+        keys = sorted(d.business_key or "" for d in store.list_documents(limit=10))
+    assert keys == [
+        "810:INV-0042377",
+        "810:INV-0042377:credit",
+        "810:INV-0042377:replace",
+        "810:INV-0042377:replace",
+    ], keys
+
+
 def test_hold_policy_holds_a_resend(store_url: str, tmp_path: Path, workspace: Workspace) -> None:
     home = make_home(tmp_path, store_url)
     service = home.service(workspace)
