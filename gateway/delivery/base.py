@@ -125,7 +125,24 @@ class Payload:
             "control": self.control_number or "",
             "correlation_id": self.correlation_id,
             "business_key": (self.business_key or "").replace(":", "-").replace("/", "-"),
+            "number": self.number(),
         }
+
+    def number(self) -> str:
+        """The document's own number, the same for its corrections: the PO number of an order or its
+        acknowledgment, the shipment id of a ship notice, the invoice number; empty for what we send."""
+        field = _NUMBER_FIELDS.get(self.doc_type)
+        value = (self.document or {}).get(field) if field is not None else None
+        return str(value).replace("/", "-") if value is not None else ""
+
+
+_NUMBER_FIELDS = {
+    "purchase_order": "po_number",
+    "po_acknowledgment": "po_number",
+    "ship_notice": "shipment_id",
+    "invoice": "invoice_number",
+}
+"""The field each canonical type's ``{number}`` (file-name and URL templates) comes from."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ This is the reference module for destinations (STYLE.md convention 2): a config 
 Canonical documents are written as their canonical JSON; outbound interchanges (acks, 850s) as the
 exact bytes archived when they were recorded. ``name`` is a template over
 :meth:`~gateway.delivery.base.Payload.names` (``{partner}``, ``{doc_type}``, ``{file_id}``,
-``{position}``, ``{control}``, ``{business_key}``, ``{document_id}``, ``{delivery_id}``,
+``{position}``, ``{control}``, ``{number}``, ``{business_key}``, ``{document_id}``, ``{delivery_id}``,
 ``{correlation_id}``, ``{ext}``); it may hold sub-folders. With ``layout: NAME`` each canonical
 document is written through that export layout (CSV, fixed width or XML: :mod:`gateway.delivery.layouts`)
 and ``{ext}`` is the layout's extension (otherwise ``json`` for documents, ``x12`` for interchanges).
@@ -41,7 +41,7 @@ TMP_DIR = ".tmp"
 
 NAME_FIELDS = frozenset(
     {"partner", "doc_type", "file_id", "position", "document_id", "delivery_id", "control", "correlation_id",
-     "business_key", "ext"}
+     "business_key", "number", "ext"}
 )  # fmt: skip
 
 

@@ -130,3 +130,27 @@ def test_the_built_in_destinations_exist_and_can_be_redefined(tmp_path: Path) ->
     )
     assert isinstance(redefined["canonical-json"], FilesDestination)
     assert redefined["canonical-json"].folder == tmp_path / "erp/in"
+
+
+@pytest.mark.parametrize(
+    ("doc_type", "document", "number"),
+    [
+        ("purchase_order", {"po_number": "4500012390", "purpose": "change"}, "4500012390"),
+        ("po_acknowledgment", {"po_number": "4500012390"}, "4500012390"),
+        ("ship_notice", {"shipment_id": "ASN/77001", "purpose": "replace"}, "ASN-77001"),
+        ("invoice", {"invoice_number": "INV-9", "credit_memo": True}, "INV-9"),
+        ("997", None, ""),
+    ],
+)
+def test_number_is_the_documents_own_number_whatever_its_purpose(
+    tmp_path: Path, doc_type: str, document: dict[str, object] | None, number: str
+) -> None:
+    # `{business_key}` carries the type and the purpose (856-ASN-77001-replace): a replacement notice would go to
+    # another URL or file than the original. `{number}` stays the same for a document and its corrections.
+    values = {"doc_type": doc_type, "document": document, "data": None if document else b"ISA*"}
+    assert payload(1, **values).names()["number"] == number
+    dest = FilesDestination("out", tmp_path, "{doc_type}-{number}.{ext}")
+    if document is not None:
+        outcome = dest.deliver(payload(1, **values))
+        assert isinstance(outcome, Delivered)
+        assert (tmp_path / f"{doc_type}-{number}.json").is_file()

@@ -45,6 +45,10 @@ def test_unknown_key_refused() -> None:
     assert "Extra inputs are not permitted" in refused(auth={"type": "bearer", "token": {"env": "T"}, "scheme": "x"})
 
 
+def test_number_is_a_template_name() -> None:
+    assert config(url="https://wms.example/asn/{number}").url == "https://wms.example/asn/{number}"
+
+
 def test_unknown_template_name_with_a_hint() -> None:
     message = refused(url="https://ap.example/{busines_key}")
     assert "'busines_key' (did you mean 'business_key'?)" in message
