@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from gateway.store.base import EVENT_INSERT, StoreBase, to_json
 from gateway.store.errors import NotFoundError, StoreValueError, TransitionError
 from gateway.store.schema import deliveries, delivery_attempts, documents, outbound
-from gateway.store.statuses import DeliveryOutcome, DeliveryStatus, EntityKind, EventAction
+from gateway.store.statuses import DeliveryOutcome, DeliveryStatus, DocumentStatus, EntityKind, EventAction
 
 __all__ = ["AttemptResult", "DeliveryOps", "DeliveryRow", "OwedDelivery", "idempotency_key"]
 
@@ -735,4 +735,31 @@ class DeliveryOps(StoreBase):
                     correlation_id=doc["correlation_id"],
                     actor=actor,
                 )
+            if doc["status"] == DocumentStatus.UNROUTED:  # an operator routed it by hand: no longer an exception
+                self._route_by_hand(conn, doc, targets, actor, reason, now)
         return new_ids
+
+    def _route_by_hand(
+        self, conn: Connection, doc: Any, targets: list[str], actor: str, reason: str, now: datetime
+    ) -> None:
+        conn.execute(
+            update(documents)
+            .where(documents.c.id == doc["id"])
+            .values(
+                status=DocumentStatus.ROUTED.value, reason=f"routed by hand to {', '.join(targets)}", updated_at=now
+            )
+        )
+        self._event(
+            conn,
+            kind=EntityKind.DOCUMENT,
+            entity_id=doc["id"],
+            file_id=doc["file_id"],
+            action=EventAction.STATUS,
+            from_status=DocumentStatus.UNROUTED.value,
+            to_status=DocumentStatus.ROUTED.value,
+            at=now,
+            reason=reason,
+            details={"destinations": targets},
+            correlation_id=doc["correlation_id"],
+            actor=actor,
+        )

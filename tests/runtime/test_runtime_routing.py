@@ -74,6 +74,18 @@ def test_a_document_no_rule_matches_is_unrouted_and_shown(tmp_path: Path) -> Non
     assert "invoices-only: document type is po_acknowledgment, not invoice" in status.stdout
     assert not (home.outbox / "canonical").exists() or not any((home.outbox / "canonical").rglob("*.json"))
     assert list((home.outbox / "medsupply").glob("997-*.x12")), "the partner still gets its acknowledgment"
+    # Routed by hand, it is delivered and no longer listed as an exception (before, it stayed "unrouted").
+    with Store(home.store_url) as store:
+        (doc,) = store.list_documents(status="unrouted")
+    sent = in_process(home, "retransmit", str(doc.id), "--destination", "canonical-json", "--reason", "no rule yet")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert gateway(home, "deliver").returncode == 0
+    assert len(list((home.outbox / "canonical").rglob("*.json"))) == 1
+    status = in_process(home, "status")
+    assert "matched no route" not in status.stdout, status.stdout
+    with Store(home.store_url) as store:
+        after = store.get_document(doc.id)
+    assert (after.status, after.reason) == ("routed", "routed by hand to canonical-json")
 
 
 def test_a_route_to_an_unknown_destination_stops_run_before_anything_starts(tmp_path: Path) -> None:
