@@ -117,6 +117,9 @@ OLD_ACK_MARKER = "ack for ISA13 {control}"
 ACK_PREFIX = OLD_ACK_MARKER.format(control="")
 """The same before migration 0002: a file interrupted across the upgrade sends that ack again, not a new one."""
 
+ACK_KINDS = frozenset({"997", "999", "TA1"})
+"""The outbound kinds that answer a partner's file (what a reprocessing does not send again)."""
+
 TMP_DIR = ".tmp"
 """Outputs were written here first by earlier versions (swept at start; destinations keep their own)."""
 
@@ -138,6 +141,7 @@ class _Work:
     adopted: list[int] = field(default_factory=list)  # deliveries taken over from a worker that died
     released: bool = False  # an operator released it (`gateway release`): its duplicates are let through
     parents: dict[int, int] = field(default_factory=dict)  # a reprocessing: the earlier file's documents by position
+    answered: str | None = None  # a reprocessing: the acknowledgments the partner already has for these bytes
     received_ta1s: list[DocPlan] = field(default_factory=list)  # TA1s read from the last interchange
     envelopes: dict[int, InterchangeReport] | None = None  # a big file's envelope reports, by ISA byte offset
 
@@ -413,6 +417,7 @@ class Processor:
         work.released = (row.reason or "").startswith(RELEASED) or row.parent_id is not None
         if row.parent_id is not None:
             work.parents = self.store.document_ids_by_position(row.parent_id)
+            work.answered = self._answered(row.parent_id)
         final = self.store.pending_final(row)
         if final is not None:
             self._from_ledger(work, final)
@@ -638,9 +643,12 @@ class Processor:
         if opened.plan is not None and not verdict.claims_isa13:
             plan.release_isa13 = True  # claimed at its first chunk, rejected at its trailer
         plan.status = verdict.status
-        plan.reason = "; ".join(r for r in (verdict.reason, *no_ta1(ic)) if r) or None
-        # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to).
-        plan.ack = self._ack_builder(verdict.ack if work.row.partner_id else None, plan.ack_marker or "")
+        again = f"not acknowledged again: the partner has {work.answered}" if work.answered else None
+        plan.reason = "; ".join(r for r in (verdict.reason, *no_ta1(ic), again) if r) or None
+        # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to), nor for
+        # a reprocessing of bytes the partner was answered for already.
+        owed = verdict.ack if work.row.partner_id and work.answered is None else None
+        plan.ack = self._ack_builder(owed, plan.ack_marker or "")
         if plan.ack is not None:
             plan.ack_router = self._ack_router(work.row.partner_id, plan.test)
         plan.groups = []
@@ -711,6 +719,19 @@ class Processor:
         """An inbound 997/999/TA1 kept as read (an ``acknowledgment`` document: no output, no dedupe key)."""
         assert work.seed is not None
         return acknowledgment_plan(ack, str(uuid.uuid5(work.seed, name)), position, work.row.partner_id)
+
+    def _answered(self, file_id: int) -> str | None:
+        """The acknowledgments (997/999/TA1) we sent for ``file_id`` or the earlier copy it repeats, the nearest
+        first, as ``file N's 997 ISA13``; None when the partner was never answered for these bytes."""
+        seen: set[int] = set()
+        current: int | None = file_id
+        while current is not None and current not in seen:
+            seen.add(current)
+            sent = [o for o in self.store.list_outbound(file_id=current, limit=50) if o.kind in ACK_KINDS]
+            if sent:
+                return f"file {current}'s " + ", ".join(f"{o.kind} {o.control_number}" for o in reversed(sent))
+            current = self.store.get_file(current).parent_id
+        return None
 
     def _ack_builder(self, ack: AckPlan | None, marker: str) -> AckBuilder | None:
         """What builds the acknowledgment inside the results transaction (None: the partner gets none)."""

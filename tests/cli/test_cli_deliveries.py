@@ -115,5 +115,14 @@ def test_reprocess_translates_again_as_a_linked_file_and_delivers_again(tmp_path
         actions = [(e.action, e.actor is not None) for e in store.events_for("file", 1)]
     assert ("reprocess", True) in actions
     assert len(list((home.outbox / "canonical" / "medsupply").glob("invoice-*.json"))) == 2
+    # The partner has its 997 for these bytes: a reprocessing (ours) does not answer it again.
+    assert [p.name for p in (home.outbox / "medsupply").glob("997-*.x12")] == ["997-000000001.x12"]
+    assert "acknowledged 0 interchange(s)" in run.stdout, run.stdout
+    shown = in_process(home, "messages", "show", "2")
+    assert "not acknowledged again: the partner has file 1's 997 000000001" in shown.stdout, shown.stdout
+    again = in_process(home, "reprocess", "2", "--reason", "once more")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert gateway(home, "run", "--once").returncode == 0
+    assert len(list((home.outbox / "medsupply").glob("997-*.x12"))) == 1, "answered again on a second reprocessing"
     refused = in_process(home, "reprocess", "99")
     assert refused.returncode == 2
