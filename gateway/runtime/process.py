@@ -721,16 +721,21 @@ class Processor:
         return acknowledgment_plan(ack, str(uuid.uuid5(work.seed, name)), position, work.row.partner_id)
 
     def _answered(self, file_id: int) -> str | None:
-        """The acknowledgments (997/999/TA1) we sent for ``file_id`` or the earlier copy it repeats, the nearest
-        first, as ``file N's 997 ISA13``; None when the partner was never answered for these bytes."""
+        """The acknowledgments (997/999/TA1) we sent for ``file_id`` or the nearest earlier copy it repeats that
+        was answered, as ``file N's 997 ISA13``, when that copy was processed whole (everything accepted, so
+        the answer would be the same). None when the partner was never answered for these bytes, or when
+        something was refused then: a map or profile fixed since may change the answer, which it then gets."""
         seen: set[int] = set()
         current: int | None = file_id
         while current is not None and current not in seen:
             seen.add(current)
             sent = [o for o in self.store.list_outbound(file_id=current, limit=50) if o.kind in ACK_KINDS]
+            earlier = self.store.get_file(current)
             if sent:
+                if earlier.status != "processed":
+                    return None
                 return f"file {current}'s " + ", ".join(f"{o.kind} {o.control_number}" for o in reversed(sent))
-            current = self.store.get_file(current).parent_id
+            current = earlier.parent_id
         return None
 
     def _ack_builder(self, ack: AckPlan | None, marker: str) -> AckBuilder | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-from runtimekit import Home, case, gateway, in_process, make_home
+from runtimekit import PARTNERS, Home, case, gateway, in_process, make_home, x12
 
 INVOICE = case("medsupply", "810-invoice.edi")
 
@@ -126,3 +126,17 @@ def test_reprocess_translates_again_as_a_linked_file_and_delivers_again(tmp_path
     assert len(list((home.outbox / "medsupply").glob("997-*.x12"))) == 1, "answered again on a second reprocessing"
     refused = in_process(home, "reprocess", "99")
     assert refused.returncode == 2
+
+
+def test_a_reprocessing_of_a_file_partly_refused_answers_the_partner_again(tmp_path: Path) -> None:
+    # Something was refused then: the answer may differ now (a map or profile fixed), so the partner gets it.
+    home = sqlite_home(tmp_path, stable_seconds=0)
+    home.drop("810.edi", x12(PARTNERS / "medsupply/cases/810-invoice.edi", 610, sets=2, tag="p", bad=frozenset({2})),
+              "medsupply")  # fmt: skip
+    assert gateway(home, "run", "--once").returncode == 1  # partly rejected
+    done = in_process(home, "reprocess", "1", "--reason", "validator fixed")
+    assert done.returncode == 0, done.stdout + done.stderr
+    gateway(home, "run", "--once")
+    assert len(list((home.outbox / "medsupply").glob("997-*.x12"))) == 2
+    shown = in_process(home, "messages", "show", "2")
+    assert "not acknowledged again" not in shown.stdout, shown.stdout
