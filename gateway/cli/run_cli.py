@@ -295,6 +295,24 @@ def _hold_broken(deployment: Deployment, workspace: Workspace) -> Deployment:
     return Deployment(deployment.home, settings.model_copy(update={"intake": intake}))
 
 
+def _print_deliveries(s: RunSummary) -> None:
+    """The summary's delivery lines: this run's; the daemon's stop adds what waits in the ledger now."""
+    d = s.deliveries
+    line = f"delivered    {d.delivered} delivery(ies)"
+    if d.by_destination:
+        line += " (" + ", ".join(f"{n} to {k}" for k, n in sorted(d.by_destination.items())) + ")"
+    click.echo(
+        line
+        + (f"; {d.retrying} waiting for a retry" if d.retrying else "")
+        + (f"; {d.dead} dead letter(s)" if d.dead else "")
+    )
+    if s.ledger_waiting is not None and any(s.ledger_waiting):  # the daemon: what waits in the ledger now
+        pending, dead = s.ledger_waiting
+        click.echo(f"  in the ledger now: {pending} waiting for a retry, {dead} dead letter(s)")
+    if d.retrying or d.dead or (s.ledger_waiting is not None and any(s.ledger_waiting)):
+        click.echo("  see `gateway deliveries list --status pending` / `gateway deadletters list`")
+
+
 def _print_broken(workspace: Workspace, deployment: Deployment) -> None:
     if workspace.broken:
         inbox = deployment.path("inbox")
@@ -312,17 +330,7 @@ def _print_summary(s: RunSummary, deployment: Deployment) -> None:
         f"translated   {s.documents} document(s)"
         + (f", {s.unrouted} matched no route (unrouted)" if s.unrouted else "")
     )
-    d = s.deliveries
-    line = f"delivered    {d.delivered} delivery(ies)"
-    if d.by_destination:
-        line += " (" + ", ".join(f"{n} to {k}" for k, n in sorted(d.by_destination.items())) + ")"
-    click.echo(
-        line
-        + (f"; {d.retrying} waiting for a retry" if d.retrying else "")
-        + (f"; {d.dead} dead letter(s)" if d.dead else "")
-    )
-    if d.retrying or d.dead:
-        click.echo("  see `gateway deliveries list --status pending` / `gateway deadletters list`")
+    _print_deliveries(s)
     if s.orders_sent or s.send_refused or s.send_left:
         click.echo(f"sent         {len(s.orders_sent)} purchase order(s) from {deployment.path('send')} as 850s")
         for line in s.orders_sent:

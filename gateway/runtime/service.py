@@ -80,8 +80,8 @@ files_log = logging.getLogger("gateway.files")
 
 ONCE_INTAKE_TRIES = 3
 """``--once``: intake batches failing as a whole (archive unwritable, store down) are tried this often."""
-SETTLE_SECONDS = 60.0
-"""How often the daemon folds the deliveries it follows that have ended into its counts (_settle_deliveries)."""
+FORGET_SECONDS = 60.0
+"""How often the daemon forgets the ids of the deliveries it tried (it counts them from the ledger at its stop)."""
 INTERRUPT_AFTER_SECONDS = 2.0
 """SIGTERM interrupts a store call that has been waiting this long (a shorter one is let finish)."""
 CUT_AFTER_INTERRUPT_SECONDS = 4.0
@@ -123,6 +123,7 @@ class RunSummary:
     send_refused: list[str] = field(default_factory=list)  # send folder files quarantined, with the problems
     send_left: list[str] = field(default_factory=list)  # send folder files left for a retry (store, disk)
     interrupted: bool = False  # stopped while the store hung: a thread may still wait on it (not joined)
+    ledger_waiting: tuple[int, int] | None = None  # the daemon's stop: (pending, dead letters) in the ledger now
 
     def add(self, outcome: FileOutcome, name: str = "") -> None:
         """Count one processed file."""
@@ -333,8 +334,7 @@ class Service:
         self.beats: dict[str, float] = {}  # step → wall time of its last success: /healthz, metrics, status
         processing = deployment.settings.processing
         self.claimed = NextBatch(processing.batch, processing.lease_seconds)  # claimed with the last's results
-        self._settled = DeliveryCounts()  # deliveries followed to their end (see _settle_deliveries)
-        self._settled_at = time.monotonic()
+        self._forgot_at = time.monotonic()  # see _forget_tried_now_and_then
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask the loop to stop after the file in hand; while the store hangs, at once."""
@@ -850,44 +850,41 @@ class Service:
 
     def _count_deliveries(self) -> None:
         """The run's deliveries as they stand at its end (a retry later delivered counts as delivered)."""
-        self._settle_deliveries(end=True)
-        tried, settled = self.processor.delivery_counts, self._settled
-        tried.delivered, tried.dead, tried.retrying = settled.delivered, settled.dead, settled.retrying
-        tried.by_destination = Counter(settled.by_destination)
+        tried = self.processor.delivery_counts
         self.summary.deliveries = tried
+        if tried.touched:
+            final = self.store.delivery_statuses(sorted(tried.touched))
+            tried.retrying = sum(1 for s in final.values() if s == "pending")
+            tried.dead = sum(1 for s in final.values() if s == "dead_letter")
+            tried.delivered = sum(1 for s in final.values() if s == "delivered")
+            if self.processor.delegated:  # delivered by the delivery processes: counted from the ledger
+                tried.by_destination = Counter(self.store.delivered_by_destination(sorted(tried.touched)))
 
-    def _count_at_stop(self) -> None:
-        """The daemon's deliveries, for the summary printed when it stops (the store down then: logged)."""
+    def _count_at_stop(self, since: datetime) -> None:
+        """The daemon's summary: what it and its delivery processes delivered since ``since``, from their
+        attempts in the ledger, and what waits in the ledger now (a store down then: logged, not counted)."""
         try:
-            self._count_deliveries()
+            by_destination = self.store.delivered_by(self.worker, since)
+            backlog = self.store.delivery_backlog()
         except GatewayError as exc:
             log.error("the deliveries of this run could not be counted for its summary: %s", exc)
-
-    def _settle_now_and_then(self) -> None:
-        """The daemon: :meth:`_settle_deliveries` every :data:`SETTLE_SECONDS`."""
-        if time.monotonic() - self._settled_at >= SETTLE_SECONDS:
-            self._settle_deliveries()
-            self._settled_at = time.monotonic()
-
-    def _settle_deliveries(self, *, end: bool = False) -> None:
-        """Fold the deliveries this service tried (or recorded, for its delivery processes) that are delivered
-        or dead by now into ``self._settled``, and stop following them: a daemon would otherwise keep every
-        delivery id of its life in memory. At the ``end``, those still pending are counted as retrying."""
-        tried, settled = self.processor.delivery_counts, self._settled
-        if not tried.touched:
             return
-        final = self.store.delivery_statuses(sorted(tried.touched))
-        delivered = sorted(i for i, status in final.items() if status == "delivered")
-        settled.delivered += len(delivered)
-        settled.dead += sum(1 for status in final.values() if status == "dead_letter")
-        if delivered:
-            settled.by_destination.update(self.store.delivered_by_destination(delivered))
-        tried.touched.difference_update(i for i, status in final.items() if status != "pending")
-        if end:
-            settled.retrying = sum(1 for status in final.values() if status == "pending")
+        counts = DeliveryCounts(by_destination=Counter(by_destination))
+        counts.delivered = sum(by_destination.values())
+        self.summary.deliveries = counts
+        waiting = sum(b.get("pending", 0) for b in backlog.values())
+        self.summary.ledger_waiting = (waiting, sum(b.get("dead_letter", 0) for b in backlog.values()))
+
+    def _forget_tried_now_and_then(self) -> None:
+        """The daemon counts its deliveries from the ledger at its stop: the ids of those it tried are not
+        kept for its whole life (every :data:`FORGET_SECONDS`)."""
+        if time.monotonic() - self._forgot_at >= FORGET_SECONDS:
+            self.processor.delivery_counts.touched.clear()
+            self._forgot_at = time.monotonic()
 
     def run_forever(self) -> RunSummary:
         """Watch the inbox and process until stopped."""
+        started = datetime.now(UTC)  # what it delivered from then on is in its summary (the ledger's clock)
         self.inbox.root.mkdir(parents=True, exist_ok=True)
         self.interruptible, self.cut_exit_code = True, 0
         self.start_watchdog()
@@ -925,7 +922,7 @@ class Service:
                     done = self.process_claimed()
                     taken += self.send_orders(every=1.0)
                     self.check_slas()
-                    self._settle_now_and_then()
+                    self._forget_tried_now_and_then()
                     self.beats.update(dict.fromkeys(("loop", "inbox", "send"), time.time()))
                 except GatewayError as exc:
                     self.raise_if_interrupted()
@@ -954,7 +951,7 @@ class Service:
                 self._finish_deliveries(delivering)
                 if self.delegates is not None and not self.summary.interrupted:  # (interrupted: `gateway run`
                     self.delegates.finish(limit=STOP_SECONDS)  # stops them, waiting for none)
-                self._count_at_stop()
+                self._count_at_stop(started)
             self.stop_watchdog()
         return self.summary
 

@@ -598,6 +598,27 @@ class DeliveryOps(StoreBase):
                     out[str(destination)] = out.get(str(destination), 0) + int(n)
         return out
 
+    def delivered_by(self, worker: str, since: datetime) -> dict[str, int]:
+        """Per destination, how many deliveries ``worker`` or its delivery processes (``worker/dN``) delivered
+        from ``since`` on (their delivering attempt's worker; ``delivered_at`` is indexed)."""
+        mine = or_(
+            delivery_attempts.c.worker == worker,
+            func.substr(delivery_attempts.c.worker, 1, len(worker) + 2) == f"{worker}/d",
+        )
+        query = (
+            select(deliveries.c.destination, func.count(func.distinct(deliveries.c.id)))
+            .join(delivery_attempts, delivery_attempts.c.delivery_id == deliveries.c.id)
+            .where(
+                deliveries.c.delivered_at >= since,
+                deliveries.c.status == DeliveryStatus.DELIVERED.value,
+                delivery_attempts.c.outcome == DeliveryOutcome.DELIVERED.value,
+                mine,
+            )
+            .group_by(deliveries.c.destination)
+        )
+        with self._db.read(f"count what {worker} delivered") as conn:
+            return {str(destination): int(n) for destination, n in conn.execute(query)}
+
     def delivery_backlog(self) -> dict[str, dict[str, int]]:
         """Per destination, how many deliveries are in each status."""
         query = select(deliveries.c.destination, deliveries.c.status, func.count()).group_by(

@@ -1,5 +1,5 @@
-"""The summary ``gateway run`` prints when it stops counts what it delivered, and a long-running daemon does
-not keep the id of every delivery of its life in memory to count them.
+"""The summary ``gateway run`` prints when it stops counts what it and its delivery processes delivered, from
+their attempts in the ledger, and the daemon does not keep the id of every delivery of its life in memory.
 
 Before, the daemon's summary said ``delivered    0 delivery(ies)`` after any session (only ``--once``
 counted), and the ids of every delivery it tried or recorded stayed in a set until it stopped.
@@ -7,6 +7,7 @@ counted), and the ids of every delivery it tried or recorded stayed in a set unt
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -65,25 +66,26 @@ def test_the_daemon_summary_counts_what_it_delivered(
     assert summary in run.stdout(), run.stdout()
 
 
-def test_the_deliveries_that_ended_are_folded_into_counts_and_no_longer_followed(
-    tmp_path: Path, workspace: Workspace
+def test_what_a_worker_delivered_is_counted_from_its_attempts_and_its_tried_ids_are_forgotten(
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    since = datetime.now(UTC)
     with Receiver() as receiver:
         home = routed_home(tmp_path, receiver, workers=0)
         for i in range(2):
             home.drop(f"inv{i}.edi", x12(TEMPLATE, 950 + i, tag=f"s{i}"), "medsupply")
-        service = home.service(workspace)
+        service = home.service(workspace, worker="svc")
         try:
             assert service.take_ready() == 2
             assert service.process_claimed() == 2
             service.processor.drain()
-            followed = service.processor.delivery_counts.touched
-            assert len(followed) == 6, followed
-            service._settle_deliveries()
-            assert followed == set(), "delivered, yet still followed"
-            service._count_deliveries()
+            assert len(service.processor.delivery_counts.touched) == 6
+            monkeypatch.setattr("gateway.runtime.service.FORGET_SECONDS", 0.0)
+            service._forget_tried_now_and_then()
+            assert service.processor.delivery_counts.touched == set(), "the daemon keeps every id of its life"
+            by = {"canonical-json": 2, "partner-outbox": 2, "receiver": 2}
+            assert service.store.delivered_by("svc", since) == by
+            assert service.store.delivered_by("sv", since) == {}, "another worker's name, a prefix of this one's"
+            assert service.store.delivered_by("svc", datetime.now(UTC)) == {}, "delivered before"
         finally:
             service.store.close()
-    counts = service.summary.deliveries
-    assert (counts.delivered, counts.retrying, counts.dead) == (6, 0, 0)
-    assert counts.by_destination == {"canonical-json": 2, "partner-outbox": 2, "receiver": 2}
