@@ -119,6 +119,8 @@ ACK_PREFIX = OLD_ACK_MARKER.format(control="")
 
 ACK_KINDS = frozenset({"997", "999", "TA1"})
 """The outbound kinds that answer a partner's file (what a reprocessing does not send again)."""
+REFUSED_STATUSES = frozenset({"partial", "failed", "quarantined"})
+"""A file's statuses that say something in it was refused (its reprocessing answers the partner again)."""
 
 TMP_DIR = ".tmp"
 """Outputs were written here first by earlier versions (swept at start; destinations keep their own)."""
@@ -643,11 +645,13 @@ class Processor:
         if opened.plan is not None and not verdict.claims_isa13:
             plan.release_isa13 = True  # claimed at its first chunk, rejected at its trailer
         plan.status = verdict.status
-        again = f"not acknowledged again: the partner has {work.answered}" if work.answered else None
-        plan.reason = "; ".join(r for r in (verdict.reason, *no_ta1(ic), again) if r) or None
         # Acks draw from the file's partner's sequence: none for a file without one (nobody to send to), nor for
         # a reprocessing of bytes the partner was answered for already.
-        owed = verdict.ack if work.row.partner_id and work.answered is None else None
+        owed = verdict.ack if work.row.partner_id else None
+        again = None
+        if owed is not None and work.answered is not None:
+            owed, again = None, f"not acknowledged again: the partner has {work.answered}"
+        plan.reason = "; ".join(r for r in (verdict.reason, *no_ta1(ic), again) if r) or None
         plan.ack = self._ack_builder(owed, plan.ack_marker or "")
         if plan.ack is not None:
             plan.ack_router = self._ack_router(work.row.partner_id, plan.test)
@@ -721,22 +725,30 @@ class Processor:
         return acknowledgment_plan(ack, str(uuid.uuid5(work.seed, name)), position, work.row.partner_id)
 
     def _answered(self, file_id: int) -> str | None:
-        """The acknowledgments (997/999/TA1) we sent for ``file_id`` or the nearest earlier copy it repeats that
-        was answered, as ``file N's 997 ISA13``, when that copy was processed whole (everything accepted, so
-        the answer would be the same). None when the partner was never answered for these bytes, or when
-        something was refused then: a map or profile fixed since may change the answer, which it then gets."""
+        """The acknowledgments (997/999/TA1) the partner received for ``file_id`` or the nearest earlier copy it
+        repeats that was answered (a delivery of each delivered), as ``file N's 997 ISA13``, when nothing was
+        refused in that copy (so the answer would be the same). None when no answer reached the partner for
+        these bytes, or when something was refused then: a map or profile fixed since may change the answer,
+        which it then gets."""
         seen: set[int] = set()
         current: int | None = file_id
         while current is not None and current not in seen:
             seen.add(current)
-            sent = [o for o in self.store.list_outbound(file_id=current, limit=50) if o.kind in ACK_KINDS]
             earlier = self.store.get_file(current)
-            if sent:
-                if earlier.status != "processed":
+            sent = [o for o in self.store.list_outbound(file_id=current, limit=50) if o.kind in ACK_KINDS]
+            received = [o for o in sent if self._delivered(o.id)]
+            if received:
+                if earlier.status in REFUSED_STATUSES:
                     return None
-                return f"file {current}'s " + ", ".join(f"{o.kind} {o.control_number}" for o in reversed(sent))
+                return f"file {current}'s " + ", ".join(f"{o.kind} {o.control_number}" for o in reversed(received))
             current = earlier.parent_id
         return None
+
+    def _delivered(self, outbound_id: int | None) -> bool:
+        """Whether an outbound interchange reached a destination (its partner's outbox, SFTP, a REST endpoint)."""
+        return outbound_id is not None and any(
+            d.status == "delivered" for d in self.store.list_deliveries(outbound_id=outbound_id, limit=20)
+        )
 
     def _ack_builder(self, ack: AckPlan | None, marker: str) -> AckBuilder | None:
         """What builds the acknowledgment inside the results transaction (None: the partner gets none)."""

@@ -140,3 +140,18 @@ def test_a_reprocessing_of_a_file_partly_refused_answers_the_partner_again(tmp_p
     assert len(list((home.outbox / "medsupply").glob("997-*.x12"))) == 2
     shown = in_process(home, "messages", "show", "2")
     assert "not acknowledged again" not in shown.stdout, shown.stdout
+
+
+def test_a_reprocessing_answers_again_when_the_first_answer_never_reached_the_partner(tmp_path: Path) -> None:
+    import sqlite3
+
+    home = sqlite_home(tmp_path, stable_seconds=0)
+    home.drop("810.edi", INVOICE, "medsupply")
+    assert gateway(home, "run", "--once").returncode == 0
+    # Its 997 never got out (a dead letter to the partner's outbox: a full disk, a wrong folder).
+    with sqlite3.connect(tmp_path / "var" / "gateway.sqlite") as db:
+        changed = db.execute("UPDATE deliveries SET status = 'dead_letter' WHERE outbound_id IS NOT NULL").rowcount
+    assert changed == 1
+    assert in_process(home, "reprocess", "1", "--reason", "answer lost").returncode == 0
+    gateway(home, "run", "--once")
+    assert len(list((home.outbox / "medsupply").glob("997-*.x12"))) == 2
