@@ -40,8 +40,8 @@ _ONLYDIR, _DONT_FOLLOW = 0x1000000, 0x2000000
 _EVENTS = _MODIFY | _ATTRIB | _CLOSE_WRITE | _MOVED_FROM | _MOVED_TO | _CREATE | _DELETE_SELF | _MOVE_SELF
 _ROOT_MASK = _EVENTS | _ONLYDIR  # the root may be a symbolic link to a folder, as scan() follows it
 _FOLDER_MASK = _EVENTS | _ONLYDIR | _DONT_FOLLOW  # a link in the inbox is an entry the runtime refuses
-ROOT_RETRY_MS = 1000  # how often a root that is gone is looked for again
-_GONE, _GIVEN_UP = -1, -2  # the root's watch descriptor when it has none: looked for again, or not
+ROOT_RETRY_MS = 1000  # how often a root that is gone is looked for again, and a watched one's device checked
+_GONE = -1  # the root's watch descriptor when it has none (looked for again every ROOT_RETRY_MS)
 _HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then len bytes of name
 
 
@@ -77,6 +77,8 @@ class InotifyWatcher:
         self._rescan = rescan
         self._folders: dict[int, bytes] = {}  # watch descriptor -> folder (bytes: names need not be UTF-8)
         self._root_wd = _GONE
+        self._root_dev = -1  # the device of the folder watched as the root (another one mounted over it: re-watched)
+        self._root_problem = ""  # why the root could not be watched again, logged once
         self._fd = -1
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
@@ -94,6 +96,7 @@ class InotifyWatcher:
             self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
             root = os.fsencode(self.root)
             self._root_wd = self._add(root, _ROOT_MASK)
+            self._root_dev = os.stat(self.root).st_dev
             self._watch_folders()
         except OSError:
             self._close()
@@ -165,15 +168,14 @@ class InotifyWatcher:
         poller.register(self._fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         while True:
-            lost = self._root_wd == _GONE  # the root was removed or moved away: looked for again every second
             try:
-                ready = {fd for fd, _ in poller.poll(ROOT_RETRY_MS if lost else None)}
+                ready = {fd for fd, _ in poller.poll(ROOT_RETRY_MS)}
             except InterruptedError:
                 continue
             if self._wake_r in ready:
                 return
-            if lost and not ready:
-                self._watch_root_again()
+            if not ready:  # a second without events: the root removed or moved away, or mounted over?
+                self._check_root()
                 continue
             try:
                 data = os.read(self._fd, 65536)
@@ -233,16 +235,33 @@ class InotifyWatcher:
             elif mask & _ATTRIB:
                 self._notify(os.fsdecode(path), None)
 
+    def _check_root(self) -> None:
+        """Watch the root again when it is back after being removed or moved away, or when another file system
+        was mounted over it (its events would never come: the watch is on the folder underneath)."""
+        if self._root_wd != _GONE:
+            try:
+                device = os.stat(self.root).st_dev
+            except OSError:
+                return  # removed or unmounted: its IN_IGNORED follows
+            if device == self._root_dev:
+                return
+            log.warning("the inbox %s is another file system now (mounted over): watching it again", self.root)
+            self._forget_all()
+        self._watch_root_again()
+
     def _watch_root_again(self) -> None:
-        """The root is back (made again, moved back, remounted): watch it and its partner folders, and look
-        at the whole inbox (files may have come while it was not watched)."""
+        """The root is back: watch it and its partner folders, and look at the whole inbox (files may have come
+        while it was not watched). A root that cannot be watched yet (no watch left, its permissions) is logged
+        once and tried again every second."""
         try:
             self._root_wd = self._add(os.fsencode(self.root), _ROOT_MASK)
+            self._root_dev = os.stat(self.root).st_dev
         except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-                log.warning("%s: files are found by the rescans only", exc)
-                self._root_wd = _GIVEN_UP  # not tried again: the watch limit or the root's permissions stay
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR) and str(exc) != self._root_problem:
+                self._root_problem = str(exc)
+                log.warning("%s: files are found by the rescans until it can be", exc)
             return
+        self._root_problem = ""
         log.warning("the inbox %s is back: its events are read again", self.root)
         try:
             self._watch_folders()

@@ -8,6 +8,7 @@ import errno
 import os
 import shutil
 import struct
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -201,6 +202,28 @@ def test_an_inbox_gone_and_made_again_is_watched_again(
         assert ready_names(box) == ["newpartner/x.edi"]
     finally:
         box.stop()
+
+
+def test_a_file_system_mounted_over_the_inbox_is_watched(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The watch is on the folder underneath a mount: events of the mounted file system never reach it."""
+    if not inotify.available():
+        pytest.skip("inotify exists on Linux only")
+    root = tmp_path / "inbox"
+    root.mkdir()
+    box = Inbox(root, stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
+    box.start()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(root)], capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        box.stop()
+        pytest.skip(f"cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        wait_for(lambda: "is another file system now (mounted over)" in caplog.text)
+        wait_for(lambda: f"the inbox {root} is back" in caplog.text)
+        rename_in(root, "x.edi")
+        assert ready_names(box) == ["x.edi"]
+    finally:
+        box.stop()
+        subprocess.run(["umount", str(root)], check=False)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
