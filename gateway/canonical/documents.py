@@ -121,6 +121,12 @@ class DocumentHeader(CanonicalModel):
     provenance: Provenance = Field(default_factory=Provenance)
     purpose: Purpose = Purpose.ORIGINAL
     purpose_code: str | None = Field(default=None, description="The partner's purpose code as sent.")
+
+    def key_purpose(self) -> Purpose:
+        """The purpose a duplicate key carries: a copy sent again as such (X12 purpose code ``07``, duplicate,
+        which the tables read as ``replace``) is keyed as the original it copies, so it is found a duplicate."""
+        return Purpose.ORIGINAL if self.purpose_code == "07" else self.purpose
+
     currency: str | None = Field(
         default=None,
         min_length=3,
@@ -165,7 +171,7 @@ class PurchaseOrder(DocumentHeader):
 
     def business_key(self) -> str:
         """The duplicate key per partner: PO number and purpose (a change order is not a duplicate)."""
-        return f"850:{self.po_number}:{self.purpose}"
+        return f"850:{self.po_number}:{self.key_purpose()}"
 
     document_type: Literal["purchase_order"] = "purchase_order"
     po_number: str
@@ -235,7 +241,7 @@ class PurchaseOrderAcknowledgment(DocumentHeader):
 
     def business_key(self) -> str:
         """The duplicate key per partner: PO number, acknowledgment date and purpose."""
-        return f"855:{self.po_number}:{self.acknowledgment_date}:{self.purpose}"
+        return f"855:{self.po_number}:{self.acknowledgment_date}:{self.key_purpose()}"
 
     document_type: Literal["po_acknowledgment"] = "po_acknowledgment"
     po_number: str
@@ -289,7 +295,7 @@ class ShipNotice(DocumentHeader):
 
     def business_key(self) -> str:
         """The duplicate key per partner: shipment id and purpose."""
-        return f"856:{self.shipment_id}:{self.purpose}"
+        return f"856:{self.shipment_id}:{self.key_purpose()}"
 
     document_type: Literal["ship_notice"] = "ship_notice"
     shipment_id: str
@@ -330,7 +336,8 @@ class Invoice(DocumentHeader):
         key = f"810:{self.invoice_number}"
         if self.credit_memo:
             key += ":credit"
-        return key if self.purpose == Purpose.ORIGINAL else f"{key}:{self.purpose}"
+        purpose = self.key_purpose()
+        return key if purpose == Purpose.ORIGINAL else f"{key}:{purpose}"
 
     document_type: Literal["invoice"] = "invoice"
     invoice_number: str = Field(description="The duplicate key per supplier.")

@@ -130,10 +130,15 @@ class Payload:
 
     def number(self) -> str:
         """The document's own number, the same for its corrections: the PO number of an order or its
-        acknowledgment, the shipment id of a ship notice, the invoice number; empty for what we send."""
+        acknowledgment, the shipment id of a ship notice, the invoice number (``-credit`` added for a credit
+        memo, which may reuse its invoice's number: as the staging tables key it); empty for what we send."""
+        document = self.document or {}
         field = _NUMBER_FIELDS.get(self.doc_type)
-        value = (self.document or {}).get(field) if field is not None else None
-        return str(value).replace("/", "-") if value is not None else ""
+        value = document.get(field) if field is not None else None
+        if value is None:
+            return ""
+        credit = "-credit" if self.doc_type == "invoice" and document.get("credit_memo") else ""
+        return str(value).replace("/", "-") + credit
 
 
 _NUMBER_FIELDS = {

@@ -138,7 +138,8 @@ def test_the_built_in_destinations_exist_and_can_be_redefined(tmp_path: Path) ->
         ("purchase_order", {"po_number": "4500012390", "purpose": "change"}, "4500012390"),
         ("po_acknowledgment", {"po_number": "4500012390"}, "4500012390"),
         ("ship_notice", {"shipment_id": "ASN/77001", "purpose": "replace"}, "ASN-77001"),
-        ("invoice", {"invoice_number": "INV-9", "credit_memo": True}, "INV-9"),
+        ("invoice", {"invoice_number": "INV-9", "purpose": "replace"}, "INV-9"),
+        ("invoice", {"invoice_number": "INV-9", "credit_memo": True}, "INV-9-credit"),
         ("997", None, ""),
     ],
 )

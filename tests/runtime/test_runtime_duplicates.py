@@ -121,6 +121,8 @@ def test_a_corrected_invoice_is_not_a_duplicate_of_the_original_but_its_resend_i
         b"BIG*20261205*INV-0042377*20261201*4500012390~", b"BIG*20261205*INV-0042377*20261201*4500012390***CR~"
     ))  # fmt: skip
     again = run(home, service, "replacement-again.edi", replaced.replace(b"000000420", b"000000422"))
+    copy = run(home, service, "copy.edi", replaced.replace(b"000000420", b"000000423").replace(b"****05~", b"****07~"))
+    assert copy["documents"] == ["duplicate"], "a copy sent as such (BIG08 07) is a duplicate of the original"
     assert [r["documents"] for r in (original, replacement, credit, again)] == [
         ["translated"],
         ["translated"],
@@ -130,6 +132,7 @@ def test_a_corrected_invoice_is_not_a_duplicate_of_the_original_but_its_resend_i
     with Store(home.store_url) as store:
         keys = sorted(d.business_key or "" for d in store.list_documents(limit=10))
     assert keys == [
+        "810:INV-0042377",
         "810:INV-0042377",
         "810:INV-0042377:credit",
         "810:INV-0042377:replace",
