@@ -9,6 +9,7 @@ file links to its parent, and every one is an event naming who (the OS user), wh
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -217,7 +218,10 @@ def retransmit(
         raise click.UsageError("name a DOCUMENT_ID, a --delivery, or at least one filter (--partner, --type, ...)")
     if len(destinations) > 1 and bulk:
         raise click.UsageError("in bulk, name at most one --destination")
-    store = open_store_read_only(load_deployment(home, config), store_url)
+    deployment = load_deployment(home, config)
+    if document_id is not None:
+        _known_destinations(deployment, destinations)
+    store = open_store_read_only(deployment, store_url)
     try:
         if document_id is not None:
             _one_document(store, document_id, destinations, reason, dry_run)
@@ -250,6 +254,19 @@ def retransmit_document(
         raise StoreValueError(f"document {document_id}'s file was purged past the retention policy")
     new: list[int] = store.retransmit(document_id, who, reason, list(destinations) or None)
     return new
+
+
+def _known_destinations(deployment: Any, names: Sequence[str]) -> None:
+    """New deliveries go only to destinations the deployment has: a misspelt name is a usage error, not a
+    dead letter "not configured" (nor, for an unrouted document, a reason to call it routed)."""
+    from gateway.components import BUILTIN_DESTINATIONS, configured_destinations
+
+    known = sorted({*BUILTIN_DESTINATIONS, *configured_destinations(deployment)})
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise click.UsageError(f"no destination {name!r}{hint}; known: {', '.join(known)}")
 
 
 def _one_document(store: Any, document_id: int, destinations: tuple[str, ...], reason: str, dry_run: bool) -> None:

@@ -120,8 +120,8 @@ def run(
         if delegates is not None:
             delegates.abandon()
         if isinstance(exc, GatewayError):  # a destination that cannot be built (its tables not at the code's
-            click.echo(f"Error: {exc}", err=True)  # revision, say): refused, said, exit 2 (configuration)
-            raise SystemExit(2) from exc
+            click.echo(f"Error: {exc}", err=True)  # revision, say): refused, said, exit 2 (configuration);
+            raise SystemExit(EXIT_STORE if isinstance(exc, StoreUnavailableError) else 2) from exc  # the store: 4
         raise
     if delegates is not None:
         service.attach_delegates(delegates)

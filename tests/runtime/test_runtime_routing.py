@@ -77,6 +77,8 @@ def test_a_document_no_rule_matches_is_unrouted_and_shown(tmp_path: Path) -> Non
     # Routed by hand, it is delivered and no longer listed as an exception (before, it stayed "unrouted").
     with Store(home.store_url) as store:
         (doc,) = store.list_documents(status="unrouted")
+    typo = in_process(home, "retransmit", str(doc.id), "--destination", "canonical-jsn")
+    assert typo.returncode == 2 and "no destination 'canonical-jsn' (did you mean 'canonical-json'?)" in typo.stderr
     sent = in_process(home, "retransmit", str(doc.id), "--destination", "canonical-json", "--reason", "no rule yet")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert gateway(home, "deliver").returncode == 0
