@@ -46,6 +46,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from gateway.canonical.paths import MODELS, path_problem
+
 __all__ = [
     "DEFAULT_OUTBOUND",
     "DOC_TYPES",
@@ -191,6 +193,19 @@ class Match(_Strict):
                     f"unknown document type {name!r}{_hint(name, DOC_TYPES)} (known: {', '.join(DOC_TYPES)})"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _paths_exist(self) -> Match:
+        """Each predicate's path names something the canonical types matched can hold: a misspelt key would
+        make the rule match nothing, silently (the alerts' payloads are not canonical types: not checked)."""
+        named = [self.doc_type] if isinstance(self.doc_type, str) else self.doc_type  # (rules made at import)
+        kinds = [t for t in (named if named is not None else MODELS) if t in MODELS]
+        for n, predicate in enumerate(self.where):
+            steps = [(s.key, [field for field, _ in s.selectors]) for s in parse_path(predicate.path)]
+            problem = path_problem(steps, kinds) if kinds else None
+            if problem is not None:
+                raise ValueError(f"where[{n}] path {predicate.path!r} names nothing in a document: {problem}")
+        return self
 
     def partners(self) -> frozenset[str] | None:
         """The partner ids matched (None: any)."""

@@ -273,3 +273,35 @@ def test_outbound_rules_are_linted_on_their_own_side(tmp_path: Path) -> None:
     shadow = find(found, "CFG-017")
     assert shadow.startswith("gateway.yaml:16:5: CFG-017 rule 'acks-again' is never reached: rule 'all-out' (line 10)")
     assert len(found) == 4, found
+
+
+def test_a_misspelt_predicate_path_is_found_where_it_is_written(tmp_path: Path) -> None:
+    # Before, it passed lint and the rule then matched nothing, silently.
+    settings = """\
+routes:
+  - name: big-invoices
+    match:
+      doc_type: invoice
+      where:
+        - {path: totl.amount, op: gt, value: 1000}
+    to: [canonical-json]
+  - name: dock-2
+    match:
+      where:
+        - {path: "parties[role=ship_to].ids[qualifer=92].value", op: eq, value: MGH-DOCK2}
+    to: [canonical-json]
+  - name: fine
+    match:
+      where:
+        - {path: "parties[role=ship_to].ids[qualifier=92].value", op: eq, value: MGH-DOCK2}
+        - {path: shipment_id, op: exists}
+    to: [canonical-json]
+"""
+    found = lines(lint_config(deployment(tmp_path, settings), registry()))
+    total = find(found, "totl")
+    assert total.startswith("gateway.yaml:3:5: CFG-004 ")
+    assert (
+        "where[0] path 'totl.amount' names nothing in a document: invoice: no 'totl' (did you mean 'total'?)" in total
+    )
+    assert "[qualifer=...] selects by a field" in find(found, "qualifer")
+    assert len(found) == 2, found
