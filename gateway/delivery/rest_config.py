@@ -136,6 +136,12 @@ class RestConfig(DestinationConfig):
             raise ValueError("url must be an absolute http:// or https:// URL with a host")
         if parts.username is not None or parts.password is not None:
             raise ValueError("credentials in the url would put a secret in YAML: use auth: {type: basic, ...}")
+        try:
+            port = parts.port  # ValueError when not a number from 0 to 65535
+        except ValueError:
+            port = 0
+        if port == 0 and parts.netloc.rsplit("]", 1)[-1].count(":"):
+            raise ValueError(f"url port {parts.netloc.rsplit(':', 1)[-1]!r} is not a port (1-65535)")
         return value
 
     @field_validator("body")
