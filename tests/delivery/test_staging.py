@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from conftest import MYSQL_URL, PG_URL
 from sqlalchemy import Connection, func, select, text
 from stagingkit import (  # noqa: F401 - pytest fixtures
     Target,
@@ -256,6 +257,23 @@ def test_an_unreachable_database_is_retried() -> None:
             assert isinstance(outcome, RetryLater) and "did not answer" in outcome.reason, outcome
         finally:
             destination.close()
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_a_database_that_does_not_exist_is_retried_and_said_so(server: str, request: pytest.FixtureRequest) -> None:
+    # Before, MariaDB's "Unknown database" was retried as "did not answer or a lock was not granted".
+    from sqlalchemy.engine import make_url
+
+    request.getfixturevalue("pg_admin" if server == "postgresql" else "mysql_admin")  # the server is there
+    url = make_url(PG_URL if server == "postgresql" else MYSQL_URL).set(database="gateway_no_such_db")
+    destination = StagingDestination("erp", StagingConfig(url=url.render_as_string(hide_password=False), upgrade=True))
+    try:
+        outcome = destination.deliver(payload(golden(INVOICE)))
+        assert isinstance(outcome, RetryLater), outcome
+        assert "refused the connection (check its url and credentials)" in outcome.reason, outcome.reason
+        assert "gateway_no_such_db" in outcome.reason
+    finally:
+        destination.close()
 
 
 def test_tables_behind_the_code(target: Target) -> None:

@@ -45,6 +45,13 @@ _MYSQL_TRANSIENT = {1205, 1213, 2002, 2003, 2006, 2013, 1040, 1053}  # lock wait
 # Lock conflicts with another session (deadlock, lock or serialization timeout): the database is up
 # and other documents may well load; a batch falls back to one transaction per document.
 _CONFLICT_SQLSTATES = {"40001", "40P01", "55P03"}
+# The server answered but refused the connection: no such database, or the credentials. Retried (a DBA may
+# create it meanwhile), but said as it is, not as a database that did not answer.
+_REFUSED_SQLSTATES = {"3D000", "28000", "28P01"}
+_MYSQL_REFUSED = {1049, 1044, 1045}  # unknown database, access denied to it, access denied for the user
+_REFUSED = re.compile(  # psycopg's connection errors carry no SQLSTATE: their text says it
+    r'database "[^"]*" does not exist|password authentication failed|no pg_hba\.conf entry', re.IGNORECASE
+)
 _MYSQL_CONFLICT = {1205, 1213}
 
 
@@ -166,6 +173,8 @@ def classify(exc: SQLAlchemyError) -> Verdict:
     sqlstate, errno = _code(exc)
     if isinstance(exc, IntegrityError | DataError):
         return Verdict("reject", text)
+    if sqlstate in _REFUSED_SQLSTATES or errno in _MYSQL_REFUSED or _REFUSED.search(text):
+        return Verdict("retry", f"the staging database refused the connection (check its url and credentials): {text}")
     if sqlstate in _MISSING_SQLSTATES or errno in (1146, 1054) or _MISSING.search(text):
         return Verdict("retry", f"the staging tables are missing or behind the code ({text})", missing_schema=True)
     if (
