@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 from conftest import REPO
@@ -71,3 +72,15 @@ def test_console_script_in_subprocess() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "1 accepted, 0 rejected" in proc.stdout
+
+
+def test_the_samples_script_drops_into_another_deployment(tmp_path: Path) -> None:
+    """`sh samples/drop-samples.sh DIR` fills DIR/inbox (a deployment made with `gateway init`), not only the
+    repository's own inbox, and says how many files it dropped."""
+    done = subprocess.run(
+        ["sh", str(REPO / "samples" / "drop-samples.sh"), str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    dropped = [p for p in (tmp_path / "inbox").rglob("*") if p.is_file()]
+    assert done.stdout.strip() == f"dropped {len(dropped)} files into {tmp_path}/inbox/"
+    assert (tmp_path / "inbox" / "medsupply").is_dir() and (tmp_path / "inbox" / "empty-upload.edi").exists()

@@ -179,6 +179,8 @@ def show_delivery(
         excerpt = response.get("excerpt")
         if excerpt:
             click.echo(f"    response: {oneline(str(excerpt))[:300]}")
+        if response.get("note"):  # e.g. a 409 Conflict taken as delivered
+            click.echo(f"    note: {oneline(str(response['note']))}")
     for e in events:
         click.echo(
             f"  event {e.at:%Y-%m-%d %H:%M:%S} {e.action} {e.from_status or '-'} -> {e.to_status}"
@@ -267,6 +269,12 @@ def discard_dead(
 
 PUT_BACK_FROM = {"release": ("held",), "requeue": ("failed", "quarantined")}
 """What ``release`` and ``requeue`` take: a held duplicate; a failed or quarantined file."""
+_OTHERWISE = {
+    "duplicate": " (a duplicate refused under `duplicates.policy: reject`: `gateway reprocess {id}` lets it through)",
+    "processed": " (`gateway reprocess` translates it again; `gateway retransmit` delivers it again)",
+    "partial": " (`gateway reprocess` translates it again; `gateway retransmit` delivers it again)",
+}
+"""What to do instead, for a file ``release``/``requeue`` does not take."""
 
 
 def put_back(store: Any, kind: str, file_id: int, reason: str, who: str) -> FileRow:
@@ -276,7 +284,10 @@ def put_back(store: Any, kind: str, file_id: int, reason: str, who: str) -> File
     row: FileRow = store.get_file(file_id)
     allowed = PUT_BACK_FROM[kind]
     if row.status not in allowed:
-        raise TransitionError(f"file {file_id} is {row.status}: {kind} takes a file that is {' or '.join(allowed)}")
+        hint = _OTHERWISE.get(row.status, "").format(id=file_id)
+        raise TransitionError(
+            f"file {file_id} is {row.status}: {kind} takes a file that is {' or '.join(allowed)}{hint}"
+        )
     prefix = RELEASED if kind == "release" else "requeued by an operator"
     store.requeue_file(file_id, who, f"{prefix}: {reason}")
     return row

@@ -70,7 +70,12 @@ def test_release_and_requeue_refuse_a_file_in_the_wrong_state(tmp_path: Path, co
     assert gateway(home, "run", "--once").returncode == 0
     refused = in_process(home, command, "1")
     assert refused.returncode == 1 and "is processed" in refused.stderr, refused.stderr
+    assert "(`gateway reprocess` translates it again" in refused.stderr, "what to do instead"
     assert in_process(home, command, "99").returncode == 2
+    home.drop("again.edi", INVOICE, "medsupply")  # the same bytes: a duplicate, refused (policy reject)
+    gateway(home, "run", "--once")
+    duplicate = in_process(home, command, "2")
+    assert "is duplicate" in duplicate.stderr and "`gateway reprocess 2` lets it through" in duplicate.stderr
 
 
 def test_a_held_duplicate_released_goes_through(tmp_path: Path) -> None:
@@ -155,3 +160,26 @@ def test_a_reprocessing_answers_again_when_the_first_answer_never_reached_the_pa
     assert in_process(home, "reprocess", "1", "--reason", "answer lost").returncode == 0
     gateway(home, "run", "--once")
     assert len(list((home.outbox / "medsupply").glob("997-*.x12"))) == 2
+
+
+def test_deliveries_show_says_a_409_was_taken_as_delivered(tmp_path: Path) -> None:
+    from support.httpd import Receiver, Reply
+
+    with Receiver() as receiver:
+        receiver.script(Reply(409, body=b"already have it"))
+        rest = {"type": "rest", "url": receiver.url + "/{doc_type}/{number}", "conflict_is_delivered": True}
+        home = make_home(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'var' / 'gateway.sqlite'}",
+            stable_seconds=0,
+            extra={
+                "destinations": {"ap": rest},
+                "routes": [{"name": "ap", "match": {"doc_type": "invoice"}, "to": ["ap"]}],
+            },
+        )
+        home.drop("810.edi", INVOICE, "medsupply")
+        assert gateway(home, "run", "--once").returncode == 0
+    (delivery,) = json.loads(in_process(home, "deliveries", "list", "--destination", "ap", "--json").stdout)
+    shown = in_process(home, "deliveries", "show", str(delivery["id"]))
+    assert "HTTP 409" in shown.stdout and "note: 409 Conflict taken as delivered" in shown.stdout, shown.stdout
+    assert receiver.received[0].path == "/invoice/INV-0042377", "{number} in the url"
