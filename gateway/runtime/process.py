@@ -90,6 +90,7 @@ from gateway.store import Archive
 from gateway.store.deliveries import OwedDelivery
 from gateway.store.durable import SyncGroup, sweep
 from gateway.store.errors import (
+    ArchiveError,
     LeaseError,
 )
 from gateway.store.files import NextBatch
@@ -98,7 +99,7 @@ from gateway.store.store import Store
 from gateway.translate import FileInput, Translation, Translator
 from gateway.verdict import AckPlan, SetVerdict, decide, group_refusals, sender_refusal, set_verdict
 from gateway.x12.ack.answers import Answers
-from gateway.x12.ack.read import FunctionalAck, TA1Ack
+from gateway.x12.ack.read import FunctionalAck, TA1Ack, read_acks
 from gateway.x12.ack.sent import carries_group, interchange_control
 from gateway.x12.model import InterchangeHeader
 from gateway.x12.validate.report import InterchangeReport
@@ -119,8 +120,6 @@ ACK_PREFIX = OLD_ACK_MARKER.format(control="")
 
 ACK_KINDS = frozenset({"997", "999", "TA1"})
 """The outbound kinds that answer a partner's file (what a reprocessing does not send again)."""
-REFUSED_STATUSES = frozenset({"partial", "failed", "quarantined"})
-"""A file's statuses that say something in it was refused (its reprocessing answers the partner again)."""
 
 TMP_DIR = ".tmp"
 """Outputs were written here first by earlier versions (swept at start; destinations keep their own)."""
@@ -725,30 +724,42 @@ class Processor:
         return acknowledgment_plan(ack, str(uuid.uuid5(work.seed, name)), position, work.row.partner_id)
 
     def _answered(self, file_id: int) -> str | None:
-        """The acknowledgments (997/999/TA1) the partner received for ``file_id`` or the nearest earlier copy it
-        repeats that was answered (a delivery of each delivered), as ``file N's 997 ISA13``, when nothing was
-        refused in that copy (so the answer would be the same). None when no answer reached the partner for
-        these bytes, or when something was refused then: a map or profile fixed since may change the answer,
-        which it then gets."""
+        """The acknowledgments (997/999/TA1) the partner received for ``file_id``, or for the nearest earlier copy
+        it repeats that we answered, as ``file N's 997 ISA13``, when each was delivered and accepted everything
+        it answers (so the answer now would be the same). None otherwise: no answer, one not delivered (or
+        still on its way), or one that refused something (a TA1 R, a 997 AK9/AK5 R or P): a map or profile
+        fixed since may change the answer, which the partner then gets."""
         seen: set[int] = set()
         current: int | None = file_id
         while current is not None and current not in seen:
             seen.add(current)
-            earlier = self.store.get_file(current)
             sent = [o for o in self.store.list_outbound(file_id=current, limit=50) if o.kind in ACK_KINDS]
-            received = [o for o in sent if self._delivered(o.id)]
-            if received:
-                if earlier.status in REFUSED_STATUSES:
+            if sent:
+                if not all(self._delivered(o.id) and self._accepting(o.sha256) for o in sent):
                     return None
-                return f"file {current}'s " + ", ".join(f"{o.kind} {o.control_number}" for o in reversed(received))
-            current = earlier.parent_id
+                return f"file {current}'s " + ", ".join(f"{o.kind} {o.control_number}" for o in reversed(sent))
+            current = self.store.get_file(current).parent_id
         return None
 
-    def _delivered(self, outbound_id: int | None) -> bool:
-        """Whether an outbound interchange reached a destination (its partner's outbox, SFTP, a REST endpoint)."""
-        return outbound_id is not None and any(
-            d.status == "delivered" for d in self.store.list_deliveries(outbound_id=outbound_id, limit=20)
-        )
+    def _delivered(self, outbound_id: int) -> bool:
+        """Whether every delivery of an outbound interchange was delivered (the partner's among them)."""
+        sent = self.store.list_deliveries(outbound_id=outbound_id, limit=20)
+        return bool(sent) and all(d.status == "delivered" for d in sent)
+
+    def _accepting(self, sha256: str) -> bool:
+        """Whether the archived acknowledgment ``sha256`` accepts everything it answers (one it cannot read
+        again, purged say, is taken as not: the partner is answered again rather than left unanswered)."""
+        try:
+            data = self.archive.read(sha256)
+        except ArchiveError:
+            return False
+        for ack in read_acks(data):
+            if isinstance(ack, TA1Ack):
+                if not ack.accepted:
+                    return False
+            elif ack.code not in ("A", "E") or not all(s.accepted for s in ack.sets):
+                return False
+        return True
 
     def _ack_builder(self, ack: AckPlan | None, marker: str) -> AckBuilder | None:
         """What builds the acknowledgment inside the results transaction (None: the partner gets none)."""

@@ -183,3 +183,20 @@ def test_deliveries_show_says_a_409_was_taken_as_delivered(tmp_path: Path) -> No
     shown = in_process(home, "deliveries", "show", str(delivery["id"]))
     assert "HTTP 409" in shown.stdout and "note: 409 Conflict taken as delivered" in shown.stdout, shown.stdout
     assert receiver.received[0].path == "/invoice/INV-0042377", "{number} in the url"
+
+
+def test_a_reprocessed_isa13_duplicate_gets_the_997_its_ta1_refused_it(tmp_path: Path) -> None:
+    # The duplicate was answered with a TA1 R (025): an answer, but a refusal. Let through by a reprocessing, its
+    # invoice is translated and delivered: the partner must hear it was accepted (before: no 997 at all).
+    home = sqlite_home(tmp_path, stable_seconds=0)
+    home.drop("810.edi", INVOICE, "medsupply")
+    assert gateway(home, "run", "--once").returncode == 0
+    home.drop("same-isa13.edi", INVOICE.replace(b"INV-0042377", b"INV-0042399"), "medsupply")
+    gateway(home, "run", "--once")
+    ta1s = list((home.outbox / "medsupply").glob("TA1-*.x12"))
+    assert len(ta1s) == 1 and b"*R*025" in ta1s[0].read_bytes()
+    assert in_process(home, "reprocess", "2", "--reason", "a new invoice under a reused ISA13").returncode == 0
+    gateway(home, "run", "--once")
+    assert len(list((home.outbox / "medsupply").glob("997-*.x12"))) == 2
+    shown = in_process(home, "messages", "show", "3")
+    assert "not acknowledged again" not in shown.stdout, shown.stdout
