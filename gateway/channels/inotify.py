@@ -60,6 +60,13 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
+def _identity(folder: Path) -> tuple[int, int]:
+    """(device, inode) of ``folder`` (a symbolic link followed): another file system mounted over it, a bind
+    mount, or a link re-pointed, change it."""
+    st = os.stat(folder)
+    return st.st_dev, st.st_ino
+
+
 def available() -> bool:
     """Whether this platform has inotify (Linux)."""
     return _LIBC is not None
@@ -77,7 +84,7 @@ class InotifyWatcher:
         self._rescan = rescan
         self._folders: dict[int, bytes] = {}  # watch descriptor -> folder (bytes: names need not be UTF-8)
         self._root_wd = _GONE
-        self._root_dev = -1  # the device of the folder watched as the root (another one mounted over it: re-watched)
+        self._root_id = (-1, -1)  # (device, inode) of the folder watched as the root: another one there is re-watched
         self._root_problem = ""  # why the root could not be watched again, logged once
         self._fd = -1
         self._wake_r, self._wake_w = -1, -1
@@ -96,7 +103,7 @@ class InotifyWatcher:
             self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
             root = os.fsencode(self.root)
             self._root_wd = self._add(root, _ROOT_MASK)
-            self._root_dev = os.stat(self.root).st_dev
+            self._root_id = _identity(self.root)
             self._watch_folders()
         except OSError:
             self._close()
@@ -175,7 +182,11 @@ class InotifyWatcher:
             if self._wake_r in ready:
                 return
             if not ready:  # a second without events: the root removed or moved away, or mounted over?
-                self._check_root()
+                try:
+                    self._check_root()
+                except Exception:  # a watcher thread that dies silently would leave only the rescans
+                    log.exception("checking the inbox %s failed; looking at the whole inbox again", self.root)
+                    self._rescan()
                 continue
             try:
                 data = os.read(self._fd, 65536)
@@ -240,12 +251,13 @@ class InotifyWatcher:
         was mounted over it (its events would never come: the watch is on the folder underneath)."""
         if self._root_wd != _GONE:
             try:
-                device = os.stat(self.root).st_dev
+                now = _identity(self.root)
             except OSError:
                 return  # removed or unmounted: its IN_IGNORED follows
-            if device == self._root_dev:
+            if now == self._root_id:
                 return
-            log.warning("the inbox %s is another file system now (mounted over): watching it again", self.root)
+            log.warning("the inbox %s is another folder now (mounted over, or its link re-pointed): watching it "
+                        "again", self.root)  # fmt: skip
             self._forget_all()
         self._watch_root_again()
 
@@ -255,7 +267,7 @@ class InotifyWatcher:
         once and tried again every second."""
         try:
             self._root_wd = self._add(os.fsencode(self.root), _ROOT_MASK)
-            self._root_dev = os.stat(self.root).st_dev
+            self._root_id = _identity(self.root)
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENOTDIR) and str(exc) != self._root_problem:
                 self._root_problem = str(exc)

@@ -204,7 +204,10 @@ def test_an_inbox_gone_and_made_again_is_watched_again(
         box.stop()
 
 
-def test_a_file_system_mounted_over_the_inbox_is_watched(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("how", ["tmpfs", "bind"])
+def test_a_file_system_mounted_over_the_inbox_is_watched(
+    how: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The watch is on the folder underneath a mount: events of the mounted file system never reach it."""
     if not inotify.available():
         pytest.skip("inotify exists on Linux only")
@@ -212,12 +215,19 @@ def test_a_file_system_mounted_over_the_inbox_is_watched(tmp_path: Path, caplog:
     root.mkdir()
     box = Inbox(root, stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
     box.start()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(root)], capture_output=True, text=True, check=False)
+    elsewhere = tmp_path / "elsewhere"  # a bind mount from the same file system: the same device, another inode
+    elsewhere.mkdir()
+    command = (
+        ["mount", "-t", "tmpfs", "tmpfs", str(root)]
+        if how == "tmpfs"
+        else ["mount", "--bind", str(elsewhere), str(root)]
+    )
+    mounted = subprocess.run(command, capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         box.stop()
-        pytest.skip(f"cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount here (not root, or no CAP_SYS_ADMIN): {mounted.stderr.strip()}")
     try:
-        wait_for(lambda: "is another file system now (mounted over)" in caplog.text)
+        wait_for(lambda: "is another folder now (mounted over" in caplog.text)
         wait_for(lambda: f"the inbox {root} is back" in caplog.text)
         rename_in(root, "x.edi")
         assert ready_names(box) == ["x.edi"]
