@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def run(
     worker = worker or deployment.settings.processing.worker or default_worker()
     # The delivery processes start first: their start-up (a second each) runs on another core beside the
     # service's own (its workspace, its components, the schema check) instead of after it.
+    started = datetime.now(UTC)  # the daemon's summary counts what it and its delivery processes deliver from now
     delegates = None if deliveries_only else _delegates(deployment, worker, url, once, verbose, log_format, config)
     try:
         workspace = open_workspace(deployment.home, partial=True, deployment=deployment)
@@ -123,6 +125,7 @@ def run(
             click.echo(f"Error: {exc}", err=True)  # revision, say): refused, said, exit 2 (configuration);
             raise SystemExit(EXIT_STORE if isinstance(exc, StoreUnavailableError) else 2) from exc  # the store: 4
         raise
+    service.started_at = started
     if delegates is not None:
         service.attach_delegates(delegates)
     service.install_signal_handlers()

@@ -335,6 +335,7 @@ class Service:
         processing = deployment.settings.processing
         self.claimed = NextBatch(processing.batch, processing.lease_seconds)  # claimed with the last's results
         self._forgot_at = time.monotonic()  # see _forget_tried_now_and_then
+        self.started_at = datetime.now(UTC)  # `gateway run` sets it before it starts the delivery processes
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask the loop to stop after the file in hand; while the store hangs, at once."""
@@ -864,7 +865,10 @@ class Service:
         """The daemon's summary: what it and its delivery processes delivered since ``since``, from their
         attempts in the ledger, and what waits in the ledger now (a store down then: logged, not counted)."""
         try:
-            by_destination = self.store.delivered_by(self.worker, since)
+            count = self.deployment.settings.processing.delivery_workers if self.delegates is not None else 0
+            by_destination = self.store.delivered_by(
+                [self.worker, *(f"{self.worker}/d{n}" for n in range(1, count + 1))], since
+            )
             backlog = self.store.delivery_backlog()
         except GatewayError as exc:
             log.error("the deliveries of this run could not be counted for its summary: %s", exc)
@@ -884,7 +888,7 @@ class Service:
 
     def run_forever(self) -> RunSummary:
         """Watch the inbox and process until stopped."""
-        started = datetime.now(UTC)  # what it delivered from then on is in its summary (the ledger's clock)
+        started = self.started_at  # what it delivered from then on is in its summary (the ledger's clock)
         self.inbox.root.mkdir(parents=True, exist_ok=True)
         self.interruptible, self.cut_exit_code = True, 0
         self.start_watchdog()
@@ -998,6 +1002,7 @@ class Service:
                     self.stopping.wait(5)
                     continue
                 self.summary.store_error = None
+                self._forget_tried_now_and_then()  # a delivery process counts nothing from them (no summary)
                 if finishing and (not once or not counts.tried):
                     break
                 if not counts.tried:

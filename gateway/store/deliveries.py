@@ -598,13 +598,10 @@ class DeliveryOps(StoreBase):
                     out[str(destination)] = out.get(str(destination), 0) + int(n)
         return out
 
-    def delivered_by(self, worker: str, since: datetime) -> dict[str, int]:
-        """Per destination, how many deliveries ``worker`` or its delivery processes (``worker/dN``) delivered
-        from ``since`` on (their delivering attempt's worker; ``delivered_at`` is indexed)."""
-        mine = or_(
-            delivery_attempts.c.worker == worker,
-            func.substr(delivery_attempts.c.worker, 1, len(worker) + 2) == f"{worker}/d",
-        )
+    def delivered_by(self, workers: Sequence[str], since: datetime) -> dict[str, int]:
+        """Per destination, how many deliveries ``workers`` (a service and its delivery processes, by name)
+        delivered from ``since`` on (their delivering attempt's worker; ``delivered_at`` is indexed)."""
+        mine = delivery_attempts.c.worker.in_(list(workers))
         query = (
             select(deliveries.c.destination, func.count(func.distinct(deliveries.c.id)))
             .join(delivery_attempts, delivery_attempts.c.delivery_id == deliveries.c.id)
@@ -616,7 +613,7 @@ class DeliveryOps(StoreBase):
             )
             .group_by(deliveries.c.destination)
         )
-        with self._db.read(f"count what {worker} delivered") as conn:
+        with self._db.read(f"count what {', '.join(workers)} delivered") as conn:
             return {str(destination): int(n) for destination, n in conn.execute(query)}
 
     def delivery_backlog(self) -> dict[str, dict[str, int]]:

@@ -84,8 +84,8 @@ def test_what_a_worker_delivered_is_counted_from_its_attempts_and_its_tried_ids_
             service._forget_tried_now_and_then()
             assert service.processor.delivery_counts.touched == set(), "the daemon keeps every id of its life"
             by = {"canonical-json": 2, "partner-outbox": 2, "receiver": 2}
-            assert service.store.delivered_by("svc", since) == by
-            assert service.store.delivered_by("sv", since) == {}, "another worker's name, a prefix of this one's"
-            assert service.store.delivered_by("svc", datetime.now(UTC)) == {}, "delivered before"
+            assert service.store.delivered_by(["svc", "svc/d1"], since) == by
+            assert service.store.delivered_by(["sv", "svc/dev"], since) == {}, "other workers' names"
+            assert service.store.delivered_by(["svc"], datetime.now(UTC)) == {}, "delivered before"
         finally:
             service.store.close()
