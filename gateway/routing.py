@@ -74,6 +74,7 @@ DOC_TYPES = ("purchase_order", "po_acknowledgment", "ship_notice", "invoice", "9
 Op = Literal["eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "exists", "missing", "matches"]
 OPS: tuple[str, ...] = Op.__args__  # type: ignore[attr-defined]
 
+_CANONICAL_OF = {"850": "purchase_order"}  # what we send whose routed payload is a canonical document
 _STEP = re.compile(r"([^.\[\]=]+)((?:\[[^\[\]=]+=[^\[\]]*\])*)")
 _SELECTOR = re.compile(r"\[([^\[\]=]+)=([^\[\]]*)\]")
 
@@ -199,7 +200,9 @@ class Match(_Strict):
         """Each predicate's path names something the canonical types matched can hold: a misspelt key would
         make the rule match nothing, silently (the alerts' payloads are not canonical types: not checked)."""
         named = [self.doc_type] if isinstance(self.doc_type, str) else self.doc_type  # (rules made at import)
-        kinds = [t for t in (named if named is not None else MODELS) if t in MODELS]
+        kinds = [_CANONICAL_OF.get(t, t) for t in (named if named is not None else MODELS)]
+        if not all(k in MODELS for k in kinds):
+            return self  # an alert or an acknowledgment may be matched: its payload is not a canonical type
         for n, predicate in enumerate(self.where):
             steps = [(s.key, [field for field, _ in s.selectors]) for s in parse_path(predicate.path)]
             problem = path_problem(steps, kinds) if kinds else None

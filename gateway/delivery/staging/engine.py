@@ -50,7 +50,8 @@ _CONFLICT_SQLSTATES = {"40001", "40P01", "55P03"}
 _REFUSED_SQLSTATES = {"3D000", "28000", "28P01"}
 _MYSQL_REFUSED = {1049, 1044, 1045}  # unknown database, access denied to it, access denied for the user
 _REFUSED = re.compile(  # psycopg's connection errors carry no SQLSTATE: their text says it
-    r'database "[^"]*" does not exist|password authentication failed|no pg_hba\.conf entry', re.IGNORECASE
+    r'(database|role) "[^"]*" does not exist|password authentication failed|no pg_hba\.conf entry|no password supplied',
+    re.IGNORECASE,
 )
 _MYSQL_CONFLICT = {1205, 1213}
 
