@@ -254,3 +254,25 @@ def test_an_850_is_routed_on_its_canonical_purchase_order() -> None:
     )
     missed = route(RouteInput("medsupply", "850", "outbound"), PO, rules)
     assert missed.unrouted and "urgent: po_number matches ^URG- does not hold" in missed.reason
+
+
+@pytest.mark.parametrize(
+    ("doc_type", "path", "refused"),
+    [
+        ("850", "ordr_date", "purchase_order: no 'ordr_date' (did you mean 'order_date'?)"),
+        (["850", "invoice"], "order_date", None),
+        (["ack_rejected", "invoice"], "payload.reason", None),  # an alert's payload is not a canonical type
+        ("997", "anything.at_all", None),
+        (None, "shipment_id", None),
+        (None, "shipment_idd", "ship_notice: no 'shipment_idd' (did you mean 'shipment_id'?)"),
+    ],
+)
+def test_predicate_paths_are_checked_against_the_canonical_types_matched(
+    doc_type: object, path: str, refused: str | None
+) -> None:
+    rule = {"name": "r", "match": {"doc_type": doc_type, "where": [{"path": path, "op": "exists"}]}, "to": ["d"]}
+    if refused is None:
+        Rule.model_validate(rule)
+    else:
+        with pytest.raises(ValidationError, match=re.escape(refused)):
+            Rule.model_validate(rule)

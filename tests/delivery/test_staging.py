@@ -376,3 +376,22 @@ def test_registered_and_configured_by_name(monkeypatch: pytest.MonkeyPatch) -> N
     url = config.engine_url()  # type: ignore[attr-defined]
     assert url.password == "s3cret:/@" and url.drivername == "postgresql+psycopg"
     assert StagingConfig(url="mariadb://root@h/erp").engine_url().query["charset"] == "utf8mb4"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ('connection failed: FATAL:  role "erp_loader" does not exist',),
+        ('connection failed: FATAL:  password authentication failed for user "erp"',),
+        ("connection failed: fe_sendauth: no password supplied",),
+        (1049, "Unknown database 'erp'"),  # PyMySQL: the server's error number first
+    ],
+)
+def test_a_refused_connection_is_said_so_not_taken_for_missing_tables(args: tuple[object, ...]) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.delivery.staging.engine import classify
+
+    verdict = classify(OperationalError("connect", {}, Exception(*args)))
+    assert verdict.action == "retry" and not verdict.missing_schema
+    assert verdict.reason.startswith("the staging database refused the connection (check its url and credentials)")
