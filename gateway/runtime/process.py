@@ -742,9 +742,12 @@ class Processor:
         return None
 
     def _delivered(self, outbound_id: int) -> bool:
-        """Whether every delivery of an outbound interchange was delivered (the partner's among them)."""
-        sent = self.store.list_deliveries(outbound_id=outbound_id, limit=20)
-        return bool(sent) and all(d.status == "delivered" for d in sent)
+        """Whether an outbound interchange was delivered to each destination it was routed to (the partner's
+        among them), by the latest delivery to each (a dead letter retransmitted counts by its copy)."""
+        latest: dict[str, str] = {}
+        for d in sorted(self.store.list_deliveries(outbound_id=outbound_id, limit=50), key=lambda d: d.id):
+            latest[d.destination] = d.status
+        return bool(latest) and all(status == "delivered" for status in latest.values())
 
     def _accepting(self, sha256: str) -> bool:
         """Whether the archived acknowledgment ``sha256`` accepts everything it answers (one it cannot read
