@@ -9,7 +9,6 @@ file links to its parent, and every one is an event naming who (the OS user), wh
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from gateway.cli.deliveries_cli import actor
+from gateway.cli.deliveries_cli import actor, unknown_destination
 from gateway.cli.options import deployment_options, load_deployment, open_store_read_only
 from gateway.runtime.fsutil import oneline
 from gateway.store.bulk import Selection
@@ -221,6 +220,8 @@ def retransmit(
     deployment = load_deployment(home, config)
     if document_id is not None:
         _known_destinations(deployment, destinations)
+    elif destinations and (why := unknown_destination(deployment, destinations[0])) is not None:
+        click.echo(f"note: {why}; picking what was recorded under that name", err=True)
     store = open_store_read_only(deployment, store_url)
     try:
         if document_id is not None:
@@ -259,14 +260,10 @@ def retransmit_document(
 def _known_destinations(deployment: Any, names: Sequence[str]) -> None:
     """New deliveries go only to destinations the deployment has: a misspelt name is a usage error, not a
     dead letter "not configured" (nor, for an unrouted document, a reason to call it routed)."""
-    from gateway.components import BUILTIN_DESTINATIONS, configured_destinations
-
-    known = sorted({*BUILTIN_DESTINATIONS, *configured_destinations(deployment)})
     for name in names:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise click.UsageError(f"no destination {name!r}{hint}; known: {', '.join(known)}")
+        why = unknown_destination(deployment, name)
+        if why is not None:
+            raise click.UsageError(why)
 
 
 def _one_document(store: Any, document_id: int, destinations: tuple[str, ...], reason: str, dry_run: bool) -> None:

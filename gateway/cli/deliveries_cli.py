@@ -7,6 +7,7 @@ which ``gateway messages show`` and ``gateway deliveries show`` print. Every lis
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import json
 from pathlib import Path
@@ -48,6 +49,27 @@ def partner_profiles(deployment: Any) -> Any:
 
 def _open(home: Path | None, config: Path | None, store_url: str | None) -> Any:
     return open_store_read_only(load_deployment(home, config), store_url)
+
+
+def unknown_destination(deployment: Any, name: str) -> str | None:
+    """Why ``name`` is no destination of the deployment (with a did-you-mean), or None when it is one."""
+    from gateway.components import BUILTIN_DESTINATIONS, configured_destinations
+
+    known = sorted({*BUILTIN_DESTINATIONS, *configured_destinations(deployment)})
+    if name in known:
+        return None
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"no destination {name!r}{f' (did you mean {close[0]!r}?)' if close else ''}; known: {', '.join(known)}"
+
+
+def _filtered_by(home: Path | None, config: Path | None, store_url: str | None, destination: str | None) -> Any:
+    """The store, once a filter on a destination the deployment does not have is noted on stderr (it may be
+    one removed since: what was recorded under that name is still listed)."""
+    deployment = load_deployment(home, config)
+    why = unknown_destination(deployment, destination) if destination else None
+    if why is not None:
+        click.echo(f"note: {why}; listing what was recorded under that name", err=True)
+    return open_store_read_only(deployment, store_url)
 
 
 def _delivery_dict(d: DeliveryRow) -> dict[str, Any]:
@@ -125,7 +147,7 @@ def list_deliveries(
     store_url: str | None,
 ) -> None:
     """Deliveries, newest first."""
-    store = _open(home, config, store_url)
+    store = _filtered_by(home, config, store_url, destination)
     try:
         rows = store.list_deliveries(
             status=status_filter,
@@ -221,7 +243,7 @@ def list_dead(
     store_url: str | None,
 ) -> None:
     """Dead letters, newest first, with their last error."""
-    store = _open(home, config, store_url)
+    store = _filtered_by(home, config, store_url, destination)
     try:
         rows = store.list_deliveries(status="dead_letter", destination=destination, partner_id=partner, limit=limit)
     finally:

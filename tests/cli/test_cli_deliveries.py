@@ -183,6 +183,16 @@ def test_deliveries_show_says_a_409_was_taken_as_delivered(tmp_path: Path) -> No
     shown = in_process(home, "deliveries", "show", str(delivery["id"]))
     assert "HTTP 409" in shown.stdout and "note: 409 Conflict taken as delivered" in shown.stdout, shown.stdout
     assert receiver.received[0].path == "/invoice/INV-0042377", "{number} in the url"
+    # A filter naming a destination the deployment does not have is said so (it may be one removed since).
+    for command in (
+        ["deadletters", "list"],
+        ["deliveries", "list"],
+        ["retransmit", "--status", "delivered", "--dry-run"],
+    ):
+        listed = in_process(home, *command, "--destination", "apx")
+        assert listed.returncode == 0, listed.stderr
+        assert "note: no destination 'apx' (did you mean 'ap'?)" in listed.stderr, (command, listed.stderr)
+    assert "note:" not in in_process(home, "deadletters", "list", "--destination", "ap").stderr
 
 
 def test_a_reprocessed_isa13_duplicate_gets_the_997_its_ta1_refused_it(tmp_path: Path) -> None:
