@@ -673,6 +673,24 @@ class ResultOps(LineageOps, KeyOps, DeliveryOps):
                     batch, documents, EntityKind.DOCUMENT, int(doc.id or 0), p.file_id, doc.status,
                     doc.on_duplicate, why, doc.correlation_id,
                 )  # fmt: skip
+        self._routed_by_copy(batch, [doc for _, _, doc in docs if doc.parent_id is not None and doc.routes])
+
+    def _routed_by_copy(self, batch: _Batch, copies: list[DocPlan]) -> None:
+        """A reprocessing routed copies of documents that were unrouted: those are no longer an exception for an
+        operator (``gateway status``), routed as their copy (one read, only when a reprocessing has copies)."""
+        if not copies:
+            return
+        parents = {int(doc.parent_id or 0): doc for doc in copies}
+        query = select(documents.c.id, documents.c.file_id, documents.c.correlation_id).where(
+            documents.c.id.in_(list(parents)), documents.c.status == "unrouted"
+        )
+        for parent_id, file_id, correlation in batch.conn.execute(query).all():
+            copy = parents[int(parent_id)]
+            why = f"routed as document {copy.id}, its reprocessing"
+            self._status_on(
+                batch, documents, EntityKind.DOCUMENT, int(parent_id), int(file_id), "unrouted", "routed", why,
+                str(correlation),
+            )  # fmt: skip
 
     def _insert_rows(
         self, batch: _Batch, table: Any, kind: EntityKind, rows: list[dict[str, Any]], correlations: list[str]

@@ -101,3 +101,26 @@ def test_a_route_to_an_unknown_destination_stops_run_before_anything_starts(tmp_
     assert run.returncode == 2, run.stdout + run.stderr
     assert "gateway.yaml:" in run.stderr and "canonical-jsno" in run.stderr and "canonical-json" in run.stderr
     assert (home.path / "inbox" / "medsupply" / "855.edi").exists(), "a file was taken with a broken config"
+
+
+def test_an_unrouted_document_reprocessed_under_fixed_rules_is_routed_as_its_copy(tmp_path: Path) -> None:
+    # Before, the old document stayed "unrouted" in `gateway status` once its copy had been routed and delivered.
+    home = home_with(
+        tmp_path,
+        {"canonical-json": {"type": "files"}},
+        [{"name": "invoices-only", "match": {"doc_type": "invoice"}, "to": ["canonical-json"]}],
+    )
+    home.drop("855.edi", ACK855, "medsupply")
+    assert gateway(home, "run", "--once").returncode == 6
+    settings = home.path / "gateway.yaml"
+    settings.write_text(settings.read_text("utf-8").replace('"invoice"', '["invoice", "po_acknowledgment"]'), "utf-8")
+    assert in_process(home, "reprocess", "1", "--reason", "855s routed now").returncode == 0
+    run = gateway(home, "run", "--once")
+    assert run.returncode == 0, run.stdout + run.stderr
+    with Store(home.store_url) as store:
+        old, copy = sorted(store.list_documents(), key=lambda d: d.id)
+        counts = store.counts_by_status()
+    assert (old.status, old.reason) == ("routed", f"routed as document {copy.id}, its reprocessing")
+    assert copy.parent_id == old.id and copy.status != "unrouted"
+    assert "unrouted" not in counts["documents"], counts
+    assert "matched no route" not in in_process(home, "status").stdout
