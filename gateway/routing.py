@@ -205,7 +205,7 @@ class Match(_Strict):
             return self  # an alert or an acknowledgment may be matched: its payload is not a canonical type
         for n, predicate in enumerate(self.where):
             steps = [(s.key, [field for field, _ in s.selectors]) for s in parse_path(predicate.path)]
-            problem = path_problem(steps, kinds) if kinds else None
+            problem = path_problem(steps, kinds)
             if problem is not None:
                 raise ValueError(f"where[{n}] path {predicate.path!r} names nothing in a document: {problem}")
         return self

@@ -20,7 +20,7 @@ from gateway.cli.maps_cli import open_workspace
 from gateway.cli.observers import Observers
 from gateway.cli.options import STORE_ENV, deployment_options, load_deployment, resolve_store_url
 from gateway.errors import GatewayError
-from gateway.runtime.delegates import STOP_SECONDS, Delegates, watch_end_of_input
+from gateway.runtime.delegates import STOP_SECONDS, Delegates, delegate_name, watch_end_of_input
 from gateway.runtime.fsutil import oneline, printable
 from gateway.runtime.service import (
     EXIT_CODES,
@@ -221,7 +221,8 @@ def _delegate_command(
     """``gateway run --deliveries-only`` for delivery process ``n``, with this service's deployment and
     logging (the same interpreter and package: ``python -m gateway.cli.main``); its store comes in its
     environment (``$GATEWAY_STORE``)."""
-    command = [sys.executable, "-m", "gateway.cli.main", "run", "--deliveries-only", "--worker", f"{worker}/d{n}"]
+    command = [sys.executable, "-m", "gateway.cli.main", "run", "--deliveries-only"]
+    command += ["--worker", delegate_name(worker, n)]
     command += ["--once"] if once else []
     command += ["-v"] * verbose + ["--log-format", log_format, "--home", str(home)]
     return command + (["--config", str(config)] if config is not None else [])

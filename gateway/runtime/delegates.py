@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["Delegates", "watch_end_of_input"]
+__all__ = ["Delegates", "delegate_name", "watch_end_of_input"]
 
 log = logging.getLogger("gateway.run")
 
@@ -30,6 +30,11 @@ RESTART_AFTER_SECONDS = 5.0
 """A delegate that died is started again at most this often."""
 STOP_SECONDS = 10.0
 """A service's delegates are given this long to end their round once told to stop, then terminated."""
+
+
+def delegate_name(worker: str, n: int) -> str:
+    """The worker name of service ``worker``'s delivery process ``n`` (from 1): what its attempts record."""
+    return f"{worker}/d{n}"
 
 
 class Delegates:

@@ -54,7 +54,7 @@ from gateway.delivery.registry import Registry
 from gateway.errors import GatewayError
 from gateway.planning import Router
 from gateway.runtime.acks import AckCheck, AckTracker, AlertSink
-from gateway.runtime.delegates import STOP_SECONDS, Delegates
+from gateway.runtime.delegates import STOP_SECONDS, Delegates, delegate_name
 from gateway.runtime.deliver import ROUNDS_IN_FLIGHT, Deliverer, DeliveryCounts
 from gateway.runtime.fsutil import make_private, oneline, printable
 from gateway.runtime.health import IntakeProblems
@@ -865,10 +865,9 @@ class Service:
         """The daemon's summary: what it and its delivery processes delivered since ``since``, from their
         attempts in the ledger, and what waits in the ledger now (a store down then: logged, not counted)."""
         try:
-            count = self.deployment.settings.processing.delivery_workers if self.delegates is not None else 0
-            by_destination = self.store.delivered_by(
-                [self.worker, *(f"{self.worker}/d{n}" for n in range(1, count + 1))], since
-            )
+            count = len(self.delegates) if self.delegates is not None else 0
+            names = [self.worker, *(delegate_name(self.worker, n) for n in range(1, count + 1))]
+            by_destination = self.store.delivered_by(names, since)
             backlog = self.store.delivery_backlog()
         except GatewayError as exc:
             log.error("the deliveries of this run could not be counted for its summary: %s", exc)

@@ -11,6 +11,7 @@ import struct
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,19 @@ def inbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Inbox]:
     root = tmp_path / "inbox"
     (root / "medsupply").mkdir(parents=True)
     box = Inbox(root, stable_seconds=3600, rescan_seconds=3600, watcher=request.param)
+    box.start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@contextmanager
+def inotify_inbox(root: Path) -> Iterator[Inbox]:
+    """An inbox on ``root`` watched by inotify alone (its rescans an hour apart), started, stopped at the end."""
+    if not inotify.available():
+        pytest.skip("inotify exists on Linux only")
+    box = Inbox(root, stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
     box.start()
     try:
         yield box
@@ -159,18 +173,12 @@ def test_auto_watches_with_inotify_on_linux(tmp_path: Path) -> None:
 
 def test_an_inbox_that_is_a_symbolic_link_is_watched(tmp_path: Path) -> None:
     # (watchdog reports such events under the link's target, which the inbox does not take for its own)
-    if not inotify.available():
-        pytest.skip("inotify exists on Linux only")
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "inbox").symlink_to(real, target_is_directory=True)
-    box = Inbox(tmp_path / "inbox", stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
-    box.start()
-    try:
+    with inotify_inbox(tmp_path / "inbox") as box:
         rename_in(real, "x.edi")
         assert ready_names(box) == ["x.edi"]
-    finally:
-        box.stop()
 
 
 @pytest.mark.parametrize("how", ["removed", "moved away"])
@@ -179,14 +187,10 @@ def test_an_inbox_gone_and_made_again_is_watched_again(
 ) -> None:
     """Before, a root that was removed (or moved away) and made again was found by the rescans only until
     the daemon restarted: here the rescans are an hour apart, so only its events make the file ready."""
-    if not inotify.available():
-        pytest.skip("inotify exists on Linux only")
     caplog.set_level("WARNING", "gateway.inbox")
     root = tmp_path / "inbox"
     (root / "medsupply").mkdir(parents=True)
-    box = Inbox(root, stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
-    box.start()
-    try:
+    with inotify_inbox(root) as box:
         if how == "removed":
             shutil.rmtree(root)
         else:
@@ -200,8 +204,6 @@ def test_an_inbox_gone_and_made_again_is_watched_again(
         time.sleep(0.3)  # the watch on the new folder is added from the root's event
         rename_in(root / "newpartner", "x.edi")
         assert ready_names(box) == ["newpartner/x.edi"]
-    finally:
-        box.stop()
 
 
 @pytest.mark.parametrize("how", ["tmpfs", "bind"])
@@ -209,12 +211,8 @@ def test_a_file_system_mounted_over_the_inbox_is_watched(
     how: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The watch is on the folder underneath a mount: events of the mounted file system never reach it."""
-    if not inotify.available():
-        pytest.skip("inotify exists on Linux only")
     root = tmp_path / "inbox"
     root.mkdir()
-    box = Inbox(root, stable_seconds=3600, rescan_seconds=3600, watcher="inotify")
-    box.start()
     elsewhere = tmp_path / "elsewhere"  # a bind mount from the same file system: the same device, another inode
     elsewhere.mkdir()
     command = (
@@ -222,18 +220,17 @@ def test_a_file_system_mounted_over_the_inbox_is_watched(
         if how == "tmpfs"
         else ["mount", "--bind", str(elsewhere), str(root)]
     )
-    mounted = subprocess.run(command, capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        box.stop()
-        pytest.skip(f"cannot mount here (not root, or no CAP_SYS_ADMIN): {mounted.stderr.strip()}")
-    try:
-        wait_for(lambda: "is another folder now (mounted over" in caplog.text)
-        wait_for(lambda: f"the inbox {root} is back" in caplog.text)
-        rename_in(root, "x.edi")
-        assert ready_names(box) == ["x.edi"]
-    finally:
-        box.stop()
-        subprocess.run(["umount", str(root)], check=False)
+    with inotify_inbox(root) as box:
+        mounted = subprocess.run(command, capture_output=True, text=True, check=False)
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount here (not root, or no CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+        try:
+            wait_for(lambda: "is another folder now (mounted over" in caplog.text)
+            wait_for(lambda: f"the inbox {root} is back" in caplog.text)
+            rename_in(root, "x.edi")
+            assert ready_names(box) == ["x.edi"]
+        finally:
+            subprocess.run(["umount", str(root)], check=False)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
